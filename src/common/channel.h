@@ -1,0 +1,74 @@
+/* channel: one end of the end-to-end reliability layer of spec section 4
+ * (client or agent): sequence numbers, selective acknowledgements, the
+ * out-of-order buffer, duplicate handling and retransmission with an
+ * adaptive RTO. It does no I/O: frames leave through send_frame and arrive
+ * through channel_receive; time comes from the caller. */
+#ifndef PORTHOLE_CHANNEL_H
+#define PORTHOLE_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/clientmsg.h"
+
+struct channel;
+
+enum channel_role {
+	CHANNEL_CLIENT, /* sends input_stream_data, receives output_stream_data */
+	CHANNEL_AGENT,  /* sends output_stream_data, receives input_stream_data */
+};
+
+struct channel_cbs {
+	/* Write one encoded frame as one WebSocket binary message. A non-zero
+	 * return means the transport is down: the frame stays buffered and is
+	 * retransmitted later. */
+	int (*send_frame)(void *ud, const uint8_t *frame, size_t n);
+	/* An in-order stream payload. Return 0 when consumed (it is then
+	 * acknowledged), PH_ERR_AGAIN when the receiver is not ready (no ack:
+	 * the peer resends), or another error (no ack). */
+	int (*deliver)(void *ud, uint32_t payload_type, const uint8_t *p,
+	    size_t n);
+	/* A frame that is not part of the stream (channel_closed,
+	 * start_publication, pause_publication, agent_session_state, unknown
+	 * types). May be NULL. */
+	void (*on_control)(void *ud, const struct clientmsg *m);
+};
+
+struct channel_limits {
+	size_t max_payload;      /* reject larger frames (default 64 KiB) */
+	size_t max_unacked;      /* outgoing buffer in messages */
+	size_t max_out_of_order; /* incoming buffer in messages */
+};
+
+int channel_new(struct channel **out, enum channel_role role,
+    const struct channel_cbs *cbs, void *ud,
+    const struct channel_limits *limits /* NULL for defaults */);
+void channel_free(struct channel *ch);
+
+/* Send one stream message: assigns the next sequence number, buffers it
+ * until acknowledged and writes it. PH_ERR_AGAIN when the outgoing buffer is
+ * full (the caller stops reading its source until channel_can_send). */
+int channel_send(struct channel *ch, uint32_t payload_type, const void *p,
+    size_t n);
+/* Send a non-sequenced frame (e.g. agent_session_state): seq 0, flags 3. */
+int channel_send_control(struct channel *ch, const char *type,
+    const void *payload, size_t n);
+/* True while the outgoing buffer has room. */
+int channel_can_send(const struct channel *ch);
+
+/* Handle one received frame. Returns 0, or an error for a frame that
+ * failed validation (the caller closes the connection). */
+int channel_receive(struct channel *ch, const uint8_t *frame, size_t n);
+
+/* Retransmission timer: call every ~50-100 ms with a monotonic clock. */
+void channel_tick(struct channel *ch, uint64_t now_ms);
+/* After a reconnect: resend every unacknowledged message now, in order. */
+void channel_resend_all(struct channel *ch);
+
+size_t channel_unacked(const struct channel *ch);
+int64_t channel_next_send_seq(const struct channel *ch);
+int64_t channel_expected_seq(const struct channel *ch);
+/* Current retransmission timeout in milliseconds. */
+unsigned channel_rto_ms(const struct channel *ch);
+
+#endif

@@ -1,0 +1,73 @@
+/* tls: OpenSSL 3 contexts and TLS streams over libuv TCP handles, for both
+ * roles. A struct conn is one TLS connection; its plaintext is delivered
+ * through callbacks. Encryption happens through memory BIOs so libuv owns
+ * every socket and nothing blocks the loop. */
+#ifndef PORTHOLE_TLS_H
+#define PORTHOLE_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct tls_ctx;
+struct conn;
+
+/* Server context: certificate chain and key in PEM files. If client_ca_file
+ * is not NULL, clients *may* present a certificate signed by it (mutual TLS);
+ * connections without one are still accepted and have no peer identity. */
+int tls_ctx_new_server(struct tls_ctx **out, const char *cert_file,
+    const char *key_file, const char *client_ca_file);
+/* Client context: trusts ca_file (NULL: the system store); cert_file and
+ * key_file (both NULL for none) are presented for mutual TLS. TLS >= 1.2,
+ * the server name is always verified. */
+int tls_ctx_new_client(struct tls_ctx **out, const char *ca_file,
+    const char *cert_file, const char *key_file);
+void tls_ctx_free(struct tls_ctx *ctx);
+
+struct conn_cbs {
+	/* TLS handshake done; the connection is ready for conn_write. */
+	void (*on_open)(struct conn *c);
+	/* Decrypted bytes; valid only during the call. */
+	void (*on_read)(struct conn *c, const uint8_t *p, size_t n);
+	/* The write queue has drained below the low-water mark (backpressure). */
+	void (*on_drain)(struct conn *c);
+	/* The connection is gone (err 0 = orderly). c is freed after return. */
+	void (*on_close)(struct conn *c, int err);
+};
+
+struct listener;
+/* Listen on host:port (host may be an IPv4 or IPv6 literal). Each accepted
+ * connection is passed to on_accept, which must call conn_set_cbs before it
+ * returns; the TLS handshake starts after that. */
+int listener_start(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
+    int port, void (*on_accept)(struct conn *c, void *arg), void *arg,
+    struct listener **out);
+/* The port actually bound (useful with port 0). */
+int listener_port(const struct listener *l);
+void listener_stop(struct listener *l);
+
+/* Connect to host:port; sni is the name verified against the certificate
+ * (defaults to host). Callbacks as above; on_close reports a failed dial. */
+int conn_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
+    int port, const char *sni, const struct conn_cbs *cbs, void *ud,
+    struct conn **out);
+
+void conn_set_cbs(struct conn *c, const struct conn_cbs *cbs, void *ud);
+void *conn_userdata(const struct conn *c);
+/* Queue plaintext for sending (copied). Never blocks. */
+int conn_write(struct conn *c, const void *p, size_t n);
+/* Bytes queued but not yet handed to the kernel. */
+size_t conn_write_pending(const struct conn *c);
+/* Stop / restart delivering reads (backpressure towards the peer). */
+void conn_pause_read(struct conn *c, int pause);
+/* Flush what is queued, send close_notify, then close. Idempotent. */
+void conn_close(struct conn *c);
+/* Subject CN of the verified client/server certificate, or NULL. */
+const char *conn_peer_cn(const struct conn *c);
+/* Peer address as text ("127.0.0.1"), for logs. */
+const char *conn_peer_addr(const struct conn *c);
+uv_loop_t *conn_loop(const struct conn *c);
+/* Disable Nagle (latency-sensitive streams). */
+void conn_set_nodelay(struct conn *c, int on);
+
+#endif

@@ -1,0 +1,22 @@
+/* server: the state one portholed process shares between its modules. */
+#ifndef PORTHOLE_SERVER_H
+#define PORTHOLE_SERVER_H
+
+#include <uv.h>
+
+struct store;
+struct gateway;
+struct tls_ctx;
+
+struct server {
+	uv_loop_t *loop;
+	struct store *store;
+	struct gateway *gw;
+	struct tls_ctx *tls;
+	char data_dir[512];
+	char region[32];       /* default signing region, e.g. us-east-1 */
+	char account_id[13];   /* 12 digits */
+	int shutting_down;
+};
+
+#endif
