@@ -4,6 +4,9 @@
 
 #include <uv.h>
 
+/* Files of a data directory (portholed init creates them). */
+#define SERVER_DB_FILE "porthole.db"
+
 struct store;
 struct gateway;
 struct tls_ctx;

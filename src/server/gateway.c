@@ -1,0 +1,1019 @@
+/* gateway: agents' control channels and the relay of session data channels.
+ *
+ * Each session has one relay record (struct relay) pairing the agent's data
+ * channel with the client's. Frames are checked for a sane header
+ * (clientmsg_peek) and forwarded as they are: sequence numbers, acks and
+ * retransmission are end to end between client and agent (spec 4), so the
+ * gateway keeps only a small bounded queue for a side that is not attached
+ * yet and relies on the endpoints' retransmission for the rest. */
+#include "server/gateway.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clientmsg.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/uuid.h"
+#include "common/ws.h"
+#include "server/store.h"
+#include "server/strmap.h"
+
+/* spec 10.4 [R]: data-channel payloads <= 64 KiB (+28 when encrypted). */
+#define GW_MAX_DATA_PAYLOAD ((size_t)64 * 1024 + 28)
+#define GW_MAX_DATA_MESSAGE (GW_MAX_DATA_PAYLOAD + CLIENTMSG_PAYLOAD_OFFSET)
+#define GW_MAX_CONTROL_MESSAGE ((size_t)1 << 20)
+/* A side that is not attached yet gets at most this much queued. */
+#define GW_QUEUE_MAX_FRAMES 512
+#define GW_QUEUE_MAX_BYTES ((size_t)2 << 20)
+/* Stop reading a sender while its receiver has this much unsent. */
+#define GW_HIGH_WATER ((size_t)4 << 20)
+/* How long a session waits for a vanished side to come back. */
+#define GW_AGENT_GRACE_MS 30000
+#define GW_CLIENT_GRACE_MS 120000
+#define GW_KEEPALIVE_MS 30000
+#define GW_KEEPALIVE_TIMEOUT_MS 90000
+#define GW_PING_REFRESH_MS 60000
+
+enum side { SIDE_AGENT, SIDE_CLIENT };
+
+struct qframe {
+	struct qframe *next;
+	size_t len;
+	uint8_t data[];
+};
+
+struct frameq {
+	struct qframe *head, *tail;
+	size_t n, bytes;
+};
+
+struct relay;
+
+/* One WebSocket on /v1/data-channel/<session-id>. */
+struct dchan {
+	struct gateway *gw;
+	struct ws *ws;
+	enum side side;
+	char session_id[SESSION_ID_MAX];
+	char peer_cn[64];
+	struct relay *r;          /* set once OpenDataChannel was accepted */
+	int closing;
+};
+
+struct relay {
+	struct gateway *gw;
+	char session_id[SESSION_ID_MAX];
+	char target[64];
+	struct dchan *agent, *client;
+	struct frameq to_agent, to_client;
+	uv_timer_t grace;
+	int client_seen;          /* a client attached at least once */
+	int ending;               /* Terminating: the agent is finishing */
+	int final;                /* a terminal status is recorded */
+	int freeing;
+};
+
+/* One agent's control channel. */
+struct ctl {
+	struct gateway *gw;
+	struct ws *ws;
+	char instance_id[64];
+	int registered;           /* OpenControlChannel accepted */
+};
+
+struct gateway {
+	struct server *srv;
+	struct strmap *ctls;      /* instance id -> struct ctl */
+	struct strmap *relays;    /* session id -> struct relay */
+	uv_timer_t ping_refresh;
+	int shutting_down;
+};
+
+static int64_t
+gw_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- frame queue --------------------------------------------------------- */
+
+static int
+frameq_push(struct frameq *q, const uint8_t *p, size_t n)
+{
+	struct qframe *f;
+
+	if (q->n >= GW_QUEUE_MAX_FRAMES || q->bytes + n > GW_QUEUE_MAX_BYTES)
+		return PH_ERR_TOOBIG; /* the sender retransmits later */
+	f = malloc(sizeof(*f) + n);
+	if (f == NULL)
+		return PH_ERR_NOMEM;
+	f->next = NULL;
+	f->len = n;
+	memcpy(f->data, p, n);
+	if (q->tail)
+		q->tail->next = f;
+	else
+		q->head = f;
+	q->tail = f;
+	q->n++;
+	q->bytes += n;
+	return 0;
+}
+
+static void
+frameq_clear(struct frameq *q)
+{
+	struct qframe *f, *next;
+
+	for (f = q->head; f != NULL; f = next) {
+		next = f->next;
+		free(f);
+	}
+	memset(q, 0, sizeof(*q));
+}
+
+static void
+frameq_flush(struct frameq *q, struct ws *w)
+{
+	struct qframe *f, *next;
+
+	for (f = q->head; f != NULL; f = next) {
+		next = f->next;
+		ws_send(w, WS_BINARY, f->data, f->len);
+		free(f);
+	}
+	memset(q, 0, sizeof(*q));
+}
+
+/* ---- frames the gateway originates (spec 3.5) ---------------------------- */
+
+static int
+gw_send_frame(struct ws *w, const char *type, const char *payload)
+{
+	uint8_t id[16];
+	struct buf b;
+	int rc;
+
+	if (w == NULL)
+		return PH_ERR_STATE;
+	uuid_v4(id);
+	buf_init(&b, GW_MAX_CONTROL_MESSAGE);
+	rc = clientmsg_encode(&b, type, 0, CLIENTMSG_FLAG_SYN | CLIENTMSG_FLAG_FIN,
+	    id, PT_NONE, payload, strlen(payload));
+	if (rc == 0)
+		rc = ws_send(w, WS_BINARY, b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
+static void
+gw_iso8601(char *out, size_t n)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, n, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+}
+
+/* ChannelClosed JSON (spec 3.5). SessionStatus is a porthole extension the
+ * official plugin ignores; porthole's client exits non-zero on "Failed". */
+static char *
+gw_channel_closed_json(const char *session_id, const char *target,
+    const char *output, const char *status)
+{
+	char id[UUID_STR_LEN], when[40];
+	json_t *o;
+	char *s;
+
+	uuid_v4_str(id);
+	gw_iso8601(when, sizeof(when));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}",
+	    "MessageId", id, "CreatedDate", when, "DestinationId", target,
+	    "SessionId", session_id, "MessageType", MT_CHANNEL_CLOSED,
+	    "SchemaVersion", 1, "Output", output ? output : "",
+	    "SessionStatus", status ? status : "Terminated");
+	if (o == NULL)
+		return NULL;
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return s;
+}
+
+/* ---- relays -------------------------------------------------------------- */
+
+static void
+relay_closed_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+relay_maybe_free(struct relay *r)
+{
+	if (r->freeing || !r->final || r->agent != NULL || r->client != NULL)
+		return;
+	r->freeing = 1;
+	strmap_del(r->gw->relays, r->session_id, r);
+	frameq_clear(&r->to_agent);
+	frameq_clear(&r->to_client);
+	uv_timer_stop(&r->grace);
+	r->grace.data = r;
+	uv_close((uv_handle_t *)&r->grace, relay_closed_cb);
+}
+
+static void relay_grace_cb(uv_timer_t *t);
+
+static struct relay *
+relay_get(struct gateway *gw, const char *session_id, const char *target)
+{
+	struct relay *r = strmap_get(gw->relays, session_id);
+
+	if (r != NULL)
+		return r;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->gw = gw;
+	snprintf(r->session_id, sizeof(r->session_id), "%s", session_id);
+	snprintf(r->target, sizeof(r->target), "%s", target);
+	uv_timer_init(gw->srv->loop, &r->grace);
+	r->grace.data = r;
+	if (strmap_put(gw->relays, session_id, r, NULL) != 0) {
+		r->final = 1;
+		r->grace.data = r;
+		uv_close((uv_handle_t *)&r->grace, relay_closed_cb);
+		return NULL;
+	}
+	return r;
+}
+
+static void
+relay_arm_grace(struct relay *r, uint64_t ms)
+{
+	if (!r->final && !r->freeing)
+		uv_timer_start(&r->grace, relay_grace_cb, ms, 0);
+}
+
+static void
+dchan_close(struct dchan *d, uint16_t code, const char *reason)
+{
+	if (d == NULL || d->closing)
+		return;
+	d->closing = 1;
+	ws_close(d->ws, code, reason);
+}
+
+/* Record the end of a session and tell whoever is attached. */
+static void
+relay_finish(struct relay *r, const char *status, const char *reason,
+    const char *output)
+{
+	struct ctl *c;
+	char *cc;
+
+	if (r->final)
+		return;
+	r->final = 1;
+	uv_timer_stop(&r->grace);
+	store_session_set_status(r->gw->srv->store, r->session_id, status,
+	    reason ? reason : "", gw_now_ms());
+	log_info("event=session_end session=%s target=%s status=%s reason=\"%s\"",
+	    r->session_id, r->target, status, reason ? reason : "");
+	cc = gw_channel_closed_json(r->session_id, r->target, output, status);
+	if (cc != NULL) {
+		if (r->client) {
+			gw_send_frame(r->client->ws, MT_CHANNEL_CLOSED, cc);
+			dchan_close(r->client, 1000, "session ended");
+		}
+		if (r->agent) {
+			gw_send_frame(r->agent->ws, MT_CHANNEL_CLOSED, cc);
+			dchan_close(r->agent, 1000, "session ended");
+		}
+		/* spec 8.4: channel_closed on the control channel terminates
+		 * the session on the agent even if its data channel is gone. */
+		c = strmap_get(r->gw->ctls, r->target);
+		if (c != NULL && c->registered && strcmp(status, "Failed") != 0)
+			gw_send_frame(c->ws, MT_CHANNEL_CLOSED, cc);
+		free(cc);
+	}
+	relay_maybe_free(r);
+}
+
+static void
+relay_grace_cb(uv_timer_t *t)
+{
+	struct relay *r = t->data;
+
+	if (r->final)
+		return;
+	if (r->agent == NULL)
+		relay_finish(r, "Failed", "the agent did not reconnect",
+		    "The session's agent disconnected and did not come back.");
+	else if (r->client == NULL)
+		relay_finish(r, "Terminated", "the client did not reconnect",
+		    NULL);
+}
+
+/* ---- data channels ------------------------------------------------------- */
+
+static struct dchan *
+relay_peer(struct dchan *d)
+{
+	return d->side == SIDE_AGENT ? d->r->client : d->r->agent;
+}
+
+static void
+dchan_on_drain(struct ws *w)
+{
+	struct dchan *d = ws_userdata(w), *peer;
+
+	if (d == NULL || d->r == NULL)
+		return;
+	/* Our queue drained: let the other side send again. */
+	peer = relay_peer(d);
+	if (peer != NULL)
+		ws_pause_read(peer->ws, 0);
+}
+
+static void
+dchan_agent_state(struct dchan *d, const struct clientmsg *m)
+{
+	json_error_t jerr;
+	const char *state = NULL;
+	json_t *o;
+
+	o = json_loadb((const char *)m->payload, m->payload_len, 0, &jerr);
+	if (o == NULL || json_unpack(o, "{s:s}", "SessionState", &state) != 0) {
+		log_warn("event=bad_session_state session=%s", d->session_id);
+		json_decref(o);
+		return;
+	}
+	if (strcmp(state, "Terminating") == 0 && !d->r->final) {
+		d->r->ending = 1;
+		store_session_set_status(d->gw->srv->store, d->session_id,
+		    "Terminating", "", gw_now_ms());
+	}
+	json_decref(o);
+}
+
+static void
+dchan_relay(struct dchan *d, const uint8_t *p, size_t n)
+{
+	struct relay *r = d->r;
+	struct clientmsg m;
+	struct dchan *peer;
+	int rc;
+
+	rc = clientmsg_peek(&m, p, n, GW_MAX_DATA_PAYLOAD);
+	if (rc != 0) {
+		log_warn("event=bad_frame session=%s side=%s err=\"%s\"",
+		    d->session_id, d->side == SIDE_AGENT ? "agent" : "client",
+		    ph_strerror(rc));
+		dchan_close(d, 1007, "malformed ClientMessage");
+		return;
+	}
+	/* spec 0 / 3.3: agent_session_state is for the gateway only. */
+	if (d->side == SIDE_AGENT &&
+	    strcmp(m.type, MT_AGENT_SESSION_STATE) == 0) {
+		dchan_agent_state(d, &m);
+		return;
+	}
+	if (r->final)
+		return;
+	peer = relay_peer(d);
+	if (peer == NULL || peer->closing) {
+		frameq_push(d->side == SIDE_AGENT ? &r->to_client :
+		    &r->to_agent, p, n);
+		return;
+	}
+	ws_send(peer->ws, WS_BINARY, p, n);
+	if (ws_write_pending(peer->ws) > GW_HIGH_WATER)
+		ws_pause_read(d->ws, 1);
+}
+
+static int
+dchan_open_agent(struct dchan *d, json_t *o)
+{
+	struct gateway *gw = d->gw;
+	struct session_rec rec;
+	struct relay *r;
+
+	(void)o; /* mTLS already named the instance (checked at upgrade) */
+	if (store_session_get(gw->srv->store, d->session_id, &rec) != 0 ||
+	    strcmp(rec.target, d->peer_cn) != 0 || rec.end_ms != 0)
+		return PH_ERR_DENIED;
+	r = relay_get(gw, d->session_id, rec.target);
+	if (r == NULL || r->final)
+		return PH_ERR_STATE;
+	if (r->agent != NULL && r->agent != d) {
+		struct dchan *old = r->agent;
+
+		old->r = NULL; /* replaced by the reconnected channel */
+		r->agent = NULL;
+		dchan_close(old, 1000, "replaced");
+	}
+	d->r = r;
+	r->agent = d;
+	if (r->client != NULL)
+		uv_timer_stop(&r->grace);
+	frameq_flush(&r->to_agent, d->ws);
+	log_info("event=data_channel_open side=agent session=%s", d->session_id);
+	return 0;
+}
+
+static int
+dchan_open_client(struct dchan *d, json_t *o)
+{
+	struct gateway *gw = d->gw;
+	struct session_rec rec;
+	const char *token = NULL;
+	struct relay *r;
+
+	if (json_unpack(o, "{s:s}", "TokenValue", &token) != 0)
+		return PH_ERR_INVALID;
+	if (store_session_get(gw->srv->store, d->session_id, &rec) != 0 ||
+	    rec.end_ms != 0)
+		return PH_ERR_DENIED;
+	if (store_session_consume_token(gw->srv->store, d->session_id, token,
+	    gw_now_ms()) != 0)
+		return PH_ERR_DENIED;
+	r = relay_get(gw, d->session_id, rec.target);
+	if (r == NULL || r->final)
+		return PH_ERR_STATE;
+	if (r->client != NULL && r->client != d) {
+		struct dchan *old = r->client;
+
+		old->r = NULL;
+		r->client = NULL;
+		dchan_close(old, 1000, "replaced");
+	}
+	d->r = r;
+	r->client = d;
+	if (r->agent != NULL) {
+		uv_timer_stop(&r->grace);
+		if (r->client_seen)
+			gw_send_frame(r->agent->ws, MT_START_PUBLICATION, "{}");
+	}
+	r->client_seen = 1;
+	frameq_flush(&r->to_client, d->ws);
+	log_info("event=data_channel_open side=client session=%s",
+	    d->session_id);
+	return 0;
+}
+
+static void
+dchan_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
+{
+	struct dchan *d = ws_userdata(w);
+	json_error_t jerr;
+	json_t *o;
+	int rc;
+
+	if (d == NULL || d->closing)
+		return;
+	if (d->r != NULL) {
+		if (opcode == WS_BINARY)
+			dchan_relay(d, p, n);
+		return; /* later text frames carry nothing for us */
+	}
+	/* spec 2.1/2.3: the first message is the OpenDataChannel text. */
+	if (opcode != WS_TEXT ||
+	    (o = json_loadb((const char *)p, n, 0, &jerr)) == NULL ||
+	    !json_is_object(o)) {
+		log_warn("event=data_channel_refused session=%s reason=\"no OpenDataChannel\"",
+		    d->session_id);
+		dchan_close(d, 1008, "expected OpenDataChannel");
+		return;
+	}
+	rc = d->side == SIDE_AGENT ? dchan_open_agent(d, o) :
+	    dchan_open_client(d, o);
+	json_decref(o);
+	if (rc != 0) {
+		log_warn("event=data_channel_refused session=%s side=%s err=\"%s\"",
+		    d->session_id, d->side == SIDE_AGENT ? "agent" : "client",
+		    ph_strerror(rc));
+		dchan_close(d, 1008, "Session is already terminated or the token is invalid");
+	}
+}
+
+static void
+dchan_on_close(struct ws *w, int code)
+{
+	struct dchan *d = ws_userdata(w);
+	struct relay *r;
+	struct dchan *peer;
+
+	if (d == NULL)
+		return;
+	r = d->r;
+	if (r != NULL) {
+		peer = relay_peer(d);
+		if (peer != NULL)
+			ws_pause_read(peer->ws, 0);
+		if (d->side == SIDE_AGENT) {
+			r->agent = NULL;
+			if (r->ending)
+				relay_finish(r, "Terminated", "", NULL);
+			else if (!r->final) {
+				struct ctl *c = strmap_get(d->gw->ctls,
+				    r->target);
+
+				if (c == NULL || !c->registered)
+					relay_finish(r, "Failed",
+					    "the agent disconnected",
+					    "The session's agent disconnected.");
+				else
+					relay_arm_grace(r, GW_AGENT_GRACE_MS);
+			}
+		} else {
+			r->client = NULL;
+			if (!r->final) {
+				if (r->agent)
+					gw_send_frame(r->agent->ws,
+					    MT_PAUSE_PUBLICATION, "{}");
+				relay_arm_grace(r, GW_CLIENT_GRACE_MS);
+			}
+		}
+		log_info("event=data_channel_closed side=%s session=%s code=%d",
+		    d->side == SIDE_AGENT ? "agent" : "client",
+		    d->session_id, code);
+		relay_maybe_free(r);
+	}
+	free(d);
+}
+
+static const struct ws_cbs dchan_cbs = {
+	.on_message = dchan_on_message,
+	.on_drain = dchan_on_drain,
+	.on_close = dchan_on_close,
+};
+
+/* ---- control channels ---------------------------------------------------- */
+
+static const char *
+json_str(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void
+ctl_open(struct ctl *c, const uint8_t *p, size_t n)
+{
+	struct instance_conn_info info;
+	struct ctl *old = NULL;
+	json_error_t jerr;
+	json_t *o;
+
+	o = json_loadb((const char *)p, n, 0, &jerr);
+	if (o == NULL || !json_is_object(o)) {
+		json_decref(o);
+		ws_close(c->ws, 1008, "expected OpenControlChannel");
+		return;
+	}
+	memset(&info, 0, sizeof(info));
+	info.agent_version = json_str(o, "AgentVersion");
+	info.platform_type = json_str(o, "PlatformType");
+	info.platform_name = json_str(o, "PlatformName");
+	info.platform_version = json_str(o, "PlatformVersion");
+	info.ip_address = json_str(o, "IPAddress");
+	info.computer_name = json_str(o, "ComputerName");
+	if (store_instance_connected(c->gw->srv->store, c->instance_id, &info,
+	    gw_now_ms()) != 0)
+		log_warn("event=store_error op=instance_connected instance=%s",
+		    c->instance_id);
+	json_decref(o);
+	if (strmap_put(c->gw->ctls, c->instance_id, c, (void **)&old) != 0) {
+		ws_close(c->ws, 1011, "internal error");
+		return;
+	}
+	c->registered = 1;
+	if (old != NULL && old != c) {
+		old->registered = 0; /* a reconnect replaced it */
+		ws_close(old->ws, 1000, "replaced by a new control channel");
+	}
+	log_info("event=agent_online instance=%s addr=%s", c->instance_id,
+	    conn_peer_addr(ws_conn(c->ws)));
+}
+
+static void
+ctl_task_complete(struct ctl *c, const struct clientmsg *m)
+{
+	char mid[UUID_STR_LEN], *ack;
+	const char *task = NULL, *status = "Success", *output = "";
+	json_error_t jerr;
+	struct relay *r;
+	json_t *o, *a;
+
+	o = json_loadb((const char *)m->payload, m->payload_len, 0, &jerr);
+	if (o == NULL || json_unpack(o, "{s:s, s?s, s?s}", "TaskId", &task,
+	    "FinalTaskStatus", &status, "Output", &output) != 0) {
+		json_decref(o);
+		log_warn("event=bad_task_complete instance=%s", c->instance_id);
+		return;
+	}
+	/* spec 8.2: acknowledge with the frame's canonical MessageId. */
+	uuid_format(m->message_id, mid);
+	a = json_pack("{s:i, s:s, s:s, s:s}", "SchemaVersion", 1,
+	    "MessageId", mid, "TaskId", task, "Topic", MT_AGENT_TASK_COMPLETE);
+	if (a != NULL && (ack = json_dumps(a, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER)) != NULL) {
+		gw_send_frame(c->ws, MT_AGENT_TASK_ACK, ack);
+		free(ack);
+	}
+	json_decref(a);
+	r = strmap_get(c->gw->relays, task);
+	if (r != NULL && strcmp(r->target, c->instance_id) == 0 && !r->final) {
+		if (strcmp(status, "Success") != 0)
+			relay_finish(r, "Failed", output, output);
+		else if (r->agent != NULL)
+			r->ending = 1; /* finish when its data channel closes */
+		else
+			relay_finish(r, "Terminated", "", NULL);
+	}
+	json_decref(o);
+}
+
+static void
+ctl_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
+{
+	struct ctl *c = ws_userdata(w);
+	struct clientmsg m;
+	int rc;
+
+	if (c == NULL)
+		return;
+	if (!c->registered) {
+		if (opcode == WS_TEXT)
+			ctl_open(c, p, n);
+		else
+			ws_close(w, 1008, "expected OpenControlChannel");
+		return;
+	}
+	if (opcode != WS_BINARY)
+		return;
+	rc = clientmsg_decode(&m, p, n, GW_MAX_CONTROL_MESSAGE);
+	if (rc != 0) {
+		log_warn("event=bad_frame instance=%s err=\"%s\"",
+		    c->instance_id, ph_strerror(rc));
+		ws_close(w, 1007, "malformed ClientMessage");
+		return;
+	}
+	store_instance_seen(c->gw->srv->store, c->instance_id, gw_now_ms());
+	if (strcmp(m.type, MT_AGENT_TASK_COMPLETE) == 0)
+		ctl_task_complete(c, &m);
+	else
+		log_debug("event=control_message instance=%s type=%s",
+		    c->instance_id, m.type);
+}
+
+static void
+ctl_on_close(struct ws *w, int code)
+{
+	struct ctl *c = ws_userdata(w);
+	struct gateway *gw;
+	void **all;
+	size_t n, i;
+
+	if (c == NULL)
+		return;
+	gw = c->gw;
+	if (c->registered && strmap_get(gw->ctls, c->instance_id) == c) {
+		strmap_del(gw->ctls, c->instance_id, c);
+		if (!gw->shutting_down)
+			store_instance_disconnected(gw->srv->store,
+			    c->instance_id, gw_now_ms());
+		log_info("event=agent_offline instance=%s code=%d",
+		    c->instance_id, code);
+		/* Sessions whose agent has neither channel left have failed. */
+		n = strmap_count(gw->relays);
+		all = n ? calloc(n, sizeof(*all)) : NULL;
+		n = all ? strmap_values(gw->relays, all, n) : 0;
+		for (i = 0; i < n; i++) {
+			struct relay *r = all[i];
+
+			if (strcmp(r->target, c->instance_id) == 0 &&
+			    r->agent == NULL && !r->final)
+				relay_finish(r, "Failed",
+				    "the agent disconnected",
+				    "The session's agent disconnected.");
+		}
+		free(all);
+	}
+	free(c);
+}
+
+static const struct ws_cbs ctl_cbs = {
+	.on_message = ctl_on_message,
+	.on_close = ctl_on_close,
+};
+
+/* ---- upgrades ------------------------------------------------------------ */
+
+static int
+gw_valid_id(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; *s; s++, n++) {
+		if (n >= max)
+			return 0;
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+		    *s == '.'))
+			return 0;
+	}
+	return n > 0;
+}
+
+static void
+gw_refuse(struct http_request *req, int status, const char *type,
+    const char *msg)
+{
+	char body[512];
+	int n;
+
+	/* spec 2.2: the agent looks for <AccessDeniedException> in bodies. */
+	n = snprintf(body, sizeof(body), "<%s><Message>%s</Message></%s>",
+	    type, msg, type);
+	http_respond(req, status, "application/xml", NULL, body,
+	    n > 0 ? (size_t)n : 0);
+}
+
+void
+gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
+{
+	static const char ctl_prefix[] = "/v1/control-channel/";
+	static const char data_prefix[] = "/v1/data-channel/";
+	const char *cn = conn_peer_cn(req->conn), *id;
+	struct dchan *d;
+	struct ctl *c;
+	struct ws *w;
+
+	if (gw->shutting_down) {
+		gw_refuse(req, 503, "ServiceUnavailable", "shutting down");
+		return;
+	}
+	if (strncmp(req->path, ctl_prefix, sizeof(ctl_prefix) - 1) == 0) {
+		id = req->path + sizeof(ctl_prefix) - 1;
+		if (!gw_valid_id(id, 63) || cn == NULL || strcmp(cn, id) != 0 ||
+		    store_instance_active(gw->srv->store, id) != 0) {
+			log_warn("event=control_channel_refused instance=%.64s addr=%s",
+			    id, conn_peer_addr(req->conn));
+			gw_refuse(req, 403, "AccessDeniedException",
+			    "The instance is not registered or its certificate does not match");
+			return;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			gw_refuse(req, 500, "InternalServerError", "out of memory");
+			return;
+		}
+		c->gw = gw;
+		snprintf(c->instance_id, sizeof(c->instance_id), "%s", id);
+		w = http_upgrade_ws(req, &ctl_cbs, c);
+		if (w == NULL) {
+			free(c);
+			return;
+		}
+		c->ws = w;
+		ws_set_max_message(w, GW_MAX_CONTROL_MESSAGE);
+		ws_set_keepalive(w, GW_KEEPALIVE_MS, GW_KEEPALIVE_TIMEOUT_MS);
+		return;
+	}
+	if (strncmp(req->path, data_prefix, sizeof(data_prefix) - 1) == 0) {
+		id = req->path + sizeof(data_prefix) - 1;
+		if (!gw_valid_id(id, SESSION_ID_MAX - 1)) {
+			gw_refuse(req, 400, "ValidationException",
+			    "invalid session id");
+			return;
+		}
+		/* An agent is identified by its client certificate; anyone
+		 * else is a client and must present the session's token. */
+		if (cn != NULL && store_instance_active(gw->srv->store, cn) != 0) {
+			gw_refuse(req, 403, "AccessDeniedException",
+			    "The instance is not registered");
+			return;
+		}
+		d = calloc(1, sizeof(*d));
+		if (d == NULL) {
+			gw_refuse(req, 500, "InternalServerError", "out of memory");
+			return;
+		}
+		d->gw = gw;
+		d->side = cn != NULL ? SIDE_AGENT : SIDE_CLIENT;
+		snprintf(d->session_id, sizeof(d->session_id), "%s", id);
+		if (cn != NULL)
+			snprintf(d->peer_cn, sizeof(d->peer_cn), "%s", cn);
+		w = http_upgrade_ws(req, &dchan_cbs, d);
+		if (w == NULL) {
+			free(d);
+			return;
+		}
+		d->ws = w;
+		ws_set_max_message(w, GW_MAX_DATA_MESSAGE);
+		ws_set_keepalive(w, GW_KEEPALIVE_MS, GW_KEEPALIVE_TIMEOUT_MS);
+		if (d->side == SIDE_CLIENT)
+			conn_set_nodelay(ws_conn(w), 1);
+		return;
+	}
+	gw_refuse(req, 404, "NotFound", "no such channel");
+}
+
+/* ---- API-facing operations ----------------------------------------------- */
+
+int
+gateway_instance_online(struct gateway *gw, const char *instance_id)
+{
+	struct ctl *c = strmap_get(gw->ctls, instance_id);
+
+	return c != NULL && c->registered;
+}
+
+int
+gateway_start_session(struct gateway *gw, const char *instance_id,
+    const char *session_id, const char *document_name,
+    json_t *document_content, json_t *parameters, const char *owner_arn,
+    const char *run_as_user)
+{
+	struct ctl *c = strmap_get(gw->ctls, instance_id);
+	char *content = NULL, *payload = NULL;
+	json_t *task = NULL, *outer = NULL;
+	int rc = PH_ERR_NOMEM;
+
+	if (c == NULL || !c->registered)
+		return PH_ERR_NOTFOUND;
+	/* spec 8.2: the AgentTaskPayload travels as a JSON string. */
+	task = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s}",
+	    "SessionId", session_id, "DocumentName", document_name,
+	    "DocumentContent", document_content,
+	    "Parameters", parameters ? parameters : json_object(),
+	    "RunAsUser", run_as_user ? run_as_user : "",
+	    "SessionOwner", owner_arn ? owner_arn : "");
+	if (task == NULL ||
+	    (content = json_dumps(task, JSON_COMPACT)) == NULL)
+		goto fail;
+	outer = json_pack("{s:s, s:s, s:s, s:i}", "Content", content,
+	    "TaskId", session_id, "Topic", "aws.ssm.startSession",
+	    "SchemaVersion", 1);
+	if (outer == NULL ||
+	    (payload = json_dumps(outer, JSON_COMPACT)) == NULL)
+		goto fail;
+	if (relay_get(gw, session_id, instance_id) == NULL)
+		goto fail;
+	rc = gw_send_frame(c->ws, MT_INTERACTIVE_SHELL, payload);
+	if (rc == 0) {
+		struct relay *r = strmap_get(gw->relays, session_id);
+
+		/* The agent must open its data channel within the grace. */
+		if (r != NULL)
+			relay_arm_grace(r, GW_AGENT_GRACE_MS);
+		log_info("event=session_start session=%s target=%s document=%s",
+		    session_id, instance_id, document_name);
+	}
+fail:
+	free(payload);
+	free(content);
+	json_decref(outer);
+	json_decref(task);
+	return rc;
+}
+
+int
+gateway_terminate_session(struct gateway *gw, const char *session_id,
+    const char *reason)
+{
+	struct relay *r = strmap_get(gw->relays, session_id);
+	struct session_rec rec;
+
+	if (r == NULL) {
+		if (store_session_get(gw->srv->store, session_id, &rec) != 0)
+			return PH_ERR_NOTFOUND;
+		if (rec.end_ms != 0)
+			return 0;
+		r = relay_get(gw, session_id, rec.target);
+		if (r == NULL)
+			return PH_ERR_NOMEM;
+	}
+	relay_finish(r, "Terminated", reason, NULL);
+	return 0;
+}
+
+void
+gateway_disconnect_instance(struct gateway *gw, const char *instance_id)
+{
+	struct ctl *c = strmap_get(gw->ctls, instance_id);
+
+	if (c != NULL)
+		ws_close(c->ws, 1008, "instance deregistered");
+}
+
+static void
+gw_ping_refresh_cb(uv_timer_t *t)
+{
+	struct gateway *gw = t->data;
+	void **all;
+	size_t n, i;
+
+	n = strmap_count(gw->ctls);
+	if (n == 0 || (all = calloc(n, sizeof(*all))) == NULL)
+		return;
+	n = strmap_values(gw->ctls, all, n);
+	for (i = 0; i < n; i++)
+		store_instance_seen(gw->srv->store,
+		    ((struct ctl *)all[i])->instance_id, gw_now_ms());
+	free(all);
+}
+
+static void
+gw_adopt_open_session(void *arg, const char *session_id, const char *target)
+{
+	struct gateway *gw = arg;
+	struct relay *r = relay_get(gw, session_id, target);
+
+	/* Left open by a previous run: wait for both ends to come back. */
+	if (r != NULL)
+		relay_arm_grace(r, GW_AGENT_GRACE_MS * 2);
+}
+
+int
+gateway_new(struct gateway **out, struct server *srv)
+{
+	struct gateway *gw = calloc(1, sizeof(*gw));
+
+	if (gw == NULL)
+		return PH_ERR_NOMEM;
+	gw->srv = srv;
+	if (strmap_new(&gw->ctls) != 0 || strmap_new(&gw->relays) != 0) {
+		strmap_free(gw->ctls);
+		free(gw);
+		return PH_ERR_NOMEM;
+	}
+	uv_timer_init(srv->loop, &gw->ping_refresh);
+	gw->ping_refresh.data = gw;
+	uv_timer_start(&gw->ping_refresh, gw_ping_refresh_cb,
+	    GW_PING_REFRESH_MS, GW_PING_REFRESH_MS);
+	store_session_foreach_open(srv->store, gw_adopt_open_session, gw);
+	*out = gw;
+	return 0;
+}
+
+void
+gateway_shutdown(struct gateway *gw)
+{
+	void **all;
+	size_t n, i;
+
+	gw->shutting_down = 1;
+	uv_timer_stop(&gw->ping_refresh);
+	n = strmap_count(gw->relays);
+	if (n && (all = calloc(n, sizeof(*all))) != NULL) {
+		n = strmap_values(gw->relays, all, n);
+		for (i = 0; i < n; i++)
+			relay_finish(all[i], "Terminated",
+			    "portholed shut down",
+			    "The server is shutting down.");
+		free(all);
+	}
+	n = strmap_count(gw->ctls);
+	if (n && (all = calloc(n, sizeof(*all))) != NULL) {
+		n = strmap_values(gw->ctls, all, n);
+		for (i = 0; i < n; i++) {
+			struct ctl *c = all[i];
+
+			store_instance_disconnected(gw->srv->store,
+			    c->instance_id, gw_now_ms());
+			ws_close(c->ws, 1001, "server shutting down");
+		}
+		free(all);
+	}
+}
+
+static void
+gw_timer_closed_cb(uv_handle_t *h)
+{
+	struct gateway *gw = h->data;
+
+	strmap_free(gw->ctls);
+	strmap_free(gw->relays);
+	free(gw);
+}
+
+void
+gateway_free(struct gateway *gw)
+{
+	if (gw == NULL)
+		return;
+	uv_timer_stop(&gw->ping_refresh);
+	uv_close((uv_handle_t *)&gw->ping_refresh, gw_timer_closed_cb);
+}

@@ -1,0 +1,273 @@
+/* portholed: `init` creates a data directory; `serve` runs the API, the
+ * WebSocket gateway and the store on one TLS port. */
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "common/err.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/tls.h"
+#include "server/api.h"
+#include "server/gateway.h"
+#include "server/init.h"
+#include "server/register.h"
+#include "server/server.h"
+#include "server/store.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8443"
+
+struct serve_state {
+	struct server srv;
+	struct listener *listener;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t linger;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: portholed init --data-dir DIR [--hostname NAME ...] "
+	    "[--region R] [--account-id 12DIGITS]\n"
+	    "       portholed serve --data-dir DIR [--listen HOST:PORT]\n"
+	    "       portholed --version\n");
+}
+
+/* Route a request: WebSocket channels to the gateway, registration to its
+ * handler, everything else to the AWS-compatible API. */
+static void
+route_request(struct http_request *req, void *arg)
+{
+	struct server *srv = arg;
+
+	if (req->is_upgrade && strncmp(req->path, "/v1/", 4) == 0) {
+		gateway_handle_upgrade(srv->gw, req);
+		return;
+	}
+	if (strcmp(req->method, "POST") == 0 &&
+	    strcmp(req->path, "/v1/register") == 0) {
+		register_handle(srv, req);
+		return;
+	}
+	api_handle(srv, req);
+}
+
+static void
+on_accept(struct conn *c, void *arg)
+{
+	if (http_serve(c, route_request, arg) != 0)
+		conn_close(c);
+}
+
+/* "HOST:PORT", "[v6]:PORT" or ":PORT". */
+static int
+parse_listen(const char *s, char *host, size_t hostsz, int *port)
+{
+	const char *colon;
+	char *end;
+	long p;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			return PH_ERR_INVALID;
+		snprintf(host, hostsz, "%.*s", (int)(rb - s - 1), s + 1);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return PH_ERR_INVALID;
+		if (colon == s)
+			snprintf(host, hostsz, "0.0.0.0");
+		else
+			snprintf(host, hostsz, "%.*s", (int)(colon - s), s);
+	}
+	p = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || p < 0 || p > 65535 || end == colon + 1)
+		return PH_ERR_INVALID;
+	*port = (int)p;
+	return 0;
+}
+
+static void
+load_config(struct server *srv)
+{
+	char path[600];
+	json_error_t jerr;
+	const char *v;
+	json_t *o;
+
+	snprintf(srv->region, sizeof(srv->region), "us-east-1");
+	snprintf(srv->account_id, sizeof(srv->account_id), "000000000000");
+	snprintf(path, sizeof(path), "%s/config.json", srv->data_dir);
+	o = json_load_file(path, 0, &jerr);
+	if (o == NULL)
+		return;
+	if ((v = json_string_value(json_object_get(o, "Region"))) != NULL)
+		snprintf(srv->region, sizeof(srv->region), "%s", v);
+	if ((v = json_string_value(json_object_get(o, "AccountId"))) != NULL)
+		snprintf(srv->account_id, sizeof(srv->account_id), "%s", v);
+	json_decref(o);
+}
+
+static void
+close_walk_cb(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void
+on_linger_done(uv_timer_t *t)
+{
+	/* Idle keep-alive connections would keep the loop alive forever. */
+	uv_stop(t->loop);
+}
+
+static void
+on_signal(uv_signal_t *sig, int signum)
+{
+	struct serve_state *st = sig->data;
+
+	if (st->srv.shutting_down)
+		return;
+	log_info("event=shutdown signal=%d", signum);
+	st->srv.shutting_down = 1;
+	listener_stop(st->listener);
+	st->listener = NULL;
+	gateway_shutdown(st->srv.gw);
+	uv_signal_stop(&st->sigterm);
+	uv_signal_stop(&st->sigint);
+	uv_close((uv_handle_t *)&st->sigterm, NULL);
+	uv_close((uv_handle_t *)&st->sigint, NULL);
+	/* Give close frames and channel_closed messages a moment to leave. */
+	uv_timer_init(sig->loop, &st->linger);
+	uv_timer_start(&st->linger, on_linger_done, 1500, 0);
+	uv_unref((uv_handle_t *)&st->linger);
+}
+
+static int
+serve_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *data_dir = NULL, *listen = DEFAULT_LISTEN;
+	char host[256], cert[600], key[600], ca[600], db[600];
+	struct serve_state st;
+	int port, rc, opt;
+
+	memset(&st, 0, sizeof(st));
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "d:l:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd': data_dir = optarg; break;
+		case 'l': listen = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (data_dir == NULL) {
+		fprintf(stderr, "portholed serve: --data-dir is required\n");
+		return 2;
+	}
+	if (parse_listen(listen, host, sizeof(host), &port) != 0) {
+		fprintf(stderr, "portholed serve: bad --listen '%s' "
+		    "(want HOST:PORT)\n", listen);
+		return 2;
+	}
+	snprintf(st.srv.data_dir, sizeof(st.srv.data_dir), "%s", data_dir);
+	snprintf(cert, sizeof(cert), "%s/server.pem", data_dir);
+	snprintf(key, sizeof(key), "%s/server.key", data_dir);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", data_dir);
+	snprintf(db, sizeof(db), "%s/" SERVER_DB_FILE, data_dir);
+	load_config(&st.srv);
+
+	st.srv.loop = uv_default_loop();
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = store_open(&st.srv.store, db)) != 0) {
+		fprintf(stderr, "portholed serve: cannot open %s (%s); "
+		    "run 'portholed init --data-dir %s' first\n", db,
+		    ph_strerror(rc), data_dir);
+		return 1;
+	}
+	if ((rc = tls_ctx_new_server(&st.srv.tls, cert, key, ca)) != 0) {
+		fprintf(stderr, "portholed serve: cannot load the TLS "
+		    "certificate from %s (%s)\n", data_dir, ph_strerror(rc));
+		store_close(st.srv.store);
+		return 1;
+	}
+	if ((rc = gateway_new(&st.srv.gw, &st.srv)) != 0)
+		goto fail;
+	rc = listener_start(st.srv.loop, st.srv.tls, host, port, on_accept,
+	    &st.srv, &st.listener);
+	if (rc != 0) {
+		fprintf(stderr, "portholed serve: cannot listen on %s (%s)\n",
+		    listen, ph_strerror(rc));
+		goto fail;
+	}
+	uv_signal_init(st.srv.loop, &st.sigterm);
+	uv_signal_init(st.srv.loop, &st.sigint);
+	st.sigterm.data = st.sigint.data = &st;
+	uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&st.sigint, on_signal, SIGINT);
+	log_info("event=listening addr=%s port=%d region=%s account=%s",
+	    host, listener_port(st.listener), st.srv.region,
+	    st.srv.account_id);
+
+	uv_run(st.srv.loop, UV_RUN_DEFAULT);
+
+	/* Everything still open after shutdown (lingering closes). */
+	gateway_free(st.srv.gw);
+	st.srv.gw = NULL;
+	uv_walk(st.srv.loop, close_walk_cb, NULL);
+	uv_run(st.srv.loop, UV_RUN_DEFAULT);
+	rc = 0;
+	log_info("event=stopped");
+fail:
+	if (st.listener)
+		listener_stop(st.listener);
+	if (st.srv.gw)
+		gateway_free(st.srv.gw);
+	tls_ctx_free(st.srv.tls);
+	store_close(st.srv.store);
+	uv_loop_close(st.srv.loop);
+	return rc == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	log_set_program("portholed");
+	log_init_from_env();
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--version") == 0 ||
+	    strcmp(argv[1], "version") == 0) {
+		printf("portholed %s\n", PORTHOLE_AGENT_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "init") == 0)
+		return server_init_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "serve") == 0)
+		return serve_main(argc - 1, argv + 1);
+	fprintf(stderr, "portholed: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
