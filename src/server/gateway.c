@@ -176,12 +176,14 @@ gw_iso8601(char *out, size_t n)
 {
 	struct timespec ts;
 	struct tm tm;
-	char base[32];
+	size_t len;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, n, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+	len = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (len > 0 && len < n)
+		snprintf(out + len, n - len, ".%03dZ",
+		    (int)(ts.tv_nsec / 1000000));
 }
 
 /* ChannelClosed JSON (spec 3.5). SessionStatus is a porthole extension the
