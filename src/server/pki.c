@@ -1,0 +1,2 @@
+/* pki: portholed's certificate authority. */
+#include "server/pki.h"
