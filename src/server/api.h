@@ -1,0 +1,40 @@
+/* api: portholed's AWS-compatible HTTPS API. api_handle authenticates a
+ * request (SigV4 against the store's IAM access keys), routes it by the
+ * signing scope's service and X-Amz-Target, and answers with the AWS JSON
+ * 1.1 protocol. The per-service dispatchers (api_ssm.h, ...) work on parsed
+ * JSON only, so they are testable without HTTP or SigV4. */
+#ifndef PORTHOLE_API_H
+#define PORTHOLE_API_H
+
+#include <stdint.h>
+
+#include "common/http.h"
+#include "server/server.h"
+
+struct principal;
+
+/* An AWS error: HTTP status, __type and message. */
+struct api_error {
+	int status;
+	char type[64];
+	char message[512];
+};
+
+/* One authenticated call. */
+struct api_call {
+	struct server *srv;
+	const struct principal *principal;
+	const char *host;        /* Host header as the client sent it */
+	const char *request_id;  /* x-amzn-RequestId of the response */
+	int64_t now_ms;          /* wall clock of the request */
+};
+
+/* A JSON service's dispatcher: action is the part of X-Amz-Target after
+ * the prefix ("StartSession"), in the request body (a JSON object). On
+ * success 0 and *out a new JSON object; otherwise a negative code and *err
+ * filled in. */
+struct json_t;
+
+void api_handle(struct server *srv, struct http_request *req);
+
+#endif

@@ -1,0 +1,1621 @@
+/* store: portholed's state in one SQLite file (WAL, foreign keys, busy
+ * timeout). Every statement is a constant string with bound parameters.
+ * The schema is versioned with PRAGMA user_version; migrations[] holds one
+ * step per version. The file and its WAL are created mode 0600 because the
+ * IAM secret keys are kept in it as they are (encrypting them under a root
+ * key is still to do). */
+#include "server/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "server/authz.h"
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_SALT_LEN 16
+#define STORE_HASH_LEN 32
+/* botocore TokenValue: at most 300 characters. */
+#define STORE_TOKEN_MAX_LEN 300
+#define STORE_FIELD_MAX 1024
+
+struct store {
+	sqlite3 *db;
+};
+
+/* ---- schema ------------------------------------------------------------- */
+
+static const char *const migrations[] = {
+	/* version 1 */
+	"CREATE TABLE iam_users ("
+	" name TEXT PRIMARY KEY,"
+	" arn TEXT NOT NULL UNIQUE,"
+	" is_root_admin INTEGER NOT NULL DEFAULT 0,"
+	" active INTEGER NOT NULL DEFAULT 1,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE TABLE iam_access_keys ("
+	" akid TEXT PRIMARY KEY,"
+	" user_name TEXT NOT NULL REFERENCES iam_users(name)"
+	"  ON DELETE CASCADE,"
+	" secret TEXT NOT NULL,"
+	" active INTEGER NOT NULL DEFAULT 1,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE INDEX iam_access_keys_user ON iam_access_keys(user_name);"
+	"CREATE TABLE activations ("
+	" id TEXT PRIMARY KEY,"
+	" code_salt BLOB NOT NULL,"
+	" code_hash BLOB NOT NULL,"
+	" iam_role TEXT NOT NULL,"
+	" description TEXT NOT NULL DEFAULT '',"
+	" default_instance_name TEXT NOT NULL DEFAULT '',"
+	" registration_limit INTEGER NOT NULL,"
+	" registrations_count INTEGER NOT NULL DEFAULT 0,"
+	" expiration_ms INTEGER NOT NULL,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE TABLE instances ("
+	" id TEXT PRIMARY KEY,"
+	" name TEXT NOT NULL DEFAULT '',"
+	" activation_id TEXT NOT NULL DEFAULT '',"
+	" iam_role TEXT NOT NULL DEFAULT '',"
+	" registration_ms INTEGER NOT NULL,"
+	" cert_serial TEXT NOT NULL DEFAULT '',"
+	" cert_fingerprint TEXT NOT NULL DEFAULT '',"
+	" deregistered INTEGER NOT NULL DEFAULT 0,"
+	" deregistered_ms INTEGER NOT NULL DEFAULT 0,"
+	" ping_status TEXT NOT NULL DEFAULT 'ConnectionLost',"
+	" last_ping_ms INTEGER NOT NULL DEFAULT 0,"
+	" agent_version TEXT NOT NULL DEFAULT '',"
+	" platform_type TEXT NOT NULL DEFAULT '',"
+	" platform_name TEXT NOT NULL DEFAULT '',"
+	" platform_version TEXT NOT NULL DEFAULT '',"
+	" ip_address TEXT NOT NULL DEFAULT '',"
+	" computer_name TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE tags ("
+	" resource_type TEXT NOT NULL,"
+	" resource_id TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" value TEXT NOT NULL,"
+	" PRIMARY KEY (resource_type, resource_id, key));"
+	"CREATE TABLE sessions ("
+	" id TEXT PRIMARY KEY,"
+	" target TEXT NOT NULL,"
+	" owner TEXT NOT NULL,"
+	" status TEXT NOT NULL,"
+	" document_name TEXT NOT NULL,"
+	" reason TEXT NOT NULL DEFAULT '',"
+	" details TEXT NOT NULL DEFAULT '',"
+	" max_session_duration TEXT NOT NULL DEFAULT '',"
+	" start_ms INTEGER NOT NULL,"
+	" end_ms INTEGER NOT NULL DEFAULT 0,"
+	" token_hash BLOB,"
+	" token_expiry_ms INTEGER NOT NULL DEFAULT 0,"
+	" token_used INTEGER NOT NULL DEFAULT 1);"
+	"CREATE INDEX sessions_start ON sessions(start_ms);"
+	"CREATE INDEX sessions_status ON sessions(status);"
+	"CREATE TABLE documents ("
+	" name TEXT PRIMARY KEY,"
+	" document_type TEXT NOT NULL,"
+	" content TEXT NOT NULL,"
+	" builtin INTEGER NOT NULL DEFAULT 0,"
+	" created_ms INTEGER NOT NULL);"
+	"PRAGMA user_version = 1;",
+};
+
+#define STORE_SCHEMA_VERSION \
+	((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* The session documents AWS provides in every account (spec 9.1, 9.4).
+ * Re-written at every start so a new release updates them. */
+#define PORT_PATTERN \
+	"^([1-9]|[1-9][0-9]{1,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|" \
+	"65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
+#define LOCAL_PORT_PATTERN \
+	"^([0-9]|[1-9][0-9]{1,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|" \
+	"65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
+#define SHELL_PROPS(cmd) \
+	"{\"windows\":{\"commands\":\"" cmd "\",\"runAsElevated\":false}," \
+	"\"linux\":{\"commands\":\"" cmd "\",\"runAsElevated\":false}," \
+	"\"macos\":{\"commands\":\"" cmd "\",\"runAsElevated\":false}}"
+
+static const struct {
+	const char *name;
+	const char *content;
+} builtin_docs[] = {
+	{ "SSM-SessionManagerRunShell",
+	  "{\"schemaVersion\":\"1.0\","
+	  "\"description\":\"Document to hold regional settings for Session "
+	  "Manager\",\"sessionType\":\"Standard_Stream\","
+	  "\"inputs\":{\"s3BucketName\":\"\",\"s3KeyPrefix\":\"\","
+	  "\"s3EncryptionEnabled\":true,\"cloudWatchLogGroupName\":\"\","
+	  "\"cloudWatchEncryptionEnabled\":true,"
+	  "\"cloudWatchStreamingEnabled\":true,"
+	  "\"idleSessionTimeout\":\"20\",\"maxSessionDuration\":\"\","
+	  "\"kmsKeyId\":\"\",\"runAsEnabled\":false,"
+	  "\"runAsDefaultUser\":\"\","
+	  "\"shellProfile\":{\"windows\":\"\",\"linux\":\"\"}}}" },
+	{ "AWS-StartInteractiveCommand",
+	  "{\"schemaVersion\":\"1.0\","
+	  "\"description\":\"Document to run a single interactive command on "
+	  "an instance\",\"sessionType\":\"InteractiveCommands\","
+	  "\"parameters\":{\"command\":{\"type\":\"String\","
+	  "\"description\":\"The command to run on the instance\"}},"
+	  "\"properties\":" SHELL_PROPS("{{ command }}") "}" },
+	{ "AWS-StartNonInteractiveCommand",
+	  "{\"schemaVersion\":\"1.0\","
+	  "\"description\":\"Document to run a single command on an instance "
+	  "without a terminal\",\"sessionType\":\"NonInteractiveCommands\","
+	  "\"parameters\":{\"command\":{\"type\":\"String\","
+	  "\"description\":\"The command to run on the instance\"}},"
+	  "\"properties\":" SHELL_PROPS("{{ command }}") "}" },
+	{ "AWS-StartPortForwardingSession",
+	  "{\"schemaVersion\":\"1.0\","
+	  "\"description\":\"Document to start a port forwarding session\","
+	  "\"sessionType\":\"Port\","
+	  "\"parameters\":{\"portNumber\":{\"type\":\"String\","
+	  "\"description\":\"(Optional) Port number on the instance\","
+	  "\"allowedPattern\":\"" PORT_PATTERN "\",\"default\":\"80\"},"
+	  "\"localPortNumber\":{\"type\":\"String\","
+	  "\"description\":\"(Optional) Local port number; 0 picks a free "
+	  "one\",\"allowedPattern\":\"" LOCAL_PORT_PATTERN "\","
+	  "\"default\":\"0\"}},"
+	  "\"properties\":{\"portNumber\":\"{{ portNumber }}\","
+	  "\"type\":\"LocalPortForwarding\","
+	  "\"localPortNumber\":\"{{ localPortNumber }}\"}}" },
+	{ "AWS-StartPortForwardingSessionToRemoteHost",
+	  "{\"schemaVersion\":\"1.0\","
+	  "\"description\":\"Document to start a port forwarding session to "
+	  "a remote host\",\"sessionType\":\"Port\","
+	  "\"parameters\":{\"host\":{\"type\":\"String\","
+	  "\"description\":\"Host name or IP address of the destination\","
+	  "\"allowedPattern\":\"^[a-zA-Z0-9._:%-]{1,253}$\"},"
+	  "\"portNumber\":{\"type\":\"String\","
+	  "\"description\":\"(Optional) Port number on the remote host\","
+	  "\"allowedPattern\":\"" PORT_PATTERN "\",\"default\":\"80\"},"
+	  "\"localPortNumber\":{\"type\":\"String\","
+	  "\"description\":\"(Optional) Local port number; 0 picks a free "
+	  "one\",\"allowedPattern\":\"" LOCAL_PORT_PATTERN "\","
+	  "\"default\":\"0\"}},"
+	  "\"properties\":{\"portNumber\":\"{{ portNumber }}\","
+	  "\"type\":\"LocalPortForwarding\","
+	  "\"localPortNumber\":\"{{ localPortNumber }}\","
+	  "\"host\":\"{{ host }}\"}}" },
+	{ "AWS-StartSSHSession",
+	  "{\"schemaVersion\":\"1.0\","
+	  "\"description\":\"Document to start an SSH session\","
+	  "\"sessionType\":\"Port\","
+	  "\"parameters\":{\"portNumber\":{\"type\":\"String\","
+	  "\"description\":\"(Optional) Port number of the SSH server\","
+	  "\"allowedPattern\":\"" PORT_PATTERN "\",\"default\":\"22\"}},"
+	  "\"properties\":{\"portNumber\":\"{{ portNumber }}\"}}" },
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int64_t
+st_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+st_prep(struct store *st, const char *sql, sqlite3_stmt **out)
+{
+	if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK) {
+		log_error("event=store_error op=prepare err=\"%s\"",
+		    sqlite3_errmsg(st->db));
+		*out = NULL;
+		return PH_ERR_IO;
+	}
+	return 0;
+}
+
+static int
+st_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v == NULL)
+		return sqlite3_bind_null(s, i);
+	return sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+}
+
+/* Bind a string the peer reported, cut to a sane length. */
+static int
+st_text_bounded(sqlite3_stmt *s, int i, const char *v, size_t max)
+{
+	if (v == NULL)
+		v = "";
+	return sqlite3_bind_text(s, i, v, (int)strnlen(v, max),
+	    SQLITE_TRANSIENT);
+}
+
+static void
+st_col(sqlite3_stmt *s, int i, char *out, size_t size)
+{
+	const unsigned char *v = sqlite3_column_text(s, i);
+
+	snprintf(out, size, "%s", v != NULL ? (const char *)v : "");
+}
+
+static int
+st_step_done(struct store *st, sqlite3_stmt *s, const char *op)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc == SQLITE_CONSTRAINT)
+		return PH_ERR_EXISTS;
+	log_error("event=store_error op=%s err=\"%s\"", op,
+	    sqlite3_errmsg(st->db));
+	return PH_ERR_IO;
+}
+
+static int
+st_exec(struct store *st, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_error("event=store_error op=exec err=\"%s\"",
+		    msg ? msg : "?");
+		sqlite3_free(msg);
+		return PH_ERR_IO;
+	}
+	return 0;
+}
+
+static int
+st_begin(struct store *st)
+{
+	return st_exec(st, "BEGIN IMMEDIATE");
+}
+
+static int
+st_commit(struct store *st)
+{
+	return st_exec(st, "COMMIT");
+}
+
+static void
+st_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		(void)st_exec(st, "ROLLBACK");
+}
+
+static int
+st_random(void *p, size_t n)
+{
+	return RAND_bytes(p, (int)n) == 1 ? 0 : PH_ERR_CRYPTO;
+}
+
+/* n characters drawn uniformly from alphabet (rejection sampling). */
+static int
+st_random_chars(char *out, size_t n, const char *alphabet)
+{
+	size_t alen = strlen(alphabet), i = 0, j;
+	unsigned limit = 256 - (256 % (unsigned)alen);
+	uint8_t rnd[64];
+
+	while (i < n) {
+		if (st_random(rnd, sizeof(rnd)) != 0)
+			return PH_ERR_CRYPTO;
+		for (j = 0; j < sizeof(rnd) && i < n; j++)
+			if (rnd[j] < limit)
+				out[i++] = alphabet[rnd[j] % alen];
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+static int
+st_sha256(const void *a, size_t alen, const void *b, size_t blen,
+    uint8_t out[STORE_HASH_LEN])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned olen = 0;
+	int ok;
+
+	if (ctx == NULL)
+		return PH_ERR_NOMEM;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, a, alen) == 1 &&
+	    (blen == 0 || EVP_DigestUpdate(ctx, b, blen) == 1) &&
+	    EVP_DigestFinal_ex(ctx, out, &olen) == 1 &&
+	    olen == STORE_HASH_LEN;
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : PH_ERR_CRYPTO;
+}
+
+static int
+st_is_terminal(const char *status)
+{
+	return strcmp(status, "Terminated") == 0 ||
+	    strcmp(status, "Failed") == 0;
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+static int
+st_migrate(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int version, i, rc;
+
+	if ((rc = st_prep(st, "PRAGMA user_version", &s)) != 0)
+		return rc;
+	version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+	sqlite3_finalize(s);
+	if (version < 0)
+		return PH_ERR_IO;
+	if (version > STORE_SCHEMA_VERSION) {
+		log_error("event=store_error op=open err=\"schema version "
+		    "%d is newer than this portholed (%d)\"", version,
+		    STORE_SCHEMA_VERSION);
+		return PH_ERR_STATE;
+	}
+	for (i = version; i < STORE_SCHEMA_VERSION; i++) {
+		if ((rc = st_begin(st)) != 0)
+			return rc;
+		if ((rc = st_exec(st, migrations[i])) != 0 ||
+		    (rc = st_commit(st)) != 0) {
+			st_rollback(st);
+			return rc;
+		}
+		log_info("event=store_migrated version=%d", i + 1);
+	}
+	return 0;
+}
+
+static int
+st_seed_documents(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	size_t i;
+	int rc = 0;
+
+	if ((rc = st_prep(st, "INSERT INTO documents (name, document_type, "
+	    "content, builtin, created_ms) VALUES (?1, 'Session', ?2, 1, ?3) "
+	    "ON CONFLICT (name) DO UPDATE SET content = excluded.content "
+	    "WHERE builtin = 1", &s)) != 0)
+		return rc;
+	for (i = 0; i < sizeof(builtin_docs) / sizeof(builtin_docs[0]); i++) {
+		sqlite3_reset(s);
+		st_text(s, 1, builtin_docs[i].name);
+		st_text(s, 2, builtin_docs[i].content);
+		sqlite3_bind_int64(s, 3, st_now_ms());
+		if ((rc = st_step_done(st, s, "seed_documents")) != 0)
+			break;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_open(struct store **out, const char *path)
+{
+	struct store *st = NULL;
+	int fd, rc = PH_ERR_IO;
+
+	*out = NULL;
+	/* Create the file ourselves so it is never readable by others, even
+	 * for a moment; SQLite gives its WAL and shm files the same mode. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_error("event=store_error op=open path=%s err=\"%s\"", path,
+		    strerror(errno));
+		return PH_ERR_IO;
+	}
+	if (fchmod(fd, 0600) != 0) {
+		close(fd);
+		return PH_ERR_IO;
+	}
+	close(fd);
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return PH_ERR_NOMEM;
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		log_error("event=store_error op=open path=%s err=\"%s\"", path,
+		    st->db ? sqlite3_errmsg(st->db) : "?");
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(st->db, 0);
+	if ((rc = st_exec(st, "PRAGMA journal_mode = WAL")) != 0 ||
+	    (rc = st_exec(st, "PRAGMA synchronous = NORMAL")) != 0 ||
+	    (rc = st_exec(st, "PRAGMA foreign_keys = ON")) != 0 ||
+	    (rc = st_exec(st, "PRAGMA secure_delete = ON")) != 0)
+		goto fail;
+	if ((rc = st_migrate(st)) != 0 || (rc = st_seed_documents(st)) != 0)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return rc != 0 ? rc : PH_ERR_IO;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->db != NULL)
+		sqlite3_close(st->db);
+	free(st);
+}
+
+/* ---- IAM ---------------------------------------------------------------- */
+
+int
+store_iam_create_user(struct store *st, const char *user_name,
+    const char *arn, int is_root_admin)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (user_name == NULL || arn == NULL || user_name[0] == '\0')
+		return PH_ERR_INVALID;
+	if ((rc = st_prep(st, "INSERT INTO iam_users (name, arn, "
+	    "is_root_admin, created_ms) VALUES (?1, ?2, ?3, ?4)", &s)) != 0)
+		return rc;
+	st_text(s, 1, user_name);
+	st_text(s, 2, arn);
+	sqlite3_bind_int(s, 3, is_root_admin ? 1 : 0);
+	sqlite3_bind_int64(s, 4, st_now_ms());
+	rc = st_step_done(st, s, "iam_create_user");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_iam_create_access_key(struct store *st, const char *user_name,
+    char akid_out[STORE_AKID_SIZE], char secret_out[STORE_SECRET_SIZE])
+{
+	/* AWS key ids: "AKIA" and 16 characters of base32. */
+	static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	sqlite3_stmt *s = NULL;
+	int rc, tries;
+
+	akid_out[0] = secret_out[0] = '\0';
+	if ((rc = st_prep(st, "INSERT INTO iam_access_keys (akid, user_name, "
+	    "secret, created_ms) SELECT ?1, name, ?2, ?3 FROM iam_users "
+	    "WHERE name = ?4", &s)) != 0)
+		return rc;
+	for (tries = 0; tries < 5; tries++) {
+		memcpy(akid_out, "AKIA", 4);
+		if ((rc = st_random_chars(akid_out + 4, 16, b32)) != 0 ||
+		    (rc = st_random_chars(secret_out, 40, b64)) != 0)
+			break;
+		sqlite3_reset(s);
+		st_text(s, 1, akid_out);
+		st_text(s, 2, secret_out);
+		sqlite3_bind_int64(s, 3, st_now_ms());
+		st_text(s, 4, user_name);
+		rc = st_step_done(st, s, "iam_create_access_key");
+		if (rc == 0 && sqlite3_changes(st->db) == 0)
+			rc = PH_ERR_NOTFOUND;
+		if (rc != PH_ERR_EXISTS)
+			break;
+	}
+	sqlite3_finalize(s);
+	if (rc != 0) {
+		OPENSSL_cleanse(secret_out, STORE_SECRET_SIZE);
+		akid_out[0] = secret_out[0] = '\0';
+	}
+	return rc;
+}
+
+int
+store_iam_lookup_key(struct store *st, const char *akid, char *secret,
+    size_t secret_size, struct principal *p_out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, active;
+
+	if (secret != NULL && secret_size > 0)
+		secret[0] = '\0';
+	if (akid == NULL || strlen(akid) >= STORE_AKID_SIZE)
+		return PH_ERR_NOTFOUND;
+	if ((rc = st_prep(st, "SELECT k.secret, k.active AND u.active, u.name, "
+	    "u.arn, u.is_root_admin FROM iam_access_keys k JOIN iam_users u "
+	    "ON u.name = k.user_name WHERE k.akid = ?1", &s)) != 0)
+		return rc;
+	st_text(s, 1, akid);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		rc = rc == SQLITE_DONE ? PH_ERR_NOTFOUND : PH_ERR_IO;
+		goto out;
+	}
+	active = sqlite3_column_int(s, 1);
+	if (secret != NULL && active) {
+		const char *v = (const char *)sqlite3_column_text(s, 0);
+
+		if (v == NULL || strlen(v) >= secret_size) {
+			rc = PH_ERR_TOOBIG;
+			goto out;
+		}
+		memcpy(secret, v, strlen(v) + 1);
+	}
+	if (p_out != NULL) {
+		memset(p_out, 0, sizeof(*p_out));
+		st_col(s, 2, p_out->name, sizeof(p_out->name));
+		st_col(s, 3, p_out->arn, sizeof(p_out->arn));
+		snprintf(p_out->access_key_id, sizeof(p_out->access_key_id),
+		    "%s", akid);
+		p_out->is_root_admin = sqlite3_column_int(s, 4);
+		p_out->active = active;
+	}
+	rc = active ? 0 : PH_ERR_DENIED;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- tags --------------------------------------------------------------- */
+
+static int
+st_tags_count(struct store *st, const char *rtype, const char *rid,
+    int64_t *count)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "SELECT count(*) FROM tags WHERE "
+	    "resource_type = ?1 AND resource_id = ?2", &s)) != 0)
+		return rc;
+	st_text(s, 1, rtype);
+	st_text(s, 2, rid);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*count = sqlite3_column_int64(s, 0);
+	else
+		rc = PH_ERR_IO;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Inside a transaction. */
+static int
+st_tags_put(struct store *st, const char *rtype, const char *rid,
+    const struct store_tag *tags, size_t ntags)
+{
+	sqlite3_stmt *s = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = st_prep(st, "INSERT INTO tags (resource_type, resource_id, "
+	    "key, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET "
+	    "value = excluded.value", &s)) != 0)
+		return rc;
+	for (i = 0; i < ntags && rc == 0; i++) {
+		sqlite3_reset(s);
+		st_text(s, 1, rtype);
+		st_text(s, 2, rid);
+		st_text(s, 3, tags[i].key);
+		st_text(s, 4, tags[i].value ? tags[i].value : "");
+		rc = st_step_done(st, s, "tags_put");
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_tags_add(struct store *st, const char *resource_type,
+    const char *resource_id, const struct store_tag *tags, size_t ntags,
+    size_t max_total)
+{
+	int64_t count = 0;
+	int rc;
+
+	if ((rc = st_begin(st)) != 0)
+		return rc;
+	if ((rc = st_tags_put(st, resource_type, resource_id, tags,
+	    ntags)) != 0)
+		goto fail;
+	if ((rc = st_tags_count(st, resource_type, resource_id, &count)) != 0)
+		goto fail;
+	if ((uint64_t)count > max_total) {
+		rc = PH_ERR_TOOBIG;
+		goto fail;
+	}
+	if ((rc = st_commit(st)) != 0)
+		goto fail;
+	return 0;
+fail:
+	st_rollback(st);
+	return rc;
+}
+
+int
+store_tags_remove(struct store *st, const char *resource_type,
+    const char *resource_id, const char *const *keys, size_t nkeys)
+{
+	sqlite3_stmt *s = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = st_begin(st)) != 0)
+		return rc;
+	if ((rc = st_prep(st, "DELETE FROM tags WHERE resource_type = ?1 AND "
+	    "resource_id = ?2 AND key = ?3", &s)) != 0)
+		goto fail;
+	for (i = 0; i < nkeys && rc == 0; i++) {
+		sqlite3_reset(s);
+		st_text(s, 1, resource_type);
+		st_text(s, 2, resource_id);
+		st_text(s, 3, keys[i]);
+		rc = st_step_done(st, s, "tags_remove");
+	}
+	sqlite3_finalize(s);
+	if (rc != 0 || (rc = st_commit(st)) != 0)
+		goto fail;
+	return 0;
+fail:
+	st_rollback(st);
+	return rc;
+}
+
+int
+store_tags_foreach(struct store *st, const char *resource_type,
+    const char *resource_id,
+    void (*fn)(void *arg, const char *key, const char *value), void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "SELECT key, value FROM tags WHERE "
+	    "resource_type = ?1 AND resource_id = ?2 ORDER BY key", &s)) != 0)
+		return rc;
+	st_text(s, 1, resource_type);
+	st_text(s, 2, resource_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(s, 0),
+		    (const char *)sqlite3_column_text(s, 1));
+	rc = rc == SQLITE_DONE ? 0 : PH_ERR_IO;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int
+st_tags_drop(struct store *st, const char *rtype, const char *rid)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "DELETE FROM tags WHERE resource_type = ?1 AND "
+	    "resource_id = ?2", &s)) != 0)
+		return rc;
+	st_text(s, 1, rtype);
+	st_text(s, 2, rid);
+	rc = st_step_done(st, s, "tags_drop");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- activations -------------------------------------------------------- */
+
+int
+store_activation_rules(int code_ok, int64_t now_ms, int64_t expiration_ms,
+    int registration_limit, int registrations_count)
+{
+	/* The code first: without it nobody learns whether an id expired. */
+	if (!code_ok)
+		return PH_ERR_DENIED;
+	if (now_ms >= expiration_ms)
+		return PH_ERR_EXPIRED;
+	if (registrations_count >= registration_limit)
+		return PH_ERR_TOOBIG;
+	return 0;
+}
+
+const char *
+store_activation_error_type(int rc)
+{
+	switch (rc) {
+	case 0: return "";
+	case PH_ERR_DENIED: return "InvalidActivation";
+	case PH_ERR_EXPIRED: return "ActivationExpired";
+	case PH_ERR_TOOBIG: return "ActivationLimitExceeded";
+	case PH_ERR_INVALID: return "ValidationException";
+	}
+	return "InternalServerError";
+}
+
+const char *
+store_activation_error_message(int rc)
+{
+	switch (rc) {
+	case 0: return "";
+	case PH_ERR_DENIED:
+		return "The activation ID or code is not valid.";
+	case PH_ERR_EXPIRED:
+		return "The activation has expired.";
+	case PH_ERR_TOOBIG:
+		return "The activation has reached its registration limit.";
+	case PH_ERR_INVALID:
+		return "The registration request is not valid.";
+	}
+	return "The registration could not be stored.";
+}
+
+int
+store_activation_create(struct store *st, const struct activation_new *a,
+    int64_t now_ms, char id_out[STORE_ACTIVATION_ID_SIZE],
+    char code_out[STORE_ACTIVATION_CODE_LEN + 1])
+{
+	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789";
+	uint8_t salt[STORE_SALT_LEN], hash[STORE_HASH_LEN], u[16];
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	id_out[0] = code_out[0] = '\0';
+	if (a->iam_role == NULL || a->registration_limit < 1)
+		return PH_ERR_INVALID;
+	/* A v4 UUID, lower case as botocore's ActivationId pattern wants. */
+	if ((rc = st_random(u, sizeof(u))) != 0 ||
+	    (rc = st_random(salt, sizeof(salt))) != 0 ||
+	    (rc = st_random_chars(code_out, STORE_ACTIVATION_CODE_LEN,
+	    alnum)) != 0)
+		goto out;
+	u[6] = (u[6] & 0x0f) | 0x40;
+	u[8] = (u[8] & 0x3f) | 0x80;
+	snprintf(id_out, STORE_ACTIVATION_ID_SIZE,
+	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
+	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+	if ((rc = st_sha256(salt, sizeof(salt), code_out,
+	    STORE_ACTIVATION_CODE_LEN, hash)) != 0)
+		goto out;
+	if ((rc = st_begin(st)) != 0)
+		goto out;
+	if ((rc = st_prep(st, "INSERT INTO activations (id, code_salt, "
+	    "code_hash, iam_role, description, default_instance_name, "
+	    "registration_limit, expiration_ms, created_ms) VALUES (?1, ?2, "
+	    "?3, ?4, ?5, ?6, ?7, ?8, ?9)", &s)) != 0)
+		goto out;
+	st_text(s, 1, id_out);
+	sqlite3_bind_blob(s, 2, salt, sizeof(salt), SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 3, hash, sizeof(hash), SQLITE_TRANSIENT);
+	st_text(s, 4, a->iam_role);
+	st_text(s, 5, a->description ? a->description : "");
+	st_text(s, 6, a->default_instance_name ? a->default_instance_name :
+	    "");
+	sqlite3_bind_int(s, 7, a->registration_limit);
+	sqlite3_bind_int64(s, 8, a->expiration_ms);
+	sqlite3_bind_int64(s, 9, now_ms);
+	if ((rc = st_step_done(st, s, "activation_create")) != 0)
+		goto out;
+	if ((rc = st_tags_put(st, "Activation", id_out, a->tags,
+	    a->ntags)) != 0)
+		goto out;
+	rc = st_commit(st);
+out:
+	sqlite3_finalize(s);
+	if (rc != 0) {
+		st_rollback(st);
+		OPENSSL_cleanse(code_out, STORE_ACTIVATION_CODE_LEN + 1);
+		id_out[0] = code_out[0] = '\0';
+	}
+	return rc;
+}
+
+#define ACT_COLUMNS "id, description, default_instance_name, iam_role, " \
+	"registration_limit, registrations_count, expiration_ms, created_ms"
+
+static void
+st_activation_row(sqlite3_stmt *s, struct activation_rec *a)
+{
+	memset(a, 0, sizeof(*a));
+	st_col(s, 0, a->id, sizeof(a->id));
+	st_col(s, 1, a->description, sizeof(a->description));
+	st_col(s, 2, a->default_instance_name,
+	    sizeof(a->default_instance_name));
+	st_col(s, 3, a->iam_role, sizeof(a->iam_role));
+	a->registration_limit = sqlite3_column_int(s, 4);
+	a->registrations_count = sqlite3_column_int(s, 5);
+	a->expiration_ms = sqlite3_column_int64(s, 6);
+	a->created_ms = sqlite3_column_int64(s, 7);
+}
+
+int
+store_activation_get(struct store *st, const char *id,
+    struct activation_rec *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "SELECT " ACT_COLUMNS " FROM activations "
+	    "WHERE id = ?1", &s)) != 0)
+		return rc;
+	st_text(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		st_activation_row(s, out);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? PH_ERR_NOTFOUND : PH_ERR_IO;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_activation_foreach(struct store *st,
+    int (*fn)(void *arg, const struct activation_rec *a), void *arg)
+{
+	struct activation_rec *a = NULL;
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((a = malloc(sizeof(*a))) == NULL)
+		return PH_ERR_NOMEM;
+	if ((rc = st_prep(st, "SELECT " ACT_COLUMNS " FROM activations "
+	    "ORDER BY created_ms, id", &s)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		st_activation_row(s, a);
+		if (fn(arg, a) != 0)
+			break;
+	}
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : PH_ERR_IO;
+out:
+	sqlite3_finalize(s);
+	free(a);
+	return rc;
+}
+
+int
+store_activation_delete(struct store *st, const char *id)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_begin(st)) != 0)
+		return rc;
+	if ((rc = st_prep(st, "DELETE FROM activations WHERE id = ?1",
+	    &s)) != 0)
+		goto fail;
+	st_text(s, 1, id);
+	if ((rc = st_step_done(st, s, "activation_delete")) != 0)
+		goto fail;
+	if (sqlite3_changes(st->db) == 0) {
+		rc = PH_ERR_NOTFOUND;
+		goto fail;
+	}
+	if ((rc = st_tags_drop(st, "Activation", id)) != 0 ||
+	    (rc = st_commit(st)) != 0)
+		goto fail;
+	sqlite3_finalize(s);
+	return 0;
+fail:
+	sqlite3_finalize(s);
+	st_rollback(st);
+	return rc;
+}
+
+int
+store_activation_register(struct store *st, const char *activation_id,
+    const char *code, int64_t now_ms, const char *name,
+    const char *cert_fingerprint, char instance_id_out[21],
+    char iam_role_out[STORE_IAM_ROLE_SIZE])
+{
+	static const uint8_t dummy_salt[STORE_SALT_LEN];
+	uint8_t salt[STORE_SALT_LEN], want[STORE_HASH_LEN], got[STORE_HASH_LEN];
+	char default_name[STORE_TEXT_SIZE], hex[18];
+	sqlite3_stmt *s = NULL;
+	int rc, found = 0, code_ok, limit = 0, count = 0, tries;
+	int64_t expiration = 0;
+	size_t codelen;
+
+	instance_id_out[0] = iam_role_out[0] = '\0';
+	default_name[0] = '\0';
+	if (activation_id == NULL || code == NULL)
+		return PH_ERR_DENIED;
+	codelen = strnlen(code, 256);
+	if (codelen >= 256)
+		return PH_ERR_DENIED;
+	if ((rc = st_begin(st)) != 0)
+		return rc;
+	if ((rc = st_prep(st, "SELECT code_salt, code_hash, iam_role, "
+	    "default_instance_name, registration_limit, registrations_count, "
+	    "expiration_ms FROM activations WHERE id = ?1", &s)) != 0)
+		goto fail;
+	st_text(s, 1, activation_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW &&
+	    sqlite3_column_bytes(s, 0) == STORE_SALT_LEN &&
+	    sqlite3_column_bytes(s, 1) == STORE_HASH_LEN) {
+		found = 1;
+		memcpy(salt, sqlite3_column_blob(s, 0), STORE_SALT_LEN);
+		memcpy(want, sqlite3_column_blob(s, 1), STORE_HASH_LEN);
+		st_col(s, 2, iam_role_out, STORE_IAM_ROLE_SIZE);
+		st_col(s, 3, default_name, sizeof(default_name));
+		limit = sqlite3_column_int(s, 4);
+		count = sqlite3_column_int(s, 5);
+		expiration = sqlite3_column_int64(s, 6);
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rc = PH_ERR_IO;
+		goto fail;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	/* Hash even for an unknown id so both answers take as long. */
+	if (!found) {
+		memcpy(salt, dummy_salt, sizeof(salt));
+		memset(want, 0xff, sizeof(want));
+	}
+	if ((rc = st_sha256(salt, sizeof(salt), code, codelen, got)) != 0)
+		goto fail;
+	code_ok = found && CRYPTO_memcmp(want, got, STORE_HASH_LEN) == 0;
+	if ((rc = store_activation_rules(code_ok, now_ms, expiration, limit,
+	    count)) != 0)
+		goto fail;
+
+	if ((rc = st_prep(st, "INSERT INTO instances (id, name, "
+	    "activation_id, iam_role, registration_ms, cert_fingerprint) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &s)) != 0)
+		goto fail;
+	for (tries = 0; tries < 5; tries++) {
+		/* botocore ManagedInstanceId: "mi-" and 17 hex digits. */
+		if ((rc = st_random_chars(hex, 17, "0123456789abcdef")) != 0)
+			goto fail;
+		snprintf(instance_id_out, 21, "mi-%s", hex);
+		sqlite3_reset(s);
+		st_text(s, 1, instance_id_out);
+		st_text_bounded(s, 2, name != NULL && name[0] != '\0' ? name :
+		    default_name, STORE_FIELD_MAX);
+		st_text(s, 3, activation_id);
+		st_text(s, 4, iam_role_out);
+		sqlite3_bind_int64(s, 5, now_ms);
+		st_text_bounded(s, 6, cert_fingerprint, 127);
+		if ((rc = st_step_done(st, s, "instance_create")) !=
+		    PH_ERR_EXISTS)
+			break;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != 0)
+		goto fail;
+	if ((rc = st_prep(st, "UPDATE activations SET registrations_count = "
+	    "registrations_count + 1 WHERE id = ?1", &s)) != 0)
+		goto fail;
+	st_text(s, 1, activation_id);
+	if ((rc = st_step_done(st, s, "activation_count")) != 0)
+		goto fail;
+	sqlite3_finalize(s);
+	s = NULL;
+	/* AWS: the activation's tags are applied to the instances it
+	 * registers. */
+	if ((rc = st_prep(st, "INSERT OR REPLACE INTO tags (resource_type, "
+	    "resource_id, key, value) SELECT 'ManagedInstance', ?1, key, "
+	    "value FROM tags WHERE resource_type = 'Activation' AND "
+	    "resource_id = ?2", &s)) != 0)
+		goto fail;
+	st_text(s, 1, instance_id_out);
+	st_text(s, 2, activation_id);
+	if ((rc = st_step_done(st, s, "instance_tags")) != 0)
+		goto fail;
+	sqlite3_finalize(s);
+	s = NULL;
+	if ((rc = st_commit(st)) != 0)
+		goto fail;
+	log_info("event=instance_registered instance=%s activation=%s",
+	    instance_id_out, activation_id);
+	return 0;
+fail:
+	sqlite3_finalize(s);
+	st_rollback(st);
+	instance_id_out[0] = iam_role_out[0] = '\0';
+	return rc;
+}
+
+/* ---- instances ---------------------------------------------------------- */
+
+int
+store_instance_connected(struct store *st, const char *instance_id,
+    const struct instance_conn_info *info, int64_t now_ms)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "UPDATE instances SET ping_status = 'Online', "
+	    "last_ping_ms = ?2, agent_version = ?3, platform_type = ?4, "
+	    "platform_name = ?5, platform_version = ?6, ip_address = ?7, "
+	    "computer_name = ?8 WHERE id = ?1 AND deregistered = 0",
+	    &s)) != 0)
+		return rc;
+	st_text(s, 1, instance_id);
+	sqlite3_bind_int64(s, 2, now_ms);
+	st_text_bounded(s, 3, info ? info->agent_version : NULL, 31);
+	st_text_bounded(s, 4, info ? info->platform_type : NULL, 15);
+	st_text_bounded(s, 5, info ? info->platform_name : NULL, 127);
+	st_text_bounded(s, 6, info ? info->platform_version : NULL, 63);
+	st_text_bounded(s, 7, info ? info->ip_address : NULL, 63);
+	st_text_bounded(s, 8, info ? info->computer_name : NULL, 255);
+	rc = st_step_done(st, s, "instance_connected");
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = PH_ERR_NOTFOUND;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_instance_disconnected(struct store *st, const char *instance_id,
+    int64_t now_ms)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	(void)now_ms; /* LastPingDateTime stays the last time it was seen */
+	if ((rc = st_prep(st, "UPDATE instances SET ping_status = "
+	    "'ConnectionLost' WHERE id = ?1", &s)) != 0)
+		return rc;
+	st_text(s, 1, instance_id);
+	rc = st_step_done(st, s, "instance_disconnected");
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = PH_ERR_NOTFOUND;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_instance_seen(struct store *st, const char *instance_id,
+    int64_t now_ms)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "UPDATE instances SET last_ping_ms = ?2 "
+	    "WHERE id = ?1 AND deregistered = 0", &s)) != 0)
+		return rc;
+	st_text(s, 1, instance_id);
+	sqlite3_bind_int64(s, 2, now_ms);
+	rc = st_step_done(st, s, "instance_seen");
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = PH_ERR_NOTFOUND;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_instance_active(struct store *st, const char *instance_id)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (instance_id == NULL)
+		return PH_ERR_NOTFOUND;
+	if ((rc = st_prep(st, "SELECT 1 FROM instances WHERE id = ?1 AND "
+	    "deregistered = 0", &s)) != 0)
+		return rc;
+	st_text(s, 1, instance_id);
+	rc = sqlite3_step(s);
+	rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? PH_ERR_NOTFOUND :
+	    PH_ERR_IO;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_instance_set_cert(struct store *st, const char *instance_id,
+    const char *cert_serial, const char *cert_fingerprint)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "UPDATE instances SET cert_serial = "
+	    "coalesce(?2, cert_serial), cert_fingerprint = coalesce(?3, "
+	    "cert_fingerprint) WHERE id = ?1 AND deregistered = 0", &s)) != 0)
+		return rc;
+	st_text(s, 1, instance_id);
+	if (cert_serial != NULL)
+		st_text_bounded(s, 2, cert_serial, 127);
+	if (cert_fingerprint != NULL)
+		st_text_bounded(s, 3, cert_fingerprint, 127);
+	rc = st_step_done(st, s, "instance_set_cert");
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = PH_ERR_NOTFOUND;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+#define INST_COLUMNS "id, name, activation_id, iam_role, registration_ms, " \
+	"cert_serial, cert_fingerprint, deregistered, ping_status, " \
+	"last_ping_ms, agent_version, platform_type, platform_name, " \
+	"platform_version, ip_address, computer_name"
+
+static void
+st_instance_row(sqlite3_stmt *s, struct instance_rec *in)
+{
+	memset(in, 0, sizeof(*in));
+	st_col(s, 0, in->id, sizeof(in->id));
+	st_col(s, 1, in->name, sizeof(in->name));
+	st_col(s, 2, in->activation_id, sizeof(in->activation_id));
+	st_col(s, 3, in->iam_role, sizeof(in->iam_role));
+	in->registration_ms = sqlite3_column_int64(s, 4);
+	st_col(s, 5, in->cert_serial, sizeof(in->cert_serial));
+	st_col(s, 6, in->cert_fingerprint, sizeof(in->cert_fingerprint));
+	in->deregistered = sqlite3_column_int(s, 7);
+	st_col(s, 8, in->ping_status, sizeof(in->ping_status));
+	in->last_ping_ms = sqlite3_column_int64(s, 9);
+	st_col(s, 10, in->agent_version, sizeof(in->agent_version));
+	st_col(s, 11, in->platform_type, sizeof(in->platform_type));
+	st_col(s, 12, in->platform_name, sizeof(in->platform_name));
+	st_col(s, 13, in->platform_version, sizeof(in->platform_version));
+	st_col(s, 14, in->ip_address, sizeof(in->ip_address));
+	st_col(s, 15, in->computer_name, sizeof(in->computer_name));
+}
+
+int
+store_instance_get(struct store *st, const char *instance_id,
+    struct instance_rec *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "SELECT " INST_COLUMNS " FROM instances "
+	    "WHERE id = ?1", &s)) != 0)
+		return rc;
+	st_text(s, 1, instance_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		st_instance_row(s, out);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? PH_ERR_NOTFOUND : PH_ERR_IO;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_instance_foreach(struct store *st,
+    int (*fn)(void *arg, const struct instance_rec *in), void *arg)
+{
+	struct instance_rec *in;
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((in = malloc(sizeof(*in))) == NULL)
+		return PH_ERR_NOMEM;
+	if ((rc = st_prep(st, "SELECT " INST_COLUMNS " FROM instances "
+	    "WHERE deregistered = 0 ORDER BY id", &s)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		st_instance_row(s, in);
+		if (fn(arg, in) != 0)
+			break;
+	}
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : PH_ERR_IO;
+out:
+	sqlite3_finalize(s);
+	free(in);
+	return rc;
+}
+
+int
+store_instance_deregister(struct store *st, const char *instance_id,
+    int64_t now_ms)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_begin(st)) != 0)
+		return rc;
+	if ((rc = st_prep(st, "UPDATE instances SET deregistered = 1, "
+	    "deregistered_ms = ?2, ping_status = 'ConnectionLost' WHERE "
+	    "id = ?1 AND deregistered = 0", &s)) != 0)
+		goto fail;
+	st_text(s, 1, instance_id);
+	sqlite3_bind_int64(s, 2, now_ms);
+	if ((rc = st_step_done(st, s, "instance_deregister")) != 0)
+		goto fail;
+	if (sqlite3_changes(st->db) == 0) {
+		rc = PH_ERR_NOTFOUND;
+		goto fail;
+	}
+	if ((rc = st_tags_drop(st, "ManagedInstance", instance_id)) != 0 ||
+	    (rc = st_commit(st)) != 0)
+		goto fail;
+	sqlite3_finalize(s);
+	log_info("event=instance_deregistered instance=%s", instance_id);
+	return 0;
+fail:
+	sqlite3_finalize(s);
+	st_rollback(st);
+	return rc;
+}
+
+/* ---- sessions ----------------------------------------------------------- */
+
+static int
+st_valid_status(const char *status)
+{
+	static const char *const ok[] = { "Connected", "Connecting",
+	    "Disconnected", "Terminating", "Terminated", "Failed" };
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcmp(status, ok[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
+store_session_create(struct store *st, const struct session_rec *rec,
+    const char *max_session_duration)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (rec->session_id[0] == '\0' || !st_valid_status(rec->status))
+		return PH_ERR_INVALID;
+	if ((rc = st_prep(st, "INSERT INTO sessions (id, target, owner, "
+	    "status, document_name, reason, max_session_duration, start_ms, "
+	    "end_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &s)) != 0)
+		return rc;
+	st_text(s, 1, rec->session_id);
+	st_text(s, 2, rec->target);
+	st_text(s, 3, rec->owner);
+	st_text(s, 4, rec->status);
+	st_text(s, 5, rec->document_name);
+	st_text(s, 6, rec->reason);
+	st_text(s, 7, max_session_duration ? max_session_duration : "");
+	sqlite3_bind_int64(s, 8, rec->start_ms);
+	sqlite3_bind_int64(s, 9, st_is_terminal(rec->status) ?
+	    rec->start_ms : 0);
+	rc = st_step_done(st, s, "session_create");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+#define SESS_COLUMNS "id, target, owner, status, document_name, reason, " \
+	"start_ms, end_ms, details, max_session_duration"
+
+static void
+st_session_row(sqlite3_stmt *s, struct session_info *si)
+{
+	struct session_rec *r = &si->rec;
+
+	memset(si, 0, sizeof(*si));
+	st_col(s, 0, r->session_id, sizeof(r->session_id));
+	st_col(s, 1, r->target, sizeof(r->target));
+	st_col(s, 2, r->owner, sizeof(r->owner));
+	st_col(s, 3, r->status, sizeof(r->status));
+	st_col(s, 4, r->document_name, sizeof(r->document_name));
+	st_col(s, 5, r->reason, sizeof(r->reason));
+	r->start_ms = sqlite3_column_int64(s, 6);
+	r->end_ms = sqlite3_column_int64(s, 7);
+	st_col(s, 8, si->details, sizeof(si->details));
+	st_col(s, 9, si->max_session_duration,
+	    sizeof(si->max_session_duration));
+}
+
+int
+store_session_get_info(struct store *st, const char *session_id,
+    struct session_info *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "SELECT " SESS_COLUMNS " FROM sessions "
+	    "WHERE id = ?1", &s)) != 0)
+		return rc;
+	st_text(s, 1, session_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		st_session_row(s, out);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? PH_ERR_NOTFOUND : PH_ERR_IO;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_session_get(struct store *st, const char *session_id,
+    struct session_rec *out)
+{
+	struct session_info *si = malloc(sizeof(*si));
+	int rc;
+
+	if (si == NULL)
+		return PH_ERR_NOMEM;
+	if ((rc = store_session_get_info(st, session_id, si)) == 0)
+		*out = si->rec;
+	free(si);
+	return rc;
+}
+
+int
+store_session_set_status(struct store *st, const char *session_id,
+    const char *status, const char *reason, int64_t now_ms)
+{
+	struct session_rec cur;
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (status == NULL || !st_valid_status(status))
+		return PH_ERR_INVALID;
+	if ((rc = st_begin(st)) != 0)
+		return rc;
+	if ((rc = store_session_get(st, session_id, &cur)) != 0)
+		goto fail;
+	/* Terminal states are final; repeating one is not an error. */
+	if (st_is_terminal(cur.status)) {
+		rc = strcmp(cur.status, status) == 0 ? 0 : PH_ERR_STATE;
+		goto fail;
+	}
+	if ((rc = st_prep(st, "UPDATE sessions SET status = ?2, details = "
+	    "CASE WHEN ?3 <> '' THEN ?3 ELSE details END, end_ms = ?4, "
+	    "token_used = CASE WHEN ?4 <> 0 THEN 1 ELSE token_used END "
+	    "WHERE id = ?1", &s)) != 0)
+		goto fail;
+	st_text(s, 1, session_id);
+	st_text(s, 2, status);
+	st_text_bounded(s, 3, reason, STORE_FIELD_MAX);
+	sqlite3_bind_int64(s, 4, st_is_terminal(status) ?
+	    (now_ms > 0 ? now_ms : 1) : 0);
+	if ((rc = st_step_done(st, s, "session_set_status")) != 0 ||
+	    (rc = st_commit(st)) != 0)
+		goto fail;
+	sqlite3_finalize(s);
+	return 0;
+fail:
+	sqlite3_finalize(s);
+	st_rollback(st);
+	return rc;
+}
+
+/* base64url without padding (RFC 4648 section 5). */
+static void
+st_b64url(const uint8_t *p, size_t n, char *out)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t i, o = 0;
+	uint32_t v;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		out[o++] = a[v >> 6 & 63];
+		out[o++] = a[v & 63];
+	}
+	if (n - i == 1) {
+		v = (uint32_t)p[i] << 16;
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+	} else if (n - i == 2) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		out[o++] = a[v >> 6 & 63];
+	}
+	out[o] = '\0';
+}
+
+int
+store_session_issue_token(struct store *st, const char *session_id,
+    int64_t now_ms, int64_t ttl_ms, char token_out[STORE_TOKEN_SIZE])
+{
+	uint8_t raw[32], hash[STORE_HASH_LEN];
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	token_out[0] = '\0';
+	if ((rc = st_random(raw, sizeof(raw))) != 0)
+		return rc;
+	st_b64url(raw, sizeof(raw), token_out);   /* 43 characters */
+	OPENSSL_cleanse(raw, sizeof(raw));
+	if ((rc = st_sha256(token_out, strlen(token_out), NULL, 0,
+	    hash)) != 0)
+		goto out;
+	if ((rc = st_prep(st, "UPDATE sessions SET token_hash = ?2, "
+	    "token_expiry_ms = ?3, token_used = 0 WHERE id = ?1 AND "
+	    "status NOT IN ('Terminated', 'Failed')", &s)) != 0)
+		goto out;
+	st_text(s, 1, session_id);
+	sqlite3_bind_blob(s, 2, hash, sizeof(hash), SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, now_ms + ttl_ms);
+	rc = st_step_done(st, s, "session_issue_token");
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = PH_ERR_STATE;
+out:
+	sqlite3_finalize(s);
+	if (rc != 0)
+		OPENSSL_cleanse(token_out, STORE_TOKEN_SIZE);
+	return rc;
+}
+
+int
+store_session_consume_token(struct store *st, const char *session_id,
+    const char *token, int64_t now_ms)
+{
+	uint8_t got[STORE_HASH_LEN], want[STORE_HASH_LEN];
+	sqlite3_stmt *s = NULL;
+	int rc, ok;
+	size_t n;
+
+	if (session_id == NULL || token == NULL)
+		return PH_ERR_DENIED;
+	n = strnlen(token, STORE_TOKEN_MAX_LEN + 1);
+	if (n == 0 || n > STORE_TOKEN_MAX_LEN)
+		return PH_ERR_DENIED;
+	if ((rc = st_sha256(token, n, NULL, 0, got)) != 0)
+		return rc;
+	if ((rc = st_begin(st)) != 0)
+		return rc;
+	if ((rc = st_prep(st, "SELECT token_hash, token_expiry_ms, "
+	    "token_used, status FROM sessions WHERE id = ?1", &s)) != 0)
+		goto fail;
+	st_text(s, 1, session_id);
+	if (sqlite3_step(s) != SQLITE_ROW ||
+	    sqlite3_column_bytes(s, 0) != STORE_HASH_LEN) {
+		rc = PH_ERR_DENIED;
+		goto fail;
+	}
+	memcpy(want, sqlite3_column_blob(s, 0), STORE_HASH_LEN);
+	ok = CRYPTO_memcmp(want, got, STORE_HASH_LEN) == 0;
+	ok &= sqlite3_column_int(s, 2) == 0;
+	ok &= now_ms < sqlite3_column_int64(s, 1);
+	ok &= !st_is_terminal((const char *)sqlite3_column_text(s, 3));
+	sqlite3_finalize(s);
+	s = NULL;
+	if (!ok) {
+		rc = PH_ERR_DENIED;
+		goto fail;
+	}
+	if ((rc = st_prep(st, "UPDATE sessions SET token_used = 1 WHERE "
+	    "id = ?1", &s)) != 0)
+		goto fail;
+	st_text(s, 1, session_id);
+	if ((rc = st_step_done(st, s, "session_consume_token")) != 0 ||
+	    (rc = st_commit(st)) != 0)
+		goto fail;
+	sqlite3_finalize(s);
+	return 0;
+fail:
+	sqlite3_finalize(s);
+	st_rollback(st);
+	return rc;
+}
+
+struct open_sess {
+	char id[SESSION_ID_MAX];
+	char target[64];
+};
+
+int
+store_session_foreach_open(struct store *st,
+    void (*fn)(void *arg, const char *session_id, const char *target),
+    void *arg)
+{
+	struct open_sess *v = NULL, *nv;
+	size_t n = 0, cap = 0, i;
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	/* Collected first so fn may write to the store. */
+	if ((rc = st_prep(st, "SELECT id, target FROM sessions WHERE status "
+	    "NOT IN ('Terminated', 'Failed') ORDER BY start_ms", &s)) != 0)
+		return rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				rc = PH_ERR_NOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		st_col(s, 0, v[n].id, sizeof(v[n].id));
+		st_col(s, 1, v[n].target, sizeof(v[n].target));
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = PH_ERR_IO;
+		goto out;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	for (i = 0; i < n; i++)
+		fn(arg, v[i].id, v[i].target);
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	free(v);
+	return rc;
+}
+
+int
+store_session_query(struct store *st, const struct session_query *q,
+    int (*fn)(void *arg, const struct session_info *s), void *arg)
+{
+	struct session_info *si;
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((si = malloc(sizeof(*si))) == NULL)
+		return PH_ERR_NOMEM;
+	if ((rc = st_prep(st, "SELECT " SESS_COLUMNS " FROM sessions WHERE "
+	    "(status IN ('Terminated', 'Failed')) = ?1 "
+	    "AND (?2 IS NULL OR id = ?2) "
+	    "AND (?3 IS NULL OR target = ?3) "
+	    "AND (?4 IS NULL OR owner = ?4) "
+	    "AND (?5 IS NULL OR status = ?5) "
+	    "AND start_ms >= ?6 AND start_ms < ?7 "
+	    "ORDER BY start_ms DESC, id LIMIT ?8 OFFSET ?9", &s)) != 0)
+		goto out;
+	sqlite3_bind_int(s, 1, q->history ? 1 : 0);
+	st_text(s, 2, q->session_id);
+	st_text(s, 3, q->target);
+	st_text(s, 4, q->owner);
+	st_text(s, 5, q->status);
+	sqlite3_bind_int64(s, 6, q->after_ms);
+	sqlite3_bind_int64(s, 7, q->before_ms);
+	sqlite3_bind_int(s, 8, q->limit);
+	sqlite3_bind_int(s, 9, q->offset);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		st_session_row(s, si);
+		if (fn(arg, si) != 0)
+			break;
+	}
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : PH_ERR_IO;
+out:
+	sqlite3_finalize(s);
+	free(si);
+	return rc;
+}
+
+/* ---- documents ---------------------------------------------------------- */
+
+int
+store_document_get(struct store *st, const char *name, char **content_out,
+    char type_out[32])
+{
+	sqlite3_stmt *s = NULL;
+	const char *v;
+	int rc;
+
+	*content_out = NULL;
+	if ((rc = st_prep(st, "SELECT content, document_type FROM documents "
+	    "WHERE name = ?1", &s)) != 0)
+		return rc;
+	st_text(s, 1, name);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		rc = rc == SQLITE_DONE ? PH_ERR_NOTFOUND : PH_ERR_IO;
+		goto out;
+	}
+	v = (const char *)sqlite3_column_text(s, 0);
+	if ((*content_out = strdup(v ? v : "")) == NULL) {
+		rc = PH_ERR_NOMEM;
+		goto out;
+	}
+	if (type_out != NULL)
+		st_col(s, 1, type_out, 32);
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
