@@ -1,0 +1,326 @@
+/* proto: JSON payloads of the client's data channel. */
+#include "client/proto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/err.h"
+#include "common/uuid.h"
+
+/* Largest JSON payload we parse; handshake JSON is a few KiB (spec 10.4). */
+#define PROTO_MAX_JSON ((size_t)64 << 10)
+
+static int
+proto_dump(json_t *o, struct buf *out)
+{
+	char *s;
+	int rc;
+
+	if (o == NULL)
+		return PH_ERR_NOMEM;
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (s == NULL)
+		return PH_ERR_NOMEM;
+	rc = buf_append_str(out, s);
+	free(s);
+	return rc;
+}
+
+int
+client_proto_open_data_channel(struct buf *out, const char *token,
+    const char *client_id, const char *client_version)
+{
+	char rid[UUID_STR_LEN];
+
+	uuid_v4_str(rid);
+	/* spec 2.1: field order as the official plugin sends it. */
+	return proto_dump(json_pack("{s:s, s:s, s:s, s:s, s:s}",
+	    "MessageSchemaVersion", "1.0", "RequestId", rid,
+	    "TokenValue", token, "ClientId", client_id,
+	    "ClientVersion", client_version), out);
+}
+
+int
+client_proto_size(struct buf *out, unsigned cols, unsigned rows)
+{
+	return buf_appendf(out, "{\"cols\":%u,\"rows\":%u}", cols, rows);
+}
+
+static json_t *
+proto_load(const uint8_t *p, size_t n)
+{
+	json_error_t jerr;
+	json_t *o;
+
+	if (p == NULL || n == 0 || n > PROTO_MAX_JSON)
+		return NULL;
+	o = json_loadb((const char *)p, n, 0, &jerr);
+	if (o != NULL && !json_is_object(o)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Copy text meant for the user's terminal: bounded, control characters
+ * (escape sequences in particular) replaced. */
+static char *
+proto_sanitize(const char *s, size_t n)
+{
+	char *d;
+	size_t i;
+	unsigned char c;
+
+	if (n > CLIENT_MAX_MESSAGE_TEXT)
+		n = CLIENT_MAX_MESSAGE_TEXT;
+	d = malloc(n + 1);
+	if (d == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') ||
+		    c == 0x7f)
+			c = '?';
+		d[i] = (char)c;
+	}
+	d[n] = '\0';
+	return d;
+}
+
+void
+client_closed_free(struct client_closed *c)
+{
+	free(c->session_id);
+	free(c->output);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+client_proto_parse_closed(struct client_closed *c, const uint8_t *p,
+    size_t n)
+{
+	json_t *o, *v;
+	const char *s;
+	size_t i, len;
+
+	memset(c, 0, sizeof(*c));
+	o = proto_load(p, n);
+	if (o == NULL)
+		return PH_ERR_INVALID;
+	v = json_object_get(o, "SessionId");
+	if (json_is_string(v)) {
+		s = json_string_value(v);
+		len = json_string_length(v);
+		for (i = 0; i < len; i++)
+			if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+				break;
+		if (len > 0 && i == len && len <= 256) {
+			c->session_id = strdup(s);
+			if (c->session_id == NULL)
+				goto nomem;
+		}
+	}
+	v = json_object_get(o, "Output");
+	if (json_is_string(v))
+		c->output = proto_sanitize(json_string_value(v),
+		    json_string_length(v));
+	else
+		c->output = strdup("");
+	if (c->output == NULL)
+		goto nomem;
+	v = json_object_get(o, "SessionStatus");
+	c->failed = json_is_string(v) &&
+	    strcmp(json_string_value(v), "Failed") == 0;
+	json_decref(o);
+	return 0;
+nomem:
+	json_decref(o);
+	client_closed_free(c);
+	return PH_ERR_NOMEM;
+}
+
+static enum client_session_type
+proto_session_type(const char *s)
+{
+	if (strcmp(s, "Standard_Stream") == 0)
+		return CLIENT_SESSION_STANDARD;
+	if (strcmp(s, "InteractiveCommands") == 0)
+		return CLIENT_SESSION_INTERACTIVE;
+	if (strcmp(s, "NonInteractiveCommands") == 0)
+		return CLIENT_SESSION_NONINTERACTIVE;
+	if (strcmp(s, "Port") == 0)
+		return CLIENT_SESSION_PORT;
+	return CLIENT_SESSION_UNKNOWN;
+}
+
+/* One RequestedClientAction → one ProcessedClientAction (spec 5.2). */
+static json_t *
+proto_process_action(json_t *action, struct client_handshake *hs,
+    const char **errtext, char *ebuf, size_t elen)
+{
+	json_t *params, *st;
+	const char *type = NULL, *stype;
+	enum client_session_type t;
+	int status;
+
+	*errtext = "";
+	if (json_is_object(action))
+		type = json_string_value(json_object_get(action,
+		    "ActionType"));
+	if (type == NULL) {
+		status = CLIENT_ACTION_UNSUPPORTED;
+		*errtext = "Malformed action";
+		return json_pack("{s:s, s:i, s:n, s:s}", "ActionType", "",
+		    "ActionStatus", status, "ActionResult", "Error",
+		    *errtext);
+	}
+	params = json_object_get(action, "ActionParameters");
+	if (strcmp(type, "SessionType") == 0) {
+		st = json_is_object(params) ?
+		    json_object_get(params, "SessionType") : NULL;
+		stype = json_is_string(st) ? json_string_value(st) : "";
+		t = proto_session_type(stype);
+		if (t == CLIENT_SESSION_STANDARD ||
+		    t == CLIENT_SESSION_INTERACTIVE ||
+		    t == CLIENT_SESSION_NONINTERACTIVE) {
+			/* spec 5.2: all three run the shell mode. */
+			hs->type = t;
+			status = CLIENT_ACTION_SUCCESS;
+		} else {
+			status = CLIENT_ACTION_FAILED;
+			if (t == CLIENT_SESSION_PORT)
+				*errtext = "Port sessions are not supported "
+				    "by this client yet";
+			else {
+				snprintf(ebuf, elen,
+				    "Unknown session type %.64s", stype);
+				*errtext = ebuf;
+			}
+		}
+	} else if (strcmp(type, "KMSEncryption") == 0) {
+		hs->kms_requested = 1;
+		status = CLIENT_ACTION_FAILED;
+		*errtext = "KMS encryption is not supported by this client yet";
+	} else {
+		status = CLIENT_ACTION_UNSUPPORTED;
+		snprintf(ebuf, elen, "Unsupported action %.64s", type);
+		*errtext = ebuf;
+	}
+	return json_pack("{s:s, s:i, s:n, s:s}", "ActionType", type,
+	    "ActionStatus", status, "ActionResult", "Error", *errtext);
+}
+
+int
+client_proto_handshake_response(const uint8_t *req, size_t n,
+    const char *client_version, struct client_handshake *hs,
+    struct buf *out)
+{
+	json_t *o, *actions, *action, *done = NULL, *errors = NULL, *pa,
+	    *resp;
+	const char *errtext, *av;
+	char ebuf[160];
+	size_t i;
+	int rc = PH_ERR_NOMEM;
+
+	memset(hs, 0, sizeof(*hs));
+	o = proto_load(req, n);
+	if (o == NULL)
+		return PH_ERR_INVALID;
+	actions = json_object_get(o, "RequestedClientActions");
+	if (!json_is_array(actions) || json_array_size(actions) > 64) {
+		json_decref(o);
+		return PH_ERR_INVALID;
+	}
+	av = json_string_value(json_object_get(o, "AgentVersion"));
+	if (av != NULL)
+		snprintf(hs->agent_version, sizeof(hs->agent_version), "%s",
+		    av);
+	done = json_array();
+	errors = json_array();
+	if (done == NULL || errors == NULL)
+		goto fail;
+	hs->ok = 1;
+	json_array_foreach(actions, i, action) {
+		pa = proto_process_action(action, hs, &errtext, ebuf,
+		    sizeof(ebuf));
+		if (pa == NULL || json_array_append_new(done, pa) != 0)
+			goto fail;
+		if (*errtext != '\0') {
+			if (hs->ok)
+				snprintf(hs->first_error,
+				    sizeof(hs->first_error), "%s", errtext);
+			hs->ok = 0;
+			if (json_array_append_new(errors,
+			    json_string(errtext)) != 0)
+				goto fail;
+		}
+	}
+	resp = json_pack("{s:s, s:o, s:o}", "ClientVersion", client_version,
+	    "ProcessedClientActions", done,
+	    "Errors", json_array_size(errors) > 0 ? errors : json_null());
+	done = NULL; /* transferred (json_pack "o" steals) */
+	if (json_array_size(errors) > 0)
+		errors = NULL;
+	rc = proto_dump(resp, out);
+fail:
+	json_decref(done);
+	json_decref(errors);
+	json_decref(o);
+	return rc;
+}
+
+int
+client_proto_parse_handshake_complete(const uint8_t *p, size_t n,
+    char **customer_message)
+{
+	json_t *o, *v;
+
+	*customer_message = NULL;
+	o = proto_load(p, n);
+	if (o == NULL)
+		return PH_ERR_INVALID;
+	v = json_object_get(o, "CustomerMessage");
+	if (json_is_string(v))
+		*customer_message = proto_sanitize(json_string_value(v),
+		    json_string_length(v));
+	else
+		*customer_message = strdup("");
+	json_decref(o);
+	return *customer_message != NULL ? 0 : PH_ERR_NOMEM;
+}
+
+int
+client_proto_parse_exit_code(const uint8_t *p, size_t n, int *code)
+{
+	static const char prefix[] = "EXIT_CODE:";
+	size_t i = sizeof(prefix) - 1;
+	long v = 0;
+	int neg = 0, digits = 0;
+
+	if (p == NULL || n < i || memcmp(p, prefix, i) != 0)
+		return PH_ERR_INVALID;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (i < n && p[i] == '-') {
+		neg = 1;
+		i++;
+	}
+	for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+		if (v < 100000000)
+			v = v * 10 + (p[i] - '0');
+		digits++;
+	}
+	while (i < n && (p[i] == ' ' || p[i] == '\r' || p[i] == '\n'))
+		i++;
+	if (digits == 0 || i != n)
+		return PH_ERR_INVALID;
+	if (neg)
+		v = -v;
+	/* An exit status outside 0..255 cannot be passed on as it is. */
+	*code = v >= 0 && v <= 255 ? (int)v : 1;
+	return 0;
+}

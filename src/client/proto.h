@@ -1,0 +1,79 @@
+/* proto: the JSON payloads the client sends and receives on the data
+ * channel (spec 2.1, 3.5, 5, 7.1). Pure functions, no I/O, so every one of
+ * them is unit-tested against hostile input. */
+#ifndef PORTHOLE_CLIENT_PROTO_H
+#define PORTHOLE_CLIENT_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* Output text we accept in channel_closed / HandshakeComplete (bytes). */
+#define CLIENT_MAX_MESSAGE_TEXT 4096
+
+/* OpenDataChannel text frame (spec 2.1); a fresh RequestId each time. */
+int client_proto_open_data_channel(struct buf *out, const char *token,
+    const char *client_id, const char *client_version);
+
+/* Terminal size payload (PayloadType 3, spec 7.1): {"cols":N,"rows":M}. */
+int client_proto_size(struct buf *out, unsigned cols, unsigned rows);
+
+/* ChannelClosed (spec 3.5). Strings are malloc'd; output is "" when
+ * absent. failed is set when porthole's SessionStatus extension says
+ * "Failed". Control characters other than \n, \r and \t in Output are
+ * replaced with '?' so a server cannot drive the user's terminal. */
+struct client_closed {
+	char *session_id; /* NULL when absent or not usable */
+	char *output;
+	int failed;
+};
+
+int client_proto_parse_closed(struct client_closed *c, const uint8_t *p,
+    size_t n);
+void client_closed_free(struct client_closed *c);
+
+/* spec 5.2 ActionStatus */
+enum client_action_status {
+	CLIENT_ACTION_SUCCESS = 1,
+	CLIENT_ACTION_FAILED = 2,
+	CLIENT_ACTION_UNSUPPORTED = 3,
+};
+
+enum client_session_type {
+	CLIENT_SESSION_UNKNOWN = 0,
+	CLIENT_SESSION_STANDARD,        /* Standard_Stream */
+	CLIENT_SESSION_INTERACTIVE,     /* InteractiveCommands */
+	CLIENT_SESSION_NONINTERACTIVE,  /* NonInteractiveCommands */
+	CLIENT_SESSION_PORT,            /* Port (not supported yet) */
+};
+
+/* What the client learnt from a HandshakeRequest. */
+struct client_handshake {
+	enum client_session_type type;  /* UNKNOWN unless SessionType succeeded */
+	int kms_requested;
+	int ok;                         /* every action succeeded */
+	char agent_version[64];
+	char first_error[256];          /* first failed action's error */
+};
+
+/* Answer a HandshakeRequest (PayloadType 5) with the HandshakeResponse
+ * JSON (PayloadType 6) in out. SessionType: the three shell types succeed,
+ * others fail; KMSEncryption fails (not supported yet); unknown actions are
+ * Unsupported. A request that is not JSON or has no RequestedClientActions
+ * array returns PH_ERR_INVALID and out is left empty. */
+int client_proto_handshake_response(const uint8_t *req, size_t n,
+    const char *client_version, struct client_handshake *hs,
+    struct buf *out);
+
+/* HandshakeComplete (PayloadType 7, spec 5.4): CustomerMessage, malloc'd
+ * ("" when absent), sanitised like Output. */
+int client_proto_parse_handshake_complete(const uint8_t *p, size_t n,
+    char **customer_message);
+
+/* ExitCode payload (PayloadType 12, spec 7.3): "EXIT_CODE: <n>". Returns 0
+ * and the code (0..255 after clamping out-of-range values to 1), or
+ * PH_ERR_INVALID. */
+int client_proto_parse_exit_code(const uint8_t *p, size_t n, int *code);
+
+#endif
