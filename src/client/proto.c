@@ -8,7 +8,6 @@
 #include <jansson.h>
 
 #include "common/err.h"
-#include "common/uuid.h"
 
 /* Largest JSON payload we parse; handshake JSON is a few KiB (spec 10.4). */
 #define PROTO_MAX_JSON ((size_t)64 << 10)
@@ -31,15 +30,12 @@ proto_dump(json_t *o, struct buf *out)
 }
 
 int
-client_proto_open_data_channel(struct buf *out, const char *token,
-    const char *client_id, const char *client_version)
+client_proto_open_data_channel(struct buf *out, const char *request_id,
+    const char *token, const char *client_id, const char *client_version)
 {
-	char rid[UUID_STR_LEN];
-
-	uuid_v4_str(rid);
 	/* spec 2.1: field order as the official plugin sends it. */
 	return proto_dump(json_pack("{s:s, s:s, s:s, s:s, s:s}",
-	    "MessageSchemaVersion", "1.0", "RequestId", rid,
+	    "MessageSchemaVersion", "1.0", "RequestId", request_id,
 	    "TokenValue", token, "ClientId", client_id,
 	    "ClientVersion", client_version), out);
 }

@@ -12,9 +12,10 @@
 /* Output text we accept in channel_closed / HandshakeComplete (bytes). */
 #define CLIENT_MAX_MESSAGE_TEXT 4096
 
-/* OpenDataChannel text frame (spec 2.1); a fresh RequestId each time. */
-int client_proto_open_data_channel(struct buf *out, const char *token,
-    const char *client_id, const char *client_version);
+/* OpenDataChannel text frame (spec 2.1); request_id is a fresh UUID for
+ * every open. */
+int client_proto_open_data_channel(struct buf *out, const char *request_id,
+    const char *token, const char *client_id, const char *client_version);
 
 /* Terminal size payload (PayloadType 3, spec 7.1): {"cols":N,"rows":M}. */
 int client_proto_size(struct buf *out, unsigned cols, unsigned rows);

@@ -622,13 +622,15 @@ static void
 ws_open_cb(struct ws *w)
 {
 	struct sess *s = ws_userdata(w);
+	char rid[UUID_STR_LEN];
 	struct buf b;
 	int rc;
 
 	if (s->finished || w != s->ws)
 		return;
 	buf_init(&b, (size_t)16 << 10);
-	rc = client_proto_open_data_channel(&b, s->token, s->client_id,
+	uuid_v4_str(rid);
+	rc = client_proto_open_data_channel(&b, rid, s->token, s->client_id,
 	    PORTHOLE_CLIENT_VERSION);
 	if (rc == 0)
 		rc = ws_send(w, WS_TEXT, b.data, b.len);
