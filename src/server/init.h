@@ -25,7 +25,7 @@ struct init_opts {
 	size_t nhostnames;
 	const char *region;       /* NULL: INIT_DEFAULT_REGION */
 	const char *account_id;   /* NULL: 12 random digits, first non-zero */
-	FILE *out;                /* what was created (no secrets); NULL: stdout */
+	FILE *out;                /* the report (no secrets); NULL: stdout */
 };
 
 /* 1 if s looks like an AWS region ("us-east-1", "us-gov-west-1"), else 0. */

@@ -156,7 +156,8 @@ pki_ca_create(EVP_PKEY **key_out, X509 **cert_out)
 		goto fail;
 	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
 	if (add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE") != 0 ||
-	    add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") != 0 ||
+	    add_ext(x, &ctx, NID_key_usage,
+	    "critical,keyCertSign,cRLSign") != 0 ||
 	    add_ext(x, &ctx, NID_subject_key_identifier, "hash") != 0)
 		goto fail;
 	if (X509_sign(x, key, EVP_sha256()) <= 0)
@@ -376,7 +377,8 @@ pki_csr_parse(const char *pem, size_t len, X509_REQ **out, char *err,
 		if (pem[i] == '\0')
 			goto bad;
 	for (p = pem; (size_t)(p - pem) < len;) {
-		p = memmem(p, len - (size_t)(p - pem), begin, sizeof(begin) - 1);
+		p = memmem(p, len - (size_t)(p - pem), begin,
+		    sizeof(begin) - 1);
 		if (p == NULL)
 			break;
 		nbegin++;

@@ -341,7 +341,8 @@ test_register_validation(void **state)
 		"{\"ActivationId\": \"01234567-89ab-cdef-0123-456789abcdef\","
 		    "\"ActivationCode\": \"abc\", \"Csr\": 7}",
 		"{\"ActivationId\": \"01234567-89ab-cdef-0123-456789abcdef\","
-		    "\"ActivationId\": \"01234567-89ab-cdef-0123-456789abcdef\","
+		    "\"ActivationId\":"
+		    "\"01234567-89ab-cdef-0123-456789abcdef\","
 		    "\"ActivationCode\": \"abc\", \"Csr\": \"x\"}",
 		"{\"ActivationId\": \"01234567-89ab-cdef-0123-456789abcdef\","
 		    "\"ActivationCode\": \"abc\\u0000\", \"Csr\": \"x\"}",
