@@ -1,9 +1,225 @@
-/* api: stub while the API is being written. */
+/* api: the HTTPS entry point of the AWS-compatible services. Every request
+ * is SigV4-verified against the store's access keys; the signing scope's
+ * service and the X-Amz-Target header pick the dispatcher; the answer is
+ * AWS JSON 1.1 with an x-amzn-RequestId header, errors as
+ * {"__type": ..., "message": ...}. One audit line per call. */
 #include "server/api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/sigv4.h"
+#include "common/uuid.h"
+#include "server/api_json.h"
+#include "server/api_ssm.h"
+#include "server/authz.h"
+#include "server/store.h"
+
+#define API_CONTENT_TYPE "application/x-amz-json-1.1"
+
+/* JSON 1.1 services: signing name, X-Amz-Target prefix, dispatcher. KMS
+ * ("kms", "TrentService.") joins here; IAM and STS speak the query
+ * protocol and get their own branch in api_handle. */
+static const struct {
+	const char *service;
+	const char *target_prefix;
+	api_json_dispatch_fn dispatch;
+} api_json_services[] = {
+	{ "ssm", "AmazonSSM.", api_ssm_dispatch },
+};
+
+struct api_lookup {
+	struct store *st;
+	struct principal p;
+	int found;
+};
+
+static int
+api_secret_cb(void *arg, const char *akid, char *secret, size_t size)
+{
+	struct api_lookup *l = arg;
+	int rc;
+
+	rc = store_iam_lookup_key(l->st, akid, secret, size, &l->p);
+	if (rc == 0)
+		l->found = 1;
+	else if (rc != PH_ERR_DENIED)
+		rc = PH_ERR_NOTFOUND;
+	return rc;
+}
+
+static int64_t
+api_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+api_respond_json(struct http_request *req, int status, json_t *body,
+    const char *request_id)
+{
+	char hdr[96];
+	char *text;
+
+	snprintf(hdr, sizeof(hdr), "x-amzn-RequestId: %s\r\n", request_id);
+	/* 15 digits keep millisecond timestamps exact and short. */
+	text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	if (text == NULL) {
+		static const char fallback[] =
+		    "{\"__type\":\"InternalServerError\","
+		    "\"message\":\"An internal error occurred.\"}";
+
+		http_respond(req, 500, API_CONTENT_TYPE, hdr, fallback,
+		    sizeof(fallback) - 1);
+		return;
+	}
+	http_respond(req, status, API_CONTENT_TYPE, hdr, text, strlen(text));
+	free(text);
+}
+
+static void
+api_respond_error(struct http_request *req, const struct api_error *err,
+    const char *request_id)
+{
+	json_t *o = json_pack("{s:s, s:s}", "__type", err->type, "message",
+	    err->message);
+
+	api_respond_json(req, err->status, o, request_id);
+	json_decref(o);
+}
+
+static void
+api_audit(const char *request_id, const char *service, const char *action,
+    const struct principal *p, const char *peer, int status,
+    const char *error)
+{
+	log_info("event=api request_id=%s service=%s action=%s principal=%s "
+	    "peer=%s status=%d%s%s", request_id, service, action,
+	    p != NULL && p->arn[0] != '\0' ? p->arn : "-",
+	    peer != NULL ? peer : "-", status, error ? " error=" : "",
+	    error ? error : "");
+}
 
 void
 api_handle(struct server *srv, struct http_request *req)
 {
-	(void)srv;
-	(void)req;
+	char request_id[UUID_STR_LEN], action[128];
+	struct sigv4_request sreq;
+	struct sigv4_identity id;
+	struct sigv4_error serr;
+	struct api_lookup look;
+	struct api_error err;
+	struct api_call call;
+	const char *target, *peer;
+	json_t *in = NULL, *out = NULL;
+	json_error_t jerr;
+	size_t i, plen;
+	int rc;
+
+	uuid_v4_str(request_id);
+	memset(&err, 0, sizeof(err));
+	memset(&look, 0, sizeof(look));
+	memset(&id, 0, sizeof(id));
+	peer = req->conn != NULL ? conn_peer_addr(req->conn) : NULL;
+	snprintf(action, sizeof(action), "-");
+
+	if (strcmp(req->method, "POST") != 0 || strcmp(req->path, "/") != 0) {
+		api_error_set(&err, 404, "UnknownOperationException",
+		    "No API at %s %s.", req->method, req->path);
+		goto fail;
+	}
+
+	memset(&sreq, 0, sizeof(sreq));
+	sreq.method = req->method;
+	sreq.path = req->path;
+	sreq.query = req->query;
+	sreq.headers = req->headers;
+	sreq.nheaders = req->nheaders;
+	sreq.body = req->body;
+	sreq.body_len = req->body_len;
+	look.st = srv->store;
+	memset(&serr, 0, sizeof(serr));
+	rc = sigv4_verify(&sreq, time(NULL), api_secret_cb, &look, &id, &serr);
+	if (rc != 0 || !look.found || !look.p.active) {
+		if (rc == 0) {
+			api_error_set(&err, 403, "UnrecognizedClientException",
+			    "The security token included in the request is "
+			    "invalid.");
+		} else {
+			err.status = serr.http_status ? serr.http_status : 403;
+			snprintf(err.type, sizeof(err.type), "%s",
+			    serr.type ? serr.type :
+			    "InvalidSignatureException");
+			snprintf(err.message, sizeof(err.message), "%s",
+			    serr.message);
+		}
+		goto fail;
+	}
+
+	target = http_header(req, "X-Amz-Target");
+	for (i = 0; i < sizeof(api_json_services) /
+	    sizeof(api_json_services[0]); i++)
+		if (strcmp(id.service, api_json_services[i].service) == 0)
+			break;
+	if (i == sizeof(api_json_services) / sizeof(api_json_services[0])) {
+		api_error_set(&err, 400, "UnknownOperationException",
+		    "Service %s is not supported.", id.service);
+		goto fail;
+	}
+	plen = strlen(api_json_services[i].target_prefix);
+	if (target == NULL ||
+	    strncmp(target, api_json_services[i].target_prefix, plen) != 0 ||
+	    target[plen] == '\0' || strlen(target + plen) >= sizeof(action)) {
+		api_error_set(&err, 400, "UnknownOperationException",
+		    "Missing or unknown X-Amz-Target for service %s.",
+		    id.service);
+		goto fail;
+	}
+	snprintf(action, sizeof(action), "%s", target + plen);
+
+	/* botocore always sends at least "{}"; an empty body means the
+	 * same. NUL characters in strings are refused by the parser. */
+	if (req->body_len == 0)
+		in = json_object();
+	else
+		in = json_loadb((const char *)req->body, req->body_len, 0,
+		    &jerr);
+	if (in == NULL || !json_is_object(in)) {
+		api_error_set(&err, 400, "SerializationException",
+		    "The request body is not a JSON object%s%s.",
+		    in == NULL ? ": " : "", in == NULL ? jerr.text : "");
+		goto fail;
+	}
+
+	memset(&call, 0, sizeof(call));
+	call.srv = srv;
+	call.principal = &look.p;
+	call.host = http_header(req, "Host");
+	call.request_id = request_id;
+	call.now_ms = api_now_ms();
+	rc = api_json_services[i].dispatch(&call, action, in, &out, &err);
+	if (rc != 0 || out == NULL) {
+		if (err.status == 0)
+			api_error_set(&err, 500, "InternalServerError",
+			    "An internal error occurred.");
+		goto fail;
+	}
+	api_audit(request_id, id.service, action, &look.p, peer, 200, NULL);
+	api_respond_json(req, 200, out, request_id);
+	json_decref(in);
+	json_decref(out);
+	return;
+fail:
+	api_audit(request_id, id.service[0] != '\0' ? id.service : "-", action,
+	    look.found ? &look.p : NULL, peer, err.status, err.type);
+	api_respond_error(req, &err, request_id);
+	json_decref(in);
+	json_decref(out);
 }

@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "common/http.h"
 #include "server/server.h"
 
@@ -33,7 +35,8 @@ struct api_call {
  * the prefix ("StartSession"), in the request body (a JSON object). On
  * success 0 and *out a new JSON object; otherwise a negative code and *err
  * filled in. */
-struct json_t;
+typedef int (*api_json_dispatch_fn)(const struct api_call *call,
+    const char *action, json_t *in, json_t **out, struct api_error *err);
 
 void api_handle(struct server *srv, struct http_request *req);
 

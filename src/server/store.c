@@ -867,7 +867,7 @@ store_activation_foreach(struct store *st,
 	if ((a = malloc(sizeof(*a))) == NULL)
 		return PH_ERR_NOMEM;
 	if ((rc = st_prep(st, "SELECT " ACT_COLUMNS " FROM activations "
-	    "ORDER BY created_ms, id", &s)) != 0)
+	    "ORDER BY created_ms, rowid", &s)) != 0)
 		goto out;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		st_activation_row(s, a);
