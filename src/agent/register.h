@@ -1,0 +1,21 @@
+/* register: enrol this machine with portholed (docs/decisions.md
+ * "Registration is its own endpoint"): make a key pair here, send a CSR
+ * with the activation id and code, store what comes back in the state
+ * directory (state.h). The private key never leaves the machine. */
+#ifndef PORTHOLE_AGENT_REGISTER_H
+#define PORTHOLE_AGENT_REGISTER_H
+
+struct agent_register_opts {
+	const char *endpoint;  /* https://host:port */
+	const char *ca_file;   /* CA that signs portholed's certificate */
+	const char *code;      /* activation code (a secret: never logged) */
+	const char *id;        /* activation id */
+	const char *state_dir;
+	const char *name;      /* optional instance name */
+};
+
+/* Run the registration; prints the result or a clear error and returns
+ * the process exit status (0 or 1). */
+int agent_register_run(const struct agent_register_opts *o);
+
+#endif

@@ -1,0 +1,910 @@
+#include "agent/session.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/backoff.h"
+#include "agent/jsonci.h"
+#include "agent/shell_pty.h"
+#include "agent/user.h"
+#include "agent/utf8.h"
+#include "common/buf.h"
+#include "common/channel.h"
+#include "common/clientmsg.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/uuid.h"
+#include "common/ws.h"
+
+/* spec 10.4: plain stream payloads are at most 1024 bytes. */
+#define SESS_CHUNK 1024
+/* One read of the PTY; output waiting to be sent never exceeds
+ * SESS_OUT_MAX, so a slow client stops the reads (STYLE.md 6). */
+#define SESS_READ_MAX ((size_t)64 * 1024)
+#define SESS_OUT_MAX (SESS_READ_MAX + SESS_CHUNK)
+/* Input accepted but not yet written to the PTY. */
+#define SESS_IN_MAX ((size_t)256 * 1024)
+/* Stop reading the PTY while the socket has this much unsent. */
+#define SESS_WS_HIGH_WATER ((size_t)1 << 20)
+/* spec 10.4 [R]: data-channel payloads up to 64 KiB (+28 encrypted). */
+#define SESS_MAX_PAYLOAD ((size_t)64 * 1024 + 28)
+#define SESS_MAX_MESSAGE (SESS_MAX_PAYLOAD + CLIENTMSG_PAYLOAD_OFFSET)
+#define SESS_TICK_MS 50
+/* spec 4.6: wait at most 2 s for the last output to be acknowledged. */
+#define SESS_DRAIN_MS 2000
+/* SIGHUP first, SIGKILL this much later. */
+#define SESS_KILL_MS 2000
+/* After the shell exited, output still in the PTY is read for this long
+ * (a background job may keep the terminal open). */
+#define SESS_EXIT_GRACE_MS 500
+/* Stop waiting for a child that ignores SIGKILL (uninterruptible). */
+#define SESS_REAP_GIVEUP_MS 5000
+/* Data channel reconnects: about 5 tries over about 30 s. */
+#define SESS_MAX_TRIES 5
+#define SESS_KEEPALIVE_MS 30000
+#define SESS_KEEPALIVE_TIMEOUT_MS 90000
+#define SESS_DEFAULT_ROWS 24
+#define SESS_DEFAULT_COLS 80
+
+enum sess_phase {
+	PH_CONNECTING, /* dialling the data channel the first time */
+	PH_RUNNING,    /* the shell runs */
+	PH_DRAINING,   /* the shell is gone; waiting for acks (spec 4.6) */
+	PH_REAPING,    /* reported; waiting for the child and handles */
+	PH_CLOSED,     /* handles are closing; freed on the last one */
+};
+
+struct agent_session {
+	const struct agent_ctx *ctx;
+	const struct agent_session_cbs *cbs;
+	void *ud;
+	struct agent_task task;
+	struct agent_user user;
+	struct agent_session_cmd cmd;
+	enum sess_phase phase;
+
+	/* data channel */
+	struct ws *ws;
+	int ws_open;          /* OpenDataChannel sent */
+	int ws_ever_open;
+	int ws_final;         /* closed by us or refused: no reconnect */
+	int tries;            /* failed dials/drops since a stable open */
+	uint64_t opened_ms;
+	uint64_t retry_at;    /* 0: no reconnect scheduled */
+	struct agent_backoff bo;
+	struct channel *ch;
+	uv_timer_t tick;
+	int tick_live;
+
+	/* PTY and shell */
+	int master;
+	pid_t pid;
+	uv_poll_t poll;
+	int poll_live;
+	int poll_events;
+	int pty_eof;
+	int child_exited;
+	int child_status;
+	uint64_t child_exit_ms;
+	int hup_sent, kill_sent;
+	uint64_t kill_at, giveup_at;
+	struct buf out;       /* read from the PTY, not yet sent */
+	struct buf in;        /* received, not yet written to the PTY */
+	unsigned short rows, cols;
+	int paused;           /* pause_publication (spec 4.5) */
+
+	/* end */
+	int peer_gone;        /* channel_closed: nobody waits for output */
+	uint64_t drain_until;
+	int completed;
+	char status[16];
+	char *output;
+};
+
+static uint64_t
+sess_now(void)
+{
+	return uv_hrtime() / 1000000;
+}
+
+const char *
+agent_session_id(const struct agent_session *s)
+{
+	return s->task.session_id;
+}
+
+int
+agent_parse_size(const void *p, size_t n, unsigned short *rows,
+    unsigned short *cols)
+{
+	json_int_t c, r;
+	json_t *o, *jc, *jr;
+	int rc = PH_ERR_INVALID;
+
+	if (n > 256)
+		return PH_ERR_TOOBIG;
+	o = json_loadb(p, n, 0, NULL);
+	jc = agent_json_get(o, "cols");
+	jr = agent_json_get(o, "rows");
+	if (json_is_integer(jc) && json_is_integer(jr)) {
+		c = json_integer_value(jc);
+		r = json_integer_value(jr);
+		if (c > 0 && c <= 65535 && r > 0 && r <= 65535) {
+			*cols = (unsigned short)c;
+			*rows = (unsigned short)r;
+			rc = 0;
+		}
+	}
+	json_decref(o);
+	return rc;
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+static void sess_update_poll(struct agent_session *s);
+static void sess_end(struct agent_session *s, const char *status,
+    const char *output);
+static void sess_dial(struct agent_session *s);
+
+static void
+sess_maybe_free(struct agent_session *s)
+{
+	if (s->phase != PH_CLOSED || s->tick_live || s->poll_live ||
+	    s->ws != NULL)
+		return;
+	log_debug("event=session_freed session=%s", s->task.session_id);
+	channel_free(s->ch);
+	buf_free(&s->out);
+	buf_free(&s->in);
+	agent_session_cmd_free(&s->cmd);
+	agent_task_free(&s->task);
+	free(s->output);
+	s->cbs->on_freed(s->ud, s);
+	free(s);
+}
+
+static void
+sess_handle_closed(uv_handle_t *h)
+{
+	struct agent_session *s = h->data;
+
+	if (h == (uv_handle_t *)&s->tick)
+		s->tick_live = 0;
+	else
+		s->poll_live = 0;
+	sess_maybe_free(s);
+}
+
+/* Release the PTY and timers; the session is freed when the last handle
+ * and the WebSocket are gone. */
+static void
+sess_close(struct agent_session *s)
+{
+	if (s->phase == PH_CLOSED)
+		return;
+	s->phase = PH_CLOSED;
+	if (s->poll_live) {
+		uv_poll_stop(&s->poll);
+		uv_close((uv_handle_t *)&s->poll, sess_handle_closed);
+	}
+	if (s->master >= 0) {
+		/* libuv's poll does not own the descriptor. */
+		close(s->master);
+		s->master = -1;
+	}
+	if (s->tick_live) {
+		uv_timer_stop(&s->tick);
+		uv_close((uv_handle_t *)&s->tick, sess_handle_closed);
+	}
+	if (s->ws != NULL) {
+		s->ws_final = 1;
+		ws_close(s->ws, 1000, "session ended");
+	}
+	sess_maybe_free(s);
+}
+
+static void
+sess_complete(struct agent_session *s)
+{
+	if (s->completed)
+		return;
+	s->completed = 1;
+	log_info("event=session_end session=%s status=%s", s->task.session_id,
+	    s->status);
+	s->cbs->on_complete(s->ud, s->task.session_id, s->status,
+	    s->output ? s->output : "");
+}
+
+/* ---- data channel -------------------------------------------------------- */
+
+static int
+sess_send_frame(void *ud, const uint8_t *frame, size_t n)
+{
+	struct agent_session *s = ud;
+
+	if (s->ws == NULL || !s->ws_open)
+		return PH_ERR_IO; /* kept by the channel, resent later */
+	return ws_send(s->ws, WS_BINARY, frame, n);
+}
+
+static void
+sess_send_state(struct agent_session *s, const char *state)
+{
+	char js[256];
+	int n, rc;
+
+	if (s->ws == NULL || !s->ws_open)
+		return;
+	/* spec 3.3: agent_session_state, not sequenced. */
+	n = snprintf(js, sizeof(js), "{\"SchemaVersion\":1,\"SessionState\":"
+	    "\"%s\",\"SessionId\":\"%s\"}", state, s->task.session_id);
+	if (n < 0 || (size_t)n >= sizeof(js))
+		return;
+	rc = channel_send_control(s->ch, MT_AGENT_SESSION_STATE, js,
+	    (size_t)n);
+	if (rc != 0)
+		log_warn("event=session_state_send_failed session=%s err=\"%s\"",
+		    s->task.session_id, ph_strerror(rc));
+}
+
+static int
+sess_spawn(struct agent_session *s)
+{
+	struct agent_spawn sp;
+	char err[512], msg[600];
+	int n;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.path = s->cmd.path;
+	sp.argv = s->cmd.argv;
+	sp.envp = s->cmd.envp;
+	sp.user = &s->user;
+	sp.cwd = s->user.home;
+	sp.rows = s->rows ? s->rows : SESS_DEFAULT_ROWS;
+	sp.cols = s->cols ? s->cols : SESS_DEFAULT_COLS;
+	if (agent_pty_spawn(&sp, &s->master, &s->pid, err, sizeof(err)) != 0) {
+		log_error("event=shell_start_failed session=%s err=\"%s\"",
+		    s->task.session_id, err);
+		/* STYLE.md 8: the user sees why, as session output. */
+		n = snprintf(msg, sizeof(msg),
+		    "porthole-agent: cannot start the session: %s\r\n", err);
+		if (n > 0)
+			channel_send(s->ch, PT_OUTPUT, msg,
+			    (size_t)n < sizeof(msg) ? (size_t)n :
+			    sizeof(msg) - 1);
+		sess_end(s, "Failed", err);
+		return PH_ERR_IO;
+	}
+	log_info("event=shell_started session=%s pid=%d user=%s rows=%u cols=%u",
+	    s->task.session_id, (int)s->pid, s->user.name, sp.rows, sp.cols);
+	if (uv_poll_init(s->ctx->loop, &s->poll, s->master) != 0) {
+		log_error("event=pty_poll_failed session=%s",
+		    s->task.session_id);
+		sess_end(s, "Failed", "cannot watch the terminal");
+		return PH_ERR_IO;
+	}
+	s->poll.data = s;
+	s->poll_live = 1;
+	/* spec 7.1: the shell profile is typed in right after start. */
+	if (s->task.type == AGENT_ST_STANDARD && s->task.shell_profile) {
+		if (buf_append_str(&s->in, s->task.shell_profile) != 0 ||
+		    buf_append_u8(&s->in, '\n') != 0)
+			log_warn("event=shell_profile_dropped session=%s",
+			    s->task.session_id);
+	}
+	s->phase = PH_RUNNING;
+	sess_update_poll(s);
+	return 0;
+}
+
+static void
+ws_on_open(struct ws *w)
+{
+	struct agent_session *s = ws_userdata(w);
+	char rid[UUID_STR_LEN];
+	json_t *o;
+	char *js;
+	int first;
+
+	if (s == NULL)
+		return;
+	uuid_v4_str(rid);
+	/* spec 2.3: OpenDataChannel first; mutual TLS authenticated us,
+	 * so the token is empty (docs/decisions.md). */
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "MessageSchemaVersion",
+	    "1.0", "RequestId", rid, "TokenValue", "", "ClientInstanceId",
+	    s->ctx->st->instance_id, "ClientId", "");
+	js = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	if (js == NULL || ws_send(w, WS_TEXT, js, strlen(js)) != 0) {
+		free(js);
+		ws_close(w, 1011, "cannot open the data channel");
+		return;
+	}
+	free(js);
+	ws_set_keepalive(w, SESS_KEEPALIVE_MS, SESS_KEEPALIVE_TIMEOUT_MS);
+	first = !s->ws_ever_open;
+	s->ws_open = 1;
+	s->ws_ever_open = 1;
+	s->opened_ms = sess_now();
+	/* spec 4.5: a reconnected agent publishes again. */
+	s->paused = 0;
+	log_info("event=data_channel_open session=%s reconnect=%d",
+	    s->task.session_id, !first);
+	if (first) {
+		sess_send_state(s, "Connected");
+		/* spec 5.1: no handshake without KMS; the shell starts. */
+		if (s->phase == PH_CONNECTING)
+			sess_spawn(s);
+	} else {
+		channel_resend_all(s->ch);
+		sess_update_poll(s);
+	}
+}
+
+static void
+ws_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
+{
+	struct agent_session *s = ws_userdata(w);
+	int rc;
+
+	if (s == NULL || !s->ws_open || opcode != WS_BINARY)
+		return; /* text frames carry nothing for the agent */
+	rc = channel_receive(s->ch, p, n);
+	if (rc != 0) {
+		log_warn("event=bad_frame session=%s err=\"%s\"",
+		    s->task.session_id, ph_strerror(rc));
+		ws_close(w, 1007, "malformed ClientMessage");
+		return;
+	}
+	/* Acknowledgements may have freed room for more output. */
+	if (s->ws == w)
+		sess_update_poll(s);
+}
+
+static void
+ws_on_drain(struct ws *w)
+{
+	struct agent_session *s = ws_userdata(w);
+
+	if (s != NULL)
+		sess_update_poll(s);
+}
+
+static void
+ws_on_close(struct ws *w, int code)
+{
+	struct agent_session *s = ws_userdata(w);
+	uint64_t now = sess_now(), delay;
+
+	if (s == NULL || s->ws != w)
+		return;
+	s->ws = NULL;
+	if (s->ws_open && now - s->opened_ms > AGENT_BACKOFF_RESET_MS) {
+		agent_backoff_reset(&s->bo);
+		s->tries = 0;
+	}
+	s->ws_open = 0;
+	log_info("event=data_channel_closed session=%s code=%d",
+	    s->task.session_id, code);
+	if (s->phase == PH_CLOSED) {
+		sess_maybe_free(s);
+		return;
+	}
+	if (s->ws_final || s->phase == PH_REAPING)
+		return;
+	/* 1008: the gateway refused us (session over or not ours). */
+	if (code == 1008 || ++s->tries > SESS_MAX_TRIES) {
+		log_warn("event=data_channel_lost session=%s tries=%d code=%d",
+		    s->task.session_id, s->tries, code);
+		s->peer_gone = 1;
+		sess_end(s, "Failed", "the data channel to portholed was lost");
+		return;
+	}
+	delay = agent_backoff_next(&s->bo);
+	s->retry_at = now + delay;
+	log_info("event=data_channel_retry session=%s attempt=%d in_ms=%llu",
+	    s->task.session_id, s->tries, (unsigned long long)delay);
+}
+
+static const struct ws_cbs sess_ws_cbs = {
+	.on_open = ws_on_open,
+	.on_message = ws_on_message,
+	.on_drain = ws_on_drain,
+	.on_close = ws_on_close,
+};
+
+static void
+sess_dial(struct agent_session *s)
+{
+	char url[1400];
+	int rc, n;
+
+	s->retry_at = 0;
+	n = snprintf(url, sizeof(url),
+	    "%s/v1/data-channel/%s?role=publish_subscribe",
+	    s->ctx->st->ws_base, s->task.session_id);
+	if (n < 0 || (size_t)n >= sizeof(url)) {
+		sess_end(s, "Failed", "data channel URL too long");
+		return;
+	}
+	rc = ws_dial(s->ctx->loop, s->ctx->tls, url, NULL, &sess_ws_cbs, s,
+	    &s->ws);
+	if (rc != 0) {
+		s->ws = NULL;
+		log_warn("event=data_channel_dial_failed session=%s err=\"%s\"",
+		    s->task.session_id, ph_strerror(rc));
+		if (++s->tries > SESS_MAX_TRIES) {
+			sess_end(s, "Failed",
+			    "cannot open the data channel to portholed");
+			return;
+		}
+		s->retry_at = sess_now() + agent_backoff_next(&s->bo);
+		return;
+	}
+	ws_set_max_message(s->ws, SESS_MAX_MESSAGE);
+}
+
+/* ---- stream in ----------------------------------------------------------- */
+
+static int
+sess_deliver(void *ud, uint32_t payload_type, const uint8_t *p, size_t n)
+{
+	struct agent_session *s = ud;
+	unsigned short rows, cols;
+	ssize_t w;
+
+	/* spec 4.5: input from the client resumes publication. */
+	s->paused = 0;
+	switch (payload_type) {
+	case PT_OUTPUT:
+		if (s->phase == PH_CONNECTING || (s->phase == PH_RUNNING &&
+		    s->master < 0))
+			return PH_ERR_AGAIN; /* spec 7.1: not ready yet */
+		if (s->phase != PH_RUNNING || s->master < 0 || n == 0)
+			return 0; /* the shell is gone: drop */
+		if (s->in.len + n > SESS_IN_MAX)
+			return PH_ERR_AGAIN; /* the client resends later */
+		if (s->in.len == 0) {
+			w = write(s->master, p, n);
+			if (w < 0 && errno != EAGAIN && errno != EINTR) {
+				log_debug("event=pty_write_failed session=%s "
+				    "err=\"%s\"", s->task.session_id,
+				    strerror(errno));
+				return 0;
+			}
+			if (w > 0) {
+				p += w;
+				n -= (size_t)w;
+			}
+		}
+		if (n > 0 && buf_append(&s->in, p, n) != 0)
+			return PH_ERR_AGAIN; /* not reached: checked above */
+		sess_update_poll(s);
+		return 0;
+	case PT_SIZE:
+		if (agent_parse_size(p, n, &rows, &cols) != 0) {
+			log_warn("event=bad_size session=%s",
+			    s->task.session_id);
+			return 0; /* acked: a resend would be as bad */
+		}
+		s->rows = rows;
+		s->cols = cols;
+		if (s->master >= 0 && agent_pty_resize(s->master, rows,
+		    cols) != 0)
+			log_warn("event=resize_failed session=%s",
+			    s->task.session_id);
+		return 0;
+	default:
+		/* Handshake responses and flags need a handshake or a port
+		 * session; neither exists here yet. */
+		log_debug("event=ignored_payload session=%s type=%u",
+		    s->task.session_id, payload_type);
+		return 0;
+	}
+}
+
+static void
+sess_on_control(void *ud, const struct clientmsg *m)
+{
+	struct agent_session *s = ud;
+
+	if (strcmp(m->type, MT_CHANNEL_CLOSED) == 0) {
+		log_info("event=channel_closed session=%s via=data",
+		    s->task.session_id);
+		agent_session_terminate(s, "Success", "");
+	} else if (strcmp(m->type, MT_PAUSE_PUBLICATION) == 0) {
+		s->paused = 1;
+		sess_update_poll(s);
+	} else if (strcmp(m->type, MT_START_PUBLICATION) == 0) {
+		s->paused = 0;
+		sess_update_poll(s);
+	} else {
+		log_debug("event=ignored_message session=%s type=%s",
+		    s->task.session_id, m->type);
+	}
+}
+
+static const struct channel_cbs sess_channel_cbs = {
+	.send_frame = sess_send_frame,
+	.deliver = sess_deliver,
+	.on_control = sess_on_control,
+};
+
+/* ---- stream out ---------------------------------------------------------- */
+
+/* Send what was read, in chunks of at most 1024 bytes cut on character
+ * boundaries; an incomplete UTF-8 tail waits for the next read unless
+ * the terminal is at its end (spec 7.1). */
+static void
+sess_flush_out(struct agent_session *s)
+{
+	size_t ready, chunk;
+	int rc;
+
+	while (s->out.len > 0) {
+		ready = s->pty_eof ? s->out.len :
+		    agent_utf8_complete_len(s->out.data, s->out.len);
+		if (ready == 0)
+			break;
+		chunk = agent_utf8_chunk_len(s->out.data, ready, SESS_CHUNK);
+		rc = channel_send(s->ch, PT_OUTPUT, s->out.data, chunk);
+		if (rc == PH_ERR_AGAIN)
+			break; /* resumes when acks make room */
+		if (rc != 0)
+			log_warn("event=output_dropped session=%s bytes=%zu "
+			    "err=\"%s\"", s->task.session_id, chunk,
+			    ph_strerror(rc));
+		buf_consume(&s->out, chunk);
+	}
+}
+
+static int
+sess_can_read(struct agent_session *s)
+{
+	return s->phase == PH_RUNNING && !s->pty_eof && !s->paused &&
+	    s->out.len < SESS_CHUNK && channel_can_send(s->ch) &&
+	    (s->ws == NULL || ws_write_pending(s->ws) < SESS_WS_HIGH_WATER);
+}
+
+static void
+sess_pty_eof(struct agent_session *s)
+{
+	s->pty_eof = 1;
+	sess_flush_out(s);
+	log_debug("event=pty_eof session=%s", s->task.session_id);
+}
+
+static void
+sess_read_pty(struct agent_session *s)
+{
+	size_t want;
+	ssize_t r;
+	int i;
+
+	/* A few reads per wake-up, then back to the loop (fairness). */
+	for (i = 0; i < 8 && sess_can_read(s); i++) {
+		want = SESS_OUT_MAX - s->out.len;
+		if (want > SESS_READ_MAX)
+			want = SESS_READ_MAX;
+		if (buf_reserve(&s->out, want) != 0)
+			return;
+		r = read(s->master, s->out.data + s->out.len, want);
+		if (r > 0) {
+			s->out.len += (size_t)r;
+			sess_flush_out(s);
+			continue;
+		}
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		/* EIO: every holder of the terminal's slave side closed it,
+		 * i.e. the shell and its children are gone. */
+		sess_pty_eof(s);
+		return;
+	}
+}
+
+static void
+sess_write_pty(struct agent_session *s)
+{
+	ssize_t w;
+
+	while (s->in.len > 0) {
+		w = write(s->master, s->in.data, s->in.len);
+		if (w > 0) {
+			buf_consume(&s->in, (size_t)w);
+			continue;
+		}
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		buf_reset(&s->in); /* the terminal is gone */
+		return;
+	}
+}
+
+static void
+sess_on_poll(uv_poll_t *h, int status, int events)
+{
+	struct agent_session *s = h->data;
+
+	if (s->phase != PH_RUNNING || s->master < 0)
+		return;
+	if (status < 0) {
+		log_warn("event=pty_poll_error session=%s err=\"%s\"",
+		    s->task.session_id, uv_strerror(status));
+		sess_pty_eof(s);
+	} else {
+		if (events & UV_WRITABLE)
+			sess_write_pty(s);
+		if (events & UV_READABLE)
+			sess_read_pty(s);
+	}
+	sess_update_poll(s);
+}
+
+static void
+sess_update_poll(struct agent_session *s)
+{
+	int want = 0, rc;
+
+	if (s->phase == PH_RUNNING)
+		sess_flush_out(s);
+	if (!s->poll_live || s->phase == PH_CLOSED)
+		return;
+	if (sess_can_read(s))
+		want |= UV_READABLE;
+	if (s->in.len > 0 && !s->pty_eof && s->phase == PH_RUNNING)
+		want |= UV_WRITABLE;
+	if (want == s->poll_events)
+		return;
+	s->poll_events = want;
+	rc = want ? uv_poll_start(&s->poll, want, sess_on_poll) :
+	    uv_poll_stop(&s->poll);
+	if (rc != 0) {
+		log_warn("event=pty_poll_error session=%s err=\"%s\"",
+		    s->task.session_id, uv_strerror(rc));
+		sess_pty_eof(s);
+	}
+}
+
+/* ---- ending -------------------------------------------------------------- */
+
+static void
+sess_signal(struct agent_session *s, int sig)
+{
+	/* The shell leads its own session and process group. */
+	if (s->pid > 0 && !s->child_exited && kill(-s->pid, sig) != 0 &&
+	    errno == ESRCH)
+		kill(s->pid, sig);
+}
+
+static void
+sess_end(struct agent_session *s, const char *status, const char *output)
+{
+	uint64_t now = sess_now();
+
+	if (s->phase >= PH_DRAINING)
+		return;
+	snprintf(s->status, sizeof(s->status), "%s", status);
+	free(s->output);
+	/* spec 8.3 keeps step output at 2500 characters; the same bound
+	 * keeps a task result small. */
+	s->output = strndup(output ? output : "", 2500);
+	s->retry_at = 0;
+	if (s->poll_live && s->poll_events) {
+		uv_poll_stop(&s->poll);
+		s->poll_events = 0;
+	}
+	if (s->pid > 0 && !s->child_exited) {
+		sess_signal(s, SIGHUP);
+		s->hup_sent = 1;
+		s->kill_at = now + SESS_KILL_MS;
+	}
+	s->phase = PH_DRAINING;
+	s->drain_until = s->peer_gone || !s->ws_open ? now :
+	    now + SESS_DRAIN_MS;
+}
+
+/* Called on every tick while draining or reaping. */
+static void
+sess_progress_end(struct agent_session *s, uint64_t now)
+{
+	if (s->phase == PH_DRAINING) {
+		if (s->out.len > 0 && !s->peer_gone)
+			sess_flush_out(s);
+		if (now < s->drain_until && s->ws_open &&
+		    (s->out.len > 0 || channel_unacked(s->ch) > 0))
+			return;
+		/* spec 4.6 then 0.1: Terminating, close, task result. */
+		if (!s->peer_gone)
+			sess_send_state(s, "Terminating");
+		if (s->ws != NULL) {
+			s->ws_final = 1;
+			ws_close(s->ws, 1000, "session ended");
+		}
+		sess_complete(s);
+		s->phase = PH_REAPING;
+		s->giveup_at = now + SESS_KILL_MS + SESS_REAP_GIVEUP_MS;
+	}
+	if (s->phase == PH_REAPING) {
+		if (s->pid > 0 && !s->child_exited) {
+			if (!s->hup_sent) {
+				sess_signal(s, SIGHUP);
+				s->hup_sent = 1;
+				s->kill_at = now + SESS_KILL_MS;
+			} else if (!s->kill_sent && now >= s->kill_at) {
+				log_info("event=shell_kill session=%s pid=%d",
+				    s->task.session_id, (int)s->pid);
+				sess_signal(s, SIGKILL);
+				s->kill_sent = 1;
+			}
+			if (now < s->giveup_at)
+				return;
+			log_warn("event=shell_not_reaped session=%s pid=%d",
+			    s->task.session_id, (int)s->pid);
+		}
+		sess_close(s);
+	}
+}
+
+static void
+sess_reap(struct agent_session *s, uint64_t now)
+{
+	int st;
+	pid_t r;
+
+	if (s->pid <= 0 || s->child_exited)
+		return;
+	r = waitpid(s->pid, &st, WNOHANG);
+	if (r == s->pid || (r < 0 && errno == ECHILD)) {
+		s->child_exited = 1;
+		s->child_status = r == s->pid ? st : 0;
+		s->child_exit_ms = now;
+		if (r == s->pid && WIFEXITED(st))
+			log_info("event=shell_exit session=%s code=%d",
+			    s->task.session_id, WEXITSTATUS(st));
+		else if (r == s->pid && WIFSIGNALED(st))
+			log_info("event=shell_exit session=%s signal=%d",
+			    s->task.session_id, WTERMSIG(st));
+	}
+}
+
+static void
+sess_on_tick(uv_timer_t *t)
+{
+	struct agent_session *s = t->data;
+	uint64_t now = sess_now();
+
+	if (s->phase == PH_CLOSED)
+		return;
+	channel_tick(s->ch, now);
+	sess_reap(s, now);
+	if (s->retry_at != 0 && now >= s->retry_at && s->ws == NULL &&
+	    s->phase < PH_DRAINING)
+		sess_dial(s);
+	if (s->phase == PH_RUNNING) {
+		if (s->child_exited && !s->pty_eof &&
+		    now - s->child_exit_ms >= SESS_EXIT_GRACE_MS)
+			sess_pty_eof(s);
+		if (s->pty_eof)
+			sess_end(s, "Success", "");
+		else
+			sess_update_poll(s);
+	}
+	if (s->phase == PH_DRAINING || s->phase == PH_REAPING)
+		sess_progress_end(s, now);
+}
+
+void
+agent_session_terminate(struct agent_session *s, const char *status,
+    const char *output)
+{
+	if (s->phase >= PH_DRAINING)
+		return;
+	s->peer_gone = 1;
+	sess_end(s, status, output);
+	sess_progress_end(s, sess_now());
+}
+
+/* ---- start --------------------------------------------------------------- */
+
+/* spec 7.6 and 9.2: whom the session runs as. */
+static int
+sess_pick_user(struct agent_session *s, char *err, size_t errlen)
+{
+	const struct agent_task *t = &s->task;
+	int root = geteuid() == 0, rc;
+
+	if (t->run_as_enabled) {
+		if (!root) {
+			snprintf(err, errlen, "RunAs needs the agent to run "
+			    "as root");
+			return PH_ERR_DENIED;
+		}
+		return agent_user_lookup(t->run_as_user, &s->user, err,
+		    errlen);
+	}
+	if (!root)
+		return agent_user_self(&s->user, err, errlen);
+	if (t->run_as_elevated)
+		return agent_user_self(&s->user, err, errlen);
+	rc = agent_user_ensure_ssm_user(s->ctx->st->sudoers_entry, err,
+	    errlen);
+	if (rc != 0)
+		return rc;
+	return agent_user_lookup(AGENT_SSM_USER, &s->user, err, errlen);
+}
+
+int
+agent_session_start(struct agent_session **out,
+    const struct agent_ctx *ctx, struct agent_task *task,
+    const struct agent_session_cbs *cbs, void *ud, char *err,
+    size_t errlen)
+{
+	struct agent_session *s;
+	int rc;
+
+	*out = NULL;
+	if (task->type == AGENT_ST_NONINTERACTIVE ||
+	    task->type == AGENT_ST_PORT) {
+		snprintf(err, errlen, "session type %s not supported yet",
+		    agent_session_type_name(task->type));
+		return PH_ERR_STATE;
+	}
+	if (task->kms_key_id != NULL) {
+		/* spec 5.1/6: needs the handshake and KMS, not built yet. */
+		snprintf(err, errlen, "KMS-encrypted sessions (kmsKeyId) are "
+		    "not supported by this agent yet");
+		return PH_ERR_STATE;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return PH_ERR_NOMEM;
+	}
+	s->ctx = ctx;
+	s->cbs = cbs;
+	s->ud = ud;
+	s->master = -1;
+	s->pid = -1;
+	s->phase = PH_CONNECTING;
+	buf_init(&s->out, SESS_OUT_MAX + 8);
+	buf_init(&s->in, SESS_IN_MAX);
+	agent_backoff_init(&s->bo, AGENT_BACKOFF_BASE_MS, AGENT_BACKOFF_CAP_MS);
+	memcpy(&s->task, task, sizeof(*task));
+	memset(task, 0, sizeof(*task)); /* transferred */
+	rc = sess_pick_user(s, err, errlen);
+	if (rc == 0 && (rc = agent_session_cmd_build(&s->cmd, &s->user,
+	    s->task.type == AGENT_ST_INTERACTIVE ? s->task.commands :
+	    NULL)) != 0)
+		snprintf(err, errlen, "out of memory");
+	if (rc == 0 && (rc = channel_new(&s->ch, CHANNEL_AGENT,
+	    &sess_channel_cbs, s, NULL)) != 0)
+		snprintf(err, errlen, "cannot set up the stream: %s",
+		    ph_strerror(rc));
+	if (rc != 0) {
+		memcpy(task, &s->task, sizeof(*task)); /* back to the caller */
+		channel_free(s->ch);
+		agent_session_cmd_free(&s->cmd);
+		buf_free(&s->out);
+		buf_free(&s->in);
+		free(s);
+		return rc;
+	}
+	uv_timer_init(ctx->loop, &s->tick);
+	s->tick.data = s;
+	s->tick_live = 1;
+	uv_timer_start(&s->tick, sess_on_tick, SESS_TICK_MS, SESS_TICK_MS);
+	log_info("event=session_start session=%s type=%s user=%s",
+	    s->task.session_id, agent_session_type_name(s->task.type),
+	    s->user.name);
+	sess_dial(s);
+	*out = s;
+	return 0;
+}
