@@ -419,7 +419,8 @@ api_token_decode(const char *token, int *offset)
 	    strlen(token) != 12 || !isxdigit((unsigned char)token[4]))
 		return PH_ERR_INVALID;
 	v = strtoul(token + 4, &end, 16);
-	if (*end != '\0' || v > 0x7fffffffUL)
+	/* Bounded so offset + page size never overflows an int. */
+	if (*end != '\0' || v > 0x3fffffffUL)
 		return PH_ERR_INVALID;
 	*offset = (int)v;
 	return 0;

@@ -391,7 +391,7 @@ st_seed_documents(struct store *st)
 	if ((rc = st_prep(st, "INSERT INTO documents (name, document_type, "
 	    "content, builtin, created_ms) VALUES (?1, 'Session', ?2, 1, ?3) "
 	    "ON CONFLICT (name) DO UPDATE SET content = excluded.content "
-	    "WHERE builtin = 1", &s)) != 0)
+	    "WHERE builtin = 1 AND content <> excluded.content", &s)) != 0)
 		return rc;
 	for (i = 0; i < sizeof(builtin_docs) / sizeof(builtin_docs[0]); i++) {
 		sqlite3_reset(s);
@@ -441,6 +441,11 @@ store_open(struct store **out, const char *path)
 	    (rc = st_exec(st, "PRAGMA secure_delete = ON")) != 0)
 		goto fail;
 	if ((rc = st_migrate(st)) != 0 || (rc = st_seed_documents(st)) != 0)
+		goto fail;
+	/* One portholed owns this file: at start no agent is connected, so
+	 * an Online left by a crash is stale. */
+	if ((rc = st_exec(st, "UPDATE instances SET ping_status = "
+	    "'ConnectionLost' WHERE ping_status <> 'ConnectionLost'")) != 0)
 		goto fail;
 	*out = st;
 	return 0;
