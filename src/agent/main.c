@@ -20,7 +20,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: porthole-agent register --endpoint URL --ca FILE --code CODE --id ID\n"
+	    "usage: porthole-agent register --endpoint URL --ca FILE "
+	    "--code CODE --id ID\n"
 	    "                               [--state-dir DIR] [--name NAME]\n"
 	    "       porthole-agent run [--state-dir DIR]\n"
 	    "       porthole-agent version\n"

@@ -64,7 +64,8 @@ reg_make_key(char **key_pem, char **csr_pem)
 	kb = BIO_new(BIO_s_mem());
 	cb = BIO_new(BIO_s_mem());
 	if (kb == NULL || cb == NULL ||
-	    PEM_write_bio_PrivateKey(kb, pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
+	    PEM_write_bio_PrivateKey(kb, pkey, NULL, NULL, 0, NULL,
+	    NULL) != 1 ||
 	    PEM_write_bio_X509_REQ(cb, req) != 1)
 		goto fail;
 	n = BIO_get_mem_data(kb, &p);
@@ -287,7 +288,8 @@ reg_save(const struct agent_register_opts *o, struct agent_state *st,
 	    strlen(key_pem), 0600)) != 0 ||
 	    (rc = agent_write_file_atomic(st->cert_path, cert_pem,
 	    strlen(cert_pem), 0600)) != 0 ||
-	    (rc = agent_write_file_atomic(st->ca_path, ca, ca_len, 0600)) != 0 ||
+	    (rc = agent_write_file_atomic(st->ca_path, ca, ca_len,
+	    0600)) != 0 ||
 	    (rc = agent_write_file_atomic(st->config_path, cfg_text,
 	    strlen(cfg_text), 0600)) != 0) {
 		fprintf(stderr, "porthole-agent: cannot write the state in %s: "

@@ -119,32 +119,6 @@ agent_session_id(const struct agent_session *s)
 	return s->task.session_id;
 }
 
-int
-agent_parse_size(const void *p, size_t n, unsigned short *rows,
-    unsigned short *cols)
-{
-	json_int_t c, r;
-	json_t *o, *jc, *jr;
-	int rc = PH_ERR_INVALID;
-
-	if (n > 256)
-		return PH_ERR_TOOBIG;
-	o = json_loadb(p, n, 0, NULL);
-	jc = agent_json_get(o, "cols");
-	jr = agent_json_get(o, "rows");
-	if (json_is_integer(jc) && json_is_integer(jr)) {
-		c = json_integer_value(jc);
-		r = json_integer_value(jr);
-		if (c > 0 && c <= 65535 && r > 0 && r <= 65535) {
-			*cols = (unsigned short)c;
-			*rows = (unsigned short)r;
-			rc = 0;
-		}
-	}
-	json_decref(o);
-	return rc;
-}
-
 /* ---- lifetime ------------------------------------------------------------ */
 
 static void sess_update_poll(struct agent_session *s);
@@ -204,6 +178,7 @@ sess_close(struct agent_session *s)
 	}
 	if (s->ws != NULL) {
 		s->ws_final = 1;
+		s->ws_open = 0;
 		ws_close(s->ws, 1000, "session ended");
 	}
 	sess_maybe_free(s);
@@ -249,8 +224,8 @@ sess_send_state(struct agent_session *s, const char *state)
 	rc = channel_send_control(s->ch, MT_AGENT_SESSION_STATE, js,
 	    (size_t)n);
 	if (rc != 0)
-		log_warn("event=session_state_send_failed session=%s err=\"%s\"",
-		    s->task.session_id, ph_strerror(rc));
+		log_warn("event=session_state_send_failed session=%s "
+		    "err=\"%s\"", s->task.session_id, ph_strerror(rc));
 }
 
 static int
@@ -281,8 +256,9 @@ sess_spawn(struct agent_session *s)
 		sess_end(s, "Failed", err);
 		return PH_ERR_IO;
 	}
-	log_info("event=shell_started session=%s pid=%d user=%s rows=%u cols=%u",
-	    s->task.session_id, (int)s->pid, s->user.name, sp.rows, sp.cols);
+	log_info("event=shell_started session=%s pid=%d user=%s rows=%u "
+	    "cols=%u", s->task.session_id, (int)s->pid, s->user.name,
+	    sp.rows, sp.cols);
 	if (uv_poll_init(s->ctx->loop, &s->poll, s->master) != 0) {
 		log_error("event=pty_poll_failed session=%s",
 		    s->task.session_id);
@@ -312,7 +288,7 @@ ws_on_open(struct ws *w)
 	char *js;
 	int first;
 
-	if (s == NULL)
+	if (s == NULL || s->ws != w || s->phase >= PH_DRAINING)
 		return;
 	uuid_v4_str(rid);
 	/* spec 2.3: OpenDataChannel first; mutual TLS authenticated us,
@@ -489,7 +465,7 @@ sess_deliver(void *ud, uint32_t payload_type, const uint8_t *p, size_t n)
 		sess_update_poll(s);
 		return 0;
 	case PT_SIZE:
-		if (agent_parse_size(p, n, &rows, &cols) != 0) {
+		if (agent_pty_parse_size(p, n, &rows, &cols) != 0) {
 			log_warn("event=bad_size session=%s",
 			    s->task.session_id);
 			return 0; /* acked: a resend would be as bad */
@@ -726,6 +702,7 @@ sess_progress_end(struct agent_session *s, uint64_t now)
 			sess_send_state(s, "Terminating");
 		if (s->ws != NULL) {
 			s->ws_final = 1;
+			s->ws_open = 0; /* nothing more goes out on it */
 			ws_close(s->ws, 1000, "session ended");
 		}
 		sess_complete(s);

@@ -43,8 +43,4 @@ const char *agent_session_id(const struct agent_session *s);
 void agent_session_terminate(struct agent_session *s, const char *status,
     const char *output);
 
-/* Parse a Size payload (spec 3.4: {"cols":N,"rows":M}); 0 on success. */
-int agent_parse_size(const void *p, size_t n, unsigned short *rows,
-    unsigned short *cols);
-
 #endif

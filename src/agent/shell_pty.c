@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <jansson.h>
 #include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "agent/jsonci.h"
 #include "common/err.h"
 
 /* What the child reports through the close-on-exec pipe when a step
@@ -188,7 +190,8 @@ agent_pty_spawn(const struct agent_spawn *sp, int *master, pid_t *pid,
 		return PH_ERR_IO;
 	}
 	if (fcntl(mfd, F_SETFD, FD_CLOEXEC) != 0 ||
-	    fcntl(sfd, F_SETFD, FD_CLOEXEC) != 0 || pipe2(pfd, O_CLOEXEC) != 0) {
+	    fcntl(sfd, F_SETFD, FD_CLOEXEC) != 0 ||
+	    pipe2(pfd, O_CLOEXEC) != 0) {
 		spawn_err(err, errlen, "pty set-up: %s", strerror(errno));
 		goto fail;
 	}
@@ -243,6 +246,32 @@ fail:
 		close(sfd);
 	if (mfd >= 0)
 		close(mfd);
+	return rc;
+}
+
+int
+agent_pty_parse_size(const void *p, size_t n, unsigned short *rows,
+    unsigned short *cols)
+{
+	json_int_t c, r;
+	json_t *o, *jc, *jr;
+	int rc = PH_ERR_INVALID;
+
+	if (n > 256)
+		return PH_ERR_TOOBIG;
+	o = json_loadb(p, n, 0, NULL);
+	jc = agent_json_get(o, "cols");
+	jr = agent_json_get(o, "rows");
+	if (json_is_integer(jc) && json_is_integer(jr)) {
+		c = json_integer_value(jc);
+		r = json_integer_value(jr);
+		if (c > 0 && c <= 65535 && r > 0 && r <= 65535) {
+			*cols = (unsigned short)c;
+			*rows = (unsigned short)r;
+			rc = 0;
+		}
+	}
+	json_decref(o);
 	return rc;
 }
 

@@ -31,6 +31,10 @@ struct agent_spawn {
 int agent_pty_spawn(const struct agent_spawn *sp, int *master, pid_t *pid,
     char *err, size_t errlen);
 
+/* Parse a Size payload (spec 3.4: {"cols":N,"rows":M}, each 1-65535);
+ * 0 on success. */
+int agent_pty_parse_size(const void *p, size_t n, unsigned short *rows,
+    unsigned short *cols);
 /* Set the window size of a PTY (TIOCSWINSZ). */
 int agent_pty_resize(int fd, unsigned short rows, unsigned short cols);
 

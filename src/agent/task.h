@@ -33,7 +33,8 @@ struct agent_task {
 	char run_as_user[AGENT_USER_MAX + 1];
 	/* properties.linux.runAsElevated: no user switch. */
 	int run_as_elevated;
-	char *commands;      /* InteractiveCommands: properties.linux.commands */
+	/* InteractiveCommands: properties.linux.commands */
+	char *commands;
 	char *shell_profile; /* Standard_Stream: inputs.shellProfile.linux */
 	char *kms_key_id;    /* inputs.kmsKeyId, NULL when empty */
 };

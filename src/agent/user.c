@@ -40,7 +40,8 @@ agent_user_pick_shell(const char *pw_shell, char *out, size_t out_len)
 		base = strrchr(pw_shell, '/') + 1;
 		/* nologin and false mean "no interactive login", but a
 		 * session was authorised by policy: give it a real shell. */
-		if (strcmp(base, "nologin") != 0 && strcmp(base, "false") != 0 &&
+		if (strcmp(base, "nologin") != 0 &&
+		    strcmp(base, "false") != 0 &&
 		    access(pw_shell, X_OK) == 0 &&
 		    strlen(pw_shell) < out_len) {
 			snprintf(out, out_len, "%s", pw_shell);
@@ -173,8 +174,8 @@ user_sudoers(char *err, size_t errlen)
 			/* An existing file is left as it is, only its mode is
 			 * made what sudo requires. */
 			if (chmod(AGENT_SUDOERS_FILE, 0440) != 0)
-				log_warn("event=sudoers_chmod_failed err=\"%s\"",
-				    strerror(errno));
+				log_warn("event=sudoers_chmod_failed "
+				    "err=\"%s\"", strerror(errno));
 			return 0;
 		}
 		user_err(err, errlen, "cannot create %s: %s",

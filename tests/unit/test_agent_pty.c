@@ -185,6 +185,38 @@ test_resize_and_shell_pick(void **state)
 	assert_true(sh[0] == '/');
 }
 
+#define PSIZE(s) agent_pty_parse_size(s, strlen(s), &rows, &cols)
+
+static void
+test_parse_size(void **state)
+{
+	unsigned short rows = 0, cols = 0;
+	char big[400];
+
+	(void)state;
+	assert_int_equal(PSIZE("{\"cols\":132,\"rows\":50}"), 0);
+	assert_int_equal(rows, 50);
+	assert_int_equal(cols, 132);
+	assert_int_equal(PSIZE("{\"Cols\":1,\"ROWS\":2}"), 0);
+	assert_int_equal(rows, 2);
+	assert_int_equal(cols, 1);
+	assert_int_equal(PSIZE("{\"cols\":0,\"rows\":5}"), PH_ERR_INVALID);
+	assert_int_equal(PSIZE("{\"cols\":70000,\"rows\":5}"),
+	    PH_ERR_INVALID);
+	assert_int_equal(PSIZE("{\"cols\":-1,\"rows\":5}"), PH_ERR_INVALID);
+	assert_int_equal(PSIZE("{\"cols\":\"80\",\"rows\":5}"),
+	    PH_ERR_INVALID);
+	assert_int_equal(PSIZE("{\"cols\":80}"), PH_ERR_INVALID);
+	assert_int_equal(PSIZE("garbage"), PH_ERR_INVALID);
+	assert_int_equal(PSIZE(""), PH_ERR_INVALID);
+	memset(big, ' ', sizeof(big));
+	assert_int_equal(agent_pty_parse_size(big, sizeof(big), &rows, &cols),
+	    PH_ERR_TOOBIG);
+	/* Unchanged by the failures. */
+	assert_int_equal(rows, 2);
+	assert_int_equal(cols, 1);
+}
+
 int
 main(void)
 {
@@ -193,6 +225,7 @@ main(void)
 		cmocka_unit_test(test_login_env_and_fds),
 		cmocka_unit_test(test_exec_failure),
 		cmocka_unit_test(test_resize_and_shell_pick),
+		cmocka_unit_test(test_parse_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
