@@ -583,11 +583,13 @@ parse_authorization(struct sigv4_auth *a, char *hdr, char *why, size_t wlen)
 		k = 0;
 		why[0] = '\0';
 		if (!seen_cred)
-			k += (size_t)snprintf(why + k, wlen - k, "Authorization "
-			    "header requires 'Credential' parameter. ");
+			k += (size_t)snprintf(why + k, wlen - k,
+			    "Authorization header requires 'Credential' "
+			    "parameter. ");
 		if (!seen_sig && k < wlen)
-			k += (size_t)snprintf(why + k, wlen - k, "Authorization "
-			    "header requires 'Signature' parameter. ");
+			k += (size_t)snprintf(why + k, wlen - k,
+			    "Authorization header requires 'Signature' "
+			    "parameter. ");
 		if (!seen_sh && k < wlen)
 			snprintf(why + k, wlen - k, "Authorization header "
 			    "requires 'SignedHeaders' parameter.");

@@ -403,8 +403,9 @@ test_keys(void **state)
 	    { NULL, NULL, 0 } };
 	struct keys disabled[] = { { AKID, SECRET, PH_ERR_DENIED },
 	    { NULL, NULL, 0 } };
-	struct keys wrong[] = { { AKID, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ",
-	    0 }, { NULL, NULL, 0 } };
+	struct keys wrong[] = { { AKID,
+	    "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ", 0 },
+	    { NULL, NULL, 0 } };
 	struct keys broken[] = { { AKID, SECRET, PH_ERR_IO },
 	    { NULL, NULL, 0 } };
 	struct sigv4_identity id;
@@ -534,76 +535,57 @@ test_missing_parts(void **state)
 static void
 test_garbage_authorization(void **state)
 {
+/* Pieces of the valid Authorization of get_control_channel. */
+#define A4 "AWS4-HMAC-SHA256 "
+#define CRED "Credential=AKIDEXAMPLE/20150830/us-east-1/ssm/aws4_request, "
+#define SH "SignedHeaders=host;x-amz-date, "
+#define SIGHEX "84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73" \
+	"a2261e"
+#define SIG "Signature=" SIGHEX
 	static const char *const bad[] = {
 		"", " ", "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256 ",
 		"Basic dXNlcjpwYXNz", "Bearer abc",
 		"AWS AKIDEXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg=",
-		"AWS4-HMAC-SHA512 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws4_request, SignedHeaders=host, Signature=00",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws4_request",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "aws4_request, SignedHeaders=host;x-amz-date, Signature="
-		    "84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73"
-		    "a2261e",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws4_request/x, SignedHeaders=host;x-amz-date, "
-		    "Signature=84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f1"
-		    "5995838b73a2261e",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws5_request, SignedHeaders=host;x-amz-date, Signature="
-		    "84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73"
-		    "a2261e",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/2015083X/us-east-1/"
-		    "ssm/aws4_request, SignedHeaders=host;x-amz-date, Signature="
-		    "84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73"
-		    "a2261e",
-		"AWS4-HMAC-SHA256 Credential=/20150830/us-east-1/ssm/"
-		    "aws4_request, SignedHeaders=host;x-amz-date, Signature="
-		    "84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73"
-		    "a2261e",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws4_request, SignedHeaders=, Signature="
-		    "84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73"
-		    "a2261e",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws4_request, SignedHeaders=host;;x-amz-date, Signature="
-		    "84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73"
-		    "a2261e",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws4_request, SignedHeaders=host;x-amz-date;host, "
-		    "Signature=84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f1"
-		    "5995838b73a2261e",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws4_request, SignedHeaders=host;x-amz-date, Signature="
-		    "84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73"
-		    "a2261",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws4_request, SignedHeaders=host;x-amz-date, Signature="
-		    "84BB2ACFE66E851BA10DA7C0E80B54AE710AC7174E5C69F15995838B73"
-		    "A2261E",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws4_request, SignedHeaders=host;x-amz-date, Signature="
-		    "zzbb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73"
-		    "a2261e",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws4_request, Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		    "ssm/aws4_request, SignedHeaders=host;x-amz-date, Signature="
-		    "84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73"
-		    "a2261e",
-		"AWS4-HMAC-SHA256 Credential AKIDEXAMPLE",
-		"AWS4-HMAC-SHA256 =, =, =", "AWS4-HMAC-SHA256 ,,,,,,",
-		"AWS4-HMAC-SHA256 Credential=, SignedHeaders=, Signature=",
-		"AWS4-HMAC-SHA256 Foo=bar",
-		"AWS4-HMAC-SHA256 Credential=A\x01\x02/20150830/us-east-1/ssm/"
-		    "aws4_request, SignedHeaders=host, Signature="
-		    "84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73"
-		    "a2261e",
-		"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us east 1/"
-		    "ssm/aws4_request, SignedHeaders=host, Signature="
-		    "84bb2acfe66e851ba10da7c0e80b54ae710ac7174e5c69f15995838b73"
-		    "a2261e",
+		"AWS4-HMAC-SHA512 " CRED SH SIG,
+		"aws4-hmac-sha256 " CRED SH SIG,
+		A4 CRED, A4 SH SIG, A4 CRED SIG, A4 CRED SH,
+		A4 "Credential=AKIDEXAMPLE/20150830/us-east-1/aws4_request, "
+		    SH SIG,
+		A4 "Credential=AKIDEXAMPLE/20150830/us-east-1/ssm/aws4_request"
+		    "/x, " SH SIG,
+		A4 "Credential=AKIDEXAMPLE/20150830/us-east-1/ssm/aws5_request,"
+		    " " SH SIG,
+		A4 "Credential=AKIDEXAMPLE/2015083X/us-east-1/ssm/aws4_request,"
+		    " " SH SIG,
+		A4 "Credential=/20150830/us-east-1/ssm/aws4_request, " SH SIG,
+		A4 "Credential=AKIDEXAMPLE/20150830//ssm/aws4_request, " SH SIG,
+		A4 CRED "SignedHeaders=, " SIG,
+		A4 CRED "SignedHeaders=host;;x-amz-date, " SIG,
+		A4 CRED "SignedHeaders=host;x-amz-date;, " SIG,
+		A4 CRED "SignedHeaders=host;x-amz-date;host, " SIG,
+		A4 CRED "SignedHeaders=ho(st, " SIG,
+		A4 CRED SH "Signature=" "84bb2acfe66e851ba10da7c0e80b54ae710a"
+		    "c7174e5c69f15995838b73a2261",
+		A4 CRED SH "Signature=" "84BB2ACFE66E851BA10DA7C0E80B54AE710A"
+		    "C7174E5C69F15995838B73A2261E",
+		A4 CRED SH "Signature=" "zzbb2acfe66e851ba10da7c0e80b54ae710a"
+		    "c7174e5c69f15995838b73a2261e",
+		A4 CRED SH SIG ", " SIG,
+		A4 CRED CRED SH SIG,
+		A4 "Credential AKIDEXAMPLE",
+		A4 "=, =, =", A4 ",,,,,,",
+		A4 "Credential=, SignedHeaders=, Signature=",
+		A4 "Foo=bar", A4 CRED SH SIG ", Foo=bar",
+		A4 "Credential=A\x01\x02/20150830/us-east-1/ssm/aws4_request, "
+		    SH SIG,
+		A4 "Credential=AKIDEXAMPLE/20150830/us east 1/ssm/aws4_request,"
+		    " " SH SIG,
 	};
+#undef A4
+#undef CRED
+#undef SH
+#undef SIGHEX
+#undef SIG
 	const char *valid;
 	struct sigv4_identity id;
 	struct sigv4_error err;
