@@ -22,7 +22,7 @@
 
 #define T0 ((int64_t)1700000000000)
 
-/* ---- gateway stubs (weak: the real gateway wins if linked in) ---------- */
+/* ---- gateway stubs (weak: the real gateway wins if linked in) ----------- */
 
 static int stub_online;
 static int stub_start_rc;
@@ -77,7 +77,7 @@ gateway_disconnect_instance(struct gateway *gw, const char *instance_id)
 	stub_disconnects++;
 }
 
-/* ---- fixture ------------------------------------------------------------- */
+/* ---- fixture ------------------------------------------------------------ */
 
 struct fx {
 	char dir[64];
@@ -228,7 +228,7 @@ register_instances(struct fx *f, int n, char ids[][21])
 		    code, T0, NULL, NULL, ids[i], role), 0);
 }
 
-/* ---- activations ---------------------------------------------------------- */
+/* ---- activations -------------------------------------------------------- */
 
 static void
 test_create_describe_delete(void **state)
@@ -442,7 +442,7 @@ test_access_denied_and_dispatch(void **state)
 	json_decref(in);
 }
 
-/* ---- instances and tags --------------------------------------------------- */
+/* ---- instances and tags ------------------------------------------------- */
 
 static void
 test_tags_round_trip(void **state)
@@ -624,7 +624,7 @@ test_deregister(void **state)
 	json_decref(out);
 }
 
-/* ---- sessions -------------------------------------------------------------- */
+/* ---- sessions ----------------------------------------------------------- */
 
 static json_t *
 start(struct fx *f, const char *target, const char *extra,
@@ -936,7 +936,7 @@ test_connection_status(void **state)
 	    "ValidationException", "target");
 }
 
-/* ---- helpers ----------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------ */
 
 static void
 test_time_and_tokens(void **state)

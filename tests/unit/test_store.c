@@ -245,7 +245,8 @@ test_register_refusals(void **state)
 	char id[STORE_ACTIVATION_ID_SIZE], code[STORE_ACTIVATION_CODE_LEN + 1];
 	char id2[STORE_ACTIVATION_ID_SIZE];
 	char code2[STORE_ACTIVATION_CODE_LEN + 1];
-	char mi[21], role[STORE_IAM_ROLE_SIZE], bad[STORE_ACTIVATION_CODE_LEN + 1];
+	char bad[STORE_ACTIVATION_CODE_LEN + 1];
+	char mi[21], role[STORE_IAM_ROLE_SIZE];
 	struct activation_rec a;
 
 	make_activation(f->st, 1, T0 + HOUR, id, code);

@@ -1,0 +1,392 @@
+/* api: the HTTP entry point end to end without sockets: requests signed
+ * here with SigV4 (OpenSSL HMAC) go through api_handle, the real verifier
+ * and the SSM dispatcher; the response is captured by the http_respond
+ * stub below. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "common/err.h"
+#include "common/http.h"
+#include "common/uuid.h"
+#include "server/api.h"
+#include "server/gateway.h"
+#include "server/server.h"
+#include "server/store.h"
+
+/* ---- stubs (weak: real definitions win when linked in) ------------------ */
+
+static int resp_status;
+static char resp_type[64];
+static char resp_headers[256];
+static char resp_body[8192];
+
+__attribute__((weak)) const char *
+http_header(const struct http_request *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->nheaders; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
+}
+
+__attribute__((weak)) int
+http_respond(struct http_request *req, int status, const char *content_type,
+    const char *extra_headers, const void *body, size_t body_len)
+{
+	(void)req;
+	resp_status = status;
+	snprintf(resp_type, sizeof(resp_type), "%s", content_type);
+	snprintf(resp_headers, sizeof(resp_headers), "%s",
+	    extra_headers ? extra_headers : "");
+	snprintf(resp_body, sizeof(resp_body), "%.*s", (int)body_len,
+	    (const char *)body);
+	return 0;
+}
+
+__attribute__((weak)) const char *
+conn_peer_addr(const struct conn *c)
+{
+	(void)c;
+	return "127.0.0.1";
+}
+
+__attribute__((weak)) void
+uuid_v4_str(char out[UUID_STR_LEN])
+{
+	snprintf(out, UUID_STR_LEN, "00000000-0000-4000-8000-000000000001");
+}
+
+__attribute__((weak)) int
+gateway_instance_online(struct gateway *gw, const char *instance_id)
+{
+	(void)gw;
+	(void)instance_id;
+	return 0;
+}
+
+__attribute__((weak)) int
+gateway_start_session(struct gateway *gw, const char *instance_id,
+    const char *session_id, const char *document_name,
+    json_t *document_content, json_t *parameters, const char *owner_arn,
+    const char *run_as_user)
+{
+	(void)gw; (void)instance_id; (void)session_id; (void)document_name;
+	(void)document_content; (void)parameters; (void)owner_arn;
+	(void)run_as_user;
+	return PH_ERR_NOTFOUND;
+}
+
+__attribute__((weak)) int
+gateway_terminate_session(struct gateway *gw, const char *session_id,
+    const char *reason)
+{
+	(void)gw; (void)session_id; (void)reason;
+	return 0;
+}
+
+__attribute__((weak)) void
+gateway_disconnect_instance(struct gateway *gw, const char *instance_id)
+{
+	(void)gw;
+	(void)instance_id;
+}
+
+/* ---- a small SigV4 signer (AWS's documented algorithm) ------------------ */
+
+static void
+hex(const uint8_t *p, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+static void
+sha256_hex(const void *p, size_t n, char out[65])
+{
+	uint8_t md[32];
+	unsigned len = 0;
+
+	assert_int_equal(EVP_Digest(p, n, md, &len, EVP_sha256(), NULL), 1);
+	hex(md, 32, out);
+}
+
+static void
+hmac(const void *key, size_t klen, const char *msg, uint8_t out[32])
+{
+	uint8_t tmp[32];
+	unsigned len = 0;
+
+	/* out may be the key itself */
+	assert_non_null(HMAC(EVP_sha256(), key, (int)klen,
+	    (const unsigned char *)msg, strlen(msg), tmp, &len));
+	memcpy(out, tmp, sizeof(tmp));
+}
+
+struct signed_req {
+	struct http_request req;
+	struct http_header h[5];
+	char auth[512], date[32], target[128];
+	char body[1024];
+};
+
+static void
+sign(struct signed_req *s, const char *akid, const char *secret,
+    const char *service, const char *target, const char *body)
+{
+	char creq[2048], sts[1024], scope[128], bh[65], ch[65], k0[64];
+	char sig[65], day[9];
+	uint8_t k[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	memset(s, 0, sizeof(*s));
+	gmtime_r(&now, &tm);
+	strftime(s->date, sizeof(s->date), "%Y%m%dT%H%M%SZ", &tm);
+	strftime(day, sizeof(day), "%Y%m%d", &tm);
+	snprintf(s->target, sizeof(s->target), "%s", target);
+	snprintf(s->body, sizeof(s->body), "%s", body);
+	sha256_hex(body, strlen(body), bh);
+	snprintf(creq, sizeof(creq), "POST\n/\n\n"
+	    "content-type:application/x-amz-json-1.1\nhost:localhost:8443\n"
+	    "x-amz-date:%s\nx-amz-target:%s\n\n"
+	    "content-type;host;x-amz-date;x-amz-target\n%s", s->date, target,
+	    bh);
+	sha256_hex(creq, strlen(creq), ch);
+	snprintf(scope, sizeof(scope), "%s/us-east-1/%s/aws4_request", day,
+	    service);
+	snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s\n%s", s->date,
+	    scope, ch);
+	snprintf(k0, sizeof(k0), "AWS4%s", secret);
+	hmac(k0, strlen(k0), day, k);
+	hmac(k, 32, "us-east-1", k);
+	hmac(k, 32, service, k);
+	hmac(k, 32, "aws4_request", k);
+	hmac(k, 32, sts, k);
+	hex(k, 32, sig);
+	snprintf(s->auth, sizeof(s->auth), "AWS4-HMAC-SHA256 Credential=%s/%s, "
+	    "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
+	    "Signature=%s", akid, scope, sig);
+	s->h[0].name = "Content-Type";
+	s->h[0].value = "application/x-amz-json-1.1";
+	s->h[1].name = "Host";
+	s->h[1].value = "localhost:8443";
+	s->h[2].name = "X-Amz-Date";
+	s->h[2].value = s->date;
+	s->h[3].name = "X-Amz-Target";
+	s->h[3].value = s->target;
+	s->h[4].name = "Authorization";
+	s->h[4].value = s->auth;
+	s->req.method = "POST";
+	s->req.target = "/";
+	s->req.path = "/";
+	s->req.query = "";
+	s->req.headers = s->h;
+	s->req.nheaders = 5;
+	s->req.body = (const uint8_t *)s->body;
+	s->req.body_len = strlen(s->body);
+}
+
+/* ---- fixture -------------------------------------------------------------- */
+
+struct fx {
+	char dir[64];
+	char path[128];
+	struct server srv;
+	char akid[STORE_AKID_SIZE], secret[STORE_SECRET_SIZE];
+	char bob_akid[STORE_AKID_SIZE], bob_secret[STORE_SECRET_SIZE];
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-apih-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
+	if (store_open(&f->srv.store, f->path) != 0)
+		return -1;
+	snprintf(f->srv.region, sizeof(f->srv.region), "us-east-1");
+	snprintf(f->srv.account_id, sizeof(f->srv.account_id),
+	    "123456789012");
+	if (store_iam_create_user(f->srv.store, "admin",
+	    "arn:aws:iam::123456789012:user/admin", 1) != 0 ||
+	    store_iam_create_access_key(f->srv.store, "admin", f->akid,
+	    f->secret) != 0 ||
+	    store_iam_create_user(f->srv.store, "bob",
+	    "arn:aws:iam::123456789012:user/bob", 0) != 0 ||
+	    store_iam_create_access_key(f->srv.store, "bob", f->bob_akid,
+	    f->bob_secret) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char p[160];
+
+	store_close(f->srv.store);
+	unlink(f->path);
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", f->path);
+	unlink(p);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* The response's __type, or "" for success; status checked. */
+static json_t *
+expect(int status, const char *type)
+{
+	json_error_t jerr;
+	json_t *o;
+
+	if (resp_status != status)
+		fail_msg("status %d, wanted %d: %s", resp_status, status,
+		    resp_body);
+	assert_string_equal(resp_type, "application/x-amz-json-1.1");
+	assert_non_null(strstr(resp_headers, "x-amzn-RequestId: "));
+	o = json_loads(resp_body, 0, &jerr);
+	assert_non_null(o);
+	if (type != NULL) {
+		assert_string_equal(json_string_value(json_object_get(o,
+		    "__type")), type);
+		assert_non_null(json_string_value(json_object_get(o,
+		    "message")));
+	} else {
+		assert_null(json_object_get(o, "__type"));
+	}
+	return o;
+}
+
+static void
+test_signed_calls(void **state)
+{
+	struct fx *f = *state;
+	struct signed_req s;
+	json_t *o;
+
+	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.CreateActivation",
+	    "{\"IamRole\":\"R\"}");
+	api_handle(&f->srv, &s.req);
+	o = expect(200, NULL);
+	assert_int_equal(strlen(json_string_value(json_object_get(o,
+	    "ActivationCode"))), 20);
+	json_decref(o);
+
+	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
+	    "");
+	api_handle(&f->srv, &s.req);
+	o = expect(200, NULL);
+	assert_int_equal(json_array_size(json_object_get(o,
+	    "ActivationList")), 1);
+	json_decref(o);
+
+	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.StartSession",
+	    "{\"Target\":\"mi-00000000000000000\"}");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(400, "TargetNotConnected"));
+}
+
+static void
+test_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct signed_req s;
+
+	/* not signed */
+	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
+	    "{}");
+	s.req.nheaders = 4;
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(403, "MissingAuthenticationTokenException"));
+	/* wrong secret, unknown key */
+	sign(&s, f->akid, "x", "ssm", "AmazonSSM.DescribeActivations", "{}");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(403, "InvalidSignatureException"));
+	sign(&s, "AKIAUNKNOWNUNKNOWN00", f->secret, "ssm",
+	    "AmazonSSM.DescribeActivations", "{}");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(403, "UnrecognizedClientException"));
+	/* body changed after signing */
+	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
+	    "{}");
+	s.req.body = (const uint8_t *)"{\"MaxResults\":1}";
+	s.req.body_len = strlen((const char *)s.req.body);
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(403, "InvalidSignatureException"));
+	/* a valid user without rights */
+	sign(&s, f->bob_akid, f->bob_secret, "ssm",
+	    "AmazonSSM.DescribeActivations", "{}");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(400, "AccessDeniedException"));
+	/* routing */
+	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.Nope", "{}");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(400, "UnknownOperationException"));
+	sign(&s, f->akid, f->secret, "ssm", "TrentService.ListKeys", "{}");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(400, "UnknownOperationException"));
+	sign(&s, f->akid, f->secret, "s3", "AmazonSSM.DescribeActivations",
+	    "{}");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(400, "UnknownOperationException"));
+	/* bodies */
+	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
+	    "{\"Filters\": [");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(400, "SerializationException"));
+	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
+	    "[1,2]");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(400, "SerializationException"));
+	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
+	    "{\"a\":\"\\u0000\"}");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(400, "SerializationException"));
+	/* not the API */
+	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
+	    "{}");
+	s.req.method = "GET";
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(404, "UnknownOperationException"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_signed_calls, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
