@@ -121,7 +121,7 @@ api_handle(struct server *srv, struct http_request *req)
 	json_t *in = NULL, *out = NULL;
 	json_error_t jerr;
 	size_t i, plen;
-	int rc;
+	int rc, authed = 0;
 
 	uuid_v4_str(request_id);
 	memset(&err, 0, sizeof(err));
@@ -162,6 +162,7 @@ api_handle(struct server *srv, struct http_request *req)
 		}
 		goto fail;
 	}
+	authed = 1;
 
 	target = http_header(req, "X-Amz-Target");
 	for (i = 0; i < sizeof(api_json_services) /
@@ -218,7 +219,7 @@ api_handle(struct server *srv, struct http_request *req)
 	return;
 fail:
 	api_audit(request_id, id.service[0] != '\0' ? id.service : "-", action,
-	    look.found ? &look.p : NULL, peer, err.status, err.type);
+	    authed ? &look.p : NULL, peer, err.status, err.type);
 	api_respond_error(req, &err, request_id);
 	json_decref(in);
 	json_decref(out);
