@@ -47,7 +47,14 @@ int listener_port(const struct listener *l);
 void listener_stop(struct listener *l);
 
 /* Connect to host:port; sni is the name verified against the certificate
- * (defaults to host). Callbacks as above; on_close reports a failed dial. */
+ * (defaults to host). Callbacks as above; on_close reports a failed dial.
+ * ctx NULL here and in listener_start means plain TCP (no TLS).
+ *
+ * Callback rules: callbacks run from the loop, never from inside a conn_*
+ * call, so any conn_* function may be called from any callback. on_close
+ * fires exactly once per connection (also for a failed dial), always
+ * asynchronously after conn_close/conn_abort/an error, and c is freed right
+ * after it returns; calls on a closing connection are harmless no-ops. */
 int conn_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
     int port, const char *sni, const struct conn_cbs *cbs, void *ud,
     struct conn **out);
@@ -67,7 +74,23 @@ const char *conn_peer_cn(const struct conn *c);
 /* Peer address as text ("127.0.0.1"), for logs. */
 const char *conn_peer_addr(const struct conn *c);
 uv_loop_t *conn_loop(const struct conn *c);
-/* Disable Nagle (latency-sensitive streams). */
+/* Disable Nagle (latency-sensitive streams). conn coalesces its writes
+ * itself, so new connections start with Nagle off (on = 1). */
 void conn_set_nodelay(struct conn *c, int on);
+
+/* Give plaintext that on_read delivered back to the connection, because
+ * the consumer could not take it yet (call conn_pause_read(c, 1) too). It
+ * is delivered again, before newer bytes, once reading resumes. Copied. */
+int conn_unread(struct conn *c, const void *p, size_t n);
+/* Close at once: pending writes are dropped, no close_notify. on_close
+ * follows (asynchronously) with err. Idempotent. */
+void conn_abort(struct conn *c, int err);
+/* Close (on_close err PH_ERR_EXPIRED) when nothing was received for ms
+ * while reading is not paused. 0 disables (the default). */
+void conn_set_idle_timeout(struct conn *c, unsigned ms);
+/* Bytes queued (plaintext + ciphertext) above which conn_write callers
+ * should stop, and below which on_drain fires again. */
+#define CONN_HIGH_WATER ((size_t)1 << 20)
+#define CONN_LOW_WATER ((size_t)256 << 10)
 
 #endif

@@ -51,4 +51,17 @@ size_t ws_write_pending(const struct ws *w);
 void ws_pause_read(struct ws *w, int pause);
 struct conn *ws_conn(const struct ws *w);
 
+/* Server side: take over c after the 101 was written (http_upgrade_ws
+ * calls this). Plaintext given back to c with conn_unread is read first. */
+struct ws *ws_accept(struct conn *c, const struct ws_cbs *cbs, void *ud);
+/* RFC 6455 4.2.2: out = base64(SHA-1(key || GUID)), NUL-terminated. */
+int ws_accept_key(const char *key, char out[32]);
+
+/* Callback rules: callbacks run from the loop, never from inside a ws_*
+ * call, and may call any ws_* function (ws_send, ws_close, ws_pause_read
+ * on this or another ws). on_message is not called after ws_close or
+ * while paused (messages already decoded are held and delivered on
+ * resume). on_close fires exactly once, asynchronously, after the TCP
+ * connection is gone; w is freed when it returns. */
+
 #endif
