@@ -76,7 +76,7 @@ struct conn {
 	int failed;                     /* fatal TLS error: no close_notify */
 	int notify_sent;
 	int shutdown_sent;
-	int above_high;
+	int drain_armed;
 	int need_flush;
 	int need_pump;
 	int idle_active;
@@ -465,8 +465,8 @@ conn_after_shutdown(uv_shutdown_t *req, int status)
 static void
 conn_maybe_drained(struct conn *c)
 {
-	if (c->above_high && conn_write_pending(c) < CONN_LOW_WATER) {
-		c->above_high = 0;
+	if (c->drain_armed && conn_write_pending(c) < CONN_LOW_WATER) {
+		c->drain_armed = 0;
 		if (c->state == CS_OPEN && c->cbs.on_drain != NULL)
 			c->cbs.on_drain(c);
 	}
@@ -1291,8 +1291,10 @@ conn_write(struct conn *c, const void *p, size_t n)
 		    conn_name(c), conn_write_pending(c));
 		return rc;
 	}
-	if (conn_write_pending(c) > CONN_HIGH_WATER)
-		c->above_high = 1;
+	/* Arm on_drain from the low mark, not the high one, so a caller
+	 * that stops at any threshold >= CONN_LOW_WATER is woken again. */
+	if (conn_write_pending(c) >= CONN_LOW_WATER)
+		c->drain_armed = 1;
 	conn_schedule_flush(c);
 	return 0;
 }

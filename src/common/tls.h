@@ -88,8 +88,9 @@ void conn_abort(struct conn *c, int err);
 /* Close (on_close err PH_ERR_EXPIRED) when nothing was received for ms
  * while reading is not paused. 0 disables (the default). */
 void conn_set_idle_timeout(struct conn *c, unsigned ms);
-/* Bytes queued (plaintext + ciphertext) above which conn_write callers
- * should stop, and below which on_drain fires again. */
+/* Backpressure: stop writing once conn_write_pending() reaches
+ * CONN_HIGH_WATER (or any threshold >= CONN_LOW_WATER); on_drain fires
+ * when the queue, having reached CONN_LOW_WATER, falls below it again. */
 #define CONN_HIGH_WATER ((size_t)1 << 20)
 #define CONN_LOW_WATER ((size_t)256 << 10)
 

@@ -268,6 +268,21 @@ static const struct ws_cbs ka_cbs = {
 	.on_close = ka_close,
 };
 
+#define BIG_BODY ((size_t)4 << 20)
+
+static uv_timer_t later_timer;
+static struct http_request *later_req;
+
+static void
+later_fire(uv_timer_t *t)
+{
+	(void)t;
+	assert_non_null(later_req);
+	assert_string_equal(later_req->path, "/later");
+	http_respond(later_req, 200, "text/plain", NULL, "later", 5);
+	later_req = NULL;
+}
+
 static void
 handler(struct http_request *req, void *arg)
 {
@@ -294,6 +309,23 @@ handler(struct http_request *req, void *arg)
 		w = http_upgrade_ws(req, &ka_cbs, NULL);
 		assert_non_null(w);
 		ws_set_keepalive(w, 100, 500);
+		return;
+	}
+	if (strcmp(req->path, "/later") == 0) {
+		/* Answered from a timer, after the handler returned. */
+		later_req = req;
+		uv_timer_start(&later_timer, later_fire, 50, 0);
+		return;
+	}
+	if (strcmp(req->path, "/big") == 0) {
+		uint8_t *big = malloc(BIG_BODY);
+
+		assert_non_null(big);
+		for (n = 0; n < (int)BIG_BODY; n++)
+			big[n] = (uint8_t)(n % 251);
+		http_respond(req, 200, "application/octet-stream", NULL, big,
+		    BIG_BODY);
+		free(big);
 		return;
 	}
 	if (strcmp(req->path, "/hello") == 0) {
@@ -444,6 +476,7 @@ setup(void **state)
 	log_init_from_env();
 	make_pki();
 	assert_int_equal(uv_loop_init(&loop), 0);
+	uv_timer_init(&loop, &later_timer);
 	assert_int_equal(tls_ctx_new_server(&srv_ctx, srv_pem, srv_key,
 	    ca_pem), 0);
 	assert_int_equal(tls_ctx_new_client(&cli_ctx, ca_pem, cli_pem,
@@ -468,6 +501,7 @@ teardown(void **state)
 	(void)state;
 	listener_stop(lis);
 	listener_stop(plain_lis);
+	uv_close((uv_handle_t *)&later_timer, NULL);
 	run_for(200);
 	tls_ctx_free(srv_ctx);
 	tls_ctx_free(cli_ctx);
@@ -606,6 +640,54 @@ test_http_header_too_big(void **state)
 	assert_int_equal(r.nresp, 1);
 	assert_int_equal(r.status[0], 431);
 	buf_free(&b);
+	raw_free(&r);
+}
+
+static void
+test_http_async_pipelined(void **state)
+{
+	static const char two[] =
+	    "GET /later HTTP/1.1\r\nHost: localhost\r\n\r\n"
+	    "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	struct raw r;
+	uint64_t dl;
+
+	(void)state;
+	assert_int_equal(raw_dial(&r, cli_ctx, "localhost", NULL), 0);
+	assert_int_equal(conn_write(r.c, two, sizeof(two) - 1), 0);
+	dl = deadline_in(SAFETY_MS);
+	while (r.nresp < 2 && !r.closed && step(dl))
+		raw_parse(&r);
+	assert_int_equal(r.nresp, 2);
+	/* In order, although the first was answered later. */
+	assert_int_equal(r.body[0].len, 5);
+	assert_memory_equal(r.body[0].data, "later", 5);
+	assert_memory_equal(r.body[1].data, "hello GET", 9);
+	conn_close(r.c);
+	assert_true(run_until(&r.closed, SAFETY_MS));
+	raw_free(&r);
+}
+
+static void
+test_http_big_then_close(void **state)
+{
+	static const char req[] = "GET /big HTTP/1.1\r\nHost: localhost\r\n"
+	    "Connection: close\r\n\r\n";
+	struct raw r;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(raw_dial(&r, cli_ctx, "localhost", NULL), 0);
+	r.body[0].max = BIG_BODY;
+	assert_int_equal(conn_write(r.c, req, sizeof(req) - 1), 0);
+	/* Everything queued is flushed before the server closes. */
+	assert_true(run_until(&r.closed, SAFETY_MS));
+	raw_parse(&r);
+	assert_int_equal(r.nresp, 1);
+	assert_int_equal(r.body[0].len, BIG_BODY);
+	for (i = 0; i < BIG_BODY; i += 4099)
+		assert_int_equal(r.body[0].data[i], (uint8_t)(i % 251));
+	assert_int_equal(r.err, 0);
 	raw_free(&r);
 }
 
@@ -1044,6 +1126,60 @@ test_ws_dial_refused(void **state)
 }
 
 static void
+pz_msg(struct ws *w, int op, const uint8_t *p, size_t n)
+{
+	struct wcli *k = ws_userdata(w);
+
+	wcli_msg(w, op, p, n);
+	if (k->nmsg == 1)
+		ws_pause_read(w, 1);
+}
+
+static const struct ws_cbs pz_cbs = {
+	.on_open = wcli_open,
+	.on_message = pz_msg,
+	.on_close = wcli_close,
+};
+
+static void
+test_ws_pause(void **state)
+{
+	struct wcli k;
+	char url[128], m[100];
+	uint64_t dl;
+	size_t i;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	snprintf(url, sizeof(url), "wss://localhost:%d/echo", port);
+	assert_int_equal(ws_dial(&loop, cli_ctx, url, NULL, &pz_cbs, &k,
+	    &k.w), 0);
+	assert_true(run_until(&k.opened, SAFETY_MS));
+	for (i = 0; i < 8; i++) {
+		memset(m, (int)('A' + i), sizeof(m));
+		assert_int_equal(ws_send(k.w, WS_BINARY, m, sizeof(m)), 0);
+	}
+	dl = deadline_in(SAFETY_MS);
+	while (k.nmsg < 1 && step(dl))
+		;
+	/* Paused inside the first message: nothing more arrives. */
+	run_for(300);
+	assert_int_equal(k.nmsg, 1);
+	ws_pause_read(k.w, 0);
+	dl = deadline_in(SAFETY_MS);
+	while (k.nmsg < 8 && step(dl))
+		;
+	assert_int_equal(k.nmsg, 8);
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(k.msgs[i].len, 100);
+		assert_int_equal(k.msgs[i].data[0], 'A' + i);
+	}
+	ws_close(k.w, 1000, NULL);
+	assert_true(run_until(&k.closed, SAFETY_MS));
+	wcli_free(&k);
+}
+
+static void
 test_ws_keepalive(void **state)
 {
 	struct wcli k;
@@ -1170,6 +1306,8 @@ main(void)
 		cmocka_unit_test(test_http_body_too_big),
 		cmocka_unit_test(test_http_malformed),
 		cmocka_unit_test(test_http_header_too_big),
+		cmocka_unit_test(test_http_async_pipelined),
+		cmocka_unit_test(test_http_big_then_close),
 		cmocka_unit_test(test_tls_wrong_ca),
 		cmocka_unit_test(test_tls_wrong_name),
 		cmocka_unit_test(test_dial_refused),
@@ -1180,6 +1318,7 @@ main(void)
 		cmocka_unit_test(test_ws_bad_upgrade),
 		cmocka_unit_test(test_ws_too_big),
 		cmocka_unit_test(test_ws_dial_refused),
+		cmocka_unit_test(test_ws_pause),
 		cmocka_unit_test(test_ws_keepalive),
 		cmocka_unit_test(test_ws_throughput),
 	};
