@@ -93,6 +93,7 @@ struct agent_session {
 	int child_status;
 	uint64_t child_exit_ms;
 	int hup_sent, kill_sent;
+	pid_t fg_pgrp;        /* foreground job when the shell was hung up */
 	uint64_t kill_at, giveup_at;
 	struct buf out;       /* read from the PTY, not yet sent */
 	struct buf in;        /* received, not yet written to the PTY */
@@ -654,10 +655,21 @@ sess_update_poll(struct agent_session *s)
 static void
 sess_signal(struct agent_session *s, int sig)
 {
+	pid_t fg;
+
+	if (s->pid <= 0 || s->child_exited)
+		return;
 	/* The shell leads its own session and process group. */
-	if (s->pid > 0 && !s->child_exited && kill(-s->pid, sig) != 0 &&
-	    errno == ESRCH)
+	if (kill(-s->pid, sig) != 0 && errno == ESRCH)
 		kill(s->pid, sig);
+	/* Under job control the job in the terminal's foreground has a
+	 * group of its own: it goes with the shell. Background jobs
+	 * (nohup) survive, as after an ssh logout. */
+	if (s->master >= 0 && (fg = tcgetpgrp(s->master)) > 1 &&
+	    fg != s->pid)
+		s->fg_pgrp = fg;
+	if (s->fg_pgrp > 1)
+		agent_pty_signal_group(s->pid, s->fg_pgrp, sig);
 }
 
 static void

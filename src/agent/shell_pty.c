@@ -1,5 +1,6 @@
 #include "agent/shell_pty.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -273,6 +274,60 @@ agent_pty_parse_size(const void *p, size_t n, unsigned short *rows,
 	}
 	json_decref(o);
 	return rc;
+}
+
+/* Session and process group of pid from /proc/<pid>/stat. */
+static int
+proc_ids(const char *pid, pid_t *sid, pid_t *pgrp)
+{
+	char path[64], line[512], *p;
+	long pg, se;
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	r = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (r <= 0)
+		return -1;
+	line[r] = '\0';
+	/* The command name may contain anything: fields follow the last
+	 * ')': state ppid pgrp session. */
+	p = strrchr(line, ')');
+	if (p == NULL || sscanf(p + 1, " %*c %*d %ld %ld", &pg, &se) != 2)
+		return -1;
+	*pgrp = (pid_t)pg;
+	*sid = (pid_t)se;
+	return 0;
+}
+
+int
+agent_pty_signal_group(pid_t sid, pid_t pgid, int sig)
+{
+	struct dirent *e;
+	pid_t s, g, pid;
+	int n = 0;
+	DIR *d;
+
+	if (sid <= 1 || pgid <= 1)
+		return 0;
+	d = opendir("/proc");
+	if (d == NULL)
+		return kill(-pgid, sig) == 0 ? 1 : 0;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		if (proc_ids(e->d_name, &s, &g) != 0 || s != sid || g != pgid)
+			continue;
+		pid = (pid_t)strtol(e->d_name, NULL, 10);
+		if (pid > 1 && kill(pid, sig) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 static char *

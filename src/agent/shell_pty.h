@@ -35,6 +35,10 @@ int agent_pty_spawn(const struct agent_spawn *sp, int *master, pid_t *pid,
  * 0 on success. */
 int agent_pty_parse_size(const void *p, size_t n, unsigned short *rows,
     unsigned short *cols);
+/* Send sig to every process of session sid (the shell's pid) whose
+ * process group is pgid (found through /proc, so a recycled group id
+ * outside the session is never hit). Returns how many were signalled. */
+int agent_pty_signal_group(pid_t sid, pid_t pgid, int sig);
 /* Set the window size of a PTY (TIOCSWINSZ). */
 int agent_pty_resize(int fd, unsigned short rows, unsigned short cols);
 

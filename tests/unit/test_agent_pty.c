@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -185,6 +186,33 @@ test_resize_and_shell_pick(void **state)
 	assert_true(sh[0] == '/');
 }
 
+static void
+test_signal_group(void **state)
+{
+	char *const argv[] = { "sh", "-c", "sleep 30", NULL };
+	char *const envp[] = { "PATH=" AGENT_SESSION_PATH, NULL };
+	struct agent_spawn sp;
+	char err[256];
+	int master, status;
+	pid_t pid;
+
+	(void)state;
+	memset(&sp, 0, sizeof(sp));
+	sp.path = "/bin/sh";
+	sp.argv = argv;
+	sp.envp = envp;
+	assert_int_equal(agent_pty_spawn(&sp, &master, &pid, err,
+	    sizeof(err)), 0);
+	/* Another session's group, or nonsense ids: nothing is hit. */
+	assert_int_equal(agent_pty_signal_group(getsid(0), pid, SIGKILL), 0);
+	assert_int_equal(agent_pty_signal_group(pid, 1, SIGKILL), 0);
+	assert_int_equal(agent_pty_signal_group(0, 0, SIGKILL), 0);
+	assert_true(agent_pty_signal_group(pid, pid, SIGKILL) >= 1);
+	reap(pid, &status);
+	assert_true(WIFSIGNALED(status) || WIFEXITED(status));
+	close(master);
+}
+
 #define PSIZE(s) agent_pty_parse_size(s, strlen(s), &rows, &cols)
 
 static void
@@ -226,6 +254,7 @@ main(void)
 		cmocka_unit_test(test_exec_failure),
 		cmocka_unit_test(test_resize_and_shell_pick),
 		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_signal_group),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
