@@ -1066,11 +1066,19 @@ conn_connect_next(struct conn *c)
 	c->ai_next = a->ai_next;
 	c->creq.data = c;
 	rc = uv_tcp_connect(&c->creq, &c->tcp, a->ai_addr, conn_on_connect);
-	if (rc != 0) {
-		log_warn("event=dial_failed host=%s port=%d err=\"%s\"",
-		    conn_name(c), c->port, uv_strerror(rc));
-		conn_teardown(c, PH_ERR_IO);
+	if (rc == 0)
+		return;
+	if (c->ai_next != NULL) {
+		/* e.g. no IPv6 here: try the next address. */
+		log_debug("event=dial_retry host=%s err=\"%s\"", conn_name(c),
+		    uv_strerror(rc));
+		c->retrying = 1;
+		uv_close((uv_handle_t *)&c->tcp, conn_tcp_closed);
+		return;
 	}
+	log_warn("event=dial_failed host=%s port=%d err=\"%s\"",
+	    conn_name(c), c->port, uv_strerror(rc));
+	conn_teardown(c, PH_ERR_IO);
 }
 
 static void
@@ -1338,6 +1346,9 @@ conn_unread(struct conn *c, const void *p, size_t n)
 		return PH_ERR_STATE;
 	if (n == 0)
 		return 0;
+	/* Pausing here keeps a reader that gives everything back from
+	 * being fed the same bytes forever. */
+	conn_pause_read(c, 1);
 	if (c->unread.len == 0)
 		return buf_append(&c->unread, p, n);
 	/* Given back while older bytes wait: these come first. */

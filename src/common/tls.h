@@ -79,8 +79,9 @@ uv_loop_t *conn_loop(const struct conn *c);
 void conn_set_nodelay(struct conn *c, int on);
 
 /* Give plaintext that on_read delivered back to the connection, because
- * the consumer could not take it yet (call conn_pause_read(c, 1) too). It
- * is delivered again, before newer bytes, once reading resumes. Copied. */
+ * the consumer could not take it yet. This also pauses reading; the bytes
+ * are delivered again, before newer ones, after conn_pause_read(c, 0).
+ * Copied. */
 int conn_unread(struct conn *c, const void *p, size_t n);
 /* Close at once: pending writes are dropped, no close_notify. on_close
  * follows (asynchronously) with err. Idempotent. */

@@ -26,10 +26,19 @@
 /* Bound on the 101 response head a client accepts. */
 #define WS_MAX_RESPONSE_HEAD ((size_t)16 << 10)
 #define WS_MAX_URL 4096
+/* Fragments per message: wslay keeps one allocation per fragment, so
+ * tiny fragments would multiply the memory a message may take. */
+#define WS_MAX_FRAGMENTS 4096
+/* A peer that lets this much pile up unread (pongs to a ping flood, or a
+ * sender that ignores ws_write_pending) is cut off. */
+#define WS_MAX_PENDING ((size_t)64 << 20)
+/* Client: TCP + TLS + the 101 must complete within this. */
+#define WS_DIAL_TIMEOUT_MS 30000
 
 /* RFC 6455 7.4.1 status codes used here. */
 #define WS_CODE_PROTOCOL 1002
 #define WS_CODE_NO_STATUS 1005
+#define WS_CODE_TOO_BIG 1009
 #define WS_CODE_ABNORMAL 1006
 
 enum ws_state {
@@ -64,6 +73,9 @@ struct ws {
 	int local_code;         /* ws_close's code, 0 if not called */
 	int abnormal;           /* ended without a closing handshake */
 	int proto_code;         /* we failed the connection with this */
+	int too_many;           /* fragment limit hit inside wslay */
+	unsigned nfrag;
+	uint64_t dial_start;
 	size_t max_msg;
 	const uint8_t *in_p;    /* input not yet given to wslay */
 	size_t in_n;
@@ -135,7 +147,7 @@ ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 	size_t n;
 
 	(void)flags;
-	if (w->paused || w->in_n == 0) {
+	if (w->paused || w->in_n == 0 || w->too_many) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
@@ -184,6 +196,21 @@ ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 fail:
 	wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
 	return -1;
+}
+
+static void
+ws_on_frame_start_cb(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_frame_recv_start_arg *arg, void *ud)
+{
+	struct ws *w = ud;
+
+	(void)ctx;
+	if (arg->opcode & 0x8)
+		return;   /* control frames sit between fragments */
+	if (arg->opcode != WSLAY_CONTINUATION_FRAME)
+		w->nfrag = 0;
+	if (++w->nfrag > WS_MAX_FRAGMENTS)
+		w->too_many = 1;
 }
 
 static void
@@ -376,11 +403,12 @@ ws_feed(struct ws *w, const uint8_t *p, size_t n)
 	w->in_p = p;
 	w->in_n = n;
 	r = wslay_event_recv(w->ctx);
-	if (r != 0) {
-		log_info("event=ws_protocol_error peer=%s err=%d", ws_peer(w),
-		    r);
+	if (r != 0 || w->too_many) {
+		log_info("event=ws_protocol_error peer=%s err=\"%s\"",
+		    ws_peer(w), w->too_many ? "too many fragments" :
+		    "bad frame");
 		w->in_n = 0;
-		ws_fail(w, WS_CODE_PROTOCOL);
+		ws_fail(w, w->too_many ? WS_CODE_TOO_BIG : WS_CODE_PROTOCOL);
 		return;
 	}
 	if (w->in_n > 0 && wslay_event_get_read_enabled(w->ctx) &&
@@ -424,6 +452,14 @@ ws_pump_send(struct ws *w)
 			return;
 		}
 	}
+	if (conn_write_pending(w->c) > WS_MAX_PENDING) {
+		log_warn("event=ws_peer_not_reading peer=%s pending=%zu",
+		    ws_peer(w), conn_write_pending(w->c));
+		w->abnormal = 1;
+		w->state = WS_CLOSING;
+		conn_abort(w->c, PH_ERR_TOOBIG);
+		return;
+	}
 	/* Our close frame is queued on the conn: the conn flushes it, says
 	 * close_notify and closes. */
 	if (wslay_event_get_close_sent(w->ctx)) {
@@ -453,9 +489,21 @@ ws_on_keepalive(uv_timer_t *t)
 	struct wslay_event_msg m;
 	uint64_t now;
 
-	if (w == NULL || w->state != WS_OPEN)
+	if (w == NULL)
 		return;
-	now = uv_now(conn_loop(w->c));
+	now = uv_now(t->loop);
+	if (w->state == WS_CONNECTING) {
+		if (now - w->dial_start >= WS_DIAL_TIMEOUT_MS) {
+			log_warn("event=ws_dial_failed url=%s err=\"timed "
+			    "out\"", ws_peer(w));
+			w->abnormal = 1;
+			w->state = WS_CLOSING;
+			conn_abort(w->c, PH_ERR_EXPIRED);
+		}
+		return;
+	}
+	if (w->state != WS_OPEN || w->ka_interval == 0)
+		return;
 	if (now - w->last_recv >= w->ka_timeout) {
 		log_info("event=ws_keepalive_timeout peer=%s silent_ms=%llu",
 		    ws_peer(w), (unsigned long long)(now - w->last_recv));
@@ -481,6 +529,7 @@ ws_new(uv_loop_t *loop, int server, const struct ws_cbs *cbs, void *ud)
 		.send_callback = ws_send_cb,
 		.genmask_callback = ws_genmask_cb,
 		.on_msg_recv_callback = ws_on_msg_cb,
+		.on_frame_recv_start_callback = ws_on_frame_start_cb,
 	};
 	struct ws *w;
 	int r;
@@ -695,6 +744,9 @@ ws_client_on_read(struct conn *c, const uint8_t *p, size_t n)
 	if (used < n && p[used] == '\n')
 		used++;
 	w->state = WS_OPEN;
+	w->last_recv = uv_now(conn_loop(c));
+	if (w->ka_interval == 0)
+		(void)uv_timer_stop(&w->aux->timer);
 	conn_set_cbs(c, &ws_conn_cbs, w);
 	buf_free(&w->hname);
 	buf_free(&w->hvalue);
@@ -830,6 +882,9 @@ ws_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *url,
 	    &ws_client_conn_cbs, w, &w->c);
 	if (rc != 0)
 		goto fail;
+	w->dial_start = uv_now(loop);
+	(void)uv_timer_start(&w->aux->timer, ws_on_keepalive,
+	    WS_DIAL_TIMEOUT_MS, 0);
 	*out = w;
 	return 0;
 fail:
@@ -920,8 +975,12 @@ ws_set_keepalive(struct ws *w, unsigned interval_ms, unsigned timeout_ms)
 	w->ka_interval = interval_ms;
 	w->ka_timeout = timeout_ms ? timeout_ms : 3 * interval_ms;
 	(void)uv_timer_stop(&w->aux->timer);
-	if (interval_ms == 0)
+	if (interval_ms == 0) {
+		if (w->state == WS_CONNECTING)
+			(void)uv_timer_start(&w->aux->timer, ws_on_keepalive,
+			    WS_DIAL_TIMEOUT_MS, 0);
 		return;
+	}
 	w->last_recv = uv_now(w->aux->timer.loop);
 	(void)uv_timer_start(&w->aux->timer, ws_on_keepalive, interval_ms,
 	    interval_ms);

@@ -1038,6 +1038,25 @@ test_ws_garbage(void **state)
 	assert_true(run_until(&srv.ws_closed, SAFETY_MS));
 	assert_int_equal(srv.ws_code, 1002);
 	raw_free(&r);
+
+	/* A message cut into thousands of one-byte fragments: 1009. */
+	memset(&srv, 0, sizeof(srv));
+	{
+		struct buf b;
+		int i;
+
+		buf_init(&b, 0);
+		for (i = 0; i < 5000; i++)
+			raw_frame(&b, 0, i == 0 ? 2 : 0,
+			    (const uint8_t *)"x", 1);
+		raw_upgrade(&r, "/echo", b.data, b.len);
+		buf_free(&b);
+	}
+	assert_true(run_until(&r.closed, SAFETY_MS));
+	assert_true(raw_has(&r, "\x88\x02\x03\xf1"));
+	assert_true(run_until(&srv.ws_closed, SAFETY_MS));
+	assert_int_equal(srv.ws_code, 1009);
+	raw_free(&r);
 }
 
 static void
