@@ -123,6 +123,17 @@ reg_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 	return size * nmemb;
 }
 
+/* The endpoint without trailing slashes. */
+static size_t
+reg_base_len(const char *endpoint)
+{
+	size_t n = strlen(endpoint);
+
+	while (n > 0 && endpoint[n - 1] == '/')
+		n--;
+	return n;
+}
+
 static int
 reg_post(const struct agent_register_opts *o, const char *body, long *status,
     struct buf *resp)
@@ -130,13 +141,11 @@ reg_post(const struct agent_register_opts *o, const char *body, long *status,
 	char url[1200], errbuf[CURL_ERROR_SIZE];
 	struct curl_slist *hdrs = NULL;
 	const char *base = o->endpoint;
-	size_t blen = strlen(base);
+	size_t blen = reg_base_len(base);
 	CURLcode cc;
 	CURL *c;
 	int rc = PH_ERR_IO;
 
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
 	if (blen + 16 >= sizeof(url))
 		return PH_ERR_TOOBIG;
 	snprintf(url, sizeof(url), "%.*s/v1/register", (int)blen, base);
@@ -261,7 +270,7 @@ reg_save(const struct agent_register_opts *o, struct agent_state *st,
     const char *key_pem, const char *cert_pem, const char *instance_id,
     const char *region)
 {
-	char *ca = NULL, *cfg_text = NULL;
+	char *ca = NULL, *cfg_text = NULL, *cfg_json = NULL;
 	json_t *cfg;
 	size_t ca_len;
 	int rc;
@@ -275,10 +284,12 @@ reg_save(const struct agent_register_opts *o, struct agent_state *st,
 	cfg = reg_old_config(st->config_path);
 	if (cfg == NULL ||
 	    json_object_set_new(cfg, "InstanceId", json_string(instance_id)) ||
-	    json_object_set_new(cfg, "Endpoint", json_string(o->endpoint)) ||
+	    json_object_set_new(cfg, "Endpoint", json_stringn(o->endpoint,
+	    reg_base_len(o->endpoint))) ||
 	    json_object_set_new(cfg, "Region", json_string(region)) ||
-	    (cfg_text = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS)) ==
-	    NULL) {
+	    (cfg_json = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS)) ==
+	    NULL || asprintf(&cfg_text, "%s\n", cfg_json) < 0) {
+		cfg_text = NULL;
 		rc = PH_ERR_NOMEM;
 		goto fail;
 	}
@@ -298,6 +309,7 @@ reg_save(const struct agent_register_opts *o, struct agent_state *st,
 	}
 	rc = 0;
 fail:
+	free(cfg_json);
 	free(cfg_text);
 	json_decref(cfg);
 	free(ca);
@@ -341,9 +353,10 @@ agent_register_run(const struct agent_register_opts *o)
 	if (gethostname(host, sizeof(host) - 1) != 0)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
-	req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "ActivationId", o->id,
-	    "ActivationCode", o->code, "Csr", csr_pem,
-	    "Name", o->name ? o->name : "", "Hostname", host);
+	/* No --name: null, and the activation's default name applies. */
+	req = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "ActivationId", o->id,
+	    "ActivationCode", o->code, "Csr", csr_pem, "Name", o->name,
+	    "Hostname", host);
 	if (req == NULL || (body = json_dumps(req, JSON_COMPACT)) == NULL) {
 		fprintf(stderr, "porthole-agent: out of memory\n");
 		goto out;
