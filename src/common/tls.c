@@ -85,7 +85,7 @@ struct conn {
 	int nclosing;                   /* handles whose close is pending */
 	int delivering;
 	unsigned idle_ms;
-	uint64_t last_read;
+	uint64_t last_active;            /* last read or finished write */
 	uv_write_t wreq;
 	uv_shutdown_t sreq;
 	uv_getaddrinfo_t gai;
@@ -489,6 +489,11 @@ conn_after_write(uv_write_t *req, int status)
 		conn_teardown(c, PH_ERR_IO);
 		return;
 	}
+	/* A peer that keeps taking our bytes is alive: idle and close
+	 * timers count from here too. */
+	c->last_active = uv_now(c->loop);
+	if (c->state == CS_CLOSING && !c->failed)
+		conn_arm_timer(c, CONN_CLOSE_MS, conn_on_timer);
 	conn_flush(c);
 	if (c->state == CS_OPEN)
 		conn_maybe_drained(c);
@@ -730,7 +735,7 @@ conn_opened(struct conn *c)
 {
 	c->state = CS_OPEN;
 	(void)uv_timer_stop(&c->timer);
-	c->last_read = uv_now(c->loop);
+	c->last_active = uv_now(c->loop);
 	if (c->idle_ms > 0)
 		conn_set_idle_timeout(c, c->idle_ms);
 	conn_update_reading(c);
@@ -843,7 +848,7 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		conn_teardown(c, c->state == CS_CLOSING ? 0 : PH_ERR_IO);
 		return;
 	}
-	c->last_read = uv_now(c->loop);
+	c->last_active = uv_now(c->loop);
 	if (c->state == CS_CLOSING)
 		return;
 	if (c->ctx == NULL) {
@@ -901,10 +906,10 @@ conn_on_timer(uv_timer_t *t)
 		break;
 	case CS_OPEN:
 		now = uv_now(c->loop);
-		since = now - c->last_read;
+		since = now - c->last_active;
 		if (c->paused || since < c->idle_ms) {
 			if (c->paused)
-				c->last_read = now;
+				c->last_active = now;
 			conn_arm_timer(c, c->paused ? c->idle_ms :
 			    c->idle_ms - since, conn_on_timer);
 			break;
@@ -1398,7 +1403,7 @@ conn_set_idle_timeout(struct conn *c, unsigned ms)
 		return;   /* armed when the connection opens */
 	(void)uv_timer_stop(&c->timer);
 	if (ms > 0) {
-		c->last_read = uv_now(c->loop);
+		c->last_active = uv_now(c->loop);
 		conn_arm_timer(c, ms, conn_on_timer);
 	}
 }
