@@ -27,8 +27,11 @@ usage(FILE *f)
 	    "       porthole-agent version\n"
 	    "\n"
 	    "The state directory (default %s, or $PORTHOLE_AGENT_STATE_DIR)\n"
-	    "holds key.pem, cert.pem, ca.pem and agent.json. Logging level:\n"
-	    "PORTHOLE_LOG=debug|info|warn|error.\n", AGENT_STATE_DIR_DEFAULT);
+	    "holds key.pem, cert.pem, ca.pem and agent.json. Setting in\n"
+	    "agent.json: \"SudoersEntry\": false stops the agent from creating\n"
+	    "/etc/sudoers.d/ssm-agent-users when it creates ssm-user.\n"
+	    "Logging level: PORTHOLE_LOG=debug|info|warn|error.\n",
+	    AGENT_STATE_DIR_DEFAULT);
 }
 
 static const char *
