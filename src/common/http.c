@@ -377,12 +377,11 @@ http_on_read(struct conn *c, const uint8_t *p, size_t n)
 	    (const char *)p, n);
 	e = HTTP_PARSER_ERRNO(&h->parser);
 	if (e == HPE_PAUSED && h->ready) {
-		if (used < n) {
-			conn_pause_read(c, 1);
-			if (conn_unread(c, p + used, n - used) != 0) {
-				hconn_fail(h, 500);
-				return;
-			}
+		/* Read nothing more until this request is answered. */
+		conn_pause_read(c, 1);
+		if (used < n && conn_unread(c, p + used, n - used) != 0) {
+			hconn_fail(h, 500);
+			return;
 		}
 		hconn_dispatch(h);
 		return;

@@ -504,6 +504,12 @@ ws_on_keepalive(uv_timer_t *t)
 	}
 	if (w->state != WS_OPEN || w->ka_interval == 0)
 		return;
+	if (w->paused) {
+		/* Not reading by choice (backpressure): pongs wait unread, so
+		 * silence proves nothing. */
+		w->last_recv = now;
+		return;
+	}
 	if (now - w->last_recv >= w->ka_timeout) {
 		log_info("event=ws_keepalive_timeout peer=%s silent_ms=%llu",
 		    ws_peer(w), (unsigned long long)(now - w->last_recv));

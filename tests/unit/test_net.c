@@ -329,6 +329,9 @@ handler(struct http_request *req, void *arg)
 		return;
 	}
 	if (strcmp(req->path, "/hello") == 0) {
+		/* Header names match in any case. */
+		assert_string_equal(http_header(req, "hOST"), "localhost");
+		assert_null(http_header(req, "X-Absent"));
 		n = snprintf(body, sizeof(body), "hello %s q=%s n=%zu",
 		    req->method, req->query, req->body_len);
 		http_respond(req, 200, "text/plain", "X-Test: 1\r\n", body,
