@@ -83,6 +83,12 @@ struct sess {
 	unsigned cols, rows;
 	int size_sent;
 
+	uv_work_t resume_req;    /* ResumeSession on a worker thread */
+	int resume_busy;
+	int resume_rc;
+	char *resume_tok;
+	char resume_err[512];
+
 	unsigned retries;
 	int finished;
 	int exit_code;
@@ -144,6 +150,10 @@ out_cb(uv_poll_t *h, int status, int events)
 		uv_poll_stop(h);
 		s->out_polling = 0;
 		s->out_pollable = 0;
+		/* From now on output is written as it comes. */
+		(void)out_write_all(STDOUT_FILENO, s->outq.data, s->outq.len,
+		    SESS_OUT_FLUSH_MS);
+		buf_reset(&s->outq);
 		return;
 	}
 	if (s->outq.len > 0) {
@@ -735,44 +745,86 @@ sess_dial(struct sess *s, char *err, size_t errlen)
 }
 
 static void
+sess_redial(struct sess *s)
+{
+	char err[512];
+
+	if (sess_dial(s, err, sizeof(err)) != 0)
+		sess_lost(s, "%s", err);
+}
+
+/* Worker thread: the blocking API call, and nothing else. */
+static void
+resume_work(uv_work_t *req)
+{
+	struct sess *s = req->data;
+
+	s->resume_err[0] = '\0';
+	s->resume_tok = NULL;
+	s->resume_rc = s->p->resume(s->p->resume_ud, s->p->session_id,
+	    &s->resume_tok, s->resume_err, sizeof(s->resume_err));
+}
+
+static void
+resume_done(uv_work_t *req, int status)
+{
+	struct sess *s = req->data;
+	char text[400];
+
+	s->resume_busy = 0;
+	if (status != 0 || s->finished) {
+		free(s->resume_tok);
+		s->resume_tok = NULL;
+		return;
+	}
+	if (s->resume_rc != 0) {
+		free(s->resume_tok);
+		s->resume_tok = NULL;
+		sess_lost(s, "ResumeSession failed: %s", s->resume_err[0] ?
+		    s->resume_err : ph_strerror(s->resume_rc));
+		return;
+	}
+	if (s->resume_tok == NULL) {
+		/* spec 1.3 / 7.5; exit 1 (the official plugin says 0)
+		 * because the session is gone. */
+		snprintf(text, sizeof(text), "Session: %s timed out.\n",
+		    s->p->session_id);
+		sess_finish(s, CLIENT_EXIT_FAIL, text, NULL);
+		return;
+	}
+	free(s->token);
+	s->token = s->resume_tok; /* transferred */
+	s->resume_tok = NULL;
+	s->token_used = 0;
+	sess_redial(s);
+}
+
+static void
 retry_cb(uv_timer_t *t)
 {
 	struct sess *s = t->data;
-	char err[512];
-	char *tok = NULL;
-	char text[400];
 	int rc;
 
-	if (s->finished)
+	if (s->finished || s->resume_busy)
 		return;
-	if (s->token_used) {
-		if (s->p->resume == NULL) {
-			sess_fatal(s, "Connection to the session was lost: "
-			    "no way to resume it");
-			return;
-		}
-		err[0] = '\0';
-		rc = s->p->resume(s->p->resume_ud, s->p->session_id, &tok,
-		    err, sizeof(err));
-		if (rc != 0) {
-			sess_lost(s, "ResumeSession failed: %s",
-			    err[0] ? err : ph_strerror(rc));
-			return;
-		}
-		if (tok == NULL) {
-			/* spec 1.3 / 7.5; exit 1 (the official plugin says 0)
-			 * because the session is gone. */
-			snprintf(text, sizeof(text),
-			    "Session: %s timed out.\n", s->p->session_id);
-			sess_finish(s, CLIENT_EXIT_FAIL, text, NULL);
-			return;
-		}
-		free(s->token);
-		s->token = tok;
-		s->token_used = 0;
+	if (!s->token_used) {
+		sess_redial(s);
+		return;
 	}
-	if (sess_dial(s, err, sizeof(err)) != 0)
-		sess_lost(s, "%s", err);
+	if (s->p->resume == NULL) {
+		sess_fatal(s, "Connection to the session was lost: "
+		    "no way to resume it");
+		return;
+	}
+	/* spec 4.7: a fresh token from ResumeSession, same StreamUrl. */
+	s->resume_req.data = s;
+	rc = uv_queue_work(&s->loop, &s->resume_req, resume_work,
+	    resume_done);
+	if (rc != 0) {
+		sess_lost(s, "cannot call ResumeSession: %s", uv_strerror(rc));
+		return;
+	}
+	s->resume_busy = 1;
 }
 
 /* The data channel is down without a channel_closed: spec 4.7. */
@@ -809,7 +861,7 @@ tick_cb(uv_timer_t *t)
 
 	if (s->finished)
 		return;
-	channel_tick(s->ch, uv_now(&s->loop));
+	channel_tick(s->ch, channel_now_ms());
 	if (s->in_mode == IN_TICK) {
 		for (i = 0; i < SESS_STDIN_TICK_CHUNKS && stdin_wanted(s); i++)
 			if (!stdin_read_one(s))
@@ -914,11 +966,11 @@ client_session_run(const struct client_session_params *p)
 	uv_timer_init(&s->loop, &s->grace);
 	s->tick.data = s->winch_poll.data = s->retry.data = s;
 	s->stable.data = s->grace.data = s;
-	sess_init_stdio(s);
 
-	/* spec 1.2 / 7.5 */
+	/* spec 1.2 / 7.5; before stdio turns non-blocking. */
 	printf("\nStarting session with SessionId: %s\n", p->session_id);
 	fflush(stdout);
+	sess_init_stdio(s);
 
 	rc = client_tty_raw();
 	if (rc < 0)

@@ -1,0 +1,255 @@
+/* porthole: the engineer's client. Invoked as session-manager-plugin it
+ * follows the AWS CLI's contract (spec 1); invoked as porthole it signs its
+ * own StartSession and runs the same session code. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "client/awsapi.h"
+#include "client/awscfg.h"
+#include "client/plugin.h"
+#include "client/session.h"
+#include "client/tty.h"
+#include "common/err.h"
+#include "common/log.h"
+
+/* Exit statuses: the AWS CLI exits 255 when a call fails, 2 is the usual
+ * "bad command line". */
+#define MAIN_EXIT_API 255
+#define MAIN_EXIT_USAGE 2
+
+/* What ResumeSession needs: the configuration of the original caller. */
+struct main_resume {
+	struct client_awscfg *cfg;
+	int cfg_ok;
+};
+
+static void
+main_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: porthole start-session --target ID [--document-name NAME]\n"
+	    "           [--parameters JSON|Key=Value,...] [--profile P]\n"
+	    "           [--region R] [--endpoint-url URL]\n"
+	    "       porthole --version\n"
+	    "       porthole --help\n"
+	    "\n"
+	    "Opens a session on a managed server through portholed (or AWS\n"
+	    "Systems Manager). Credentials, region, endpoint and CA bundle are\n"
+	    "found like the AWS CLI finds them (AWS_* environment, ~/.aws).\n"
+	    "Installed as session-manager-plugin, porthole is what\n"
+	    "`aws ssm start-session` runs.\n");
+}
+
+static struct client_awscfg main_cfg;
+static int main_cfg_ok;
+
+/* ssm:ResumeSession for a reconnect (spec 1.3). Runs on a worker thread;
+ * reads main_cfg only. */
+static int
+main_resume(void *ud, const char *session_id, char **token, char *err,
+    size_t errlen)
+{
+	struct client_start_response r;
+	struct buf req, resp;
+	long status = 0;
+	int rc;
+
+	*token = NULL;
+	if (!main_cfg_ok) {
+		snprintf(err, errlen, "%s", main_cfg.error[0] ? main_cfg.error :
+		    "no credentials to call ResumeSession with");
+		return PH_ERR_DENIED;
+	}
+	buf_init(&req, 4096);
+	buf_init(&resp, CLIENT_AWSAPI_MAX_RESPONSE);
+	rc = buf_appendf(&req, "{\"SessionId\":\"%s\"}", session_id);
+	if (rc == 0)
+		rc = client_awsapi_call(&main_cfg, "AmazonSSM.ResumeSession",
+		    "ssm", buf_cstr(&req), &status, &resp, err, errlen);
+	if (rc == 0) {
+		rc = client_start_response_parse(&r, (const char *)resp.data,
+		    resp.len, 0, err, errlen);
+		if (rc == 0)
+			*token = r.token; /* transferred; NULL: timed out */
+		r.token = NULL;
+		client_start_response_free(&r);
+	}
+	buf_free(&req);
+	buf_free(&resp);
+	return rc;
+}
+
+/* The data channel's CA bundle: the configuration's (AWS_CA_BUNDLE or the
+ * profile's ca_bundle); session.c falls back to SSL_CERT_FILE. */
+static const char *
+main_ca_bundle(void)
+{
+	const char *ca;
+
+	if (main_cfg_ok && main_cfg.ca_bundle[0] != '\0')
+		return main_cfg.ca_bundle;
+	ca = getenv("AWS_CA_BUNDLE");
+	return ca != NULL && *ca != '\0' ? ca : NULL;
+}
+
+static int
+main_plugin(int argc, char **argv)
+{
+	struct client_session_params sp;
+	struct client_plugin_args a;
+	int rc;
+
+	rc = client_plugin_parse(&a, argc, argv, NULL, NULL);
+	/* spec 1.2: the response variable is removed once read. */
+	if (a.response_env != NULL)
+		(void)unsetenv(a.response_env);
+	switch (a.action) {
+	case CLIENT_PLUGIN_BANNER:
+		printf("\nThe Session Manager plugin was installed "
+		    "successfully. Use the AWS CLI to start a session.\n\n");
+		return 0;
+	case CLIENT_PLUGIN_VERSION:
+		printf("%s\n", PORTHOLE_CLIENT_VERSION);
+		return 0;
+	case CLIENT_PLUGIN_UNKNOWN_OP:
+		printf("\nUnknown operation %s. \nUse session-manager-plugin "
+		    "--version to check the version.\n\n", a.unknown);
+		return 0;
+	case CLIENT_PLUGIN_INVALID_OP:
+		/* The official plugin exits 0 here; a wrong call is an error
+		 * the caller should see. */
+		printf("Invalid Operation\n");
+		client_plugin_args_free(&a);
+		return CLIENT_EXIT_FAIL;
+	case CLIENT_PLUGIN_FAIL:
+		printf("Cannot perform start session: %s\n", a.err);
+		client_plugin_args_free(&a);
+		return CLIENT_EXIT_FAIL;
+	case CLIENT_PLUGIN_START:
+		break;
+	}
+	(void)rc;
+	/* argv2 region, argv4 profile, argv6 endpoint are the defaults of our
+	 * own calls (ResumeSession). Without credentials the session still
+	 * runs; only a reconnect would fail. */
+	main_cfg_ok = client_awscfg_load(&main_cfg, a.profile, a.region,
+	    a.endpoint) == 0;
+	if (!main_cfg_ok)
+		log_warn("event=config_unusable err=\"%s\"", main_cfg.error);
+	memset(&sp, 0, sizeof(sp));
+	sp.session_id = a.resp.session_id;
+	sp.token = a.resp.token;
+	sp.stream_url = a.resp.stream_url;
+	sp.target = a.target;
+	sp.ca_file = main_ca_bundle();
+	sp.plugin_mode = 1;
+	sp.legacy_cli = a.legacy;
+	sp.resume = main_resume;
+	rc = client_session_run(&sp);
+	client_plugin_args_free(&a);
+	client_awscfg_clear(&main_cfg);
+	return rc;
+}
+
+static int
+main_start_session(const struct client_cli_args *a)
+{
+	struct client_session_params sp;
+	struct client_start_response r;
+	struct buf resp;
+	char err[1024], *req = NULL;
+	long status = 0;
+	int rc;
+
+	if (client_awscfg_load(&main_cfg, a->profile, a->region,
+	    a->endpoint_url) != 0) {
+		fprintf(stderr, "\n%s\n", main_cfg.error);
+		return MAIN_EXIT_API;
+	}
+	main_cfg_ok = 1;
+	if (client_cli_start_request(a, &req, err, sizeof(err)) != 0) {
+		fprintf(stderr, "porthole: %s\n", err);
+		return MAIN_EXIT_USAGE;
+	}
+	buf_init(&resp, CLIENT_AWSAPI_MAX_RESPONSE);
+	err[0] = '\0';
+	rc = client_awsapi_call(&main_cfg, "AmazonSSM.StartSession", "ssm",
+	    req, &status, &resp, err, sizeof(err));
+	free(req);
+	if (rc != 0) {
+		/* Like the CLI: the message on stderr, exit status 255. */
+		fprintf(stderr, "\n%s\n", err[0] ? err : ph_strerror(rc));
+		buf_free(&resp);
+		return MAIN_EXIT_API;
+	}
+	rc = client_start_response_parse(&r, (const char *)resp.data,
+	    resp.len, 1, err, sizeof(err));
+	buf_free(&resp);
+	if (rc != 0) {
+		fprintf(stderr, "\nporthole: unusable StartSession response: "
+		    "%s\n", err);
+		return MAIN_EXIT_API;
+	}
+	memset(&sp, 0, sizeof(sp));
+	sp.session_id = r.session_id;
+	sp.token = r.token;
+	sp.stream_url = r.stream_url;
+	sp.target = a->target;
+	sp.ca_file = main_ca_bundle();
+	sp.plugin_mode = 0;
+	sp.resume = main_resume;
+	rc = client_session_run(&sp);
+	client_start_response_free(&r);
+	client_awscfg_clear(&main_cfg);
+	return rc;
+}
+
+static int
+main_porthole(int argc, char **argv)
+{
+	struct client_cli_args a;
+
+	if (client_cli_parse(&a, argc, argv) != 0) {
+		fprintf(stderr, "porthole: %s\n\n", a.err);
+		main_usage(stderr);
+		return MAIN_EXIT_USAGE;
+	}
+	switch (a.action) {
+	case CLIENT_CLI_HELP:
+		main_usage(stdout);
+		return 0;
+	case CLIENT_CLI_VERSION:
+		printf("%s\n", PORTHOLE_CLIENT_VERSION);
+		return 0;
+	case CLIENT_CLI_START_SESSION:
+		return main_start_session(&a);
+	case CLIENT_CLI_USAGE:
+		break;
+	}
+	main_usage(stderr);
+	return MAIN_EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+	int rc;
+
+	log_set_program("porthole");
+	/* Quiet by default: the terminal belongs to the remote session.
+	 * PORTHOLE_LOG=debug|info|... overrides. */
+	log_set_level(LOG_ERROR);
+	log_init_from_env();
+	/* Before any thread exists (ResumeSession runs on a worker). */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	client_tty_init();
+	if (client_invoked_as_plugin(argv[0]))
+		rc = main_plugin(argc, argv);
+	else
+		rc = main_porthole(argc, argv);
+	fflush(stdout);
+	return rc;
+}
