@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/clientmsg.h"
@@ -277,7 +278,7 @@ dchan_close(struct dchan *d, uint16_t code, const char *reason)
 /* Record the end of a session and tell whoever is attached. */
 static void
 relay_finish(struct relay *r, const char *status, const char *reason,
-    const char *output)
+    const char *output, int tell_agent)
 {
 	struct ctl *c;
 	char *cc;
@@ -303,7 +304,7 @@ relay_finish(struct relay *r, const char *status, const char *reason,
 		/* spec 8.4: channel_closed on the control channel terminates
 		 * the session on the agent even if its data channel is gone. */
 		c = strmap_get(r->gw->ctls, r->target);
-		if (c != NULL && c->registered && strcmp(status, "Failed") != 0)
+		if (tell_agent && c != NULL && c->registered)
 			gw_send_frame(c->ws, MT_CHANNEL_CLOSED, cc);
 		free(cc);
 	}
@@ -319,10 +320,11 @@ relay_grace_cb(uv_timer_t *t)
 		return;
 	if (r->agent == NULL)
 		relay_finish(r, "Failed", "the agent did not reconnect",
-		    "The session's agent disconnected and did not come back.");
+		    "The session's agent disconnected and did not come back.",
+		    1);
 	else if (r->client == NULL)
 		relay_finish(r, "Terminated", "the client did not reconnect",
-		    NULL);
+		    NULL, 1);
 }
 
 /* ---- data channels ------------------------------------------------------- */
@@ -524,7 +526,7 @@ dchan_on_close(struct ws *w, int code)
 		if (d->side == SIDE_AGENT) {
 			r->agent = NULL;
 			if (r->ending)
-				relay_finish(r, "Terminated", "", NULL);
+				relay_finish(r, "Terminated", "", NULL, 0);
 			else if (!r->final) {
 				struct ctl *c = strmap_get(d->gw->ctls,
 				    r->target);
@@ -532,7 +534,7 @@ dchan_on_close(struct ws *w, int code)
 				if (c == NULL || !c->registered)
 					relay_finish(r, "Failed",
 					    "the agent disconnected",
-					    "The session's agent disconnected.");
+					    "The session's agent disconnected.", 0);
 				else
 					relay_arm_grace(r, GW_AGENT_GRACE_MS);
 			}
@@ -569,6 +571,23 @@ json_str(json_t *o, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* The agent says "linux" (spec 2.3); the API's PlatformType enum is
+ * Linux | Windows | MacOS. */
+static const char *
+gw_platform_type(const char *agent_value)
+{
+	if (agent_value == NULL)
+		return NULL;
+	if (strcasecmp(agent_value, "linux") == 0)
+		return "Linux";
+	if (strcasecmp(agent_value, "windows") == 0)
+		return "Windows";
+	if (strcasecmp(agent_value, "darwin") == 0 ||
+	    strcasecmp(agent_value, "macos") == 0)
+		return "MacOS";
+	return agent_value;
+}
+
 static void
 ctl_open(struct ctl *c, const uint8_t *p, size_t n)
 {
@@ -585,7 +604,7 @@ ctl_open(struct ctl *c, const uint8_t *p, size_t n)
 	}
 	memset(&info, 0, sizeof(info));
 	info.agent_version = json_str(o, "AgentVersion");
-	info.platform_type = json_str(o, "PlatformType");
+	info.platform_type = gw_platform_type(json_str(o, "PlatformType"));
 	info.platform_name = json_str(o, "PlatformName");
 	info.platform_version = json_str(o, "PlatformVersion");
 	info.ip_address = json_str(o, "IPAddress");
@@ -637,11 +656,11 @@ ctl_task_complete(struct ctl *c, const struct clientmsg *m)
 	r = strmap_get(c->gw->relays, task);
 	if (r != NULL && strcmp(r->target, c->instance_id) == 0 && !r->final) {
 		if (strcmp(status, "Success") != 0)
-			relay_finish(r, "Failed", output, output);
+			relay_finish(r, "Failed", output, output, 0);
 		else if (r->agent != NULL)
 			r->ending = 1; /* finish when its data channel closes */
 		else
-			relay_finish(r, "Terminated", "", NULL);
+			relay_finish(r, "Terminated", "", NULL, 0);
 	}
 	json_decref(o);
 }
@@ -708,7 +727,7 @@ ctl_on_close(struct ws *w, int code)
 			    r->agent == NULL && !r->final)
 				relay_finish(r, "Failed",
 				    "the agent disconnected",
-				    "The session's agent disconnected.");
+				    "The session's agent disconnected.", 0);
 		}
 		free(all);
 	}
@@ -907,7 +926,7 @@ gateway_terminate_session(struct gateway *gw, const char *session_id,
 		if (r == NULL)
 			return PH_ERR_NOMEM;
 	}
-	relay_finish(r, "Terminated", reason, NULL);
+	relay_finish(r, "Terminated", reason, NULL, 1);
 	return 0;
 }
 
@@ -984,7 +1003,7 @@ gateway_shutdown(struct gateway *gw)
 		for (i = 0; i < n; i++)
 			relay_finish(all[i], "Terminated",
 			    "portholed shut down",
-			    "The server is shutting down.");
+			    "The server is shutting down.", 1);
 		free(all);
 	}
 	n = strmap_count(gw->ctls);
