@@ -49,6 +49,8 @@
 #define SESS_MAX_TRIES 5
 #define SESS_KEEPALIVE_MS 30000
 #define SESS_KEEPALIVE_TIMEOUT_MS 90000
+/* A partial UTF-8 character is held back at most this long. */
+#define SESS_HOLD_BACK_MS 100
 #define SESS_DEFAULT_ROWS 24
 #define SESS_DEFAULT_COLS 80
 
@@ -96,6 +98,7 @@ struct agent_session {
 	pid_t fg_pgrp;        /* foreground job when the shell was hung up */
 	uint64_t kill_at, giveup_at;
 	struct buf out;       /* read from the PTY, not yet sent */
+	uint64_t last_read_ms;
 	struct buf in;        /* received, not yet written to the PTY */
 	unsigned short rows, cols;
 	int paused;           /* pause_publication (spec 4.5) */
@@ -518,15 +521,17 @@ static const struct channel_cbs sess_channel_cbs = {
 
 /* Send what was read, in chunks of at most 1024 bytes cut on character
  * boundaries; an incomplete UTF-8 tail waits for the next read unless
- * the terminal is at its end (spec 7.1). */
+ * the terminal is at its end or nothing came for a while (spec 7.1). */
 static void
 sess_flush_out(struct agent_session *s)
 {
 	size_t ready, chunk;
-	int rc;
+	int rc, all;
 
+	all = s->pty_eof ||
+	    sess_now() - s->last_read_ms >= SESS_HOLD_BACK_MS;
 	while (s->out.len > 0) {
-		ready = s->pty_eof ? s->out.len :
+		ready = all ? s->out.len :
 		    agent_utf8_complete_len(s->out.data, s->out.len);
 		if (ready == 0)
 			break;
@@ -575,6 +580,7 @@ sess_read_pty(struct agent_session *s)
 		r = read(s->master, s->out.data + s->out.len, want);
 		if (r > 0) {
 			s->out.len += (size_t)r;
+			s->last_read_ms = sess_now();
 			sess_flush_out(s);
 			continue;
 		}
