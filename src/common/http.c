@@ -284,6 +284,28 @@ http_has_token(const char *v, const char *token)
 	return 0;
 }
 
+/* The value of a Connection line in "Name: value\r\n..." (malloc'd), or
+ * NULL if there is none. */
+static char *
+http_extra_connection(const char *extra)
+{
+	const char *l = extra, *e, *v;
+
+	while (l != NULL && *l != '\0') {
+		e = strstr(l, "\r\n");
+		if (e == NULL)
+			e = l + strlen(l);
+		if (strncasecmp(l, "Connection:", 11) == 0) {
+			v = l + 11;
+			while (v < e && (*v == ' ' || *v == '\t'))
+				v++;
+			return strndup(v, (size_t)(e - v));
+		}
+		l = *e != '\0' ? e + 2 : e;
+	}
+	return NULL;
+}
+
 static const char *
 http_reason(int status)
 {
@@ -482,6 +504,7 @@ http_respond(struct http_request *req, int status, const char *content_type,
 {
 	struct hconn *h;
 	struct buf b;
+	char *conn_line;
 	size_t el;
 	int rc = 0, nobody;
 
@@ -505,7 +528,11 @@ http_respond(struct http_request *req, int status, const char *content_type,
 		rc = buf_appendf(&b, "Content-Type: %s\r\n", content_type);
 	if (rc == 0 && status >= 200 && status != 204)
 		rc = buf_appendf(&b, "Content-Length: %zu\r\n", body_len);
-	if (rc == 0)
+	/* A handler may end the connection with its own Connection line. */
+	conn_line = http_extra_connection(extra_headers);
+	if (conn_line != NULL && http_has_token(conn_line, "close"))
+		h->keep_alive = 0;
+	if (rc == 0 && conn_line == NULL)
 		rc = buf_append_str(&b, h->keep_alive ?
 		    "Connection: keep-alive\r\n" : "Connection: close\r\n");
 	if (rc == 0 && extra_headers != NULL && *extra_headers != '\0') {
@@ -522,6 +549,7 @@ http_respond(struct http_request *req, int status, const char *content_type,
 	if (rc == 0 && !nobody && body_len > 0)
 		rc = conn_write(h->c, body, body_len);
 	buf_free(&b);
+	free(conn_line);
 	if (rc != 0) {
 		log_warn("event=http_respond_failed peer=%s err=\"%s\"",
 		    conn_peer_addr(h->c), ph_strerror(rc));

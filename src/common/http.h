@@ -41,8 +41,17 @@ typedef void (*http_handler_fn)(struct http_request *req, void *arg);
 int http_serve(struct conn *c, http_handler_fn handler, void *arg);
 /* Case-insensitive header lookup; NULL if absent. */
 const char *http_header(const struct http_request *req, const char *name);
-/* Send a response; extra_headers is "Name: value\r\n..." or NULL. The
- * request is finished after this call and must not be used again. */
+/* Send a response; extra_headers is "Name: value\r\n..." or NULL (no
+ * Content-Length there; a "Connection: close" line closes the connection
+ * after the response). The request is finished after this call and must
+ * not be used again.
+ *
+ * Every request handed to the handler must be finished exactly once, with
+ * http_respond or http_upgrade_ws, at once or later from any callback. The
+ * request and its strings stay valid until then, even if the connection
+ * closes meanwhile: req->conn becomes NULL and finishing the request just
+ * frees it (returning PH_ERR_STATE / NULL). Until the request is finished
+ * the connection reads nothing more (pipelined requests wait). */
 int http_respond(struct http_request *req, int status,
     const char *content_type, const char *extra_headers, const void *body,
     size_t body_len);
