@@ -71,4 +71,19 @@ int64_t channel_expected_seq(const struct channel *ch);
 /* Current retransmission timeout in milliseconds. */
 unsigned channel_rto_ms(const struct channel *ch);
 
+/* The clock channel_tick expects: CLOCK_MONOTONIC in milliseconds, the
+ * clock of uv_hrtime() / 1000000 (uv_now() reads it too, more coarsely). */
+uint64_t channel_now_ms(void);
+/* Replace the clock that stamps sends and times RTT samples (tests pass a
+ * fake clock and the same values to channel_tick). */
+void channel_set_clock(struct channel *ch, uint64_t (*now_ms)(void *),
+    void *arg);
+/* Retransmissions so far, all messages together. */
+uint64_t channel_resends(const struct channel *ch);
+/* Retransmissions of the oldest unacknowledged message (0 if none): a
+ * caller may give up past a bound (spec 4.7 [R]). */
+unsigned channel_head_resends(const struct channel *ch);
+/* Messages held in the out-of-order buffer. */
+size_t channel_out_of_order(const struct channel *ch);
+
 #endif

@@ -1,0 +1,783 @@
+/* channel: one end of the reliability layer of spec section 4.
+ *
+ * Sequence numbers are dense, so both buffers are rings indexed by
+ * seq - base: the outgoing ring's base is the oldest unacknowledged
+ * message, the incoming ring's base is the next expected message. Lookup,
+ * insert and removal are O(1). Outgoing messages also sit on a list ordered
+ * by the time they were last written, which makes the retransmission timer
+ * O(messages resent) instead of a scan of the window.
+ *
+ * Unlike the official endpoints, nothing unacknowledged is ever evicted
+ * (a full window pushes back on the caller instead), every expired message
+ * is resent rather than only the oldest, and a resend restarts the
+ * message's timer.
+ *
+ * Callbacks may call back into the channel (channel_send from deliver is
+ * the common case); channel_free from a callback is deferred until the
+ * outermost entry point returns. */
+#include "common/channel.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/uuid.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+/* spec 10.4 [R]: 64 KiB of data plus the AES-GCM overhead of spec 6. */
+#define CH_MAX_PAYLOAD (((size_t)64 << 10) + 28)
+/* spec 4.4 gives 10 000 (client) and 100 000 (agent) messages; porthole
+ * uses 10 000 for both ends: it never evicts, so the window is also the
+ * memory a stalled peer can pin (about 11 MB of 1 KiB chunks), and 10 000
+ * messages in flight is far beyond what one RTT needs. */
+#define CH_MAX_UNACKED 10000
+/* spec 4.3: incoming buffer capacity. */
+#define CH_CLIENT_MAX_OOO 10000
+#define CH_AGENT_MAX_OOO 100000
+/* Bytes a peer may park in the out-of-order buffer; past it frames are
+ * dropped unacknowledged and come back later. */
+#define CH_OOO_MAX_BYTES ((size_t)32 << 20)
+/* Retransmissions per tick beyond the oldest message: drains a backlog
+ * after a loss quickly without flooding the socket in one go. */
+#define CH_RESEND_BURST 64
+/* Room for an acknowledge frame: 120 bytes of header and the JSON. */
+#define CH_ACK_FRAME_MAX 512
+
+/* spec 4.4: RFC 6298 estimator, in milliseconds. */
+#define CH_RTO_INIT 200.0
+#define CH_SRTT_INIT 100.0
+#define CH_RTTVAR_INIT 0.0
+#define CH_ALPHA 0.125
+#define CH_BETA 0.25
+#define CH_CLOCK_G 10.0
+#define CH_RTO_MAX 1000.0
+
+/* One unacknowledged stream message, kept as the exact bytes written. */
+struct ch_out {
+	uint8_t *frame;
+	size_t len;
+	int64_t seq;
+	uint64_t sent_ms;       /* last write */
+	uint32_t sends;         /* writes, the first one included */
+	unsigned busy : 1;      /* inside send_frame */
+	unsigned acked : 1;     /* acknowledged while busy: free after */
+	struct ch_out *prev, *next; /* timer list, least recently sent first */
+};
+
+/* One message received ahead of a gap (already acknowledged). */
+struct ch_in {
+	uint32_t payload_type;
+	size_t len;
+	uint8_t data[];
+};
+
+struct ch_ring {
+	void **slot;
+	size_t cap;     /* 0 or a power of two */
+	size_t head;    /* slot of base */
+	int64_t base;
+};
+
+struct channel {
+	enum channel_role role;
+	struct channel_cbs cbs;
+	void *ud;
+	struct channel_limits lim;
+	const char *send_type;  /* our stream's MessageType */
+	const char *recv_type;  /* the peer's */
+
+	int64_t next_seq;
+	struct ch_ring out;     /* base: oldest unacknowledged */
+	size_t unacked;
+	struct ch_out *tq_head, *tq_tail;
+
+	struct ch_ring in;      /* base: expected sequence number */
+	size_t ooo_count;
+	size_t ooo_bytes;
+	int delivering;
+
+	double srtt, rttvar, rto;
+	uint64_t resends;
+
+	uint64_t (*clock)(void *);
+	void *clock_arg;
+
+	int depth;              /* entry points on the stack */
+	int dead;               /* channel_free was called inside one */
+};
+
+uint64_t
+channel_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+ch_default_clock(void *arg)
+{
+	(void)arg;
+	return channel_now_ms();
+}
+
+static uint64_t
+ch_now(const struct channel *ch)
+{
+	return ch->clock(ch->clock_arg);
+}
+
+/* --- rings ------------------------------------------------------------ */
+
+static void *
+ring_get(const struct ch_ring *r, int64_t seq)
+{
+	uint64_t off;
+
+	if (seq < r->base)
+		return NULL;
+	off = (uint64_t)seq - (uint64_t)r->base;
+	if (off >= r->cap)
+		return NULL;
+	return r->slot[(r->head + off) & (r->cap - 1)];
+}
+
+/* Store p at seq (>= base); the caller bounds seq - base. */
+static int
+ring_put(struct ch_ring *r, int64_t seq, void *p)
+{
+	uint64_t off = (uint64_t)seq - (uint64_t)r->base;
+	size_t nc, i;
+	void **ns;
+
+	if (off >= r->cap) {
+		nc = r->cap ? r->cap : 16;
+		while (nc <= off) {
+			if (nc > SIZE_MAX / 2 / sizeof(void *))
+				return PH_ERR_NOMEM;
+			nc *= 2;
+		}
+		ns = calloc(nc, sizeof(void *));
+		if (ns == NULL)
+			return PH_ERR_NOMEM;
+		for (i = 0; i < r->cap; i++)
+			ns[i] = r->slot[(r->head + i) & (r->cap - 1)];
+		free(r->slot);
+		r->slot = ns;
+		r->cap = nc;
+		r->head = 0;
+	}
+	r->slot[(r->head + off) & (r->cap - 1)] = p;
+	return 0;
+}
+
+static void *
+ring_take(struct ch_ring *r, int64_t seq)
+{
+	void *p = ring_get(r, seq);
+
+	if (p != NULL)
+		r->slot[(r->head + ((uint64_t)seq - (uint64_t)r->base)) &
+		    (r->cap - 1)] = NULL;
+	return p;
+}
+
+/* base++ (its slot is empty). */
+static void
+ring_advance(struct ch_ring *r)
+{
+	if (r->cap > 0) {
+		r->slot[r->head] = NULL;
+		r->head = (r->head + 1) & (r->cap - 1);
+	}
+	r->base++;
+}
+
+/* --- outgoing --------------------------------------------------------- */
+
+static void
+tq_unlink(struct channel *ch, struct ch_out *o)
+{
+	if (o->prev)
+		o->prev->next = o->next;
+	else
+		ch->tq_head = o->next;
+	if (o->next)
+		o->next->prev = o->prev;
+	else
+		ch->tq_tail = o->prev;
+	o->prev = o->next = NULL;
+}
+
+static void
+tq_append(struct channel *ch, struct ch_out *o)
+{
+	o->next = NULL;
+	o->prev = ch->tq_tail;
+	if (ch->tq_tail)
+		ch->tq_tail->next = o;
+	else
+		ch->tq_head = o;
+	ch->tq_tail = o;
+}
+
+static void
+out_free(struct ch_out *o)
+{
+	free(o->frame);
+	free(o);
+}
+
+/* The one place stream frames are written (first send and resends). */
+static int
+ch_write(struct channel *ch, struct ch_out *o)
+{
+	int rc;
+
+	o->sent_ms = ch_now(ch);
+	o->sends++;
+	tq_unlink(ch, o);
+	tq_append(ch, o);
+	o->busy = 1;
+	rc = ch->cbs.send_frame(ch->ud, o->frame, o->len);
+	o->busy = 0;
+	if (o->acked) {
+		/* Acknowledged from inside send_frame. */
+		out_free(o);
+	} else if (rc != 0) {
+		log_debug("event=channel_write_failed seq=%lld",
+		    (long long)o->seq);
+	}
+	return rc != 0 ? PH_ERR_IO : 0;
+}
+
+static int
+ch_resend(struct channel *ch, struct ch_out *o)
+{
+	ch->resends++;
+	log_debug("event=channel_resend seq=%lld sends=%u",
+	    (long long)o->seq, (unsigned)o->sends);
+	return ch_write(ch, o);
+}
+
+static int
+ch_expired(const struct channel *ch, const struct ch_out *o, uint64_t now)
+{
+	/* The caller's clock may lag ours a little (uv_now is cached). */
+	return now > o->sent_ms && (double)(now - o->sent_ms) > ch->rto;
+}
+
+/* spec 4.4: RFC 6298 update from one sample, capped at 1 s. */
+static void
+ch_rtt_sample(struct channel *ch, double sample)
+{
+	double d = ch->srtt - sample, v;
+
+	if (d < 0)
+		d = -d;
+	ch->rttvar = (1 - CH_BETA) * ch->rttvar + CH_BETA * d;
+	ch->srtt = (1 - CH_ALPHA) * ch->srtt + CH_ALPHA * sample;
+	v = 4 * ch->rttvar;
+	ch->rto = ch->srtt + (v > CH_CLOCK_G ? v : CH_CLOCK_G);
+	if (ch->rto > CH_RTO_MAX)
+		ch->rto = CH_RTO_MAX;
+}
+
+/* spec 4.2: selective; MessageId and type are not compared. */
+static void
+ch_on_ack(struct channel *ch, const struct clientmsg *m)
+{
+	json_error_t jerr;
+	json_int_t seq;
+	struct ch_out *o;
+	uint64_t now;
+	json_t *j;
+
+	j = json_loadb((const char *)m->payload, m->payload_len, 0, &jerr);
+	if (j == NULL || json_unpack_ex(j, &jerr, 0, "{s:I}",
+	    "AcknowledgedMessageSequenceNumber", &seq) != 0) {
+		/* Position only: the text may quote the peer's bytes. */
+		log_warn("event=channel_bad_ack bytes=%zu at=%d",
+		    m->payload_len, jerr.position);
+		json_decref(j);
+		return;
+	}
+	json_decref(j);
+	o = ring_take(&ch->out, (int64_t)seq);
+	if (o == NULL) {
+		log_debug("event=channel_stale_ack seq=%lld", (long long)seq);
+		return;
+	}
+	tq_unlink(ch, o);
+	ch->unacked--;
+	/* Karn: a resent message's ack cannot tell which copy it answers. */
+	now = ch_now(ch);
+	if (o->sends == 1 && now >= o->sent_ms)
+		ch_rtt_sample(ch, (double)(now - o->sent_ms));
+	while (ch->out.base < ch->next_seq &&
+	    ring_get(&ch->out, ch->out.base) == NULL)
+		ring_advance(&ch->out);
+	if (o->busy)
+		o->acked = 1;
+	else
+		out_free(o);
+}
+
+/* --- incoming --------------------------------------------------------- */
+
+/* The one place stream payloads reach the session. */
+static int
+ch_deliver(struct channel *ch, uint32_t payload_type, const uint8_t *p,
+    size_t n)
+{
+	int rc;
+
+	ch->delivering = 1;
+	rc = ch->cbs.deliver(ch->ud, payload_type, p, n);
+	ch->delivering = 0;
+	return rc;
+}
+
+/* spec 4.2: seq 0, flags SYN|FIN, PayloadType 0, a fresh MessageId. */
+static void
+ch_ack(struct channel *ch, const struct clientmsg *m)
+{
+	char mid[UUID_STR_LEN];
+	uint8_t id[16];
+	char *js = NULL;
+	json_t *j;
+	struct buf b;
+	int rc;
+
+	buf_init(&b, CH_ACK_FRAME_MAX);
+	uuid_format(m->message_id, mid);
+	j = json_pack("{s:s,s:s,s:I,s:b}",
+	    "AcknowledgedMessageType", m->type,
+	    "AcknowledgedMessageId", mid,
+	    "AcknowledgedMessageSequenceNumber", (json_int_t)m->seq,
+	    "IsSequentialMessage", 1);
+	if (j == NULL ||
+	    (js = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+		rc = PH_ERR_NOMEM;
+		goto fail;
+	}
+	uuid_v4(id);
+	rc = clientmsg_encode(&b, MT_ACKNOWLEDGE, 0,
+	    CLIENTMSG_FLAG_SYN | CLIENTMSG_FLAG_FIN, id, PT_NONE, js,
+	    strlen(js));
+	if (rc != 0)
+		goto fail;
+	/* A lost ack costs one retransmission, which is re-acked. */
+	if (ch->cbs.send_frame(ch->ud, b.data, b.len) != 0)
+		rc = PH_ERR_IO;
+fail:
+	if (rc != 0)
+		log_debug("event=channel_ack_failed seq=%lld err=\"%s\"",
+		    (long long)m->seq, ph_strerror(rc));
+	free(js);
+	json_decref(j);
+	buf_free(&b);
+}
+
+static void
+in_free_at_base(struct channel *ch)
+{
+	struct ch_in *e = ring_take(&ch->in, ch->in.base);
+
+	if (e != NULL) {
+		ch->ooo_count--;
+		ch->ooo_bytes -= e->len;
+		free(e);
+	}
+}
+
+/* Hand on buffered messages that are now in order. They were acked when
+ * they arrived; one the session refuses stays for the next tick. */
+static void
+ch_drain(struct channel *ch)
+{
+	struct ch_in *e;
+	int rc;
+
+	while (!ch->dead && !ch->delivering) {
+		e = ring_get(&ch->in, ch->in.base);
+		if (e == NULL)
+			break;
+		rc = ch_deliver(ch, e->payload_type, e->data, e->len);
+		if (ch->dead)
+			break;
+		if (rc != 0) {
+			if (rc != PH_ERR_AGAIN)
+				log_warn("event=channel_deliver_failed "
+				    "seq=%lld err=\"%s\"",
+				    (long long)ch->in.base, ph_strerror(rc));
+			break;
+		}
+		in_free_at_base(ch);
+		ring_advance(&ch->in);
+	}
+}
+
+/* spec 4.3 */
+static void
+ch_on_stream(struct channel *ch, const struct clientmsg *m)
+{
+	struct ch_in *e;
+	uint64_t off;
+	int rc;
+
+	if (m->seq < ch->in.base) {
+		/* spec 4.3 [R]: both roles re-ack duplicates. */
+		log_debug("event=channel_duplicate seq=%lld",
+		    (long long)m->seq);
+		ch_ack(ch, m);
+		return;
+	}
+	if (m->seq == ch->in.base) {
+		/* Arriving while this very sequence number is being handed
+		 * on (a callback fed us a frame): the resend will do. */
+		if (ch->delivering)
+			return;
+		/* A fresh copy replaces one buffered earlier. */
+		in_free_at_base(ch);
+		rc = ch_deliver(ch, m->payload_type, m->payload,
+		    m->payload_len);
+		if (ch->dead)
+			return;
+		if (rc != 0) {
+			if (rc != PH_ERR_AGAIN)
+				log_warn("event=channel_deliver_failed "
+				    "seq=%lld err=\"%s\"", (long long)m->seq,
+				    ph_strerror(rc));
+			/* No ack: the peer resends until we take it. */
+			return;
+		}
+		ch_ack(ch, m);
+		ring_advance(&ch->in);
+		ch_drain(ch);
+		return;
+	}
+	if (ring_get(&ch->in, m->seq) != NULL) {
+		ch_ack(ch, m);
+		return;
+	}
+	off = (uint64_t)m->seq - (uint64_t)ch->in.base;
+	if (off > ch->lim.max_out_of_order ||
+	    m->payload_len > CH_OOO_MAX_BYTES - ch->ooo_bytes) {
+		log_debug("event=channel_ooo_full seq=%lld expected=%lld",
+		    (long long)m->seq, (long long)ch->in.base);
+		return;
+	}
+	e = malloc(sizeof(*e) + m->payload_len);
+	if (e == NULL)
+		return;
+	e->payload_type = m->payload_type;
+	e->len = m->payload_len;
+	memcpy(e->data, m->payload, m->payload_len);
+	if (ring_put(&ch->in, m->seq, e) != 0) {
+		free(e);
+		return;
+	}
+	ch->ooo_count++;
+	ch->ooo_bytes += e->len;
+	ch_ack(ch, m);
+}
+
+/* --- lifetime --------------------------------------------------------- */
+
+static void
+ch_destroy(struct channel *ch)
+{
+	struct ch_out *o, *next;
+	size_t i;
+
+	for (o = ch->tq_head; o != NULL; o = next) {
+		next = o->next;
+		out_free(o);
+	}
+	for (i = 0; i < ch->in.cap; i++)
+		free(ch->in.slot[i]);
+	free(ch->in.slot);
+	free(ch->out.slot);
+	free(ch);
+}
+
+static void
+ch_enter(struct channel *ch)
+{
+	ch->depth++;
+}
+
+static void
+ch_leave(struct channel *ch)
+{
+	if (--ch->depth == 0 && ch->dead)
+		ch_destroy(ch);
+}
+
+int
+channel_new(struct channel **out, enum channel_role role,
+    const struct channel_cbs *cbs, void *ud,
+    const struct channel_limits *limits)
+{
+	struct channel *ch;
+
+	*out = NULL;
+	if (cbs == NULL || cbs->send_frame == NULL || cbs->deliver == NULL ||
+	    (role != CHANNEL_CLIENT && role != CHANNEL_AGENT))
+		return PH_ERR_INVALID;
+	ch = calloc(1, sizeof(*ch));
+	if (ch == NULL)
+		return PH_ERR_NOMEM;
+	ch->role = role;
+	ch->cbs = *cbs;
+	ch->ud = ud;
+	if (limits != NULL)
+		ch->lim = *limits;
+	if (ch->lim.max_payload == 0)
+		ch->lim.max_payload = CH_MAX_PAYLOAD;
+	if (ch->lim.max_unacked == 0)
+		ch->lim.max_unacked = CH_MAX_UNACKED;
+	if (ch->lim.max_out_of_order == 0)
+		ch->lim.max_out_of_order = role == CHANNEL_CLIENT ?
+		    CH_CLIENT_MAX_OOO : CH_AGENT_MAX_OOO;
+	/* spec 3.3 */
+	ch->send_type = role == CHANNEL_CLIENT ? MT_INPUT_STREAM :
+	    MT_OUTPUT_STREAM;
+	ch->recv_type = role == CHANNEL_CLIENT ? MT_OUTPUT_STREAM :
+	    MT_INPUT_STREAM;
+	ch->srtt = CH_SRTT_INIT;
+	ch->rttvar = CH_RTTVAR_INIT;
+	ch->rto = CH_RTO_INIT;
+	ch->clock = ch_default_clock;
+	*out = ch;
+	return 0;
+}
+
+void
+channel_free(struct channel *ch)
+{
+	if (ch == NULL)
+		return;
+	if (ch->depth > 0) {
+		ch->dead = 1;
+		return;
+	}
+	ch_destroy(ch);
+}
+
+void
+channel_set_clock(struct channel *ch, uint64_t (*now_ms)(void *), void *arg)
+{
+	ch->clock = now_ms ? now_ms : ch_default_clock;
+	ch->clock_arg = arg;
+}
+
+/* --- entry points ----------------------------------------------------- */
+
+int
+channel_send(struct channel *ch, uint32_t payload_type, const void *p,
+    size_t n)
+{
+	struct ch_out *o = NULL;
+	uint64_t flags;
+	uint8_t id[16];
+	struct buf b;
+	int rc;
+
+	if (ch->dead)
+		return PH_ERR_STATE;
+	/* spec 3.6: empty stream messages are never sent. */
+	if (n == 0)
+		return 0;
+	if (n > ch->lim.max_payload)
+		return PH_ERR_TOOBIG;
+	if (!channel_can_send(ch))
+		return PH_ERR_AGAIN;
+	ch_enter(ch);
+	buf_init(&b, CLIENTMSG_PAYLOAD_OFFSET + n);
+	if ((o = calloc(1, sizeof(*o))) == NULL) {
+		rc = PH_ERR_NOMEM;
+		goto fail;
+	}
+	/* spec 3.6: the agent's first message carries SYN; flags are 0
+	 * otherwise. */
+	flags = ch->role == CHANNEL_AGENT && ch->next_seq == 0 ?
+	    CLIENTMSG_FLAG_SYN : 0;
+	uuid_v4(id);
+	rc = clientmsg_encode(&b, ch->send_type, ch->next_seq, flags, id,
+	    payload_type, p, n);
+	if (rc != 0)
+		goto fail;
+	if ((rc = ring_put(&ch->out, ch->next_seq, o)) != 0)
+		goto fail;
+	o->frame = buf_steal(&b, &o->len); /* transferred */
+	o->seq = ch->next_seq++;
+	ch->unacked++;
+	tq_append(ch, o);
+	/* A failed write leaves the frame buffered for the timer. */
+	(void)ch_write(ch, o);
+	o = NULL; /* owned by the ring */
+fail:
+	free(o);
+	buf_free(&b);
+	ch_leave(ch);
+	return rc;
+}
+
+int
+channel_send_control(struct channel *ch, const char *type,
+    const void *payload, size_t n)
+{
+	uint8_t id[16];
+	struct buf b;
+	int rc;
+
+	if (ch->dead)
+		return PH_ERR_STATE;
+	if (n > ch->lim.max_payload)
+		return PH_ERR_TOOBIG;
+	ch_enter(ch);
+	buf_init(&b, CLIENTMSG_PAYLOAD_OFFSET + n);
+	uuid_v4(id);
+	/* spec 3.6: seq 0, flags SYN|FIN, PayloadType 0. */
+	rc = clientmsg_encode(&b, type, 0,
+	    CLIENTMSG_FLAG_SYN | CLIENTMSG_FLAG_FIN, id, PT_NONE, payload, n);
+	if (rc == 0 && ch->cbs.send_frame(ch->ud, b.data, b.len) != 0)
+		rc = PH_ERR_IO;
+	buf_free(&b);
+	ch_leave(ch);
+	return rc;
+}
+
+int
+channel_can_send(const struct channel *ch)
+{
+	/* The window counts from the oldest unacknowledged message, so the
+	 * ring never spans more than max_unacked slots. */
+	return !ch->dead && (uint64_t)(ch->next_seq - ch->out.base) <
+	    ch->lim.max_unacked;
+}
+
+int
+channel_receive(struct channel *ch, const uint8_t *frame, size_t n)
+{
+	struct clientmsg m;
+	int rc;
+
+	if (ch->dead)
+		return PH_ERR_STATE;
+	rc = clientmsg_decode(&m, frame, n, ch->lim.max_payload);
+	if (rc != 0) {
+		log_debug("event=channel_bad_frame bytes=%zu err=\"%s\"", n,
+		    ph_strerror(rc));
+		return rc;
+	}
+	ch_enter(ch);
+	if (strcmp(m.type, ch->recv_type) == 0) {
+		ch_on_stream(ch, &m);
+	} else if (strcmp(m.type, MT_ACKNOWLEDGE) == 0) {
+		ch_on_ack(ch, &m);
+	} else if (strcmp(m.type, ch->send_type) == 0) {
+		log_debug("event=channel_own_type_ignored type=%s", m.type);
+	} else if (ch->cbs.on_control != NULL) {
+		ch->cbs.on_control(ch->ud, &m);
+	} else {
+		log_debug("event=channel_control_ignored type=%s", m.type);
+	}
+	ch_leave(ch);
+	return 0;
+}
+
+void
+channel_tick(struct channel *ch, uint64_t now_ms)
+{
+	struct ch_out *o;
+	int burst = 0;
+
+	if (ch->dead)
+		return;
+	ch_enter(ch);
+	/* A buffered message the session refused before may fit now. */
+	ch_drain(ch);
+	/* spec 4.4: the oldest unacknowledged message first. */
+	o = ring_get(&ch->out, ch->out.base);
+	if (!ch->dead && o != NULL && ch_expired(ch, o, now_ms)) {
+		if (ch_resend(ch, o) != 0)
+			goto out;
+	}
+	/* Then others whose timer ran out, least recently sent first. */
+	while (!ch->dead && burst < CH_RESEND_BURST &&
+	    (o = ch->tq_head) != NULL && ch_expired(ch, o, now_ms)) {
+		burst++;
+		if (ch_resend(ch, o) != 0)
+			break;
+	}
+out:
+	ch_leave(ch);
+}
+
+void
+channel_resend_all(struct channel *ch)
+{
+	struct ch_out *o;
+	int64_t seq, end;
+
+	if (ch->dead)
+		return;
+	ch_enter(ch);
+	end = ch->next_seq;
+	for (seq = ch->out.base; seq < end && !ch->dead; seq++) {
+		o = ring_get(&ch->out, seq);
+		if (o != NULL && ch_resend(ch, o) != 0)
+			break;
+	}
+	ch_leave(ch);
+}
+
+size_t
+channel_unacked(const struct channel *ch)
+{
+	return ch->unacked;
+}
+
+int64_t
+channel_next_send_seq(const struct channel *ch)
+{
+	return ch->next_seq;
+}
+
+int64_t
+channel_expected_seq(const struct channel *ch)
+{
+	return ch->in.base;
+}
+
+unsigned
+channel_rto_ms(const struct channel *ch)
+{
+	return (unsigned)(ch->rto + 0.5);
+}
+
+uint64_t
+channel_resends(const struct channel *ch)
+{
+	return ch->resends;
+}
+
+unsigned
+channel_head_resends(const struct channel *ch)
+{
+	const struct ch_out *o = ring_get(&ch->out, ch->out.base);
+
+	return o != NULL && o->sends > 0 ? o->sends - 1 : 0;
+}
+
+size_t
+channel_out_of_order(const struct channel *ch)
+{
+	return ch->ooo_count;
+}

@@ -1,0 +1,850 @@
+/* channel: a client and an agent wired back to back through in-memory
+ * queues with a controllable network (loss, reordering, duplicates, outage)
+ * and a fake clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "common/channel.h"
+#include "common/clientmsg.h"
+#include "common/err.h"
+#include "common/uuid.h"
+
+struct frame {
+	uint8_t *p;
+	size_t n;
+};
+
+struct fq {
+	struct frame *f;
+	size_t head, len, cap;
+};
+
+/* One end: its channel, the frames it wrote (in flight to the peer) and
+ * what was delivered to it. */
+struct end {
+	struct channel *ch;
+	struct end *peer;
+	struct fq q;
+	int down;               /* send_frame fails */
+	unsigned drop_pct;      /* frames lost silently */
+	uint64_t sent;          /* frames written */
+	uint64_t acks_sent;
+	uint64_t next_val;      /* next counter value the deliver expects */
+	uint64_t delivered;
+	int again;              /* deliver answers PH_ERR_AGAIN this often */
+	int echo;               /* deliver answers with channel_send */
+	int controls;
+	int free_on_control;
+	char last_control[CLIENTMSG_TYPE_LEN + 1];
+};
+
+static uint64_t fake_now;
+static uint64_t rng_state;
+
+static uint64_t
+rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dULL;
+}
+
+static uint64_t
+fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
+static void
+fq_push(struct fq *q, const uint8_t *p, size_t n)
+{
+	struct frame *nf;
+	size_t i;
+
+	if (q->len == q->cap) {
+		nf = calloc(q->cap ? q->cap * 2 : 64, sizeof(*nf));
+		assert_non_null(nf);
+		for (i = 0; i < q->len; i++)
+			nf[i] = q->f[(q->head + i) % q->cap];
+		free(q->f);
+		q->f = nf;
+		q->cap = q->cap ? q->cap * 2 : 64;
+		q->head = 0;
+	}
+	nf = &q->f[(q->head + q->len) % q->cap];
+	nf->p = malloc(n);
+	assert_non_null(nf->p);
+	memcpy(nf->p, p, n);
+	nf->n = n;
+	q->len++;
+}
+
+/* Remove entry i (0 = oldest). */
+static struct frame
+fq_take(struct fq *q, size_t i)
+{
+	struct frame f, *a, *b;
+	size_t k;
+
+	f = q->f[(q->head + i) % q->cap];
+	for (k = i; k > 0; k--) {
+		a = &q->f[(q->head + k) % q->cap];
+		b = &q->f[(q->head + k - 1) % q->cap];
+		*a = *b;
+	}
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
+	return f;
+}
+
+static void
+fq_clear(struct fq *q)
+{
+	while (q->len > 0)
+		free(fq_take(q, 0).p);
+	free(q->f);
+	memset(q, 0, sizeof(*q));
+}
+
+static int
+is_ack(const uint8_t *p, size_t n)
+{
+	struct clientmsg m;
+
+	return clientmsg_decode(&m, p, n, 1 << 20) == 0 &&
+	    strcmp(m.type, MT_ACKNOWLEDGE) == 0;
+}
+
+static int
+t_send_frame(void *ud, const uint8_t *p, size_t n)
+{
+	struct end *e = ud;
+
+	if (e->down)
+		return -1;
+	e->sent++;
+	if (is_ack(p, n))
+		e->acks_sent++;
+	if (e->drop_pct > 0 && rng() % 100 < e->drop_pct)
+		return 0;
+	fq_push(&e->q, p, n);
+	return 0;
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static int
+t_deliver(void *ud, uint32_t pt, const uint8_t *p, size_t n)
+{
+	struct end *e = ud;
+	uint8_t reply[8];
+
+	assert_int_equal(pt, PT_OUTPUT);
+	assert_true(n >= 8);
+	if (e->again > 0 && rng() % (unsigned)e->again == 0)
+		return PH_ERR_AGAIN;
+	/* Exactly once, in order. */
+	assert_int_equal(get_be64(p), e->next_val);
+	e->next_val++;
+	e->delivered++;
+	if (e->echo) {
+		put_be64(reply, get_be64(p));
+		assert_int_equal(channel_send(e->ch, PT_OUTPUT, reply, 8), 0);
+	}
+	return 0;
+}
+
+static void
+t_on_control(void *ud, const struct clientmsg *m)
+{
+	struct end *e = ud;
+
+	e->controls++;
+	snprintf(e->last_control, sizeof(e->last_control), "%s", m->type);
+	if (e->free_on_control) {
+		channel_free(e->ch);
+		e->ch = NULL;
+	}
+}
+
+static const struct channel_cbs t_cbs = {
+	.send_frame = t_send_frame,
+	.deliver = t_deliver,
+	.on_control = t_on_control,
+};
+
+static void
+pair_new(struct end *c, struct end *a, const struct channel_limits *lim)
+{
+	memset(c, 0, sizeof(*c));
+	memset(a, 0, sizeof(*a));
+	c->peer = a;
+	a->peer = c;
+	fake_now = 1000000;
+	if (rng_state == 0)
+		rng_state = 1;
+	assert_int_equal(channel_new(&c->ch, CHANNEL_CLIENT, &t_cbs, c, lim),
+	    0);
+	assert_int_equal(channel_new(&a->ch, CHANNEL_AGENT, &t_cbs, a, lim),
+	    0);
+	channel_set_clock(c->ch, fake_clock, NULL);
+	channel_set_clock(a->ch, fake_clock, NULL);
+}
+
+static void
+pair_free(struct end *c, struct end *a)
+{
+	channel_free(c->ch);
+	channel_free(a->ch);
+	fq_clear(&c->q);
+	fq_clear(&a->q);
+}
+
+/* Hand every frame in flight to its peer; shuffle picks frames in random
+ * order. Bounded: returns the number of frames moved. */
+static size_t
+pump(struct end *c, struct end *a, int shuffle)
+{
+	struct end *from;
+	struct frame f;
+	size_t moved = 0, i;
+
+	while ((c->q.len > 0 || a->q.len > 0) && moved < 10000000) {
+		if (c->q.len == 0)
+			from = a;
+		else if (a->q.len == 0)
+			from = c;
+		else
+			from = rng() & 1 ? a : c;
+		i = shuffle ? (size_t)(rng() % from->q.len) : 0;
+		f = fq_take(&from->q, i);
+		assert_int_equal(channel_receive(from->peer->ch, f.p, f.n), 0);
+		free(f.p);
+		moved++;
+	}
+	return moved;
+}
+
+static int
+send_val(struct end *e, uint64_t v)
+{
+	uint8_t p[8];
+
+	put_be64(p, v);
+	return channel_send(e->ch, PT_OUTPUT, p, sizeof(p));
+}
+
+static void
+test_in_order_both_ways(void **state)
+{
+	struct end c, a;
+	uint64_t i;
+
+	(void)state;
+	pair_new(&c, &a, NULL);
+	for (i = 0; i < 10000; i++) {
+		assert_int_equal(send_val(&c, i), 0);
+		assert_int_equal(send_val(&a, i), 0);
+		if (i % 97 == 0)
+			pump(&c, &a, 0);
+	}
+	pump(&c, &a, 0);
+	assert_int_equal(c.delivered, 10000);
+	assert_int_equal(a.delivered, 10000);
+	assert_int_equal(channel_unacked(c.ch), 0);
+	assert_int_equal(channel_unacked(a.ch), 0);
+	assert_int_equal(channel_next_send_seq(c.ch), 10000);
+	assert_int_equal(channel_expected_seq(c.ch), 10000);
+	assert_int_equal(channel_expected_seq(a.ch), 10000);
+	assert_int_equal(channel_out_of_order(a.ch), 0);
+	assert_int_equal(channel_resends(c.ch), 0);
+	/* One ack per message. */
+	assert_int_equal(c.acks_sent, 10000);
+	assert_int_equal(a.acks_sent, 10000);
+	pair_free(&c, &a);
+}
+
+/* The frames the sender wrote, the wire format of spec 3.6 and 4.2. */
+static void
+test_frames_and_ack_format(void **state)
+{
+	struct end c, a;
+	struct clientmsg m, d;
+	struct frame f;
+	char mid[UUID_STR_LEN], want[256];
+
+	(void)state;
+	pair_new(&c, &a, NULL);
+	assert_int_equal(send_val(&a, 0), 0);
+	assert_int_equal(send_val(&a, 1), 0);
+	assert_int_equal(send_val(&c, 0), 0);
+	/* Agent: SYN on seq 0 only; client: flags 0. */
+	assert_int_equal(clientmsg_decode(&m, a.q.f[0].p, a.q.f[0].n, 1 << 16),
+	    0);
+	assert_string_equal(m.type, MT_OUTPUT_STREAM);
+	assert_int_equal(m.seq, 0);
+	assert_int_equal(m.flags, CLIENTMSG_FLAG_SYN);
+	assert_int_equal(m.payload_type, PT_OUTPUT);
+	assert_int_equal(clientmsg_decode(&m, a.q.f[1].p, a.q.f[1].n, 1 << 16),
+	    0);
+	assert_int_equal(m.seq, 1);
+	assert_int_equal(m.flags, 0);
+	assert_int_equal(clientmsg_decode(&m, c.q.f[0].p, c.q.f[0].n, 1 << 16),
+	    0);
+	assert_string_equal(m.type, MT_INPUT_STREAM);
+	assert_int_equal(m.seq, 0);
+	assert_int_equal(m.flags, 0);
+	/* The client acks the agent's seq 0 with exactly this JSON. */
+	f = fq_take(&a.q, 0);
+	assert_int_equal(clientmsg_decode(&d, f.p, f.n, 1 << 16), 0);
+	assert_int_equal(channel_receive(c.ch, f.p, f.n), 0);
+	free(f.p);
+	assert_int_equal(c.q.len, 2);
+	f = c.q.f[(c.q.head + 1) % c.q.cap];
+	assert_int_equal(clientmsg_decode(&m, f.p, f.n, 1 << 16), 0);
+	assert_string_equal(m.type, MT_ACKNOWLEDGE);
+	assert_int_equal(m.seq, 0);
+	assert_int_equal(m.flags, 3);
+	assert_int_equal(m.payload_type, 0);
+	assert_memory_not_equal(m.message_id, d.message_id, 16);
+	uuid_format(d.message_id, mid);
+	snprintf(want, sizeof(want), "{\"AcknowledgedMessageType\":"
+	    "\"output_stream_data\",\"AcknowledgedMessageId\":\"%s\","
+	    "\"AcknowledgedMessageSequenceNumber\":0,"
+	    "\"IsSequentialMessage\":true}", mid);
+	assert_int_equal(m.payload_len, strlen(want));
+	assert_memory_equal(m.payload, want, strlen(want));
+	/* A control frame: seq 0, flags 3, PayloadType 0, not buffered. */
+	fq_clear(&a.q);
+	assert_int_equal(channel_send_control(a.ch, MT_AGENT_SESSION_STATE,
+	    "{}", 2), 0);
+	assert_int_equal(clientmsg_decode(&m, a.q.f[0].p, a.q.f[0].n, 1 << 16),
+	    0);
+	assert_string_equal(m.type, MT_AGENT_SESSION_STATE);
+	assert_int_equal(m.seq, 0);
+	assert_int_equal(m.flags, 3);
+	assert_int_equal(m.payload_type, 0);
+	assert_int_equal(channel_unacked(a.ch), 2);
+	/* Empty stream writes send nothing and consume nothing. */
+	assert_int_equal(channel_send(a.ch, PT_OUTPUT, "", 0), 0);
+	assert_int_equal(channel_next_send_seq(a.ch), 2);
+	pair_free(&c, &a);
+}
+
+/* Ack exactly the odd sequence numbers, in random order: each removes
+ * its own message, and only the even ones are retransmitted. */
+static void
+test_ack_removes_exactly_its_message(void **state)
+{
+	struct end c, a;
+	struct frame f, *held;
+	struct clientmsg m;
+	size_t i, n = 200, nacks;
+	int64_t seq;
+
+	(void)state;
+	rng_state = 42;
+	pair_new(&c, &a, NULL);
+	for (i = 0; i < n; i++)
+		assert_int_equal(send_val(&a, i), 0);
+	held = calloc(n, sizeof(*held));
+	assert_non_null(held);
+	for (i = 0; i < n; i++)
+		held[i] = fq_take(&a.q, 0);
+	/* The client receives the odd ones only: each is acked at once. */
+	for (i = 1; i < n; i += 2)
+		assert_int_equal(channel_receive(c.ch, held[i].p, held[i].n),
+		    0);
+	assert_int_equal(c.q.len, n / 2);
+	assert_int_equal(channel_out_of_order(c.ch), n / 2);
+	assert_int_equal(c.delivered, 0);
+	nacks = c.q.len;
+	for (i = 0; i < nacks; i++) {
+		f = fq_take(&c.q, (size_t)(rng() % c.q.len));
+		assert_int_equal(channel_receive(a.ch, f.p, f.n), 0);
+		/* The same ack again changes nothing. */
+		assert_int_equal(channel_receive(a.ch, f.p, f.n), 0);
+		free(f.p);
+		assert_int_equal(channel_unacked(a.ch), n - i - 1);
+	}
+	assert_int_equal(channel_next_send_seq(a.ch), n);
+	/* Everything left is resent: the even ones, in order. */
+	channel_resend_all(a.ch);
+	assert_int_equal(a.q.len, n / 2);
+	for (i = 0; i < n / 2; i++) {
+		f = fq_take(&a.q, 0);
+		assert_int_equal(clientmsg_decode(&m, f.p, f.n, 1 << 16), 0);
+		seq = m.seq;
+		assert_int_equal(seq, (int64_t)(2 * i));
+		assert_memory_equal(f.p, held[2 * i].p, f.n);
+		assert_int_equal(channel_receive(c.ch, f.p, f.n), 0);
+		free(f.p);
+	}
+	assert_int_equal(c.delivered, n);
+	assert_int_equal(channel_out_of_order(c.ch), 0);
+	pump(&c, &a, 0);
+	assert_int_equal(channel_unacked(a.ch), 0);
+	for (i = 0; i < n; i++)
+		free(held[i].p);
+	free(held);
+	pair_free(&c, &a);
+}
+
+static void
+test_lossy_network(void **state)
+{
+	struct end c, a;
+	uint64_t sent_c = 0, sent_a = 0, n = 3000;
+	int iter;
+
+	(void)state;
+	rng_state = 0x1234567;
+	pair_new(&c, &a, NULL);
+	c.drop_pct = 20;
+	a.drop_pct = 20;
+	for (iter = 0; iter < 100000; iter++) {
+		while (sent_c < n && channel_can_send(c.ch) &&
+		    send_val(&c, sent_c) == 0)
+			sent_c++;
+		while (sent_a < n && channel_can_send(a.ch) &&
+		    send_val(&a, sent_a) == 0)
+			sent_a++;
+		pump(&c, &a, 0);
+		if (sent_c == n && sent_a == n && channel_unacked(c.ch) == 0 &&
+		    channel_unacked(a.ch) == 0)
+			break;
+		fake_now += 50;
+		channel_tick(c.ch, fake_now);
+		channel_tick(a.ch, fake_now);
+	}
+	assert_true(iter < 100000);
+	assert_int_equal(c.delivered, n);
+	assert_int_equal(a.delivered, n);
+	assert_true(channel_resends(c.ch) > 0);
+	assert_int_equal(channel_out_of_order(c.ch), 0);
+	assert_int_equal(channel_head_resends(c.ch), 0);
+	pair_free(&c, &a);
+}
+
+static void
+test_reordering(void **state)
+{
+	struct end c, a;
+	struct clientmsg m;
+	struct frame f;
+	uint8_t *acked;
+	size_t i, n = 2000;
+	json_int_t seq;
+	json_t *j;
+
+	(void)state;
+	rng_state = 99;
+	pair_new(&c, &a, NULL);
+	for (i = 0; i < n; i++)
+		assert_int_equal(send_val(&a, i), 0);
+	/* Deliver in shuffled order; keep the acks. */
+	while (a.q.len > 0) {
+		f = fq_take(&a.q, (size_t)(rng() % a.q.len));
+		assert_int_equal(channel_receive(c.ch, f.p, f.n), 0);
+		free(f.p);
+	}
+	assert_int_equal(c.delivered, n);
+	assert_int_equal(channel_out_of_order(c.ch), 0);
+	/* Each frame acked once, none twice. */
+	acked = calloc(n, 1);
+	assert_non_null(acked);
+	assert_int_equal(c.q.len, n);
+	while (c.q.len > 0) {
+		f = fq_take(&c.q, 0);
+		assert_int_equal(clientmsg_decode(&m, f.p, f.n, 1 << 16), 0);
+		assert_string_equal(m.type, MT_ACKNOWLEDGE);
+		j = json_loadb((const char *)m.payload, m.payload_len, 0,
+		    NULL);
+		assert_non_null(j);
+		seq = json_integer_value(json_object_get(j,
+		    "AcknowledgedMessageSequenceNumber"));
+		json_decref(j);
+		assert_true(seq >= 0 && seq < (json_int_t)n);
+		assert_int_equal(acked[seq], 0);
+		acked[seq] = 1;
+		assert_int_equal(channel_receive(a.ch, f.p, f.n), 0);
+		free(f.p);
+	}
+	assert_int_equal(channel_unacked(a.ch), 0);
+	free(acked);
+	pair_free(&c, &a);
+}
+
+static void
+test_duplicates(void **state)
+{
+	struct end c, a;
+	struct frame *held;
+	size_t i, n = 50;
+
+	(void)state;
+	pair_new(&c, &a, NULL);
+	for (i = 0; i < n; i++)
+		assert_int_equal(send_val(&c, i), 0);
+	held = calloc(n, sizeof(*held));
+	assert_non_null(held);
+	for (i = 0; i < n; i++)
+		held[i] = fq_take(&c.q, 0);
+	/* Out of order then again, in order then again, then all again. */
+	assert_int_equal(channel_receive(a.ch, held[3].p, held[3].n), 0);
+	assert_int_equal(channel_receive(a.ch, held[3].p, held[3].n), 0);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(channel_receive(a.ch, held[i].p, held[i].n),
+		    0);
+		assert_int_equal(channel_receive(a.ch, held[i].p, held[i].n),
+		    0);
+	}
+	for (i = 0; i < n; i++)
+		assert_int_equal(channel_receive(a.ch, held[i].p, held[i].n),
+		    0);
+	assert_int_equal(a.delivered, n);
+	/* Every arrival was acknowledged (the agent and porthole's client
+	 * both re-ack duplicates, spec 4.3). */
+	assert_int_equal(a.acks_sent, 2 + 3 * n);
+	pump(&c, &a, 0);
+	assert_int_equal(channel_unacked(c.ch), 0);
+	for (i = 0; i < n; i++)
+		free(held[i].p);
+	free(held);
+	pair_free(&c, &a);
+}
+
+static void
+test_deliver_again(void **state)
+{
+	struct end c, a;
+	int iter;
+
+	(void)state;
+	rng_state = 7;
+	pair_new(&c, &a, NULL);
+	/* The session is not ready: nothing acked, expected unchanged. */
+	a.again = 1;
+	assert_int_equal(send_val(&c, 0), 0);
+	pump(&c, &a, 0);
+	assert_int_equal(a.delivered, 0);
+	assert_int_equal(a.acks_sent, 0);
+	assert_int_equal(channel_expected_seq(a.ch), 0);
+	assert_int_equal(channel_unacked(c.ch), 1);
+	/* Not before the RTO, then resent. */
+	fake_now += 150;
+	channel_tick(c.ch, fake_now);
+	assert_int_equal(c.q.len, 0);
+	fake_now += 100;
+	channel_tick(c.ch, fake_now);
+	assert_int_equal(c.q.len, 1);
+	assert_int_equal(channel_head_resends(c.ch), 1);
+	a.again = 0;
+	pump(&c, &a, 0);
+	assert_int_equal(a.delivered, 1);
+	assert_int_equal(channel_unacked(c.ch), 0);
+
+	/* Sometimes not ready, with reordering: buffered messages the
+	 * session refuses while draining are retried by the tick. */
+	a.again = 3;
+	for (iter = 1; iter <= 500; iter++)
+		assert_int_equal(send_val(&c, (uint64_t)iter), 0);
+	for (iter = 0; iter < 10000; iter++) {
+		pump(&c, &a, 1);
+		if (a.delivered == 501 && channel_unacked(c.ch) == 0)
+			break;
+		fake_now += 100;
+		channel_tick(c.ch, fake_now);
+		channel_tick(a.ch, fake_now);
+	}
+	assert_int_equal(a.delivered, 501);
+	assert_int_equal(channel_unacked(c.ch), 0);
+	assert_int_equal(channel_out_of_order(a.ch), 0);
+	pair_free(&c, &a);
+}
+
+static void
+test_full_window(void **state)
+{
+	static uint8_t big[((size_t)64 << 10) + 29];
+	struct channel_limits lim = { .max_unacked = 100 };
+	struct end c, a;
+	struct frame f;
+	int i;
+
+	(void)state;
+	pair_new(&c, &a, &lim);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(send_val(&c, (uint64_t)i), 0);
+	assert_false(channel_can_send(c.ch));
+	assert_int_equal(send_val(&c, 100), PH_ERR_AGAIN);
+	assert_int_equal(channel_next_send_seq(c.ch), 100);
+	assert_int_equal(channel_unacked(c.ch), 100);
+	/* Acks for all but the first free no room: the window starts at
+	 * the oldest unacked message. */
+	f = fq_take(&c.q, 0);
+	pump(&c, &a, 0);
+	assert_int_equal(channel_unacked(c.ch), 1);
+	assert_false(channel_can_send(c.ch));
+	assert_int_equal(a.delivered, 0);
+	assert_int_equal(channel_out_of_order(a.ch), 99);
+	/* The oldest arrives: everything is free again. */
+	assert_int_equal(channel_receive(a.ch, f.p, f.n), 0);
+	free(f.p);
+	assert_int_equal(a.delivered, 100);
+	pump(&c, &a, 0);
+	assert_true(channel_can_send(c.ch));
+	assert_int_equal(channel_unacked(c.ch), 0);
+	assert_int_equal(send_val(&c, 100), 0);
+	pump(&c, &a, 0);
+	assert_int_equal(a.delivered, 101);
+	/* Payloads beyond the limit are refused outright. */
+	assert_int_equal(channel_send(c.ch, PT_OUTPUT, big, sizeof(big)),
+	    PH_ERR_TOOBIG);
+	pair_free(&c, &a);
+}
+
+/* Send one message at t, acknowledge it at t + rtt. */
+static void
+rtt_round(struct end *c, struct end *a, uint64_t rtt)
+{
+	assert_int_equal(send_val(c, c->peer->next_val), 0);
+	fake_now += rtt;
+	pump(c, a, 0);
+	fake_now += 1;
+}
+
+static void
+test_rto_adapts(void **state)
+{
+	struct end c, a;
+	unsigned rto;
+	int i;
+
+	(void)state;
+	pair_new(&c, &a, NULL);
+	assert_int_equal(channel_rto_ms(c.ch), 200);
+	/* spec 4.4: one 30 ms sample from SRTT 100, RTTVAR 0:
+	 * RTTVAR 17.5, SRTT 91.25, RTO 91.25 + 70. */
+	rtt_round(&c, &a, 30);
+	assert_int_equal(channel_rto_ms(c.ch), 161);
+	for (i = 0; i < 200; i++)
+		rtt_round(&c, &a, 30);
+	/* Converges to SRTT 30 + G 10. */
+	rto = channel_rto_ms(c.ch);
+	assert_true(rto >= 40 && rto <= 42);
+	/* Karn: an ack for a resent message gives no sample. */
+	assert_int_equal(send_val(&c, a.next_val), 0);
+	fq_clear(&c.q);
+	fake_now += 500;
+	channel_tick(c.ch, fake_now);
+	assert_int_equal(c.q.len, 1);
+	fake_now += 900;
+	pump(&c, &a, 0);
+	assert_int_equal(channel_rto_ms(c.ch), rto);
+	/* Long samples: capped at 1 s. */
+	for (i = 0; i < 50; i++)
+		rtt_round(&c, &a, 5000);
+	assert_int_equal(channel_rto_ms(c.ch), 1000);
+	pair_free(&c, &a);
+}
+
+static void
+test_resend_all_after_reconnect(void **state)
+{
+	struct end c, a;
+	int i;
+
+	(void)state;
+	pair_new(&c, &a, NULL);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(send_val(&a, (uint64_t)i), 0);
+	pump(&c, &a, 0);
+	/* The connection drops: writes fail, messages stay buffered. */
+	a.down = 1;
+	for (i = 10; i < 60; i++)
+		assert_int_equal(send_val(&a, (uint64_t)i), 0);
+	assert_int_equal(channel_unacked(a.ch), 50);
+	fake_now += 5000;
+	channel_tick(a.ch, fake_now);
+	assert_int_equal(a.q.len, 0);
+	/* Reconnected: everything goes at once, in order. */
+	a.down = 0;
+	channel_resend_all(a.ch);
+	assert_int_equal(a.q.len, 50);
+	pump(&c, &a, 0);
+	assert_int_equal(c.delivered, 60);
+	assert_int_equal(channel_unacked(a.ch), 0);
+	/* Nothing left to resend. */
+	channel_resend_all(a.ch);
+	assert_int_equal(a.q.len, 0);
+	pair_free(&c, &a);
+}
+
+static void
+test_garbage(void **state)
+{
+	struct end c, a;
+	struct buf b;
+	uint8_t junk[300], id[16];
+	size_t n, k;
+	int i, rc;
+
+	(void)state;
+	rng_state = 5;
+	pair_new(&c, &a, NULL);
+	assert_int_equal(send_val(&a, 0), 0);
+	for (i = 0; i < 20000; i++) {
+		n = (size_t)(rng() % sizeof(junk));
+		for (k = 0; k < n; k++)
+			junk[k] = (uint8_t)rng();
+		rc = channel_receive(c.ch, junk, n);
+		assert_true(rc == PH_ERR_SHORT || rc == PH_ERR_INVALID ||
+		    rc == PH_ERR_TOOBIG || rc == PH_ERR_DIGEST);
+	}
+	assert_int_equal(channel_receive(c.ch, NULL, 0), PH_ERR_SHORT);
+	/* Well-formed frames with nonsense inside. */
+	uuid_v4(id);
+	buf_init(&b, 0);
+	assert_int_equal(clientmsg_encode(&b, MT_ACKNOWLEDGE, 0, 3, id, 0,
+	    "not json", 8), 0);
+	assert_int_equal(clientmsg_encode(&b, MT_ACKNOWLEDGE, 0, 3, id, 0,
+	    "{\"AcknowledgedMessageSequenceNumber\":\"0\"}", 41), 0);
+	assert_int_equal(clientmsg_encode(&b, MT_ACKNOWLEDGE, 0, 3, id, 0,
+	    "{\"AcknowledgedMessageSequenceNumber\":-9}", 40), 0);
+	assert_int_equal(channel_receive(a.ch, b.data, 128), 0);
+	assert_int_equal(channel_receive(a.ch, b.data + 128, 161), 0);
+	assert_int_equal(channel_receive(a.ch, b.data + 289, 160), 0);
+	assert_int_equal(channel_unacked(a.ch), 1);
+	buf_reset(&b);
+	/* A stream frame far beyond the window is dropped, not acked. */
+	assert_int_equal(clientmsg_encode(&b, MT_OUTPUT_STREAM, INT64_MAX, 0,
+	    id, PT_OUTPUT, "01234567", 8), 0);
+	assert_int_equal(channel_receive(c.ch, b.data, b.len), 0);
+	assert_int_equal(c.q.len, 0);
+	buf_reset(&b);
+	assert_int_equal(clientmsg_encode(&b, MT_OUTPUT_STREAM, INT64_MIN, 0,
+	    id, PT_OUTPUT, "01234567", 8), 0);
+	assert_int_equal(channel_receive(c.ch, b.data, b.len), 0);
+	assert_int_equal(c.delivered, 0);
+	buf_free(&b);
+	pump(&c, &a, 0);
+	assert_int_equal(c.delivered, 1);
+	pair_free(&c, &a);
+}
+
+static void
+test_control_and_own_type(void **state)
+{
+	struct end c, a;
+	struct buf b;
+	uint8_t id[16];
+
+	(void)state;
+	pair_new(&c, &a, NULL);
+	uuid_v4(id);
+	buf_init(&b, 0);
+	assert_int_equal(clientmsg_encode(&b, MT_CHANNEL_CLOSED, 0, 3, id, 0,
+	    "{}", 2), 0);
+	assert_int_equal(channel_receive(c.ch, b.data, b.len), 0);
+	assert_int_equal(c.controls, 1);
+	assert_string_equal(c.last_control, MT_CHANNEL_CLOSED);
+	assert_int_equal(c.q.len, 0);
+	buf_reset(&b);
+	assert_int_equal(clientmsg_encode(&b, "something_new", 0, 0, id, 0,
+	    "x", 1), 0);
+	assert_int_equal(channel_receive(a.ch, b.data, b.len), 0);
+	assert_int_equal(a.controls, 1);
+	assert_string_equal(a.last_control, "something_new");
+	/* The client receiving a frame of its own stream: ignored. */
+	buf_reset(&b);
+	assert_int_equal(clientmsg_encode(&b, MT_INPUT_STREAM, 0, 0, id,
+	    PT_OUTPUT, "01234567", 8), 0);
+	assert_int_equal(channel_receive(c.ch, b.data, b.len), 0);
+	assert_int_equal(c.delivered, 0);
+	assert_int_equal(c.q.len, 0);
+	assert_int_equal(channel_expected_seq(c.ch), 0);
+	/* channel_free from a callback is deferred safely. */
+	buf_reset(&b);
+	assert_int_equal(clientmsg_encode(&b, MT_CHANNEL_CLOSED, 0, 3, id, 0,
+	    "{}", 2), 0);
+	assert_int_equal(send_val(&c, 0), 0);
+	c.free_on_control = 1;
+	assert_int_equal(channel_receive(c.ch, b.data, b.len), 0);
+	assert_null(c.ch);
+	buf_free(&b);
+	pair_free(&c, &a);
+}
+
+/* The agent answers from inside deliver (channel_send re-entered). */
+static void
+test_reentrant_echo(void **state)
+{
+	struct end c, a;
+	int i;
+
+	(void)state;
+	pair_new(&c, &a, NULL);
+	a.echo = 1;
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(send_val(&c, (uint64_t)i), 0);
+	pump(&c, &a, 1);
+	assert_int_equal(a.delivered, 1000);
+	assert_int_equal(c.delivered, 1000);
+	assert_int_equal(channel_unacked(a.ch), 0);
+	assert_int_equal(channel_unacked(c.ch), 0);
+	pair_free(&c, &a);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_in_order_both_ways),
+		cmocka_unit_test(test_frames_and_ack_format),
+		cmocka_unit_test(test_ack_removes_exactly_its_message),
+		cmocka_unit_test(test_lossy_network),
+		cmocka_unit_test(test_reordering),
+		cmocka_unit_test(test_duplicates),
+		cmocka_unit_test(test_deliver_again),
+		cmocka_unit_test(test_full_window),
+		cmocka_unit_test(test_rto_adapts),
+		cmocka_unit_test(test_resend_all_after_reconnect),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_control_and_own_type),
+		cmocka_unit_test(test_reentrant_echo),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
