@@ -106,6 +106,13 @@ child_run(const struct agent_spawn *sp, int slave, int report_fd)
 	sigset_t all;
 	int sig;
 
+	/* An agent started with 0, 1 or 2 closed may hold the pipe or the
+	 * slave there: move them out of the way of the dup2s below. */
+	if (report_fd < 3 &&
+	    (report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		_exit(127);
+	if (slave < 3 && (slave = fcntl(slave, F_DUPFD, 3)) < 0)
+		child_fail(report_fd, STEP_DUP);
 	if (setsid() < 0)
 		child_fail(report_fd, STEP_SETSID);
 	if (ioctl(slave, TIOCSCTTY, 0) < 0)
