@@ -168,9 +168,11 @@ ini_load(struct ini *ini, const char *path, int is_config, char *err,
 		rc = PH_ERR_INVALID;
 		goto done;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "Unable to read config file: %s (not a "
-		    "regular file)", path);
+	/* /dev/null is a common way to say "no config" (the CLI accepts it);
+	 * reads stay bounded by the buffer's limit whatever the file is. */
+	if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "Unable to read config file: %s (is a "
+		    "directory)", path);
 		rc = PH_ERR_INVALID;
 		goto done;
 	}
