@@ -2,8 +2,8 @@
  * (plain ws://, so no certificates are needed): OpenControlChannel, a
  * session started by interactive_shell with a resize and UTF-8 output,
  * agent_session_state, agent_task_complete and its acknowledgement, a
- * session ended by channel_closed on the control channel, and a clean
- * shutdown. */
+ * session ended by channel_closed on the control channel whose result is
+ * resent until acknowledged, and a clean shutdown. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +45,8 @@ struct fake {
 	uv_timer_t guard;
 	uint64_t t_terminate;
 	uint64_t t_complete2;
+	uint64_t t_resend;
+	char first_mid[UUID_STR_LEN];
 };
 
 static void
@@ -126,13 +128,29 @@ ctl_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 	assert_non_null(o);
 	k = strcmp(json_string_value(json_object_get(o, "TaskId")),
 	    "sess-1") == 0 ? 0 : 1;
+	uuid_format(m.message_id, mid);
+	if (k == 1 && f->complete[1] == NULL && f->first_mid[0] == '\0') {
+		/* Leave the first result of session 2 unacknowledged: it
+		 * must come again, same MessageId, RetryNumber 2 (spec 8.2). */
+		assert_int_equal(json_integer_value(json_object_get(o,
+		    "RetryNumber")), 1);
+		snprintf(f->first_mid, sizeof(f->first_mid), "%s", mid);
+		f->t_complete2 = uv_now(f->loop);
+		json_decref(o);
+		return;
+	}
 	if (f->complete[k] != NULL) {
 		json_decref(o); /* a resend: acknowledged already */
 		return;
 	}
+	if (k == 1) {
+		assert_string_equal(mid, f->first_mid);
+		assert_int_equal(json_integer_value(json_object_get(o,
+		    "RetryNumber")), 2);
+		f->t_resend = uv_now(f->loop);
+	}
 	f->complete[k] = o;
 	/* spec 8.2: acknowledge with the frame's MessageId. */
-	uuid_format(m.message_id, mid);
 	a = json_pack("{s:i, s:s, s:s, s:s}", "SchemaVersion", 1, "MessageId",
 	    mid, "TaskId", json_string_value(json_object_get(o, "TaskId")),
 	    "Topic", MT_AGENT_TASK_COMPLETE);
@@ -144,7 +162,6 @@ ctl_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 		/* Session 2 runs until the gateway ends it. */
 		fake_start_session(f, "sess-2", "sleep 30");
 	} else {
-		f->t_complete2 = uv_now(f->loop);
 		agent_control_shutdown(f->ctl, fake_stopped, f);
 	}
 }
@@ -370,6 +387,9 @@ test_session_flow(void **state)
 	/* Session 2: ended by channel_closed within a few seconds. */
 	assert_non_null(f.complete[1]);
 	assert_true(f.t_complete2 - f.t_terminate < 3000);
+	/* Resent about 1 s later. */
+	assert_true(f.t_resend - f.t_complete2 >= 700);
+	assert_true(f.t_resend - f.t_complete2 <= 2000);
 	assert_int_equal(f.data_closed, 2);
 
 	json_decref(f.open_ctl);
