@@ -152,10 +152,17 @@ sess_handle_closed(uv_handle_t *h)
 {
 	struct agent_session *s = h->data;
 
-	if (h == (uv_handle_t *)&s->tick)
+	if (h == (uv_handle_t *)&s->tick) {
 		s->tick_live = 0;
-	else
+	} else {
 		s->poll_live = 0;
+		/* libuv: a polled descriptor is closed only after its
+		 * handle. */
+		if (s->master >= 0) {
+			close(s->master);
+			s->master = -1;
+		}
+	}
 	sess_maybe_free(s);
 }
 
@@ -170,9 +177,7 @@ sess_close(struct agent_session *s)
 	if (s->poll_live) {
 		uv_poll_stop(&s->poll);
 		uv_close((uv_handle_t *)&s->poll, sess_handle_closed);
-	}
-	if (s->master >= 0) {
-		/* libuv's poll does not own the descriptor. */
+	} else if (s->master >= 0) {
 		close(s->master);
 		s->master = -1;
 	}
