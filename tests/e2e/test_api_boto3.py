@@ -14,6 +14,7 @@ raises as ClientError.
 
 import datetime
 import ipaddress
+import os
 import socket
 import time
 
@@ -295,10 +296,11 @@ class Deregister(harness.ClusterTestCase):
         a = self.cluster.add_agent("doomed")
         ssm = self.cluster.ssm()
         iid = a.instance_id
-        cert = a.find_state_file("BEGIN CERTIFICATE")
-        key = a.find_state_file("PRIVATE KEY")
-        self.assertIsNotNone(cert, a.state_files())
-        self.assertIsNotNone(key, a.state_files())
+        # The agent's client certificate and key (src/agent/state.h).
+        cert = os.path.join(a.state_dir, "cert.pem")
+        key = os.path.join(a.state_dir, "key.pem")
+        self.assertTrue(os.path.exists(cert), a.state_files())
+        self.assertTrue(os.path.exists(key), a.state_files())
         ssm.add_tags_to_resource(ResourceType="ManagedInstance",
                                  ResourceId=iid,
                                  Tags=[{"Key": "k", "Value": "v"}])

@@ -21,6 +21,7 @@ import subprocess
 import unittest.mock
 import urllib.error
 import urllib.request
+import warnings
 
 import botocore.auth
 import botocore.awsrequest
@@ -164,10 +165,14 @@ class Auth(harness.ClusterTestCase):
                       ("UnknownOperationException", "InvalidAction"))
 
     def test_tls_1_2_or_later_only(self):
+        # This client can speak TLS 1.0/1.1 (checked against an
+        # `openssl s_server -tls1_1`); portholed must refuse them.
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.load_verify_locations(self.cluster.ca)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
         try:
             ctx.set_ciphers("ALL:@SECLEVEL=0")
         except ssl.SSLError:
