@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "client/awsapi.h"
 #include "client/awscfg.h"
@@ -37,14 +38,34 @@ main_usage(FILE *f)
 	    "       porthole --help\n"
 	    "\n"
 	    "Opens a session on a managed server through portholed (or AWS\n"
-	    "Systems Manager). Credentials, region, endpoint and CA bundle are\n"
-	    "found like the AWS CLI finds them (AWS_* environment, ~/.aws).\n"
+	    "Systems Manager). Credentials, region, endpoint and CA bundle\n"
+	    "are found like the AWS CLI finds them (AWS_* environment,\n"
+	    "~/.aws).\n"
 	    "Installed as session-manager-plugin, porthole is what\n"
 	    "`aws ssm start-session` runs.\n");
 }
 
 static struct client_awscfg main_cfg;
 static int main_cfg_ok;
+
+/* {"SessionId": id}, escaped by jansson (ids come from the server). */
+static int
+main_session_body(struct buf *req, const char *session_id)
+{
+	json_t *o = json_pack("{s:s}", "SessionId", session_id);
+	char *j;
+	int rc;
+
+	if (o == NULL)
+		return PH_ERR_INVALID;
+	j = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (j == NULL)
+		return PH_ERR_NOMEM;
+	rc = buf_append_str(req, j);
+	free(j);
+	return rc;
+}
 
 /* ssm:ResumeSession for a reconnect (spec 1.3). Runs on a worker thread;
  * reads main_cfg only. */
@@ -65,7 +86,7 @@ main_resume(void *ud, const char *session_id, char **token, char *err,
 	}
 	buf_init(&req, 4096);
 	buf_init(&resp, CLIENT_AWSAPI_MAX_RESPONSE);
-	rc = buf_appendf(&req, "{\"SessionId\":\"%s\"}", session_id);
+	rc = main_session_body(&req, session_id);
 	if (rc == 0)
 		rc = client_awsapi_call(&main_cfg, "AmazonSSM.ResumeSession",
 		    "ssm", buf_cstr(&req), &status, &resp, err, errlen);
@@ -77,6 +98,30 @@ main_resume(void *ud, const char *session_id, char **token, char *err,
 		r.token = NULL;
 		client_start_response_free(&r);
 	}
+	buf_free(&req);
+	buf_free(&resp);
+	return rc;
+}
+
+/* ssm:TerminateSession when the session cannot go on (spec 1.3). */
+static int
+main_terminate(void *ud, const char *session_id, char *err, size_t errlen)
+{
+	struct buf req, resp;
+	long status = 0;
+	int rc;
+
+	if (!main_cfg_ok) {
+		snprintf(err, errlen, "no credentials to call TerminateSession "
+		    "with");
+		return PH_ERR_DENIED;
+	}
+	buf_init(&req, 4096);
+	buf_init(&resp, CLIENT_AWSAPI_MAX_RESPONSE);
+	rc = main_session_body(&req, session_id);
+	if (rc == 0)
+		rc = client_awsapi_call(&main_cfg, "AmazonSSM.TerminateSession",
+		    "ssm", buf_cstr(&req), &status, &resp, err, errlen);
 	buf_free(&req);
 	buf_free(&resp);
 	return rc;
@@ -148,6 +193,7 @@ main_plugin(int argc, char **argv)
 	sp.plugin_mode = 1;
 	sp.legacy_cli = a.legacy;
 	sp.resume = main_resume;
+	sp.terminate = main_terminate;
 	rc = client_session_run(&sp);
 	client_plugin_args_free(&a);
 	client_awscfg_clear(&main_cfg);
@@ -201,6 +247,7 @@ main_start_session(const struct client_cli_args *a)
 	sp.ca_file = main_ca_bundle();
 	sp.plugin_mode = 0;
 	sp.resume = main_resume;
+	sp.terminate = main_terminate;
 	rc = client_session_run(&sp);
 	client_start_response_free(&r);
 	client_awscfg_clear(&main_cfg);

@@ -47,7 +47,8 @@ plugin_get_str(json_t *o, const char *key, size_t max, int required,
 		return PH_ERR_INVALID;
 	}
 	if (!json_is_string(v)) {
-		snprintf(err, errlen, "%s in the response is not a string", key);
+		snprintf(err, errlen, "%s in the response is not a string",
+		    key);
 		return PH_ERR_INVALID;
 	}
 	s = json_string_value(v);
@@ -59,8 +60,8 @@ plugin_get_str(json_t *o, const char *key, size_t max, int required,
 		return PH_ERR_INVALID;
 	}
 	if (n > max) {
-		snprintf(err, errlen, "%s in the response is too long (%zu bytes)",
-		    key, n);
+		snprintf(err, errlen,
+		    "%s in the response is too long (%zu bytes)", key, n);
 		return PH_ERR_TOOBIG;
 	}
 	for (i = 0; i < n; i++) {
@@ -408,8 +409,8 @@ cli_parse_shorthand(const char *s, json_t *params, char *err, size_t errlen)
 		eq = memchr(item, '=', (size_t)(end - item));
 		if (eq == NULL || eq == item ||
 		    (size_t)(eq - item) >= sizeof(key)) {
-			snprintf(err, errlen,
-			    "--parameters: expected Key=Value or a JSON object");
+			snprintf(err, errlen, "--parameters: expected "
+			    "Key=Value or a JSON object");
 			return PH_ERR_INVALID;
 		}
 		memcpy(key, item, (size_t)(eq - item));
@@ -477,9 +478,9 @@ client_cli_start_request(const struct client_cli_args *a, char **out,
 		if (*s == '{') {
 			params = json_loads(s, 0, &jerr);
 			if (params == NULL || !json_is_object(params)) {
-				snprintf(err, errlen,
-				    "--parameters is not a valid JSON object: %s",
-				    params == NULL ? jerr.text : "not an object");
+				snprintf(err, errlen, "--parameters is not a "
+				    "valid JSON object: %s", params == NULL ?
+				    jerr.text : "not an object");
 				rc = PH_ERR_INVALID;
 				goto fail;
 			}

@@ -38,7 +38,7 @@ struct client_start_response {
 
 struct client_plugin_args {
 	enum client_plugin_action action;
-	int legacy;                 /* argc 4: KMS is refused in the handshake */
+	int legacy;                 /* argc 4: KMS is refused (spec 6.5) */
 	const char *operation;      /* argv3 (points into argv) */
 	const char *unknown;        /* argv1 for CLIENT_PLUGIN_UNKNOWN_OP */
 	/* Name of the environment variable the response came from; the caller
@@ -48,7 +48,7 @@ struct client_plugin_args {
 	struct client_start_response resp;
 	const char *region;         /* argv2 ("" if absent), into argv */
 	const char *profile;        /* argv4 ("" = default chain) */
-	char *target;               /* argv5's Target ("" if absent), malloc'd */
+	char *target;               /* argv5's Target or "" (malloc'd) */
 	const char *endpoint;       /* argv6 ("" = default) */
 	char err[256];
 };

@@ -51,7 +51,7 @@ enum client_session_type {
 
 /* What the client learnt from a HandshakeRequest. */
 struct client_handshake {
-	enum client_session_type type;  /* UNKNOWN unless SessionType succeeded */
+	enum client_session_type type;  /* UNKNOWN unless SessionType worked */
 	int kms_requested;
 	int ok;                         /* every action succeeded */
 	char agent_version[64];

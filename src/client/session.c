@@ -42,6 +42,10 @@
 #define SESS_PING_MS 30000
 #define SESS_PING_TIMEOUT_MS 90000
 #define SESS_CLOSE_GRACE_MS 300    /* wait for our close frame, then stop */
+/* spec 4.4: the official plugin terminates the session after 3000 resends
+ * of one message (about 5 minutes at its 100 ms cadence). Our channel
+ * resends once per RTO (at most 1 s), so 300 is the same 5 minutes. */
+#define SESS_GIVEUP_RESENDS 300
 
 enum sess_in_mode {
 	IN_NONE,  /* stdin closed or unusable */
@@ -199,8 +203,8 @@ out_enqueue(struct sess *s, const uint8_t *p, size_t n)
 
 	if (!s->out_pollable) {
 		/* Regular file or /dev/null: writes do not block for long. */
-		if (out_write_all(STDOUT_FILENO, p, n, SESS_OUT_FLUSH_MS) != 0 &&
-		    errno == EPIPE) {
+		if (out_write_all(STDOUT_FILENO, p, n,
+		    SESS_OUT_FLUSH_MS) != 0 && errno == EPIPE) {
 			sess_fatal(s, "cannot write to standard output: %s",
 			    strerror(errno));
 		}
@@ -853,6 +857,22 @@ sess_lost(struct sess *s, const char *fmt, ...)
 	uv_timer_start(&s->retry, retry_cb, delay, 0);
 }
 
+/* The agent has not acknowledged our oldest message for minutes. */
+static void
+sess_give_up(struct sess *s)
+{
+	char err[512];
+
+	err[0] = '\0';
+	if (s->p->terminate != NULL &&
+	    s->p->terminate(s->p->resume_ud, s->p->session_id, err,
+	    sizeof(err)) != 0)
+		log_warn("event=terminate_failed session=%s err=\"%s\"",
+		    s->p->session_id, err);
+	sess_fatal(s, "The agent stopped acknowledging input; "
+	    "session %s terminated.", s->p->session_id);
+}
+
 static void
 tick_cb(uv_timer_t *t)
 {
@@ -862,6 +882,10 @@ tick_cb(uv_timer_t *t)
 	if (s->finished)
 		return;
 	channel_tick(s->ch, channel_now_ms());
+	if (channel_head_resends(s->ch) >= SESS_GIVEUP_RESENDS) {
+		sess_give_up(s);
+		return;
+	}
 	if (s->in_mode == IN_TICK) {
 		for (i = 0; i < SESS_STDIN_TICK_CHUNKS && stdin_wanted(s); i++)
 			if (!stdin_read_one(s))

@@ -31,13 +31,19 @@ struct client_session_params {
 	int (*resume)(void *ud, const char *session_id, char **token,
 	    char *err, size_t errlen);
 	void *resume_ud;
+	/* ssm:TerminateSession, called (blocking) when the agent stopped
+	 * acknowledging our input for good (spec 1.3 (a), 4.4). May be NULL.
+	 * Gets resume_ud. */
+	int (*terminate)(void *ud, const char *session_id, char *err,
+	    size_t errlen);
 };
 
 /* Run the session; returns the process exit status:
  *   0  the session ended normally (channel_closed), or, in porthole mode,
  *      the remote exit code of a NonInteractiveCommands session;
  *   1  the session failed (SessionStatus "Failed"), timed out on resume,
- *      or the connection was lost for good. */
+ *      the connection was lost for good, or the agent stopped
+ *      acknowledging input. */
 int client_session_run(const struct client_session_params *p);
 
 #endif

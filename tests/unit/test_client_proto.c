@@ -188,7 +188,8 @@ test_handshake_port_kms_unknown(void **state)
 	(void)state;
 	buf_init(&b, 65536);
 	/* Port: not supported yet -> Failed. */
-	assert_int_equal(hs("{\"AgentVersion\":\"3\",\"RequestedClientActions\":"
+	assert_int_equal(hs("{\"AgentVersion\":\"3\","
+	    "\"RequestedClientActions\":"
 	    "[{\"ActionType\":\"SessionType\",\"ActionParameters\":"
 	    "{\"SessionType\":\"Port\",\"Properties\":{\"portNumber\":"
 	    "\"80\"}}}]}", &h, &b), 0);
@@ -202,7 +203,8 @@ test_handshake_port_kms_unknown(void **state)
 	    "supported by this client yet\"]}");
 
 	/* Shell + KMSEncryption: SessionType succeeds, KMS fails. */
-	assert_int_equal(hs("{\"AgentVersion\":\"3\",\"RequestedClientActions\":"
+	assert_int_equal(hs("{\"AgentVersion\":\"3\","
+	    "\"RequestedClientActions\":"
 	    "[{\"ActionType\":\"SessionType\",\"ActionParameters\":"
 	    "{\"SessionType\":\"Standard_Stream\",\"Properties\":null}},"
 	    "{\"ActionType\":\"KMSEncryption\",\"ActionParameters\":"

@@ -492,7 +492,8 @@ test_noninteractive_exit_code(void **state)
 		assert_int_equal(f.hs_response_count, 1);
 		assert_int_equal(f.hs_response_status[0], 1);
 		assert_non_null(strstr(r.out, "result\nEXIT_CODE: 3"));
-		assert_non_null(strstr(r.out, "Exiting session with sessionId"));
+		assert_non_null(strstr(r.out,
+		    "Exiting session with sessionId"));
 	}
 }
 
