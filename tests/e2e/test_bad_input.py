@@ -22,6 +22,7 @@ import signal
 import socket
 import ssl
 import time
+import uuid
 
 import harness
 from harness import RawWebSocket, client_message, open_data_channel_json
@@ -164,10 +165,32 @@ class BadInput(harness.ClusterTestCase):
         self.assertStillServing()
 
     def test_digest_mismatch(self):
+        # The gateway may close the connection, or relay the frame (it
+        # need not hash payloads it only relays); either way the agent must
+        # not act on a frame whose SHA-256 digest does not match.
         ws, _ = self.attached()
-        ws.send_binary(client_message("input_stream_data", b"ls\r",
+        time.sleep(1.5)  # the shell is up and reading its PTY
+        bad = "/tmp/porthole-e2e-%s" % uuid.uuid4().hex
+        good = "/tmp/porthole-e2e-%s" % uuid.uuid4().hex
+        self.addCleanup(lambda: [os.unlink(p) for p in (bad, good)
+                                 if os.path.exists(p)])
+        ws.send_binary(client_message("input_stream_data",
+                                      ("touch %s\r" % bad).encode(),
                                       digest=b"\0" * 32))
-        self.assertClosed(ws)
+        try:
+            closed = ws.wait_closed(2.0)
+        except TimeoutError:
+            closed = None
+        if closed is None:
+            # Still open: the same input, correctly framed, does run, so
+            # the path works and only the digest kept the first one out.
+            ws.send_binary(client_message("input_stream_data",
+                                          ("touch %s\r" % good).encode()))
+            harness.wait_for(lambda: os.path.exists(good), 10, 0.2,
+                             "the correctly framed input to run")
+        time.sleep(0.5)
+        self.assertFalse(os.path.exists(bad),
+                         "input with a bad digest reached the shell")
         self.assertStillServing()
 
     def test_binary_frame_before_open_data_channel(self):
