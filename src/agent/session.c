@@ -47,6 +47,8 @@
 #define SESS_REAP_GIVEUP_MS 5000
 /* Data channel reconnects: about 5 tries over about 30 s. */
 #define SESS_MAX_TRIES 5
+/* Invalid frames tolerated on one data-channel connection. */
+#define SESS_MAX_BAD_FRAMES 16
 #define SESS_KEEPALIVE_MS 30000
 #define SESS_KEEPALIVE_TIMEOUT_MS 90000
 /* A partial UTF-8 character is held back at most this long. */
@@ -77,6 +79,7 @@ struct agent_session {
 	int ws_ever_open;
 	int ws_final;         /* closed by us or refused: no reconnect */
 	int tries;            /* failed dials/drops since a stable open */
+	int bad_frames;       /* invalid frames on this connection */
 	uint64_t opened_ms;
 	uint64_t retry_at;    /* 0: no reconnect scheduled */
 	struct agent_backoff bo;
@@ -317,6 +320,7 @@ ws_on_open(struct ws *w)
 	first = !s->ws_ever_open;
 	s->ws_open = 1;
 	s->ws_ever_open = 1;
+	s->bad_frames = 0;
 	s->opened_ms = sess_now();
 	/* spec 4.5: a reconnected agent publishes again. */
 	s->paused = 0;
@@ -343,9 +347,13 @@ ws_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 		return; /* text frames carry nothing for the agent */
 	rc = channel_receive(s->ch, p, n);
 	if (rc != 0) {
-		log_warn("event=bad_frame session=%s err=\"%s\"",
-		    s->task.session_id, ph_strerror(rc));
-		ws_close(w, 1007, "malformed ClientMessage");
+		/* The frame is dropped (not acknowledged, so a sender with a
+		 * transient fault resends it); only a stream of them ends
+		 * the connection, whose reconnect is bounded. */
+		log_warn("event=bad_frame session=%s len=%zu err=\"%s\"",
+		    s->task.session_id, n, ph_strerror(rc));
+		if (++s->bad_frames >= SESS_MAX_BAD_FRAMES)
+			ws_close(w, 1007, "malformed ClientMessage");
 		return;
 	}
 	/* Acknowledgements may have freed room for more output. */
