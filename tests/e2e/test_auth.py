@@ -115,6 +115,18 @@ class Auth(harness.ClusterTestCase):
         status, doc = self.post(self.signed_headers(when=when))
         self.assertEqual(status, 200, doc)
 
+    def test_malformed_authorization(self):
+        h = self.signed_headers()
+        h["Authorization"] = "AWS4-HMAC-SHA256 Credential=garbage"
+        self.assertRefused(*self.post(h), "IncompleteSignatureException")
+
+    def test_missing_date(self):
+        h = self.signed_headers()
+        for k in list(h):
+            if k.lower() == "x-amz-date":
+                del h[k]
+        self.assertRefused(*self.post(h), "IncompleteSignatureException")
+
     def test_body_changed_after_signing(self):
         h = self.signed_headers(body=b"{}")
         status, doc = self.post(h, body=b'{"MaxResults": 1}')
@@ -183,6 +195,40 @@ class Auth(harness.ClusterTestCase):
                 with ctx.wrap_socket(s, server_hostname="127.0.0.1"):
                     pass
         self.assertIn(self.cluster.tls_probe(), ("TLSv1.2", "TLSv1.3"))
+
+
+class NoSecretsInLogs(harness.ClusterTestCase):
+    """After an enrolment and a session, no secret is in any log."""
+
+    def test_logs_hold_no_secrets(self):
+        c = self.cluster
+        aid, code = c.create_activation()
+        a = c.new_agent("logged")
+        a.register(aid, code)
+        a.start()
+        c.wait_online(a.instance_id, agent=a)
+        r = c.ssm().start_session(Target=a.instance_id)
+        token = r["TokenValue"]
+        token2 = c.ssm().resume_session(SessionId=r["SessionId"])[
+            "TokenValue"]
+        c.ssm().terminate_session(SessionId=r["SessionId"])
+        s = c.open_session(a.instance_id)
+        self.assertEqual(s.exit(), 0)
+        with open(os.path.join(a.state_dir, "key.pem")) as f:
+            key_body = "".join(line for line in f.read().splitlines()
+                               if line and not line.startswith("-----"))
+        with open(os.path.join(c.data_dir, "ca.key")) as f:
+            ca_body = "".join(line for line in f.read().splitlines()
+                              if line and not line.startswith("-----"))
+        logs = c.server.log() + a.proc.log() + self.agent.proc.log()
+        self.assertIn(a.instance_id, logs)  # the logs are the right ones
+        for name, secret in (("admin secret key", c.secret_key),
+                             ("activation code", code),
+                             ("StartSession token", token),
+                             ("ResumeSession token", token2),
+                             ("agent private key", key_body[:40]),
+                             ("CA private key", ca_body[:40])):
+            self.assertNotIn(secret, logs, "%s in the logs" % name)
 
 
 class InitDataDir(harness.ClusterTestCase):

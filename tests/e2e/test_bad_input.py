@@ -230,6 +230,14 @@ class BadInput(harness.ClusterTestCase):
         self.assertOpen(resumed, 1.0)
         self.assertStillServing()
 
+    def test_token_expires(self):
+        r = self.start_session()
+        time.sleep(62)  # the token lives 60 s (STORE_TOKEN_TTL_MS)
+        ws = self.data_ws(r["StreamUrl"])
+        ws.send_text(open_data_channel_json(r["TokenValue"]))
+        self.assertClosed(ws)
+        self.assertStillServing()
+
     def test_token_of_another_session(self):
         a = self.start_session()
         b = self.start_session()
