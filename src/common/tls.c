@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,9 @@ tls_ctx_common(SSL_CTX *s)
 	if (SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION) != 1)
 		return PH_ERR_CRYPTO;
 	SSL_CTX_set_options(s, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	/* Idle connections (thousands of agents) give back their record
+	 * buffers. */
+	SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS);
 	return 0;
 }
 
@@ -270,6 +274,21 @@ tls_ctx_free(struct tls_ctx *ctx)
 }
 
 /* ---- small helpers ------------------------------------------------------ */
+
+/* libuv writes with writev(), which raises SIGPIPE when the peer has gone;
+ * that must be an error code, not the end of the process. A program that
+ * installed its own disposition keeps it. */
+static void
+conn_ignore_sigpipe(void)
+{
+	struct sigaction sa;
+
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_IGN;
+		(void)sigaction(SIGPIPE, &sa, NULL);
+	}
+}
 
 static size_t
 conn_pt_left(const struct conn *c)
@@ -1122,6 +1141,7 @@ conn_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
 	int rc;
 
 	*out = NULL;
+	conn_ignore_sigpipe();
 	if (loop == NULL || host == NULL || *host == '\0' || port <= 0 ||
 	    port > 65535 || cbs == NULL || (ctx != NULL && ctx->server))
 		return PH_ERR_INVALID;
@@ -1212,6 +1232,7 @@ listener_start(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
 	int len = sizeof(ss), rc;
 
 	*out = NULL;
+	conn_ignore_sigpipe();
 	if (on_accept == NULL || port < 0 || port > 65535 ||
 	    (ctx != NULL && !ctx->server))
 		return PH_ERR_INVALID;

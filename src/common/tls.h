@@ -54,7 +54,9 @@ void listener_stop(struct listener *l);
  * call, so any conn_* function may be called from any callback. on_close
  * fires exactly once per connection (also for a failed dial), always
  * asynchronously after conn_close/conn_abort/an error, and c is freed right
- * after it returns; calls on a closing connection are harmless no-ops. */
+ * after it returns; calls on a closing connection are harmless no-ops.
+ * The first conn_dial/listener_start sets SIGPIPE to SIG_IGN if it still
+ * has its default action (a vanished peer must not kill the process). */
 int conn_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
     int port, const char *sni, const struct conn_cbs *cbs, void *ud,
     struct conn **out);
