@@ -694,6 +694,43 @@ class Session:
             pass
 
 
+def stty_around_session(cluster, command, timeout=30):
+    """Run `command` (a session client) from a local /bin/sh in a
+    pseudo-terminal, type whoami and exit in the session, and return the
+    local terminal's `stty -g` from before and after."""
+    sh = pexpect.spawn("/bin/sh", env=cluster.make_env(PS1="LOCAL$ "),
+                       encoding="utf-8", codec_errors="replace",
+                       timeout=timeout, dimensions=(24, 80),
+                       cwd=cluster.home)
+    transcript = io.StringIO()
+    sh.logfile_read = transcript
+    try:
+        sh.expect_exact("LOCAL$ ")
+        sh.sendline("stty -g; echo '=''='")
+        sh.expect(r"\n([0-9a-f:]+)\r?\n==")
+        before = sh.match.group(1)
+        sh.sendline(command)
+        sh.expect(r"Starting session with SessionId: ")
+        sh.expect(r"[$#] ")
+        sh.sendline("whoami")
+        sh.expect("ssm-user")
+        sh.sendline("exit")
+        sh.expect("Exiting session with sessionId")
+        sh.expect_exact("LOCAL$ ")
+        sh.sendline("stty -g; echo '=''='")
+        sh.expect(r"\n([0-9a-f:]+)\r?\n==")
+        after = sh.match.group(1)
+        sh.sendline("exit")
+        sh.expect(pexpect.EOF)
+        return before, after
+    except (pexpect.TIMEOUT, pexpect.EOF):
+        sys.stderr.write("---- local shell ----\n%s\n"
+                         % printable(transcript.getvalue()))
+        raise
+    finally:
+        sh.close(force=True)
+
+
 class ClusterTestCase(unittest.TestCase):
     """One Cluster (and, if `with_agent`, one Online agent) per test class.
     A failing test makes the class's teardown print the logs."""

@@ -5,9 +5,11 @@ our `session-manager-plugin` first on PATH) opens a shell on the managed
 server through portholed and porthole-agent, and that the shell behaves like
 a terminal: it runs as ssm-user with passwordless sudo, the initial window
 size and later resizes reach `stty size`, Ctrl-C interrupts the foreground
-program and not the session, full-screen programs draw with escape
-sequences, `exit` ends the session (client exit status 0, "Exiting session"
-printed), and DescribeSessions then lists the session as Terminated.
+program and not the session, line editing works, full-screen programs
+(top, vim) draw with escape sequences, two sessions run at once, `exit`
+ends the session (client exit status 0, "Exiting session" printed) and
+leaves the local terminal's settings as they were, and DescribeSessions
+then lists the session as Terminated.
 """
 
 import time
@@ -78,6 +80,24 @@ class CliSession(harness.ClusterTestCase):
         s.child.expect_exact(harness.PROMPT, timeout=10)
         self.assertIn("still-here", s.run("echo still-''here"))
         self.assertEqual(s.exit(), 0)
+
+    def test_vim_draws(self):
+        s = self.cluster.open_session(self.target, dimensions=(30, 100))
+        s.child.sendline("vim -u NONE -N -n")
+        # The alternate screen or a clear, then vim's empty-buffer tildes.
+        s.child.expect(r"\x1b\[(\?1049h|H|2J|\d+;\d+H)", timeout=15)
+        s.child.expect(r"~", timeout=15)
+        s.child.send("ihello-from-vim\x1b")
+        s.child.expect("hello-from-vim", timeout=10)
+        s.child.send(":q!\r")
+        s.child.expect_exact(harness.PROMPT, timeout=10)
+        self.assertIn("back", s.run("echo ba''ck"))
+        self.assertEqual(s.exit(), 0)
+
+    def test_terminal_restored_after_exit(self):
+        before, after = harness.stty_around_session(
+            self.cluster, "aws ssm start-session --target " + self.target)
+        self.assertEqual(after, before)
 
     def test_line_editing(self):
         s = self.cluster.open_session(self.target)

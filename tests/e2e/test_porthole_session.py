@@ -5,8 +5,8 @@ StartSession (credentials, region, endpoint and CA taken from the AWS_*
 environment like the AWS CLI, or from --profile/--region/--endpoint-url)
 and runs the same session: the shell is ssm-user's, the initial size and a
 resize reach `stty size`, Ctrl-C interrupts the foreground program, `exit`
-ends the session with client exit status 0 and the session is recorded as
-Terminated. Also checks the `session-manager-plugin` name answers the
+ends the session with client exit status 0, restores the local terminal's
+settings, and the session is recorded as Terminated. Also checks the `session-manager-plugin` name answers the
 AWS CLI's `--version` probe with a version the CLI accepts for env-var mode.
 """
 
@@ -54,6 +54,11 @@ class PortholeSession(harness.ClusterTestCase):
                         self.cluster.endpoint])
         self.assertIn("ssm-user", s.run("whoami").split())
         self.assertEqual(s.exit(), 0)
+
+    def test_terminal_restored_after_exit(self):
+        before, after = harness.stty_around_session(
+            self.cluster, "porthole start-session --target " + self.target)
+        self.assertEqual(after, before)
 
     def test_unknown_target_fails_cleanly(self):
         p = subprocess.run(
