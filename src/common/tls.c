@@ -82,7 +82,7 @@ struct conn {
 	int need_pump;
 	int idle_active;
 	int gai_pending;
-	int retrying;                   /* tcp closing to try the next address */
+	int retrying;                   /* tcp closing: try the next address */
 	int nclosing;                   /* handles whose close is pending */
 	int delivering;
 	unsigned idle_ms;
@@ -325,7 +325,8 @@ conn_arm_timer(struct conn *c, uint64_t ms, uv_timer_cb cb)
 	if (c->state == CS_DEAD)
 		return;
 	if ((rc = uv_timer_start(&c->timer, cb, ms, 0)) != 0)
-		log_error("event=conn_timer_failed err=\"%s\"", uv_strerror(rc));
+		log_error("event=conn_timer_failed err=\"%s\"",
+		    uv_strerror(rc));
 }
 
 static void

@@ -29,7 +29,7 @@ struct conn_cbs {
 	void (*on_open)(struct conn *c);
 	/* Decrypted bytes; valid only during the call. */
 	void (*on_read)(struct conn *c, const uint8_t *p, size_t n);
-	/* The write queue has drained below the low-water mark (backpressure). */
+	/* The write queue drained below the low-water mark (backpressure). */
 	void (*on_drain)(struct conn *c);
 	/* The connection is gone (err 0 = orderly). c is freed after return. */
 	void (*on_close)(struct conn *c, int err);

@@ -740,7 +740,8 @@ ws_client_on_read(struct conn *c, const uint8_t *p, size_t n)
 			    "bad upgrade headers or Sec-WebSocket-Accept");
 		else
 			log_warn("event=ws_dial_failed url=%s err=\"bad "
-			    "response: %s\"", w->url, http_errno_description(e));
+			    "response: %s\"", w->url,
+			    http_errno_description(e));
 		w->abnormal = 1;
 		w->state = WS_CLOSING;
 		conn_abort(c, PH_ERR_DENIED);
@@ -922,6 +923,7 @@ ws_send(struct ws *w, int opcode, const void *p, size_t n)
 void
 ws_close(struct ws *w, uint16_t code, const char *reason)
 {
+	uint16_t wire;
 	size_t rl;
 
 	if (w == NULL || w->state == WS_DEAD || w->state == WS_CLOSING)
@@ -936,8 +938,15 @@ ws_close(struct ws *w, uint16_t code, const char *reason)
 	rl = reason != NULL ? strlen(reason) : 0;
 	if (rl > 123)
 		rl = 123;   /* RFC 6455 5.5: control payload <= 125 */
-	(void)wslay_event_queue_close(w->ctx, (uint16_t)w->local_code,
-	    (const uint8_t *)reason, rl);
+	/* RFC 6455 7.4: 1004-1006 and 1015 never go on the wire, and peers
+	 * (wslay among them) fail the connection on codes outside
+	 * 1000-1011 and 3000-4999. on_close still reports our code. */
+	wire = (uint16_t)w->local_code;
+	if (!((wire >= 1000 && wire <= 1011 && wire != 1004 &&
+	    wire != 1005 && wire != 1006) || (wire >= 3000 && wire <= 4999)))
+		wire = 1000;
+	(void)wslay_event_queue_close(w->ctx, wire, (const uint8_t *)reason,
+	    rl);
 	wslay_event_shutdown_read(w->ctx);
 	ws_pump_send(w);
 	if (!wslay_event_get_close_sent(w->ctx))
