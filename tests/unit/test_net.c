@@ -694,6 +694,49 @@ test_http_big_then_close(void **state)
 	raw_free(&r);
 }
 
+/* Write p in pieces of step bytes, one loop turn apart, so the server
+ * sees the input split at many offsets. */
+static void
+raw_trickle(struct raw *r, const void *p, size_t n, size_t step)
+{
+	const uint8_t *b = p;
+	size_t off, k;
+
+	for (off = 0; off < n; off += step) {
+		k = n - off < step ? n - off : step;
+		assert_int_equal(conn_write(r->c, b + off, k), 0);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+}
+
+static void
+test_http_trickled(void **state)
+{
+	static const char two[] =
+	    "POST /hello?t=1 HTTP/1.1\r\nHost: localhost\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n"
+	    "0\r\n\r\nGET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	struct raw r;
+	uint64_t dl;
+
+	(void)state;
+	assert_int_equal(raw_dial(&r, cli_ctx, "localhost", NULL), 0);
+	assert_true(run_until(&r.opened, SAFETY_MS));
+	raw_trickle(&r, two, sizeof(two) - 1, 1);
+	dl = deadline_in(SAFETY_MS);
+	while (r.nresp < 2 && !r.closed && step(dl))
+		raw_parse(&r);
+	assert_int_equal(r.nresp, 2);
+	assert_memory_equal(r.body[0].data, "hello POST q=t=1 n=5",
+	    r.body[0].len);
+	assert_memory_equal(r.body[1].data, "hello GET q= n=0",
+	    r.body[1].len);
+	conn_close(r.c);
+	assert_true(run_until(&r.closed, SAFETY_MS));
+	raw_free(&r);
+}
+
 static void
 test_tls_wrong_ca(void **state)
 {
@@ -1007,6 +1050,51 @@ test_ws_fragmented(void **state)
 	assert_true(run_until(&srv.ws_closed, SAFETY_MS));
 	assert_int_equal(srv.ws_code, 1006);
 	free(p);
+	raw_free(&r);
+}
+
+static void
+test_ws_trickled(void **state)
+{
+	static const char head[] = "GET /echo HTTP/1.1\r\nHost: localhost\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n\r\n";
+	uint8_t payload[300];
+	struct buf out;
+	struct raw r;
+	uint64_t dl;
+	size_t i;
+
+	(void)state;
+	memset(&srv, 0, sizeof(srv));
+	for (i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)i;
+	buf_init(&out, 0);
+	assert_int_equal(buf_append(&out, head, sizeof(head) - 1), 0);
+	raw_frame(&out, 0, 2, payload, 100);
+	raw_frame(&out, 1, 9, (const uint8_t *)"p", 1);
+	raw_frame(&out, 1, 0, payload + 100, 200);
+	assert_int_equal(raw_dial(&r, cli_ctx, "localhost", NULL), 0);
+	assert_true(run_until(&r.opened, SAFETY_MS));
+	raw_trickle(&r, out.data, out.len, 7);
+	buf_free(&out);
+	/* 101 head, then a pong (2+1 bytes), then the echo (4+300). */
+	dl = deadline_in(SAFETY_MS);
+	while (!r.closed && !raw_has(&r, "\x82\x7e\x01\x2c") && step(dl))
+		;
+	assert_true(raw_has(&r, "HTTP/1.1 101"));
+	assert_true(raw_has(&r, "\x8a\x01p"));
+	assert_true(raw_has(&r, "\x82\x7e\x01\x2c"));
+	dl = deadline_in(SAFETY_MS);
+	while (!r.closed && memmem(r.in.data, r.in.len, payload,
+	    sizeof(payload)) == NULL && step(dl))
+		;
+	assert_non_null(memmem(r.in.data, r.in.len, payload,
+	    sizeof(payload)));
+	conn_close(r.c);
+	assert_true(run_until(&r.closed, SAFETY_MS));
+	assert_true(run_until(&srv.ws_closed, SAFETY_MS));
 	raw_free(&r);
 }
 
@@ -1330,12 +1418,14 @@ main(void)
 		cmocka_unit_test(test_http_header_too_big),
 		cmocka_unit_test(test_http_async_pipelined),
 		cmocka_unit_test(test_http_big_then_close),
+		cmocka_unit_test(test_http_trickled),
 		cmocka_unit_test(test_tls_wrong_ca),
 		cmocka_unit_test(test_tls_wrong_name),
 		cmocka_unit_test(test_dial_refused),
 		cmocka_unit_test(test_ws_echo),
 		cmocka_unit_test(test_ws_echo_plain),
 		cmocka_unit_test(test_ws_fragmented),
+		cmocka_unit_test(test_ws_trickled),
 		cmocka_unit_test(test_ws_garbage),
 		cmocka_unit_test(test_ws_bad_upgrade),
 		cmocka_unit_test(test_ws_too_big),
