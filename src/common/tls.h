@@ -88,8 +88,9 @@ int conn_unread(struct conn *c, const void *p, size_t n);
 /* Close at once: pending writes are dropped, no close_notify. on_close
  * follows (asynchronously) with err. Idempotent. */
 void conn_abort(struct conn *c, int err);
-/* Close (on_close err PH_ERR_EXPIRED) when nothing was received for ms
- * while reading is not paused. 0 disables (the default). */
+/* Close (on_close err PH_ERR_EXPIRED) when for ms nothing was received
+ * and no write finished, while reading is not paused. 0 disables (the
+ * default; http_serve sets 60 s, ws_accept turns it off again). */
 void conn_set_idle_timeout(struct conn *c, unsigned ms);
 /* Backpressure: stop writing once conn_write_pending() reaches
  * CONN_HIGH_WATER (or any threshold >= CONN_LOW_WATER); on_drain fires
