@@ -36,6 +36,10 @@
 #define GW_KEEPALIVE_MS 30000
 #define GW_KEEPALIVE_TIMEOUT_MS 90000
 #define GW_PING_REFRESH_MS 60000
+/* Deadlines (grace, idle, maximum duration) are checked this often. */
+#define GW_TICK_MS 500
+/* spec 9.1: idleSessionTimeout default 20 minutes, range 1-60. */
+#define GW_IDLE_DEFAULT_MIN 20
 
 enum side { SIDE_AGENT, SIDE_CLIENT };
 
@@ -69,11 +73,13 @@ struct relay {
 	char target[64];
 	struct dchan *agent, *client;
 	struct frameq to_agent, to_client;
-	uv_timer_t grace;
+	uint64_t grace_deadline;  /* loop ms; 0 = both sides present */
+	uint64_t idle_ms;         /* 0 = no idle limit */
+	uint64_t last_activity;   /* loop ms of the last stream frame */
+	uint64_t max_deadline;    /* loop ms; 0 = no maximum duration */
 	int client_seen;          /* a client attached at least once */
 	int ending;               /* Terminating: the agent is finishing */
 	int final;                /* a terminal status is recorded */
-	int freeing;
 };
 
 /* One agent's control channel. */
@@ -89,6 +95,8 @@ struct gateway {
 	struct strmap *ctls;      /* instance id -> struct ctl */
 	struct strmap *relays;    /* session id -> struct relay */
 	uv_timer_t ping_refresh;
+	uv_timer_t tick;
+	int timers_closing;       /* close callbacks still to come */
 	int shutting_down;
 };
 
@@ -214,26 +222,15 @@ gw_channel_closed_json(const char *session_id, const char *target,
 /* ---- relays -------------------------------------------------------------- */
 
 static void
-relay_closed_cb(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-static void
 relay_maybe_free(struct relay *r)
 {
-	if (r->freeing || !r->final || r->agent != NULL || r->client != NULL)
+	if (!r->final || r->agent != NULL || r->client != NULL)
 		return;
-	r->freeing = 1;
 	strmap_del(r->gw->relays, r->session_id, r);
 	frameq_clear(&r->to_agent);
 	frameq_clear(&r->to_client);
-	uv_timer_stop(&r->grace);
-	r->grace.data = r;
-	uv_close((uv_handle_t *)&r->grace, relay_closed_cb);
+	free(r);
 }
-
-static void relay_grace_cb(uv_timer_t *t);
 
 static struct relay *
 relay_get(struct gateway *gw, const char *session_id, const char *target)
@@ -248,22 +245,26 @@ relay_get(struct gateway *gw, const char *session_id, const char *target)
 	r->gw = gw;
 	snprintf(r->session_id, sizeof(r->session_id), "%s", session_id);
 	snprintf(r->target, sizeof(r->target), "%s", target);
-	uv_timer_init(gw->srv->loop, &r->grace);
-	r->grace.data = r;
+	r->last_activity = uv_now(gw->srv->loop);
 	if (strmap_put(gw->relays, session_id, r, NULL) != 0) {
-		r->final = 1;
-		r->grace.data = r;
-		uv_close((uv_handle_t *)&r->grace, relay_closed_cb);
+		free(r);
 		return NULL;
 	}
 	return r;
 }
 
+/* A side is missing: end the session unless it is back within ms. */
 static void
 relay_arm_grace(struct relay *r, uint64_t ms)
 {
-	if (!r->final && !r->freeing)
-		uv_timer_start(&r->grace, relay_grace_cb, ms, 0);
+	if (!r->final)
+		r->grace_deadline = uv_now(r->gw->srv->loop) + ms;
+}
+
+static void
+relay_disarm_grace(struct relay *r)
+{
+	r->grace_deadline = 0;
 }
 
 static void
@@ -286,7 +287,7 @@ relay_finish(struct relay *r, const char *status, const char *reason,
 	if (r->final)
 		return;
 	r->final = 1;
-	uv_timer_stop(&r->grace);
+	r->grace_deadline = 0;
 	store_session_set_status(r->gw->srv->store, r->session_id, status,
 	    reason ? reason : "", gw_now_ms());
 	log_info("event=session_end session=%s target=%s status=%s reason=\"%s\"",
@@ -312,11 +313,23 @@ relay_finish(struct relay *r, const char *status, const char *reason,
 }
 
 static void
-relay_grace_cb(uv_timer_t *t)
+relay_check_deadlines(struct relay *r, uint64_t now)
 {
-	struct relay *r = t->data;
-
 	if (r->final)
+		return;
+	if (r->max_deadline && now >= r->max_deadline) {
+		relay_finish(r, "Terminated", "maximum session duration reached",
+		    "Your session has reached its maximum duration and has "
+		    "been terminated.", 1);
+		return;
+	}
+	if (r->idle_ms && now - r->last_activity >= r->idle_ms) {
+		relay_finish(r, "Terminated", "idle session timeout",
+		    "Your session timed out due to inactivity and has been "
+		    "terminated.", 1);
+		return;
+	}
+	if (r->grace_deadline == 0 || now < r->grace_deadline)
 		return;
 	if (r->agent == NULL)
 		relay_finish(r, "Failed", "the agent did not reconnect",
@@ -393,6 +406,10 @@ dchan_relay(struct dchan *d, const uint8_t *p, size_t n)
 	}
 	if (r->final)
 		return;
+	/* Stream data in either direction is activity; acks and pings are
+	 * not, so an idle session with a quiet shell does time out. */
+	if (m.payload_type != PT_NONE)
+		r->last_activity = uv_now(d->gw->srv->loop);
 	peer = relay_peer(d);
 	if (peer == NULL || peer->closing) {
 		frameq_push(d->side == SIDE_AGENT ? &r->to_client :
@@ -428,7 +445,9 @@ dchan_open_agent(struct dchan *d, json_t *o)
 	d->r = r;
 	r->agent = d;
 	if (r->client != NULL)
-		uv_timer_stop(&r->grace);
+		relay_disarm_grace(r);
+	else
+		relay_arm_grace(r, GW_CLIENT_GRACE_MS);
 	frameq_flush(&r->to_agent, d->ws);
 	log_info("event=data_channel_open side=agent session=%s", d->session_id);
 	return 0;
@@ -463,7 +482,7 @@ dchan_open_client(struct dchan *d, json_t *o)
 	d->r = r;
 	r->client = d;
 	if (r->agent != NULL) {
-		uv_timer_stop(&r->grace);
+		relay_disarm_grace(r);
 		if (r->client_seen)
 			gw_send_frame(r->agent->ws, MT_START_PUBLICATION, "{}");
 	}
@@ -861,6 +880,41 @@ gateway_instance_online(struct gateway *gw, const char *instance_id)
 	return c != NULL && c->registered;
 }
 
+/* A preference given in minutes, as a JSON string or number (spec 9.1);
+ * 0 when absent, empty or outside [lo, hi]. */
+static uint64_t
+gw_minutes_pref(json_t *inputs, const char *key, long lo, long hi)
+{
+	json_t *v = json_object_get(inputs, key);
+	long m = 0;
+	char *end;
+
+	if (json_is_integer(v))
+		m = (long)json_integer_value(v);
+	else if (json_is_string(v) && json_string_length(v) > 0) {
+		m = strtol(json_string_value(v), &end, 10);
+		if (*end != '\0')
+			return 0;
+	}
+	if (m < lo || m > hi)
+		return 0;
+	return (uint64_t)m * 60 * 1000;
+}
+
+static void
+relay_apply_preferences(struct relay *r, json_t *document_content)
+{
+	json_t *inputs = json_object_get(document_content, "inputs");
+	uint64_t now = uv_now(r->gw->srv->loop), max;
+
+	r->idle_ms = gw_minutes_pref(inputs, "idleSessionTimeout", 1, 60);
+	if (r->idle_ms == 0)
+		r->idle_ms = (uint64_t)GW_IDLE_DEFAULT_MIN * 60 * 1000;
+	max = gw_minutes_pref(inputs, "maxSessionDuration", 1, 1440);
+	r->max_deadline = max ? now + max : 0;
+	r->last_activity = now;
+}
+
 int
 gateway_start_session(struct gateway *gw, const char *instance_id,
     const char *session_id, const char *document_name,
@@ -897,8 +951,10 @@ gateway_start_session(struct gateway *gw, const char *instance_id,
 		struct relay *r = strmap_get(gw->relays, session_id);
 
 		/* The agent must open its data channel within the grace. */
-		if (r != NULL)
+		if (r != NULL) {
+			relay_apply_preferences(r, document_content);
 			relay_arm_grace(r, GW_AGENT_GRACE_MS);
+		}
 		log_info("event=session_start session=%s target=%s document=%s",
 		    session_id, instance_id, document_name);
 	}
@@ -957,6 +1013,23 @@ gw_ping_refresh_cb(uv_timer_t *t)
 }
 
 static void
+gw_tick_cb(uv_timer_t *t)
+{
+	struct gateway *gw = t->data;
+	uint64_t now = uv_now(t->loop);
+	void **all;
+	size_t n, i;
+
+	n = strmap_count(gw->relays);
+	if (n == 0 || (all = calloc(n, sizeof(*all))) == NULL)
+		return;
+	n = strmap_values(gw->relays, all, n);
+	for (i = 0; i < n; i++)
+		relay_check_deadlines(all[i], now);
+	free(all);
+}
+
+static void
 gw_adopt_open_session(void *arg, const char *session_id, const char *target)
 {
 	struct gateway *gw = arg;
@@ -984,6 +1057,9 @@ gateway_new(struct gateway **out, struct server *srv)
 	gw->ping_refresh.data = gw;
 	uv_timer_start(&gw->ping_refresh, gw_ping_refresh_cb,
 	    GW_PING_REFRESH_MS, GW_PING_REFRESH_MS);
+	uv_timer_init(srv->loop, &gw->tick);
+	gw->tick.data = gw;
+	uv_timer_start(&gw->tick, gw_tick_cb, GW_TICK_MS, GW_TICK_MS);
 	store_session_foreach_open(srv->store, gw_adopt_open_session, gw);
 	*out = gw;
 	return 0;
@@ -997,6 +1073,7 @@ gateway_shutdown(struct gateway *gw)
 
 	gw->shutting_down = 1;
 	uv_timer_stop(&gw->ping_refresh);
+	uv_timer_stop(&gw->tick);
 	n = strmap_count(gw->relays);
 	if (n && (all = calloc(n, sizeof(*all))) != NULL) {
 		n = strmap_values(gw->relays, all, n);
@@ -1025,6 +1102,9 @@ gw_timer_closed_cb(uv_handle_t *h)
 {
 	struct gateway *gw = h->data;
 
+	/* The last of the timers to close frees the gateway. */
+	if (--gw->timers_closing > 0)
+		return;
 	strmap_free(gw->ctls);
 	strmap_free(gw->relays);
 	free(gw);
@@ -1036,5 +1116,8 @@ gateway_free(struct gateway *gw)
 	if (gw == NULL)
 		return;
 	uv_timer_stop(&gw->ping_refresh);
+	uv_timer_stop(&gw->tick);
+	gw->timers_closing = 2;
 	uv_close((uv_handle_t *)&gw->ping_refresh, gw_timer_closed_cb);
+	uv_close((uv_handle_t *)&gw->tick, gw_timer_closed_cb);
 }
