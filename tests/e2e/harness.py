@@ -382,6 +382,14 @@ class Cluster:
             "LANG": "C.UTF-8",
             "PYTHONWARNINGS": "ignore",
         })
+        # Conformance runs: PORTHOLE_E2E_PLUGIN_DIR names a directory with
+        # another session-manager-plugin (e.g. AWS's, built from its public
+        # source) that the AWS CLI then runs instead of ours. That plugin's
+        # WebSocket trusts SSL_CERT_FILE, not AWS_CA_BUNDLE (spec 2.1).
+        plugin_dir = os.environ.get("PORTHOLE_E2E_PLUGIN_DIR")
+        if plugin_dir:
+            env["PATH"] = plugin_dir + os.pathsep + env["PATH"]
+            env["SSL_CERT_FILE"] = self.ca
         for k, v in overrides.items():
             if v is None:
                 env.pop(k, None)
