@@ -8,8 +8,10 @@
  * yet and relies on the endpoints' retransmission for the rest. */
 #include "server/gateway.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <time.h>
 
@@ -96,6 +98,7 @@ struct gateway {
 	struct strmap *relays;    /* session id -> struct relay */
 	uv_timer_t ping_refresh;
 	uv_timer_t tick;
+	int capture_fd;           /* PORTHOLED_RELAY_CAPTURE, or -1 */
 	int timers_closing;       /* close callbacks still to come */
 	int shutting_down;
 };
@@ -382,6 +385,23 @@ dchan_agent_state(struct dchan *d, const struct clientmsg *m)
 	json_decref(o);
 }
 
+/* Test diagnostics only: PORTHOLED_RELAY_CAPTURE=FILE appends every relayed
+ * data-channel frame as "A>" or "C>" (who sent it), a 4-byte big-endian
+ * length and the frame, so tests can prove what the relay could see (an
+ * encrypted session's text must not appear). Off unless the variable is
+ * set; the file holds session data, so it is created 0600. */
+static void
+gw_capture(struct gateway *gw, enum side from, const uint8_t *p, size_t n)
+{
+	uint8_t head[6] = { from == SIDE_AGENT ? 'A' : 'C', '>',
+	    (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+	    (uint8_t)n };
+
+	if (write(gw->capture_fd, head, sizeof(head)) != (ssize_t)sizeof(head) ||
+	    write(gw->capture_fd, p, n) != (ssize_t)n)
+		log_warn("event=relay_capture_failed");
+}
+
 static void
 dchan_relay(struct dchan *d, const uint8_t *p, size_t n)
 {
@@ -410,6 +430,8 @@ dchan_relay(struct dchan *d, const uint8_t *p, size_t n)
 	 * not, so an idle session with a quiet shell does time out. */
 	if (m.payload_type != PT_NONE)
 		r->last_activity = uv_now(d->gw->srv->loop);
+	if (d->gw->capture_fd >= 0)
+		gw_capture(d->gw, d->side, p, n);
 	peer = relay_peer(d);
 	if (peer == NULL || peer->closing) {
 		frameq_push(d->side == SIDE_AGENT ? &r->to_client :
@@ -1044,10 +1066,23 @@ int
 gateway_new(struct gateway **out, struct server *srv)
 {
 	struct gateway *gw = calloc(1, sizeof(*gw));
+	const char *capture;
 
 	if (gw == NULL)
 		return PH_ERR_NOMEM;
 	gw->srv = srv;
+	gw->capture_fd = -1;
+	if ((capture = getenv("PORTHOLED_RELAY_CAPTURE")) != NULL &&
+	    capture[0] != '\0') {
+		gw->capture_fd = open(capture, O_WRONLY | O_CREAT | O_APPEND |
+		    O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (gw->capture_fd < 0)
+			log_warn("event=relay_capture_failed path=%s", capture);
+		else
+			log_warn("event=relay_capture path=%s note=\"test "
+			    "diagnostics: relayed frames are written to disk\"",
+			    capture);
+	}
 	if (strmap_new(&gw->ctls) != 0 || strmap_new(&gw->relays) != 0) {
 		strmap_free(gw->ctls);
 		free(gw);
@@ -1105,6 +1140,8 @@ gw_timer_closed_cb(uv_handle_t *h)
 	/* The last of the timers to close frees the gateway. */
 	if (--gw->timers_closing > 0)
 		return;
+	if (gw->capture_fd >= 0)
+		close(gw->capture_fd);
 	strmap_free(gw->ctls);
 	strmap_free(gw->relays);
 	free(gw);
