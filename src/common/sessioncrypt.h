@@ -33,7 +33,18 @@ int sessioncrypt_seal(struct sessioncrypt *sc, const void *p, size_t n,
  * PH_ERR_CRYPTO if it does not authenticate, PH_ERR_SHORT if too short. */
 int sessioncrypt_open(struct sessioncrypt *sc, const void *p, size_t n,
     struct buf *out);
-/* Deterministic nonce for tests (NULL = random/counter again). */
+/* The same without a struct buf, for callers that place the bytes
+ * themselves: out has room for n + SESSIONCRYPT_OVERHEAD bytes (seal) or
+ * n - SESSIONCRYPT_OVERHEAD bytes (open) and does not overlap p. A failed
+ * open leaves out wiped. */
+int sessioncrypt_seal_to(struct sessioncrypt *sc, const void *p, size_t n,
+    uint8_t *out);
+int sessioncrypt_open_to(struct sessioncrypt *sc, const void *p, size_t n,
+    uint8_t *out);
+enum sessioncrypt_role sessioncrypt_role(const struct sessioncrypt *sc);
+/* Deterministic nonce for tests (NULL = random/counter again): the next
+ * seal uses nonce, later ones count up from it as the agent's counter does
+ * (spec 6.3), in both roles. */
 void sessioncrypt_set_test_nonce(struct sessioncrypt *sc,
     const uint8_t nonce[SESSIONCRYPT_NONCE_LEN]);
 
