@@ -14,10 +14,17 @@
  *
  * Callbacks may call back into the channel (channel_send from deliver is
  * the common case); channel_free from a callback is deferred until the
- * outermost entry point returns. */
+ * outermost entry point returns.
+ *
+ * With a session key set (spec 6.3), payloads are sealed once when sent,
+ * so the buffered frame is what every retransmission writes. The peer's
+ * are opened on arrival when they go into the out-of-order buffer (so a
+ * forged or mis-keyed one is not acknowledged), otherwise just before
+ * deliver into one reused buffer. */
 #include "common/channel.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/sessioncrypt.h"
 #include "common/uuid.h"
 
 #include <stdlib.h>
@@ -25,9 +32,11 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
-/* spec 10.4 [R]: 64 KiB of data plus the AES-GCM overhead of spec 6. */
-#define CH_MAX_PAYLOAD (((size_t)64 << 10) + 28)
+/* spec 10.4 [R]: 64 KiB of data; frames carry up to SESSIONCRYPT_OVERHEAD
+ * more when sealed (spec 6.3). */
+#define CH_MAX_PAYLOAD ((size_t)64 << 10)
 /* spec 4.4 gives 10 000 (client) and 100 000 (agent) messages; porthole
  * uses 10 000 for both ends: it never evicts, so the window is also the
  * memory a stalled peer can pin (about 11 MB of 1 KiB chunks), and 10 000
@@ -69,6 +78,7 @@ struct ch_out {
 /* One message received ahead of a gap (already acknowledged). */
 struct ch_in {
 	uint32_t payload_type;
+	unsigned opened : 1;    /* data is plaintext already */
 	size_t len;
 	uint8_t data[];
 };
@@ -85,6 +95,7 @@ struct channel {
 	struct channel_cbs cbs;
 	void *ud;
 	struct channel_limits lim;
+	size_t wire_max;        /* max_payload + the sealing overhead */
 	const char *send_type;  /* our stream's MessageType */
 	const char *recv_type;  /* the peer's */
 
@@ -100,6 +111,11 @@ struct channel {
 
 	double srtt, rttvar, rto;
 	uint64_t resends;
+
+	struct sessioncrypt *crypto;    /* borrowed; NULL: plaintext */
+	struct buf sealed;      /* channel_send's ciphertext, reused */
+	struct buf opened;      /* the plaintext being delivered, reused */
+	uint64_t open_failures;
 
 	uint64_t (*clock)(void *);
 	void *clock_arg;
@@ -326,6 +342,63 @@ ch_on_ack(struct channel *ch, const struct clientmsg *m)
 		out_free(o);
 }
 
+/* --- session encryption ---------------------------------------------- */
+
+/* spec 6.3: the payload types that travel sealed, by sender. Handshake,
+ * challenge, Size and Flag payloads stay plaintext. */
+static int
+ch_sealed_type(enum channel_role sender, uint32_t payload_type)
+{
+	if (sender == CHANNEL_CLIENT)
+		return payload_type == PT_OUTPUT;
+	return payload_type == PT_OUTPUT || payload_type == PT_STDERR ||
+	    payload_type == PT_EXIT_CODE;
+}
+
+/* A payload of the peer's that must be opened before the session sees it. */
+static int
+ch_must_open(const struct channel *ch, uint32_t payload_type)
+{
+	return ch->crypto != NULL && ch_sealed_type(ch->role ==
+	    CHANNEL_CLIENT ? CHANNEL_AGENT : CHANNEL_CLIENT, payload_type);
+}
+
+static void
+ch_open_failed(struct channel *ch, int64_t seq, uint32_t payload_type,
+    size_t n, int err)
+{
+	ch->open_failures++;
+	/* A wrong key fails every retransmission again: warn on the 1st,
+	 * 2nd, 4th, 8th ... failure, the rest at debug level. */
+	log_msg((ch->open_failures & (ch->open_failures - 1)) == 0 ?
+	    LOG_WARN : LOG_DEBUG, "event=channel_open_failed seq=%lld "
+	    "payload_type=%u bytes=%zu failures=%llu err=\"%s\"",
+	    (long long)seq, (unsigned)payload_type, n,
+	    (unsigned long long)ch->open_failures, ph_strerror(err));
+}
+
+/* Point *p, *n at the plaintext of a payload about to be delivered:
+ * itself, or its opening in ch->opened (used by one delivery at a time,
+ * which ch->delivering guarantees). */
+static int
+ch_open_for_delivery(struct channel *ch, int64_t seq, uint32_t payload_type,
+    const uint8_t **p, size_t *n)
+{
+	int rc;
+
+	if (!ch_must_open(ch, payload_type))
+		return 0;
+	buf_reset(&ch->opened);
+	rc = sessioncrypt_open(ch->crypto, *p, *n, &ch->opened);
+	if (rc != 0) {
+		ch_open_failed(ch, seq, payload_type, *n, rc);
+		return rc;
+	}
+	*p = ch->opened.data;
+	*n = ch->opened.len;
+	return 0;
+}
+
 /* --- incoming --------------------------------------------------------- */
 
 /* The one place stream payloads reach the session. */
@@ -399,14 +472,25 @@ in_free_at_base(struct channel *ch)
 static void
 ch_drain(struct channel *ch)
 {
+	const uint8_t *p;
 	struct ch_in *e;
+	size_t n;
 	int rc;
 
 	while (!ch->dead && !ch->delivering) {
 		e = ring_get(&ch->in, ch->in.base);
 		if (e == NULL)
 			break;
-		rc = ch_deliver(ch, e->payload_type, e->data, e->len);
+		p = e->data;
+		n = e->len;
+		if (!e->opened && ch_open_for_delivery(ch, ch->in.base,
+		    e->payload_type, &p, &n) != 0) {
+			/* Buffered before the key was set, so acknowledged
+			 * already: keeping it would only fail again. */
+			in_free_at_base(ch);
+			break;
+		}
+		rc = ch_deliver(ch, e->payload_type, p, n);
 		if (ch->dead)
 			break;
 		if (rc != 0) {
@@ -425,9 +509,11 @@ ch_drain(struct channel *ch)
 static void
 ch_on_stream(struct channel *ch, const struct clientmsg *m)
 {
+	const uint8_t *p;
 	struct ch_in *e;
 	uint64_t off;
-	int rc;
+	size_t n;
+	int rc, seal;
 
 	if (m->seq < ch->in.base) {
 		/* spec 4.3 [R]: both roles re-ack duplicates. */
@@ -441,10 +527,16 @@ ch_on_stream(struct channel *ch, const struct clientmsg *m)
 		 * on (a callback fed us a frame): the resend will do. */
 		if (ch->delivering)
 			return;
+		p = m->payload;
+		n = m->payload_len;
+		/* Not acknowledged (an authentic copy may follow), and not
+		 * in place of an authentic one buffered earlier. */
+		if (ch_open_for_delivery(ch, m->seq, m->payload_type, &p,
+		    &n) != 0)
+			return;
 		/* A fresh copy replaces one buffered earlier. */
 		in_free_at_base(ch);
-		rc = ch_deliver(ch, m->payload_type, m->payload,
-		    m->payload_len);
+		rc = ch_deliver(ch, m->payload_type, p, n);
 		if (ch->dead)
 			return;
 		if (rc != 0) {
@@ -471,12 +563,30 @@ ch_on_stream(struct channel *ch, const struct clientmsg *m)
 		    (long long)m->seq, (long long)ch->in.base);
 		return;
 	}
-	e = malloc(sizeof(*e) + m->payload_len);
+	/* Opened now, straight into the buffer, so that one that does not
+	 * authenticate is not acknowledged. */
+	seal = ch_must_open(ch, m->payload_type);
+	if (seal && m->payload_len < SESSIONCRYPT_OVERHEAD) {
+		ch_open_failed(ch, m->seq, m->payload_type, m->payload_len,
+		    PH_ERR_SHORT);
+		return;
+	}
+	n = seal ? m->payload_len - SESSIONCRYPT_OVERHEAD : m->payload_len;
+	e = malloc(sizeof(*e) + n);
 	if (e == NULL)
 		return;
 	e->payload_type = m->payload_type;
-	e->len = m->payload_len;
-	memcpy(e->data, m->payload, m->payload_len);
+	e->opened = seal;
+	e->len = n;
+	if (!seal) {
+		memcpy(e->data, m->payload, n);
+	} else if ((rc = sessioncrypt_open_to(ch->crypto, m->payload,
+	    m->payload_len, e->data)) != 0) {
+		ch_open_failed(ch, m->seq, m->payload_type, m->payload_len,
+		    rc);
+		free(e);
+		return;
+	}
 	if (ring_put(&ch->in, m->seq, e) != 0) {
 		free(e);
 		return;
@@ -502,6 +612,10 @@ ch_destroy(struct channel *ch)
 		free(ch->in.slot[i]);
 	free(ch->in.slot);
 	free(ch->out.slot);
+	buf_free(&ch->sealed);
+	if (ch->opened.data != NULL)
+		OPENSSL_cleanse(ch->opened.data, ch->opened.cap);
+	buf_free(&ch->opened);
 	free(ch);
 }
 
@@ -539,6 +653,13 @@ channel_new(struct channel **out, enum channel_role role,
 		ch->lim = *limits;
 	if (ch->lim.max_payload == 0)
 		ch->lim.max_payload = CH_MAX_PAYLOAD;
+	if (ch->lim.max_payload > SIZE_MAX / 2)
+		ch->lim.max_payload = SIZE_MAX / 2;
+	/* Room for a sealed payload whether or not a key is set yet: the
+	 * peer may start sealing a moment before we do. */
+	ch->wire_max = ch->lim.max_payload + SESSIONCRYPT_OVERHEAD;
+	buf_init(&ch->sealed, ch->wire_max);
+	buf_init(&ch->opened, ch->wire_max);
 	if (ch->lim.max_unacked == 0)
 		ch->lim.max_unacked = CH_MAX_UNACKED;
 	if (ch->lim.max_out_of_order == 0)
@@ -570,6 +691,26 @@ channel_free(struct channel *ch)
 }
 
 void
+channel_set_crypto(struct channel *ch, struct sessioncrypt *sc)
+{
+	enum sessioncrypt_role want = ch->role == CHANNEL_CLIENT ?
+	    SESSIONCRYPT_CLIENT : SESSIONCRYPT_AGENT;
+
+	/* Kept anyway: the wrong halves of the key leak nothing, they only
+	 * make every payload fail at the other end. */
+	if (sc != NULL && sessioncrypt_role(sc) != want)
+		log_error("event=channel_crypto_role_mismatch");
+	log_debug("event=channel_crypto on=%d", sc != NULL);
+	ch->crypto = sc;
+}
+
+uint64_t
+channel_crypto_failures(const struct channel *ch)
+{
+	return ch->open_failures;
+}
+
+void
 channel_set_clock(struct channel *ch, uint64_t (*now_ms)(void *), void *arg)
 {
 	ch->clock = now_ms ? now_ms : ch_default_clock;
@@ -583,6 +724,8 @@ channel_send(struct channel *ch, uint32_t payload_type, const void *p,
     size_t n)
 {
 	struct ch_out *o = NULL;
+	const void *payload = p;
+	size_t plen = n;
 	uint64_t flags;
 	uint8_t id[16];
 	struct buf b;
@@ -597,8 +740,22 @@ channel_send(struct channel *ch, uint32_t payload_type, const void *p,
 		return PH_ERR_TOOBIG;
 	if (!channel_can_send(ch))
 		return PH_ERR_AGAIN;
+	/* spec 6.3: sealed once, here; retransmissions reuse the frame.
+	 * Sealing calls nothing back. */
+	if (ch->crypto != NULL && ch_sealed_type(ch->role, payload_type)) {
+		buf_reset(&ch->sealed);
+		if ((rc = sessioncrypt_seal(ch->crypto, p, n,
+		    &ch->sealed)) != 0) {
+			log_warn("event=channel_seal_failed err=\"%s\"",
+			    ph_strerror(rc));
+			return rc;
+		}
+		payload = ch->sealed.data;
+		plen = ch->sealed.len;
+	}
 	ch_enter(ch);
-	buf_init(&b, CLIENTMSG_PAYLOAD_OFFSET + n);
+	/* Exactly the frame's size: the buffer becomes the stored frame. */
+	buf_init(&b, CLIENTMSG_PAYLOAD_OFFSET + plen);
 	if ((o = calloc(1, sizeof(*o))) == NULL) {
 		rc = PH_ERR_NOMEM;
 		goto fail;
@@ -609,7 +766,7 @@ channel_send(struct channel *ch, uint32_t payload_type, const void *p,
 	    CLIENTMSG_FLAG_SYN : 0;
 	uuid_v4(id);
 	rc = clientmsg_encode(&b, ch->send_type, ch->next_seq, flags, id,
-	    payload_type, p, n);
+	    payload_type, payload, plen);
 	if (rc != 0)
 		goto fail;
 	if ((rc = ring_put(&ch->out, ch->next_seq, o)) != 0)
@@ -670,7 +827,7 @@ channel_receive(struct channel *ch, const uint8_t *frame, size_t n)
 
 	if (ch->dead)
 		return PH_ERR_STATE;
-	rc = clientmsg_decode(&m, frame, n, ch->lim.max_payload);
+	rc = clientmsg_decode(&m, frame, n, ch->wire_max);
 	if (rc != 0) {
 		log_debug("event=channel_bad_frame bytes=%zu err=\"%s\"", n,
 		    ph_strerror(rc));

@@ -12,10 +12,11 @@
 #include "common/clientmsg.h"
 
 struct channel;
+struct sessioncrypt;
 
 enum channel_role {
-	CHANNEL_CLIENT, /* sends input_stream_data, receives output_stream_data */
-	CHANNEL_AGENT,  /* sends output_stream_data, receives input_stream_data */
+	CHANNEL_CLIENT, /* sends input_stream_data (spec 3.3) */
+	CHANNEL_AGENT,  /* sends output_stream_data */
 };
 
 struct channel_cbs {
@@ -35,7 +36,9 @@ struct channel_cbs {
 };
 
 struct channel_limits {
-	size_t max_payload;      /* reject larger frames (default 64 KiB) */
+	/* Largest stream payload before sealing (default 64 KiB); received
+	 * frames may carry max_payload + SESSIONCRYPT_OVERHEAD (spec 10.4). */
+	size_t max_payload;
 	size_t max_unacked;      /* outgoing buffer in messages */
 	size_t max_out_of_order; /* incoming buffer in messages */
 };
@@ -59,6 +62,21 @@ int channel_can_send(const struct channel *ch);
 /* Handle one received frame. Returns 0, or an error for a frame that
  * failed validation (the caller closes the connection). */
 int channel_receive(struct channel *ch, const uint8_t *frame, size_t n);
+
+/* End-to-end encryption of spec 6.3 (borrowed: sc must outlive its use
+ * here; NULL turns it off; its role must match the channel's). While set,
+ * channel_send seals the payload types spec 6.3 encrypts in this role's
+ * direction (the buffered frame holds the ciphertext, so retransmissions
+ * resend the same bytes), and the peer's encrypted types are opened before
+ * deliver: on arrival when they come out of order, else just before
+ * delivery; one buffered before the key was set is opened when delivered.
+ * A payload that fails to open is logged and never delivered, and is not
+ * acknowledged (except one buffered before the key was set, acknowledged
+ * on arrival: it is dropped). */
+void channel_set_crypto(struct channel *ch, struct sessioncrypt *sc);
+/* Received payloads that failed to open so far (a caller may end the
+ * session past a bound: the peer's key is not ours). */
+uint64_t channel_crypto_failures(const struct channel *ch);
 
 /* Retransmission timer: call every ~50-100 ms with a monotonic clock. */
 void channel_tick(struct channel *ch, uint64_t now_ms);

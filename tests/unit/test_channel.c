@@ -16,6 +16,7 @@
 #include "common/channel.h"
 #include "common/clientmsg.h"
 #include "common/err.h"
+#include "common/sessioncrypt.h"
 #include "common/uuid.h"
 
 struct frame {
@@ -27,6 +28,15 @@ struct fq {
 	struct frame *f;
 	size_t head, len, cap;
 };
+
+/* A payload as delivered, for the tests that record rather than count. */
+struct rec {
+	uint32_t pt;
+	size_t n;
+	uint8_t *p;
+};
+
+#define REC_MAX 64
 
 /* One end: its channel, the frames it wrote (in flight to the peer) and
  * what was delivered to it. */
@@ -48,6 +58,12 @@ struct end {
 	int free_on_control;
 	int direct;             /* send_frame hands the frame over at once */
 	char last_control[CLIENTMSG_TYPE_LEN + 1];
+	struct buf *wire;       /* every frame written, if set */
+	int record;             /* deliver keeps payloads in rec */
+	struct rec rec[REC_MAX];
+	size_t nrec;
+	/* Set as the channel's key when a HandshakeComplete is delivered. */
+	struct sessioncrypt *key_on_complete;
 };
 
 static uint64_t fake_now;
@@ -137,6 +153,8 @@ t_send_frame(void *ud, const uint8_t *p, size_t n)
 	if (e->down)
 		return -1;
 	e->sent++;
+	if (e->wire != NULL)
+		assert_int_equal(buf_append(e->wire, p, n), 0);
 	if (is_ack(p, n))
 		e->acks_sent++;
 	if (e->drop_pct > 0 && rng() % 100 < e->drop_pct)
@@ -178,7 +196,22 @@ t_deliver(void *ud, uint32_t pt, const uint8_t *p, size_t n)
 {
 	struct end *e = ud;
 	uint8_t reply[8];
+	struct rec *r;
 
+	if (e->record) {
+		assert_true(e->nrec < REC_MAX);
+		r = &e->rec[e->nrec++];
+		r->pt = pt;
+		r->n = n;
+		r->p = malloc(n + 1);
+		assert_non_null(r->p);
+		memcpy(r->p, p, n);
+		e->delivered++;
+		/* The client learns the key during the handshake. */
+		if (pt == PT_HANDSHAKE_COMPLETE && e->key_on_complete != NULL)
+			channel_set_crypto(e->ch, e->key_on_complete);
+		return 0;
+	}
 	assert_int_equal(pt, PT_OUTPUT);
 	assert_true(n >= 8);
 	if (e->again > 0 && rng() % (unsigned)e->again == 0)
@@ -239,8 +272,20 @@ pair_new(struct end *c, struct end *a, const struct channel_limits *lim)
 }
 
 static void
+rec_clear(struct end *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nrec; i++)
+		free(e->rec[i].p);
+	e->nrec = 0;
+}
+
+static void
 pair_free(struct end *c, struct end *a)
 {
+	rec_clear(c);
+	rec_clear(a);
 	channel_free(c->ch);
 	channel_free(a->ch);
 	fq_clear(&c->q);
@@ -1014,6 +1059,397 @@ test_synchronous_wiring(void **state)
 	pair_free(&c, &a);
 }
 
+/* --- session encryption (spec 6.3) ------------------------------------ */
+
+struct keys {
+	struct sessioncrypt *client, *agent;
+};
+
+/* The two ends' keys: the same 64 bytes unless flip says which bytes of
+ * the agent's copy differ. */
+static void
+keys_new(struct keys *k, int flip)
+{
+	uint8_t key[SESSIONCRYPT_KEY_LEN];
+	size_t i;
+
+	for (i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(0xa5 ^ (i * 7));
+	assert_int_equal(sessioncrypt_new(&k->client, SESSIONCRYPT_CLIENT,
+	    key), 0);
+	if (flip) {
+		/* One byte in each direction's half. */
+		key[5] ^= 1;
+		key[40] ^= 0x80;
+	}
+	assert_int_equal(sessioncrypt_new(&k->agent, SESSIONCRYPT_AGENT,
+	    key), 0);
+}
+
+static void
+keys_free(struct keys *k)
+{
+	sessioncrypt_free(k->client);
+	sessioncrypt_free(k->agent);
+}
+
+struct msg {
+	uint32_t pt;
+	const char *p;
+	int sealed;     /* spec 6.3 */
+};
+
+/* spec 6.3: client->agent seals 1 only; agent->client 1, 11 and 12. */
+static const struct msg client_msgs[] = {
+	{ PT_HANDSHAKE_RESPONSE, "{\"ClientVersion\":\"HS-RESPONSE-PLAIN\"}",
+	    0 },
+	{ PT_ENC_CHALLENGE_RESPONSE, "{\"Challenge\":\"CHALLENGE-PLAIN\"}",
+	    0 },
+	{ PT_SIZE, "{\"cols\":132,\"rows\":43}", 0 },
+	{ PT_OUTPUT, "echo CLIENT-SECRET-1\r", 1 },
+	{ PT_FLAG, "FLAG", 0 },
+	{ PT_OUTPUT, "passwd CLIENT-SECRET-2\r", 1 },
+};
+
+static const struct msg agent_msgs[] = {
+	{ PT_HANDSHAKE_REQUEST, "{\"AgentVersion\":\"HS-REQUEST-PLAIN\"}", 0 },
+	{ PT_ENC_CHALLENGE_REQUEST, "{\"Challenge\":\"ENC-CHALLENGE-PLAIN\"}",
+	    0 },
+	{ PT_HANDSHAKE_COMPLETE, "{\"CustomerMessage\":\"COMPLETE-PLAIN\"}",
+	    0 },
+	{ PT_OUTPUT, "AGENT-SECRET-OUTPUT\r\n", 1 },
+	{ PT_STDERR, "AGENT-SECRET-STDERR\n", 1 },
+	{ PT_EXIT_CODE, "EXIT_CODE: 42", 1 },
+};
+
+#define NMSGS (sizeof(client_msgs) / sizeof(client_msgs[0]))
+
+/* Every stream frame in flight from e: sealed types carry exactly
+ * nonce || ciphertext || tag, the others their bytes unchanged. */
+static void
+check_in_flight(const struct end *e, const struct msg *msgs, size_t count)
+{
+	struct clientmsg m;
+	struct frame *f;
+	size_t i, len;
+
+	assert_int_equal(e->q.len, count);
+	for (i = 0; i < count; i++) {
+		f = &e->q.f[(e->q.head + i) % e->q.cap];
+		assert_int_equal(clientmsg_decode(&m, f->p, f->n, 1 << 20), 0);
+		assert_int_equal(m.payload_type, msgs[i].pt);
+		len = strlen(msgs[i].p);
+		if (msgs[i].sealed) {
+			assert_int_equal(m.payload_len,
+			    len + SESSIONCRYPT_OVERHEAD);
+			assert_null(memmem(m.payload, m.payload_len,
+			    msgs[i].p, len));
+		} else {
+			assert_int_equal(m.payload_len, len);
+			assert_memory_equal(m.payload, msgs[i].p, len);
+		}
+	}
+}
+
+static void
+check_recorded(const struct end *e, const struct msg *msgs, size_t count)
+{
+	size_t i;
+
+	assert_int_equal(e->nrec, count);
+	for (i = 0; i < count; i++) {
+		assert_int_equal(e->rec[i].pt, msgs[i].pt);
+		assert_int_equal(e->rec[i].n, strlen(msgs[i].p));
+		assert_memory_equal(e->rec[i].p, msgs[i].p, e->rec[i].n);
+	}
+}
+
+static void
+crypto_pair_new(struct end *c, struct end *a, struct keys *k, int flip,
+    struct buf *wire)
+{
+	pair_new(c, a, NULL);
+	keys_new(k, flip);
+	channel_set_crypto(c->ch, k->client);
+	channel_set_crypto(a->ch, k->agent);
+	c->record = a->record = 1;
+	if (wire != NULL) {
+		buf_init(wire, 0);
+		c->wire = a->wire = wire;
+	}
+}
+
+static void
+test_crypto_back_to_back(void **state)
+{
+	static uint8_t big[(size_t)64 << 10];
+	struct end c, a;
+	struct keys k;
+	struct buf wire;
+	struct frame f;
+	size_t i;
+
+	(void)state;
+	crypto_pair_new(&c, &a, &k, 0, &wire);
+	for (i = 0; i < NMSGS; i++) {
+		assert_int_equal(channel_send(c.ch, client_msgs[i].pt,
+		    client_msgs[i].p, strlen(client_msgs[i].p)), 0);
+		assert_int_equal(channel_send(a.ch, agent_msgs[i].pt,
+		    agent_msgs[i].p, strlen(agent_msgs[i].p)), 0);
+	}
+	check_in_flight(&c, client_msgs, NMSGS);
+	check_in_flight(&a, agent_msgs, NMSGS);
+	pump(&c, &a, 0);
+	check_recorded(&a, client_msgs, NMSGS);
+	check_recorded(&c, agent_msgs, NMSGS);
+	assert_int_equal(channel_unacked(c.ch), 0);
+	assert_int_equal(channel_unacked(a.ch), 0);
+	/* The wire, both ways, acks included: no plaintext of 1, 11 or 12,
+	 * every plaintext type verbatim. */
+	assert_null(memmem(wire.data, wire.len, "SECRET", 6));
+	assert_null(memmem(wire.data, wire.len, "EXIT_CODE", 9));
+	for (i = 0; i < NMSGS; i++) {
+		if (!client_msgs[i].sealed)
+			assert_non_null(memmem(wire.data, wire.len,
+			    client_msgs[i].p, strlen(client_msgs[i].p)));
+		if (!agent_msgs[i].sealed)
+			assert_non_null(memmem(wire.data, wire.len,
+			    agent_msgs[i].p, strlen(agent_msgs[i].p)));
+	}
+	/* A full-size payload: max_payload sealed fits the wire limit. */
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = "SECRET-BIG "[i % 11];
+	rec_clear(&a);
+	buf_reset(&wire);
+	assert_int_equal(channel_send(c.ch, PT_OUTPUT, big, sizeof(big)), 0);
+	assert_int_equal(channel_send(c.ch, PT_OUTPUT, big, sizeof(big) + 1),
+	    PH_ERR_TOOBIG);
+	assert_int_equal(c.q.f[c.q.head].n, CLIENTMSG_PAYLOAD_OFFSET +
+	    sizeof(big) + SESSIONCRYPT_OVERHEAD);
+	/* Retransmissions resend the sealed bytes as first written. */
+	f = fq_take(&c.q, 0);
+	fake_now += 2000;
+	channel_tick(c.ch, fake_now);
+	assert_int_equal(c.q.len, 1);
+	assert_int_equal(c.q.f[c.q.head].n, f.n);
+	assert_memory_equal(c.q.f[c.q.head].p, f.p, f.n);
+	free(f.p);
+	pump(&c, &a, 0);
+	assert_int_equal(a.nrec, 1);
+	assert_int_equal(a.rec[0].n, sizeof(big));
+	assert_memory_equal(a.rec[0].p, big, sizeof(big));
+	assert_null(memmem(wire.data, wire.len, "SECRET", 6));
+	assert_int_equal(channel_unacked(c.ch), 0);
+	assert_int_equal(channel_crypto_failures(c.ch), 0);
+	assert_int_equal(channel_crypto_failures(a.ch), 0);
+	/* Turned off: plaintext again. */
+	channel_set_crypto(c.ch, NULL);
+	buf_reset(&wire);
+	assert_int_equal(channel_send(c.ch, PT_OUTPUT, "PLAIN-AGAIN", 11), 0);
+	assert_non_null(memmem(wire.data, wire.len, "PLAIN-AGAIN", 11));
+	buf_free(&wire);
+	pair_free(&c, &a);
+	keys_free(&k);
+}
+
+/* Different keys: nothing delivered, nothing acknowledged, whether the
+ * frames come in order or not, however often they are resent. */
+static void
+test_crypto_wrong_key(void **state)
+{
+	struct end c, a;
+	struct keys k;
+	int i;
+
+	(void)state;
+	rng_state = 31;
+	crypto_pair_new(&c, &a, &k, 1, NULL);
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(channel_send(c.ch, PT_OUTPUT, "keys", 4), 0);
+		assert_int_equal(channel_send(a.ch, PT_STDERR, "out", 3), 0);
+	}
+	for (i = 0; i < 5; i++) {
+		pump(&c, &a, 1);
+		fake_now += 1500;
+		channel_tick(c.ch, fake_now);
+		channel_tick(a.ch, fake_now);
+	}
+	pump(&c, &a, 1);
+	assert_int_equal(c.delivered, 0);
+	assert_int_equal(a.delivered, 0);
+	assert_int_equal(c.acks_sent, 0);
+	assert_int_equal(a.acks_sent, 0);
+	assert_int_equal(channel_unacked(c.ch), 5);
+	assert_int_equal(channel_unacked(a.ch), 5);
+	assert_int_equal(channel_out_of_order(c.ch), 0);
+	assert_int_equal(channel_out_of_order(a.ch), 0);
+	assert_int_equal(channel_expected_seq(a.ch), 0);
+	assert_true(channel_crypto_failures(c.ch) >= 25);
+	assert_true(channel_crypto_failures(a.ch) >= 25);
+	pair_free(&c, &a);
+	keys_free(&k);
+	/* A peer that sends plaintext where the table says sealed: the
+	 * same, in order (seq 0) and out of order (seq 2). */
+	pair_new(&c, &a, NULL);
+	keys_new(&k, 0);
+	channel_set_crypto(a.ch, k.agent);
+	a.record = 1;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(send_val(&c, (uint64_t)i), 0);
+	free(fq_take(&c.q, 1).p);
+	pump(&c, &a, 0);
+	assert_int_equal(a.delivered, 0);
+	assert_int_equal(a.acks_sent, 0);
+	assert_int_equal(channel_crypto_failures(a.ch), 2);
+	pair_free(&c, &a);
+	keys_free(&k);
+}
+
+/* Loss and reordering with both ends sealing: each payload arrives
+ * exactly once and in order (t_deliver checks the counter values). */
+static void
+test_crypto_lossy_reordering(void **state)
+{
+	struct end c, a;
+	struct keys k;
+	struct clientmsg m;
+	uint64_t sent_c = 0, sent_a = 0, n = 2000;
+	int iter;
+
+	(void)state;
+	rng_state = 0xfeed;
+	crypto_pair_new(&c, &a, &k, 0, NULL);
+	c.record = a.record = 0;
+	c.drop_pct = a.drop_pct = 20;
+	for (iter = 0; iter < 100000; iter++) {
+		while (sent_c < n && channel_can_send(c.ch) &&
+		    send_val(&c, sent_c) == 0)
+			sent_c++;
+		while (sent_a < n && channel_can_send(a.ch) &&
+		    send_val(&a, sent_a) == 0)
+			sent_a++;
+		pump(&c, &a, 1);
+		if (sent_c == n && sent_a == n && channel_unacked(c.ch) == 0 &&
+		    channel_unacked(a.ch) == 0)
+			break;
+		fake_now += 50;
+		channel_tick(c.ch, fake_now);
+		channel_tick(a.ch, fake_now);
+	}
+	assert_true(iter < 1000);
+	assert_int_equal(c.delivered, n);
+	assert_int_equal(a.delivered, n);
+	assert_true(channel_resends(c.ch) > 0);
+	assert_int_equal(channel_out_of_order(c.ch), 0);
+	assert_int_equal(channel_out_of_order(a.ch), 0);
+	assert_int_equal(channel_crypto_failures(c.ch), 0);
+	assert_int_equal(channel_crypto_failures(a.ch), 0);
+	/* It really was sealed. */
+	c.drop_pct = 0;
+	assert_int_equal(send_val(&c, n), 0);
+	assert_int_equal(clientmsg_decode(&m, c.q.f[c.q.head].p,
+	    c.q.f[c.q.head].n, 1 << 20), 0);
+	assert_int_equal(m.payload_len, 8 + SESSIONCRYPT_OVERHEAD);
+	a.drop_pct = 0;
+	assert_int_equal(send_val(&a, n), 0);
+	pump(&c, &a, 0);
+	assert_int_equal(a.delivered, n + 1);
+	assert_int_equal(c.delivered, n + 1);
+	/* Synchronous wiring with answers from inside deliver: sealing and
+	 * opening re-entered through the callbacks. */
+	c.direct = a.direct = 1;
+	a.echo = 1;
+	for (iter = 0; iter < 300; iter++)
+		assert_int_equal(send_val(&c, n + 1 + (uint64_t)iter), 0);
+	assert_int_equal(a.delivered, n + 301);
+	assert_int_equal(c.delivered, n + 301);
+	assert_int_equal(channel_crypto_failures(c.ch), 0);
+	pair_free(&c, &a);
+	keys_free(&k);
+}
+
+/* The client learns the key from the handshake: sealed frames that
+ * arrived ahead of HandshakeComplete wait in the out-of-order buffer and
+ * are opened when delivered; a forged one among them is dropped. */
+static void
+test_crypto_key_set_later(void **state)
+{
+	struct sessioncrypt *forger;
+	uint8_t fkey[SESSIONCRYPT_KEY_LEN], id[16];
+	struct frame f[5];
+	struct end c, a;
+	struct keys k;
+	struct buf b, sealed;
+	int i;
+
+	(void)state;
+	pair_new(&c, &a, NULL);
+	keys_new(&k, 0);
+	channel_set_crypto(a.ch, k.agent);
+	c.record = 1;
+	c.key_on_complete = k.client;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(channel_send(a.ch, agent_msgs[2 + i].pt,
+		    agent_msgs[2 + i].p, strlen(agent_msgs[2 + i].p)), 0);
+	for (i = 0; i < 3; i++)
+		f[i] = fq_take(&a.q, 0);
+	/* 2 and 1 first: buffered as they came, the key unknown yet. */
+	assert_int_equal(channel_receive(c.ch, f[2].p, f[2].n), 0);
+	assert_int_equal(channel_receive(c.ch, f[1].p, f[1].n), 0);
+	assert_int_equal(channel_out_of_order(c.ch), 2);
+	assert_int_equal(c.nrec, 0);
+	assert_int_equal(channel_receive(c.ch, f[0].p, f[0].n), 0);
+	check_recorded(&c, agent_msgs + 2, 3);
+	assert_int_equal(channel_out_of_order(c.ch), 0);
+	for (i = 0; i < 3; i++)
+		free(f[i].p);
+	rec_clear(&c);
+
+	/* Again with a forgery of seq 4 (sealed under another key) ahead of
+	 * the HandshakeComplete at seq 3. */
+	channel_set_crypto(c.ch, NULL);
+	assert_int_equal(channel_send(a.ch, PT_HANDSHAKE_COMPLETE, "{}", 2),
+	    0);
+	assert_int_equal(channel_send(a.ch, PT_OUTPUT, "authentic", 9), 0);
+	f[3] = fq_take(&a.q, 0);
+	f[4] = fq_take(&a.q, 0);
+	memset(fkey, 0x42, sizeof(fkey));
+	assert_int_equal(sessioncrypt_new(&forger, SESSIONCRYPT_AGENT, fkey),
+	    0);
+	buf_init(&sealed, 0);
+	buf_init(&b, 0);
+	assert_int_equal(sessioncrypt_seal(forger, "forged", 6, &sealed), 0);
+	uuid_v4(id);
+	assert_int_equal(clientmsg_encode(&b, MT_OUTPUT_STREAM, 4, 0, id,
+	    PT_OUTPUT, sealed.data, sealed.len), 0);
+	assert_int_equal(channel_receive(c.ch, b.data, b.len), 0);
+	assert_int_equal(channel_out_of_order(c.ch), 1);
+	assert_int_equal(channel_receive(c.ch, f[3].p, f[3].n), 0);
+	/* HandshakeComplete delivered, the forgery dropped, not delivered. */
+	assert_int_equal(c.nrec, 1);
+	assert_int_equal(channel_out_of_order(c.ch), 0);
+	assert_int_equal(channel_expected_seq(c.ch), 4);
+	assert_int_equal(channel_crypto_failures(c.ch), 1);
+	/* The same forgery in order now: refused, not acknowledged. */
+	fq_clear(&c.q);
+	assert_int_equal(channel_receive(c.ch, b.data, b.len), 0);
+	assert_int_equal(c.q.len, 0);
+	assert_int_equal(channel_crypto_failures(c.ch), 2);
+	/* The authentic one is taken. */
+	assert_int_equal(channel_receive(c.ch, f[4].p, f[4].n), 0);
+	assert_int_equal(c.nrec, 2);
+	assert_int_equal(c.rec[1].n, 9);
+	assert_memory_equal(c.rec[1].p, "authentic", 9);
+	assert_int_equal(channel_expected_seq(c.ch), 5);
+	free(f[3].p);
+	free(f[4].p);
+	buf_free(&b);
+	buf_free(&sealed);
+	sessioncrypt_free(forger);
+	pair_free(&c, &a);
+	keys_free(&k);
+}
+
 int
 main(void)
 {
@@ -1034,6 +1470,10 @@ main(void)
 		cmocka_unit_test(test_control_and_own_type),
 		cmocka_unit_test(test_reentrant_echo),
 		cmocka_unit_test(test_synchronous_wiring),
+		cmocka_unit_test(test_crypto_back_to_back),
+		cmocka_unit_test(test_crypto_wrong_key),
+		cmocka_unit_test(test_crypto_lossy_reordering),
+		cmocka_unit_test(test_crypto_key_set_later),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
