@@ -15,6 +15,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "server/api_documents.h"
 #include "server/api_json.h"
 #include "server/authz.h"
 #include "server/gateway.h"
@@ -1344,6 +1345,9 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 		rc = ssm_internal(err, "start_session", PH_ERR_INVALID);
 		goto out;
 	}
+	if ((rc = api_documents_apply_preferences(c, docname, doc,
+	    err)) != 0)
+		goto out;
 	if ((rc = api_ssm_resolve_document(docname, doc, params, &rdoc,
 	    &rparams, err)) != 0)
 		goto out;
@@ -1354,6 +1358,8 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 		    "%s is not connected.", target);
 		goto out;
 	}
+	if ((rc = api_documents_check_target(c, target, rdoc, err)) != 0)
+		goto out;
 	if (!ssm_host_ok(c->host)) {
 		rc = ssm_stream_url(c, "", out, err);
 		goto out;
@@ -1643,17 +1649,26 @@ ssm_get_connection_status(const struct api_call *c, json_t *in, json_t *out,
 static const struct ssm_action ssm_actions[] = {
 	{ "AddTagsToResource", ssm_add_tags_to_resource },
 	{ "CreateActivation", ssm_create_activation },
+	{ "CreateDocument", api_documents_create },
 	{ "DeleteActivation", ssm_delete_activation },
+	{ "DeleteDocument", api_documents_delete },
 	{ "DeregisterManagedInstance", ssm_deregister_managed_instance },
 	{ "DescribeActivations", ssm_describe_activations },
+	{ "DescribeDocument", api_documents_describe },
 	{ "DescribeInstanceInformation", ssm_describe_instance_information },
 	{ "DescribeSessions", ssm_describe_sessions },
 	{ "GetConnectionStatus", ssm_get_connection_status },
+	{ "GetDocument", api_documents_get },
+	{ "ListDocumentVersions", api_documents_list_versions },
+	{ "ListDocuments", api_documents_list },
 	{ "ListTagsForResource", ssm_list_tags_for_resource },
 	{ "RemoveTagsFromResource", ssm_remove_tags_from_resource },
 	{ "ResumeSession", ssm_resume_session },
 	{ "StartSession", ssm_start_session },
 	{ "TerminateSession", ssm_terminate_session },
+	{ "UpdateDocument", api_documents_update },
+	{ "UpdateDocumentDefaultVersion",
+	    api_documents_update_default_version },
 };
 
 int

@@ -111,6 +111,38 @@ static const char *const migrations[] = {
 	" builtin INTEGER NOT NULL DEFAULT 0,"
 	" created_ms INTEGER NOT NULL);"
 	"PRAGMA user_version = 1;",
+	/* version 2: document versions. documents.content stays the default
+	 * version's content; the triggers keep version 1 of a built-in
+	 * document in step with what st_seed_documents writes. */
+	"CREATE TABLE document_versions ("
+	" name TEXT NOT NULL REFERENCES documents(name) ON DELETE CASCADE,"
+	" version INTEGER NOT NULL,"
+	" content TEXT NOT NULL,"
+	" document_format TEXT NOT NULL DEFAULT 'JSON',"
+	" version_name TEXT NOT NULL DEFAULT '',"
+	" created_ms INTEGER NOT NULL,"
+	" PRIMARY KEY (name, version));"
+	"ALTER TABLE documents ADD COLUMN default_version INTEGER NOT NULL "
+	" DEFAULT 1;"
+	"ALTER TABLE documents ADD COLUMN latest_version INTEGER NOT NULL "
+	" DEFAULT 1;"
+	"ALTER TABLE documents ADD COLUMN display_name TEXT NOT NULL "
+	" DEFAULT '';"
+	"ALTER TABLE documents ADD COLUMN target_type TEXT NOT NULL "
+	" DEFAULT '';"
+	"INSERT INTO document_versions (name, version, content, created_ms)"
+	" SELECT name, 1, content, created_ms FROM documents;"
+	"CREATE TRIGGER documents_builtin_insert AFTER INSERT ON documents"
+	" WHEN NEW.builtin = 1 BEGIN"
+	" INSERT OR REPLACE INTO document_versions (name, version, content,"
+	"  created_ms) VALUES (NEW.name, 1, NEW.content, NEW.created_ms);"
+	" END;"
+	"CREATE TRIGGER documents_builtin_update AFTER UPDATE OF content ON"
+	" documents WHEN NEW.builtin = 1 BEGIN"
+	" UPDATE document_versions SET content = NEW.content"
+	"  WHERE name = NEW.name AND version = 1;"
+	" END;"
+	"PRAGMA user_version = 2;",
 };
 
 #define STORE_SCHEMA_VERSION \
@@ -1622,5 +1654,418 @@ store_document_get(struct store *st, const char *name, char **content_out,
 	rc = 0;
 out:
 	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- documents, with versions ------------------------------------------- */
+
+#define ST_DOC_COLS \
+	"d.name, d.document_type, v.document_format, v.version_name, " \
+	"d.display_name, d.target_type, d.builtin, v.version, " \
+	"d.default_version, d.latest_version, v.created_ms, v.content"
+
+void
+store_document_rec_clear(struct document_rec *d)
+{
+	if (d == NULL)
+		return;
+	free(d->content);
+	memset(d, 0, sizeof(*d));
+}
+
+static int
+st_document_row(sqlite3_stmt *s, struct document_rec *d)
+{
+	const char *v;
+
+	memset(d, 0, sizeof(*d));
+	st_col(s, 0, d->name, sizeof(d->name));
+	st_col(s, 1, d->document_type, sizeof(d->document_type));
+	st_col(s, 2, d->document_format, sizeof(d->document_format));
+	st_col(s, 3, d->version_name, sizeof(d->version_name));
+	st_col(s, 4, d->display_name, sizeof(d->display_name));
+	st_col(s, 5, d->target_type, sizeof(d->target_type));
+	d->builtin = sqlite3_column_int(s, 6);
+	d->version = sqlite3_column_int64(s, 7);
+	d->default_version = sqlite3_column_int64(s, 8);
+	d->latest_version = sqlite3_column_int64(s, 9);
+	d->created_ms = sqlite3_column_int64(s, 10);
+	v = (const char *)sqlite3_column_text(s, 11);
+	if ((d->content = strdup(v != NULL ? v : "")) == NULL)
+		return PH_ERR_NOMEM;
+	return 0;
+}
+
+static int
+st_document_exists(struct store *st, const char *name, int *builtin)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "SELECT builtin FROM documents WHERE name = ?1",
+	    &s)) != 0)
+		return rc;
+	st_text(s, 1, name);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (builtin != NULL)
+			*builtin = sqlite3_column_int(s, 0);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? PH_ERR_NOTFOUND : PH_ERR_IO;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_document_version_get(struct store *st, const char *name,
+    int64_t version, const char *version_name, struct document_rec *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = st_document_exists(st, name, NULL)) != 0)
+		return rc;
+	if ((rc = st_prep(st, "SELECT " ST_DOC_COLS " FROM documents d "
+	    "JOIN document_versions v ON v.name = d.name WHERE d.name = ?1 "
+	    "AND v.version = CASE ?2 WHEN 0 THEN d.default_version "
+	    "WHEN -1 THEN d.latest_version ELSE ?2 END "
+	    "AND (?3 IS NULL OR v.version_name = ?3) "
+	    "ORDER BY v.version DESC LIMIT 1", &s)) != 0)
+		return rc;
+	st_text(s, 1, name);
+	sqlite3_bind_int64(s, 2, version);
+	st_text(s, 3, version_name);
+	/* A version name alone selects by name, whatever the number. */
+	if (version_name != NULL && version == STORE_DOC_DEFAULT) {
+		sqlite3_finalize(s);
+		if ((rc = st_prep(st, "SELECT " ST_DOC_COLS " FROM documents d "
+		    "JOIN document_versions v ON v.name = d.name "
+		    "WHERE d.name = ?1 AND v.version_name = ?2 "
+		    "ORDER BY v.version DESC LIMIT 1", &s)) != 0)
+			return rc;
+		st_text(s, 1, name);
+		st_text(s, 2, version_name);
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		rc = st_document_row(s, out);
+	else
+		rc = rc == SQLITE_DONE ? PH_ERR_INVALID : PH_ERR_IO;
+	sqlite3_finalize(s);
+	if (rc != 0)
+		store_document_rec_clear(out);
+	return rc;
+}
+
+static int
+st_document_each(struct store *st, sqlite3_stmt *s,
+    int (*fn)(void *arg, const struct document_rec *d), void *arg)
+{
+	struct document_rec d;
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((rc = st_document_row(s, &d)) != 0)
+			return rc;
+		rc = fn(arg, &d);
+		store_document_rec_clear(&d);
+		if (rc != 0)
+			return 0;
+	}
+	return rc == SQLITE_DONE ? 0 : PH_ERR_IO;
+}
+
+int
+store_document_version_foreach(struct store *st, const char *name,
+    int (*fn)(void *arg, const struct document_rec *d), void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_document_exists(st, name, NULL)) != 0)
+		return rc;
+	if ((rc = st_prep(st, "SELECT " ST_DOC_COLS " FROM documents d "
+	    "JOIN document_versions v ON v.name = d.name WHERE d.name = ?1 "
+	    "ORDER BY v.version", &s)) != 0)
+		return rc;
+	st_text(s, 1, name);
+	rc = st_document_each(st, s, fn, arg);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_document_foreach(struct store *st,
+    int (*fn)(void *arg, const struct document_rec *d), void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "SELECT " ST_DOC_COLS " FROM documents d "
+	    "JOIN document_versions v ON v.name = d.name "
+	    "AND v.version = d.default_version ORDER BY d.name", &s)) != 0)
+		return rc;
+	rc = st_document_each(st, s, fn, arg);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int
+st_document_version_put(struct store *st, const struct document_new *d,
+    int64_t version, int64_t now_ms)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "INSERT INTO document_versions (name, version, "
+	    "content, document_format, version_name, created_ms) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &s)) != 0)
+		return rc;
+	st_text(s, 1, d->name);
+	sqlite3_bind_int64(s, 2, version);
+	st_text(s, 3, d->content);
+	st_text(s, 4, d->document_format ? d->document_format : "JSON");
+	st_text(s, 5, d->version_name ? d->version_name : "");
+	sqlite3_bind_int64(s, 6, now_ms);
+	rc = st_step_done(st, s, "document_version_put");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_document_create(struct store *st, const struct document_new *d,
+    int replace_builtin, int max_docs, int64_t now_ms)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, builtin = 0, n;
+
+	if ((rc = st_begin(st)) != 0)
+		return rc;
+	rc = st_document_exists(st, d->name, &builtin);
+	if (rc == 0 && (!builtin || !replace_builtin)) {
+		rc = PH_ERR_EXISTS;
+		goto fail;
+	}
+	if (rc == 0) {
+		/* The account takes the document over: its versions go. */
+		if ((rc = st_prep(st, "DELETE FROM documents WHERE name = ?1",
+		    &s)) != 0)
+			goto fail;
+		st_text(s, 1, d->name);
+		rc = st_step_done(st, s, "document_create");
+		sqlite3_finalize(s);
+		s = NULL;
+		if (rc != 0)
+			goto fail;
+	} else if (rc != PH_ERR_NOTFOUND) {
+		goto fail;
+	}
+	if ((rc = st_prep(st, "SELECT count(*) FROM documents WHERE "
+	    "builtin = 0", &s)) != 0)
+		goto fail;
+	n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+	sqlite3_finalize(s);
+	s = NULL;
+	if (n < 0) {
+		rc = PH_ERR_IO;
+		goto fail;
+	}
+	if (n >= max_docs) {
+		rc = PH_ERR_TOOBIG;
+		goto fail;
+	}
+	if ((rc = st_prep(st, "INSERT INTO documents (name, document_type, "
+	    "content, builtin, created_ms, default_version, latest_version, "
+	    "display_name, target_type) VALUES (?1, ?2, ?3, 0, ?4, 1, 1, "
+	    "?5, ?6)", &s)) != 0)
+		goto fail;
+	st_text(s, 1, d->name);
+	st_text(s, 2, d->document_type);
+	st_text(s, 3, d->content);
+	sqlite3_bind_int64(s, 4, now_ms);
+	st_text(s, 5, d->display_name ? d->display_name : "");
+	st_text(s, 6, d->target_type ? d->target_type : "");
+	rc = st_step_done(st, s, "document_create");
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != 0 || (rc = st_document_version_put(st, d, 1, now_ms)) != 0 ||
+	    (rc = st_commit(st)) != 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_finalize(s);
+	st_rollback(st);
+	return rc;
+}
+
+int
+store_document_add_version(struct store *st, const struct document_new *d,
+    int make_default, int64_t now_ms, int64_t *version_out)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t latest = 0, count = 0;
+	int rc;
+
+	if ((rc = st_begin(st)) != 0)
+		return rc;
+	if ((rc = st_prep(st, "SELECT max(version), count(*) FROM "
+	    "document_versions WHERE name = ?1", &s)) != 0)
+		goto fail;
+	st_text(s, 1, d->name);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		latest = sqlite3_column_int64(s, 0);
+		count = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (count == 0) {
+		rc = PH_ERR_NOTFOUND;
+		goto fail;
+	}
+	if (count >= STORE_DOC_VERSIONS_MAX) {
+		rc = PH_ERR_TOOBIG;
+		goto fail;
+	}
+	if ((rc = st_document_version_put(st, d, latest + 1, now_ms)) != 0)
+		goto fail;
+	/* builtin goes to 0 first, so the built-in triggers stay quiet and
+	 * st_seed_documents never overwrites the account's content. */
+	if ((rc = st_prep(st, "UPDATE documents SET builtin = 0, "
+	    "latest_version = ?2, "
+	    "display_name = coalesce(?3, display_name), "
+	    "target_type = coalesce(?4, target_type) WHERE name = ?1",
+	    &s)) != 0)
+		goto fail;
+	st_text(s, 1, d->name);
+	sqlite3_bind_int64(s, 2, latest + 1);
+	st_text(s, 3, d->display_name);
+	st_text(s, 4, d->target_type);
+	rc = st_step_done(st, s, "document_add_version");
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != 0)
+		goto fail;
+	if (make_default) {
+		if ((rc = st_prep(st, "UPDATE documents SET default_version = ?2,"
+		    " content = ?3 WHERE name = ?1", &s)) != 0)
+			goto fail;
+		st_text(s, 1, d->name);
+		sqlite3_bind_int64(s, 2, latest + 1);
+		st_text(s, 3, d->content);
+		rc = st_step_done(st, s, "document_add_version");
+		sqlite3_finalize(s);
+		s = NULL;
+		if (rc != 0)
+			goto fail;
+	}
+	if ((rc = st_commit(st)) != 0)
+		goto fail;
+	if (version_out != NULL)
+		*version_out = latest + 1;
+	return 0;
+fail:
+	sqlite3_finalize(s);
+	st_rollback(st);
+	return rc;
+}
+
+int
+store_document_set_default(struct store *st, const char *name,
+    int64_t version)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_document_exists(st, name, NULL)) != 0)
+		return rc;
+	if ((rc = st_prep(st, "UPDATE documents SET default_version = ?2, "
+	    "content = (SELECT content FROM document_versions WHERE "
+	    "name = ?1 AND version = ?2) WHERE name = ?1 AND EXISTS "
+	    "(SELECT 1 FROM document_versions WHERE name = ?1 AND "
+	    "version = ?2)", &s)) != 0)
+		return rc;
+	st_text(s, 1, name);
+	sqlite3_bind_int64(s, 2, version);
+	rc = st_step_done(st, s, "document_set_default");
+	sqlite3_finalize(s);
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = PH_ERR_INVALID;
+	return rc;
+}
+
+/* Delete one version of a document (not its default). */
+static int
+st_document_delete_version(struct store *st, const char *name,
+    int64_t version)
+{
+	struct document_rec d;
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	rc = store_document_version_get(st, name, version, NULL, &d);
+	if (rc != 0)
+		return rc;
+	store_document_rec_clear(&d);
+	if (d.default_version == version)
+		return PH_ERR_STATE;
+	if ((rc = st_begin(st)) != 0)
+		return rc;
+	if ((rc = st_prep(st, "DELETE FROM document_versions WHERE "
+	    "name = ?1 AND version = ?2", &s)) != 0)
+		goto fail;
+	st_text(s, 1, name);
+	sqlite3_bind_int64(s, 2, version);
+	rc = st_step_done(st, s, "document_delete");
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != 0)
+		goto fail;
+	if ((rc = st_prep(st, "UPDATE documents SET latest_version = "
+	    "(SELECT max(version) FROM document_versions WHERE name = ?1) "
+	    "WHERE name = ?1", &s)) != 0)
+		goto fail;
+	st_text(s, 1, name);
+	rc = st_step_done(st, s, "document_delete");
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != 0 || (rc = st_commit(st)) != 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_finalize(s);
+	st_rollback(st);
+	return rc;
+}
+
+int
+store_document_delete(struct store *st, const char *name, int64_t version)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (version != 0)
+		return st_document_delete_version(st, name, version);
+	if ((rc = st_document_exists(st, name, NULL)) != 0)
+		return rc;
+	if ((rc = st_begin(st)) != 0)
+		return rc;
+	if ((rc = st_prep(st, "DELETE FROM documents WHERE name = ?1",
+	    &s)) != 0)
+		goto fail;
+	st_text(s, 1, name);
+	rc = st_step_done(st, s, "document_delete");
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != 0 || (rc = st_tags_drop(st, "Document", name)) != 0 ||
+	    (rc = st_commit(st)) != 0)
+		goto fail;
+	/* Built-in documents of that name come back as built. */
+	return st_seed_documents(st);
+fail:
+	sqlite3_finalize(s);
+	st_rollback(st);
 	return rc;
 }

@@ -256,4 +256,75 @@ int store_session_query(struct store *st, const struct session_query *q,
 int store_document_get(struct store *st, const char *name, char **content_out,
     char type_out[32]);
 
+/* ---- documents, with versions ------------------------------------------- */
+
+#define STORE_DOC_NAME_SIZE 129       /* 128 characters, NUL */
+#define STORE_DOC_VERSIONS_MAX 1000   /* AWS: versions per document */
+
+/* One version of a document. */
+struct document_rec {
+	char name[STORE_DOC_NAME_SIZE];
+	char document_type[48];
+	char document_format[8];          /* JSON | YAML | TEXT */
+	char version_name[STORE_DOC_NAME_SIZE];
+	char display_name[STORE_TEXT_SIZE];
+	char target_type[208];
+	int builtin;                      /* portholed's, not the account's */
+	int64_t version;
+	int64_t default_version;
+	int64_t latest_version;
+	int64_t created_ms;               /* of this version */
+	char *content;                    /* store_document_rec_clear frees */
+};
+
+/* What CreateDocument and UpdateDocument write. NULL strings: "" (on an
+ * update: display_name and target_type stay as they were). */
+struct document_new {
+	const char *name;
+	const char *document_type;
+	const char *document_format;
+	const char *content;
+	const char *version_name;
+	const char *display_name;
+	const char *target_type;
+};
+
+#define STORE_DOC_DEFAULT 0           /* version: the default one */
+#define STORE_DOC_LATEST (-1)         /* version: the latest one */
+
+void store_document_rec_clear(struct document_rec *d);
+/* One version: a number, STORE_DOC_DEFAULT or STORE_DOC_LATEST, or the
+ * version named version_name (if not NULL; then it must also match a
+ * given number). PH_ERR_NOTFOUND: no such document; PH_ERR_INVALID: no
+ * such version. */
+int store_document_version_get(struct store *st, const char *name,
+    int64_t version, const char *version_name, struct document_rec *out);
+/* Every version of a document, oldest first; fn returns non-zero to stop.
+ * PH_ERR_NOTFOUND if there is no such document. */
+int store_document_version_foreach(struct store *st, const char *name,
+    int (*fn)(void *arg, const struct document_rec *d), void *arg);
+/* Every document at its default version, in name order. */
+int store_document_foreach(struct store *st,
+    int (*fn)(void *arg, const struct document_rec *d), void *arg);
+/* Create a document with version 1 as default and latest. A built-in
+ * document of the same name is replaced if replace_builtin is set
+ * (PH_ERR_EXISTS otherwise, and for any existing name); PH_ERR_TOOBIG
+ * when the account already has max_docs documents of its own. */
+int store_document_create(struct store *st, const struct document_new *d,
+    int replace_builtin, int max_docs, int64_t now_ms);
+/* Add the version after the latest; it becomes the default too if
+ * make_default. The document becomes the account's (no longer built-in).
+ * PH_ERR_NOTFOUND, PH_ERR_TOOBIG (STORE_DOC_VERSIONS_MAX reached). */
+int store_document_add_version(struct store *st, const struct document_new *d,
+    int make_default, int64_t now_ms, int64_t *version_out);
+/* PH_ERR_NOTFOUND (document), PH_ERR_INVALID (version). */
+int store_document_set_default(struct store *st, const char *name,
+    int64_t version);
+/* version 0: the document, its versions and its tags; a document
+ * portholed provides comes back as built (so deleting the preferences
+ * document restores the defaults). Otherwise one version: PH_ERR_STATE if
+ * it is the default, PH_ERR_INVALID if it does not exist. */
+int store_document_delete(struct store *st, const char *name,
+    int64_t version);
+
 #endif
