@@ -1356,6 +1356,14 @@ api_documents_update(const struct api_call *c, json_t *in, json_t *out,
 		rc = doc_internal(err, "update_document", rc);
 		goto out;
 	}
+	if (dup.same_content != 0 &&
+	    dup.same_content == latest.latest_version) {
+		rc = api_error_set(err, 400, "DuplicateDocumentContent",
+		    "The content is the same as the latest version (%" PRId64
+		    ") of %s: there is nothing to update.", dup.same_content,
+		    n.name);
+		goto out;
+	}
 	if (dup.same_content != 0) {
 		rc = api_error_set(err, 400, "DuplicateDocumentContent",
 		    "The content is the same as version %" PRId64 " of %s; "

@@ -2008,9 +2008,10 @@ st_document_delete_version(struct store *st, const char *name,
 	rc = store_document_version_get(st, name, version, NULL, &d);
 	if (rc != 0)
 		return rc;
+	rc = d.default_version == version ? PH_ERR_STATE : 0;
 	store_document_rec_clear(&d);
-	if (d.default_version == version)
-		return PH_ERR_STATE;
+	if (rc != 0)
+		return rc;
 	if ((rc = st_begin(st)) != 0)
 		return rc;
 	if ((rc = st_prep(st, "DELETE FROM document_versions WHERE "
