@@ -1632,11 +1632,15 @@ static int
 doc_list_cb(void *arg, const struct document_rec *d)
 {
 	struct doc_list *l = arg;
-	json_t *o, *root, *tags;
+	json_t *o, *root = NULL, *tags;
 	char owner[32];
 	const char *s;
+	size_t i;
 
-	root = json_loads(d->content, 0, NULL);
+	/* Parse the content only when a filter or the answer needs it. */
+	for (i = 0; i < l->nf; i++)
+		if (l->f[i].key == DF_SCHEMA && root == NULL)
+			root = json_loads(d->content, 0, NULL);
 	if (!doc_matches(l, d, root) || l->seen++ < l->offset) {
 		json_decref(root);
 		return 0;
@@ -1646,6 +1650,8 @@ doc_list_cb(void *arg, const struct document_rec *d)
 		l->more = 1;
 		return 1;
 	}
+	if (root == NULL)
+		root = json_loads(d->content, 0, NULL);
 	o = json_object();
 	doc_owner(l->c, d->name, owner, sizeof(owner));
 	doc_set_str(o, "Name", d->name);

@@ -1949,8 +1949,9 @@ store_document_add_version(struct store *st, const struct document_new *d,
 	if (rc != 0)
 		goto fail;
 	if (make_default) {
-		if ((rc = st_prep(st, "UPDATE documents SET default_version = ?2,"
-		    " content = ?3 WHERE name = ?1", &s)) != 0)
+		if ((rc = st_prep(st, "UPDATE documents SET "
+		    "default_version = ?2, content = ?3 WHERE name = ?1",
+		    &s)) != 0)
 			goto fail;
 		st_text(s, 1, d->name);
 		sqlite3_bind_int64(s, 2, latest + 1);

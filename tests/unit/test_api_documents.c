@@ -669,6 +669,8 @@ test_list(void **state)
 	assert_int_equal(list_count(f, "{\"Filters\":[{\"Key\":\"Owner\","
 	    "\"Values\":[\"Amazon\"]},{\"Key\":\"SearchKeyword\",\"Values\":"
 	    "[\"command\"]}]}", NULL), 2);
+	assert_int_equal(list_count(f, "{\"Filters\":[{\"Key\":"
+	    "\"SchemaVersion\",\"Values\":[\"2.2\"]}]}", "Uptime"), 1);
 	assert_int_equal(list_count(f, "{\"Filters\":[{\"Key\":\"tag:env\","
 	    "\"Values\":[\"prod\"]}]}", "Ops-Shell"), 1);
 	assert_int_equal(list_count(f, "{\"Filters\":[{\"Key\":\"tag:env\","
