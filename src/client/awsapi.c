@@ -158,6 +158,16 @@ client_awsapi_call(const struct client_awscfg *cfg, const char *target,
     const char *service, const char *body_json, long *http_status,
     struct buf *response, char *errbuf, size_t errlen)
 {
+	return client_awsapi_call_timeout(cfg, target, service, body_json,
+	    http_status, response, errbuf, errlen, CLIENT_AWSAPI_TIMEOUT);
+}
+
+int
+client_awsapi_call_timeout(const struct client_awscfg *cfg,
+    const char *target, const char *service, const char *body_json,
+    long *http_status, struct buf *response, char *errbuf, size_t errlen,
+    long timeout_s)
+{
 	struct curl_slist *hl = NULL, *tmp;
 	struct awsapi_sink sink;
 	char sigv4[160], line[CLIENT_AWSCFG_MAX_LINE + 64];
@@ -173,6 +183,8 @@ client_awsapi_call(const struct client_awscfg *cfg, const char *target,
 	if (errlen > 0)
 		errbuf[0] = '\0';
 	detail[0] = '\0';
+	if (timeout_s <= 0)
+		timeout_s = CLIENT_AWSAPI_TIMEOUT;
 	if (cfg == NULL || target == NULL || service == NULL ||
 	    response == NULL || !valid_name(target, 128, "._-") ||
 	    !valid_name(service, 63, "-") ||
@@ -241,9 +253,9 @@ client_awsapi_call(const struct client_awscfg *cfg, const char *target,
 	    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+	    timeout_s < CLIENT_AWSAPI_CONNECT_TIMEOUT ? timeout_s :
 	    CLIENT_AWSAPI_CONNECT_TIMEOUT) != CURLE_OK ||
-	    curl_easy_setopt(h, CURLOPT_TIMEOUT, CLIENT_AWSAPI_TIMEOUT) !=
-	    CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||

@@ -33,6 +33,14 @@ int client_awsapi_call(const struct client_awscfg *cfg, const char *target,
     const char *service, const char *body_json, long *http_status,
     struct buf *response, char *errbuf, size_t errlen);
 
+/* The same with the whole call bounded by timeout_s seconds (connecting by
+ * at most CLIENT_AWSAPI_CONNECT_TIMEOUT), for best-effort calls a user
+ * waits for (TerminateSession on the way out). */
+int client_awsapi_call_timeout(const struct client_awscfg *cfg,
+    const char *target, const char *service, const char *body_json,
+    long *http_status, struct buf *response, char *errbuf, size_t errlen,
+    long timeout_s);
+
 /* The error code and message of an AWS JSON error body, as botocore reads
  * them: code from "__type" (the part after '#', before ':'), else the
  * HTTP status as a number; message from "message" or "Message", else "".

@@ -474,6 +474,47 @@ test_error_message(void **state)
 	client_awsapi_error_parse(400, NULL, 0, NULL, 0, NULL, 0);
 }
 
+/* A server that takes the connection and never answers: the bounded
+ * variant gives up after its timeout, with the CLI's read-timeout text. */
+static void
+test_call_timeout(void **state)
+{
+	struct client_awscfg cfg;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	struct buf resp;
+	struct timespec t0, t1;
+	char err[512];
+	long status = -1, ms;
+	int lfd, rc;
+
+	(void)state;
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	/* Never accepted: the kernel completes the handshake, nobody reads. */
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	make_cfg(&cfg, ntohs(sa.sin_port), NULL);
+	buf_init(&resp, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = client_awsapi_call_timeout(&cfg, "AmazonSSM.TerminateSession",
+	    "ssm", "{\"SessionId\":\"s\"}", &status, &resp, err,
+	    sizeof(err), 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	close(lfd);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) /
+	    1000000;
+	assert_int_equal(rc, PH_ERR_IO);
+	assert_int_equal(status, 0);
+	assert_non_null(strstr(err, "Read timeout on endpoint URL"));
+	assert_true(ms >= 900 && ms < 5000);
+	buf_free(&resp);
+}
+
 int
 main(void)
 {
@@ -482,6 +523,7 @@ main(void)
 		cmocka_unit_test(test_call_kms_with_token),
 		cmocka_unit_test(test_call_errors),
 		cmocka_unit_test(test_call_transport),
+		cmocka_unit_test(test_call_timeout),
 		cmocka_unit_test(test_error_message),
 	};
 	int rc;
