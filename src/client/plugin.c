@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "client/escape.h"
 #include "common/err.h"
 
 static const char *
@@ -291,7 +292,28 @@ static const struct cli_opt cli_opts[] = {
 	{ "--profile", offsetof(struct client_cli_args, profile) },
 	{ "--region", offsetof(struct client_cli_args, region) },
 	{ "--endpoint-url", offsetof(struct client_cli_args, endpoint_url) },
+	{ "--keepalive", offsetof(struct client_cli_args, keepalive) },
+	{ "--escape-char", offsetof(struct client_cli_args, escape_char) },
 };
+
+int
+client_parse_keepalive(const char *s, int *seconds)
+{
+	long v = 0;
+	size_t i;
+
+	if (s == NULL || *s == '\0' || strlen(s) > 8)
+		return PH_ERR_INVALID;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return PH_ERR_INVALID;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v > CLIENT_KEEPALIVE_MAX)
+		return PH_ERR_INVALID;
+	*seconds = (int)v;
+	return 0;
+}
 
 static int
 cli_usage(struct client_cli_args *a, const char *fmt, const char *arg)
@@ -353,6 +375,14 @@ client_cli_parse(struct client_cli_args *a, int argc, char *const argv[])
 	}
 	if (a->target == NULL || *a->target == '\0')
 		return cli_usage(a, "%sstart-session needs --target", "");
+	if (a->keepalive != NULL && client_parse_keepalive(a->keepalive,
+	    &k) != 0)
+		return cli_usage(a, "--keepalive wants a number of seconds "
+		    "from 0 to 3600, not %.64s", a->keepalive);
+	if (a->escape_char != NULL && client_escape_parse(a->escape_char,
+	    &k) != 0)
+		return cli_usage(a, "--escape-char wants one character, ^X or "
+		    "none, not %.64s", a->escape_char);
 	a->action = CLIENT_CLI_START_SESSION;
 	return 0;
 }

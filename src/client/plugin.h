@@ -87,8 +87,17 @@ struct client_cli_args {
 	const char *profile;
 	const char *region;
 	const char *endpoint_url;
+	const char *keepalive;     /* --keepalive SECONDS */
+	const char *escape_char;   /* --escape-char C|^X|none */
 	char err[256];
 };
+
+/* Longest keep-alive interval accepted, in seconds. */
+#define CLIENT_KEEPALIVE_MAX 3600
+
+/* A keep-alive interval: decimal seconds 0..CLIENT_KEEPALIVE_MAX (0 turns
+ * pings off). Returns 0 or PH_ERR_INVALID. */
+int client_parse_keepalive(const char *s, int *seconds);
 
 int client_cli_parse(struct client_cli_args *a, int argc,
     char *const argv[]);

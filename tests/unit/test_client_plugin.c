@@ -372,6 +372,50 @@ test_cli_parse(void **state)
 }
 
 static void
+test_cli_keepalive_escape(void **state)
+{
+	const char *ok[] = { "porthole", "start-session", "--target", "x",
+	    "--keepalive", "10", "--escape-char=^]", NULL };
+	const char *off[] = { "porthole", "start-session", "--target", "x",
+	    "--keepalive=0", "--escape-char", "none", NULL };
+	const char *badka[] = { "porthole", "start-session", "--target", "x",
+	    "--keepalive", "-1", NULL };
+	const char *bigka[] = { "porthole", "start-session", "--target", "x",
+	    "--keepalive", "3601", NULL };
+	const char *badesc[] = { "porthole", "start-session", "--target",
+	    "x", "--escape-char", "~~", NULL };
+	struct client_cli_args a;
+	int n = -5;
+
+	(void)state;
+	assert_int_equal(cli(&a, 7, ok), 0);
+	assert_string_equal(a.keepalive, "10");
+	assert_string_equal(a.escape_char, "^]");
+	assert_int_equal(cli(&a, 7, off), 0);
+	assert_string_equal(a.keepalive, "0");
+	assert_string_equal(a.escape_char, "none");
+	assert_int_equal(cli(&a, 6, badka), PH_ERR_INVALID);
+	assert_string_equal(a.err, "--keepalive wants a number of seconds "
+	    "from 0 to 3600, not -1");
+	assert_int_equal(cli(&a, 6, bigka), PH_ERR_INVALID);
+	assert_int_equal(cli(&a, 6, badesc), PH_ERR_INVALID);
+	assert_string_equal(a.err, "--escape-char wants one character, ^X or "
+	    "none, not ~~");
+
+	assert_int_equal(client_parse_keepalive("0", &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(client_parse_keepalive("3600", &n), 0);
+	assert_int_equal(n, 3600);
+	assert_int_equal(client_parse_keepalive("", &n), PH_ERR_INVALID);
+	assert_int_equal(client_parse_keepalive(" 5", &n), PH_ERR_INVALID);
+	assert_int_equal(client_parse_keepalive("5s", &n), PH_ERR_INVALID);
+	assert_int_equal(client_parse_keepalive("999999999", &n),
+	    PH_ERR_INVALID);
+	assert_int_equal(client_parse_keepalive(NULL, &n), PH_ERR_INVALID);
+	assert_int_equal(n, 3600);
+}
+
+static void
 check_request(const char *target, const char *doc, const char *params,
     int rc, const char *want)
 {
@@ -430,6 +474,7 @@ main(void)
 		cmocka_unit_test(test_resume_response),
 		cmocka_unit_test(test_invoked_as),
 		cmocka_unit_test(test_cli_parse),
+		cmocka_unit_test(test_cli_keepalive_escape),
 		cmocka_unit_test(test_cli_request),
 	};
 
