@@ -10,6 +10,8 @@
 
 #include "client/awsapi.h"
 #include "client/awscfg.h"
+#include "client/escape.h"
+#include "client/kms.h"
 #include "client/plugin.h"
 #include "client/session.h"
 #include "client/tty.h"
@@ -28,25 +30,67 @@ struct main_resume {
 };
 
 static void
-main_usage(FILE *f)
+main_synopsis(FILE *f)
 {
 	fprintf(f,
 	    "usage: porthole start-session --target ID [--document-name NAME]\n"
 	    "           [--parameters JSON|Key=Value,...] [--profile P]\n"
 	    "           [--region R] [--endpoint-url URL]\n"
+	    "           [--keepalive SECONDS] [--escape-char C|^X|none]\n"
 	    "       porthole --version\n"
-	    "       porthole --help\n"
+	    "       porthole --help\n");
+}
+
+static void
+main_usage(FILE *f)
+{
+	main_synopsis(f);
+	fprintf(f,
 	    "\n"
 	    "Opens a session on a managed server through portholed (or AWS\n"
 	    "Systems Manager). Credentials, region, endpoint and CA bundle\n"
 	    "are found like the AWS CLI finds them (AWS_* environment,\n"
-	    "~/.aws).\n"
+	    "~/.aws). --endpoint-url serves both SSM and KMS.\n"
 	    "Installed as session-manager-plugin, porthole is what\n"
-	    "`aws ssm start-session` runs.\n");
+	    "`aws ssm start-session` runs; there KMS calls go to\n"
+	    "AWS_ENDPOINT_URL_KMS, else AWS_ENDPOINT_URL, else the profile's\n"
+	    "endpoint_url, else AWS's KMS endpoint for the region.\n"
+	    "\n"
+	    "Encrypted sessions: when the session preferences name a KMS key,\n"
+	    "porthole asks KMS (GenerateDataKey, with your credentials) for\n"
+	    "the session key and prints \"This session is encrypted using\n"
+	    "AWS KMS.\" before the prompt.\n"
+	    "\n"
+	    "Keep-alive: a ping every SECONDS (default %d, 0 turns pings off;\n"
+	    "also PORTHOLE_KEEPALIVE, for both modes). A connection silent\n"
+	    "for three intervals is re-established with ResumeSession.\n"
+	    "\n"
+	    "Escapes (when standard input is a terminal, as in ssh): after\n"
+	    "Enter, or first thing in the session,\n"
+	    "  ~.   end the session here (exit status 255) and terminate it\n"
+	    "  ~?   list the escapes\n"
+	    "  ~~   send one ~\n"
+	    "  ~ followed by anything else sends both characters.\n"
+	    "--escape-char (or PORTHOLE_ESCAPE_CHAR, for both modes) picks\n"
+	    "another escape character; none turns escapes off.\n"
+	    "\n"
+	    "Exit status: 0 when the session ended normally, the remote\n"
+	    "exit code of a non-interactive command\n"
+	    "(AWS-StartNonInteractiveCommand, whose standard error goes to\n"
+	    "standard error), 1 when the session failed or the connection\n"
+	    "was lost, 2 for a bad command line, 255 after ~. or when an API\n"
+	    "call failed.\n",
+	    CLIENT_KEEPALIVE_DEFAULT);
 }
 
 static struct client_awscfg main_cfg;
 static int main_cfg_ok;
+/* Plugin mode: argv6 is the SSM endpoint the AWS CLI used; KMS goes where
+ * the environment or the profile says (AWS_ENDPOINT_URL_KMS,
+ * AWS_ENDPOINT_URL, endpoint_url), which the official plugin ignores
+ * (spec 11.2). Empty when it is main_cfg's. */
+static char main_kms_endpoint[sizeof(main_cfg.kms_endpoint)];
+static char main_kms_error[sizeof(main_cfg.error)];
 
 /* {"SessionId": id}, escaped by jansson (ids come from the server). */
 static int
@@ -103,9 +147,11 @@ main_resume(void *ud, const char *session_id, char **token, char *err,
 	return rc;
 }
 
-/* ssm:TerminateSession when the session cannot go on (spec 1.3). */
+/* ssm:TerminateSession when the session cannot go on (spec 1.3). Runs
+ * on a worker thread; reads main_cfg only. */
 static int
-main_terminate(void *ud, const char *session_id, char *err, size_t errlen)
+main_terminate(void *ud, const char *session_id, long timeout_s, char *err,
+    size_t errlen)
 {
 	struct buf req, resp;
 	long status = 0;
@@ -120,11 +166,111 @@ main_terminate(void *ud, const char *session_id, char *err, size_t errlen)
 	buf_init(&resp, CLIENT_AWSAPI_MAX_RESPONSE);
 	rc = main_session_body(&req, session_id);
 	if (rc == 0)
-		rc = client_awsapi_call(&main_cfg, "AmazonSSM.TerminateSession",
-		    "ssm", buf_cstr(&req), &status, &resp, err, errlen);
+		rc = client_awsapi_call_timeout(&main_cfg,
+		    "AmazonSSM.TerminateSession", "ssm", buf_cstr(&req),
+		    &status, &resp, err, errlen, timeout_s);
 	buf_free(&req);
 	buf_free(&resp);
 	return rc;
+}
+
+/* kms:GenerateDataKey for an encrypted session (spec 6.1), with the
+ * user's own credentials. Runs on a worker thread; reads main_cfg only. */
+static int
+main_kms(void *ud, const struct client_kms_request *rq,
+    uint8_t key[CLIENT_KMS_DATA_KEY_LEN], char **blob, char *err,
+    size_t errlen)
+{
+	struct client_awscfg *cfg;
+	int rc;
+
+	*blob = NULL;
+	if (!main_cfg_ok) {
+		snprintf(err, errlen, "%s", main_cfg.error[0] ? main_cfg.error :
+		    "no credentials to call KMS with");
+		return PH_ERR_DENIED;
+	}
+	if (main_kms_error[0] != '\0') {
+		snprintf(err, errlen, "%s", main_kms_error);
+		return PH_ERR_INVALID;
+	}
+	if (main_kms_endpoint[0] == '\0')
+		return client_kms_generate_data_key(&main_cfg, rq, key, blob,
+		    err, errlen);
+	/* A copy with the KMS endpoint of plugin mode; wiped after. */
+	if ((cfg = malloc(sizeof(*cfg))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return PH_ERR_NOMEM;
+	}
+	memcpy(cfg, &main_cfg, sizeof(*cfg));
+	snprintf(cfg->kms_endpoint, sizeof(cfg->kms_endpoint), "%s",
+	    main_kms_endpoint);
+	rc = client_kms_generate_data_key(cfg, rq, key, blob, err, errlen);
+	client_awscfg_clear(cfg);
+	free(cfg);
+	return rc;
+}
+
+/* Plugin mode's KMS endpoint: the configuration without argv6. */
+static void
+main_plugin_kms_endpoint(const struct client_plugin_args *a)
+{
+	struct client_awscfg *k;
+
+	if (a->endpoint == NULL || *a->endpoint == '\0')
+		return;  /* main_cfg resolved KMS the same way already */
+	if ((k = malloc(sizeof(*k))) == NULL) {
+		snprintf(main_kms_error, sizeof(main_kms_error),
+		    "out of memory");
+		return;
+	}
+	if (client_awscfg_load(k, a->profile, a->region, NULL) == 0)
+		snprintf(main_kms_endpoint, sizeof(main_kms_endpoint), "%s",
+		    client_awscfg_endpoint(k, "kms"));
+	else
+		snprintf(main_kms_error, sizeof(main_kms_error), "%s",
+		    k->error);
+	client_awscfg_clear(k);
+	free(k);
+}
+
+/* PORTHOLE_KEEPALIVE / PORTHOLE_ESCAPE_CHAR (both modes) and the
+ * start-session flags, which win. Returns 0, or -1 after a message. In
+ * plugin mode (lenient) the session has been started already: a bad
+ * value is reported and the default used. */
+static int
+main_session_options(struct client_session_params *sp, const char *ka_flag,
+    const char *esc_flag, int lenient)
+{
+	const char *v;
+	int n;
+
+	sp->keepalive_s = 0;  /* the default */
+	sp->escape_char = 0;
+	v = ka_flag != NULL ? ka_flag : getenv("PORTHOLE_KEEPALIVE");
+	if (v != NULL && *v != '\0') {
+		if (client_parse_keepalive(v, &n) != 0) {
+			fprintf(stderr, "porthole: %s wants a number of "
+			    "seconds from 0 to %d, not \"%.64s\"\n",
+			    ka_flag != NULL ? "--keepalive" :
+			    "PORTHOLE_KEEPALIVE", CLIENT_KEEPALIVE_MAX, v);
+			if (!lenient)
+				return -1;
+		} else
+			sp->keepalive_s = n == 0 ? -1 : n;
+	}
+	v = esc_flag != NULL ? esc_flag : getenv("PORTHOLE_ESCAPE_CHAR");
+	if (v != NULL && *v != '\0') {
+		if (client_escape_parse(v, &n) != 0) {
+			fprintf(stderr, "porthole: %s wants one character, ^X "
+			    "or none, not \"%.64s\"\n", esc_flag != NULL ?
+			    "--escape-char" : "PORTHOLE_ESCAPE_CHAR", v);
+			if (!lenient)
+				return -1;
+		} else
+			sp->escape_char = n;
+	}
+	return 0;
 }
 
 /* The data channel's CA bundle: the configuration's (AWS_CA_BUNDLE or the
@@ -184,7 +330,10 @@ main_plugin(int argc, char **argv)
 	    a.endpoint) == 0;
 	if (!main_cfg_ok)
 		log_warn("event=config_unusable err=\"%s\"", main_cfg.error);
+	else
+		main_plugin_kms_endpoint(&a);
 	memset(&sp, 0, sizeof(sp));
+	(void)main_session_options(&sp, NULL, NULL, 1);
 	sp.session_id = a.resp.session_id;
 	sp.token = a.resp.token;
 	sp.stream_url = a.resp.stream_url;
@@ -194,6 +343,7 @@ main_plugin(int argc, char **argv)
 	sp.legacy_cli = a.legacy;
 	sp.resume = main_resume;
 	sp.terminate = main_terminate;
+	sp.kms_data_key = main_kms;
 	rc = client_session_run(&sp);
 	client_plugin_args_free(&a);
 	client_awscfg_clear(&main_cfg);
@@ -210,6 +360,9 @@ main_start_session(const struct client_cli_args *a)
 	long status = 0;
 	int rc;
 
+	memset(&sp, 0, sizeof(sp));
+	if (main_session_options(&sp, a->keepalive, a->escape_char, 0) != 0)
+		return MAIN_EXIT_USAGE;
 	if (client_awscfg_load(&main_cfg, a->profile, a->region,
 	    a->endpoint_url) != 0) {
 		fprintf(stderr, "\n%s\n", main_cfg.error);
@@ -239,7 +392,6 @@ main_start_session(const struct client_cli_args *a)
 		    "%s\n", err);
 		return MAIN_EXIT_API;
 	}
-	memset(&sp, 0, sizeof(sp));
 	sp.session_id = r.session_id;
 	sp.token = r.token;
 	sp.stream_url = r.stream_url;
@@ -248,6 +400,7 @@ main_start_session(const struct client_cli_args *a)
 	sp.plugin_mode = 0;
 	sp.resume = main_resume;
 	sp.terminate = main_terminate;
+	sp.kms_data_key = main_kms;
 	rc = client_session_run(&sp);
 	client_start_response_free(&r);
 	client_awscfg_clear(&main_cfg);
@@ -261,7 +414,7 @@ main_porthole(int argc, char **argv)
 
 	if (client_cli_parse(&a, argc, argv) != 0) {
 		fprintf(stderr, "porthole: %s\n\n", a.err);
-		main_usage(stderr);
+		main_synopsis(stderr);
 		return MAIN_EXIT_USAGE;
 	}
 	switch (a.action) {
@@ -276,7 +429,7 @@ main_porthole(int argc, char **argv)
 	case CLIENT_CLI_USAGE:
 		break;
 	}
-	main_usage(stderr);
+	main_synopsis(stderr);
 	return MAIN_EXIT_USAGE;
 }
 

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "client/kms.h"
 #include "common/err.h"
 
 /* Largest JSON payload we parse; handshake JSON is a few KiB (spec 10.4). */
@@ -153,13 +154,48 @@ proto_session_type(const char *s)
 	return CLIENT_SESSION_UNKNOWN;
 }
 
+/* KMSEncryption's ActionParameters (spec 5.2) into hs; 0 or an error
+ * text for the agent. */
+static const char *
+proto_kms_params(json_t *params, struct client_handshake *hs)
+{
+	json_t *kid, *ch;
+	const char *s;
+	size_t i, n;
+
+	if (!json_is_object(params))
+		return "KMSEncryption has no ActionParameters object";
+	kid = json_object_get(params, "KMSKeyId");
+	if (!json_is_string(kid) || json_string_length(kid) == 0 ||
+	    json_string_length(kid) >= sizeof(hs->kms_key_id))
+		return "KMSEncryption has no usable KMSKeyId";
+	s = json_string_value(kid);
+	n = json_string_length(kid);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return "KMSEncryption has no usable KMSKeyId";
+	ch = json_object_get(params, "Challenge");
+	if (ch != NULL && !json_is_null(ch) && (!json_is_string(ch) ||
+	    json_string_length(ch) >= sizeof(hs->kms_challenge) ||
+	    !client_b64_valid(json_string_value(ch), json_string_length(ch))))
+		return "KMSEncryption has an unusable Challenge";
+	memcpy(hs->kms_key_id, s, n);
+	hs->kms_key_id[n] = '\0';
+	if (json_is_string(ch))
+		snprintf(hs->kms_challenge, sizeof(hs->kms_challenge), "%s",
+		    json_string_value(ch));
+	hs->kms_params_ok = 1;
+	return NULL;
+}
+
 /* One RequestedClientAction → one ProcessedClientAction (spec 5.2). */
 static json_t *
-proto_process_action(json_t *action, struct client_handshake *hs,
-    const char **errtext, char *ebuf, size_t elen)
+proto_process_action(json_t *action, const struct client_kms_outcome *kms,
+    struct client_handshake *hs, const char **errtext, char *ebuf,
+    size_t elen)
 {
-	json_t *params, *st;
-	const char *type = NULL, *stype;
+	json_t *params, *st, *result = NULL;
+	const char *type = NULL, *stype, *e;
 	enum client_session_type t;
 	int status;
 
@@ -198,27 +234,61 @@ proto_process_action(json_t *action, struct client_handshake *hs,
 			}
 		}
 	} else if (strcmp(type, "KMSEncryption") == 0) {
-		hs->kms_requested = 1;
 		status = CLIENT_ACTION_FAILED;
-		*errtext = "KMS encryption is not supported by this client yet";
+		if (hs->kms_requested) {
+			/* One key per session: a second request is refused
+			 * rather than guessed at. */
+			e = "Duplicate KMSEncryption action";
+		} else {
+			hs->kms_requested = 1;
+			e = proto_kms_params(params, hs);
+		}
+		if (e != NULL) {
+			*errtext = e;
+		} else if (kms == NULL) {
+			*errtext = "KMS encryption is not available";
+		} else if (!kms->ok) {
+			snprintf(ebuf, elen, "%s", kms->error != NULL &&
+			    *kms->error != '\0' ? kms->error :
+			    "KMS encryption failed");
+			*errtext = ebuf;
+		} else {
+			result = json_pack("{s:s, s:n}", "KMSCipherTextKey",
+			    kms->ciphertext_b64 ? kms->ciphertext_b64 : "",
+			    "KMSCipherTextHash");
+			if (result != NULL && kms->challenge_ack &&
+			    json_object_set_new(result,
+			    "ChallengeAcknowledgement", json_true()) != 0) {
+				json_decref(result);
+				result = NULL;
+			}
+			if (result == NULL)
+				return NULL;
+			status = CLIENT_ACTION_SUCCESS;
+		}
 	} else {
 		status = CLIENT_ACTION_UNSUPPORTED;
 		snprintf(ebuf, elen, "Unsupported action %.64s", type);
 		*errtext = ebuf;
 	}
-	return json_pack("{s:s, s:i, s:n, s:s}", "ActionType", type,
-	    "ActionStatus", status, "ActionResult", "Error", *errtext);
+	if (result == NULL)
+		result = json_null();
+	return json_pack("{s:s, s:i, s:o, s:s}", "ActionType", type,
+	    "ActionStatus", status, "ActionResult", result, "Error",
+	    *errtext);
 }
 
-int
-client_proto_handshake_response(const uint8_t *req, size_t n,
-    const char *client_version, struct client_handshake *hs,
+/* Parse a HandshakeRequest, and build the response when out is not
+ * NULL. */
+static int
+proto_handshake(const uint8_t *req, size_t n, const char *client_version,
+    const struct client_kms_outcome *kms, struct client_handshake *hs,
     struct buf *out)
 {
 	json_t *o, *actions, *action, *done = NULL, *errors = NULL, *pa,
 	    *resp;
 	const char *errtext, *av;
-	char ebuf[160];
+	char ebuf[640];
 	size_t i;
 	int rc = PH_ERR_NOMEM;
 
@@ -232,16 +302,23 @@ client_proto_handshake_response(const uint8_t *req, size_t n,
 		return PH_ERR_INVALID;
 	}
 	av = json_string_value(json_object_get(o, "AgentVersion"));
-	if (av != NULL)
+	if (av != NULL) {
+		/* Shown in logs only; keep it printable. */
 		snprintf(hs->agent_version, sizeof(hs->agent_version), "%s",
 		    av);
+		for (i = 0; hs->agent_version[i] != '\0'; i++)
+			if ((unsigned char)hs->agent_version[i] < 0x20 ||
+			    (unsigned char)hs->agent_version[i] == 0x7f ||
+			    hs->agent_version[i] == '"')
+				hs->agent_version[i] = '?';
+	}
 	done = json_array();
 	errors = json_array();
 	if (done == NULL || errors == NULL)
 		goto fail;
 	hs->ok = 1;
 	json_array_foreach(actions, i, action) {
-		pa = proto_process_action(action, hs, &errtext, ebuf,
+		pa = proto_process_action(action, kms, hs, &errtext, ebuf,
 		    sizeof(ebuf));
 		if (pa == NULL || json_array_append_new(done, pa) != 0)
 			goto fail;
@@ -255,6 +332,10 @@ client_proto_handshake_response(const uint8_t *req, size_t n,
 				goto fail;
 		}
 	}
+	if (out == NULL) {
+		rc = 0;
+		goto fail;
+	}
 	resp = json_pack("{s:s, s:o, s:o}", "ClientVersion", client_version,
 	    "ProcessedClientActions", done,
 	    "Errors", json_array_size(errors) > 0 ? errors : json_null());
@@ -266,6 +347,57 @@ fail:
 	json_decref(done);
 	json_decref(errors);
 	json_decref(o);
+	return rc;
+}
+
+int
+client_proto_handshake_parse(const uint8_t *req, size_t n,
+    struct client_handshake *hs)
+{
+	return proto_handshake(req, n, "", NULL, hs, NULL);
+}
+
+int
+client_proto_handshake_response(const uint8_t *req, size_t n,
+    const char *client_version, const struct client_kms_outcome *kms,
+    struct client_handshake *hs, struct buf *out)
+{
+	return proto_handshake(req, n, client_version, kms, hs, out);
+}
+
+int
+client_proto_parse_challenge(const uint8_t *p, size_t n,
+    struct buf *sealed)
+{
+	uint8_t raw[CLIENT_MAX_CHALLENGE_BYTES];
+	json_t *o, *v;
+	size_t len = 0;
+	int rc = PH_ERR_INVALID;
+
+	o = proto_load(p, n);
+	if (o == NULL)
+		return PH_ERR_INVALID;
+	v = json_object_get(o, "Challenge");
+	if (json_is_string(v) && client_b64_decode(json_string_value(v),
+	    json_string_length(v), raw, sizeof(raw), &len) == 0 && len > 0)
+		rc = buf_append(sealed, raw, len);
+	json_decref(o);
+	return rc;
+}
+
+int
+client_proto_challenge_response(struct buf *out, const uint8_t *sealed,
+    size_t n)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, (size_t)64 << 10);
+	rc = client_b64_encode(sealed, n, &b);
+	if (rc == 0)
+		rc = proto_dump(json_pack("{s:s%}", "Challenge",
+		    (const char *)b.data, b.len), out);
+	buf_free(&b);
 	return rc;
 }
 

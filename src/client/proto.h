@@ -52,20 +52,54 @@ enum client_session_type {
 /* What the client learnt from a HandshakeRequest. */
 struct client_handshake {
 	enum client_session_type type;  /* UNKNOWN unless SessionType worked */
-	int kms_requested;
+	int kms_requested;              /* a KMSEncryption action came */
+	/* KMSEncryption's parameters were usable: KMSKeyId a string of
+	 * 1..2048 printable ASCII bytes, Challenge absent/null or base64 of
+	 * at most 1024 characters. */
+	int kms_params_ok;
+	char kms_key_id[2048 + 1];
+	char kms_challenge[1024 + 1];   /* "" when the agent sent none */
 	int ok;                         /* every action succeeded */
 	char agent_version[64];
-	char first_error[256];          /* first failed action's error */
+	char first_error[640];          /* first failed action's error */
 };
 
-/* Answer a HandshakeRequest (PayloadType 5) with the HandshakeResponse
- * JSON (PayloadType 6) in out. SessionType: the three shell types succeed,
- * others fail; KMSEncryption fails (not supported yet); unknown actions are
- * Unsupported. A request that is not JSON or has no RequestedClientActions
- * array returns PH_ERR_INVALID and out is left empty. */
+/* How our side of KMSEncryption went (spec 5.2, 6.1). */
+struct client_kms_outcome {
+	int ok;
+	const char *ciphertext_b64;  /* ok: GenerateDataKey's CiphertextBlob */
+	int challenge_ack;           /* ok: the Challenge was in the context */
+	const char *error;           /* !ok: shown to the agent and the user */
+};
+
+/* Read a HandshakeRequest (PayloadType 5) into hs without answering it.
+ * A request that is not a JSON object (at most 64 KiB) with a
+ * RequestedClientActions array of at most 64 entries returns
+ * PH_ERR_INVALID. */
+int client_proto_handshake_parse(const uint8_t *req, size_t n,
+    struct client_handshake *hs);
+
+/* Answer a HandshakeRequest with the HandshakeResponse JSON (PayloadType
+ * 6) in out, and fill hs as client_proto_handshake_parse does.
+ * SessionType: the three shell types succeed, others fail. KMSEncryption:
+ * Failed when its parameters are unusable, when kms is NULL or !kms->ok
+ * (with kms->error), else Success with ActionResult {"KMSCipherTextKey",
+ * "KMSCipherTextHash":null[, "ChallengeAcknowledgement":true]}; a second
+ * KMSEncryption action fails. Unknown actions are Unsupported. Invalid
+ * requests return PH_ERR_INVALID and leave out empty. */
 int client_proto_handshake_response(const uint8_t *req, size_t n,
-    const char *client_version, struct client_handshake *hs,
-    struct buf *out);
+    const char *client_version, const struct client_kms_outcome *kms,
+    struct client_handshake *hs, struct buf *out);
+
+/* EncChallengeRequest (PayloadType 8, spec 6.4): {"Challenge": base64}.
+ * The decoded (sealed) bytes, 1..CLIENT_MAX_CHALLENGE_BYTES of them, are
+ * appended to sealed. PH_ERR_INVALID otherwise. */
+#define CLIENT_MAX_CHALLENGE_BYTES 1024
+int client_proto_parse_challenge(const uint8_t *p, size_t n,
+    struct buf *sealed);
+/* EncChallengeResponse (PayloadType 9): {"Challenge": base64(sealed)}. */
+int client_proto_challenge_response(struct buf *out, const uint8_t *sealed,
+    size_t n);
 
 /* HandshakeComplete (PayloadType 7, spec 5.4): CustomerMessage, malloc'd
  * ("" when absent), sanitised like Output. */

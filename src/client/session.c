@@ -1,7 +1,8 @@
 /* session: the client end of one data-channel session. One libuv loop
- * drives the WebSocket, the reliability layer (channel), stdin, stdout, the
- * window size and reconnects; nothing here blocks except the ResumeSession
- * call made while the connection is down anyway. */
+ * drives the WebSocket, the reliability layer (channel), stdin, stdout and
+ * stderr, the window size and reconnects; the blocking API calls
+ * (ResumeSession, GenerateDataKey, TerminateSession) run on libuv's
+ * worker threads. */
 #include "client/session.h"
 
 #include <errno.h>
@@ -14,8 +15,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <uv.h>
 
+#include "client/escape.h"
 #include "client/proto.h"
 #include "client/tty.h"
 #include "common/buf.h"
@@ -23,34 +26,51 @@
 #include "common/clientmsg.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/sessioncrypt.h"
 #include "common/tls.h"
 #include "common/uuid.h"
 #include "common/ws.h"
 
 #define SESS_TICK_MS 50            /* channel_tick period */
 #define SESS_WINCH_POLL_MS 500     /* spec 7.1: size poll */
-#define SESS_STDIN_CHUNK 1024      /* spec 10.4: one message per 1024 bytes */
-#define SESS_STDIN_TICK_CHUNKS 16  /* reads per tick for non-pollable stdin */
+#define SESS_INPUT_PAYLOAD 1024    /* spec 10.4: at most 1024 bytes each */
+#define SESS_STDIN_READ ((size_t)64 << 10) /* one read(2) of the keyboard */
+#define SESS_INQ_MAX ((size_t)256 << 10)   /* input waiting to be sent */
+#define SESS_INQ_LOW ((size_t)64 << 10)    /* read stdin below this */
+#define SESS_STDIN_TICK_READS 4    /* reads per tick for non-pollable stdin */
 #define SESS_OUT_SOFT ((size_t)256 << 10) /* refuse output above this */
 #define SESS_OUT_MAX ((size_t)4 << 20)
 #define SESS_OUT_WRITE ((size_t)64 << 10)
+#define SESS_OUT_SEGS 256          /* alternations of stdout and stderr */
 #define SESS_OUT_FLUSH_MS 5000     /* final flush of stdout, at most */
 #define SESS_WS_PENDING_MAX ((size_t)1 << 20)
 #define SESS_WS_MAX_MESSAGE (((size_t)64 << 10) + 1024) /* spec 10.4 [R] */
 #define SESS_MAX_RETRIES 5         /* spec 4.7: first try + 5 retries */
 #define SESS_STABLE_MS 5000        /* a connection this old resets retries */
-#define SESS_PING_MS 30000
-#define SESS_PING_TIMEOUT_MS 90000
 #define SESS_CLOSE_GRACE_MS 300    /* wait for our close frame, then stop */
+/* After a failed handshake the agent cancels the session and the gateway
+ * says channel_closed; past this we end on our own. */
+#define SESS_HS_FAIL_WAIT_MS 5000
 /* spec 4.4: the official plugin terminates the session after 3000 resends
  * of one message (about 5 minutes at its 100 ms cadence). Our channel
  * resends once per RTO (at most 1 s), so 300 is the same 5 minutes. */
 #define SESS_GIVEUP_RESENDS 300
+#define SESS_GIVEUP_TERMINATE_S 10
+
+/* spec 6.5: what a legacy AWS CLI (plugin argc 4) gets for KMSEncryption. */
+#define SESS_LEGACY_KMS_ERROR "KMS encryption needs a newer AWS CLI: " \
+	"upgrade your AWS CLI to open encrypted sessions"
 
 enum sess_in_mode {
 	IN_NONE,  /* stdin closed or unusable */
 	IN_POLL,  /* terminal, pipe, socket: uv_poll */
 	IN_TICK,  /* regular file, /dev/null: read from the tick timer */
+};
+
+/* A run of queued output bytes bound for one descriptor. */
+struct sess_seg {
+	int fd;
+	size_t len;
 };
 
 struct sess {
@@ -64,25 +84,49 @@ struct sess {
 	int ws_open;
 	int connected_once;
 	struct channel *ch;
+	unsigned keepalive_ms;   /* 0: no pings */
 
-	uv_timer_t tick, winch_poll, retry, stable, grace;
+	uv_timer_t tick, winch_poll, retry, stable, grace, hs_fail;
 	uv_signal_t sig_winch, sig_int, sig_quit, sig_tstp, sig_cont;
 
+	/* Keyboard: read ahead into inq (through the escape filter), sent
+	 * in 1024-byte messages once the session takes input. */
 	enum sess_in_mode in_mode;
 	uv_poll_t in_poll;
 	int in_polling;
 	int in_eof;
 	int in_is_tty;
+	struct buf inq;
+	struct client_escape esc;
 
-	int out_pollable;
-	uv_poll_t out_poll;
-	int out_polling;
+	/* Output for fds 1 and 2, in arrival order: bytes in outq, runs in
+	 * segs (a ring). */
+	int out_pollable[2];
+	uv_poll_t out_poll[2];
+	int out_polling[2];
 	struct buf outq;
+	struct sess_seg segs[SESS_OUT_SEGS];
+	unsigned seg_head, seg_count;
 
-	int ready;               /* first output or HandshakeComplete seen */
+	int ready;               /* the session takes input */
 	struct client_handshake hs;
 	int hs_seen;
+	int hs_complete;
+	int hs_failed;           /* exit non-zero however it ends */
 	int remote_exit;         /* PayloadType 12, -1 if none */
+
+	/* KMSEncryption (spec 6): the request being answered, the
+	 * GenerateDataKey call on a worker, and the session cipher. */
+	struct buf hs_req;
+	int hs_pending;          /* response waits for GenerateDataKey */
+	uv_work_t kms_req;
+	int kms_busy;
+	int kms_rc;
+	uint8_t kms_key[CLIENT_KMS_DATA_KEY_LEN];
+	char *kms_blob;
+	char kms_err[640];
+	struct sessioncrypt *sc;
+	int challenge_done;
 
 	unsigned cols, rows;
 	int size_sent;
@@ -93,8 +137,17 @@ struct sess {
 	char *resume_tok;
 	char resume_err[512];
 
+	uv_work_t term_req;      /* TerminateSession on a worker thread */
+	int term_busy;
+	int term_started;
+	long term_timeout;
+	int term_rc;
+	int term_report;         /* tell the user if it failed */
+	char term_err[512];
+
 	unsigned retries;
 	int finished;
+	int closed_down;         /* the WebSocket is gone or given up on */
 	int exit_code;
 };
 
@@ -107,8 +160,9 @@ static void sess_lost(struct sess *s, const char *fmt, ...)
 static void sess_fatal(struct sess *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void stdin_update(struct sess *s);
+static void input_flush(struct sess *s);
 
-/* ---- stdout ----------------------------------------------------------- */
+/* ---- stdout and stderr ------------------------------------------------- */
 
 /* Write everything, waiting for the descriptor if it is non-blocking. For
  * our own messages and the final flush only. */
@@ -139,126 +193,254 @@ out_write_all(int fd, const uint8_t *p, size_t n, int timeout_ms)
 	return 0;
 }
 
-static void out_update(struct sess *s);
+static int
+out_idx(int fd)
+{
+	return fd == STDERR_FILENO ? 1 : 0;
+}
+
+static void
+out_stop_polls(struct sess *s)
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		if (s->out_polling[k]) {
+			uv_poll_stop(&s->out_poll[k]);
+			s->out_polling[k] = 0;
+		}
+	}
+}
+
+static void
+out_pop(struct sess *s)
+{
+	s->seg_head = (s->seg_head + 1) % SESS_OUT_SEGS;
+	s->seg_count--;
+}
+
+static void out_cb(uv_poll_t *h, int status, int events);
+
+/* Write queued output in order until a descriptor would block; then
+ * wait for that one. Descriptors that cannot be polled (regular files)
+ * are written to directly. */
+static void
+out_pump(struct sess *s)
+{
+	struct sess_seg *g;
+	size_t n;
+	ssize_t w;
+	int k;
+
+	while (s->seg_count > 0) {
+		g = &s->segs[s->seg_head];
+		k = out_idx(g->fd);
+		if (!s->out_pollable[k]) {
+			if (out_write_all(g->fd, s->outq.data, g->len,
+			    SESS_OUT_FLUSH_MS) != 0 && errno == EPIPE &&
+			    g->fd == STDOUT_FILENO) {
+				buf_reset(&s->outq);
+				s->seg_count = 0;
+				sess_fatal(s, "cannot write to standard "
+				    "output: %s", strerror(errno));
+				return;
+			}
+			buf_consume(&s->outq, g->len);
+			out_pop(s);
+			continue;
+		}
+		n = g->len < SESS_OUT_WRITE ? g->len : SESS_OUT_WRITE;
+		w = write(g->fd, s->outq.data, n);
+		if (w > 0) {
+			buf_consume(&s->outq, (size_t)w);
+			g->len -= (size_t)w;
+			if (g->len == 0)
+				out_pop(s);
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (s->out_polling[1 - k]) {
+				uv_poll_stop(&s->out_poll[1 - k]);
+				s->out_polling[1 - k] = 0;
+			}
+			if (!s->out_polling[k] && uv_poll_start(
+			    &s->out_poll[k], UV_WRITABLE, out_cb) == 0)
+				s->out_polling[k] = 1;
+			return;
+		}
+		if (g->fd == STDOUT_FILENO) {
+			/* Nobody reads our output any more: nothing to show
+			 * an error on either. */
+			buf_reset(&s->outq);
+			s->seg_count = 0;
+			out_stop_polls(s);
+			sess_fatal(s, "cannot write to standard output: %s",
+			    strerror(errno));
+			return;
+		}
+		/* A closed stderr loses the remote stderr, not the session. */
+		log_warn("event=stderr_write_failed err=\"%s\"",
+		    strerror(errno));
+		buf_consume(&s->outq, g->len);
+		out_pop(s);
+	}
+	out_stop_polls(s);
+}
 
 static void
 out_cb(uv_poll_t *h, int status, int events)
 {
 	struct sess *s = h->data;
-	size_t n;
-	ssize_t w;
+	int k = h == &s->out_poll[1] ? 1 : 0;
 
 	if (status < 0) {
-		log_warn("event=stdout_poll_failed err=\"%s\"",
+		log_warn("event=output_poll_failed fd=%d err=\"%s\"", k + 1,
 		    uv_strerror(status));
 		uv_poll_stop(h);
-		s->out_polling = 0;
-		s->out_pollable = 0;
-		/* From now on output is written as it comes. */
-		(void)out_write_all(STDOUT_FILENO, s->outq.data, s->outq.len,
-		    SESS_OUT_FLUSH_MS);
-		buf_reset(&s->outq);
-		return;
+		s->out_polling[k] = 0;
+		/* From now on this descriptor is written to directly. */
+		s->out_pollable[k] = 0;
 	}
-	if (s->outq.len > 0) {
-		n = s->outq.len < SESS_OUT_WRITE ? s->outq.len :
-		    SESS_OUT_WRITE;
-		w = write(STDOUT_FILENO, s->outq.data, n);
-		if (w > 0)
-			buf_consume(&s->outq, (size_t)w);
-		else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-		    errno != EINTR) {
-			/* Nobody reads our output any more: nothing to show
-			 * an error on either. */
-			buf_reset(&s->outq);
-			sess_fatal(s, "cannot write to standard output: %s",
-			    strerror(errno));
-			return;
-		}
-	}
-	out_update(s);
+	out_pump(s);
 }
 
-static void
-out_update(struct sess *s)
-{
-	if (!s->out_pollable)
-		return;
-	if (s->outq.len > 0 && !s->out_polling) {
-		if (uv_poll_start(&s->out_poll, UV_WRITABLE, out_cb) == 0)
-			s->out_polling = 1;
-	} else if (s->outq.len == 0 && s->out_polling) {
-		uv_poll_stop(&s->out_poll);
-		s->out_polling = 0;
-	}
-}
-
-/* Queue session output. Returns PH_ERR_AGAIN when the queue is over its
- * soft limit: the message is then not acknowledged and the agent resends
- * it later, which is the backpressure towards the remote program. */
+/* Queue bytes for fd 1 or 2. Returns PH_ERR_AGAIN when the queue is over
+ * its soft limit (unless force): the message is then not acknowledged and
+ * the agent resends it later, which is the backpressure towards the
+ * remote program. */
 static int
-out_enqueue(struct sess *s, const uint8_t *p, size_t n)
+out_enqueue(struct sess *s, int fd, const uint8_t *p, size_t n, int force)
 {
+	struct sess_seg *tail = NULL;
 	int rc;
 
-	if (!s->out_pollable) {
-		/* Regular file or /dev/null: writes do not block for long. */
-		if (out_write_all(STDOUT_FILENO, p, n,
-		    SESS_OUT_FLUSH_MS) != 0 && errno == EPIPE) {
-			sess_fatal(s, "cannot write to standard output: %s",
-			    strerror(errno));
-		}
+	if (n == 0)
 		return 0;
-	}
-	if (s->outq.len >= SESS_OUT_SOFT)
+	if (!force && s->outq.len >= SESS_OUT_SOFT)
+		return PH_ERR_AGAIN;
+	if (s->seg_count > 0)
+		tail = &s->segs[(s->seg_head + s->seg_count - 1) %
+		    SESS_OUT_SEGS];
+	if ((tail == NULL || tail->fd != fd) && s->seg_count == SESS_OUT_SEGS)
 		return PH_ERR_AGAIN;
 	rc = buf_append(&s->outq, p, n);
 	if (rc != 0)
 		return rc == PH_ERR_TOOBIG ? PH_ERR_AGAIN : rc;
-	out_update(s);
+	if (tail != NULL && tail->fd == fd)
+		tail->len += n;
+	else {
+		tail = &s->segs[(s->seg_head + s->seg_count) % SESS_OUT_SEGS];
+		tail->fd = fd;
+		tail->len = n;
+		s->seg_count++;
+	}
+	/* Written at once unless a descriptor is already waited for (then
+	 * the queue grows and leaves in large writes). */
+	if (!s->out_polling[0] && !s->out_polling[1])
+		out_pump(s);
 	return 0;
 }
 
+/* Everything queued, now, waiting for slow descriptors (the end). */
 static void
 out_flush(struct sess *s)
 {
-	if (s->outq.len > 0)
-		(void)out_write_all(STDOUT_FILENO, s->outq.data, s->outq.len,
+	struct sess_seg *g;
+
+	out_stop_polls(s);
+	while (s->seg_count > 0) {
+		g = &s->segs[s->seg_head];
+		(void)out_write_all(g->fd, s->outq.data, g->len,
 		    SESS_OUT_FLUSH_MS);
-	buf_reset(&s->outq);
-	if (s->out_polling) {
-		uv_poll_stop(&s->out_poll);
-		s->out_polling = 0;
+		buf_consume(&s->outq, g->len);
+		out_pop(s);
 	}
+	buf_reset(&s->outq);
 }
 
-/* A line of our own on the terminal, between session output. */
+/* A line of our own on the terminal, in order with session output. */
 static void
 sess_note(struct sess *s, int fd, const char *text)
 {
 	struct buf b;
 
 	buf_init(&b, 8192);
-	if (buf_appendf(&b, "%s%s", text, client_tty_eol()) == 0) {
-		if (fd == STDOUT_FILENO && s->out_pollable)
-			(void)out_enqueue(s, b.data, b.len);
-		else {
-			if (fd == STDERR_FILENO)
-				out_flush(s);
-			(void)out_write_all(fd, b.data, b.len, 1000);
-		}
+	if (buf_appendf(&b, "%s%s", text, client_tty_eol()) == 0 &&
+	    out_enqueue(s, fd, b.data, b.len, 1) != 0) {
+		out_flush(s);
+		(void)out_write_all(fd, b.data, b.len, 1000);
 	}
 	buf_free(&b);
 }
 
 /* ---- the end ----------------------------------------------------------- */
 
+/* uv_run returns once the WebSocket is gone and no worker is left: a
+ * worker reads the caller's configuration, which is wiped after we
+ * return. Every worker's call is bounded by its own timeout. */
+static void
+sess_maybe_stop(struct sess *s)
+{
+	if (s->finished && s->closed_down && !s->term_busy && !s->kms_busy &&
+	    !s->resume_busy)
+		uv_stop(&s->loop);
+}
+
 static void
 sess_grace_cb(uv_timer_t *t)
 {
 	struct sess *s = t->data;
 
-	uv_stop(&s->loop);
+	s->closed_down = 1;
+	sess_maybe_stop(s);
+}
+
+static void
+term_work(uv_work_t *req)
+{
+	struct sess *s = req->data;
+
+	s->term_err[0] = '\0';
+	s->term_rc = s->p->terminate(s->p->resume_ud, s->p->session_id,
+	    s->term_timeout, s->term_err, sizeof(s->term_err));
+}
+
+static void
+term_done(uv_work_t *req, int status)
+{
+	struct sess *s = req->data;
+	char line[700];
+
+	s->term_busy = 0;
+	if (status == 0 && s->term_rc != 0) {
+		log_warn("event=terminate_failed session=%s err=\"%s\"",
+		    s->p->session_id, s->term_err);
+		if (s->term_report) {
+			snprintf(line, sizeof(line), "porthole: could not "
+			    "terminate session %s: %s\n", s->p->session_id,
+			    s->term_err[0] ? s->term_err :
+			    ph_strerror(s->term_rc));
+			(void)out_write_all(STDERR_FILENO,
+			    (const uint8_t *)line, strlen(line), 1000);
+		}
+	}
+	sess_maybe_stop(s);
+}
+
+/* ssm:TerminateSession off the loop, once, best effort. */
+static void
+sess_terminate(struct sess *s, long timeout_s, int report)
+{
+	if (s->p->terminate == NULL || s->term_started)
+		return;
+	s->term_started = 1;
+	s->term_timeout = timeout_s;
+	s->term_report = report;
+	s->term_req.data = s;
+	if (uv_queue_work(&s->loop, &s->term_req, term_work, term_done) == 0)
+		s->term_busy = 1;
 }
 
 /* Stop everything, leave the terminal as we found it and let the loop end
@@ -280,6 +462,7 @@ sess_finish(struct sess *s, int code, const char *stdout_text,
 	uv_timer_stop(&s->winch_poll);
 	uv_timer_stop(&s->retry);
 	uv_timer_stop(&s->stable);
+	uv_timer_stop(&s->hs_fail);
 	out_flush(s);
 	client_tty_restore();
 	if (stdout_text != NULL && *stdout_text != '\0') {
@@ -294,14 +477,16 @@ sess_finish(struct sess *s, int code, const char *stdout_text,
 		ws_close(s->ws, 1000, "client exiting");
 		uv_timer_start(&s->grace, sess_grace_cb, SESS_CLOSE_GRACE_MS,
 		    0);
-	} else
-		uv_stop(&s->loop);
+	} else {
+		s->closed_down = 1;
+		sess_maybe_stop(s);
+	}
 }
 
 static void
 sess_fatal(struct sess *s, const char *fmt, ...)
 {
-	char msg[512], line[600];
+	char msg[700], line[720];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -330,8 +515,9 @@ sess_closed(struct sess *s, const uint8_t *p, size_t n)
 	}
 	sid = cc.session_id != NULL ? cc.session_id : s->p->session_id;
 	/* porthole extension: SessionStatus "Failed" (e.g. the agent died)
-	 * exits 1 so scripts notice; the official plugin exits 0. */
-	if (cc.failed)
+	 * exits 1 so scripts notice; the official plugin exits 0. A session
+	 * whose handshake failed on our side failed too. */
+	if (cc.failed || s->hs_failed)
 		code = CLIENT_EXIT_FAIL;
 	else if (!s->p->plugin_mode && s->remote_exit >= 0 &&
 	    s->hs.type == CLIENT_SESSION_NONINTERACTIVE)
@@ -350,6 +536,21 @@ sess_closed(struct sess *s, const uint8_t *p, size_t n)
 	sess_finish(s, code, text, NULL);
 	free(text);
 	client_closed_free(&cc);
+}
+
+/* "~.": leave now, whatever the connection is doing (ssh's escape). */
+static void
+sess_escape_disconnect(struct sess *s)
+{
+	char text[400];
+
+	/* What was typed before the escape still goes, if it can. */
+	input_flush(s);
+	snprintf(text, sizeof(text), "\nporthole: disconnected from session "
+	    "%s (~.)\n", s->p->session_id);
+	sess_finish(s, CLIENT_EXIT_ESCAPE, NULL, text);
+	/* Nobody will resume it: end it on the service too. */
+	sess_terminate(s, CLIENT_TERMINATE_TIMEOUT, 1);
 }
 
 /* ---- window size ------------------------------------------------------- */
@@ -387,15 +588,64 @@ winch_poll_cb(uv_timer_t *t)
 	sess_send_size(t->data, 0);
 }
 
-/* ---- stdin ------------------------------------------------------------- */
+/* ---- keyboard input ---------------------------------------------------- */
+
+/* The session takes input: first output seen (no handshake) or the
+ * handshake complete, and, when the agent asked for KMS, the cipher in
+ * place (spec 5.3 [R]: no PayloadType 1 before HandshakeComplete). */
+static int
+input_open(struct sess *s)
+{
+	return s->ready && !s->finished && !s->hs_pending && s->ws_open &&
+	    s->ws != NULL && (!s->hs.kms_requested || s->sc != NULL);
+}
+
+/* Send queued input back to back, 1024 bytes a message, while the
+ * channel's window and the socket allow. */
+static void
+input_flush(struct sess *s)
+{
+	size_t off = 0, k;
+	int rc;
+
+	if (input_open(s)) {
+		while (off < s->inq.len && channel_can_send(s->ch) &&
+		    ws_write_pending(s->ws) < SESS_WS_PENDING_MAX) {
+			k = s->inq.len - off;
+			if (k > SESS_INPUT_PAYLOAD)
+				k = SESS_INPUT_PAYLOAD;
+			rc = channel_send(s->ch, PT_OUTPUT, s->inq.data + off,
+			    k);
+			if (rc == PH_ERR_AGAIN)
+				break;
+			if (rc != 0) {
+				/* Cannot be sent in any later try either. */
+				log_warn("event=input_dropped bytes=%zu "
+				    "err=\"%s\"", k, ph_strerror(rc));
+			}
+			off += k;
+		}
+		buf_consume(&s->inq, off);
+	}
+	stdin_update(s);
+}
+
+/* Bytes for the remote side (not through the escape filter). */
+static void
+input_add(struct sess *s, const uint8_t *p, size_t n)
+{
+	if (buf_append(&s->inq, p, n) != 0)
+		log_warn("event=input_dropped bytes=%zu err=\"queue full\"", n);
+	input_flush(s);
+}
 
 static int
 stdin_wanted(struct sess *s)
 {
+	/* Read even before the session takes input, so "~." works on a
+	 * session that never answers; the queue bounds the read-ahead. */
 	return s->in_mode != IN_NONE && !s->in_eof && !s->finished &&
-	    s->ready && s->ws_open && s->ws != NULL &&
-	    channel_can_send(s->ch) &&
-	    ws_write_pending(s->ws) < SESS_WS_PENDING_MAX;
+	    s->inq.len < SESS_INQ_LOW;
 }
 
 static void
@@ -413,20 +663,58 @@ stdin_eof(struct sess *s)
 	 * `printf 'cmd\n' | porthole start-session ...` terminates. A terminal
 	 * never gets here in raw mode (Ctrl-D is just a byte). */
 	if (!s->in_is_tty)
-		(void)channel_send(s->ch, PT_OUTPUT, &eot, 1);
+		input_add(s, &eot, 1);
 }
 
-/* Read one chunk; 1 if more may follow, 0 otherwise. */
+/* Keyboard bytes through the escape filter into the queue; 0 when "~."
+ * ended the session. */
+static int
+input_keyboard(struct sess *s, const uint8_t *p, size_t n)
+{
+	enum client_escape_event ev;
+	char help[512];
+	size_t used;
+
+	while (n > 0) {
+		/* The filter may release a held escape character: n + 1. */
+		if (buf_reserve(&s->inq, n + 1) != 0) {
+			log_warn("event=input_dropped bytes=%zu "
+			    "err=\"queue full\"", n);
+			return 1;
+		}
+		used = client_escape_filter(&s->esc, p, n, s->inq.data,
+		    &s->inq.len, &ev);
+		p += used;
+		n -= used;
+		if (ev == CLIENT_ESCAPE_DISCONNECT) {
+			sess_escape_disconnect(s);
+			return 0;
+		}
+		if (ev == CLIENT_ESCAPE_HELP) {
+			client_escape_help(s->esc.ch, help, sizeof(help));
+			(void)out_enqueue(s, STDERR_FILENO,
+			    (const uint8_t *)help, strlen(help), 1);
+		}
+	}
+	return 1;
+}
+
+/* One large read; 1 if more may follow, 0 otherwise. */
 static int
 stdin_read_one(struct sess *s)
 {
-	uint8_t b[SESS_STDIN_CHUNK];
+	static uint8_t b[SESS_STDIN_READ];
+	size_t want;
 	ssize_t n;
 
-	n = read(STDIN_FILENO, b, sizeof(b));
+	want = SESS_INQ_MAX - s->inq.len - 1;
+	if (want > sizeof(b))
+		want = sizeof(b);
+	n = read(STDIN_FILENO, b, want);
 	if (n > 0) {
-		if (channel_send(s->ch, PT_OUTPUT, b, (size_t)n) != 0)
-			log_warn("event=input_dropped bytes=%zd", n);
+		if (!input_keyboard(s, b, (size_t)n))
+			return 0;
+		input_flush(s);
 		return 1;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
@@ -476,11 +764,12 @@ sess_set_ready(struct sess *s)
 	if (s->ready)
 		return;
 	s->ready = 1;
-	stdin_update(s);
+	input_flush(s);
 }
 
 /* Keyboard signals when stdin is not a raw terminal (spec 7.1): they go
- * to the remote side as the bytes the terminal would have sent. */
+ * to the remote side as the bytes the terminal would have sent, in order
+ * with the rest of the input. */
 static void
 sig_forward_cb(uv_signal_t *h, int sig)
 {
@@ -490,7 +779,7 @@ sig_forward_cb(uv_signal_t *h, int sig)
 	if (s->finished)
 		return;
 	b = sig == SIGINT ? 0x03 : sig == SIGQUIT ? 0x1c : 0x1a;
-	(void)channel_send(s->ch, PT_OUTPUT, &b, 1);
+	input_add(s, &b, 1);
 }
 
 static void
@@ -501,6 +790,253 @@ sig_cont_cb(uv_signal_t *h, int sig)
 	/* A shell may have reset the terminal while we were stopped. */
 	client_tty_reraw();
 	sess_send_size(s, 0);
+}
+
+/* ---- handshake and KMS encryption (spec 5, 6) -------------------------- */
+
+static void
+hs_fail_cb(uv_timer_t *t)
+{
+	struct sess *s = t->data;
+
+	/* The agent should have cancelled the session by now. */
+	sess_finish(s, CLIENT_EXIT_FAIL, NULL, NULL);
+	sess_terminate(s, CLIENT_TERMINATE_TIMEOUT, 0);
+}
+
+/* Send the HandshakeResponse for the request in s->hs_req. */
+static int
+sess_handshake_answer(struct sess *s, const struct client_kms_outcome *kms)
+{
+	struct client_handshake hs;
+	struct buf b;
+	char line[1400];
+	int rc;
+
+	buf_init(&b, (size_t)64 << 10);
+	rc = client_proto_handshake_response(s->hs_req.data, s->hs_req.len,
+	    PORTHOLE_CLIENT_VERSION, kms, &hs, &b);
+	if (rc == 0)
+		rc = channel_send(s->ch, PT_HANDSHAKE_RESPONSE, b.data, b.len);
+	buf_free(&b);
+	if (rc != 0) {
+		sess_fatal(s, "Cannot answer the agent's handshake: %s",
+		    ph_strerror(rc));
+		return rc;
+	}
+	s->hs = hs;
+	s->hs_seen = 1;
+	log_debug("event=handshake session=%s agent_version=%s type=%d ok=%d "
+	    "kms=%d", s->p->session_id, hs.agent_version, (int)hs.type, hs.ok,
+	    hs.kms_requested);
+	if (!hs.ok) {
+		/* The agent cancels the session; say why on our side. */
+		s->hs_failed = 1;
+		if (hs.kms_requested && (kms == NULL || !kms->ok))
+			snprintf(line, sizeof(line),
+			    "porthole: KMS encryption failed: %s",
+			    kms != NULL && kms->error != NULL ? kms->error :
+			    hs.first_error);
+		else
+			snprintf(line, sizeof(line), "porthole: %s",
+			    hs.first_error);
+		sess_note(s, STDERR_FILENO, line);
+		uv_timer_start(&s->hs_fail, hs_fail_cb, SESS_HS_FAIL_WAIT_MS,
+		    0);
+	}
+	return 0;
+}
+
+static void
+kms_work(uv_work_t *req)
+{
+	struct sess *s = req->data;
+	struct client_kms_request rq;
+
+	rq.key_id = s->hs.kms_key_id;
+	rq.session_id = s->p->session_id;
+	rq.target = s->p->target != NULL ? s->p->target : "";
+	rq.challenge = s->hs.kms_challenge;
+	s->kms_err[0] = '\0';
+	s->kms_blob = NULL;
+	s->kms_rc = s->p->kms_data_key(s->p->resume_ud, &rq, s->kms_key,
+	    &s->kms_blob, s->kms_err, sizeof(s->kms_err));
+}
+
+static void
+kms_done(uv_work_t *req, int status)
+{
+	struct sess *s = req->data;
+	struct client_kms_outcome o;
+	int rc;
+
+	s->kms_busy = 0;
+	memset(&o, 0, sizeof(o));
+	if (status != 0 || s->kms_rc != 0) {
+		o.error = s->kms_err[0] != '\0' ? s->kms_err :
+		    ph_strerror(status != 0 ? PH_ERR_STATE : s->kms_rc);
+	} else if ((rc = sessioncrypt_new(&s->sc, SESSIONCRYPT_CLIENT,
+	    s->kms_key)) != 0) {
+		snprintf(s->kms_err, sizeof(s->kms_err), "cannot set up the "
+		    "session cipher: %s", ph_strerror(rc));
+		o.error = s->kms_err;
+		s->sc = NULL;
+	} else {
+		/* Set before the response leaves: what the agent sends after
+		 * it is sealed (spec 6.3). */
+		channel_set_crypto(s->ch, s->sc);
+		o.ok = 1;
+		o.ciphertext_b64 = s->kms_blob;
+		o.challenge_ack = s->hs.kms_challenge[0] != '\0';
+	}
+	/* The plaintext key lives on only inside the cipher. */
+	OPENSSL_cleanse(s->kms_key, sizeof(s->kms_key));
+	s->hs_pending = 0;
+	if (!s->finished)
+		(void)sess_handshake_answer(s, &o);
+	free(s->kms_blob);
+	s->kms_blob = NULL;
+	buf_reset(&s->hs_req);
+	if (s->finished)
+		sess_maybe_stop(s);
+	else
+		input_flush(s);
+}
+
+static int
+sess_handshake_request(struct sess *s, const uint8_t *p, size_t n)
+{
+	struct client_handshake hs;
+	struct client_kms_outcome o;
+	int rc;
+
+	if (s->sc != NULL) {
+		/* One key per session: a second key exchange is not
+		 * something we follow. */
+		sess_fatal(s, "The agent asked for a second encryption "
+		    "handshake.");
+		return 0;
+	}
+	if (client_proto_handshake_parse(p, n, &hs) != 0) {
+		sess_fatal(s, "The agent sent an invalid handshake request.");
+		return 0;
+	}
+	buf_reset(&s->hs_req);
+	if ((rc = buf_append(&s->hs_req, p, n)) != 0) {
+		sess_fatal(s, "Cannot keep the agent's handshake request: %s",
+		    ph_strerror(rc));
+		return 0;
+	}
+	s->hs = hs;
+	s->hs_seen = 1;
+	if (hs.kms_requested) {
+		/* Nothing typed leaves until the cipher is in place. */
+		s->ready = 0;
+	}
+	if (hs.kms_requested && hs.kms_params_ok && !s->p->legacy_cli &&
+	    s->p->kms_data_key != NULL) {
+		/* spec 6.1: the blocking call goes to a worker; in-order
+		 * messages wait (unacknowledged) until it is answered. */
+		s->kms_req.data = s;
+		rc = uv_queue_work(&s->loop, &s->kms_req, kms_work, kms_done);
+		if (rc == 0) {
+			s->kms_busy = 1;
+			s->hs_pending = 1;
+			return 0;
+		}
+		snprintf(s->kms_err, sizeof(s->kms_err), "cannot call KMS: %s",
+		    uv_strerror(rc));
+	} else if (s->p->legacy_cli)
+		snprintf(s->kms_err, sizeof(s->kms_err), "%s",
+		    SESS_LEGACY_KMS_ERROR);
+	else
+		snprintf(s->kms_err, sizeof(s->kms_err), "KMS encryption is "
+		    "not available in this client");
+	memset(&o, 0, sizeof(o));
+	o.error = hs.kms_params_ok ? s->kms_err : NULL;
+	(void)sess_handshake_answer(s, hs.kms_requested ? &o : NULL);
+	return 0;
+}
+
+/* EncChallengeRequest (spec 6.4): open with the agent's key, seal the
+ * same bytes with ours, answer. */
+static int
+sess_challenge(struct sess *s, const uint8_t *p, size_t n)
+{
+	struct buf sealed, plain, resealed, out;
+	const char *why = NULL;
+	int rc;
+
+	if (s->sc == NULL) {
+		sess_fatal(s, "The agent sent an encryption challenge without "
+		    "a session key.");
+		return 0;
+	}
+	buf_init(&sealed, CLIENT_MAX_CHALLENGE_BYTES);
+	buf_init(&plain, CLIENT_MAX_CHALLENGE_BYTES);
+	buf_init(&resealed, CLIENT_MAX_CHALLENGE_BYTES +
+	    SESSIONCRYPT_OVERHEAD);
+	buf_init(&out, (size_t)8 << 10);
+	/* Room first: no realloc leaves a copy of the plaintext behind. */
+	(void)buf_reserve(&plain, CLIENT_MAX_CHALLENGE_BYTES);
+	if (client_proto_parse_challenge(p, n, &sealed) != 0)
+		why = "The agent sent an invalid encryption challenge.";
+	else if (sessioncrypt_open(s->sc, sealed.data, sealed.len, &plain) !=
+	    0)
+		why = "The agent's encryption challenge does not decrypt with "
+		    "the session key.";
+	else if (sessioncrypt_seal(s->sc, plain.data, plain.len,
+	    &resealed) != 0 || client_proto_challenge_response(&out,
+	    resealed.data, resealed.len) != 0)
+		why = "Cannot answer the agent's encryption challenge.";
+	if (plain.data != NULL)
+		OPENSSL_cleanse(plain.data, plain.cap);
+	rc = why == NULL ? channel_send(s->ch, PT_ENC_CHALLENGE_RESPONSE,
+	    out.data, out.len) : 0;
+	buf_free(&sealed);
+	buf_free(&plain);
+	buf_free(&resealed);
+	buf_free(&out);
+	if (why != NULL) {
+		sess_fatal(s, "%s", why);
+		return 0;
+	}
+	if (rc == 0)
+		s->challenge_done = 1;
+	return rc;
+}
+
+static int
+sess_handshake_complete(struct sess *s, const uint8_t *p, size_t n)
+{
+	char *msg = NULL;
+
+	if (client_proto_parse_handshake_complete(p, n, &msg) != 0)
+		log_warn("event=bad_handshake_complete session=%s",
+		    s->p->session_id);
+	if (s->hs_failed) {
+		/* We refused an action; the agent should not go on. */
+		free(msg);
+		sess_fatal(s, "The agent completed a handshake that failed.");
+		return 0;
+	}
+	if (s->hs_seen && s->hs.kms_requested && s->sc == NULL) {
+		free(msg);
+		sess_fatal(s, "The agent completed the handshake without the "
+		    "encryption it asked for.");
+		return 0;
+	}
+	if (!s->hs_seen || s->hs.type == CLIENT_SESSION_UNKNOWN)
+		log_warn("event=handshake_complete_without_type session=%s",
+		    s->p->session_id);
+	/* spec 5.4: a non-empty CustomerMessage is shown ("This session is
+	 * encrypted using AWS KMS."). */
+	if (msg != NULL && *msg != '\0')
+		sess_note(s, STDOUT_FILENO, msg);
+	free(msg);
+	s->hs_complete = 1;
+	sess_set_ready(s);
+	return 0;
 }
 
 /* ---- channel callbacks -------------------------------------------------- */
@@ -516,87 +1052,49 @@ sess_send_frame(void *ud, const uint8_t *frame, size_t n)
 }
 
 static int
-sess_handshake_request(struct sess *s, const uint8_t *p, size_t n)
-{
-	struct client_handshake hs;
-	struct buf b;
-	char line[320];
-	int rc;
-
-	buf_init(&b, (size_t)64 << 10);
-	rc = client_proto_handshake_response(p, n, PORTHOLE_CLIENT_VERSION,
-	    &hs, &b);
-	if (rc == PH_ERR_INVALID) {
-		buf_free(&b);
-		sess_fatal(s, "The agent sent an invalid handshake request.");
-		return 0;
-	}
-	if (rc == 0)
-		rc = channel_send(s->ch, PT_HANDSHAKE_RESPONSE, b.data, b.len);
-	buf_free(&b);
-	if (rc != 0)
-		return rc == PH_ERR_AGAIN ? PH_ERR_AGAIN : rc;
-	s->hs = hs;
-	s->hs_seen = 1;
-	log_debug("event=handshake session=%s agent_version=%s type=%d ok=%d",
-	    s->p->session_id, hs.agent_version, (int)hs.type, hs.ok);
-	if (!hs.ok) {
-		/* The agent cancels the session; say why on our side. */
-		snprintf(line, sizeof(line), "porthole: %s", hs.first_error);
-		sess_note(s, STDERR_FILENO, line);
-	}
-	return 0;
-}
-
-static int
-sess_handshake_complete(struct sess *s, const uint8_t *p, size_t n)
-{
-	char *msg = NULL;
-
-	if (client_proto_parse_handshake_complete(p, n, &msg) != 0)
-		log_warn("event=bad_handshake_complete session=%s",
-		    s->p->session_id);
-	if (!s->hs_seen || s->hs.type == CLIENT_SESSION_UNKNOWN)
-		log_warn("event=handshake_complete_without_type session=%s",
-		    s->p->session_id);
-	/* spec 5.4: a non-empty CustomerMessage is shown. */
-	if (msg != NULL && *msg != '\0')
-		sess_note(s, STDOUT_FILENO, msg);
-	free(msg);
-	sess_set_ready(s);
-	return 0;
-}
-
-static int
 sess_deliver(void *ud, uint32_t type, const uint8_t *p, size_t n)
 {
 	struct sess *s = ud;
-	int rc, code;
+	int rc, code, kms_wait;
 
 	if (s->finished)
 		return 0;
+	/* While GenerateDataKey runs, later messages wait unacknowledged
+	 * (the agent resends them); a correct agent sends none. */
+	if (s->hs_pending)
+		return PH_ERR_AGAIN;
+	kms_wait = s->hs_seen && s->hs.kms_requested && !s->hs_complete;
 	switch (type) {
 	case PT_OUTPUT:
 	case PT_STDERR:
 	case PT_EXIT_CODE:
-		/* spec 7.1: every output type is written to stdout. */
-		rc = out_enqueue(s, p, n);
+		if (type == PT_EXIT_CODE) {
+			if (client_proto_parse_exit_code(p, n, &code) == 0)
+				s->remote_exit = code;
+			/* In porthole mode the code is the exit status, not
+			 * text on stdout; the plugin shows it as the official
+			 * one does (spec 7.3). */
+			rc = s->p->plugin_mode ? out_enqueue(s, STDOUT_FILENO,
+			    p, n, 0) : 0;
+		} else {
+			/* spec 7.3: stderr to fd 2 (the official plugin
+			 * writes it to stdout). */
+			rc = out_enqueue(s, type == PT_STDERR ? STDERR_FILENO :
+			    STDOUT_FILENO, p, n, 0);
+		}
 		if (rc != 0)
 			return rc;
-		if (type == PT_EXIT_CODE &&
-		    client_proto_parse_exit_code(p, n, &code) == 0)
-			s->remote_exit = code;
-		sess_set_ready(s);
+		/* Output before an encrypted handshake is complete does not
+		 * open the input (spec 5.3 [R]). */
+		if (!kms_wait)
+			sess_set_ready(s);
 		return 0;
 	case PT_HANDSHAKE_REQUEST:
 		return sess_handshake_request(s, p, n);
 	case PT_HANDSHAKE_COMPLETE:
 		return sess_handshake_complete(s, p, n);
 	case PT_ENC_CHALLENGE_REQUEST:
-		/* We never accept KMSEncryption yet, so there is no key. */
-		log_warn("event=unexpected_challenge session=%s",
-		    s->p->session_id);
-		return 0;
+		return sess_challenge(s, p, n);
 	default:
 		log_debug("event=ignored_payload type=%u bytes=%zu", type, n);
 		return 0;
@@ -656,7 +1154,10 @@ ws_open_cb(struct ws *w)
 		return;
 	}
 	s->ws_open = 1;
-	ws_set_keepalive(w, SESS_PING_MS, SESS_PING_TIMEOUT_MS);
+	/* Pings keep idle connections through proxies; a peer silent for
+	 * three intervals is gone (closed with 1006: reconnect). */
+	if (s->keepalive_ms > 0)
+		ws_set_keepalive(w, s->keepalive_ms, 3 * s->keepalive_ms);
 	log_debug("event=data_channel_open session=%s reconnect=%d",
 	    s->p->session_id, s->connected_once);
 	if (!s->connected_once) {
@@ -668,7 +1169,7 @@ ws_open_cb(struct ws *w)
 		sess_send_size(s, 0);
 	}
 	uv_timer_start(&s->stable, stable_cb, SESS_STABLE_MS, 0);
-	stdin_update(s);
+	input_flush(s);
 }
 
 static void
@@ -688,6 +1189,9 @@ ws_message_cb(struct ws *w, int opcode, const uint8_t *p, size_t n)
 		return;
 	}
 	s->retries = 0;
+	/* An acknowledgement may have opened the window. */
+	if (s->inq.len > 0 && !s->finished)
+		input_flush(s);
 }
 
 static void
@@ -695,8 +1199,8 @@ ws_drain_cb(struct ws *w)
 {
 	struct sess *s = ws_userdata(w);
 
-	if (w == s->ws)
-		stdin_update(s);
+	if (w == s->ws && !s->finished)
+		input_flush(s);
 }
 
 static void
@@ -712,10 +1216,15 @@ ws_close_cb(struct ws *w, int code)
 	s->ws_open = 0;
 	uv_timer_stop(&s->stable);
 	if (s->finished) {
-		uv_stop(&s->loop);
+		uv_timer_stop(&s->grace);
+		s->closed_down = 1;
+		sess_maybe_stop(s);
 		return;
 	}
 	stdin_update(s);
+	/* Any close without channel_closed, including a normal one (1000,
+	 * 1001: a draining server), is a lost connection to resume, not the
+	 * end of the session (spec 4.7). */
 	if (was_open)
 		sess_lost(s, "the data channel closed (code %d)", code);
 	else
@@ -779,6 +1288,7 @@ resume_done(uv_work_t *req, int status)
 	if (status != 0 || s->finished) {
 		free(s->resume_tok);
 		s->resume_tok = NULL;
+		sess_maybe_stop(s);
 		return;
 	}
 	if (s->resume_rc != 0) {
@@ -835,7 +1345,7 @@ retry_cb(uv_timer_t *t)
 static void
 sess_lost(struct sess *s, const char *fmt, ...)
 {
-	char why[512];
+	char why[600];
 	uint64_t delay;
 	va_list ap;
 
@@ -861,16 +1371,9 @@ sess_lost(struct sess *s, const char *fmt, ...)
 static void
 sess_give_up(struct sess *s)
 {
-	char err[512];
-
-	err[0] = '\0';
-	if (s->p->terminate != NULL &&
-	    s->p->terminate(s->p->resume_ud, s->p->session_id, err,
-	    sizeof(err)) != 0)
-		log_warn("event=terminate_failed session=%s err=\"%s\"",
-		    s->p->session_id, err);
 	sess_fatal(s, "The agent stopped acknowledging input; "
 	    "session %s terminated.", s->p->session_id);
+	sess_terminate(s, SESS_GIVEUP_TERMINATE_S, 0);
 }
 
 static void
@@ -882,16 +1385,19 @@ tick_cb(uv_timer_t *t)
 	if (s->finished)
 		return;
 	channel_tick(s->ch, channel_now_ms());
+	if (s->finished)
+		return;
 	if (channel_head_resends(s->ch) >= SESS_GIVEUP_RESENDS) {
 		sess_give_up(s);
 		return;
 	}
 	if (s->in_mode == IN_TICK) {
-		for (i = 0; i < SESS_STDIN_TICK_CHUNKS && stdin_wanted(s); i++)
+		for (i = 0; i < SESS_STDIN_TICK_READS && stdin_wanted(s); i++)
 			if (!stdin_read_one(s))
 				break;
 	}
-	stdin_update(s);
+	if (!s->finished)
+		input_flush(s);
 }
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -899,7 +1405,7 @@ tick_cb(uv_timer_t *t)
 static void
 sess_init_stdio(struct sess *s)
 {
-	int rc;
+	int rc, k;
 
 	s->in_is_tty = isatty(STDIN_FILENO);
 	rc = uv_poll_init(&s->loop, &s->in_poll, STDIN_FILENO);
@@ -912,10 +1418,12 @@ sess_init_stdio(struct sess *s)
 		log_warn("event=stdin_unusable err=\"%s\"", uv_strerror(rc));
 		s->in_mode = IN_NONE;
 	}
-	rc = uv_poll_init(&s->loop, &s->out_poll, STDOUT_FILENO);
-	if (rc == 0) {
-		s->out_poll.data = s;
-		s->out_pollable = 1;
+	for (k = 0; k < 2; k++) {
+		rc = uv_poll_init(&s->loop, &s->out_poll[k], k + 1);
+		if (rc == 0) {
+			s->out_poll[k].data = s;
+			s->out_pollable[k] = 1;
+		}
 	}
 }
 
@@ -950,6 +1458,10 @@ client_session_run(const struct client_session_params *p)
 	uuid_v4_str(s->client_id);
 	srand((unsigned)uv_hrtime() ^ (unsigned)getpid());
 	buf_init(&s->outq, SESS_OUT_MAX);
+	buf_init(&s->inq, SESS_INQ_MAX);
+	buf_init(&s->hs_req, (size_t)64 << 10);
+	s->keepalive_ms = p->keepalive_s < 0 ? 0 : p->keepalive_s == 0 ?
+	    CLIENT_KEEPALIVE_DEFAULT * 1000u : (unsigned)p->keepalive_s * 1000u;
 	s->token = strdup(p->token);
 	if (s->token == NULL) {
 		fprintf(stderr, "porthole: out of memory\n");
@@ -988,13 +1500,18 @@ client_session_run(const struct client_session_params *p)
 	uv_timer_init(&s->loop, &s->retry);
 	uv_timer_init(&s->loop, &s->stable);
 	uv_timer_init(&s->loop, &s->grace);
+	uv_timer_init(&s->loop, &s->hs_fail);
 	s->tick.data = s->winch_poll.data = s->retry.data = s;
-	s->stable.data = s->grace.data = s;
+	s->stable.data = s->grace.data = s->hs_fail.data = s;
 
 	/* spec 1.2 / 7.5; before stdio turns non-blocking. */
 	printf("\nStarting session with SessionId: %s\n", p->session_id);
 	fflush(stdout);
 	sess_init_stdio(s);
+	/* ssh's rule: escapes only when a person types at a terminal. */
+	client_escape_init(&s->esc, s->in_is_tty && p->escape_char >= 0 ?
+	    (p->escape_char == 0 ? CLIENT_ESCAPE_DEFAULT : p->escape_char) :
+	    -1);
 
 	rc = client_tty_raw();
 	if (rc < 0)
@@ -1007,10 +1524,16 @@ client_session_run(const struct client_session_params *p)
 	uv_timer_start(&s->tick, tick_cb, SESS_TICK_MS, SESS_TICK_MS);
 	uv_timer_start(&s->winch_poll, winch_poll_cb, SESS_WINCH_POLL_MS,
 	    SESS_WINCH_POLL_MS);
+	stdin_update(s);
 
 	if (sess_dial(s, err, sizeof(err)) != 0)
 		sess_lost(s, "%s", err);
 	uv_run(&s->loop, UV_RUN_DEFAULT);
 	client_tty_restore();
+	if (s->sc != NULL) {
+		channel_set_crypto(s->ch, NULL);
+		sessioncrypt_free(s->sc);
+		s->sc = NULL;
+	}
 	return s->exit_code;
 }

@@ -1,6 +1,6 @@
 /* client proto: OpenDataChannel, window size, channel_closed, handshake
- * request -> response, HandshakeComplete and ExitCode payloads, with
- * hostile input. */
+ * request -> response (with KMSEncryption), the encryption challenge,
+ * HandshakeComplete and ExitCode payloads, with hostile input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,11 +138,32 @@ test_channel_closed(void **state)
 }
 
 static int
+hs_kms(const char *req, const struct client_kms_outcome *kms,
+    struct client_handshake *h, struct buf *out)
+{
+	struct client_handshake parsed;
+	int rc;
+
+	buf_reset(out);
+	rc = client_proto_handshake_response(U8(req), strlen(req),
+	    "1.2.700.0", kms, h, out);
+	/* Parsing alone learns the same. */
+	assert_int_equal(client_proto_handshake_parse(U8(req), strlen(req),
+	    &parsed), rc);
+	if (rc == 0) {
+		assert_int_equal(parsed.type, h->type);
+		assert_int_equal(parsed.kms_requested, h->kms_requested);
+		assert_int_equal(parsed.kms_params_ok, h->kms_params_ok);
+		assert_string_equal(parsed.kms_key_id, h->kms_key_id);
+		assert_string_equal(parsed.kms_challenge, h->kms_challenge);
+	}
+	return rc;
+}
+
+static int
 hs(const char *req, struct client_handshake *h, struct buf *out)
 {
-	buf_reset(out);
-	return client_proto_handshake_response(U8(req), strlen(req),
-	    "1.2.700.0", h, out);
+	return hs_kms(req, NULL, h, out);
 }
 
 static void
@@ -202,7 +223,7 @@ test_handshake_port_kms_unknown(void **state)
 	    "by this client yet\"}],\"Errors\":[\"Port sessions are not "
 	    "supported by this client yet\"]}");
 
-	/* Shell + KMSEncryption: SessionType succeeds, KMS fails. */
+	/* Shell + KMSEncryption without a KMS outcome: KMS fails. */
 	assert_int_equal(hs("{\"AgentVersion\":\"3\","
 	    "\"RequestedClientActions\":"
 	    "[{\"ActionType\":\"SessionType\",\"ActionParameters\":"
@@ -212,17 +233,18 @@ test_handshake_port_kms_unknown(void **state)
 	    0);
 	assert_false(h.ok);
 	assert_true(h.kms_requested);
+	assert_true(h.kms_params_ok);
+	assert_string_equal(h.kms_key_id, "alias/k");
+	assert_string_equal(h.kms_challenge, "AAAA");
 	assert_int_equal(h.type, CLIENT_SESSION_STANDARD);
-	assert_string_equal(h.first_error,
-	    "KMS encryption is not supported by this client yet");
+	assert_string_equal(h.first_error, "KMS encryption is not available");
 	assert_string_equal(buf_cstr(&b),
 	    "{\"ClientVersion\":\"1.2.700.0\",\"ProcessedClientActions\":"
 	    "[{\"ActionType\":\"SessionType\",\"ActionStatus\":1,"
 	    "\"ActionResult\":null,\"Error\":\"\"},{\"ActionType\":"
 	    "\"KMSEncryption\",\"ActionStatus\":2,\"ActionResult\":null,"
-	    "\"Error\":\"KMS encryption is not supported by this client "
-	    "yet\"}],\"Errors\":[\"KMS encryption is not supported by this "
-	    "client yet\"]}");
+	    "\"Error\":\"KMS encryption is not available\"}],"
+	    "\"Errors\":[\"KMS encryption is not available\"]}");
 
 	/* Unknown session type, unknown action, malformed action. */
 	assert_int_equal(hs("{\"RequestedClientActions\":[{\"ActionType\":"
@@ -280,6 +302,162 @@ test_handshake_garbage(void **state)
 	assert_int_equal(hs(big, &h, &b), PH_ERR_INVALID);
 	free(big);
 	buf_free(&b);
+}
+
+#define KMS_REQ(params) "{\"AgentVersion\":\"3.3.1000.0\"," \
+	"\"RequestedClientActions\":[{\"ActionType\":\"SessionType\"," \
+	"\"ActionParameters\":{\"SessionType\":\"Standard_Stream\"," \
+	"\"Properties\":null}},{\"ActionType\":\"KMSEncryption\"," \
+	"\"ActionParameters\":" params "}]}"
+
+static void
+test_handshake_kms(void **state)
+{
+	struct client_kms_outcome ok = { 1, "AQIDBA==", 1, NULL };
+	struct client_kms_outcome old = { 1, "AQIDBA==", 0, NULL };
+	struct client_kms_outcome bad = { 0, NULL, 0,
+	    "An error occurred (AccessDeniedException) when calling the "
+	    "GenerateDataKey operation: denied" };
+	struct client_handshake h;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 65536);
+	/* Success with the challenge acknowledged (spec 6.1 [I]). */
+	assert_int_equal(hs_kms(KMS_REQ("{\"KMSKeyId\":\"arn:aws:kms:"
+	    "us-east-1:111122223333:key/k1\",\"Challenge\":\"c2VjcmV0\"}"),
+	    &ok, &h, &b), 0);
+	assert_true(h.ok);
+	assert_true(h.kms_requested);
+	assert_string_equal(h.kms_key_id,
+	    "arn:aws:kms:us-east-1:111122223333:key/k1");
+	assert_string_equal(buf_cstr(&b),
+	    "{\"ClientVersion\":\"1.2.700.0\",\"ProcessedClientActions\":"
+	    "[{\"ActionType\":\"SessionType\",\"ActionStatus\":1,"
+	    "\"ActionResult\":null,\"Error\":\"\"},{\"ActionType\":"
+	    "\"KMSEncryption\",\"ActionStatus\":1,\"ActionResult\":"
+	    "{\"KMSCipherTextKey\":\"AQIDBA==\",\"KMSCipherTextHash\":null,"
+	    "\"ChallengeAcknowledgement\":true},\"Error\":\"\"}],"
+	    "\"Errors\":null}");
+	/* An agent without a challenge: no acknowledgement field. */
+	assert_int_equal(hs_kms(KMS_REQ("{\"KMSKeyId\":\"alias/k\","
+	    "\"Challenge\":null}"), &old, &h, &b), 0);
+	assert_true(h.ok);
+	assert_string_equal(h.kms_challenge, "");
+	assert_non_null(strstr(buf_cstr(&b), "\"ActionResult\":"
+	    "{\"KMSCipherTextKey\":\"AQIDBA==\",\"KMSCipherTextHash\":null},"));
+	/* GenerateDataKey failed: Failed with its text. */
+	assert_int_equal(hs_kms(KMS_REQ("{\"KMSKeyId\":\"alias/k\"}"), &bad,
+	    &h, &b), 0);
+	assert_false(h.ok);
+	assert_string_equal(h.first_error, bad.error);
+	assert_non_null(strstr(buf_cstr(&b), "{\"ActionType\":"
+	    "\"KMSEncryption\",\"ActionStatus\":2,\"ActionResult\":null,"
+	    "\"Error\":\"An error occurred (AccessDeniedException) when "
+	    "calling the GenerateDataKey operation: denied\"}"));
+	buf_free(&b);
+}
+
+static void
+kms_params_bad(const char *req, const char *want_error)
+{
+	struct client_kms_outcome ok = { 1, "AQIDBA==", 1, NULL };
+	struct client_handshake h;
+	struct buf b;
+
+	buf_init(&b, 65536);
+	assert_int_equal(hs_kms(req, &ok, &h, &b), 0);
+	assert_false(h.ok);
+	assert_true(h.kms_requested);
+	assert_false(h.kms_params_ok);
+	assert_string_equal(h.first_error, want_error);
+	/* Never a key in a failed answer. */
+	assert_null(strstr(buf_cstr(&b), "KMSCipherTextKey"));
+	buf_free(&b);
+}
+
+static void
+test_handshake_kms_bad_params(void **state)
+{
+	char *big;
+	size_t n;
+
+	(void)state;
+	kms_params_bad(KMS_REQ("null"),
+	    "KMSEncryption has no ActionParameters object");
+	kms_params_bad(KMS_REQ("[]"),
+	    "KMSEncryption has no ActionParameters object");
+	kms_params_bad(KMS_REQ("{}"), "KMSEncryption has no usable KMSKeyId");
+	kms_params_bad(KMS_REQ("{\"KMSKeyId\":7}"),
+	    "KMSEncryption has no usable KMSKeyId");
+	kms_params_bad(KMS_REQ("{\"KMSKeyId\":\"\"}"),
+	    "KMSEncryption has no usable KMSKeyId");
+	kms_params_bad(KMS_REQ("{\"KMSKeyId\":\"alias/a b\"}"),
+	    "KMSEncryption has no usable KMSKeyId");
+	kms_params_bad(KMS_REQ("{\"KMSKeyId\":\"alias/\\u001b[2J\"}"),
+	    "KMSEncryption has no usable KMSKeyId");
+	kms_params_bad(KMS_REQ("{\"KMSKeyId\":\"k\",\"Challenge\":5}"),
+	    "KMSEncryption has an unusable Challenge");
+	kms_params_bad(KMS_REQ("{\"KMSKeyId\":\"k\",\"Challenge\":\"a b\"}"),
+	    "KMSEncryption has an unusable Challenge");
+	kms_params_bad(KMS_REQ("{\"KMSKeyId\":\"k\",\"Challenge\":\"abc\"}"),
+	    "KMSEncryption has an unusable Challenge");
+	/* A key id past 2048 bytes. */
+	big = malloc(4096);
+	assert_non_null(big);
+	n = (size_t)snprintf(big, 4096, "%s", "{\"AgentVersion\":\"3\","
+	    "\"RequestedClientActions\":[{\"ActionType\":\"KMSEncryption\","
+	    "\"ActionParameters\":{\"KMSKeyId\":\"");
+	memset(big + n, 'k', 2049);
+	snprintf(big + n + 2049, 16, "\"}}]}");
+	kms_params_bad(big, "KMSEncryption has no usable KMSKeyId");
+	free(big);
+	/* Two KMSEncryption actions: the second fails. */
+	kms_params_bad("{\"RequestedClientActions\":[{\"ActionType\":"
+	    "\"KMSEncryption\",\"ActionParameters\":7},{\"ActionType\":"
+	    "\"KMSEncryption\",\"ActionParameters\":{\"KMSKeyId\":\"k\"}}]}",
+	    "KMSEncryption has no ActionParameters object");
+}
+
+static void
+test_challenge(void **state)
+{
+	struct buf b, out;
+	static const char *bad[] = { "", "x", "[]", "{}",
+	    "{\"Challenge\":1}", "{\"Challenge\":\"\"}",
+	    "{\"Challenge\":\"@@@@\"}", "{\"Challenge\":\"AAA\"}",
+	    "{\"Challenge\":null}" };
+	char *big;
+	size_t i;
+
+	(void)state;
+	buf_init(&b, 4096);
+	buf_init(&out, 4096);
+	assert_int_equal(client_proto_parse_challenge(
+	    U8("{\"Challenge\":\"AQID\"}"), 20, &b), 0);
+	assert_int_equal(b.len, 3);
+	assert_memory_equal(b.data, "\x01\x02\x03", 3);
+	assert_int_equal(client_proto_challenge_response(&out, b.data, b.len),
+	    0);
+	assert_string_equal(buf_cstr(&out), "{\"Challenge\":\"AQID\"}");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		buf_reset(&b);
+		assert_int_equal(client_proto_parse_challenge(U8(bad[i]),
+		    strlen(bad[i]), &b), PH_ERR_INVALID);
+		assert_int_equal(b.len, 0);
+	}
+	/* Larger than any challenge: refused. */
+	big = malloc(4096);
+	assert_non_null(big);
+	memcpy(big, "{\"Challenge\":\"", 14);
+	memset(big + 14, 'A', 2000);
+	memcpy(big + 14 + 2000, "\"}", 3);
+	buf_reset(&b);
+	assert_int_equal(client_proto_parse_challenge(U8(big), strlen(big),
+	    &b), PH_ERR_INVALID);
+	free(big);
+	buf_free(&b);
+	buf_free(&out);
 }
 
 static int
@@ -355,6 +533,9 @@ main(void)
 		cmocka_unit_test(test_handshake_shell_types),
 		cmocka_unit_test(test_handshake_port_kms_unknown),
 		cmocka_unit_test(test_handshake_garbage),
+		cmocka_unit_test(test_handshake_kms),
+		cmocka_unit_test(test_handshake_kms_bad_params),
+		cmocka_unit_test(test_challenge),
 		cmocka_unit_test(test_handshake_complete),
 		cmocka_unit_test(test_exit_code),
 	};
