@@ -64,10 +64,14 @@ client_escape_filter(struct client_escape *e, const uint8_t *in, size_t n,
 	return n;
 }
 
-static void
-escape_name(int ch, char *out, size_t outlen)
+void
+client_escape_name(int ch, char *out, size_t outlen)
 {
-	if (ch < 0x20)
+	if (outlen == 0)
+		return;
+	if (ch < 0)
+		out[0] = '\0';
+	else if (ch < 0x20)
 		snprintf(out, outlen, "^%c", ch + '@');
 	else if (ch == 0x7f)
 		snprintf(out, outlen, "^?");
@@ -80,7 +84,7 @@ client_escape_help(int ch, char *out, size_t outlen)
 {
 	char c[4];
 
-	escape_name(ch, c, sizeof(c));
+	client_escape_name(ch, c, sizeof(c));
 	snprintf(out, outlen,
 	    "Supported escape sequences:\r\n"
 	    " %s.   - end the session (disconnect)\r\n"

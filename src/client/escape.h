@@ -42,6 +42,9 @@ size_t client_escape_filter(struct client_escape *e, const uint8_t *in,
  * escape character ch. */
 void client_escape_help(int ch, char *out, size_t outlen);
 
+/* How ch is shown: "~", "^]" ("" when off). outlen >= 3. */
+void client_escape_name(int ch, char *out, size_t outlen);
+
 /* Parse PORTHOLE_ESCAPE_CHAR-style values: "none" -> -1, one printable
  * character -> that character, "^X" -> control-X. Returns 0 or
  * PH_ERR_INVALID. */

@@ -98,6 +98,7 @@ struct sess {
 	int in_is_tty;
 	struct buf inq;
 	struct client_escape esc;
+	char esc_name[4];        /* "~", or "^]" for a control character */
 
 	/* Output for fds 1 and 2, in arrival order: bytes in outq, runs in
 	 * segs (a ring). */
@@ -546,9 +547,13 @@ sess_escape_disconnect(struct sess *s)
 
 	/* What was typed before the escape still goes, if it can. */
 	input_flush(s);
-	snprintf(text, sizeof(text), "\nporthole: disconnected from session "
-	    "%s (~.)\n", s->p->session_id);
-	sess_finish(s, CLIENT_EXIT_ESCAPE, NULL, text);
+	/* Echoed like ssh does, then said after the terminal is back. */
+	snprintf(text, sizeof(text), "%s.\nporthole: disconnected from "
+	    "session %s\n", s->esc_name, s->p->session_id);
+	/* ssh's 255; as session-manager-plugin 0, since the AWS CLI reports
+	 * any other status as a failed command. */
+	sess_finish(s, s->p->plugin_mode ? CLIENT_EXIT_OK : CLIENT_EXIT_ESCAPE,
+	    NULL, text);
 	/* Nobody will resume it: end it on the service too. */
 	sess_terminate(s, CLIENT_TERMINATE_TIMEOUT, 1);
 }
@@ -691,6 +696,10 @@ input_keyboard(struct sess *s, const uint8_t *p, size_t n)
 			return 0;
 		}
 		if (ev == CLIENT_ESCAPE_HELP) {
+			/* The "~?" echoed, as ssh does. */
+			snprintf(help, sizeof(help), "%s?\r\n", s->esc_name);
+			(void)out_enqueue(s, STDERR_FILENO,
+			    (const uint8_t *)help, strlen(help), 1);
 			client_escape_help(s->esc.ch, help, sizeof(help));
 			(void)out_enqueue(s, STDERR_FILENO,
 			    (const uint8_t *)help, strlen(help), 1);
@@ -1512,6 +1521,7 @@ client_session_run(const struct client_session_params *p)
 	client_escape_init(&s->esc, s->in_is_tty && p->escape_char >= 0 ?
 	    (p->escape_char == 0 ? CLIENT_ESCAPE_DEFAULT : p->escape_char) :
 	    -1);
+	client_escape_name(s->esc.ch, s->esc_name, sizeof(s->esc_name));
 
 	rc = client_tty_raw();
 	if (rc < 0)

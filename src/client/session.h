@@ -14,7 +14,8 @@
 /* Exit statuses of client_session_run. */
 #define CLIENT_EXIT_OK 0
 #define CLIENT_EXIT_FAIL 1
-#define CLIENT_EXIT_ESCAPE 255     /* "~." ended the session, as in ssh */
+#define CLIENT_EXIT_ESCAPE 255     /* "~." ended the session, as in ssh
+				    * (porthole mode; the plugin exits 0) */
 
 #define CLIENT_KEEPALIVE_DEFAULT 30  /* seconds between pings */
 /* A best-effort TerminateSession on the way out waits this long. */
@@ -70,7 +71,9 @@ struct client_session_params {
  *   1    the session failed (SessionStatus "Failed", a failed handshake
  *        such as KMS encryption), timed out on resume, the connection was
  *        lost for good, or the agent stopped acknowledging input;
- *   255  the user typed "~." (CLIENT_EXIT_ESCAPE). */
+ *   255  the user typed "~." (CLIENT_EXIT_ESCAPE) in porthole mode; as
+ *        session-manager-plugin that is 0, since the AWS CLI reports
+ *        any other status as a failed command. */
 int client_session_run(const struct client_session_params *p);
 
 #endif

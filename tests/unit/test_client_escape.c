@@ -169,6 +169,14 @@ test_parse_and_help(void **state)
 	    "newline.)\r\n");
 	client_escape_help(0x1d, help, sizeof(help));
 	assert_non_null(strstr(help, " ^].   - end the session"));
+	client_escape_name('~', help, 4);
+	assert_string_equal(help, "~");
+	client_escape_name(0x1d, help, 4);
+	assert_string_equal(help, "^]");
+	client_escape_name(0x7f, help, 4);
+	assert_string_equal(help, "^?");
+	client_escape_name(-1, help, 4);
+	assert_string_equal(help, "");
 }
 
 int

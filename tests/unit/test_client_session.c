@@ -1115,21 +1115,28 @@ test_escape_on_terminal(void **state)
 {
 	struct fx f;
 	struct result r;
+	int mode;
 
 	(void)state;
-	memset(&f, 0, sizeof(f));
-	f.sc = SC_ESCAPE;
-	run_input(&f, "", 0, &r);
-	assert_int_equal(r.exit, 255);
-	assert_true(f.pty_written);
-	/* What came before the escapes went out; "~?" and "~." did not. */
-	assert_string_equal(f.input_copy, "ls\r");
-	assert_non_null(strstr(r.err, "Supported escape sequences:\r\n"
-	    " ~.   - end the session (disconnect)\r\n"));
-	assert_non_null(strstr(r.err, "\nporthole: disconnected from session "
-	    SID " (~.)\n"));
-	/* TerminateSession, bounded, off the loop. */
-	assert_non_null(strstr(r.err, "[terminate " SID " 5s]"));
+	for (mode = 0; mode < 2; mode++) {
+		memset(&f, 0, sizeof(f));
+		f.sc = SC_ESCAPE;
+		f.plugin_mode = mode;
+		run_input(&f, "", 0, &r);
+		/* ssh's 255; 0 as session-manager-plugin (the AWS CLI
+		 * reports any other status as a failure). */
+		assert_int_equal(r.exit, mode ? 0 : 255);
+		assert_true(f.pty_written);
+		/* What came before the escapes went out; "~?" and "~." did
+		 * not. */
+		assert_string_equal(f.input_copy, "ls\r");
+		assert_non_null(strstr(r.err, "~?\r\nSupported escape "
+		    "sequences:\r\n ~.   - end the session (disconnect)\r\n"));
+		assert_non_null(strstr(r.err, "~.\nporthole: disconnected from "
+		    "session " SID "\n"));
+		/* TerminateSession, bounded, off the loop. */
+		assert_non_null(strstr(r.err, "[terminate " SID " 5s]"));
+	}
 }
 
 int
