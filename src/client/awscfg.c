@@ -504,9 +504,10 @@ unsupported_provider(const struct ini *conf, const char *profile)
 	return NULL;
 }
 
-int
-client_awscfg_load(struct client_awscfg *cfg, const char *profile,
-    const char *region_override, const char *endpoint_override)
+static int
+awscfg_load(struct client_awscfg *cfg, const char *profile,
+    const char *region_override, const char *endpoint_override,
+    const char *kms_override)
 {
 	struct ini creds, conf;
 	char path[4096];
@@ -642,7 +643,7 @@ client_awscfg_load(struct client_awscfg *cfg, const char *profile,
 	if ((rc = resolve_endpoint(cfg, cfg->endpoint, sizeof(cfg->endpoint),
 	    "ssm", endpoint_override, &creds, &conf)) != 0 ||
 	    (rc = resolve_endpoint(cfg, cfg->kms_endpoint,
-	    sizeof(cfg->kms_endpoint), "kms", endpoint_override, &creds,
+	    sizeof(cfg->kms_endpoint), "kms", kms_override, &creds,
 	    &conf)) != 0)
 		goto fail;
 
@@ -678,6 +679,22 @@ fail:
 			    ph_strerror(rc));
 	}
 	return rc;
+}
+
+int
+client_awscfg_load(struct client_awscfg *cfg, const char *profile,
+    const char *region_override, const char *endpoint_override)
+{
+	return awscfg_load(cfg, profile, region_override, endpoint_override,
+	    endpoint_override);
+}
+
+int
+client_awscfg_load_plugin(struct client_awscfg *cfg, const char *profile,
+    const char *region_override, const char *ssm_endpoint)
+{
+	return awscfg_load(cfg, profile, region_override, ssm_endpoint,
+	    NULL);
 }
 
 void

@@ -37,6 +37,14 @@ struct client_awscfg {
 int client_awscfg_load(struct client_awscfg *cfg, const char *profile,
     const char *region_override, const char *endpoint_override);
 
+/* session-manager-plugin's variant: ssm_endpoint (argv6, the endpoint
+ * the AWS CLI called StartSession on) applies to SSM only; KMS is found
+ * the usual way (AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, the profile's
+ * endpoint_url, else AWS's public endpoint), which the official plugin
+ * ignores (spec 11.2). */
+int client_awscfg_load_plugin(struct client_awscfg *cfg, const char *profile,
+    const char *region_override, const char *ssm_endpoint);
+
 /* Zero the secret and token (call when done with cfg). */
 void client_awscfg_clear(struct client_awscfg *cfg);
 

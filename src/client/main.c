@@ -86,12 +86,6 @@ main_usage(FILE *f)
 
 static struct client_awscfg main_cfg;
 static int main_cfg_ok;
-/* Plugin mode: argv6 is the SSM endpoint the AWS CLI used; KMS goes where
- * the environment or the profile says (AWS_ENDPOINT_URL_KMS,
- * AWS_ENDPOINT_URL, endpoint_url), which the official plugin ignores
- * (spec 11.2). Empty when it is main_cfg's. */
-static char main_kms_endpoint[sizeof(main_cfg.kms_endpoint)];
-static char main_kms_error[sizeof(main_cfg.error)];
 
 /* {"SessionId": id}, escaped by jansson (ids come from the server). */
 static int
@@ -182,57 +176,14 @@ main_kms(void *ud, const struct client_kms_request *rq,
     uint8_t key[CLIENT_KMS_DATA_KEY_LEN], char **blob, char *err,
     size_t errlen)
 {
-	struct client_awscfg *cfg;
-	int rc;
-
 	*blob = NULL;
 	if (!main_cfg_ok) {
 		snprintf(err, errlen, "%s", main_cfg.error[0] ? main_cfg.error :
 		    "no credentials to call KMS with");
 		return PH_ERR_DENIED;
 	}
-	if (main_kms_error[0] != '\0') {
-		snprintf(err, errlen, "%s", main_kms_error);
-		return PH_ERR_INVALID;
-	}
-	if (main_kms_endpoint[0] == '\0')
-		return client_kms_generate_data_key(&main_cfg, rq, key, blob,
-		    err, errlen);
-	/* A copy with the KMS endpoint of plugin mode; wiped after. */
-	if ((cfg = malloc(sizeof(*cfg))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return PH_ERR_NOMEM;
-	}
-	memcpy(cfg, &main_cfg, sizeof(*cfg));
-	snprintf(cfg->kms_endpoint, sizeof(cfg->kms_endpoint), "%s",
-	    main_kms_endpoint);
-	rc = client_kms_generate_data_key(cfg, rq, key, blob, err, errlen);
-	client_awscfg_clear(cfg);
-	free(cfg);
-	return rc;
-}
-
-/* Plugin mode's KMS endpoint: the configuration without argv6. */
-static void
-main_plugin_kms_endpoint(const struct client_plugin_args *a)
-{
-	struct client_awscfg *k;
-
-	if (a->endpoint == NULL || *a->endpoint == '\0')
-		return;  /* main_cfg resolved KMS the same way already */
-	if ((k = malloc(sizeof(*k))) == NULL) {
-		snprintf(main_kms_error, sizeof(main_kms_error),
-		    "out of memory");
-		return;
-	}
-	if (client_awscfg_load(k, a->profile, a->region, NULL) == 0)
-		snprintf(main_kms_endpoint, sizeof(main_kms_endpoint), "%s",
-		    client_awscfg_endpoint(k, "kms"));
-	else
-		snprintf(main_kms_error, sizeof(main_kms_error), "%s",
-		    k->error);
-	client_awscfg_clear(k);
-	free(k);
+	return client_kms_generate_data_key(&main_cfg, rq, key, blob, err,
+	    errlen);
 }
 
 /* PORTHOLE_KEEPALIVE / PORTHOLE_ESCAPE_CHAR (both modes) and the
@@ -325,14 +276,14 @@ main_plugin(int argc, char **argv)
 	}
 	(void)rc;
 	/* argv2 region, argv4 profile, argv6 endpoint are the defaults of our
-	 * own calls (ResumeSession). Without credentials the session still
-	 * runs; only a reconnect would fail. */
-	main_cfg_ok = client_awscfg_load(&main_cfg, a.profile, a.region,
+	 * own calls (ResumeSession); argv6 is SSM's only, KMS calls go where
+	 * AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL / the profile say. Without
+	 * credentials the session still runs; a reconnect or an encrypted
+	 * session would fail. */
+	main_cfg_ok = client_awscfg_load_plugin(&main_cfg, a.profile, a.region,
 	    a.endpoint) == 0;
 	if (!main_cfg_ok)
 		log_warn("event=config_unusable err=\"%s\"", main_cfg.error);
-	else
-		main_plugin_kms_endpoint(&a);
 	memset(&sp, 0, sizeof(sp));
 	(void)main_session_options(&sp, NULL, NULL, 1);
 	sp.session_id = a.resp.session_id;

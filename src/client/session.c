@@ -716,6 +716,8 @@ stdin_read_one(struct sess *s)
 	size_t want;
 	ssize_t n;
 
+	if (s->inq.len + 1 >= SESS_INQ_MAX)
+		return 0;
 	want = SESS_INQ_MAX - s->inq.len - 1;
 	if (want > sizeof(b))
 		want = sizeof(b);

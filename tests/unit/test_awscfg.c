@@ -277,6 +277,28 @@ test_env_precedence(void **state)
 	    "https://override.example/"), 0);
 	assert_string_equal(c.endpoint, "https://override.example/");
 	assert_string_equal(c.kms_endpoint, "https://override.example/");
+	/* Plugin mode: argv6 is SSM's; KMS keeps its own. */
+	assert_int_equal(client_awscfg_load_plugin(&c, "dev", NULL,
+	    "https://argv6.example"), 0);
+	assert_string_equal(c.endpoint, "https://argv6.example");
+	assert_string_equal(c.kms_endpoint, "https://kms.example");
+	unsetenv("AWS_ENDPOINT_URL_KMS");
+	assert_int_equal(client_awscfg_load_plugin(&c, "dev", NULL,
+	    "https://argv6.example"), 0);
+	assert_string_equal(c.kms_endpoint, "https://all.example");
+	unsetenv("AWS_ENDPOINT_URL");
+	assert_int_equal(client_awscfg_load_plugin(&c, "dev", NULL,
+	    "https://argv6.example"), 0);
+	assert_string_equal(c.kms_endpoint, "https://porthole.example:8443");
+	assert_int_equal(client_awscfg_load_plugin(&c, NULL, NULL,
+	    "https://argv6.example"), 0);
+	assert_string_equal(c.endpoint, "https://argv6.example");
+	assert_string_equal(c.kms_endpoint,
+	    "https://kms.eu-north-1.amazonaws.com");
+	assert_int_equal(client_awscfg_load_plugin(&c, NULL, NULL, ""), 0);
+	assert_string_equal(c.endpoint, "http://127.0.0.1:8080");
+	setenv("AWS_ENDPOINT_URL_KMS", "https://kms.example", 1);
+	setenv("AWS_ENDPOINT_URL", "https://all.example", 1);
 	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
 	assert_int_equal(client_awscfg_load(&c, "dev", NULL, NULL), 0);
 	assert_string_equal(c.endpoint, "https://ssm.eu-north-1.amazonaws.com");
