@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "agent/backoff.h"
+#include "agent/handshake.h"
 #include "agent/jsonci.h"
+#include "agent/kms_decrypt.h"
 #include "agent/shell_pty.h"
 #include "agent/user.h"
 #include "agent/utf8.h"
@@ -84,6 +86,9 @@ struct agent_session {
 	uint64_t retry_at;    /* 0: no reconnect scheduled */
 	struct agent_backoff bo;
 	struct channel *ch;
+	/* spec 5: NULL when the session has no handshake. */
+	struct agent_handshake *hs;
+	struct agent_kms_job *kms_job; /* Decrypt in flight (spec 6.1) */
 	uv_timer_t tick;
 	int tick_live;
 
@@ -132,6 +137,7 @@ static void sess_update_poll(struct agent_session *s);
 static void sess_end(struct agent_session *s, const char *status,
     const char *output);
 static void sess_dial(struct agent_session *s);
+static void sess_hs_check(struct agent_session *s);
 
 static void
 sess_maybe_free(struct agent_session *s)
@@ -141,6 +147,7 @@ sess_maybe_free(struct agent_session *s)
 		return;
 	log_debug("event=session_freed session=%s", s->task.session_id);
 	channel_free(s->ch);
+	agent_handshake_free(s->hs); /* after the channel: it holds the key */
 	buf_free(&s->out);
 	buf_free(&s->in);
 	agent_session_cmd_free(&s->cmd);
@@ -177,6 +184,9 @@ sess_close(struct agent_session *s)
 	if (s->phase == PH_CLOSED)
 		return;
 	s->phase = PH_CLOSED;
+	/* A Decrypt still running frees itself; its answer is dropped. */
+	agent_kms_decrypt_cancel(s->kms_job);
+	s->kms_job = NULL;
 	if (s->poll_live) {
 		uv_poll_stop(&s->poll);
 		uv_close((uv_handle_t *)&s->poll, sess_handle_closed);
@@ -291,6 +301,95 @@ sess_spawn(struct agent_session *s)
 	return 0;
 }
 
+/* ---- handshake and KMS encryption (spec 5, 6; logic in handshake.c) ---- */
+
+static int
+sess_hs_send(void *ud, uint32_t payload_type, const void *p, size_t n)
+{
+	struct agent_session *s = ud;
+
+	return channel_send(s->ch, payload_type, p, n);
+}
+
+static void
+sess_kms_done(void *ud, int rc, const uint8_t *key, const char *err)
+{
+	struct agent_session *s = ud;
+
+	s->kms_job = NULL;
+	if (s->phase != PH_CONNECTING || s->hs == NULL)
+		return;
+	agent_handshake_decrypted(s->hs, rc, key, err, sess_now());
+	sess_hs_check(s);
+}
+
+static int
+sess_hs_decrypt(void *ud, const struct agent_kms_request *rq, char *err,
+    size_t errlen)
+{
+	struct agent_session *s = ud;
+	int rc;
+
+	/* On the thread pool: the loop keeps serving other sessions. */
+	rc = agent_kms_decrypt_start(s->ctx->loop, s->ctx->st, rq,
+	    sess_kms_done, s, &s->kms_job);
+	if (rc != 0)
+		snprintf(err, errlen, "cannot call KMS Decrypt: %s",
+		    ph_strerror(rc));
+	return rc;
+}
+
+static void
+sess_hs_set_crypto(void *ud, struct sessioncrypt *sc)
+{
+	struct agent_session *s = ud;
+
+	channel_set_crypto(s->ch, sc);
+}
+
+static const struct agent_hs_ops sess_hs_ops = {
+	.send = sess_hs_send,
+	.decrypt = sess_hs_decrypt,
+	.set_crypto = sess_hs_set_crypto,
+};
+
+/* After every step of the handshake: start the shell once it is complete,
+ * end the session (Failed, with the reason for the user) if it failed. No
+ * Terminating first, so the gateway records the task's Failed status. */
+static void
+sess_hs_check(struct agent_session *s)
+{
+	if (s->hs == NULL || s->phase != PH_CONNECTING)
+		return;
+	switch (agent_handshake_state(s->hs)) {
+	case AGENT_HS_DONE:
+		sess_spawn(s);
+		break;
+	case AGENT_HS_FAILED:
+		agent_session_terminate(s, "Failed",
+		    agent_handshake_error(s->hs));
+		break;
+	default:
+		break;
+	}
+}
+
+static int
+sess_new_handshake(struct agent_session *s)
+{
+	struct agent_hs_params p;
+
+	if (!agent_handshake_needed(s->task.type, s->task.kms_key_id))
+		return 0;
+	memset(&p, 0, sizeof(p));
+	p.session_id = s->task.session_id;
+	p.instance_id = s->ctx->st->instance_id;
+	p.type = s->task.type;
+	p.kms_key_id = s->task.kms_key_id;
+	p.agent_version = PORTHOLE_AGENT_VERSION;
+	return agent_handshake_new(&s->hs, &p, &sess_hs_ops, s);
+}
+
 static void
 ws_on_open(struct ws *w)
 {
@@ -328,8 +427,13 @@ ws_on_open(struct ws *w)
 	    s->task.session_id, !first);
 	if (first) {
 		sess_send_state(s, "Connected");
-		/* spec 5.1: no handshake without KMS; the shell starts. */
-		if (s->phase == PH_CONNECTING)
+		/* spec 5.1: no handshake without KMS (or a type that needs
+		 * one); the shell starts at once. */
+		if (s->phase == PH_CONNECTING && s->hs != NULL) {
+			if (agent_handshake_start(s->hs, sess_now()) != 0)
+				agent_handshake_fail(s->hs, "cannot start");
+			sess_hs_check(s);
+		} else if (s->phase == PH_CONNECTING)
 			sess_spawn(s);
 	} else {
 		channel_resend_all(s->ch);
@@ -455,8 +559,20 @@ sess_deliver(void *ud, uint32_t payload_type, const uint8_t *p, size_t n)
 
 	/* spec 4.5: input from the client resumes publication. */
 	s->paused = 0;
+	if (s->hs != NULL && (payload_type == PT_HANDSHAKE_RESPONSE ||
+	    payload_type == PT_ENC_CHALLENGE_RESPONSE)) {
+		(void)agent_handshake_deliver(s->hs, payload_type, p, n,
+		    sess_now());
+		sess_hs_check(s);
+		return 0;
+	}
 	switch (payload_type) {
 	case PT_OUTPUT:
+		/* spec 4.3: before the handshake is complete, input is
+		 * acknowledged and ignored; it never reaches the shell. */
+		if (s->hs != NULL &&
+		    agent_handshake_state(s->hs) != AGENT_HS_DONE)
+			return 0;
 		if (s->phase == PH_CONNECTING || (s->phase == PH_RUNNING &&
 		    s->master < 0))
 			return PH_ERR_AGAIN; /* spec 7.1: not ready yet */
@@ -792,6 +908,12 @@ sess_on_tick(uv_timer_t *t)
 	if (s->phase == PH_CLOSED)
 		return;
 	channel_tick(s->ch, now);
+	if (s->hs != NULL && s->phase == PH_CONNECTING) {
+		agent_handshake_tick(s->hs, now); /* spec 5.3 waits */
+		sess_hs_check(s);
+		if (s->phase == PH_CLOSED)
+			return;
+	}
 	sess_reap(s, now);
 	if (s->retry_at != 0 && now >= s->retry_at && s->ws == NULL &&
 	    s->phase < PH_DRAINING)
@@ -865,12 +987,6 @@ agent_session_start(struct agent_session **out,
 		    agent_session_type_name(task->type));
 		return PH_ERR_STATE;
 	}
-	if (task->kms_key_id != NULL) {
-		/* spec 5.1/6: needs the handshake and KMS, not built yet. */
-		snprintf(err, errlen, "KMS-encrypted sessions (kmsKeyId) are "
-		    "not supported by this agent yet");
-		return PH_ERR_STATE;
-	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -896,9 +1012,13 @@ agent_session_start(struct agent_session **out,
 	    &sess_channel_cbs, s, NULL)) != 0)
 		snprintf(err, errlen, "cannot set up the stream: %s",
 		    ph_strerror(rc));
+	if (rc == 0 && (rc = sess_new_handshake(s)) != 0)
+		snprintf(err, errlen, "cannot set up the handshake: %s",
+		    ph_strerror(rc));
 	if (rc != 0) {
 		memcpy(task, &s->task, sizeof(*task)); /* back to the caller */
 		channel_free(s->ch);
+		agent_handshake_free(s->hs);
 		agent_session_cmd_free(&s->cmd);
 		buf_free(&s->out);
 		buf_free(&s->in);
