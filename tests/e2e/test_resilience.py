@@ -121,8 +121,11 @@ class ClientConnectionCut(CutMixin, harness.ClusterTestCase):
         self.seq_with_cuts(s, self.proxy, SEQ_N, cuts, outage)
         # It reconnected through the proxy and asked for a fresh token.
         self.assertGreater(len(self.proxy.pairs), n0)
-        self.assertGreaterEqual(self.resumes_in_log(None) - before,
-                                len(cuts))
+        # At least one fresh token: a cut that lands while the client is
+        # still dialling (before OpenDataChannel spent the token) is
+        # retried with the same, unspent token, so two cuts may need only
+        # one ResumeSession.
+        self.assertGreaterEqual(self.resumes_in_log(None) - before, 1)
         # Still the same session, still usable.
         self.assertIn("still-here", s.run("echo still-''here"))
         state, rec = self.cluster.session_record(s.session_id)
