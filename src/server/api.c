@@ -15,22 +15,26 @@
 #include "common/sigv4.h"
 #include "common/uuid.h"
 #include "server/api_json.h"
+#include "server/api_kms.h"
 #include "server/api_ssm.h"
 #include "server/authz.h"
 #include "server/store.h"
 
 #define API_CONTENT_TYPE "application/x-amz-json-1.1"
 
-/* JSON 1.1 services: signing name, X-Amz-Target prefix, dispatcher. KMS
- * ("kms", "TrentService.") joins here; IAM and STS speak the query
- * protocol and get their own branch in api_handle. */
+/* JSON 1.1 services: signing name, X-Amz-Target prefix, dispatcher. IAM
+ * and STS speak the query protocol and get their own branch in
+ * api_handle. */
 static const struct {
 	const char *service;
 	const char *target_prefix;
 	api_json_dispatch_fn dispatch;
 } api_json_services[] = {
 	{ "ssm", "AmazonSSM.", api_ssm_dispatch },
+	{ "kms", "TrentService.", api_kms_dispatch },
 };
+
+#define API_KMS_PREFIX "TrentService."
 
 struct api_lookup {
 	struct store *st;
@@ -50,6 +54,59 @@ api_secret_cb(void *arg, const char *akid, char *secret, size_t size)
 	else if (rc != PH_ERR_DENIED)
 		rc = PH_ERR_NOTFOUND;
 	return rc;
+}
+
+/* A request with no Authorization header, over a connection whose client
+ * certificate names an active managed instance, for one of the KMS
+ * actions an agent needs (Decrypt for encrypted sessions): the caller is
+ * the instance acting as the role of its activation, as AWS's instance
+ * credentials are "arn:aws:sts::ACCOUNT:assumed-role/ROLE/INSTANCE".
+ * 1 and p filled, or 0 (the request goes through SigV4 as any other). */
+static int
+api_instance_principal(struct server *srv, struct http_request *req,
+    struct principal *p)
+{
+	const char *target, *cn, *role;
+	struct instance_rec *in;
+	int ok = 0;
+
+	if (http_header(req, "Authorization") != NULL || req->conn == NULL)
+		return 0;
+	target = http_header(req, "X-Amz-Target");
+	if (target == NULL || strncmp(target, API_KMS_PREFIX,
+	    sizeof(API_KMS_PREFIX) - 1) != 0 ||
+	    !api_kms_instance_action(target + sizeof(API_KMS_PREFIX) - 1))
+		return 0;
+	cn = conn_peer_cn(req->conn);
+	if (cn == NULL || !api_pat_managed_instance(cn) ||
+	    store_instance_active(srv->store, cn) != 0)
+		return 0;
+	if ((in = calloc(1, sizeof(*in))) == NULL)
+		return 0;
+	if (store_instance_get(srv->store, cn, in) != 0 || in->deregistered)
+		goto done;
+	memset(p, 0, sizeof(*p));
+	p->active = 1;
+	p->is_instance = 1;
+	snprintf(p->instance_id, sizeof(p->instance_id), "%s", in->id);
+	snprintf(p->name, sizeof(p->name), "%s", in->id);
+	/* A role with a path: the session ARN names the role alone. */
+	role = strrchr(in->iam_role, '/');
+	role = role != NULL ? role + 1 : in->iam_role;
+	if (in->iam_role[0] != '\0') {
+		snprintf(p->role_arn, sizeof(p->role_arn),
+		    "arn:aws:iam::%s:role/%s", srv->account_id, in->iam_role);
+		snprintf(p->arn, sizeof(p->arn),
+		    "arn:aws:sts::%s:assumed-role/%s/%s", srv->account_id,
+		    role, in->id);
+	} else
+		snprintf(p->arn, sizeof(p->arn),
+		    "arn:aws:ssm:%s:%s:managed-instance/%s", srv->region,
+		    srv->account_id, in->id);
+	ok = 1;
+done:
+	free(in);
+	return ok;
 }
 
 static int64_t
@@ -146,7 +203,13 @@ api_handle(struct server *srv, struct http_request *req)
 	sreq.body_len = req->body_len;
 	look.st = srv->store;
 	memset(&serr, 0, sizeof(serr));
-	rc = sigv4_verify(&sreq, time(NULL), api_secret_cb, &look, &id, &serr);
+	if (api_instance_principal(srv, req, &look.p)) {
+		look.found = 1;
+		snprintf(id.service, sizeof(id.service), "kms");
+		rc = 0;
+	} else
+		rc = sigv4_verify(&sreq, time(NULL), api_secret_cb, &look,
+		    &id, &serr);
 	if (rc != 0 || !look.found || !look.p.active) {
 		if (rc == 0) {
 			api_error_set(&err, 403, "UnrecognizedClientException",

@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "server/init.h"
+#include "server/kms.h"
 #include "server/pki.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -36,6 +37,7 @@ static const char *const init_files[] = {
 	SERVER_DB_FILE "-shm",
 	SERVER_DB_FILE "-journal",
 	INIT_CREDENTIALS_FILE,
+	KMS_ROOT_KEY_FILE,
 	INIT_CONFIG_FILE,
 };
 #define INIT_NFILES (sizeof(init_files) / sizeof(init_files[0]))
@@ -393,6 +395,8 @@ report(FILE *f, const char *dir, const char *region, const char *account,
 	    "IAM user arn:aws:iam::%s:user/%s)\n", dir,
 	    INIT_CREDENTIALS_FILE, INIT_CREDENTIALS_PROFILE, account,
 	    INIT_ADMIN_USER);
+	fprintf(f, "  KMS root key        %s/%s (0600; back it up with "
+	    "%s)\n", dir, KMS_ROOT_KEY_FILE, KMS_DB_FILE);
 	fprintf(f, "  settings            %s/%s (region %s, account %s)\n",
 	    dir, INIT_CONFIG_FILE, region, account);
 	fprintf(f, "Next: portholed serve --data-dir %s\n", dir);
@@ -458,6 +462,13 @@ server_init_datadir(const struct init_opts *o)
 		goto fail;
 	if ((rc = create_admin(o->data_dir, &u, account)) != 0)
 		goto fail;
+	/* The root key that wraps KMS key material at rest. */
+	if ((rc = kms_root_key_create(o->data_dir)) != 0) {
+		fprintf(stderr, "portholed init: cannot create %s/%s: %s\n",
+		    o->data_dir, KMS_ROOT_KEY_FILE, ph_strerror(rc));
+		goto fail;
+	}
+	mark_made(&u, KMS_ROOT_KEY_FILE);
 	if ((rc = join(path, o->data_dir, INIT_CONFIG_FILE)) != 0 ||
 	    (rc = write_config(path, region, account, names, nnames,
 	    ca_fp)) != 0) {

@@ -15,6 +15,7 @@
 #include "server/api.h"
 #include "server/gateway.h"
 #include "server/init.h"
+#include "server/kms.h"
 #include "server/register.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -34,8 +35,14 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: portholed init --data-dir DIR [--hostname NAME ...] "
 	    "[--region R] [--account-id 12DIGITS]\n"
-	    "       portholed serve --data-dir DIR [--listen HOST:PORT]\n"
-	    "       portholed --version\n");
+	    "       portholed serve --data-dir DIR [--listen HOST:PORT] "
+	    "[--kms-root-passphrase-file FILE]\n"
+	    "       portholed kms-rotate-root-key --data-dir DIR "
+	    "[--kms-root-passphrase-file FILE]\n"
+	    "       portholed --version\n"
+	    "The KMS root key is %s (base64 of 32 bytes) if set, else derived "
+	    "from\n--kms-root-passphrase-file, else DIR/%s.\n",
+	    KMS_ROOT_KEY_ENV, KMS_ROOT_KEY_FILE);
 }
 
 /* Route a request: WebSocket channels to the gateway, registration to its
@@ -159,20 +166,25 @@ serve_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "kms-root-passphrase-file", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *data_dir = NULL, *listen = DEFAULT_LISTEN;
+	struct kms_root_opts kro;
 	char host[256], cert[600], key[600], ca[600], db[600];
 	struct serve_state st;
 	int port, rc, opt;
 
 	memset(&st, 0, sizeof(st));
+	memset(&kro, 0, sizeof(kro));
+	kro.create = 1;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "d:l:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': data_dir = optarg; break;
 		case 'l': listen = optarg; break;
+		case 'P': kro.passphrase_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -201,9 +213,16 @@ serve_main(int argc, char **argv)
 		    ph_strerror(rc), data_dir);
 		return 1;
 	}
+	if ((rc = kms_open(&st.srv.kms, data_dir, &kro)) != 0) {
+		fprintf(stderr, "portholed serve: cannot open the KMS key store "
+		    "in %s (%s)\n", data_dir, ph_strerror(rc));
+		store_close(st.srv.store);
+		return 1;
+	}
 	if ((rc = tls_ctx_new_server(&st.srv.tls, cert, key, ca)) != 0) {
 		fprintf(stderr, "portholed serve: cannot load the TLS "
 		    "certificate from %s (%s)\n", data_dir, ph_strerror(rc));
+		kms_close(st.srv.kms);
 		store_close(st.srv.store);
 		return 1;
 	}
@@ -240,9 +259,53 @@ fail:
 	if (st.srv.gw)
 		gateway_free(st.srv.gw);
 	tls_ctx_free(st.srv.tls);
+	kms_close(st.srv.kms);
 	store_close(st.srv.store);
 	uv_loop_close(st.srv.loop);
 	return rc == 0 ? 0 : 1;
+}
+
+/* `portholed kms-rotate-root-key`: re-wrap every KMS key under a new
+ * random root key file. Run it with portholed stopped. */
+static int
+rotate_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "kms-root-passphrase-file", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kms_root_opts kro;
+	const char *data_dir = NULL;
+	int opt, rc;
+
+	memset(&kro, 0, sizeof(kro));
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd': data_dir = optarg; break;
+		case 'P': kro.passphrase_file = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (data_dir == NULL || optind < argc) {
+		fprintf(stderr, "portholed kms-rotate-root-key: --data-dir is "
+		    "required\n");
+		return 2;
+	}
+	rc = kms_rotate_root_key(data_dir, &kro);
+	if (rc != 0) {
+		fprintf(stderr, "portholed kms-rotate-root-key: failed (%s); "
+		    "nothing changed\n", ph_strerror(rc));
+		return 1;
+	}
+	if (getenv(KMS_ROOT_KEY_ENV) != NULL || kro.passphrase_file != NULL)
+		printf("portholed: the new root key is the file %s/%s: start "
+		    "portholed without %s and --kms-root-passphrase-file\n",
+		    data_dir, KMS_ROOT_KEY_FILE, KMS_ROOT_KEY_ENV);
+	return 0;
 }
 
 int
@@ -267,6 +330,8 @@ main(int argc, char **argv)
 		return server_init_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "serve") == 0)
 		return serve_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "kms-rotate-root-key") == 0)
+		return rotate_main(argc - 1, argv + 1);
 	fprintf(stderr, "portholed: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -10,12 +10,14 @@
 struct store;
 struct gateway;
 struct tls_ctx;
+struct kms;
 
 struct server {
 	uv_loop_t *loop;
 	struct store *store;
 	struct gateway *gw;
 	struct tls_ctx *tls;
+	struct kms *kms;       /* KMS key store; NULL: KMS unavailable */
 	char data_dir[512];
 	char region[32];       /* default signing region, e.g. us-east-1 */
 	char account_id[13];   /* 12 digits */
