@@ -18,15 +18,19 @@ tampered ciphertext, IncorrectKeyException for the wrong KeyId,
 ValidationException for a 5000-byte plaintext and bad parameter
 combinations, AlreadyExistsException for a duplicate alias,
 MalformedPolicyDocumentException for a policy that is not JSON,
-AccessDeniedException for a caller the key policy does not name; and that
-keys and ciphertexts survive a restart of portholed.
+AccessDeniedException for a caller the key policy does not name; that
+keys and ciphertexts survive a restart of portholed; and that a managed
+instance may Decrypt (and DescribeKey) with its client certificate and no
+signature, as the role of its activation, and do nothing else so.
 """
 
 import base64
 import datetime
+import http.client
 import json
 import os
 import re
+import ssl
 import subprocess
 import uuid
 
@@ -562,6 +566,131 @@ class KmsBoto3(harness.ClusterTestCase):
                     continue  # certificates are public
                 self.assertEqual(harness.file_mode(p) & 0o077, 0,
                                  "%s is mode %o" % (p, harness.file_mode(p)))
+
+
+class KmsInstancePrincipal(harness.ClusterTestCase):
+    """The agent's Decrypt: no SigV4, the instance's client certificate on
+    the TLS connection, the instance acting as its activation's role."""
+
+    with_agent = True
+
+    def setUp(self):
+        self.kms = self.cluster.client("kms")
+
+    def post(self, target, body, cert=True, headers=None):
+        ctx = ssl.create_default_context(cafile=self.cluster.ca)
+        if cert:
+            d = self.agent.state_dir
+            ctx.load_cert_chain(os.path.join(d, "cert.pem"),
+                                os.path.join(d, "key.pem"))
+        conn = http.client.HTTPSConnection("127.0.0.1", self.cluster.port,
+                                           context=ctx, timeout=10)
+        h = {"Content-Type": "application/x-amz-json-1.1",
+             "X-Amz-Target": target}
+        h.update(headers or {})
+        try:
+            conn.request("POST", "/", body=json.dumps(body).encode(),
+                         headers=h)
+            r = conn.getresponse()
+            return r.status, json.loads(r.read() or b"{}")
+        finally:
+            conn.close()
+
+    def data_key(self, policy):
+        k = self.kms.create_key(Policy=policy, Description="instance",
+                                BypassPolicyLockoutSafetyCheck=True)
+        ctx = {"aws:ssm:SessionId": "admin-0a1b2c3d4e5f60718",
+               "aws:ssm:TargetId": self.target}
+        dk = self.kms.generate_data_key(KeyId=k["KeyMetadata"]["KeyId"],
+                                        NumberOfBytes=64,
+                                        EncryptionContext=ctx)
+        return k["KeyMetadata"], dk, ctx
+
+    def test_instance_decrypts_with_its_role(self):
+        meta, dk, ctx = self.data_key(
+            sessionkit.session_key_policy(self.cluster))
+        body = {"CiphertextBlob":
+                base64.b64encode(dk["CiphertextBlob"]).decode(),
+                "EncryptionContext": ctx}
+        status, doc = self.post("TrentService.Decrypt", body)
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(base64.b64decode(doc["Plaintext"]), dk["Plaintext"])
+        self.assertEqual(doc["KeyId"], meta["Arn"])
+        self.assertEqual(doc["EncryptionAlgorithm"], "SYMMETRIC_DEFAULT")
+        # The wrong context still fails as for anyone.
+        status, doc = self.post("TrentService.Decrypt", dict(
+            body, EncryptionContext={"aws:ssm:SessionId": "x"}))
+        self.assertEqual((status, doc["__type"]),
+                         (400, "InvalidCiphertextException"))
+        # DescribeKey is allowed too.
+        status, doc = self.post("TrentService.DescribeKey",
+                                {"KeyId": meta["KeyId"]})
+        self.assertEqual(status, 200, doc)
+        # The audit line names the instance's role session.
+        acct = sessionkit.account_id(self.cluster)
+        harness.wait_for(lambda: "assumed-role/%s/%s" % (
+            harness.TEST_ROLE, self.target) in self.cluster.server.log(),
+            5, what="the audit line")
+        self.assertIn("arn:aws:sts::%s:assumed-role/" % acct,
+                      self.cluster.server.log())
+
+    def test_policy_without_the_role_denies(self):
+        other = "arn:aws:iam::%s:role/someone-else" % \
+            sessionkit.account_id(self.cluster)
+        _meta, dk, ctx = self.data_key(sessionkit.session_key_policy(
+            self.cluster, roles=[], decrypt_roles=[other]))
+        status, doc = self.post("TrentService.Decrypt", {
+            "CiphertextBlob":
+            base64.b64encode(dk["CiphertextBlob"]).decode(),
+            "EncryptionContext": ctx})
+        self.assertEqual((status, doc["__type"]),
+                         (400, "AccessDeniedException"), doc)
+        self.assertIn("assumed-role/%s/%s" % (harness.TEST_ROLE,
+                                              self.target), doc["message"])
+        self.assertIn("kms:Decrypt", doc["message"])
+
+    def test_default_policy_lets_the_instance_decrypt(self):
+        # The default policy hands the decision to the account's IAM,
+        # which (until IAM policies exist) allows instances Decrypt.
+        k = self.kms.create_key(Description="default policy")["KeyMetadata"]
+        ct = self.kms.encrypt(KeyId=k["KeyId"], Plaintext=b"x" * 32)
+        status, doc = self.post("TrentService.Decrypt", {
+            "CiphertextBlob":
+            base64.b64encode(ct["CiphertextBlob"]).decode()})
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(base64.b64decode(doc["Plaintext"]), b"x" * 32)
+
+    def test_nothing_else_without_a_signature(self):
+        _meta, dk, ctx = self.data_key(
+            sessionkit.session_key_policy(self.cluster))
+        body = {"CiphertextBlob":
+                base64.b64encode(dk["CiphertextBlob"]).decode(),
+                "EncryptionContext": ctx}
+        # Other KMS actions and other services: today's 403.
+        for target, b in (("TrentService.Encrypt",
+                           {"KeyId": "alias/x", "Plaintext": "eA=="}),
+                          ("TrentService.GenerateDataKey",
+                           {"KeyId": "alias/x", "NumberOfBytes": 64}),
+                          ("TrentService.CreateKey", {}),
+                          ("AmazonSSM.DescribeInstanceInformation", {})):
+            status, doc = self.post(target, b)
+            self.assertEqual((status, doc.get("__type")),
+                             (403, "MissingAuthenticationTokenException"),
+                             target)
+        # Decrypt without the client certificate.
+        status, doc = self.post("TrentService.Decrypt", body, cert=False)
+        self.assertEqual((status, doc.get("__type")),
+                         (403, "MissingAuthenticationTokenException"))
+        # A bad Authorization header goes to SigV4, not to mTLS.
+        status, doc = self.post("TrentService.Decrypt", body, headers={
+            "Authorization": "AWS4-HMAC-SHA256 garbage"})
+        self.assertEqual(status, 403, doc)
+        # Garbage bodies are refused cleanly.
+        for junk in ({"CiphertextBlob": "!!"}, {"CiphertextBlob": 5}, {},
+                     {"CiphertextBlob": base64.b64encode(
+                         os.urandom(300)).decode()}):
+            status, doc = self.post("TrentService.Decrypt", junk)
+            self.assertEqual(status, 400, (junk, doc))
 
 
 if __name__ == "__main__":
