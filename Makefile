@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test test-unit asan clean
+.PHONY: all deps build run test test-unit asan clean bench bench-smoke bench-build
 
 all: build
 
@@ -30,6 +30,24 @@ test-unit: build
 
 run: build
 	@scripts/run.sh
+
+# Benchmarks against OpenSSH on loopback (bench/run.py; not part of `make
+# test`): optimised binaries in their own build directory. BENCH_ARGS passes
+# options (--quick, --scale X, --perf DIR, --rows 1,3); BENCH_SCALE works too.
+BENCH_BUILD ?= build-bench
+
+bench-build: deps
+	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DPORTHOLE_E2E=OFF \
+		"-DCMAKE_C_FLAGS=-g -Wno-error=format-truncation" >/dev/null
+	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target portholed porthole-agent porthole
+	@if cmake --build $(BENCH_BUILD) --target help | grep -q porthole-loadgen; then \
+		cmake --build $(BENCH_BUILD) -j $(JOBS) --target porthole-loadgen; fi
+
+bench: bench-build
+	@PORTHOLE_BIN=$(CURDIR)/$(BENCH_BUILD)/bin python3 bench/run.py $(BENCH_ARGS)
+
+bench-smoke: bench-build
+	@PORTHOLE_BIN=$(CURDIR)/$(BENCH_BUILD)/bin python3 bench/run.py --smoke $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

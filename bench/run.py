@@ -1,0 +1,1274 @@
+#!/usr/bin/env python3
+"""porthole against OpenSSH, side by side in one run.
+
+Starts a porthole cluster on loopback (portholed init + serve, one enrolled
+porthole-agent; the machinery of tests/e2e/harness.py) and, in the same
+run, an OpenSSH server on loopback (Debian's /usr/sbin/sshd with a
+temporary host key, config, client key and known_hosts, all in a temporary
+directory). Then measures the rows of issue 5 on both, prints one table
+and writes the same figures as JSON (bench/results/latest.json unless
+--out says otherwise). Every ratio is porthole / OpenSSH on the same work
+in the same run: the machine is shared and noisy, so absolute figures mean
+little and ratios mean more.
+
+Rows:
+  1  bulk output through an interactive session (MB/s; plaintext and, when
+     it works, KMS-encrypted) against `ssh -tt`
+  2  port forwarding (not implemented in porthole yet)
+  3  bulk input piped into the remote side (MB/s)
+  4  keystroke echo round trip, p50 and p99
+  5  time from starting the client to the first prompt byte (median)
+  6  footprint: idle agent RSS, extra RSS per open session, the shells
+  7  server scale through porthole-loadgen (pending until it is built)
+  8  relay CPU seconds per GiB relayed, measured during row 1
+
+Usage:
+  bench/run.py [--quick | --smoke] [--scale X] [--out FILE]
+               [--perf DIR] [--rows 1,3,4]
+  BENCH_SCALE=X scales the data sizes and sample counts (default 1.0:
+  1 GiB output, 256 MiB input, 2,000 echo samples, 20 starts).
+  --perf DIR also records `perf record -g` of portholed and the agent
+  during the plaintext bulk-output row (perf.data files in DIR).
+
+Environment: PORTHOLE_BIN (directory with the binaries; `make bench`
+builds build-bench/ and sets it).
+
+Benchmarks are not tests: nothing here asserts a time. Every loop is
+bounded in count and time, every row has a timeout, and everything started
+is stopped at the end, also on an error or Ctrl-C.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+
+import harness  # noqa: E402
+import pexpect  # noqa: E402
+import sessionkit  # noqa: E402
+
+GIB = 1 << 30
+MIB = 1 << 20
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+SSHD = "/usr/sbin/sshd"
+PROMPT_RE = re.compile(rb"[$#] ")
+KMS_ALIAS = "alias/porthole-bench"
+
+# What limits each row, from the profiles in docs/performance.md. The
+# table adds the measured CPU share of the busiest process where it has it.
+LIMITS = {
+    "1": "see docs/performance.md",
+    "1k": "see docs/performance.md",
+    "2": "porthole has no AWS-StartPortForwardingSession yet",
+    "3": "see docs/performance.md",
+    "4": "see docs/performance.md",
+    "5": "see docs/performance.md",
+    "6": "see docs/performance.md",
+    "7": "see docs/performance.md",
+    "8": "see docs/performance.md",
+}
+
+
+class RowTimeout(Exception):
+    pass
+
+
+class Stop(BaseException):
+    """SIGTERM: unwind like Ctrl-C so every finally clause runs."""
+
+
+# ---- /proc ---------------------------------------------------------------
+
+def proc_stat(pid):
+    """(comm, ppid, cpu seconds utime+stime) of a process, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return None
+    lp, rp = s.find("("), s.rfind(")")
+    comm = s[lp + 1:rp]
+    f = s[rp + 2:].split()
+    return comm, int(f[1]), (int(f[11]) + int(f[12])) / TICK
+
+
+def cpu_seconds(pid):
+    st = proc_stat(pid)
+    return st[2] if st else 0.0
+
+
+def rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def all_procs():
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            st = proc_stat(int(d))
+            if st:
+                out[int(d)] = st
+    return out
+
+
+def descendants(root, procs=None):
+    """{pid: comm} of every process below root."""
+    procs = procs if procs is not None else all_procs()
+    kids = {}
+    for pid, (_c, ppid, _t) in procs.items():
+        kids.setdefault(ppid, []).append(pid)
+    out = {}
+    todo = list(kids.get(root, []))
+    for _ in range(100000):
+        if not todo:
+            break
+        p = todo.pop()
+        out[p] = procs[p][0]
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def machine_busy():
+    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+
+class CpuWatch:
+    """CPU seconds of named groups of processes between start() and stop();
+    a group is a callable returning pids (sampled at both ends, so a
+    process that exits in between is missed: groups name long-lived
+    processes only)."""
+
+    def __init__(self, groups):
+        self.groups = groups
+        self.t0 = {}
+
+    def _sample(self):
+        return {k: sum(cpu_seconds(p) for p in fn())
+                for k, fn in self.groups.items()}
+
+    def start(self):
+        self.c0 = self._sample()
+        self.self0 = resource.getrusage(resource.RUSAGE_SELF)
+        self.m0 = machine_busy()
+        self.w0 = time.monotonic()
+
+    def stop(self):
+        c1 = self._sample()
+        s1 = resource.getrusage(resource.RUSAGE_SELF)
+        m1 = machine_busy()
+        wall = max(time.monotonic() - self.w0, 1e-6)
+        out = {k: c1[k] - self.c0[k] for k in c1}
+        out["reader (bench)"] = (s1.ru_utime + s1.ru_stime -
+                                 self.self0.ru_utime - self.self0.ru_stime)
+        ncpu = os.cpu_count() or 1
+        mb = (m1[0] - self.m0[0]) / max(m1[1] - self.m0[1], 1)
+        return {"wall_s": wall, "cpu_s": out,
+                "cpu_pct": {k: 100.0 * v / wall for k, v in out.items()},
+                "machine_busy_pct": 100.0 * mb * ncpu}
+
+
+def busiest(watch):
+    items = sorted(watch["cpu_pct"].items(), key=lambda kv: -kv[1])
+    s = ", ".join("%s %.0f%%" % kv for kv in items[:3])
+    return "%s; machine %.0f%% of %d cores" % (
+        s, watch["machine_busy_pct"], os.cpu_count() or 1)
+
+
+# ---- raw terminal I/O -----------------------------------------------------
+
+def take_buffer(sess):
+    """What pexpect read past its last match, as bytes; pexpect's buffer is
+    left empty so raw reads see every later byte."""
+    pre = sess.child.buffer
+    sess.child.buffer = sess.child.string_type()
+    return pre.encode() if pre else b""
+
+
+def give_back(sess, data):
+    if data:
+        sess.child.buffer = data.decode("utf-8", "replace") + \
+            sess.child.buffer
+
+
+def read_until(fd, marker, timeout, pre=b""):
+    """Read a pty master until `marker`; returns (bytes read before the end
+    of the marker, what followed it). Searches only new bytes plus a small
+    overlap, so gigabytes cost little."""
+    deadline = time.monotonic() + timeout
+    total = 0
+    tail = b""
+    window = pre
+    for _ in range(10 ** 8):
+        i = window.find(marker)
+        if i >= 0:
+            end = i + len(marker)
+            return total + end - len(tail), window[end:]
+        total += len(window) - len(tail)
+        tail = window[-(len(marker) + 64):]
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        r, _w, _x = select.select([fd], [], [], min(left, 1.0))
+        if not r:
+            window = tail
+            continue
+        try:
+            data = os.read(fd, 1 << 20)
+        except OSError:
+            data = b""
+        if not data:
+            raise EOFError("the client exited before %r (last: %r)"
+                           % (marker, tail[-200:]))
+        window = tail + data
+    raise TimeoutError("no %r within %ss (read %d bytes, last %r)"
+                       % (marker, timeout, total, tail[-200:]))
+
+
+def sync_prompt(sess, timeout=60):
+    sess.child.expect_exact(harness.PROMPT, timeout=timeout)
+
+
+def raw_command(sess, line, marker, timeout):
+    """Type `line`, read raw until `marker`, give back what follows and
+    wait for the prompt. Returns (seconds, bytes read)."""
+    pre = take_buffer(sess)
+    t0 = time.perf_counter()
+    os.write(sess.child.child_fd, line.encode() + b"\r")
+    n, rest = read_until(sess.child.child_fd, marker.encode(), timeout, pre)
+    t = time.perf_counter() - t0
+    give_back(sess, rest)
+    sync_prompt(sess)
+    return t, n
+
+
+# ---- OpenSSH -------------------------------------------------------------
+
+class OpenSsh:
+    """sshd on a free loopback port with everything in a temporary
+    directory, and the ssh command line that reaches it."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "openssh")
+        self.proc = None
+        self.error = None
+
+    def start(self):
+        if not os.access(SSHD, os.X_OK) or not shutil.which("ssh"):
+            raise RuntimeError("%s or ssh is missing (apt-get install "
+                               "openssh-server openssh-client)" % SSHD)
+        os.makedirs(self.dir, mode=0o700)
+        d = self.dir
+        # sshd's privilege separation directory (compiled in, not a
+        # config option); an empty root-owned directory.
+        if not os.path.isdir("/run/sshd"):
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        self.host_key = os.path.join(d, "host_ed25519")
+        self.client_key = os.path.join(d, "client_ed25519")
+        for k in (self.host_key, self.client_key):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
+                            "-f", k], check=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+        self.port = harness.free_port()
+        self.auth_keys = os.path.join(d, "authorized_keys")
+        shutil.copy(self.client_key + ".pub", self.auth_keys)
+        self.known_hosts = os.path.join(d, "known_hosts")
+        with open(self.host_key + ".pub") as f:
+            hk = f.read().split()
+        with open(self.known_hosts, "w") as f:
+            f.write("[127.0.0.1]:%d %s %s\n" % (self.port, hk[0], hk[1]))
+        # The session's shell gets a home with Debian's stock dotfiles,
+        # as ssm-user has, not the invoking user's (whose .bashrc may run
+        # anything and would be timed as "ssh to prompt").
+        self.home = os.path.join(d, "home")
+        os.makedirs(self.home, mode=0o755)
+        for f in (".bashrc", ".profile", ".bash_logout"):
+            if os.path.exists("/etc/skel/" + f):
+                shutil.copy("/etc/skel/" + f, os.path.join(self.home, f))
+        self.config = os.path.join(d, "sshd_config")
+        self.pidfile = os.path.join(d, "sshd.pid")
+        self.log_path = os.path.join(d, "sshd.log")
+        with open(self.config, "w") as f:
+            f.write("\n".join([
+                "Port %d" % self.port,
+                "ListenAddress 127.0.0.1",
+                "HostKey %s" % self.host_key,
+                "PidFile %s" % self.pidfile,
+                "AuthorizedKeysFile %s" % self.auth_keys,
+                "UsePAM no",
+                "StrictModes no",
+                "PermitRootLogin prohibit-password",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PrintMotd no",
+                "PrintLastLog no",
+                "UseDNS no",
+                "MaxSessions 64",
+                "MaxStartups 64:30:128",
+                "LogLevel ERROR",
+                "SetEnv HOME=%s" % self.home,
+                ""]))
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", self.config],
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=self._log)
+        self.pid = self.proc.pid
+
+        def up():
+            if self.proc.poll() is not None:
+                raise harness.Fatal("sshd exited %s: %s" % (
+                    self.proc.returncode, harness.tail(self.log_path, 20)))
+            with socket.create_connection(("127.0.0.1", self.port), 1):
+                return True
+        harness.wait_for(up, 15, 0.1, "sshd to listen")
+        self.user = "root" if os.getuid() == 0 else os.environ.get("USER")
+
+    def argv(self, *extra):
+        return ["ssh", "-F", "/dev/null",
+                "-o", "UserKnownHostsFile=" + self.known_hosts,
+                "-o", "StrictHostKeyChecking=yes",
+                "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+                "-o", "LogLevel=ERROR",
+                "-i", self.client_key, "-p", str(self.port), *extra,
+                "%s@127.0.0.1" % self.user]
+
+    def session_pids(self):
+        """sshd's per-connection processes (the privileged monitor and the
+        session process), not the listener or the shells."""
+        return [p for p, c in descendants(self.pid).items() if c == "sshd"]
+
+    def stop(self):
+        if self.proc is None:
+            return
+        for p in self.session_pids():
+            try:
+                os.kill(p, signal.SIGTERM)
+            except OSError:
+                pass
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        self.proc = None
+
+
+class SshSession(harness.Session):
+    """harness.Session's interface (child, wait_ready, run, exit, close)
+    over `ssh -tt` to the bench's sshd."""
+
+    def __init__(self, ossh, env, dimensions=(24, 80), timeout=20):
+        self.cluster = None
+        self.target = "127.0.0.1"
+        self.client = "ssh"
+        self.session_id = None
+        self.transcript = harness.io.StringIO()
+        self.argv = ossh.argv("-tt")
+        self.child = pexpect.spawn(self.argv[0], self.argv[1:], env=env,
+                                   dimensions=dimensions, encoding="utf-8",
+                                   codec_errors="replace", timeout=timeout)
+        self.child.logfile_read = self.transcript
+        self.child.delaybeforesend = 0.02
+
+    def wait_started(self, timeout=30):
+        return None
+
+    def exit(self, timeout=20):
+        self.child.sendline("exit")
+        return self.wait_exit(timeout)
+
+
+# ---- the bench -----------------------------------------------------------
+
+class Bench:
+
+    def __init__(self, args):
+        self.args = args
+        self.scale = args.scale
+        self.rows = []
+        self.cluster = None
+        self.agent = None
+        self.ossh = None
+        self.sessions = []
+        self.perf_procs = []
+        self.kms_ok = False
+        self.idle = {}
+
+    # sizes, each bounded below so tiny scales still measure something
+    def n_output(self):
+        return max(int(GIB * self.scale) // 4 * 4, 64 * 1024)
+
+    def n_input(self):
+        return max(int(256 * MIB * self.scale), 16 * 1024)
+
+    def n_echo(self):
+        return max(int(2000 * min(self.scale * 4, 1.0)), 20)
+
+    def n_starts(self):
+        return max(int(20 * min(self.scale * 4, 1.0)), 3)
+
+    def n_sessions(self):
+        return 10 if self.scale >= 0.05 else 3
+
+    def row(self, rid, name, unit, better, porthole=None, openssh=None,
+            status="ok", limited_by=None, detail=None):
+        ratio = None
+        if isinstance(porthole, (int, float)) and \
+                isinstance(openssh, (int, float)) and openssh:
+            ratio = porthole / openssh
+        r = {"id": rid, "name": name, "unit": unit, "better": better,
+             "porthole": porthole, "openssh": openssh, "ratio": ratio,
+             "status": status,
+             "limited_by": limited_by or LIMITS.get(rid.rstrip("abcdefgh"),
+                                                   ""),
+             "detail": detail or {}}
+        self.rows.append(r)
+        return r
+
+    # ---- setup and teardown ------------------------------------------
+
+    def setup(self):
+        # Row 7 holds thousands of TLS connections in portholed.
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+        self.cluster = harness.Cluster("bench")
+        self.cluster.start()
+        self.agent = self.cluster.add_agent("bench")
+        self.ossh = OpenSsh(self.cluster.tmp)
+        try:
+            self.ossh.start()
+        except Exception as e:  # noqa: BLE001 - OpenSSH columns go empty
+            self.ossh.error = str(e)
+            sys.stderr.write("bench: no OpenSSH side: %s\n" % e)
+            self.ossh = None
+        self.ssh_env = dict(self.cluster.env)
+        time.sleep(1.0)
+        self.idle["agent_rss_kib"] = rss_kib(self.agent.pid)
+        self.idle["portholed_rss_kib"] = rss_kib(self.cluster.server.pid)
+        if self.ossh:
+            self.idle["sshd_rss_kib"] = rss_kib(self.ossh.pid)
+
+    def teardown(self):
+        for p in self.perf_procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        for s in self.sessions:
+            try:
+                s.close()
+            except Exception:  # noqa: BLE001 - keep tearing down
+                pass
+        if self.ossh:
+            try:
+                self.ossh.stop()
+            except Exception as e:  # noqa: BLE001
+                sys.stderr.write("bench: stopping sshd: %r\n" % e)
+        if self.cluster:
+            self.cluster.close(dump=self.args.dump)
+
+    # ---- sessions -----------------------------------------------------
+
+    def porthole_session(self, client="porthole"):
+        s = self.cluster.open_session(self.agent.instance_id, client=client,
+                                      ready=True)
+        return s
+
+    def ssh_session(self):
+        s = SshSession(self.ossh, self.ssh_env)
+        self.sessions.append(s)
+        s.child.expect(PROMPT_RE.pattern.decode(), timeout=30)
+        s.child.sendline(harness.SET_PROMPT)
+        s.child.expect_exact(harness.PROMPT, timeout=30)
+        return s
+
+    def end(self, s):
+        try:
+            s.exit(timeout=20)
+        except Exception:  # noqa: BLE001 - a stuck client is killed
+            s.close()
+
+    def porthole_groups(self, s):
+        agent = self.agent.pid
+        return {
+            "portholed": lambda: [self.cluster.server.pid],
+            "agent": lambda: [agent] + [
+                p for p, c in descendants(agent).items()
+                if c.startswith("porthole")],
+            "client": lambda: [s.child.pid] + list(
+                descendants(s.child.pid)),
+        }
+
+    def ssh_groups(self, s):
+        return {
+            "sshd": self.ossh.session_pids,
+            "ssh client": lambda: [s.child.pid],
+        }
+
+    # ---- row 1 and 8: bulk output ---------------------------------------
+
+    def output_once(self, s, n, groups, perf_dir=None):
+        # `tr` rather than base64: cheaper for the shared CPUs, and no
+        # newline, so the terminals' output processing changes nothing.
+        line = ("head -c %d /dev/zero | tr '\\0' x; echo; echo OUT''-DONE"
+                % n)
+        watch = CpuWatch(groups)
+        perf = self.perf_start(perf_dir) if perf_dir else None
+        watch.start()
+        try:
+            t, got = raw_command(s, line, "OUT-DONE", self.row_budget)
+        finally:
+            w = watch.stop()
+            if perf:
+                self.perf_stop(perf)
+        if got < n:
+            raise AssertionError("read %d bytes, expected at least %d"
+                                 % (got, n))
+        return n / t / 1e6, t, w
+
+    def perf_start(self, d):
+        os.makedirs(d, exist_ok=True)
+        procs = []
+        for name, pid in (("portholed", self.cluster.server.pid),
+                          ("agent", self.agent.pid)):
+            out = os.path.join(d, "perf-%s.data" % name)
+            p = subprocess.Popen(["perf", "record", "-g", "-F", "999",
+                                  "-o", out, "-p", str(pid)],
+                                 stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            procs.append(p)
+            self.perf_procs.append(p)
+        time.sleep(1.0)
+        return procs
+
+    def perf_stop(self, procs):
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def row_output(self):
+        n = self.n_output()
+        s = self.porthole_session()
+        ph, tp, wp = self.output_once(s, n, self.porthole_groups(s),
+                                      self.args.perf)
+        self.end(s)
+        oh = to = wo = None
+        if self.ossh:
+            s = self.ssh_session()
+            oh, to, wo = self.output_once(s, n, self.ssh_groups(s))
+            self.end(s)
+        self.output_ssh = (oh, wo)
+        self.row("1a", "bulk output, plaintext session (%s)" % size(n),
+                 "MB/s", "higher", ph, oh,
+                 detail={"bytes": n, "porthole_s": tp, "openssh_s": to,
+                         "porthole_cpu": wp, "openssh_cpu": wo,
+                         "busiest_porthole": busiest(wp),
+                         "busiest_openssh": busiest(wo) if wo else None})
+        gib = n / GIB
+        relay = wp["cpu_s"]["portholed"] / gib
+        sshd = wo["cpu_s"]["sshd"] / gib if wo else None
+        self.row("8", "relay CPU per GiB relayed (portholed vs sshd)",
+                 "CPU s/GiB", "lower", relay, sshd,
+                 detail={"agent_cpu_s_per_gib":
+                         wp["cpu_s"]["agent"] / gib,
+                         "porthole_client_cpu_s_per_gib":
+                         wp["cpu_s"]["client"] / gib,
+                         "ssh_client_cpu_s_per_gib":
+                         wo["cpu_s"]["ssh client"] / gib if wo else None,
+                         "measured_during": "row 1a"})
+
+    def row_output_kms(self):
+        n = self.n_output()
+        try:
+            sessionkit.create_key(
+                self.cluster, alias=KMS_ALIAS,
+                policy=sessionkit.session_key_policy(self.cluster),
+                description="porthole bench")
+            sessionkit.set_session_prefs(self.cluster, kmsKeyId=KMS_ALIAS)
+        except Exception as e:  # noqa: BLE001 - not there yet
+            self.row("1b", "bulk output, KMS-encrypted session", "MB/s",
+                     "higher", None, self.output_ssh[0],
+                     status="not available",
+                     limited_by="KMS-encrypted sessions do not work here "
+                     "yet: %s" % first_line(e))
+            return
+        try:
+            s = self.porthole_session()
+            if sessionkit.ENCRYPTED_BANNER not in s.output():
+                raise AssertionError("the session is not encrypted")
+            ph, tp, wp = self.output_once(s, n, self.porthole_groups(s))
+            self.end(s)
+            self.row("1b", "bulk output, KMS-encrypted session (%s)"
+                     % size(n), "MB/s", "higher", ph, self.output_ssh[0],
+                     detail={"bytes": n, "porthole_s": tp,
+                             "porthole_cpu": wp,
+                             "busiest_porthole": busiest(wp),
+                             "openssh": "the row 1a ssh -tt figure"})
+        except Exception as e:  # noqa: BLE001
+            self.row("1b", "bulk output, KMS-encrypted session", "MB/s",
+                     "higher", None, self.output_ssh[0],
+                     status="not available",
+                     limited_by="encrypted session failed: %s"
+                     % first_line(e))
+        finally:
+            try:
+                sessionkit.set_session_prefs(self.cluster, kmsKeyId="")
+            except Exception:  # noqa: BLE001
+                pass
+
+    # ---- row 3: bulk input ------------------------------------------------
+
+    def input_once(self, s, n, groups):
+        fd = s.child.child_fd
+        # Raw and no echo: the line discipline passes every byte and sends
+        # nothing back; head ends on the byte count.
+        line = ("stty raw -echo; echo IN''-READY; head -c %d >/dev/null; "
+                "stty sane; echo IN''-DONE" % n)
+        pre = take_buffer(s)
+        os.write(fd, line.encode() + b"\r")
+        _n, rest = read_until(fd, b"IN-READY", 30, pre)
+        chunk = b"x" * 65536
+        errors = []
+        deadline = time.monotonic() + self.row_budget
+
+        def writer():
+            left = n
+            try:
+                for _ in range(n // 4096 + 2):
+                    if left <= 0 or time.monotonic() > deadline:
+                        break
+                    left -= os.write(fd, chunk[:min(left, len(chunk))])
+            except OSError as e:
+                errors.append(e)
+        watch = CpuWatch(groups)
+        watch.start()
+        t0 = time.perf_counter()
+        th = threading.Thread(target=writer, daemon=True)
+        th.start()
+        _n, rest = read_until(fd, b"IN-DONE", self.row_budget, rest)
+        t = time.perf_counter() - t0
+        w = watch.stop()
+        th.join(10)
+        if errors:
+            raise errors[0]
+        give_back(s, rest)
+        sync_prompt(s)
+        return n / t / 1e6, t, w
+
+    def row_input(self):
+        n = self.n_input()
+        s = self.porthole_session()
+        ph, tp, wp = self.input_once(s, n, self.porthole_groups(s))
+        self.end(s)
+        oh = to = wo = None
+        if self.ossh:
+            s = self.ssh_session()
+            oh, to, wo = self.input_once(s, n, self.ssh_groups(s))
+            self.end(s)
+        self.row("3", "bulk input, piped into the remote side (%s)"
+                 % size(n), "MB/s", "higher", ph, oh,
+                 detail={"bytes": n, "porthole_s": tp, "openssh_s": to,
+                         "porthole_cpu": wp, "openssh_cpu": wo,
+                         "busiest_porthole": busiest(wp),
+                         "busiest_openssh": busiest(wo) if wo else None})
+
+    # ---- row 4: keystroke echo ------------------------------------------
+
+    def echo_once(self, s, k):
+        fd = s.child.child_fd
+        warm = 20
+        # Non-canonical with echo on: the remote line discipline echoes
+        # each byte as it arrives, as at a prompt; head ends on the count.
+        line = ("stty -icanon -isig -iexten min 1 time 0; echo EC''-READY;"
+                " head -c %d >/dev/null; stty sane; echo EC''-DONE"
+                % (k + warm))
+        pre = take_buffer(s)
+        os.write(fd, line.encode() + b"\r")
+        _n, rest = read_until(fd, b"EC-READY", 30, pre)
+        if rest.strip(b"\r\n"):
+            raise AssertionError("unexpected output %r" % rest[:100])
+        deadline = time.monotonic() + self.row_budget
+        samples = []
+        for i in range(k + warm):
+            b = bytes([ord("a") + i % 26])
+            t0 = time.perf_counter()
+            os.write(fd, b)
+            got = b""
+            for _ in range(10000):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("echo %d of %d" % (i, k + warm))
+                r, _w, _x = select.select([fd], [], [], min(left, 1.0))
+                if r:
+                    data = os.read(fd, 4096)
+                    if not data:
+                        raise EOFError("client exited")
+                    got += data
+                    if b in got:
+                        break
+            dt = time.perf_counter() - t0
+            if i >= warm:
+                samples.append(dt * 1000.0)
+        _n, rest = read_until(fd, b"EC-DONE", 30)
+        give_back(s, rest)
+        sync_prompt(s)
+        samples.sort()
+        return (percentile(samples, 50), percentile(samples, 99),
+                len(samples))
+
+    def row_echo(self):
+        k = self.n_echo()
+        s = self.porthole_session()
+        p50, p99, n = self.echo_once(s, k)
+        self.end(s)
+        o50 = o99 = None
+        if self.ossh:
+            s = self.ssh_session()
+            o50, o99, _ = self.echo_once(s, k)
+            self.end(s)
+        self.row("4a", "keystroke echo RTT p50 (%d samples)" % n, "ms",
+                 "lower", p50, o50)
+        self.row("4b", "keystroke echo RTT p99 (%d samples)" % n, "ms",
+                 "lower", p99, o99)
+
+    # ---- row 5: time to the first prompt byte -----------------------------
+
+    def first_prompt(self, argv, env, cwd=None):
+        """Seconds from spawning argv in a pty to the first prompt byte
+        (`$ ` or `# ` after the session banner, if any)."""
+        t0 = time.perf_counter()
+        child = pexpect.spawn(argv[0], argv[1:], env=env, dimensions=(24, 80),
+                              cwd=cwd, timeout=30)
+        fd = child.child_fd
+        try:
+            buf = b""
+            deadline = time.monotonic() + 60
+            for _ in range(100000):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("no prompt from %s: %r"
+                                       % (argv[0], buf[-300:]))
+                r, _w, _x = select.select([fd], [], [], min(left, 1.0))
+                if not r:
+                    continue
+                data = os.read(fd, 65536)
+                if not data:
+                    raise EOFError("%s exited: %r" % (argv[0], buf[-300:]))
+                buf += data
+                start = buf.find(b"Starting session with SessionId")
+                start = buf.find(b"\n", start) if start >= 0 else 0
+                if start >= 0 and PROMPT_RE.search(buf, start):
+                    break
+            dt = time.perf_counter() - t0
+            child.sendline("exit")
+            try:
+                child.expect(pexpect.EOF, timeout=20)
+            except pexpect.TIMEOUT:
+                pass
+            return dt
+        finally:
+            child.close(force=True)
+
+    def row_prompt(self):
+        k = self.n_starts()
+        env = self.cluster.env
+        target = self.agent.instance_id
+        argv = {
+            "porthole": [harness.binary("porthole"), "start-session",
+                         "--target", target],
+            "aws": ["aws", "ssm", "start-session", "--target", target],
+        }
+        if self.ossh:
+            argv["ssh"] = self.ossh.argv()
+        times = {c: [] for c in argv}
+        deadline = time.monotonic() + self.row_budget
+        # Interleaved, so a burst of load on the shared machine hits all.
+        for _ in range(k):
+            if time.monotonic() > deadline:
+                break
+            for c, a in argv.items():
+                times[c].append(self.first_prompt(
+                    a, self.ssh_env if c == "ssh" else env,
+                    cwd=self.cluster.home))
+        med = {c: statistics.median(v) * 1000 if v else None
+               for c, v in times.items()}
+        self.row("5a", "time to first prompt byte, porthole start-session "
+                 "(median of %d)" % len(times["porthole"]), "ms", "lower",
+                 med["porthole"], med.get("ssh"),
+                 detail={"samples_ms": {c: [x * 1000 for x in v]
+                                        for c, v in times.items()}})
+        self.row("5b", "time to first prompt byte, aws ssm start-session "
+                 "(median of %d)" % len(times["aws"]), "ms", "lower",
+                 med["aws"], med.get("ssh"))
+
+    # ---- row 6: footprint -------------------------------------------------
+
+    def row_footprint(self):
+        """A fresh agent, so its heap has no high-water mark from the other
+        rows: idle RSS once Online, then the extra with k open sessions."""
+        k = self.n_sessions()
+        fresh = self.cluster.add_agent("footprint")
+        try:
+            self.footprint(fresh, k)
+        finally:
+            fresh.proc.stop()
+
+    def footprint(self, fresh, k):
+        agent = fresh.pid
+        time.sleep(2.0)
+        idle = rss_kib(agent)
+        sess = []
+        for _ in range(k):
+            sess.append(self.cluster.open_session(fresh.instance_id,
+                                                  client="porthole"))
+        time.sleep(1.0)
+        procs = all_procs()
+        desc = descendants(agent, procs)
+        a_pids = [agent] + [p for p, c in desc.items()
+                            if c.startswith("porthole")]
+        shell_pids = [p for p, c in desc.items()
+                      if not c.startswith("porthole")]
+        with_k = sum(rss_kib(p) for p in a_pids)
+        shells = sum(rss_kib(p) for p in shell_pids)
+        for s in sess:
+            self.end(s)
+        o_idle = o_before = o_with = o_shells = None
+        if self.ossh:
+            o_idle = rss_kib(self.ossh.pid)
+            o_before = sum(rss_kib(p) for p in self.ossh.session_pids())
+            sess = [self.ssh_session() for _ in range(k)]
+            time.sleep(1.0)
+            procs = all_procs()
+            desc = descendants(self.ossh.pid, procs)
+            o_with = sum(rss_kib(p) for p, c in desc.items() if c == "sshd")
+            o_shells = sum(rss_kib(p) for p, c in desc.items()
+                           if c != "sshd")
+            for s in sess:
+                self.end(s)
+        mib = 1024.0
+        self.row("6a", "idle RSS: porthole-agent vs sshd listener", "MiB",
+                 "lower", idle / mib, o_idle / mib if o_idle else None,
+                 detail={"agent_rss_kib_at_start_of_bench":
+                         self.idle["agent_rss_kib"],
+                         "portholed_idle_rss_kib":
+                         self.idle["portholed_rss_kib"]})
+        self.row("6b", "extra RSS per open session: agent vs sshd "
+                 "processes (%d sessions)" % k, "MiB", "lower",
+                 (with_k - idle) / k / mib,
+                 (o_with - o_before) / k / mib if o_with else None,
+                 detail={"agent_rss_kib_with_sessions": with_k,
+                         "agent_rss_kib_idle": idle,
+                         "sshd_session_processes_per_session": 2,
+                         "note": "VmRSS, shared pages counted in full"})
+        self.row("6c", "RSS of the shell per session (%d sessions)" % k,
+                 "MiB", "lower", shells / k / mib,
+                 o_shells / k / mib if o_shells else None)
+
+    # ---- row 7: server scale (porthole-loadgen) ---------------------------
+
+    def loadgen_help(self, lg):
+        try:
+            p = subprocess.run([lg, "--help"], capture_output=True,
+                               text=True, timeout=10,
+                               stdin=subprocess.DEVNULL)
+            return p.stdout + p.stderr
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    def loadgen_run(self, lg, extra, hold, timeout):
+        argv = [lg, "--endpoint", self.cluster.endpoint,
+                "--ca", self.cluster.ca,
+                "--data-dir", self.cluster.data_dir] + extra
+        srv = self.cluster.server.pid
+        log = os.path.join(self.cluster.tmp, "loadgen.log")
+        with open(log, "ab") as errf:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=errf)
+        out = []
+        th = threading.Thread(target=lambda: out.append(p.stdout.read()),
+                              daemon=True)
+        th.start()
+        samples = []
+        deadline = time.monotonic() + timeout
+        last = (time.monotonic(), cpu_seconds(srv))
+        for _ in range(int(timeout / 0.5) + 2):
+            if p.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+            now = (time.monotonic(), cpu_seconds(srv))
+            try:
+                nfd = len(os.listdir("/proc/%d/fd" % srv))
+            except OSError:
+                nfd = 0
+            samples.append({"t": now[0], "rss_kib": rss_kib(srv),
+                            "cpu_pct": 100 * (now[1] - last[1]) /
+                            max(now[0] - last[0], 1e-6), "fds": nfd})
+            last = now
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        th.join(10)
+        text = (out[0] if out else b"").decode(errors="replace")
+        js = None
+        for line in reversed(text.strip().splitlines()):
+            try:
+                js = json.loads(line)
+                break
+            except ValueError:
+                continue
+        if p.returncode != 0 and js is None:
+            raise RuntimeError("porthole-loadgen exited %s: %s" % (
+                p.returncode, " / ".join(
+                    harness.tail(log, 3).strip().splitlines())))
+        return js, samples
+
+    def row_scale(self):
+        lg = harness.binary("porthole-loadgen")
+        if not os.access(lg, os.X_OK):
+            for rid, what in (("7a", "RSS"), ("7b", "CPU")):
+                self.row(rid, "portholed %s with idle agents" % what,
+                         "MiB" if what == "RSS" else "% of a core",
+                         "lower", status="pending",
+                         limited_by="porthole-loadgen not built yet")
+            self.row("7c", "StartSession to first byte cycles/s, 100 "
+                     "agents", "1/s", "higher", status="pending",
+                     limited_by="porthole-loadgen not built yet")
+            return
+        counts = [10] if self.args.smoke else \
+            ([1000] if self.scale < 0.5 else [1000, 10000])
+        hold = 3 if self.args.smoke else 20
+        helptext = self.loadgen_help(lg)
+        common = []
+        if "--state-cache" in helptext:
+            # Identities registered for the first count serve the next.
+            common = ["--state-cache", os.path.join(self.cluster.tmp,
+                                                    "loadgen-cache")]
+        for n in counts:
+            try:
+                js, smp = self.loadgen_run(
+                    lg, ["--agents", str(n), "--hold", str(hold)] + common,
+                    hold,
+                    min(self.row_budget, hold + 120 + n / 20))
+                # Held: the last samples with (nearly) every agent's
+                # connection open; the steadiest half of them.
+                full = [x for x in smp if x["fds"] >= n * 0.95]
+                use = full[len(full) // 2:] or smp[-max(len(smp) // 4, 1):]
+                rss = max(x["rss_kib"] for x in use) / 1024.0 if use \
+                    else None
+                cpu = statistics.mean(x["cpu_pct"] for x in use) \
+                    if use else None
+                det = {"loadgen": js, "samples_held": len(full),
+                       "peak_rss_mib": max((x["rss_kib"] for x in smp),
+                                           default=0) / 1024.0}
+                self.row("7a", "portholed RSS with %d idle agents" % n,
+                         "MiB", "lower", rss, None,
+                         status="ok" if full else "partial", detail=det)
+                self.row("7b", "portholed CPU with %d idle agents" % n,
+                         "% of a core", "lower", cpu, None,
+                         status="ok" if full else "partial")
+            except Exception as e:  # noqa: BLE001
+                self.row("7a", "portholed RSS with %d idle agents" % n,
+                         "MiB", "lower", status="error",
+                         limited_by=first_line(e))
+                self.row("7b", "portholed CPU with %d idle agents" % n,
+                         "% of a core", "lower", status="error",
+                         limited_by=first_line(e))
+        if "--sessions-per-second-agents" in helptext:
+            secs = "5" if self.args.smoke else "20"
+            try:
+                js, _smp = self.loadgen_run(
+                    lg, ["--agents", "100", "--hold", "1",
+                         "--sessions-per-second-agents", "100",
+                         "--sessions-seconds", secs] + common, hold,
+                    min(self.row_budget, 240))
+                v = None
+                v = (js or {}).get("sessions_per_second")
+                self.row("7c", "StartSession to first byte cycles/s, 100 "
+                         "agents", "1/s", "higher", v, None,
+                         detail={"loadgen": js})
+            except Exception as e:  # noqa: BLE001
+                pending = "not implemented" in str(e)
+                self.row("7c", "StartSession to first byte cycles/s, 100 "
+                         "agents", "1/s", "higher",
+                         status="pending" if pending else "error",
+                         limited_by="porthole-loadgen: session mode not "
+                         "implemented yet" if pending else first_line(e))
+        else:
+            self.row("7c", "StartSession to first byte cycles/s, 100 "
+                     "agents", "1/s", "higher", status="pending",
+                     limited_by="porthole-loadgen has no "
+                     "--sessions-per-second-agents yet")
+
+    # ---- running ------------------------------------------------------------
+
+    def run_row(self, rid, fn, budget):
+        self.row_budget = budget
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.alarm(int(budget + 60))
+        t0 = time.monotonic()
+        sys.stderr.write("bench: row %s ...\n" % rid)
+        sys.stderr.flush()
+        n = len(self.rows)
+        try:
+            fn()
+        except (KeyboardInterrupt, Stop):
+            raise
+        except BaseException as e:  # noqa: BLE001 - the row says so
+            if self.args.dump:
+                traceback.print_exc()
+            del self.rows[n:]
+            self.row(rid, ROW_NAMES[rid], "", "", status="error",
+                     limited_by="error: %s" % first_line(e))
+            for s in list(self.cluster.sessions):
+                s.close()
+            self.cluster.sessions.clear()
+        finally:
+            signal.alarm(0)
+        sys.stderr.write("bench: row %s done in %.1fs\n"
+                         % (rid, time.monotonic() - t0))
+
+    def run(self):
+        want = set(self.args.rows.split(",")) if self.args.rows else None
+        big = max(60.0, 600.0 * self.scale)
+        plan = [
+            ("1", self.row_output, big),
+            ("3", self.row_input, big),
+            ("4", self.row_echo, 120 + 60 * self.scale),
+            ("5", self.row_prompt, 300),
+            ("6", self.row_footprint, 180),
+            ("1b", self.row_output_kms, big),
+            ("7", self.row_scale, 900),
+        ]
+        for rid, fn, budget in plan:
+            if want and rid not in want and rid.rstrip("b") not in want:
+                continue
+            if rid == "1b" and not any(r["id"] == "1a" for r in self.rows):
+                self.output_ssh = (None, None)
+            self.run_row(rid, fn, budget)
+        if not want or "2" in want:
+            self.row("2", "port forwarding, one TCP stream", "MB/s",
+                     "higher", status="not implemented yet")
+        self.rows.sort(key=lambda r: (int(r["id"][0]), r["id"]))
+
+
+ROW_NAMES = {
+    "1": "bulk output", "1b": "bulk output, KMS-encrypted",
+    "3": "bulk input", "4": "keystroke echo RTT",
+    "5": "time to first prompt byte", "6": "agent footprint",
+    "7": "server scale", "8": "relay cost",
+}
+
+
+def _alarm(_sig, _frm):
+    raise RowTimeout("the row's time limit passed")
+
+
+def _term(_sig, _frm):
+    raise Stop("SIGTERM")
+
+
+def percentile(sorted_v, p):
+    if not sorted_v:
+        return None
+    k = (len(sorted_v) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_v) - 1)
+    return sorted_v[lo] + (sorted_v[hi] - sorted_v[lo]) * (k - lo)
+
+
+def size(n):
+    if n >= GIB and n % GIB == 0:
+        return "%d GiB" % (n // GIB)
+    if n >= MIB:
+        return "%g MiB" % round(n / MIB, 1)
+    return "%g KiB" % round(n / 1024, 1)
+
+
+def first_line(e):
+    s = str(e).strip().splitlines()
+    return (s[0] if s else type(e).__name__)[:200]
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if abs(v) >= 100:
+            return "%.0f" % v
+        if abs(v) >= 10:
+            return "%.1f" % v
+        return "%.2f" % v
+    return str(v)
+
+
+def table(rows):
+    head = ("row", "measure", "unit", "porthole", "OpenSSH", "ratio p/o",
+            "limited by")
+    lines = []
+    for r in rows:
+        lim = r["limited_by"]
+        if r["status"] not in ("ok",):
+            lim = "%s: %s" % (r["status"], lim) if lim else r["status"]
+        ratio = fmt(r["ratio"])
+        if r["ratio"] is not None:
+            ratio += " (%s better)" % r["better"]
+        lines.append((r["id"], r["name"], r["unit"], fmt(r["porthole"]),
+                      fmt(r["openssh"]), ratio, lim))
+    w = [max(len(head[i]), *(len(x[i]) for x in lines)) if lines
+         else len(head[i]) for i in range(len(head) - 1)]
+    out = []
+    fmtl = "  ".join("%%-%ds" % x for x in w) + "  %s"
+    out.append(fmtl % head)
+    out.append(fmtl % tuple("-" * len(h) for h in head))
+    for x in lines:
+        out.append(fmtl % x)
+    return "\n".join(out)
+
+
+def meta(args, bench):
+    def cmd(argv):
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True,
+                               timeout=10, stdin=subprocess.DEVNULL)
+            return (p.stdout + p.stderr).strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"),
+        "command": " ".join([os.path.relpath(sys.argv[0], REPO)]
+                            + sys.argv[1:]),
+        "scale": args.scale,
+        "mode": "smoke" if args.smoke else ("quick" if args.quick
+                                            else "full"),
+        "git_commit": cmd(["git", "-C", REPO, "rev-parse", "HEAD"]),
+        "porthole_bin": harness.porthole_bin(),
+        "openssh": cmd(["ssh", "-V"]),
+        "openssh_error": bench.ossh.error if bench.ossh and
+        bench.ossh.error else None,
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "loadavg_at_end": os.getloadavg(),
+        "ratio": "porthole / OpenSSH; `better` says which direction is "
+                 "good for the row",
+        "mb": "MB = 10^6 bytes",
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="1/16 of the full sizes")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny sizes, seconds: proves the harness works")
+    ap.add_argument("--scale", type=float, default=None,
+                    help="size multiplier (default BENCH_SCALE or 1.0)")
+    ap.add_argument("--out", default=None,
+                    help="JSON output (default bench/results/latest.json; "
+                    "smoke runs: bench/results/smoke.json)")
+    ap.add_argument("--perf", default=None, metavar="DIR",
+                    help="perf record -g portholed and the agent during "
+                    "row 1a into DIR")
+    ap.add_argument("--rows", default=None,
+                    help="comma-separated rows to run (1,1b,3,4,5,6,7)")
+    ap.add_argument("--dump", action="store_true",
+                    help="print tracebacks and the logs at the end")
+    args = ap.parse_args()
+    if args.scale is None:
+        if args.smoke:
+            args.scale = 1.0 / 1024
+        elif args.quick:
+            args.scale = 1.0 / 16
+        else:
+            args.scale = float(os.environ.get("BENCH_SCALE", "1.0"))
+    if args.out is None:
+        args.out = os.path.join(HERE, "results", "smoke.json" if args.smoke
+                                else "latest.json")
+    signal.signal(signal.SIGTERM, _term)
+    bench = Bench(args)
+    started = time.monotonic()
+    try:
+        bench.setup()
+        bench.run()
+    except (KeyboardInterrupt, Stop):
+        sys.stderr.write("bench: interrupted; tearing down\n")
+        bench.teardown()
+        return 130
+    except BaseException:
+        bench.args.dump = True
+        bench.teardown()
+        raise
+    bench.teardown()
+    result = {"meta": meta(args, bench), "rows": bench.rows,
+              "elapsed_s": time.monotonic() - started}
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out + ".tmp", "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+        f.write("\n")
+    os.replace(args.out + ".tmp", args.out)
+    print(table(bench.rows))
+    print("\n%s, %s, %d cores; ratio = porthole / OpenSSH; written to %s"
+          % (result["meta"]["date"], result["meta"]["mode"],
+             os.cpu_count() or 1, os.path.relpath(args.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
