@@ -444,7 +444,7 @@ ni_now(void)
 	return uv_hrtime() / 1000000;
 }
 
-static void ni_check(struct agent_ni *ni);
+static void ni_check(struct agent_ni *ni, int reap);
 
 static void
 ni_maybe_free(struct agent_ni *ni)
@@ -456,17 +456,21 @@ ni_maybe_free(struct agent_ni *ni)
 	free(ni);
 }
 
+/* The timer's data is the command, a pipe's its stream. */
 static void
 ni_handle_closed(uv_handle_t *h)
 {
-	struct agent_ni *ni = h->data;
+	struct ni_stream *st;
+	struct agent_ni *ni;
 
-	if (h == (uv_handle_t *)&ni->timer)
+	if (h->type == UV_TIMER) {
+		ni = h->data;
 		ni->timer_live = 0;
-	else if (h == (uv_handle_t *)&ni->out.pipe)
-		ni->out.live = 0;
-	else
-		ni->err.live = 0;
+	} else {
+		st = h->data;
+		ni = st->ni;
+		st->live = 0;
+	}
 	ni_maybe_free(ni);
 }
 
@@ -571,7 +575,7 @@ ni_read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
 			    (int)st->which, uv_strerror((int)nread));
 		ni_stream_done(st);
 	}
-	ni_check(ni);
+	ni_check(ni, 0);
 }
 
 static int
@@ -614,14 +618,17 @@ ni_set_tick(struct agent_ni *ni, int fast)
 	    NI_TICK_MS, fast ? NI_TICK_FAST_MS : NI_TICK_MS);
 }
 
+/* reap: look for the child (the timer does; so does the end of both
+ * pipes, when the exit is near), not on every resume. */
 static void
-ni_check(struct agent_ni *ni)
+ni_check(struct agent_ni *ni, int reap)
 {
 	uint64_t now;
 
 	if (ni->closing || ni->reported)
 		return;
-	ni_reap(ni);
+	if (reap || (ni->out.done && ni->err.done))
+		ni_reap(ni);
 	if (ni->exited) {
 		now = ni_now();
 		if (now - ni->exit_ms >= NI_EXIT_GRACE_MS) {
@@ -653,7 +660,7 @@ ni_tick(uv_timer_t *t)
 	uint64_t now = ni_now();
 
 	if (!ni->closing) {
-		ni_check(ni);
+		ni_check(ni, 1);
 		return;
 	}
 	/* Closed while the command ran: hang up, kill, reap. */
@@ -759,7 +766,7 @@ agent_ni_resume(struct agent_ni *ni)
 	ni_offer(&ni->out);
 	if (!ni->closing)
 		ni_offer(&ni->err);
-	ni_check(ni);
+	ni_check(ni, 0);
 }
 
 int

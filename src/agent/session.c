@@ -13,6 +13,7 @@
 #include "agent/handshake.h"
 #include "agent/jsonci.h"
 #include "agent/kms_decrypt.h"
+#include "agent/noninteractive.h"
 #include "agent/shell_pty.h"
 #include "agent/user.h"
 #include "agent/utf8.h"
@@ -111,6 +112,12 @@ struct agent_session {
 	unsigned short rows, cols;
 	int paused;           /* pause_publication (spec 4.5) */
 
+	/* NonInteractiveCommands (spec 7.3): the command, in place of the
+	 * PTY and shell; its exit code waits here for room in the channel. */
+	struct agent_ni *ni;
+	int ni_code;
+	int ni_exit_pending;
+
 	/* end */
 	int peer_gone;        /* channel_closed: nobody waits for output */
 	uint64_t drain_until;
@@ -184,6 +191,9 @@ sess_close(struct agent_session *s)
 	if (s->phase == PH_CLOSED)
 		return;
 	s->phase = PH_CLOSED;
+	/* It hangs up a command still running and frees itself. */
+	agent_ni_close(s->ni);
+	s->ni = NULL;
 	/* A Decrypt still running frees itself; its answer is dropped. */
 	agent_kms_decrypt_cancel(s->kms_job);
 	s->kms_job = NULL;
@@ -250,6 +260,127 @@ sess_send_state(struct agent_session *s, const char *state)
 		    "err=\"%s\"", s->task.session_id, ph_strerror(rc));
 }
 
+/* ---- non-interactive command (spec 7.3) -------------------------------- */
+
+/* Output of the command: stdout as Output, stderr as StdErr, in chunks of
+ * at most 1024 bytes while the channel and the socket take them. */
+static size_t
+sess_ni_output(void *ud, enum agent_ni_stream st, const uint8_t *p,
+    size_t n)
+{
+	struct agent_session *s = ud;
+	size_t taken = 0, chunk;
+	int rc;
+
+	if (s->phase != PH_RUNNING || s->paused)
+		return 0;
+	while (taken < n) {
+		if (s->ws != NULL &&
+		    ws_write_pending(s->ws) >= SESS_WS_HIGH_WATER)
+			break;
+		chunk = n - taken < SESS_CHUNK ? n - taken : SESS_CHUNK;
+		rc = channel_send(s->ch, st == AGENT_NI_STDERR ? PT_STDERR :
+		    PT_OUTPUT, p + taken, chunk);
+		if (rc == PH_ERR_AGAIN)
+			break; /* agent_ni_resume when acks make room */
+		if (rc != 0)
+			log_warn("event=output_dropped session=%s bytes=%zu "
+			    "err=\"%s\"", s->task.session_id, chunk,
+			    ph_strerror(rc));
+		taken += chunk;
+	}
+	return taken;
+}
+
+/* spec 7.3: ExitCode after every byte of output, then the end. */
+static void
+sess_ni_send_exit(struct agent_session *s)
+{
+	char msg[32];
+	int n, rc;
+
+	if (!s->ni_exit_pending || s->phase != PH_RUNNING)
+		return;
+	n = snprintf(msg, sizeof(msg), "EXIT_CODE: %d", s->ni_code);
+	rc = channel_send(s->ch, PT_EXIT_CODE, msg, (size_t)n);
+	if (rc == PH_ERR_AGAIN)
+		return; /* sess_update_poll tries again */
+	s->ni_exit_pending = 0;
+	log_info("event=command_exit session=%s code=%d",
+	    s->task.session_id, s->ni_code);
+	sess_end(s, "Success", "");
+}
+
+static void
+sess_ni_exit(void *ud, int code)
+{
+	struct agent_session *s = ud;
+
+	s->ni_code = code;
+	s->ni_exit_pending = 1;
+	sess_ni_send_exit(s);
+}
+
+static const struct agent_ni_cbs sess_ni_cbs = {
+	.on_output = sess_ni_output,
+	.on_exit = sess_ni_exit,
+};
+
+/* spec 7.3: ^C and ^\ of the client signal the command; the rest of the
+ * input is dropped (it has no standard input). */
+static void
+sess_ni_input(struct agent_session *s, const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && s->ni != NULL; i++) {
+		if (p[i] == 0x03 || p[i] == 0x1c) {
+			(void)agent_ni_signal(s->ni, p[i] == 0x03 ? SIGINT :
+			    SIGQUIT);
+			return;
+		}
+	}
+}
+
+static int
+sess_ni_spawn(struct agent_session *s)
+{
+	struct agent_ni_spawn sp;
+	struct agent_ni_argv av;
+	char err[512], msg[600];
+	int n, rc, code = 2; /* sh's status for a syntax error */
+
+	rc = agent_ni_split(s->task.commands, &av, err, sizeof(err));
+	if (rc == 0) {
+		memset(&sp, 0, sizeof(sp));
+		sp.argv = av.argv;
+		sp.envp = s->cmd.envp;
+		sp.path = AGENT_SESSION_PATH;
+		sp.user = &s->user;
+		sp.cwd = s->user.home;
+		rc = agent_ni_start(&s->ni, s->ctx->loop, &sp, &sess_ni_cbs, s,
+		    &code, err, sizeof(err));
+	}
+	agent_ni_argv_free(&av);
+	s->phase = PH_RUNNING;
+	if (rc != 0) {
+		/* spec 7.3: errors before the start go out as StdErr; the
+		 * status follows as a shell gives it (127: not found). */
+		log_warn("event=command_start_failed session=%s err=\"%s\"",
+		    s->task.session_id, err);
+		n = snprintf(msg, sizeof(msg), "%s\n", err);
+		if (n > 0)
+			channel_send(s->ch, PT_STDERR, msg,
+			    (size_t)n < sizeof(msg) ? (size_t)n :
+			    sizeof(msg) - 1);
+		sess_ni_exit(s, code);
+		return 0;
+	}
+	log_info("event=command_started session=%s pid=%d user=%s",
+	    s->task.session_id, (int)agent_ni_pid(s->ni), s->user.name);
+	return 0;
+}
+
 static int
 sess_spawn(struct agent_session *s)
 {
@@ -257,6 +388,8 @@ sess_spawn(struct agent_session *s)
 	char err[512], msg[600];
 	int n;
 
+	if (s->task.type == AGENT_ST_NONINTERACTIVE)
+		return sess_ni_spawn(s);
 	memset(&sp, 0, sizeof(sp));
 	sp.path = s->cmd.path;
 	sp.argv = s->cmd.argv;
@@ -573,6 +706,10 @@ sess_deliver(void *ud, uint32_t payload_type, const uint8_t *p, size_t n)
 		if (s->hs != NULL &&
 		    agent_handshake_state(s->hs) != AGENT_HS_DONE)
 			return 0;
+		if (s->task.type == AGENT_ST_NONINTERACTIVE) {
+			sess_ni_input(s, p, n);
+			return 0;
+		}
 		if (s->phase == PH_CONNECTING || (s->phase == PH_RUNNING &&
 		    s->master < 0))
 			return PH_ERR_AGAIN; /* spec 7.1: not ready yet */
@@ -765,6 +902,13 @@ sess_update_poll(struct agent_session *s)
 {
 	int want = 0, rc;
 
+	if ((s->ni != NULL || s->ni_exit_pending) && s->phase == PH_RUNNING) {
+		/* The channel may have room again: more output, or the exit
+		 * code that waited. */
+		agent_ni_resume(s->ni);
+		sess_ni_send_exit(s);
+		return;
+	}
 	if (s->phase == PH_RUNNING)
 		sess_flush_out(s);
 	if (!s->poll_live || s->phase == PH_CLOSED)
@@ -981,8 +1125,7 @@ agent_session_start(struct agent_session **out,
 	int rc;
 
 	*out = NULL;
-	if (task->type == AGENT_ST_NONINTERACTIVE ||
-	    task->type == AGENT_ST_PORT) {
+	if (task->type == AGENT_ST_PORT) {
 		snprintf(err, errlen, "session type %s not supported yet",
 		    agent_session_type_name(task->type));
 		return PH_ERR_STATE;
