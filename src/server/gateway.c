@@ -33,8 +33,11 @@
 /* Stop reading a sender while its receiver has this much unsent. */
 #define GW_HIGH_WATER ((size_t)4 << 20)
 /* How long a session waits for a vanished side to come back. */
+/* How long a session waits for a side that went away; config.json's
+ * AgentReconnectGraceSeconds / ClientReconnectGraceSeconds override. */
 #define GW_AGENT_GRACE_MS 30000
 #define GW_CLIENT_GRACE_MS 120000
+#define GW_GRACE_MAX_S 86400
 #define GW_KEEPALIVE_MS 30000
 #define GW_KEEPALIVE_TIMEOUT_MS 90000
 #define GW_PING_REFRESH_MS 60000
@@ -99,6 +102,8 @@ struct gateway {
 	uv_timer_t ping_refresh;
 	uv_timer_t tick;
 	int capture_fd;           /* PORTHOLED_RELAY_CAPTURE, or -1 */
+	uint64_t agent_grace_ms;
+	uint64_t client_grace_ms;
 	int timers_closing;       /* close callbacks still to come */
 	int shutting_down;
 };
@@ -469,7 +474,7 @@ dchan_open_agent(struct dchan *d, json_t *o)
 	if (r->client != NULL)
 		relay_disarm_grace(r);
 	else
-		relay_arm_grace(r, GW_CLIENT_GRACE_MS);
+		relay_arm_grace(r, r->gw->client_grace_ms);
 	frameq_flush(&r->to_agent, d->ws);
 	log_info("event=data_channel_open side=agent session=%s", d->session_id);
 	return 0;
@@ -577,7 +582,7 @@ dchan_on_close(struct ws *w, int code)
 					    "the agent disconnected",
 					    "The session's agent disconnected.", 0);
 				else
-					relay_arm_grace(r, GW_AGENT_GRACE_MS);
+					relay_arm_grace(r, r->gw->agent_grace_ms);
 			}
 		} else {
 			r->client = NULL;
@@ -585,7 +590,7 @@ dchan_on_close(struct ws *w, int code)
 				if (r->agent)
 					gw_send_frame(r->agent->ws,
 					    MT_PAUSE_PUBLICATION, "{}");
-				relay_arm_grace(r, GW_CLIENT_GRACE_MS);
+				relay_arm_grace(r, r->gw->client_grace_ms);
 			}
 		}
 		log_info("event=data_channel_closed side=%s session=%s code=%d",
@@ -975,7 +980,7 @@ gateway_start_session(struct gateway *gw, const char *instance_id,
 		/* The agent must open its data channel within the grace. */
 		if (r != NULL) {
 			relay_apply_preferences(r, document_content);
-			relay_arm_grace(r, GW_AGENT_GRACE_MS);
+			relay_arm_grace(r, r->gw->agent_grace_ms);
 		}
 		log_info("event=session_start session=%s target=%s document=%s",
 		    session_id, instance_id, document_name);
@@ -1059,7 +1064,44 @@ gw_adopt_open_session(void *arg, const char *session_id, const char *target)
 
 	/* Left open by a previous run: wait for both ends to come back. */
 	if (r != NULL)
-		relay_arm_grace(r, GW_AGENT_GRACE_MS * 2);
+		relay_arm_grace(r, gw->agent_grace_ms * 2);
+}
+
+/* An optional whole number of seconds from config.json, 1..a day. */
+static uint64_t
+gw_config_seconds(json_t *cfg, const char *key, uint64_t dflt_ms)
+{
+	json_t *v = json_object_get(cfg, key);
+	json_int_t n;
+
+	if (v == NULL)
+		return dflt_ms;
+	n = json_is_integer(v) ? json_integer_value(v) : 0;
+	if (n < 1 || n > GW_GRACE_MAX_S) {
+		log_warn("event=config_ignored key=%s note=\"not a whole number "
+		    "of seconds from 1 to %d\"", key, GW_GRACE_MAX_S);
+		return dflt_ms;
+	}
+	return (uint64_t)n * 1000;
+}
+
+static void
+gw_load_config(struct gateway *gw)
+{
+	char path[600];
+	json_error_t jerr;
+	json_t *cfg;
+
+	gw->agent_grace_ms = GW_AGENT_GRACE_MS;
+	gw->client_grace_ms = GW_CLIENT_GRACE_MS;
+	snprintf(path, sizeof(path), "%s/config.json", gw->srv->data_dir);
+	if ((cfg = json_load_file(path, 0, &jerr)) == NULL)
+		return;
+	gw->agent_grace_ms = gw_config_seconds(cfg,
+	    "AgentReconnectGraceSeconds", GW_AGENT_GRACE_MS);
+	gw->client_grace_ms = gw_config_seconds(cfg,
+	    "ClientReconnectGraceSeconds", GW_CLIENT_GRACE_MS);
+	json_decref(cfg);
 }
 
 int
@@ -1072,6 +1114,7 @@ gateway_new(struct gateway **out, struct server *srv)
 		return PH_ERR_NOMEM;
 	gw->srv = srv;
 	gw->capture_fd = -1;
+	gw_load_config(gw);
 	if ((capture = getenv("PORTHOLED_RELAY_CAPTURE")) != NULL &&
 	    capture[0] != '\0') {
 		gw->capture_fd = open(capture, O_WRONLY | O_CREAT | O_APPEND |

@@ -1,0 +1,79 @@
+"""portholed killed with SIGKILL in the middle of a session.
+
+Proves that a crash of the server (no SIGTERM, no goodbye to anybody) does
+not strand a session: when portholed comes back on the same port and data
+directory, the agent's control and data channels and the client reconnect
+on their own, the same session resumes (the shell still has its state), and
+it ends normally afterwards; and that a session whose client never comes
+back ends Terminated or Failed instead of staying Connected.
+"""
+
+import json
+import os
+import signal
+import time
+
+import harness
+
+
+class ServerCrash(harness.ClusterTestCase):
+
+    def crash_and_restart(self, down_for=2.0, config=None):
+        c = self.cluster
+        c.server.signal(signal.SIGKILL)
+        c.server.popen.wait(timeout=10)
+        c.server.close()
+        c.processes.remove(c.server)
+        if config:
+            path = os.path.join(c.data_dir, "config.json")
+            with open(path) as f:
+                cfg = json.load(f)
+            cfg.update(config)
+            with open(path, "w") as f:
+                json.dump(cfg, f)
+        time.sleep(down_for)
+        c.start_server()
+
+    def wait_agent_back(self):
+        # The control channel comes back on its own backoff schedule.
+        self.cluster.wait_online(self.target, agent=self.agent, timeout=60)
+
+    def test_session_resumes_after_server_crash(self):
+        c = self.cluster
+        for client in ("porthole", "aws"):
+            with self.subTest(client=client):
+                s = c.open_session(self.target, client=client)
+                sid = s.session_id
+                s.run("export CRASH_MARK=kept-''%s" % client)
+                self.crash_and_restart()
+                # The shell is the same one: its variable survived.
+                out = s.run("echo $CRASH_MARK", timeout=90)
+                self.assertIn("kept-%s" % client, out)
+                state, rec = c.session_record(sid)
+                self.assertEqual((state, rec and rec.get("Status")),
+                                 ("Active", "Connected"))
+                self.assertEqual(s.exit(), 0)
+                c.wait_session_status(sid, ("Terminated",), timeout=30)
+                self.wait_agent_back()
+
+    def test_session_without_client_ends_after_crash(self):
+        c = self.cluster
+        self.wait_agent_back()
+        s = c.open_session(self.target, client="porthole")
+        sid = s.session_id
+        self.assertIn("ssm-user", s.run("whoami"))
+        # The client goes away for good together with the server.
+        s.child.kill(signal.SIGKILL)
+        s.child.close()
+        # The operator's grace for clients that went away (config.json).
+        self.crash_and_restart(config={"ClientReconnectGraceSeconds": 8})
+        state, rec = c.wait_session_status(sid, ("Terminated", "Failed"),
+                                           timeout=60)
+        self.assertEqual(state, "History", rec)
+        self.assertEqual(rec["Status"], "Terminated", rec)
+        log = harness.tail(c.server_log, 400)
+        self.assertIn("the client did not reconnect", log)
+
+
+if __name__ == "__main__":
+    harness.main()
