@@ -246,9 +246,15 @@ class EncryptionDenied(EncryptedBase):
 
     def test_user_not_allowed_by_key_policy(self):
         c = self.cluster
-        # The policy names only the instances' role: not the admin, who
-        # is the user opening the session.
+        # The policy lets the admin, who is the user opening the session,
+        # administer the key (as AWS, KMS needs the key policy to allow
+        # kms:CreateAlias on the key) but not use it; only the instances'
+        # role may.
         self.use_new_key(sessionkit.key_policy([
+            ("KeyAdministrators", [sessionkit.admin_arn(c)],
+             ["kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey",
+              "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DisableKey",
+              "kms:EnableKey", "kms:ScheduleKeyDeletion"]),
             ("RoleOnly", [sessionkit.role_arn(c)], "kms:*")]), "role-only")
         for client in ("porthole", "aws"):
             with self.subTest(client=client):
