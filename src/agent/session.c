@@ -58,6 +58,10 @@
 #define SESS_HOLD_BACK_MS 100
 #define SESS_DEFAULT_ROWS 24
 #define SESS_DEFAULT_COLS 80
+/* InteractiveCommands: the command runs at once, so it waits this long
+ * for the client's first Size (porthole sends it on connecting; the
+ * official plugin only after the first output, spec 5.1). */
+#define SESS_SIZE_WAIT_MS 4000
 
 enum sess_phase {
 	PH_CONNECTING, /* dialling the data channel the first time */
@@ -110,6 +114,7 @@ struct agent_session {
 	uint64_t last_read_ms;
 	struct buf in;        /* received, not yet written to the PTY */
 	unsigned short rows, cols;
+	uint64_t size_wait_until; /* InteractiveCommands: see sess_spawn */
 	int paused;           /* pause_publication (spec 4.5) */
 
 	/* NonInteractiveCommands (spec 7.3): the command, in place of the
@@ -390,6 +395,14 @@ sess_spawn(struct agent_session *s)
 
 	if (s->task.type == AGENT_ST_NONINTERACTIVE)
 		return sess_ni_spawn(s);
+	if (s->task.type == AGENT_ST_INTERACTIVE && s->rows == 0) {
+		/* The terminal has the client's size from the first byte;
+		 * a Size or sess_on_tick calls again. */
+		if (s->size_wait_until == 0)
+			s->size_wait_until = sess_now() + SESS_SIZE_WAIT_MS;
+		if (sess_now() < s->size_wait_until)
+			return 0;
+	}
 	memset(&sp, 0, sizeof(sp));
 	sp.path = s->cmd.path;
 	sp.argv = s->cmd.argv;
@@ -746,6 +759,8 @@ sess_deliver(void *ud, uint32_t payload_type, const uint8_t *p, size_t n)
 		    cols) != 0)
 			log_warn("event=resize_failed session=%s",
 			    s->task.session_id);
+		if (s->phase == PH_CONNECTING && s->size_wait_until != 0)
+			sess_spawn(s); /* the command waited for it */
 		return 0;
 	default:
 		/* Handshake responses and flags need a handshake or a port
@@ -1058,6 +1073,8 @@ sess_on_tick(uv_timer_t *t)
 		if (s->phase == PH_CLOSED)
 			return;
 	}
+	if (s->phase == PH_CONNECTING && s->size_wait_until != 0)
+		sess_spawn(s); /* no Size came in time */
 	sess_reap(s, now);
 	if (s->retry_at != 0 && now >= s->retry_at && s->ws == NULL &&
 	    s->phase < PH_DRAINING)

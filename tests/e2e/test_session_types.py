@@ -110,6 +110,7 @@ class NonInteractiveCommands(harness.ClusterTestCase):
             self.target, client="porthole", ready=False,
             extra_args=["--document-name", NON_INTERACTIVE, "--parameters",
                         json_params("sh -c 'echo in-''terminal; exit 7'")])
+        s.wait_started()
         self.assertEqual(s.wait_exit(60), 7, s.output())
         self.assertIn("in-terminal", s.output())
         self.cluster.wait_session_status(s.session_id,
