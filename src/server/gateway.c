@@ -106,6 +106,7 @@ struct gateway {
 	uint64_t client_grace_ms;
 	int timers_closing;       /* close callbacks still to come */
 	int shutting_down;
+	int draining;             /* shutting down, sessions kept open */
 };
 
 static int64_t
@@ -565,7 +566,14 @@ dchan_on_close(struct ws *w, int code)
 	if (d == NULL)
 		return;
 	r = d->r;
-	if (r != NULL) {
+	if (r != NULL && d->gw->draining) {
+		/* Left open in the store for the next portholed. */
+		if (d->side == SIDE_AGENT)
+			r->agent = NULL;
+		else
+			r->client = NULL;
+		relay_maybe_free(r);
+	} else if (r != NULL) {
 		peer = relay_peer(d);
 		if (peer != NULL)
 			ws_pause_read(peer->ws, 0);
@@ -763,7 +771,7 @@ ctl_on_close(struct ws *w, int code)
 		log_info("event=agent_offline instance=%s code=%d",
 		    c->instance_id, code);
 		/* Sessions whose agent has neither channel left have failed. */
-		n = strmap_count(gw->relays);
+		n = gw->draining ? 0 : strmap_count(gw->relays);
 		all = n ? calloc(n, sizeof(*all)) : NULL;
 		n = all ? strmap_values(gw->relays, all, n) : 0;
 		for (i = 0; i < n; i++) {
@@ -1144,21 +1152,35 @@ gateway_new(struct gateway **out, struct server *srv)
 }
 
 void
-gateway_shutdown(struct gateway *gw)
+gateway_shutdown(struct gateway *gw, int drain)
 {
 	void **all;
 	size_t n, i;
 
 	gw->shutting_down = 1;
+	gw->draining = drain;
 	uv_timer_stop(&gw->ping_refresh);
 	uv_timer_stop(&gw->tick);
 	n = strmap_count(gw->relays);
 	if (n && (all = calloc(n, sizeof(*all))) != NULL) {
 		n = strmap_values(gw->relays, all, n);
-		for (i = 0; i < n; i++)
-			relay_finish(all[i], "Terminated",
-			    "portholed shut down",
-			    "The server is shutting down.", 1);
+		for (i = 0; i < n; i++) {
+			struct relay *r = all[i];
+
+			if (!drain) {
+				relay_finish(r, "Terminated",
+				    "portholed shut down",
+				    "The server is shutting down.", 1);
+				continue;
+			}
+			/* A normal close without channel_closed: both
+			 * ends resume with the next portholed, which adopts
+			 * the session from the store. */
+			log_info("event=session_drained session=%s",
+			    r->session_id);
+			dchan_close(r->client, 1000, "server draining");
+			dchan_close(r->agent, 1000, "server draining");
+		}
 		free(all);
 	}
 	n = strmap_count(gw->ctls);

@@ -36,7 +36,10 @@ int gateway_terminate_session(struct gateway *gw, const char *session_id,
 /* Close the control channel of a deregistered instance. */
 void gateway_disconnect_instance(struct gateway *gw, const char *instance_id);
 
-/* SIGTERM: tell every agent and client, mark open sessions, close all. */
-void gateway_shutdown(struct gateway *gw);
+/* Stop: close every channel. Without drain (SIGTERM) sessions end
+ * Terminated and both ends are told; with drain (SIGUSR2, a node leaving
+ * for a restart or upgrade) data channels get a normal close without
+ * channel_closed and the sessions stay open for the next portholed. */
+void gateway_shutdown(struct gateway *gw, int drain);
 
 #endif

@@ -25,7 +25,7 @@
 struct serve_state {
 	struct server srv;
 	struct listener *listener;
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sigusr2;
 	uv_timer_t linger;
 };
 
@@ -145,15 +145,19 @@ on_signal(uv_signal_t *sig, int signum)
 
 	if (st->srv.shutting_down)
 		return;
-	log_info("event=shutdown signal=%d", signum);
+	log_info("event=shutdown signal=%d drain=%d", signum,
+	    signum == SIGUSR2);
 	st->srv.shutting_down = 1;
 	listener_stop(st->listener);
 	st->listener = NULL;
-	gateway_shutdown(st->srv.gw);
+	/* SIGUSR2 drains: sessions stay open for the next portholed. */
+	gateway_shutdown(st->srv.gw, signum == SIGUSR2);
 	uv_signal_stop(&st->sigterm);
 	uv_signal_stop(&st->sigint);
+	uv_signal_stop(&st->sigusr2);
 	uv_close((uv_handle_t *)&st->sigterm, NULL);
 	uv_close((uv_handle_t *)&st->sigint, NULL);
+	uv_close((uv_handle_t *)&st->sigusr2, NULL);
 	/* Give close frames and channel_closed messages a moment to leave. */
 	uv_timer_init(sig->loop, &st->linger);
 	uv_timer_start(&st->linger, on_linger_done, 1500, 0);
@@ -237,9 +241,11 @@ serve_main(int argc, char **argv)
 	}
 	uv_signal_init(st.srv.loop, &st.sigterm);
 	uv_signal_init(st.srv.loop, &st.sigint);
-	st.sigterm.data = st.sigint.data = &st;
+	uv_signal_init(st.srv.loop, &st.sigusr2);
+	st.sigterm.data = st.sigint.data = st.sigusr2.data = &st;
 	uv_signal_start(&st.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&st.sigint, on_signal, SIGINT);
+	uv_signal_start(&st.sigusr2, on_signal, SIGUSR2);
 	log_info("event=listening addr=%s port=%d region=%s account=%s",
 	    host, listener_port(st.listener), st.srv.region,
 	    st.srv.account_id);

@@ -1,11 +1,14 @@
-"""portholed killed with SIGKILL in the middle of a session.
+"""portholed killed with SIGKILL, or drained with SIGUSR2, mid-session.
 
 Proves that a crash of the server (no SIGTERM, no goodbye to anybody) does
 not strand a session: when portholed comes back on the same port and data
 directory, the agent's control and data channels and the client reconnect
 on their own, the same session resumes (the shell still has its state), and
-it ends normally afterwards; and that a session whose client never comes
-back ends Terminated or Failed instead of staying Connected.
+it ends normally afterwards; that a session whose client never comes
+back ends Terminated or Failed instead of staying Connected; and that a
+drained node (SIGUSR2: every WebSocket closed normally, code 1000, without
+channel_closed) leaves its sessions open, and the clients resume them with
+the next portholed instead of ending.
 """
 
 import json
@@ -55,6 +58,37 @@ class ServerCrash(harness.ClusterTestCase):
                 self.assertEqual(s.exit(), 0)
                 c.wait_session_status(sid, ("Terminated",), timeout=30)
                 self.wait_agent_back()
+
+    def test_drain_closes_normally_and_sessions_resume(self):
+        c = self.cluster
+        self.wait_agent_back()
+        sessions = []
+        for client in ("porthole", "aws"):
+            s = c.open_session(self.target, client=client)
+            s.run("export DRAIN_MARK=kept-''%s" % client)
+            sessions.append((client, s))
+        c.server.signal(signal.SIGUSR2)
+        self.assertEqual(c.server.popen.wait(timeout=20), 0)
+        c.server.close()
+        c.processes.remove(c.server)
+        log = harness.tail(c.server_log, 200)
+        self.assertIn("drain=1", log)
+        self.assertNotIn("portholed shut down", log)
+        time.sleep(1.0)
+        for client, s in sessions:
+            self.assertTrue(s.child.isalive(),
+                            "%s exited on a normal close" % client)
+        c.start_server()
+        for client, s in sessions:
+            out = s.run("echo $DRAIN_MARK", timeout=90)
+            self.assertIn("kept-%s" % client, out)
+            state, rec = c.session_record(s.session_id)
+            self.assertEqual((state, rec and rec.get("Status")),
+                             ("Active", "Connected"))
+        for client, s in sessions:
+            sid = s.session_id
+            self.assertEqual(s.exit(), 0)
+            c.wait_session_status(sid, ("Terminated",), timeout=30)
 
     def test_session_without_client_ends_after_crash(self):
         c = self.cluster
