@@ -60,6 +60,7 @@ class _Pair:
         self.up = up            # dialled to the server
         self.accepted = time.monotonic()
         self.closed = False
+        self.frozen = False     # bytes swallowed, connection kept open
         self.lock = threading.Lock()
 
     def kill(self):
@@ -159,6 +160,8 @@ class TcpProxy:
                 break
             if not data:
                 break
+            if pair.frozen:
+                continue    # a dead path: nothing arrives, nothing closes
             try:
                 dst.sendall(data)
             except OSError:
@@ -179,6 +182,17 @@ class TcpProxy:
         n = 0
         for p in self.live(since):
             if p.kill():
+                n += 1
+        return n
+
+    def freeze(self, since=None):
+        """Make every live connection (accepted at or after `since`) a
+        black hole that stays open: the peers see silence, not a close.
+        New connections still pass. Returns how many were frozen."""
+        n = 0
+        for p in self.live(since):
+            if not p.frozen:
+                p.frozen = True
                 n += 1
         return n
 
