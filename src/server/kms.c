@@ -1312,7 +1312,8 @@ fail:
 /* ---- root key rotation ---------------------------------------------------- */
 
 int
-kms_rotate_root_key(const char *data_dir, const struct kms_root_opts *o)
+kms_rotate_root_key(const char *data_dir, const struct kms_root_opts *o,
+    int *nkeys)
 {
 	char path[KMS_PATH_MAX], next[KMS_PATH_MAX];
 	uint8_t newroot[KMS_ROOT_KEY_LEN], material[KMS_ROOT_KEY_LEN];
@@ -1394,8 +1395,9 @@ kms_rotate_root_key(const char *data_dir, const struct kms_root_opts *o)
 		rc = PH_ERR_IO;
 		goto fail;
 	}
-	printf("portholed: re-wrapped %d KMS key%s under a new root key in "
-	    "%s\n", n, n == 1 ? "" : "s", path);
+	log_info("event=kms_root_key_rotated keys=%d", n);
+	if (nkeys != NULL)
+		*nkeys = n;
 	rc = 0;
 fail:
 	sqlite3_finalize(s);

@@ -85,8 +85,9 @@ void kms_close(struct kms *k);
  * transaction; the new key replaces DATA_DIR/kms-root.key (written 0600
  * to a temporary file, renamed after the commit; an interrupted rotation
  * is finished by the next kms_open). The current root key is found as
- * kms_open finds it. */
-int kms_rotate_root_key(const char *data_dir, const struct kms_root_opts *o);
+ * kms_open finds it. *nkeys (may be NULL): the keys re-wrapped. */
+int kms_rotate_root_key(const char *data_dir, const struct kms_root_opts *o,
+    int *nkeys);
 
 /* Delete keys whose deletion date has passed (with their aliases and
  * tags). Returns the count deleted or a negative code. */

@@ -284,7 +284,7 @@ rotate_main(int argc, char **argv)
 	};
 	struct kms_root_opts kro;
 	const char *data_dir = NULL;
-	int opt, rc;
+	int opt, rc, n = 0;
 
 	memset(&kro, 0, sizeof(kro));
 	optind = 1;
@@ -301,12 +301,14 @@ rotate_main(int argc, char **argv)
 		    "required\n");
 		return 2;
 	}
-	rc = kms_rotate_root_key(data_dir, &kro);
+	rc = kms_rotate_root_key(data_dir, &kro, &n);
 	if (rc != 0) {
-		fprintf(stderr, "portholed kms-rotate-root-key: failed (%s); "
-		    "nothing changed\n", ph_strerror(rc));
+		fprintf(stderr, "portholed kms-rotate-root-key: failed (%s)\n",
+		    ph_strerror(rc));
 		return 1;
 	}
+	printf("portholed: re-wrapped %d KMS key%s under a new root key in "
+	    "%s/%s\n", n, n == 1 ? "" : "s", data_dir, KMS_ROOT_KEY_FILE);
 	if (getenv(KMS_ROOT_KEY_ENV) != NULL || kro.passphrase_file != NULL)
 		printf("portholed: the new root key is the file %s/%s: start "
 		    "portholed without %s and --kms-root-passphrase-file\n",
