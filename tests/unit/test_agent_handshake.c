@@ -189,8 +189,8 @@ test_request_json(void **state)
 
 	(void)state;
 	buf_init(&b, 0);
-	assert_int_equal(agent_handshake_request_json(&p, "AAAAAAAAAAAAAAAAAAAAAA==",
-	    &b), 0);
+	assert_int_equal(agent_handshake_request_json(&p,
+	    "AAAAAAAAAAAAAAAAAAAAAA==", &b), 0);
 	o = json_loadb((const char *)b.data, b.len, 0, NULL);
 	assert_non_null(o);
 	assert_string_equal(json_string_value(json_object_get(o,
@@ -791,8 +791,8 @@ test_kms_body_and_answers(void **state)
 	buf_free(&b);
 
 	buf_init(&ans, 0);
-	assert_int_equal(buf_append_str(&ans, "{\"KeyId\":\"k\",\"Plaintext\":\""),
-	    0);
+	assert_int_equal(buf_append_str(&ans,
+	    "{\"KeyId\":\"k\",\"Plaintext\":\""), 0);
 	assert_int_equal(agent_b64_encode(test_key, 64, &ans), 0);
 	assert_int_equal(buf_append_str(&ans, "\",\"EncryptionAlgorithm\":"
 	    "\"SYMMETRIC_DEFAULT\"}"), 0);
