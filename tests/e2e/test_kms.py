@@ -30,9 +30,14 @@ import http.client
 import json
 import os
 import re
+import configparser
 import ssl
 import subprocess
+import time
 import uuid
+
+import boto3
+import botocore.config
 
 import harness
 import sessionkit
@@ -691,6 +696,182 @@ class KmsInstancePrincipal(harness.ClusterTestCase):
                          os.urandom(300)).decode()}):
             status, doc = self.post("TrentService.Decrypt", junk)
             self.assertEqual(status, 400, (junk, doc))
+
+
+class KmsRootKey(harness.ClusterTestCase):
+    """The root key that wraps key material at rest: the default file,
+    the environment variable, a passphrase file, rotation with
+    `portholed kms-rotate-root-key`, a wrong key refused at start, and a
+    data directory made before KMS existed."""
+
+    with_agent = False
+
+    def portholed(self, *args, env=None, timeout=60):
+        return subprocess.run([harness.binary("portholed"), *args],
+                              capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL,
+                              env=env or self.cluster.env)
+
+    def new_data_dir(self):
+        d = os.path.join(self.cluster.tmp, "dd-%s" % uuid.uuid4().hex[:8])
+        p = self.cluster.init(data_dir=d)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        return d
+
+    def serve(self, data_dir, *extra, env=None):
+        """portholed serve on a free port; returns (process, kms client)
+        once KMS answers, or (process, None) if it exited."""
+        port = harness.free_port()
+        proc = harness.Process(
+            "portholed-%d" % port,
+            [harness.binary("portholed"), "serve", "--data-dir", data_dir,
+             "--listen", "127.0.0.1:%d" % port, *extra],
+            os.path.join(self.cluster.tmp, "portholed-%d.log" % port),
+            env or self.cluster.env)
+        self.cluster.processes.append(proc)
+        cp = configparser.ConfigParser()
+        cp.read(os.path.join(data_dir, "admin.credentials"))
+        kms = boto3.session.Session(
+            aws_access_key_id=cp["porthole"]["aws_access_key_id"],
+            aws_secret_access_key=cp["porthole"]["aws_secret_access_key"],
+            region_name=self.cluster.region).client(
+                "kms", endpoint_url="https://127.0.0.1:%d" % port,
+                verify=os.path.join(data_dir, "ca.pem"),
+                config=botocore.config.Config(
+                    retries={"max_attempts": 1}, connect_timeout=2,
+                    read_timeout=10))
+        deadline = time.monotonic() + 20
+        for _ in range(400):
+            if not proc.alive():
+                return proc, None
+            try:
+                kms.list_keys()
+                return proc, kms
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+        self.fail("portholed on %d did not answer: %s" % (port, proc.log()))
+
+    def done(self, proc):
+        proc.close()
+        if proc in self.cluster.processes:
+            self.cluster.processes.remove(proc)
+
+    def refused(self, data_dir, *extra, env=None):
+        proc, kms = self.serve(data_dir, *extra, env=env)
+        self.assertIsNone(kms, "portholed started with the wrong root key")
+        proc.popen.wait(timeout=10)
+        self.assertNotEqual(proc.popen.returncode, 0)
+        self.assertIn("does not match", proc.log())
+        self.done(proc)
+
+    def round_trip_setup(self, kms):
+        k = kms.create_key(Description="root key test")["KeyMetadata"]
+        ct = kms.encrypt(KeyId=k["KeyId"], Plaintext=b"wrapped",
+                         EncryptionContext={"r": "k"})["CiphertextBlob"]
+        return ct
+
+    def assertDecrypts(self, kms, ct):
+        self.assertEqual(kms.decrypt(CiphertextBlob=ct,
+                                     EncryptionContext={"r": "k"})
+                         ["Plaintext"], b"wrapped")
+
+    def test_rotation_keeps_every_key(self):
+        c = self.cluster
+        kms = c.client("kms")
+        cts = [self.round_trip_setup(kms) for _ in range(3)]
+        path = os.path.join(c.data_dir, "kms-root.key")
+        with open(path) as f:
+            before = f.read()
+        # Refused while the old key is wrong: nothing changes.
+        p = self.portholed("kms-rotate-root-key", "--data-dir", c.data_dir,
+                           env=c.make_env(PORTHOLED_KMS_ROOT_KEY=base64.
+                                          b64encode(b"\0" * 32).decode()))
+        self.assertNotEqual(p.returncode, 0)
+        with open(path) as f:
+            self.assertEqual(f.read(), before)
+        c.stop_server()
+        p = self.portholed("kms-rotate-root-key", "--data-dir", c.data_dir)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"re-wrapped \d+ KMS key")
+        with open(path) as f:
+            after = f.read()
+        self.assertNotEqual(after, before)
+        self.assertEqual(len(base64.b64decode(after.strip())), 32)
+        self.assertEqual(harness.file_mode(path) & 0o777, 0o600)
+        self.assertFalse(os.path.exists(path + ".new"))
+        # The old root key no longer opens the store.
+        with open(path, "w") as f:
+            f.write(before)
+        self.refused(c.data_dir)
+        with open(path, "w") as f:
+            f.write(after)
+        c.start_server()
+        kms = c.client("kms")
+        for ct in cts:
+            self.assertDecrypts(kms, ct)
+
+    def test_environment_root_key(self):
+        d = self.new_data_dir()
+        key = base64.b64encode(os.urandom(32)).decode()
+        env = self.cluster.make_env(PORTHOLED_KMS_ROOT_KEY=key)
+        proc, kms = self.serve(d, env=env)
+        self.assertIsNotNone(kms, proc.log())
+        ct = self.round_trip_setup(kms)
+        proc.stop()
+        self.assertNotIn(key, proc.log())
+        self.done(proc)
+        # Without it (the file key) or with another one: refused.
+        self.refused(d)
+        self.refused(d, env=self.cluster.make_env(
+            PORTHOLED_KMS_ROOT_KEY=base64.b64encode(os.urandom(32)).decode()))
+        proc, kms = self.serve(d, env=env)
+        self.assertIsNotNone(kms, proc.log())
+        self.assertDecrypts(kms, ct)
+        self.done(proc)
+
+    def test_passphrase_root_key(self):
+        d = self.new_data_dir()
+        pf = os.path.join(self.cluster.tmp, "pass-%s" % uuid.uuid4().hex)
+        with open(pf, "w") as f:
+            f.write("a long and secret passphrase\n")
+        os.chmod(pf, 0o600)
+        proc, kms = self.serve(d, "--kms-root-passphrase-file", pf)
+        self.assertIsNotNone(kms, proc.log())
+        ct = self.round_trip_setup(kms)
+        proc.stop()
+        self.assertNotIn("secret passphrase", proc.log())
+        self.done(proc)
+        wrong = pf + ".wrong"
+        with open(wrong, "w") as f:
+            f.write("another long passphrase\n")
+        self.refused(d, "--kms-root-passphrase-file", wrong)
+        proc, kms = self.serve(d, "--kms-root-passphrase-file", pf)
+        self.assertIsNotNone(kms, proc.log())
+        self.assertDecrypts(kms, ct)
+        self.done(proc)
+        # Rotating away from the passphrase leaves a root key file.
+        p = self.portholed("kms-rotate-root-key", "--data-dir", d,
+                           "--kms-root-passphrase-file", pf)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        proc, kms = self.serve(d)
+        self.assertIsNotNone(kms, proc.log())
+        self.assertDecrypts(kms, ct)
+        self.done(proc)
+
+    def test_data_dir_made_before_kms(self):
+        d = self.new_data_dir()
+        path = os.path.join(d, "kms-root.key")
+        self.assertEqual(harness.file_mode(path) & 0o777, 0o600)
+        os.unlink(path)
+        proc, kms = self.serve(d)
+        self.assertIsNotNone(kms, proc.log())
+        self.assertEqual(harness.file_mode(path) & 0o777, 0o600)
+        self.assertEqual(harness.file_mode(os.path.join(d, "kms.db"))
+                         & 0o777, 0o600)
+        self.round_trip_setup(kms)
+        self.done(proc)
 
 
 if __name__ == "__main__":
