@@ -62,6 +62,10 @@
  * for the client's first Size (porthole sends it on connecting; the
  * official plugin only after the first output, spec 5.1). */
 #define SESS_SIZE_WAIT_MS 4000
+/* NonInteractiveCommands: its output is the result, so the end waits for
+ * a slow reader (porthole ... | less) to take it all; TerminateSession,
+ * the idle timeout or a lost client end the wait sooner. */
+#define SESS_NI_DRAIN_MS ((uint64_t)30 * 60 * 1000)
 
 enum sess_phase {
 	PH_CONNECTING, /* dialling the data channel the first time */
@@ -990,7 +994,8 @@ sess_end(struct agent_session *s, const char *status, const char *output)
 	}
 	s->phase = PH_DRAINING;
 	s->drain_until = s->peer_gone || !s->ws_open ? now :
-	    now + SESS_DRAIN_MS;
+	    now + (s->task.type == AGENT_ST_NONINTERACTIVE ?
+	    SESS_NI_DRAIN_MS : SESS_DRAIN_MS);
 }
 
 /* Called on every tick while draining or reaping. */

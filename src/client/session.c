@@ -48,6 +48,9 @@
 #define SESS_MAX_RETRIES 5         /* spec 4.7: first try + 5 retries */
 #define SESS_STABLE_MS 5000        /* a connection this old resets retries */
 #define SESS_CLOSE_GRACE_MS 300    /* wait for our close frame, then stop */
+/* channel_closed waits while acknowledged output still sits in the
+ * channel (our stdout was slower than the stream), as long as it moves. */
+#define SESS_CLOSE_DRAIN_MS 3000
 /* After a failed handshake the agent cancels the session and the gateway
  * says channel_closed; past this we end on our own. */
 #define SESS_HS_FAIL_WAIT_MS 5000
@@ -115,6 +118,11 @@ struct sess {
 	int hs_complete;
 	int hs_failed;           /* exit non-zero however it ends */
 	int remote_exit;         /* PayloadType 12, -1 if none */
+	/* channel_closed came with output still to write (sess_on_control) */
+	int closed_wait;
+	struct buf closed_msg;
+	size_t closed_ooo;
+	uint64_t closed_moved_ms;
 
 	/* KMSEncryption (spec 6): the request being answered, the
 	 * GenerateDataKey call on a worker, and the session cipher. */
@@ -1112,6 +1120,50 @@ sess_deliver(void *ud, uint32_t type, const uint8_t *p, size_t n)
 	}
 }
 
+/* The agent counts output as delivered once we acknowledged it, which we
+ * do for messages held behind one our full stdout refused; channel_closed
+ * may then overtake them. They are written first (the exit code of a
+ * non-interactive command is among them), while they keep moving. */
+static void
+sess_closed_after_output(struct sess *s, const uint8_t *p, size_t n)
+{
+	if (s->closed_wait)
+		return;
+	if (channel_out_of_order(s->ch) == 0 ||
+	    buf_append(&s->closed_msg, p, n) != 0) {
+		sess_closed(s, p, n);
+		return;
+	}
+	s->closed_wait = 1;
+	s->closed_ooo = channel_out_of_order(s->ch);
+	s->closed_moved_ms = channel_now_ms();
+	log_debug("event=closed_waits_for_output session=%s held=%zu",
+	    s->p->session_id, s->closed_ooo);
+}
+
+/* From the tick, after the channel delivered what it could. */
+static void
+sess_closed_check(struct sess *s)
+{
+	uint64_t now = channel_now_ms();
+	size_t k;
+
+	if (!s->closed_wait || s->finished)
+		return;
+	k = channel_out_of_order(s->ch);
+	/* Output waiting for our stdout moves at its reader's pace (a
+	 * pager may hold it for long); only a stream that cannot move (a
+	 * message that never came) is given up. */
+	if (k != s->closed_ooo || s->outq.len > 0) {
+		s->closed_ooo = k;
+		s->closed_moved_ms = now;
+	}
+	if (k > 0 && now - s->closed_moved_ms < SESS_CLOSE_DRAIN_MS)
+		return;
+	s->closed_wait = 0;
+	sess_closed(s, s->closed_msg.data, s->closed_msg.len);
+}
+
 static void
 sess_on_control(void *ud, const struct clientmsg *m)
 {
@@ -1120,7 +1172,7 @@ sess_on_control(void *ud, const struct clientmsg *m)
 	if (s->finished)
 		return;
 	if (strcmp(m->type, MT_CHANNEL_CLOSED) == 0)
-		sess_closed(s, m->payload, m->payload_len);
+		sess_closed_after_output(s, m->payload, m->payload_len);
 	else
 		log_debug("event=control_message type=%s", m->type);
 }
@@ -1230,6 +1282,12 @@ ws_close_cb(struct ws *w, int code)
 		uv_timer_stop(&s->grace);
 		s->closed_down = 1;
 		sess_maybe_stop(s);
+		return;
+	}
+	if (s->closed_wait) {
+		/* channel_closed came: nothing to resume; the tick writes
+		 * what the channel holds (sess_closed_check). */
+		s->closed_down = 1;
 		return;
 	}
 	stdin_update(s);
@@ -1396,6 +1454,7 @@ tick_cb(uv_timer_t *t)
 	if (s->finished)
 		return;
 	channel_tick(s->ch, channel_now_ms());
+	sess_closed_check(s);
 	if (s->finished)
 		return;
 	if (channel_head_resends(s->ch) >= SESS_GIVEUP_RESENDS) {
@@ -1471,6 +1530,7 @@ client_session_run(const struct client_session_params *p)
 	buf_init(&s->outq, SESS_OUT_MAX);
 	buf_init(&s->inq, SESS_INQ_MAX);
 	buf_init(&s->hs_req, (size_t)64 << 10);
+	buf_init(&s->closed_msg, (size_t)64 << 10);
 	s->keepalive_ms = p->keepalive_s < 0 ? 0 : p->keepalive_s == 0 ?
 	    CLIENT_KEEPALIVE_DEFAULT * 1000u : (unsigned)p->keepalive_s * 1000u;
 	s->token = strdup(p->token);

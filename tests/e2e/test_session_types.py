@@ -134,11 +134,62 @@ class NonInteractiveCommands(harness.ClusterTestCase):
         self.assertIn("no-tty-in", out)
         self.assertIn("no-tty-out", out)
 
+    def test_runs_as_ssm_user_without_a_shell(self):
+        # spec 7.3: split shell-style and run directly, as AWS's agent
+        # does: nothing is expanded unless the command runs a shell.
+        rc, out, err = self.porthole(json_params(
+            "sh -c 'id -un; echo \"home=$HOME\"'"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("ssm-user", out)
+        self.assertIn("home=/home/ssm-user", out)
+        rc, out, err = self.porthole(json_params("echo $HOME 'a  b'"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("$HOME a  b", out)
+
+    def test_command_not_found(self):
+        rc, out, err = self.porthole(json_params("no-such-command-xyz -v"))
+        self.assertEqual(rc, 127, "stdout %r stderr %r" % (out, err))
+        self.assertIn("no-such-command-xyz: command not found", err)
+
+    def test_killed_command_is_128_plus_signal(self):
+        rc, out, err = self.porthole(json_params("sh -c 'kill -TERM $$'"))
+        self.assertEqual(rc, 128 + 15, "stdout %r stderr %r" % (out, err))
+
+    def test_ctrl_c_interrupts_the_command(self):
+        s = self.cluster.open_session(
+            self.target, client="porthole", ready=False,
+            extra_args=["--document-name", NON_INTERACTIVE, "--parameters",
+                        json_params("sh -c 'echo ready-now; sleep 30; "
+                                    "echo not-interrupted'")])
+        s.wait_started()
+        s.child.expect_exact("ready-now", timeout=20)
+        s.child.send("\x03")
+        self.assertEqual(s.wait_exit(20), 128 + 2, s.output())
+        self.assertNotIn("not-interrupted", s.output())
+
+    def test_aws_cli(self):
+        """Through `aws ssm start-session` the plugin prints the exit code
+        as AWS's does (EXIT_CODE: n on stdout) and exits 0: the CLI turns
+        any other status of the plugin into 255 and an error."""
+        p = self.cluster.aws(
+            "ssm", "start-session", "--target", self.target,
+            "--document-name", NON_INTERACTIVE, "--parameters",
+            json_params("sh -c 'echo o-out; echo e-err >&2; exit 3'"),
+            check=False, output="text")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("o-out", p.stdout)
+        self.assertIn("EXIT_CODE: 3", p.stdout)
+        if not os.environ.get("PORTHOLE_E2E_PLUGIN_DIR"):
+            # AWS's plugin writes stderr to stdout; ours keeps it apart.
+            self.assertIn("e-err", p.stderr)
+            self.assertNotIn("e-err", p.stdout)
+
     def test_large_output_intact(self):
         n = 200000
-        rc, out, err = self.porthole(json_params("seq 1 %d" % n),
-                                     timeout=120)
-        self.assertEqual(rc, 0, err[-2000:])
+        # The exit code comes after the last byte of output.
+        rc, out, err = self.porthole(
+            json_params("sh -c 'seq 1 %d; exit 5'" % n), timeout=120)
+        self.assertEqual(rc, 5, err[-2000:])
         lines = [x for x in out.replace("\r", "").split("\n")
                  if re.fullmatch(r"\d+", x)]
         self.assertEqual(lines, [str(i) for i in range(1, n + 1)])
