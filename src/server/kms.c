@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ static const char kms_aad_material[] = "porthole-kms-material-v1:";
 
 struct kms {
 	sqlite3 *db;
+	int lock_fd;       /* kms.db, flock'ed: one user of the store */
 	uint8_t root[KMS_ROOT_KEY_LEN];
 	char data_dir[512];
 };
@@ -458,14 +460,21 @@ kms_db_open(struct kms *k, const char *path)
 	int fd, rc;
 
 	/* Created 0600 before SQLite sees it; its -wal and -shm files take
-	 * the database file's mode. */
+	 * the database file's mode. The descriptor stays open with an
+	 * exclusive flock (independent of SQLite's fcntl locks), so a root
+	 * key rotation cannot run under a live portholed. */
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		fprintf(stderr, "portholed: cannot open %s: %s\n", path,
 		    strerror(errno));
 		return PH_ERR_IO;
 	}
-	close(fd);
+	k->lock_fd = fd;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "portholed: %s is in use by another portholed "
+		    "process; stop it first\n", path);
+		return PH_ERR_AGAIN;
+	}
 	if (sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
 		fprintf(stderr, "portholed: cannot open %s: %s\n", path,
@@ -678,6 +687,7 @@ kms_open(struct kms **out, const char *data_dir,
 	*out = NULL;
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return PH_ERR_NOMEM;
+	k->lock_fd = -1;
 	if (strlen(data_dir) >= sizeof(k->data_dir)) {
 		free(k);
 		return PH_ERR_TOOBIG;
@@ -703,6 +713,8 @@ kms_close(struct kms *k)
 		return;
 	if (k->db != NULL)
 		sqlite3_close(k->db);
+	if (k->lock_fd >= 0)
+		close(k->lock_fd);   /* releases the flock */
 	OPENSSL_cleanse(k->root, sizeof(k->root));
 	free(k);
 }

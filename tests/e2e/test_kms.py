@@ -789,6 +789,10 @@ class KmsRootKey(harness.ClusterTestCase):
                            env=c.make_env(PORTHOLED_KMS_ROOT_KEY=base64.
                                           b64encode(b"\0" * 32).decode()))
         self.assertNotEqual(p.returncode, 0)
+        # Refused while portholed runs (it holds the old key in memory).
+        p = self.portholed("kms-rotate-root-key", "--data-dir", c.data_dir)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("in use", p.stderr)
         with open(path) as f:
             self.assertEqual(f.read(), before)
         c.stop_server()

@@ -312,6 +312,13 @@ t_root_key_checks(void **state)
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	/* Never overwritten. */
 	assert_int_equal(kms_root_key_create(f->dir), PH_ERR_EXISTS);
+	/* One user of the store at a time. */
+	assert_int_equal(kms_open(&f->k, f->dir, &o), 0);
+	assert_int_equal(kms_open(&k2, f->dir, &o), PH_ERR_AGAIN);
+	assert_null(k2);
+	assert_int_equal(kms_rotate_root_key(f->dir, &o, NULL), PH_ERR_AGAIN);
+	kms_close(f->k);
+	f->k = NULL;
 
 	/* Another root key: refused. */
 	setenv(KMS_ROOT_KEY_ENV, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
