@@ -52,6 +52,9 @@
 #define SESS_MAX_TRIES 5
 /* Invalid frames tolerated on one data-channel connection. */
 #define SESS_MAX_BAD_FRAMES 16
+/* Stream payloads of an encrypted session that did not open (resends
+ * included): past this the peer does not hold the key (spec 6.3). */
+#define SESS_MAX_CRYPTO_FAILURES 32
 #define SESS_KEEPALIVE_MS 30000
 #define SESS_KEEPALIVE_TIMEOUT_MS 90000
 /* A partial UTF-8 character is held back at most this long. */
@@ -1077,6 +1080,14 @@ sess_on_tick(uv_timer_t *t)
 		sess_hs_check(s);
 		if (s->phase == PH_CLOSED)
 			return;
+	}
+	if (s->hs != NULL && s->phase < PH_DRAINING &&
+	    channel_crypto_failures(s->ch) >= SESS_MAX_CRYPTO_FAILURES) {
+		log_warn("event=crypto_failures session=%s",
+		    s->task.session_id);
+		agent_session_terminate(s, "Failed", "The client's input does "
+		    "not decrypt with the session key.");
+		return;
 	}
 	if (s->phase == PH_CONNECTING && s->size_wait_until != 0)
 		sess_spawn(s); /* no Size came in time */

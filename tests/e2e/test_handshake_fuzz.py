@@ -240,6 +240,47 @@ class HandshakeFuzz(harness.ClusterTestCase):
         self.cluster.ssm().terminate_session(SessionId=fc.sid)
         fc.wait_end()
 
+    def complete_handshake(self, fc):
+        """A correct handshake; returns the 64-byte data key."""
+        fc.handshake_request()
+        key, blob = self.data_key(fc.sid)
+        fc.send_input(response(cipher_result(blob)),
+                      sessionkit.PT_HS_RESPONSE)
+        ch = fc.next_stream((sessionkit.PT_CHALLENGE_REQUEST,))
+        sealed = base64.b64decode(json.loads(ch["payload"])["Challenge"])
+        plain = AESGCM(key[:32]).decrypt(sealed[:12], sealed[12:], None)
+        nonce = os.urandom(12)
+        fc.send_input(json.dumps({"Challenge": base64.b64encode(
+            nonce + AESGCM(key[32:]).encrypt(nonce, plain, None)).decode()
+        }).encode(), sessionkit.PT_CHALLENGE_RESPONSE)
+        fc.next_stream((sessionkit.PT_HS_COMPLETE,))
+        return key
+
+    def test_input_sealed_with_the_wrong_key(self):
+        # After a good handshake, input that does not open with bytes
+        # 32-63 never runs, and a client that keeps sending it (the
+        # agent does not acknowledge it, so it is resent) loses the
+        # session.
+        fc = self.fake()
+        key = self.complete_handshake(fc)
+        path = "/tmp/porthole-e2e-%s" % uuid.uuid4().hex
+        self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
+        nonce = os.urandom(12)
+        bad = nonce + AESGCM(key[:32]).encrypt(
+            nonce, ("touch %s\r" % path).encode(), None)
+        for _ in range(40):
+            fc.ws.send_binary(client_message(
+                "input_stream_data", bad, seq=fc.seq,
+                payload_type=sessionkit.PT_OUTPUT))
+            time.sleep(0.05)
+        fc.seq += 1
+        fc.wait_end()
+        self.cluster.wait_session_status(fc.sid, ("Failed", "Terminated"),
+                                         timeout=30)
+        self.assertFalse(os.path.exists(path),
+                         "input sealed with the wrong key ran")
+        self.assertTrue(self.agent.proc.alive(), "the agent died")
+
     # ---- garbage HandshakeResponses ---------------------------------------
 
     def bad_response(self, payload):
