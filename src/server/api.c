@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "common/err.h"
 #include "common/log.h"
 #include "common/sigv4.h"
@@ -109,6 +111,18 @@ done:
 	return ok;
 }
 
+/* Wipe the KMS "Plaintext" member of a request or answer before the JSON
+ * library frees it. */
+static void
+api_wipe_plaintext(json_t *o)
+{
+	json_t *v = json_object_get(o, "Plaintext");
+
+	if (json_is_string(v))
+		OPENSSL_cleanse((char *)json_string_value(v),
+		    json_string_length(v));
+}
+
 static int64_t
 api_now_ms(void)
 {
@@ -138,6 +152,8 @@ api_respond_json(struct http_request *req, int status, json_t *body,
 		return;
 	}
 	http_respond(req, status, API_CONTENT_TYPE, hdr, text, strlen(text));
+	/* Answers may carry KMS plaintexts and data keys. */
+	OPENSSL_cleanse(text, strlen(text));
 	free(text);
 }
 
@@ -277,6 +293,8 @@ api_handle(struct server *srv, struct http_request *req)
 	}
 	api_audit(request_id, id.service, action, &look.p, peer, 200, NULL);
 	api_respond_json(req, 200, out, request_id);
+	api_wipe_plaintext(in);
+	api_wipe_plaintext(out);
 	json_decref(in);
 	json_decref(out);
 	return;
@@ -284,6 +302,7 @@ fail:
 	api_audit(request_id, id.service[0] != '\0' ? id.service : "-", action,
 	    authed ? &look.p : NULL, peer, err.status, err.type);
 	api_respond_error(req, &err, request_id);
+	api_wipe_plaintext(in);
 	json_decref(in);
 	json_decref(out);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "common/err.h"
@@ -223,6 +224,9 @@ serve_main(int argc, char **argv)
 		store_close(st.srv.store);
 		return 1;
 	}
+	/* Keys whose deletion date passed while portholed was down; later
+	 * ones go at the next KMS request. */
+	kms_purge(st.srv.kms, (int64_t)time(NULL) * 1000);
 	if ((rc = tls_ctx_new_server(&st.srv.tls, cert, key, ca)) != 0) {
 		fprintf(stderr, "portholed serve: cannot load the TLS "
 		    "certificate from %s (%s)\n", data_dir, ph_strerror(rc));
