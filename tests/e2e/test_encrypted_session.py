@@ -203,6 +203,71 @@ class EncryptedSession(EncryptedBase):
         self.assertEqual(s.exit(), 0)
 
 
+class EncryptedSessionTypes(EncryptedBase):
+    """The command session types are encrypted the same way: stdout,
+    stderr (PayloadType 11) and the exit code (12) are sealed with bytes
+    0-31 and none of them crosses the relay in clear."""
+
+    def setUp(self):
+        sessionkit.set_session_prefs(self.cluster, kmsKeyId=ALIAS)
+
+    def porthole(self, document, command, timeout=60):
+        argv = [harness.binary("porthole"), "start-session", "--target",
+                self.target, "--document-name", document, "--parameters",
+                json.dumps({"command": [command]})]
+        master, slave = os.openpty()
+        try:
+            p = harness.subprocess.run(
+                argv, stdin=slave, capture_output=True, timeout=timeout,
+                env=self.cluster.env)
+        finally:
+            os.close(master)
+            os.close(slave)
+        return (p.returncode, p.stdout.decode(errors="replace"),
+                p.stderr.decode(errors="replace"))
+
+    def assert_sealed(self, recs, secret):
+        self.assertTrue(recs, "nothing was relayed")
+        for d, raw in recs:
+            self.assertNotIn(secret.encode(), raw,
+                             "the marker crossed the relay in clear")
+        for d, raw in recs:
+            f = sessionkit.parse_frame(raw)
+            if f and f["type"] == "output_stream_data" and f["ptype"] in (
+                    sessionkit.PT_OUTPUT, sessionkit.PT_STDERR,
+                    sessionkit.PT_EXIT_CODE):
+                self.assertGreater(len(f["payload"]), 28)
+        self.assertFalse(any(
+            (sessionkit.parse_frame(raw) or {}).get("payload", b"")
+            .startswith(b"EXIT_CODE") for _d, raw in recs),
+            "the exit code crossed the relay in clear")
+
+    def test_non_interactive_command(self):
+        _typed, _printed, secret = self.marker()
+        off = self.capture_offset()
+        rc, out, err = self.porthole(
+            "AWS-StartNonInteractiveCommand",
+            "sh -c 'echo %sout$((1+1)); echo %serr$((2+2)) >&2; exit 5'"
+            % (secret, secret))
+        self.assertEqual(rc, 5, "stdout %r stderr %r" % (out, err))
+        self.assertIn(sessionkit.ENCRYPTED_BANNER, out + err)
+        self.assertIn(secret + "out2", out)
+        self.assertIn(secret + "err4", err)
+        self.assertNotIn(secret + "err4", out)
+        self.assert_sealed(self.capture(off), secret)
+
+    def test_interactive_command(self):
+        _typed, _printed, secret = self.marker()
+        off = self.capture_offset()
+        rc, out, err = self.porthole(
+            "AWS-StartInteractiveCommand",
+            "sh -c 'echo %s$((6*7)); stty size'" % secret)
+        self.assertEqual(rc, 0, "stdout %r stderr %r" % (out, err))
+        self.assertIn(sessionkit.ENCRYPTED_BANNER, out + err)
+        self.assertIn(secret + "42", out)
+        self.assert_sealed(self.capture(off), secret)
+
+
 class UnencryptedControl(EncryptedBase):
     """Without kmsKeyId the same marker is visible on the relay: the
     capture really shows what the relay handles."""
