@@ -11,8 +11,9 @@
  * activation it registered with, as AWS's instance credentials do. */
 struct principal {
 	char name[65];            /* IAM user name: at most 64 characters */
-	char arn[256];            /* arn:aws:iam::ACCOUNT:user/NAME, or
-	                             arn:aws:sts::ACCOUNT:assumed-role/ROLE/ID */
+	/* arn:aws:iam::ACCOUNT:user/NAME, or for an instance
+	 * arn:aws:sts::ACCOUNT:assumed-role/ROLE/ID */
+	char arn[256];
 	char access_key_id[21];
 	int is_root_admin;        /* the user portholed init created */
 	int active;

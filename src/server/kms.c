@@ -68,7 +68,7 @@ static const char *const kms_schema[] = {
 	    "NOT NULL, tag_value TEXT NOT NULL, PRIMARY KEY (key_id, tag_key))",
 };
 
-/* ---- small helpers ------------------------------------------------------ */
+/* ---- small helpers ------------------------------------------------------- */
 
 void
 kms_buf_wipe(struct buf *b)
@@ -241,7 +241,7 @@ fail:
 	return rc;
 }
 
-/* ---- root key ----------------------------------------------------------- */
+/* ---- root key ------------------------------------------------------------ */
 
 static int
 kms_write_private(const char *path, const void *p, size_t n, int excl)
@@ -377,7 +377,7 @@ kms_root_key_create(const char *data_dir)
 	return rc;
 }
 
-/* ---- database ----------------------------------------------------------- */
+/* ---- database ------------------------------------------------------------ */
 
 static int
 kms_exec(struct kms *k, const char *sql)
@@ -719,7 +719,7 @@ kms_close(struct kms *k)
 	free(k);
 }
 
-/* ---- key material --------------------------------------------------------- */
+/* ---- key material -------------------------------------------------------- */
 
 static int
 kms_wrap(const uint8_t root[KMS_ROOT_KEY_LEN], const char *id,
@@ -774,7 +774,7 @@ kms_material(struct kms *k, const char *id,
 	return rc;
 }
 
-/* ---- keys ----------------------------------------------------------------- */
+/* ---- keys ---------------------------------------------------------------- */
 
 static int
 kms_tags_put(struct kms *k, const char *key_id, const struct kms_tag *tags,
@@ -1035,7 +1035,7 @@ kms_purge(struct kms *k, int64_t now_ms)
 	}
 }
 
-/* ---- aliases -------------------------------------------------------------- */
+/* ---- aliases ------------------------------------------------------------- */
 
 int
 kms_alias_create(struct kms *k, const char *name, const char *key_id,
@@ -1137,7 +1137,7 @@ kms_alias_foreach(struct kms *k, const char *key_id, int offset, int limit,
 	return rc;
 }
 
-/* ---- tags ----------------------------------------------------------------- */
+/* ---- tags ---------------------------------------------------------------- */
 
 int
 kms_tags_add(struct kms *k, const char *key_id, const struct kms_tag *tags,
@@ -1190,7 +1190,7 @@ kms_tags_foreach(struct kms *k, const char *key_id,
 	return rc;
 }
 
-/* ---- ciphertexts ---------------------------------------------------------- */
+/* ---- ciphertexts --------------------------------------------------------- */
 
 static int
 kms_cmp_str(const void *a, const void *b)
@@ -1321,7 +1321,7 @@ fail:
 	return rc;
 }
 
-/* ---- root key rotation ---------------------------------------------------- */
+/* ---- root key rotation --------------------------------------------------- */
 
 int
 kms_rotate_root_key(const char *data_dir, const struct kms_root_opts *o,

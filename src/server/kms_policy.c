@@ -116,8 +116,8 @@ kp_check_actions(json_t *v, const char *what, size_t sidx, char *msg,
 		    json_string_value(v));
 	json_array_foreach(v, i, e)
 		if (!kp_action_ok(json_string_value(e)))
-			return kp_fail(msg, size, "Statement %zu: invalid action "
-			    "'%.100s'.", sidx, json_string_value(e));
+			return kp_fail(msg, size, "Statement %zu: invalid "
+			    "action '%.100s'.", sidx, json_string_value(e));
 	return 0;
 }
 
@@ -192,8 +192,8 @@ kp_check_statement(json_t *st, size_t sidx, char *msg, size_t size)
 			if (strcmp(key, known[i]) == 0)
 				break;
 		if (i == sizeof(known) / sizeof(known[0]))
-			return kp_fail(msg, size, "Statement %zu has an unknown "
-			    "element '%.60s'.", sidx, key);
+			return kp_fail(msg, size, "Statement %zu has an "
+			    "unknown element '%.60s'.", sidx, key);
 	}
 	v = json_object_get(st, "Sid");
 	if (v != NULL && !json_is_string(v))
@@ -214,8 +214,8 @@ kp_check_statement(json_t *st, size_t sidx, char *msg, size_t size)
 	v = json_object_get(st, "Condition");
 	if (v != NULL) {
 		if (!json_is_object(v))
-			return kp_fail(msg, size, "Statement %zu: Condition must "
-			    "be an object.", sidx);
+			return kp_fail(msg, size, "Statement %zu: Condition "
+			    "must be an object.", sidx);
 		json_object_foreach(v, key, c)
 			if (!json_is_object(c))
 				return kp_fail(msg, size, "Statement %zu: "
@@ -259,9 +259,9 @@ kms_policy_parse(const char *text, struct kms_policy **out, char *msg,
 		}
 	}
 	v = json_object_get(doc, "Version");
-	if (v != NULL && (!json_is_string(v) ||
-	    ((ver = json_string_value(v)), strcmp(ver, "2012-10-17") != 0 &&
-	    strcmp(ver, "2008-10-17") != 0))) {
+	ver = json_is_string(v) ? json_string_value(v) : "";
+	if (v != NULL && strcmp(ver, "2012-10-17") != 0 &&
+	    strcmp(ver, "2008-10-17") != 0) {
 		rc = kp_fail(msg, msgsize, "The policy's Version must be "
 		    "\"2012-10-17\" or \"2008-10-17\".");
 		goto fail;

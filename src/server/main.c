@@ -219,8 +219,8 @@ serve_main(int argc, char **argv)
 		return 1;
 	}
 	if ((rc = kms_open(&st.srv.kms, data_dir, &kro)) != 0) {
-		fprintf(stderr, "portholed serve: cannot open the KMS key store "
-		    "in %s (%s)\n", data_dir, ph_strerror(rc));
+		fprintf(stderr, "portholed serve: cannot open the KMS key "
+		    "store in %s (%s)\n", data_dir, ph_strerror(rc));
 		store_close(st.srv.store);
 		return 1;
 	}

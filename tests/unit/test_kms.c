@@ -216,8 +216,8 @@ t_tampered_and_garbage(void **state)
 			assert_int_equal(buf_append(&cp, ct.data, ct.len), 0);
 			cp.data[i] ^= (uint8_t)(1u << bit);
 			rc = kms_decrypt(f->k, cp.data, cp.len, NULL, got, &pt);
-			assert_true(rc == PH_ERR_CRYPTO || rc == PH_ERR_INVALID ||
-			    rc == PH_ERR_NOTFOUND);
+			assert_true(rc == PH_ERR_CRYPTO ||
+			    rc == PH_ERR_INVALID || rc == PH_ERR_NOTFOUND);
 			assert_int_equal(pt.len, 0);
 			buf_free(&pt);
 			buf_free(&cp);
@@ -242,7 +242,7 @@ t_tampered_and_garbage(void **state)
 	for (i = 0; i < sizeof(junk); i += 1 + i / 4) {
 		RAND_bytes(junk, sizeof(junk));
 		if (i > 3 && i % 2 == 0)
-			memcpy(junk, ct.data, 19);   /* our header, a real key */
+			memcpy(junk, ct.data, 19);   /* our header and key */
 		buf_init(&pt, 0);
 		rc = kms_decrypt(f->k, junk, i, NULL, got, &pt);
 		assert_true(rc == PH_ERR_CRYPTO || rc == PH_ERR_INVALID ||
@@ -261,8 +261,8 @@ t_base64(void **state)
 		{ "YWJj", 1, "abc" }, { "YQ=", 0, NULL }, { "Y", 0, NULL },
 		{ "YQ==YQ==", 0, NULL }, { "Y Q==", 0, NULL },
 		{ "YQ==\n", 0, NULL }, { "====", 0, NULL }, { "Y===", 0, NULL },
-		{ "YW-j", 0, NULL }, { "YW_j", 0, NULL }, { "\xff\xff\xff\xff", 0,
-		NULL },
+		{ "YW-j", 0, NULL }, { "YW_j", 0, NULL },
+		{ "\xff\xff\xff\xff", 0, NULL },
 	};
 	struct buf b;
 	size_t i;

@@ -17,11 +17,13 @@
 #include "server/kms_policy.h"
 
 #define ACCT "123456789012"
-#define KEY "arn:aws:kms:us-east-1:" ACCT ":key/0b6b4f4e-1c1a-4c1a-9e2e-1a2b3c4d5e6f"
+#define KEY "arn:aws:kms:us-east-1:" ACCT \
+	":key/0b6b4f4e-1c1a-4c1a-9e2e-1a2b3c4d5e6f"
 #define ADMIN "arn:aws:iam::" ACCT ":user/admin"
 #define BOB "arn:aws:iam::" ACCT ":user/bob"
 #define ROLE "arn:aws:iam::" ACCT ":role/porthole-test-role"
-#define SESSION "arn:aws:sts::" ACCT ":assumed-role/porthole-test-role/mi-0123456789abcdef0"
+#define SESSION "arn:aws:sts::" ACCT \
+	":assumed-role/porthole-test-role/mi-0123456789abcdef0"
 
 static int
 eval(const char *doc, const char *arn, const char *role, int iam,
@@ -69,8 +71,9 @@ t_principals(void **state)
 	const char *doc = "{\"Version\":\"2012-10-17\",\"Statement\":["
 	    "{\"Sid\":\"Users\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":"
 	    "[\"" ADMIN "\"]},\"Action\":\"kms:*\",\"Resource\":\"*\"},"
-	    "{\"Sid\":\"Instances\",\"Effect\":\"Allow\",\"Principal\":{\"AWS\":"
-	    "\"" ROLE "\"},\"Action\":[\"kms:Decrypt\",\"kms:DescribeKey\"],"
+	    "{\"Sid\":\"Instances\",\"Effect\":\"Allow\",\"Principal\":"
+	    "{\"AWS\":\"" ROLE "\"},\"Action\":[\"kms:Decrypt\","
+	    "\"kms:DescribeKey\"],"
 	    "\"Resource\":\"*\"}]}";
 
 	(void)state;
@@ -90,8 +93,9 @@ t_principals(void **state)
 	    ":role/other", 1, "kms:Decrypt"), KMS_POLICY_IMPLICIT_DENY);
 	/* The session ARN itself may be named. */
 	assert_int_equal(eval("{\"Statement\":{\"Effect\":\"Allow\","
-	    "\"Principal\":{\"AWS\":\"" SESSION "\"},\"Action\":\"kms:Decrypt\","
-	    "\"Resource\":\"*\"}}", SESSION, ROLE, 0, "kms:Decrypt"),
+	    "\"Principal\":{\"AWS\":\"" SESSION "\"},\"Action\":"
+	    "\"kms:Decrypt\",\"Resource\":\"*\"}}", SESSION, ROLE, 0,
+	    "kms:Decrypt"),
 	    KMS_POLICY_ALLOW);
 	/* "*" and {"AWS":"*"}: everyone. */
 	assert_int_equal(eval("{\"Statement\":[{\"Effect\":\"Allow\","
@@ -224,8 +228,8 @@ t_malformed(void **state)
 		    "[]},\"Action\":\"*\",\"Resource\":\"*\"}}",
 		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":{\"AWS\":"
 		    "[1]},\"Action\":\"*\",\"Resource\":\"*\"}}",
-		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":{\"Nobody\":"
-		    "\"x\"},\"Action\":\"*\",\"Resource\":\"*\"}}",
+		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":"
+		    "{\"Nobody\":\"x\"},\"Action\":\"*\",\"Resource\":\"*\"}}",
 		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":\"*\","
 		    "\"Resource\":\"*\"}}",
 		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":\"*\","
@@ -235,12 +239,13 @@ t_malformed(void **state)
 		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":\"*\","
 		    "\"Action\":\"*\"}}",
 		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":\"*\","
-		    "\"Action\":\"*\",\"Resource\":\"*\",\"NotResource\":\"*\"}}",
+		    "\"Action\":\"*\",\"Resource\":\"*\","
+		    "\"NotResource\":\"*\"}}",
 		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":\"*\","
 		    "\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":[]}}",
 		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":\"*\","
-		    "\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":{\"Bool\":"
-		    "1}}}",
+		    "\"Action\":\"*\",\"Resource\":\"*\","
+		    "\"Condition\":{\"Bool\":1}}}",
 		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":\"*\","
 		    "\"Action\":\"*\",\"Resource\":\"*\",\"Surprise\":1}}",
 		"{\"Statement\": {\"Sid\":1,\"Effect\":\"Allow\",\"Principal\":"
