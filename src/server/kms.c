@@ -521,6 +521,13 @@ kms_root_from_passphrase(struct kms *k, const char *file)
 	}
 	rc = kms_meta_get(k, "root_salt", &sb);
 	if (rc == PH_ERR_NOTFOUND) {
+		/* No salt but a root key check: the store was made with a
+		 * key file or the environment, not a passphrase. */
+		buf_reset(&sb);
+		if (kms_meta_get(k, "root_check", &sb) == 0) {
+			rc = PH_ERR_DENIED;
+			goto fail;
+		}
 		if (RAND_bytes(salt, sizeof(salt)) != 1) {
 			rc = PH_ERR_CRYPTO;
 			goto fail;
@@ -653,7 +660,7 @@ kms_load_root(struct kms *k, const struct kms_root_opts *o)
 	} else if (o != NULL && o->passphrase_file != NULL) {
 		if ((rc = kms_root_from_passphrase(k,
 		    o->passphrase_file)) != 0)
-			return rc;
+			goto denied;
 		rc = kms_root_check(k, k->root, &fresh);
 	} else {
 		if ((rc = kms_root_from_file(k, o)) != 0)

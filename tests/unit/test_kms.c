@@ -320,6 +320,22 @@ t_root_key_checks(void **state)
 	kms_close(f->k);
 	f->k = NULL;
 
+	/* A passphrase for a store made with a key file: refused, and the
+	 * store is not changed (no salt is added). */
+	{
+		struct kms_root_opts po = { NULL, 0 };
+		char pp[128];
+		FILE *fp;
+
+		fx_path(f, "pass", pp, sizeof(pp));
+		fp = fopen(pp, "w");
+		assert_non_null(fp);
+		fputs("a long enough passphrase\n", fp);
+		fclose(fp);
+		po.passphrase_file = pp;
+		assert_int_equal(kms_open(&k2, f->dir, &po), PH_ERR_DENIED);
+		assert_int_equal(kms_open(&k2, f->dir, &po), PH_ERR_DENIED);
+	}
 	/* Another root key: refused. */
 	setenv(KMS_ROOT_KEY_ENV, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 	    1);
