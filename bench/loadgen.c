@@ -289,6 +289,8 @@ lg_start_close(struct lg *lg)
 
 	if (lg->phase == PH_CLOSE || lg->phase == PH_DONE)
 		return;
+	if (lg->phase == PH_HOLD)
+		lg->open_at_hold_end = lg->open_now;
 	lg->phase = PH_CLOSE;
 	if (lg->sessions != NULL)
 		lg_sess_stop(lg->sessions);
@@ -656,7 +658,8 @@ main(int argc, char **argv)
 		json_object_set_new(out, "interrupted", json_true());
 	if (lg.sessions != NULL)
 		lg_sess_report(lg.sessions, out);
-	line = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	line = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_REAL_PRECISION(6));
 	if (line != NULL) {
 		printf("%s\n", line);
 		fflush(stdout);
