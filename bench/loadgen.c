@@ -454,7 +454,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: porthole-loadgen --endpoint https://HOST:PORT --ca CA_FILE\n"
+	    "usage: porthole-loadgen --endpoint https://HOST:PORT "
+	    "--ca CA_FILE\n"
 	    "         --data-dir PORTHOLED_DATA_DIR --agents N --hold SECONDS\n"
 	    "         [--activation-code C --activation-id I] "
 	    "[--state-cache DIR]\n"

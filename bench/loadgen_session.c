@@ -206,7 +206,8 @@ lg_sess_control_message(struct lg_sessions *s, struct lg_sess_agent *a,
 	json_t *o;
 
 	(void)ctl;
-	if (s == NULL || a == NULL || strcmp(m->type, MT_INTERACTIVE_SHELL) != 0)
+	if (s == NULL || a == NULL ||
+	    strcmp(m->type, MT_INTERACTIVE_SHELL) != 0)
 		return;
 	o = json_loadb((const char *)m->payload, m->payload_len, 0, NULL);
 	sid = json_string_value(json_object_get(o, "TaskId"));
