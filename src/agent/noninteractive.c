@@ -599,9 +599,8 @@ ni_reap(struct agent_ni *ni)
 	r = waitpid(ni->pid, &st, WNOHANG);
 	if (r == ni->pid || (r < 0 && errno == ECHILD)) {
 		ni->exited = 1;
-		ni->status = r == ni->pid ? st : 0;
-		if (r != ni->pid)
-			ni->status = AGENT_NI_EXIT_UNKNOWN << 8;
+		/* ECHILD: reaped elsewhere, the status is lost. */
+		ni->status = r == ni->pid ? st : AGENT_NI_EXIT_UNKNOWN << 8;
 		ni->exit_ms = ni_now();
 	}
 }
@@ -649,7 +648,7 @@ ni_check(struct agent_ni *ni, int reap)
 		return;
 	}
 	ni->reported = 1;
-	ni_set_tick(ni, 0);
+	uv_timer_stop(&ni->timer); /* nothing left to watch */
 	ni->cbs->on_exit(ni->ud, ni_code(ni->status));
 }
 

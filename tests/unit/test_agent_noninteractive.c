@@ -188,8 +188,8 @@ test_no_terminal_no_stdin(void **state)
 	memset(&r, 0, sizeof(r));
 	/* stdin is /dev/null: cat ends at once; no controlling terminal. */
 	assert_int_equal(run_line(&r, "sh -c 'cat; test -t 0 || echo no-tty; "
-	    "ls -l /proc/self/fd/0; (: </dev/tty) 2>/dev/null || echo no-ctty'", err,
-	    sizeof(err)), 0);
+	    "ls -l /proc/self/fd/0; (: </dev/tty) 2>/dev/null || "
+	    "echo no-ctty'", err, sizeof(err)), 0);
 	assert_non_null(strstr(buf_cstr(&r.out), "no-tty\n"));
 	assert_non_null(strstr(buf_cstr(&r.out), "/dev/null"));
 	assert_non_null(strstr(buf_cstr(&r.out), "no-ctty"));
