@@ -510,8 +510,8 @@ lg_idents_load(struct lg_idents *ids, const char *digest)
 			*nl = '\0';
 		if (!lg_valid_id(line))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s.pem", ids->dir, line);
-		if (stat(path, &sb) != 0)
+		if (snprintf(path, sizeof(path), "%s/%s.pem", ids->dir,
+		    line) >= (int)sizeof(path) || stat(path, &sb) != 0)
 			continue;
 		if ((rc = lg_idents_push(ids, line)) != 0)
 			break;
