@@ -195,5 +195,24 @@ class NonInteractiveCommands(harness.ClusterTestCase):
         self.assertEqual(lines, [str(i) for i in range(1, n + 1)])
 
 
+class NonInteractiveRunAs(harness.ClusterTestCase):
+    """With RunAs in the session preferences the command runs as that
+    user, as the shell would (spec 7.6)."""
+
+    def test_runs_as_the_run_as_user(self):
+        import sessionkit
+        sessionkit.set_session_prefs(self.cluster, runAsEnabled=True,
+                                     runAsDefaultUser="nobody")
+        p = subprocess.run(
+            [harness.binary("porthole"), "start-session", "--target",
+             self.target, "--document-name", NON_INTERACTIVE,
+             "--parameters", json_params("sh -c 'id -un; pwd'")],
+            capture_output=True, text=True, timeout=60,
+            stdin=subprocess.DEVNULL, env=self.cluster.env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("nobody\n", p.stdout)
+        self.assertNotIn("ssm-user", p.stdout)
+
+
 if __name__ == "__main__":
     harness.main()
