@@ -76,15 +76,24 @@ KMS_ALIAS = "alias/porthole-bench"
 # What limits each row, from the profiles in docs/performance.md. The
 # table adds the measured CPU share of the busiest process where it has it.
 LIMITS = {
-    "1": "see docs/performance.md",
-    "1k": "see docs/performance.md",
+    "1": "flow control: the client refuses frames once 256 KiB wait for "
+         "its terminal and the agent resends them after the RTO; not CPU",
+    "1k": "as 1a (flow control), plus AES-256-GCM of every 1 KiB frame "
+          "at both ends",
     "2": "porthole has no AWS-StartPortForwardingSession yet",
-    "3": "see docs/performance.md",
-    "4": "see docs/performance.md",
-    "5": "see docs/performance.md",
-    "6": "see docs/performance.md",
-    "7": "see docs/performance.md",
-    "8": "see docs/performance.md",
+    "3": "1 KiB input frames (spec 10.4), each with header, SHA-256, "
+         "JSON ack, WebSocket and TLS framing, over two hops",
+    "4": "two TLS hops through portholed (3 processes wake each way, "
+         "ssh 2) and an acknowledgement frame each way",
+    "5": "porthole: SigV4 StartSession + 2 TLS handshakes + shell start; "
+         "aws: the Python CLI's own start-up (~1 s)",
+    "6": "agent: libuv, OpenSSL, jansson, libcurl mapped in; per session "
+         "buffers and the channel ring; shells are bash either way",
+    "7": "one TLS connection, WebSocket and instance record per agent",
+    "7e": "the 2 CPUs, shared with the load generator and its 100 "
+          "clients' TLS handshakes",
+    "8": "per-1 KiB-frame cost: wslay unmasking byte by byte, copies, "
+         "one epoll wake-up per few frames; plus resends (row 1a)",
 }
 
 
@@ -114,6 +123,38 @@ def proc_stat(pid):
 def cpu_seconds(pid):
     st = proc_stat(pid)
     return st[2] if st else 0.0
+
+
+def io_bytes(pid):
+    """(rchar, wchar): bytes the process moved through read/write-like
+    system calls, sockets and terminals included."""
+    r = w = 0
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            for line in f:
+                if line.startswith("rchar:"):
+                    r = int(line.split()[1])
+                elif line.startswith("wchar:"):
+                    w = int(line.split()[1])
+    except OSError:
+        pass
+    return r, w
+
+
+def rss_split(pid):
+    """{"anon": KiB, "file": KiB}: private heap versus mapped files
+    (shared libraries, mostly shared with other processes)."""
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    out["anon_kib"] = int(line.split()[1])
+                elif line.startswith("RssFile:"):
+                    out["file_kib"] = int(line.split()[1])
+    except OSError:
+        pass
+    return out
 
 
 def rss_kib(pid):
@@ -176,7 +217,19 @@ class CpuWatch:
         return {k: sum(cpu_seconds(p) for p in fn())
                 for k, fn in self.groups.items()}
 
+    def _io(self):
+        out = {}
+        for k, fn in self.groups.items():
+            r = w = 0
+            for p in fn():
+                a, b = io_bytes(p)
+                r += a
+                w += b
+            out[k] = (r, w)
+        return out
+
     def start(self):
+        self.io0 = self._io()
         self.c0 = self._sample()
         self.self0 = resource.getrusage(resource.RUSAGE_SELF)
         self.m0 = machine_busy()
@@ -184,6 +237,7 @@ class CpuWatch:
 
     def stop(self):
         c1 = self._sample()
+        io1 = self._io()
         s1 = resource.getrusage(resource.RUSAGE_SELF)
         m1 = machine_busy()
         wall = max(time.monotonic() - self.w0, 1e-6)
@@ -192,7 +246,9 @@ class CpuWatch:
                                  self.self0.ru_utime - self.self0.ru_stime)
         ncpu = os.cpu_count() or 1
         mb = (m1[0] - self.m0[0]) / max(m1[1] - self.m0[1], 1)
-        return {"wall_s": wall, "cpu_s": out,
+        io = {k: {"read": io1[k][0] - self.io0[k][0],
+                  "written": io1[k][1] - self.io0[k][1]} for k in io1}
+        return {"wall_s": wall, "cpu_s": out, "io_bytes": io,
                 "cpu_pct": {k: 100.0 * v / wall for k, v in out.items()},
                 "machine_busy_pct": 100.0 * mb * ncpu}
 
@@ -243,7 +299,7 @@ def read_until(fd, marker, timeout, pre=b""):
             window = tail
             continue
         try:
-            data = os.read(fd, 1 << 20)
+            data = os.read(fd, 65536)  # < malloc mmap threshold
         except OSError:
             data = b""
         if not data:
@@ -545,13 +601,13 @@ class Bench:
 
     # ---- row 1 and 8: bulk output ---------------------------------------
 
-    def output_once(self, s, n, groups, perf_dir=None):
+    def output_once(self, s, n, groups, perf_dir=None, perf_client=None):
         # `tr` rather than base64: cheaper for the shared CPUs, and no
         # newline, so the terminals' output processing changes nothing.
         line = ("head -c %d /dev/zero | tr '\\0' x; echo; echo OUT''-DONE"
                 % n)
         watch = CpuWatch(groups)
-        perf = self.perf_start(perf_dir) if perf_dir else None
+        perf = self.perf_start(perf_dir, perf_client) if perf_dir else None
         watch.start()
         try:
             t, got = raw_command(s, line, "OUT-DONE", self.row_budget)
@@ -564,11 +620,14 @@ class Bench:
                                  % (got, n))
         return n / t / 1e6, t, w
 
-    def perf_start(self, d):
+    def perf_start(self, d, client_pid=None):
         os.makedirs(d, exist_ok=True)
         procs = []
-        for name, pid in (("portholed", self.cluster.server.pid),
-                          ("agent", self.agent.pid)):
+        targets = [("portholed", self.cluster.server.pid),
+                   ("agent", self.agent.pid)]
+        if client_pid:
+            targets.append(("client", client_pid))
+        for name, pid in targets:
             out = os.path.join(d, "perf-%s.data" % name)
             p = subprocess.Popen(["perf", "record", "-g", "-F", "999",
                                   "-o", out, "-p", str(pid)],
@@ -589,11 +648,25 @@ class Bench:
             except subprocess.TimeoutExpired:
                 p.kill()
 
+    def pty_baseline(self, n):
+        """The same command and reader with no session in between: a local
+        pty read by this process, the ceiling of the measurement."""
+        line = ("head -c %d /dev/zero | tr '\\0' x; echo; echo OUT''-DONE"
+                % n)
+        child = pexpect.spawn("/bin/sh", ["-c", line], dimensions=(24, 80))
+        try:
+            t0 = time.perf_counter()
+            read_until(child.child_fd, b"OUT-DONE", self.row_budget)
+            return n / (time.perf_counter() - t0) / 1e6
+        finally:
+            child.close(force=True)
+
     def row_output(self):
         n = self.n_output()
+        base = self.pty_baseline(n)
         s = self.porthole_session()
         ph, tp, wp = self.output_once(s, n, self.porthole_groups(s),
-                                      self.args.perf)
+                                      self.args.perf, s.child.pid)
         self.end(s)
         oh = to = wo = None
         if self.ossh:
@@ -601,9 +674,13 @@ class Bench:
             oh, to, wo = self.output_once(s, n, self.ssh_groups(s))
             self.end(s)
         self.output_ssh = (oh, wo)
+        amp = wp["io_bytes"]["agent"]["written"] / n
         self.row("1a", "bulk output, plaintext session (%s)" % size(n),
                  "MB/s", "higher", ph, oh,
+                 limited_by="%s (the agent wrote %.2fx the payload; local "
+                 "pty ceiling %.0f MB/s)" % (LIMITS["1"], amp, base),
                  detail={"bytes": n, "porthole_s": tp, "openssh_s": to,
+                         "local_pty_baseline_mb_s": base,
                          "porthole_cpu": wp, "openssh_cpu": wo,
                          "busiest_porthole": busiest(wp),
                          "busiest_openssh": busiest(wo) if wo else None})
@@ -641,8 +718,11 @@ class Bench:
                 raise AssertionError("the session is not encrypted")
             ph, tp, wp = self.output_once(s, n, self.porthole_groups(s))
             self.end(s)
+            amp = wp["io_bytes"]["agent"]["written"] / n
             self.row("1b", "bulk output, KMS-encrypted session (%s)"
                      % size(n), "MB/s", "higher", ph, self.output_ssh[0],
+                     limited_by="%s (the agent wrote %.2fx the payload)"
+                     % (LIMITS["1k"], amp),
                      detail={"bytes": n, "porthole_s": tp,
                              "porthole_cpu": wp,
                              "busiest_porthole": busiest(wp),
@@ -860,6 +940,8 @@ class Bench:
         agent = fresh.pid
         time.sleep(2.0)
         idle = rss_kib(agent)
+        idle_split = rss_split(agent)
+        o_split = rss_split(self.ossh.pid) if self.ossh else {}
         sess = []
         for _ in range(k):
             sess.append(self.cluster.open_session(fresh.instance_id,
@@ -891,7 +973,8 @@ class Bench:
         mib = 1024.0
         self.row("6a", "idle RSS: porthole-agent vs sshd listener", "MiB",
                  "lower", idle / mib, o_idle / mib if o_idle else None,
-                 detail={"agent_rss_kib_at_start_of_bench":
+                 detail={"agent_rss": idle_split, "sshd_rss": o_split,
+                         "agent_rss_kib_at_start_of_bench":
                          self.idle["agent_rss_kib"],
                          "portholed_idle_rss_kib":
                          self.idle["portholed_rss_kib"]})
@@ -971,18 +1054,22 @@ class Bench:
 
     def row_scale(self):
         lg = harness.binary("porthole-loadgen")
+        # Two agent counts in every mode, so the rows keep their ids.
+        counts = [10, 50] if self.args.smoke else \
+            ([100, 1000] if self.scale < 0.5 else [1000, 10000])
+        ids = [("7a", "7b"), ("7c", "7d")]
         if not os.access(lg, os.X_OK):
-            for rid, what in (("7a", "RSS"), ("7b", "CPU")):
-                self.row(rid, "portholed %s with idle agents" % what,
-                         "MiB" if what == "RSS" else "% of a core",
+            for (ra, rb), n in zip(ids, counts):
+                self.row(ra, "portholed RSS with %d idle agents" % n, "MiB",
                          "lower", status="pending",
                          limited_by="porthole-loadgen not built yet")
-            self.row("7c", "StartSession to first byte cycles/s, 100 "
+                self.row(rb, "portholed CPU with %d idle agents" % n,
+                         "% of a core", "lower", status="pending",
+                         limited_by="porthole-loadgen not built yet")
+            self.row("7e", "StartSession to first byte cycles/s, 100 "
                      "agents", "1/s", "higher", status="pending",
                      limited_by="porthole-loadgen not built yet")
             return
-        counts = [10] if self.args.smoke else \
-            ([1000] if self.scale < 0.5 else [1000, 10000])
         hold = 3 if self.args.smoke else 20
         helptext = self.loadgen_help(lg)
         common = []
@@ -990,14 +1077,13 @@ class Bench:
             # Identities registered for the first count serve the next.
             common = ["--state-cache", os.path.join(self.cluster.tmp,
                                                     "loadgen-cache")]
-        for n in counts:
+        for (ra, rb), n in zip(ids, counts):
             try:
                 js, smp = self.loadgen_run(
                     lg, ["--agents", str(n), "--hold", str(hold)] + common,
-                    hold,
-                    min(self.row_budget, hold + 120 + n / 20))
-                # Held: the last samples with (nearly) every agent's
-                # connection open; the steadiest half of them.
+                    hold, min(self.row_budget, hold + 120 + n / 20))
+                # Held: the samples with (nearly) every agent's connection
+                # open; the steadier second half of them.
                 full = [x for x in smp if x["fds"] >= n * 0.95]
                 use = full[len(full) // 2:] or smp[-max(len(smp) // 4, 1):]
                 rss = max(x["rss_kib"] for x in use) / 1024.0 if use \
@@ -1007,44 +1093,45 @@ class Bench:
                 det = {"loadgen": js, "samples_held": len(full),
                        "peak_rss_mib": max((x["rss_kib"] for x in smp),
                                            default=0) / 1024.0}
-                self.row("7a", "portholed RSS with %d idle agents" % n,
-                         "MiB", "lower", rss, None,
-                         status="ok" if full else "partial", detail=det)
-                self.row("7b", "portholed CPU with %d idle agents" % n,
-                         "% of a core", "lower", cpu, None,
-                         status="ok" if full else "partial")
+                st = "ok" if full else "partial"
+                self.row(ra, "portholed RSS with %d idle agents" % n,
+                         "MiB", "lower", rss, None, status=st, detail=det)
+                self.row(rb, "portholed CPU with %d idle agents" % n,
+                         "% of a core", "lower", cpu, None, status=st,
+                         detail={"samples": len(use)})
             except Exception as e:  # noqa: BLE001
-                self.row("7a", "portholed RSS with %d idle agents" % n,
-                         "MiB", "lower", status="error",
-                         limited_by=first_line(e))
-                self.row("7b", "portholed CPU with %d idle agents" % n,
-                         "% of a core", "lower", status="error",
-                         limited_by=first_line(e))
-        if "--sessions-per-second-agents" in helptext:
-            secs = "5" if self.args.smoke else "20"
-            try:
-                js, _smp = self.loadgen_run(
-                    lg, ["--agents", "100", "--hold", "1",
-                         "--sessions-per-second-agents", "100",
-                         "--sessions-seconds", secs] + common, hold,
-                    min(self.row_budget, 240))
-                v = None
-                v = (js or {}).get("sessions_per_second")
-                self.row("7c", "StartSession to first byte cycles/s, 100 "
-                         "agents", "1/s", "higher", v, None,
-                         detail={"loadgen": js})
-            except Exception as e:  # noqa: BLE001
-                pending = "not implemented" in str(e)
-                self.row("7c", "StartSession to first byte cycles/s, 100 "
-                         "agents", "1/s", "higher",
-                         status="pending" if pending else "error",
-                         limited_by="porthole-loadgen: session mode not "
-                         "implemented yet" if pending else first_line(e))
-        else:
-            self.row("7c", "StartSession to first byte cycles/s, 100 "
-                     "agents", "1/s", "higher", status="pending",
+                for rid, what in ((ra, "RSS"), (rb, "CPU")):
+                    self.row(rid, "portholed %s with %d idle agents"
+                             % (what, n), "", "lower", status="error",
+                             limited_by=first_line(e))
+        name = "StartSession to first byte cycles/s, 100 agents"
+        if "--sessions-per-second-agents" not in helptext:
+            self.row("7e", name, "1/s", "higher", status="pending",
                      limited_by="porthole-loadgen has no "
                      "--sessions-per-second-agents yet")
+            return
+        secs = "5" if self.args.smoke else "20"
+        try:
+            js, _smp = self.loadgen_run(
+                lg, ["--agents", "100", "--hold", "1",
+                     "--sessions-per-second-agents", "100",
+                     "--sessions-seconds", secs] + common, hold,
+                min(self.row_budget, 240))
+            js = js or {}
+            lim = LIMITS["7e"]
+            if js.get("session_first_byte_ms_p50") is not None:
+                lim += " (first byte p50 %.0f ms, p99 %.0f ms)" % (
+                    js["session_first_byte_ms_p50"],
+                    js.get("session_first_byte_ms_p99") or 0)
+            self.row("7e", name, "1/s", "higher",
+                     js.get("sessions_per_second"), None,
+                     limited_by=lim, detail={"loadgen": js})
+        except Exception as e:  # noqa: BLE001
+            pending = "not implemented" in str(e)
+            self.row("7e", name, "1/s", "higher",
+                     status="pending" if pending else "error",
+                     limited_by="porthole-loadgen: session mode not "
+                     "implemented yet" if pending else first_line(e))
 
     # ---- running ------------------------------------------------------------
 
@@ -1076,7 +1163,7 @@ class Bench:
 
     def run(self):
         want = set(self.args.rows.split(",")) if self.args.rows else None
-        big = max(60.0, 600.0 * self.scale)
+        big = max(60.0, 900.0 * self.scale)
         plan = [
             ("1", self.row_output, big),
             ("3", self.row_input, big),
