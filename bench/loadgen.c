@@ -24,7 +24,8 @@
  * the client data channel waits for it, TerminateSession; the line then
  * also has "session_cycles" and "sessions_per_second".
  * Diagnostics go to stderr; the exit status is 0 if the run completed
- * (whatever it measured), 1 on a setup error, 2 on a usage error. */
+ * (whatever it measured; SIGINT or SIGTERM end the hold early and add
+ * "interrupted":true), 1 on a setup error, 2 on a usage error. */
 #include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -90,6 +91,7 @@ struct lg {
 	uv_timer_t tick;
 	uv_timer_t phase_timer;
 	uv_signal_t sigint;
+	uv_signal_t sigterm;
 	uint64_t t_connect_start;
 	uint64_t t_connect_end;
 	size_t opened;                  /* reached AG_OPEN */
@@ -374,8 +376,10 @@ lg_tick_cb(uv_timer_t *t)
 	}
 }
 
+/* SIGINT/SIGTERM: close the channels and still print the line (a second
+ * signal while closing stops at once). */
 static void
-lg_on_sigint(uv_signal_t *s, int signum)
+lg_on_signal(uv_signal_t *s, int signum)
 {
 	struct lg *lg = s->data;
 
@@ -619,9 +623,12 @@ main(int argc, char **argv)
 	uv_timer_init(lg.loop, &lg.tick);
 	uv_timer_init(lg.loop, &lg.phase_timer);
 	uv_signal_init(lg.loop, &lg.sigint);
-	lg.tick.data = lg.phase_timer.data = lg.sigint.data = &lg;
+	uv_signal_init(lg.loop, &lg.sigterm);
+	lg.tick.data = lg.phase_timer.data = &lg;
+	lg.sigint.data = lg.sigterm.data = &lg;
 	uv_timer_start(&lg.tick, lg_tick_cb, LG_TICK_MS, LG_TICK_MS);
-	uv_signal_start(&lg.sigint, lg_on_sigint, SIGINT);
+	uv_signal_start(&lg.sigint, lg_on_signal, SIGINT);
+	uv_signal_start(&lg.sigterm, lg_on_signal, SIGTERM);
 
 	lg.phase = PH_CONNECT;
 	lg.t_connect_start = lg_ms(&lg);
