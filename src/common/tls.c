@@ -188,6 +188,10 @@ tls_ctx_new_server(struct tls_ctx **out, const char *cert_file,
 	}
 	/* Needed for session resumption whenever peers are verified. */
 	SSL_CTX_set_session_id_context(t->ssl, sid, sizeof(sid) - 1);
+	/* No peer of ours resumes sessions, and each TLS 1.3 ticket costs a
+	 * re-parse of the client certificate: send none. */
+	SSL_CTX_set_num_tickets(t->ssl, 0);
+	SSL_CTX_set_options(t->ssl, SSL_OP_NO_TICKET);
 	if (client_ca_file != NULL) {
 		if (SSL_CTX_load_verify_locations(t->ssl, client_ca_file,
 		    NULL) != 1) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <uv.h>
 
@@ -139,6 +140,23 @@ on_linger_done(uv_timer_t *t)
 	uv_stop(t->loop);
 }
 
+/* One descriptor per agent's control channel and two per session: take
+ * the hard limit (systemd gives a soft 1024 and a hard 524288). */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("event=nofile_raise_failed");
+	}
+	log_info("event=nofile limit=%llu", (unsigned long long)rl.rlim_cur);
+}
+
 static void
 on_signal(uv_signal_t *sig, int signum)
 {
@@ -212,6 +230,7 @@ serve_main(int argc, char **argv)
 
 	st.srv.loop = uv_default_loop();
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	if ((rc = store_open(&st.srv.store, db)) != 0) {
 		fprintf(stderr, "portholed serve: cannot open %s (%s); "
 		    "run 'portholed init --data-dir %s' first\n", db,

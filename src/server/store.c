@@ -1131,6 +1131,24 @@ store_instance_seen(struct store *st, const char *instance_id,
 	return rc;
 }
 
+/* One statement for the periodic refresh: this portholed owns the file
+ * and resets every instance at start, so the Online rows are exactly its
+ * open control channels. */
+int
+store_instances_seen_online(struct store *st, int64_t now_ms)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "UPDATE instances SET last_ping_ms = ?1 "
+	    "WHERE ping_status = 'Online' AND deregistered = 0", &s)) != 0)
+		return rc;
+	sqlite3_bind_int64(s, 1, now_ms);
+	rc = st_step_done(st, s, "instances_seen_online");
+	sqlite3_finalize(s);
+	return rc;
+}
+
 int
 store_instance_active(struct store *st, const char *instance_id)
 {

@@ -32,6 +32,8 @@ int store_instance_disconnected(struct store *st, const char *instance_id,
 /* Refresh LastPingDateTime (keep-alive traffic seen). */
 int store_instance_seen(struct store *st, const char *instance_id,
     int64_t now_ms);
+/* Refresh LastPingDateTime of every Online instance at once. */
+int store_instances_seen_online(struct store *st, int64_t now_ms);
 /* 0 if the instance is registered and not deregistered. */
 int store_instance_active(struct store *st, const char *instance_id);
 
