@@ -81,8 +81,9 @@ LIMITS = {
     "1k": "as 1a (flow control), plus AES-256-GCM of every 1 KiB frame "
           "at both ends",
     "2": "porthole has no AWS-StartPortForwardingSession yet",
-    "3": "1 KiB input frames (spec 10.4), each with header, SHA-256, "
-         "JSON ack, WebSocket and TLS framing, over two hops",
+    "3": "flow control the other way: the agent refuses input once "
+         "256 KiB wait for the shell's pty and the client resends it after "
+         "the RTO; then 1 KiB input frames (spec 10.4)",
     "4": "two TLS hops through portholed (3 processes wake each way, "
          "ssh 2) and an acknowledgement frame each way",
     "5": "porthole: SigV4 StartSession + 2 TLS handshakes + shell start; "
