@@ -25,12 +25,18 @@
 #include "common/uuid.h"
 #include "common/ws.h"
 
-/* spec 10.4: plain stream payloads are at most 1024 bytes. */
+/* spec 10.4: AWS's endpoints send stream payloads of at most 1024 bytes
+ * and read any size (no WebSocket read limit); porthole's receivers take
+ * up to 64 KiB. Output read from a busy terminal goes out in frames of up
+ * to SESS_OUT_FRAME, so the per-frame costs (header, SHA-256, an
+ * acknowledgement, a WebSocket and TLS record) are paid once per 16 KiB
+ * rather than per 1 KiB; an interactive echo still leaves at once. */
 #define SESS_CHUNK 1024
+#define SESS_OUT_FRAME ((size_t)16 * 1024)
 /* One read of the PTY; output waiting to be sent never exceeds
  * SESS_OUT_MAX, so a slow client stops the reads (STYLE.md 6). */
 #define SESS_READ_MAX ((size_t)64 * 1024)
-#define SESS_OUT_MAX (SESS_READ_MAX + SESS_CHUNK)
+#define SESS_OUT_MAX (SESS_READ_MAX + SESS_OUT_FRAME)
 /* Input accepted but not yet written to the PTY. */
 #define SESS_IN_MAX ((size_t)256 * 1024)
 /* Stop reading the PTY while the socket has this much unsent. */
@@ -807,7 +813,7 @@ static const struct channel_cbs sess_channel_cbs = {
 
 /* ---- stream out ---------------------------------------------------------- */
 
-/* Send what was read, in chunks of at most 1024 bytes cut on character
+/* Send what was read, in chunks of at most SESS_OUT_FRAME cut on character
  * boundaries; an incomplete UTF-8 tail waits for the next read unless
  * the terminal is at its end or nothing came for a while (spec 7.1). */
 static void
@@ -823,7 +829,8 @@ sess_flush_out(struct agent_session *s)
 		    agent_utf8_complete_len(s->out.data, s->out.len);
 		if (ready == 0)
 			break;
-		chunk = agent_utf8_chunk_len(s->out.data, ready, SESS_CHUNK);
+		chunk = agent_utf8_chunk_len(s->out.data, ready,
+		    SESS_OUT_FRAME);
 		rc = channel_send(s->ch, PT_OUTPUT, s->out.data, chunk);
 		if (rc == PH_ERR_AGAIN)
 			break; /* resumes when acks make room */
@@ -839,7 +846,7 @@ static int
 sess_can_read(struct agent_session *s)
 {
 	return s->phase == PH_RUNNING && !s->pty_eof && !s->paused &&
-	    s->out.len < SESS_CHUNK && channel_can_send(s->ch) &&
+	    s->out.len < SESS_OUT_FRAME && channel_can_send(s->ch) &&
 	    (s->ws == NULL || ws_write_pending(s->ws) < SESS_WS_HIGH_WATER);
 }
 
@@ -858,27 +865,29 @@ sess_read_pty(struct agent_session *s)
 	ssize_t r;
 	int i;
 
-	/* A few reads per wake-up, then back to the loop (fairness). */
+	/* A few reads per wake-up, then back to the loop (fairness). A PTY
+	 * read returns at most a few KiB: the reads of one wake-up are
+	 * gathered into one frame, sent when the terminal has no more. */
 	for (i = 0; i < 8 && sess_can_read(s); i++) {
 		want = SESS_OUT_MAX - s->out.len;
 		if (want > SESS_READ_MAX)
 			want = SESS_READ_MAX;
 		if (buf_reserve(&s->out, want) != 0)
-			return;
+			break;
 		r = read(s->master, s->out.data + s->out.len, want);
 		if (r > 0) {
 			s->out.len += (size_t)r;
 			s->last_read_ms = sess_now();
-			sess_flush_out(s);
 			continue;
 		}
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
+			break;
 		/* EIO: every holder of the terminal's slave side closed it,
 		 * i.e. the shell and its children are gone. */
 		sess_pty_eof(s);
 		return;
 	}
+	sess_flush_out(s);
 }
 
 static void

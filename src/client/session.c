@@ -38,7 +38,7 @@
 #define SESS_INQ_MAX ((size_t)256 << 10)   /* input waiting to be sent */
 #define SESS_INQ_LOW ((size_t)64 << 10)    /* read stdin below this */
 #define SESS_STDIN_TICK_READS 4    /* reads per tick for non-pollable stdin */
-#define SESS_OUT_SOFT ((size_t)256 << 10) /* refuse output above this */
+#define SESS_OUT_SOFT ((size_t)256 << 10) /* stop reading the socket */
 #define SESS_OUT_MAX ((size_t)4 << 20)
 #define SESS_OUT_WRITE ((size_t)64 << 10)
 #define SESS_OUT_SEGS 256          /* alternations of stdout and stderr */
@@ -85,6 +85,7 @@ struct sess {
 	struct tls_ctx *tls;
 	struct ws *ws;
 	int ws_open;
+	int out_paused;          /* socket reads stopped: stdout is slow */
 	int connected_once;
 	struct channel *ch;
 	unsigned keepalive_ms;   /* 0: no pings */
@@ -230,6 +231,17 @@ out_pop(struct sess *s)
 
 static void out_cb(uv_poll_t *h, int status, int events);
 
+/* Read the socket again once the terminal has caught up. */
+static void
+out_maybe_resume(struct sess *s)
+{
+	if (s->out_paused && s->outq.len < SESS_OUT_SOFT / 2) {
+		s->out_paused = 0;
+		if (s->ws != NULL)
+			ws_pause_read(s->ws, 0);
+	}
+}
+
 /* Write queued output in order until a descriptor would block; then
  * wait for that one. Descriptors that cannot be polled (regular files)
  * are written to directly. */
@@ -277,6 +289,7 @@ out_pump(struct sess *s)
 			if (!s->out_polling[k] && uv_poll_start(
 			    &s->out_poll[k], UV_WRITABLE, out_cb) == 0)
 				s->out_polling[k] = 1;
+			out_maybe_resume(s);
 			return;
 		}
 		if (g->fd == STDOUT_FILENO) {
@@ -296,6 +309,7 @@ out_pump(struct sess *s)
 		out_pop(s);
 	}
 	out_stop_polls(s);
+	out_maybe_resume(s);
 }
 
 static void
@@ -327,8 +341,17 @@ out_enqueue(struct sess *s, int fd, const uint8_t *p, size_t n, int force)
 
 	if (n == 0)
 		return 0;
-	if (!force && s->outq.len >= SESS_OUT_SOFT)
+	/* A slow terminal stops the socket's reads, so TCP, portholed and
+	 * the agent's PTY reads carry the backpressure as in ssh; refusing
+	 * frames instead stalls the stream on the agent's resend timers.
+	 * Frames already read still fit up to the hard limit. */
+	if (!force && s->outq.len >= SESS_OUT_MAX)
 		return PH_ERR_AGAIN;
+	if (!force && s->outq.len + n >= SESS_OUT_SOFT && s->ws != NULL &&
+	    !s->out_paused) {
+		ws_pause_read(s->ws, 1);
+		s->out_paused = 1;
+	}
 	if (s->seg_count > 0)
 		tail = &s->segs[(s->seg_head + s->seg_count - 1) %
 		    SESS_OUT_SEGS];
@@ -1277,6 +1300,7 @@ ws_close_cb(struct ws *w, int code)
 	was_open = s->ws_open;
 	s->ws = NULL;
 	s->ws_open = 0;
+	s->out_paused = 0;  /* the next connection starts reading */
 	uv_timer_stop(&s->stable);
 	if (s->finished) {
 		uv_timer_stop(&s->grace);

@@ -4,15 +4,18 @@
 #include "common/err.h"
 #include "common/log.h"
 
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 static const char hexdig[] = "0123456789abcdef";
 
 static void
-uuid_random(uint8_t *p, size_t n)
+uuid_random_direct(uint8_t *p, size_t n)
 {
 	ssize_t r;
 	size_t off = 0;
@@ -29,6 +32,48 @@ uuid_random(uint8_t *p, size_t n)
 		}
 		off += (size_t)r;
 	}
+}
+
+/* Every stream frame and acknowledgement takes a MessageId; one
+ * RAND_bytes call costs about 4 us (a lock, the DRBG lookup, a fork
+ * check), so ids come from a per-thread pool of the same DRBG's bytes,
+ * refilled 4 KiB at a time. A forked child starts with an empty pool so
+ * it never repeats its parent's ids. */
+static _Thread_local uint8_t uuid_pool[4096];
+static _Thread_local size_t uuid_pool_left;
+static pthread_once_t uuid_atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+uuid_pool_forget(void)
+{
+	OPENSSL_cleanse(uuid_pool, sizeof(uuid_pool));
+	uuid_pool_left = 0;
+}
+
+static void
+uuid_atfork_install(void)
+{
+	(void)pthread_atfork(NULL, NULL, uuid_pool_forget);
+}
+
+static void
+uuid_random(uint8_t *p, size_t n)
+{
+	uint8_t *src;
+
+	if (n > sizeof(uuid_pool)) {
+		uuid_random_direct(p, n);
+		return;
+	}
+	(void)pthread_once(&uuid_atfork_once, uuid_atfork_install);
+	if (uuid_pool_left < n) {
+		uuid_random_direct(uuid_pool, sizeof(uuid_pool));
+		uuid_pool_left = sizeof(uuid_pool);
+	}
+	src = uuid_pool + sizeof(uuid_pool) - uuid_pool_left;
+	memcpy(p, src, n);
+	OPENSSL_cleanse(src, n);  /* handed out once */
+	uuid_pool_left -= n;
 }
 
 void
