@@ -1330,6 +1330,9 @@ def main():
         args.out = os.path.join(HERE, "results", "smoke.json" if args.smoke
                                 else "latest.json")
     signal.signal(signal.SIGTERM, _term)
+    # Ctrl-C tears down even when started from a shell that ignores SIGINT
+    # for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     bench = Bench(args)
     started = time.monotonic()
     try:
