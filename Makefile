@@ -38,7 +38,7 @@ BENCH_BUILD ?= build-bench
 
 bench-build: deps
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DPORTHOLE_E2E=OFF \
-		"-DCMAKE_C_FLAGS=-g -Wno-error=format-truncation" >/dev/null
+		"-DCMAKE_C_FLAGS=-g" >/dev/null
 	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target portholed porthole-agent porthole
 	@if cmake --build $(BENCH_BUILD) --target help | grep -q porthole-loadgen; then \
 		cmake --build $(BENCH_BUILD) -j $(JOBS) --target porthole-loadgen; fi

@@ -38,7 +38,11 @@
 #define SESS_READ_MAX ((size_t)64 * 1024)
 #define SESS_OUT_MAX (SESS_READ_MAX + SESS_OUT_FRAME)
 /* Input accepted but not yet written to the PTY. */
-#define SESS_IN_MAX ((size_t)256 * 1024)
+#define SESS_IN_MAX ((size_t)1024 * 1024)
+/* Above this the data channel's reads stop (TCP, portholed and the
+ * client carry the backpressure); refusing frames instead would stall a
+ * paste on the client's resend timers. */
+#define SESS_IN_SOFT ((size_t)256 * 1024)
 /* Stop reading the PTY while the socket has this much unsent. */
 #define SESS_WS_HIGH_WATER ((size_t)1 << 20)
 /* spec 10.4 [R]: data-channel payloads up to 64 KiB (+28 encrypted). */
@@ -129,6 +133,7 @@ struct agent_session {
 	unsigned short rows, cols;
 	uint64_t size_wait_until; /* InteractiveCommands: see sess_spawn */
 	int paused;           /* pause_publication (spec 4.5) */
+	int in_paused;        /* data-channel reads stopped: the PTY is slow */
 
 	/* NonInteractiveCommands (spec 7.3): the command, in place of the
 	 * PTY and shell; its exit code waits here for room in the channel. */
@@ -642,6 +647,7 @@ ws_on_close(struct ws *w, int code)
 	if (s == NULL || s->ws != w)
 		return;
 	s->ws = NULL;
+	s->in_paused = 0;  /* the next connection starts reading */
 	if (s->ws_open && now - s->opened_ms > AGENT_BACKOFF_RESET_MS) {
 		agent_backoff_reset(&s->bo);
 		s->tries = 0;
@@ -758,6 +764,11 @@ sess_deliver(void *ud, uint32_t payload_type, const uint8_t *p, size_t n)
 		}
 		if (n > 0 && buf_append(&s->in, p, n) != 0)
 			return PH_ERR_AGAIN; /* not reached: checked above */
+		if (s->in.len >= SESS_IN_SOFT && s->ws != NULL &&
+		    !s->in_paused) {
+			ws_pause_read(s->ws, 1);
+			s->in_paused = 1;
+		}
 		sess_update_poll(s);
 		return 0;
 	case PT_SIZE:
@@ -902,9 +913,14 @@ sess_write_pty(struct agent_session *s)
 			continue;
 		}
 		if (w < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
+			break;
 		buf_reset(&s->in); /* the terminal is gone */
-		return;
+		break;
+	}
+	if (s->in_paused && s->in.len < SESS_IN_SOFT / 2) {
+		s->in_paused = 0;
+		if (s->ws != NULL)
+			ws_pause_read(s->ws, 0);
 	}
 }
 

@@ -336,7 +336,10 @@ ssm_string_list(struct api_v *v, json_t *list, const char *path,
 	int ok = 1;
 
 	json_array_foreach(list, i, x) {
-		snprintf(p, sizeof(p), "%s.%zu.member", path, i + 1);
+		/* Only names the member in a message: a cut name will do. */
+		if (snprintf(p, sizeof(p), "%s.%zu.member", path, i + 1) >=
+		    (int)sizeof(p))
+			p[sizeof(p) - 1] = '\0';
 		if (api_v_str_value(v, x, p, &d, &s) != 1)
 			ok = 0;
 	}
