@@ -76,14 +76,14 @@ KMS_ALIAS = "alias/porthole-bench"
 # What limits each row, from the profiles in docs/performance.md. The
 # table adds the measured CPU share of the busiest process where it has it.
 LIMITS = {
-    "1": "flow control: the client refuses frames once 256 KiB wait for "
-         "its terminal and the agent resends them after the RTO; not CPU",
-    "1k": "as 1a (flow control), plus AES-256-GCM of every 1 KiB frame "
-          "at both ends",
+    "1": "CPU on 2 shared cores: agent, portholed and client each handle "
+         "every output frame (up to 16 KiB: TLS on two hops, SHA-256, a "
+         "JSON acknowledgement back), where ssh has two processes",
+    "1k": "as 1a, plus AES-256-GCM of every frame at both ends",
     "2": "porthole has no AWS-StartPortForwardingSession yet",
-    "3": "flow control the other way: the agent refuses input once "
-         "256 KiB wait for the shell's pty and the client resends it after "
-         "the RTO; then 1 KiB input frames (spec 10.4)",
+    "3": "1 KiB input frames (spec 10.4: what AWS's agent accepts), each "
+         "with a header, SHA-256, a JSON acknowledgement and TLS on two "
+         "hops; the two raw-mode terminals",
     "4": "two TLS hops through portholed (3 processes wake each way, "
          "ssh 2) and an acknowledgement frame each way",
     "5": "porthole: SigV4 StartSession + 2 TLS handshakes + shell start; "
@@ -93,8 +93,9 @@ LIMITS = {
     "7": "one TLS connection, WebSocket and instance record per agent",
     "7e": "the 2 CPUs, shared with the load generator and its 100 "
           "clients' TLS handshakes",
-    "8": "per-1 KiB-frame cost: wslay unmasking byte by byte, copies, "
-         "one epoll wake-up per few frames; plus resends (row 1a)",
+    "8": "per frame: TLS decrypt and re-encrypt, wslay unmasking the "
+         "agent's masked frames byte by byte, copies between the TLS, "
+         "WebSocket and queue buffers",
 }
 
 
