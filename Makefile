@@ -36,7 +36,8 @@ run: build
 # options (--quick, --scale X, --perf DIR, --rows 1,3); BENCH_SCALE works too.
 BENCH_BUILD ?= build-bench
 
-bench-build: deps
+bench-build:
+	@scripts/deps.sh --bench
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DPORTHOLE_E2E=OFF \
 		"-DCMAKE_C_FLAGS=-g" >/dev/null
 	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target portholed porthole-agent porthole

@@ -5,6 +5,14 @@ pkgs=(cmake make gcc pkg-config libuv1-dev libssl-dev openssl
       libhttp-parser-dev libwslay-dev libjansson-dev libsqlite3-dev
       libcurl4-openssl-dev libcmocka-dev sudo passwd iproute2 procps
       ca-certificates)
+# `make bench` also runs an OpenSSH server side by side and profiles with
+# perf. Installing openssh-server must not start a listening sshd on this
+# machine: policy-rc.d keeps Debian's maintainer scripts from starting it.
+norestart=0
+if [ "${1:-}" = "--bench" ]; then
+	pkgs+=(openssh-server openssh-client linux-perf)
+	norestart=1
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -17,6 +25,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 		exit 1
 	fi
 	apt-get update -qq
+	if [ "$norestart" -eq 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # The end-to-end tests drive the AWS CLI, boto3 and pexpect on the image's Python.
