@@ -43,26 +43,6 @@ static const char *const session_types[] = { "Standard_Stream",
 
 /* ---- shared pieces ------------------------------------------------------ */
 
-static int
-doc_internal(struct api_error *err, const char *what, int rc)
-{
-	log_error("event=api_error op=%s err=\"%s\"", what, ph_strerror(rc));
-	return api_error_set(err, 500, "InternalServerError",
-	    "An internal error occurred.");
-}
-
-static int
-doc_authz(const struct api_call *c, const char *action, const char *arn,
-    struct api_error *err)
-{
-	if (authz_check(c->srv, c->principal, action, arn) == 0)
-		return 0;
-	return api_error_set(err, 400, "AccessDeniedException",
-	    "User: %s is not authorized to perform: %s on resource: %s",
-	    c->principal != NULL ? c->principal->arn : "anonymous", action,
-	    arn);
-}
-
 /* Documents AWS owns: no account in their ARN, nobody may change them. */
 static int
 doc_amazon_owned(const char *name)
@@ -1192,7 +1172,7 @@ api_documents_create(const struct api_call *c, json_t *in, json_t *out,
 	if (list != NULL && json_array_size(list) > 0) {
 		tags = calloc(json_array_size(list), sizeof(*tags));
 		if (tags == NULL)
-			return doc_internal(err, "create_document",
+			return api_error_internal(err, "create_document",
 			    PH_ERR_NOMEM);
 		ntags = doc_tag_list(&v, list, tags, json_array_size(list));
 	}
@@ -1223,7 +1203,7 @@ api_documents_create(const struct api_call *c, json_t *in, json_t *out,
 		goto out;
 	}
 	doc_arn(c, n.name, arn, sizeof(arn));
-	if ((rc = doc_authz(c, "ssm:CreateDocument", arn, err)) != 0)
+	if ((rc = api_authorize(c, "ssm:CreateDocument", arn, err)) != 0)
 		goto out;
 	if ((rc = api_documents_check_content(n.document_type,
 	    n.document_format, n.content, strlen(n.content), err)) != 0)
@@ -1252,7 +1232,7 @@ api_documents_create(const struct api_call *c, json_t *in, json_t *out,
 	    "Document", n.name, tags, (size_t)ntags, STORE_TAGS_MAX)) != 0) ||
 	    (rc = store_document_version_get(c->srv->store, n.name, 1, NULL,
 	    &d)) != 0) {
-		rc = doc_internal(err, "create_document", rc);
+		rc = api_error_internal(err, "create_document", rc);
 		goto out;
 	}
 	log_info("event=document_created document=%s type=%s by=%s", n.name,
@@ -1315,14 +1295,14 @@ api_documents_update(const struct api_call *c, json_t *in, json_t *out,
 	if (n.document_format == NULL)
 		n.document_format = "JSON";
 	doc_arn(c, n.name, arn, sizeof(arn));
-	if ((rc = doc_authz(c, "ssm:UpdateDocument", arn, err)) != 0)
+	if ((rc = api_authorize(c, "ssm:UpdateDocument", arn, err)) != 0)
 		return rc;
 	rc = store_document_version_get(c->srv->store, n.name,
 	    STORE_DOC_LATEST, NULL, &latest);
 	if (rc == PH_ERR_NOTFOUND)
 		return doc_not_found(err, n.name);
 	if (rc != 0)
-		return doc_internal(err, "update_document", rc);
+		return api_error_internal(err, "update_document", rc);
 	if (doc_amazon_owned(n.name)) {
 		rc = api_error_set(err, 400, "InvalidDocumentOperation",
 		    "Document %s is owned by Amazon and cannot be updated; "
@@ -1353,7 +1333,7 @@ api_documents_update(const struct api_call *c, json_t *in, json_t *out,
 	dup.version_name = n.version_name;
 	if ((rc = store_document_version_foreach(c->srv->store, n.name,
 	    doc_dup_cb, &dup)) != 0) {
-		rc = doc_internal(err, "update_document", rc);
+		rc = api_error_internal(err, "update_document", rc);
 		goto out;
 	}
 	if (dup.same_content != 0 &&
@@ -1394,7 +1374,7 @@ api_documents_update(const struct api_call *c, json_t *in, json_t *out,
 	}
 	if (rc != 0 || (rc = store_document_version_get(c->srv->store,
 	    n.name, newv, NULL, &d)) != 0) {
-		rc = doc_internal(err, "update_document", rc);
+		rc = api_error_internal(err, "update_document", rc);
 		goto out;
 	}
 	log_info("event=document_updated document=%s version=%" PRId64
@@ -1431,7 +1411,7 @@ doc_lookup(const struct api_call *c, json_t *in, const char *action,
 	if (name[0] == '\0')
 		return doc_not_found(err, "(empty)");
 	doc_arn(c, name, arn, sizeof(arn));
-	if ((rc = doc_authz(c, action, arn, err)) != 0)
+	if ((rc = api_authorize(c, action, arn, err)) != 0)
 		return rc;
 	rc = store_document_version_get(c->srv->store, name,
 	    doc_version_arg(ver, STORE_DOC_DEFAULT), vname, d);
@@ -1440,7 +1420,7 @@ doc_lookup(const struct api_call *c, json_t *in, const char *action,
 	if (rc == PH_ERR_INVALID)
 		return doc_bad_version(err, name, ver);
 	if (rc != 0)
-		return doc_internal(err, "get_document", rc);
+		return api_error_internal(err, "get_document", rc);
 	return 0;
 }
 
@@ -1465,7 +1445,8 @@ api_documents_get(const struct api_call *c, json_t *in, json_t *out,
 	if (format != NULL && strcmp(format, "YAML") == 0 &&
 	    strcmp(d.document_format, "YAML") != 0) {
 		if ((yaml = doc_to_yaml(d.content)) == NULL) {
-			rc = doc_internal(err, "get_document", PH_ERR_INVALID);
+			rc = api_error_internal(err, "get_document",
+			    PH_ERR_INVALID);
 			goto out;
 		}
 	}
@@ -1778,7 +1759,7 @@ api_documents_list(const struct api_call *c, json_t *in, json_t *out,
 	int rc;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
-		return doc_internal(err, "list_documents", PH_ERR_NOMEM);
+		return api_error_internal(err, "list_documents", PH_ERR_NOMEM);
 	l->c = c;
 	api_v_init(&v);
 	legacy = api_v_list(&v, in, "DocumentFilterList",
@@ -1833,13 +1814,13 @@ api_documents_list(const struct api_call *c, json_t *in, json_t *out,
 	}
 	if ((rc = api_v_finish(&v, err)) != 0)
 		goto out;
-	if ((rc = doc_authz(c, "ssm:ListDocuments", "*", err)) != 0)
+	if ((rc = api_authorize(c, "ssm:ListDocuments", "*", err)) != 0)
 		goto out;
 	l->list = json_array();
 	json_object_set_new(out, "DocumentIdentifiers", l->list);
 	if ((rc = store_document_foreach(c->srv->store, doc_list_cb,
 	    l)) != 0) {
-		rc = doc_internal(err, "list_documents", rc);
+		rc = api_error_internal(err, "list_documents", rc);
 		goto out;
 	}
 	if (l->more) {
@@ -1907,7 +1888,7 @@ api_documents_list_versions(const struct api_call *c, json_t *in,
 		return rc;
 	name = doc_name_of(name);
 	doc_arn(c, name, arn, sizeof(arn));
-	if ((rc = doc_authz(c, "ssm:ListDocumentVersions", arn, err)) != 0)
+	if ((rc = api_authorize(c, "ssm:ListDocumentVersions", arn, err)) != 0)
 		return rc;
 	x.list = json_array();
 	json_object_set_new(out, "DocumentVersions", x.list);
@@ -1916,7 +1897,7 @@ api_documents_list_versions(const struct api_call *c, json_t *in,
 	if (rc == PH_ERR_NOTFOUND)
 		return doc_not_found(err, name);
 	if (rc != 0)
-		return doc_internal(err, "list_document_versions", rc);
+		return api_error_internal(err, "list_document_versions", rc);
 	if (x.more) {
 		char tok[32];
 
@@ -1948,7 +1929,7 @@ api_documents_update_default_version(const struct api_call *c, json_t *in,
 	if ((rc = api_v_finish(&v, err)) != 0)
 		return rc;
 	doc_arn(c, name, arn, sizeof(arn));
-	if ((rc = doc_authz(c, "ssm:UpdateDocumentDefaultVersion", arn,
+	if ((rc = api_authorize(c, "ssm:UpdateDocumentDefaultVersion", arn,
 	    err)) != 0)
 		return rc;
 	if (doc_amazon_owned(name) && store_document_version_get(
@@ -1966,7 +1947,7 @@ api_documents_update_default_version(const struct api_call *c, json_t *in,
 		return doc_bad_version(err, name, ver);
 	if (rc != 0 || (rc = store_document_version_get(c->srv->store, name,
 	    STORE_DOC_DEFAULT, NULL, &d)) != 0)
-		return doc_internal(err, "update_default_version", rc);
+		return api_error_internal(err, "update_default_version", rc);
 	log_info("event=document_default document=%s version=%s by=%s", name,
 	    ver, c->principal != NULL ? c->principal->arn : "-");
 	o = json_object();
@@ -2002,7 +1983,7 @@ api_documents_delete(const struct api_call *c, json_t *in, json_t *out,
 	if ((rc = api_v_finish(&v, err)) != 0)
 		return rc;
 	doc_arn(c, name, arn, sizeof(arn));
-	if ((rc = doc_authz(c, "ssm:DeleteDocument", arn, err)) != 0)
+	if ((rc = api_authorize(c, "ssm:DeleteDocument", arn, err)) != 0)
 		return rc;
 	/* The version named by DocumentVersion and/or VersionName. */
 	rc = store_document_version_get(c->srv->store, name,
@@ -2012,7 +1993,7 @@ api_documents_delete(const struct api_call *c, json_t *in, json_t *out,
 	if (rc == PH_ERR_INVALID)
 		return doc_bad_version(err, name, ver);
 	if (rc != 0)
-		return doc_internal(err, "delete_document", rc);
+		return api_error_internal(err, "delete_document", rc);
 	if (doc_amazon_owned(name)) {
 		rc = api_error_set(err, 400, "InvalidDocumentOperation",
 		    "Document %s is owned by Amazon and cannot be deleted.",
@@ -2030,7 +2011,7 @@ api_documents_delete(const struct api_call *c, json_t *in, json_t *out,
 		goto out;
 	}
 	if (rc != 0) {
-		rc = doc_internal(err, "delete_document", rc);
+		rc = api_error_internal(err, "delete_document", rc);
 		goto out;
 	}
 	log_info("event=document_deleted document=%s version=%" PRId64
@@ -2076,14 +2057,14 @@ api_documents_apply_preferences(const struct api_call *c,
 	if (din == NULL) {
 		if ((din = json_object()) == NULL ||
 		    json_object_set_new(doc, "inputs", din) != 0)
-			return doc_internal(err, "start_session",
+			return api_error_internal(err, "start_session",
 			    PH_ERR_NOMEM);
 	}
 	if (strcmp(document_name, API_DOCUMENTS_PREFS) != 0) {
 		rc = store_document_version_get(c->srv->store,
 		    API_DOCUMENTS_PREFS, STORE_DOC_DEFAULT, NULL, &prefs);
 		if (rc != 0 && rc != PH_ERR_NOTFOUND)
-			return doc_internal(err, "start_session", rc);
+			return api_error_internal(err, "start_session", rc);
 		if (rc == 0) {
 			root = json_loads(prefs.content, 0, NULL);
 			store_document_rec_clear(&prefs);
@@ -2099,7 +2080,7 @@ api_documents_apply_preferences(const struct api_call *c,
 			if (json_object_set_new(din, key,
 			    json_deep_copy(x)) != 0) {
 				json_decref(root);
-				return doc_internal(err, "start_session",
+				return api_error_internal(err, "start_session",
 				    PH_ERR_NOMEM);
 			}
 		}
@@ -2153,7 +2134,7 @@ api_documents_check_target(const struct api_call *c, const char *target,
 	    (st != NULL && strcmp(st, "Port") == 0))
 		return 0;
 	if ((in = calloc(1, sizeof(*in))) == NULL)
-		return doc_internal(err, "start_session", PH_ERR_NOMEM);
+		return api_error_internal(err, "start_session", PH_ERR_NOMEM);
 	rc = store_instance_get(c->srv->store, target, in);
 	if (rc == 0 && in->agent_version[0] != '\0' &&
 	    api_documents_version_cmp(in->agent_version,

@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/log.h"
+#include "server/authz.h"
 
 /* Values shown in messages are cut to this many bytes. */
 #define API_SHOW_MAX 64
@@ -27,6 +29,26 @@ api_error_set(struct api_error *err, int status, const char *type,
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 	return status >= 500 ? PH_ERR_IO : PH_ERR_INVALID;
+}
+
+int
+api_error_internal(struct api_error *err, const char *what, int rc)
+{
+	log_error("event=api_error op=%s err=\"%s\"", what, ph_strerror(rc));
+	return api_error_set(err, 500, "InternalServerError",
+	    "An internal error occurred.");
+}
+
+int
+api_authorize(const struct api_call *c, const char *action, const char *arn,
+    struct api_error *err)
+{
+	if (authz_check(c->srv, c->principal, action, arn) == 0)
+		return 0;
+	return api_error_set(err, 400, "AccessDeniedException",
+	    "User: %s is not authorized to perform: %s on resource: %s",
+	    c->principal != NULL ? c->principal->arn : "anonymous", action,
+	    arn);
 }
 
 void

@@ -16,6 +16,14 @@
  * 4xx, PH_ERR_IO for 5xx). */
 int api_error_set(struct api_error *err, int status, const char *type,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A failure of ours, not the caller's: logged with what failed, answered
+ * as AWS's InternalServerError without details. */
+int api_error_internal(struct api_error *err, const char *what, int rc);
+/* Ask the policy decision point (authz_check); a denial is AWS's
+ * AccessDeniedException naming the principal, the action and the
+ * resource. 0 if allowed. */
+int api_authorize(const struct api_call *c, const char *action,
+    const char *arn, struct api_error *err);
 
 /* One validation pass over a request. A member of the wrong JSON type is a
  * SerializationException (as AWS answers); constraint violations add up to

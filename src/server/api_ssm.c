@@ -37,27 +37,6 @@ struct ssm_action {
 
 /* ---- shared pieces ------------------------------------------------------ */
 
-static int
-ssm_internal(struct api_error *err, const char *what, int rc)
-{
-	log_error("event=api_error op=%s err=\"%s\"", what, ph_strerror(rc));
-	return api_error_set(err, 500, "InternalServerError",
-	    "An internal error occurred.");
-}
-
-/* Ask the policy decision point; AWS words the denial like this. */
-static int
-ssm_authz(const struct api_call *c, const char *action, const char *arn,
-    struct api_error *err)
-{
-	if (authz_check(c->srv, c->principal, action, arn) == 0)
-		return 0;
-	return api_error_set(err, 400, "AccessDeniedException",
-	    "User: %s is not authorized to perform: %s on resource: %s",
-	    c->principal != NULL ? c->principal->arn : "anonymous", action,
-	    arn);
-}
-
 static void
 ssm_arn(const struct api_call *c, const char *type, const char *id,
     char *out, size_t size)
@@ -220,7 +199,7 @@ ssm_create_activation(const struct api_call *c, json_t *in, json_t *out,
 	if (list != NULL && json_array_size(list) > 0) {
 		tags = calloc(json_array_size(list), sizeof(*tags));
 		if (tags == NULL)
-			return ssm_internal(err, "create_activation",
+			return api_error_internal(err, "create_activation",
 			    PH_ERR_NOMEM);
 		ntags = ssm_tag_list(&v, list, "tags", tags,
 		    json_array_size(list));
@@ -243,7 +222,7 @@ ssm_create_activation(const struct api_call *c, json_t *in, json_t *out,
 		    STORE_TAGS_MAX);
 		goto out;
 	}
-	if ((rc = ssm_authz(c, "ssm:CreateActivation", "*", err)) != 0)
+	if ((rc = api_authorize(c, "ssm:CreateActivation", "*", err)) != 0)
 		goto out;
 	a.registration_limit = (int)limit;
 	a.expiration_ms = exp;
@@ -251,7 +230,7 @@ ssm_create_activation(const struct api_call *c, json_t *in, json_t *out,
 	a.ntags = ntags > 0 ? (size_t)ntags : 0;
 	rc = store_activation_create(c->srv->store, &a, c->now_ms, id, code);
 	if (rc != 0) {
-		rc = ssm_internal(err, "create_activation", rc);
+		rc = api_error_internal(err, "create_activation", rc);
 		goto out;
 	}
 	log_info("event=activation_created activation=%s role=%s limit=%d",
@@ -396,13 +375,13 @@ ssm_describe_activations(const struct api_call *c, json_t *in, json_t *out,
 		return rc;
 	if ((rc = api_v_finish(&v, err)) != 0)
 		return rc;
-	if ((rc = ssm_authz(c, "ssm:DescribeActivations", "*", err)) != 0)
+	if ((rc = api_authorize(c, "ssm:DescribeActivations", "*", err)) != 0)
 		return rc;
 	l.list = json_array();
 	json_object_set_new(out, "ActivationList", l.list);
 	if ((rc = store_activation_foreach(c->srv->store, ssm_activation_cb,
 	    &l)) != 0)
-		return ssm_internal(err, "describe_activations", rc);
+		return api_error_internal(err, "describe_activations", rc);
 	ssm_next_token(out, l.more, l.offset + l.limit);
 	return 0;
 }
@@ -422,14 +401,14 @@ ssm_delete_activation(const struct api_call *c, json_t *in, json_t *out,
 	id = api_v_str(&v, in, &id_d);
 	if ((rc = api_v_finish(&v, err)) != 0)
 		return rc;
-	if ((rc = ssm_authz(c, "ssm:DeleteActivation", "*", err)) != 0)
+	if ((rc = api_authorize(c, "ssm:DeleteActivation", "*", err)) != 0)
 		return rc;
 	rc = store_activation_delete(c->srv->store, id);
 	if (rc == PH_ERR_NOTFOUND)
 		return api_error_set(err, 400, "InvalidActivation",
 		    "Activation ID %s does not exist.", id);
 	if (rc != 0)
-		return ssm_internal(err, "delete_activation", rc);
+		return api_error_internal(err, "delete_activation", rc);
 	log_info("event=activation_deleted activation=%s", id);
 	return 0;
 }
@@ -701,7 +680,7 @@ ssm_describe_instance_information(const struct api_call *c, json_t *in,
 	int rc;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
-		return ssm_internal(err, "describe_instance_information",
+		return api_error_internal(err, "describe_instance_information",
 		    PH_ERR_NOMEM);
 	l->c = c;
 	api_v_init(&v);
@@ -752,14 +731,15 @@ ssm_describe_instance_information(const struct api_call *c, json_t *in,
 		    "used together.");
 		goto out;
 	}
-	if ((rc = ssm_authz(c, "ssm:DescribeInstanceInformation", "*",
+	if ((rc = api_authorize(c, "ssm:DescribeInstanceInformation", "*",
 	    err)) != 0)
 		goto out;
 	l->list = json_array();
 	json_object_set_new(out, "InstanceInformationList", l->list);
 	if ((rc = store_instance_foreach(c->srv->store, ssm_instance_cb,
 	    l)) != 0) {
-		rc = ssm_internal(err, "describe_instance_information", rc);
+		rc = api_error_internal(err, "describe_instance_information",
+		    rc);
 		goto out;
 	}
 	ssm_next_token(out, l->more, l->offset + l->limit);
@@ -804,7 +784,7 @@ ssm_deregister_managed_instance(const struct api_call *c, json_t *in,
 	if ((rc = api_v_finish(&v, err)) != 0)
 		return rc;
 	ssm_arn(c, "managed-instance", id, arn, sizeof(arn));
-	if ((rc = ssm_authz(c, "ssm:DeregisterManagedInstance", arn,
+	if ((rc = api_authorize(c, "ssm:DeregisterManagedInstance", arn,
 	    err)) != 0)
 		return rc;
 	rc = store_instance_deregister(c->srv->store, id, c->now_ms);
@@ -812,7 +792,7 @@ ssm_deregister_managed_instance(const struct api_call *c, json_t *in,
 		return api_error_set(err, 400, "InvalidInstanceId",
 		    "Instance Id %s is not valid.", id);
 	if (rc != 0)
-		return ssm_internal(err, "deregister_instance", rc);
+		return api_error_internal(err, "deregister_instance", rc);
 	/* Its open sessions end with it (at most 64 per call; the gateway
 	 * ends the rest when the control channel closes). */
 	memset(&o, 0, sizeof(o));
@@ -913,7 +893,8 @@ ssm_add_tags_to_resource(const struct api_call *c, json_t *in, json_t *out,
 	if (list != NULL && json_array_size(list) > 0) {
 		if ((tags = calloc(json_array_size(list),
 		    sizeof(*tags))) == NULL)
-			return ssm_internal(err, "add_tags", PH_ERR_NOMEM);
+			return api_error_internal(err, "add_tags",
+			    PH_ERR_NOMEM);
 		n = ssm_tag_list(&v, list, "tags", tags,
 		    json_array_size(list));
 	}
@@ -922,7 +903,7 @@ ssm_add_tags_to_resource(const struct api_call *c, json_t *in, json_t *out,
 	if ((rc = ssm_tag_resource(c, rtype, rid, arn, sizeof(arn),
 	    err)) != 0)
 		goto out;
-	if ((rc = ssm_authz(c, "ssm:AddTagsToResource", arn, err)) != 0)
+	if ((rc = api_authorize(c, "ssm:AddTagsToResource", arn, err)) != 0)
 		goto out;
 	rc = store_tags_add(c->srv->store, rtype, rid, tags, (size_t)n,
 	    STORE_TAGS_MAX);
@@ -931,7 +912,7 @@ ssm_add_tags_to_resource(const struct api_call *c, json_t *in, json_t *out,
 		    "The Tags parameter contains too many tags: a resource "
 		    "holds at most %d.", STORE_TAGS_MAX);
 	else if (rc != 0)
-		rc = ssm_internal(err, "add_tags", rc);
+		rc = api_error_internal(err, "add_tags", rc);
 out:
 	free(tags);
 	return rc;
@@ -958,7 +939,8 @@ ssm_remove_tags_from_resource(const struct api_call *c, json_t *in,
 	if (list != NULL && json_array_size(list) > 0) {
 		if ((keys = calloc(json_array_size(list),
 		    sizeof(*keys))) == NULL)
-			return ssm_internal(err, "remove_tags", PH_ERR_NOMEM);
+			return api_error_internal(err, "remove_tags",
+			    PH_ERR_NOMEM);
 		json_array_foreach(list, i, x) {
 			snprintf(p, sizeof(p), "tagKeys.%zu.member", i + 1);
 			if (api_v_str_value(&v, x, p, &key_d, &keys[n]) == 1)
@@ -970,10 +952,11 @@ ssm_remove_tags_from_resource(const struct api_call *c, json_t *in,
 	if ((rc = ssm_tag_resource(c, rtype, rid, arn, sizeof(arn),
 	    err)) != 0)
 		goto out;
-	if ((rc = ssm_authz(c, "ssm:RemoveTagsFromResource", arn, err)) != 0)
+	if ((rc = api_authorize(c, "ssm:RemoveTagsFromResource", arn,
+	    err)) != 0)
 		goto out;
 	if ((rc = store_tags_remove(c->srv->store, rtype, rid, keys, n)) != 0)
-		rc = ssm_internal(err, "remove_tags", rc);
+		rc = api_error_internal(err, "remove_tags", rc);
 out:
 	free(keys);
 	return rc;
@@ -997,13 +980,13 @@ ssm_list_tags_for_resource(const struct api_call *c, json_t *in,
 	if ((rc = ssm_tag_resource(c, rtype, rid, arn, sizeof(arn),
 	    err)) != 0)
 		return rc;
-	if ((rc = ssm_authz(c, "ssm:ListTagsForResource", arn, err)) != 0)
+	if ((rc = api_authorize(c, "ssm:ListTagsForResource", arn, err)) != 0)
 		return rc;
 	list = json_array();
 	json_object_set_new(out, "TagList", list);
 	if ((rc = store_tags_foreach(c->srv->store, rtype, rid, ssm_tag_cb,
 	    list)) != 0)
-		return ssm_internal(err, "list_tags", rc);
+		return api_error_internal(err, "list_tags", rc);
 	return 0;
 }
 
@@ -1328,8 +1311,8 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 	ssm_arn(c, "managed-instance", target, iarn, sizeof(iarn));
 	ssm_document_arn(c, docname, darn, sizeof(darn));
 	/* AWS evaluates StartSession on the instance and the document. */
-	if ((rc = ssm_authz(c, "ssm:StartSession", iarn, err)) != 0 ||
-	    (rc = ssm_authz(c, "ssm:StartSession", darn, err)) != 0)
+	if ((rc = api_authorize(c, "ssm:StartSession", iarn, err)) != 0 ||
+	    (rc = api_authorize(c, "ssm:StartSession", darn, err)) != 0)
 		return rc;
 
 	rc = store_document_get(c->srv->store, docname, &content, dtype);
@@ -1341,11 +1324,11 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 		goto out;
 	}
 	if (rc != 0) {
-		rc = ssm_internal(err, "start_session", rc);
+		rc = api_error_internal(err, "start_session", rc);
 		goto out;
 	}
 	if ((doc = json_loads(content, 0, &jerr)) == NULL) {
-		rc = ssm_internal(err, "start_session", PH_ERR_INVALID);
+		rc = api_error_internal(err, "start_session", PH_ERR_INVALID);
 		goto out;
 	}
 	if ((rc = api_documents_apply_preferences(c, docname, doc,
@@ -1370,7 +1353,7 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 
 	memset(&rec, 0, sizeof(rec));
 	if ((rc = ssm_session_id(c, sid)) != 0) {
-		rc = ssm_internal(err, "start_session", rc);
+		rc = api_error_internal(err, "start_session", rc);
 		goto out;
 	}
 	snprintf(rec.session_id, sizeof(rec.session_id), "%s", sid);
@@ -1386,7 +1369,7 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 	if ((rc = store_session_create(c->srv->store, &rec, mdur)) != 0 ||
 	    (rc = store_session_issue_token(c->srv->store, sid, c->now_ms,
 	    STORE_TOKEN_TTL_MS, token)) != 0) {
-		rc = ssm_internal(err, "start_session", rc);
+		rc = api_error_internal(err, "start_session", rc);
 		goto out;
 	}
 	rc = gateway_start_session(c->srv->gw, target, sid, docname, rdoc,
@@ -1397,7 +1380,7 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 		rc = rc == PH_ERR_NOTFOUND ?
 		    api_error_set(err, 400, "TargetNotConnected",
 		    "%s is not connected.", target) :
-		    ssm_internal(err, "start_session", rc);
+		    api_error_internal(err, "start_session", rc);
 		goto out;
 	}
 	log_info("event=session_started session=%s target=%s document=%s "
@@ -1432,7 +1415,7 @@ ssm_terminate_session(const struct api_call *c, json_t *in, json_t *out,
 	if ((rc = api_v_finish(&v, err)) != 0)
 		return rc;
 	ssm_arn(c, "session", sid, arn, sizeof(arn));
-	if ((rc = ssm_authz(c, "ssm:TerminateSession", arn, err)) != 0)
+	if ((rc = api_authorize(c, "ssm:TerminateSession", arn, err)) != 0)
 		return rc;
 	/* Idempotent: an unknown or ended session just answers its id. */
 	if (store_session_get(c->srv->store, sid, &rec) == 0 &&
@@ -1445,7 +1428,7 @@ ssm_terminate_session(const struct api_call *c, json_t *in, json_t *out,
 			rc = store_session_set_status(c->srv->store, sid,
 			    "Terminated", why, c->now_ms);
 		if (rc != 0 && rc != PH_ERR_NOTFOUND)
-			return ssm_internal(err, "terminate_session", rc);
+			return api_error_internal(err, "terminate_session", rc);
 		log_info("event=session_terminate session=%s by=%s", sid,
 		    c->principal != NULL ? c->principal->arn : "?");
 	}
@@ -1468,14 +1451,14 @@ ssm_resume_session(const struct api_call *c, json_t *in, json_t *out,
 	if ((rc = api_v_finish(&v, err)) != 0)
 		return rc;
 	ssm_arn(c, "session", sid, arn, sizeof(arn));
-	if ((rc = ssm_authz(c, "ssm:ResumeSession", arn, err)) != 0)
+	if ((rc = api_authorize(c, "ssm:ResumeSession", arn, err)) != 0)
 		return rc;
 	rc = store_session_get(c->srv->store, sid, &rec);
 	if (rc == PH_ERR_NOTFOUND)
 		return api_error_set(err, 400, "DoesNotExistException",
 		    "Session %s does not exist.", sid);
 	if (rc != 0)
-		return ssm_internal(err, "resume_session", rc);
+		return api_error_internal(err, "resume_session", rc);
 	ssm_set_str(out, "SessionId", sid);
 	/* An ended session cannot resume: no TokenValue, and the plugin
 	 * reports that the session timed out (spec 1.3). */
@@ -1486,7 +1469,7 @@ ssm_resume_session(const struct api_call *c, json_t *in, json_t *out,
 	if (rc == PH_ERR_STATE)
 		return 0;
 	if (rc != 0)
-		return ssm_internal(err, "resume_session", rc);
+		return api_error_internal(err, "resume_session", rc);
 	ssm_set_str(out, "TokenValue", token);
 	memset(token, 0, sizeof(token));
 	return ssm_stream_url(c, sid, out, err);
@@ -1607,7 +1590,7 @@ ssm_describe_sessions(const struct api_call *c, json_t *in, json_t *out,
 		return rc;
 	if ((rc = api_v_finish(&v, err)) != 0)
 		return rc;
-	if ((rc = ssm_authz(c, "ssm:DescribeSessions", "*", err)) != 0)
+	if ((rc = api_authorize(c, "ssm:DescribeSessions", "*", err)) != 0)
 		return rc;
 	q.history = strcmp(state, "History") == 0;
 	q.limit = l.limit + 1;
@@ -1617,7 +1600,7 @@ ssm_describe_sessions(const struct api_call *c, json_t *in, json_t *out,
 		return 0;
 	if ((rc = store_session_query(c->srv->store, &q, ssm_session_cb,
 	    &l)) != 0)
-		return ssm_internal(err, "describe_sessions", rc);
+		return api_error_internal(err, "describe_sessions", rc);
 	ssm_next_token(out, l.more, q.offset + l.limit);
 	return 0;
 }
@@ -1638,7 +1621,7 @@ ssm_get_connection_status(const struct api_call *c, json_t *in, json_t *out,
 	if ((rc = api_v_finish(&v, err)) != 0)
 		return rc;
 	ssm_arn(c, "managed-instance", target, arn, sizeof(arn));
-	if ((rc = ssm_authz(c, "ssm:GetConnectionStatus", arn, err)) != 0)
+	if ((rc = api_authorize(c, "ssm:GetConnectionStatus", arn, err)) != 0)
 		return rc;
 	up = store_instance_active(c->srv->store, target) == 0 &&
 	    c->srv->gw != NULL && gateway_instance_online(c->srv->gw, target);
@@ -1693,7 +1676,7 @@ api_ssm_dispatch(const struct api_call *call, const char *action,
 		return api_error_set(err, 400, "SerializationException",
 		    "The request body must be a JSON object.");
 	if ((o = json_object()) == NULL)
-		return ssm_internal(err, action, PH_ERR_NOMEM);
+		return api_error_internal(err, action, PH_ERR_NOMEM);
 	rc = ssm_actions[i].fn(call, in, o, err);
 	if (rc != 0) {
 		json_decref(o);
