@@ -21,6 +21,11 @@ import harness
 
 class ServerCrash(harness.ClusterTestCase):
 
+    def setUp(self):
+        # A previous test restarted portholed: the agent's control
+        # channel may still be in its backoff.
+        self.wait_agent_back()
+
     def crash_and_restart(self, down_for=2.0, config=None):
         c = self.cluster
         c.server.signal(signal.SIGKILL)
