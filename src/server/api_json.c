@@ -51,6 +51,28 @@ api_authorize(const struct api_call *c, const char *action, const char *arn,
 	    arn);
 }
 
+const struct api_json_action *
+api_json_action_find(const struct api_json_action *tab, size_t n,
+    const char *action, const json_t *in, struct api_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(action, tab[i].name) == 0)
+			break;
+	if (i == n) {
+		api_error_set(err, 400, "UnknownOperationException",
+		    "Operation %s is not supported.", action);
+		return NULL;
+	}
+	if (!json_is_object(in)) {
+		api_error_set(err, 400, "SerializationException",
+		    "The request body must be a JSON object.");
+		return NULL;
+	}
+	return &tab[i];
+}
+
 void
 api_v_init(struct api_v *v)
 {

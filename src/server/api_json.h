@@ -25,6 +25,20 @@ int api_error_internal(struct api_error *err, const char *what, int rc);
 int api_authorize(const struct api_call *c, const char *action,
     const char *arn, struct api_error *err);
 
+/* One action of a JSON service: fn fills out (a new, empty object). */
+struct api_json_action {
+	const char *name;
+	int (*fn)(const struct api_call *c, json_t *in, json_t *out,
+	    struct api_error *err);
+};
+
+/* The entry of tab named action, if in is a JSON object; otherwise NULL
+ * and err set as AWS answers (UnknownOperationException,
+ * SerializationException). */
+const struct api_json_action *api_json_action_find(
+    const struct api_json_action *tab, size_t n, const char *action,
+    const json_t *in, struct api_error *err);
+
 /* One validation pass over a request. A member of the wrong JSON type is a
  * SerializationException (as AWS answers); constraint violations add up to
  * "N validation errors detected: ...". */

@@ -27,12 +27,6 @@
 #define KMS_ARN_MAX 512
 #define KMS_DATA_KEY_MAX 1024
 
-struct kms_action {
-	const char *name;
-	int (*fn)(const struct api_call *c, json_t *in, json_t *out,
-	    struct api_error *err);
-};
-
 /* Which references to a key an action accepts. */
 enum kms_ref {
 	KMS_REF_KEY = 0,        /* key id or key ARN */
@@ -1491,7 +1485,7 @@ kms_generate_data_key_wp(const struct api_call *c, json_t *in, json_t *out,
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-static const struct kms_action kms_actions[] = {
+static const struct api_json_action kms_actions[] = {
 	{ "CancelKeyDeletion", kms_cancel_key_deletion },
 	{ "CreateAlias", kms_create_alias },
 	{ "CreateKey", kms_create_key },
@@ -1525,20 +1519,15 @@ int
 api_kms_dispatch(const struct api_call *call, const char *action,
     json_t *in, json_t **out, struct api_error *err)
 {
+	const struct api_json_action *a;
 	json_t *o;
-	size_t i;
 	int rc;
 
 	*out = NULL;
-	for (i = 0; i < sizeof(kms_actions) / sizeof(kms_actions[0]); i++)
-		if (strcmp(action, kms_actions[i].name) == 0)
-			break;
-	if (i == sizeof(kms_actions) / sizeof(kms_actions[0]))
-		return api_error_set(err, 400, "UnknownOperationException",
-		    "Operation %s is not supported.", action);
-	if (!json_is_object(in))
-		return api_error_set(err, 400, "SerializationException",
-		    "The request body must be a JSON object.");
+	a = api_json_action_find(kms_actions, sizeof(kms_actions) /
+	    sizeof(kms_actions[0]), action, in, err);
+	if (a == NULL)
+		return PH_ERR_INVALID;
 	if (call->srv == NULL || call->srv->kms == NULL)
 		return api_error_set(err, 500, "KMSInternalException",
 		    "The key store is not available.");
@@ -1554,7 +1543,7 @@ api_kms_dispatch(const struct api_call *call, const char *action,
 		return kms_internal(err, "purge", rc);
 	if ((o = json_object()) == NULL)
 		return kms_internal(err, action, PH_ERR_NOMEM);
-	rc = kms_actions[i].fn(call, in, o, err);
+	rc = a->fn(call, in, o, err);
 	if (rc != 0) {
 		json_decref(o);
 		return rc;

@@ -29,12 +29,6 @@
 #define SSM_MAX_PARAMS 64
 #define SSM_DOC_MAX ((size_t)1 << 20)
 
-struct ssm_action {
-	const char *name;
-	int (*fn)(const struct api_call *c, json_t *in, json_t *out,
-	    struct api_error *err);
-};
-
 /* ---- shared pieces ------------------------------------------------------ */
 
 static void
@@ -1632,7 +1626,7 @@ ssm_get_connection_status(const struct api_call *c, json_t *in, json_t *out,
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-static const struct ssm_action ssm_actions[] = {
+static const struct api_json_action ssm_actions[] = {
 	{ "AddTagsToResource", ssm_add_tags_to_resource },
 	{ "CreateActivation", ssm_create_activation },
 	{ "CreateDocument", api_documents_create },
@@ -1661,23 +1655,18 @@ int
 api_ssm_dispatch(const struct api_call *call, const char *action,
     json_t *in, json_t **out, struct api_error *err)
 {
+	const struct api_json_action *a;
 	json_t *o;
-	size_t i;
 	int rc;
 
 	*out = NULL;
-	for (i = 0; i < sizeof(ssm_actions) / sizeof(ssm_actions[0]); i++)
-		if (strcmp(action, ssm_actions[i].name) == 0)
-			break;
-	if (i == sizeof(ssm_actions) / sizeof(ssm_actions[0]))
-		return api_error_set(err, 400, "UnknownOperationException",
-		    "Operation %s is not supported.", action);
-	if (!json_is_object(in))
-		return api_error_set(err, 400, "SerializationException",
-		    "The request body must be a JSON object.");
+	a = api_json_action_find(ssm_actions, sizeof(ssm_actions) /
+	    sizeof(ssm_actions[0]), action, in, err);
+	if (a == NULL)
+		return PH_ERR_INVALID;
 	if ((o = json_object()) == NULL)
 		return api_error_internal(err, action, PH_ERR_NOMEM);
-	rc = ssm_actions[i].fn(call, in, o, err);
+	rc = a->fn(call, in, o, err);
 	if (rc != 0) {
 		json_decref(o);
 		return rc;
