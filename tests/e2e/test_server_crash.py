@@ -95,6 +95,30 @@ class ServerCrash(harness.ClusterTestCase):
             self.assertEqual(s.exit(), 0)
             c.wait_session_status(sid, ("Terminated",), timeout=30)
 
+    def test_bad_grace_settings_are_ignored(self):
+        c = self.cluster
+        # Garbage in config.json: each key is refused with a warning and
+        # its default kept; portholed still starts and serves sessions.
+        self.crash_and_restart(config={
+            "ClientReconnectGraceSeconds": "soon",
+            "AgentReconnectGraceSeconds": -5})
+        log = harness.tail(c.server_log, 400)
+        self.assertIn("event=config_ignored key=ClientReconnectGraceSeconds",
+                      log)
+        self.assertIn("event=config_ignored key=AgentReconnectGraceSeconds",
+                      log)
+        self.crash_and_restart(config={
+            "ClientReconnectGraceSeconds": 10 ** 12,
+            "AgentReconnectGraceSeconds": 1.5})
+        self.wait_agent_back()
+        s = c.open_session(self.target, client="porthole")
+        self.assertIn("ssm-user", s.run("whoami"))
+        self.assertEqual(s.exit(), 0)
+        # Later tests set their own values.
+        self.crash_and_restart(config={
+            "ClientReconnectGraceSeconds": 120,
+            "AgentReconnectGraceSeconds": 30})
+
     def test_session_without_client_ends_after_crash(self):
         c = self.cluster
         self.wait_agent_back()
