@@ -5,7 +5,16 @@
  * (clientmsg_peek) and forwarded as they are: sequence numbers, acks and
  * retransmission are end to end between client and agent (spec 4), so the
  * gateway keeps only a small bounded queue for a side that is not attached
- * yet and relies on the endpoints' retransmission for the rest. */
+ * yet and relies on the endpoints' retransmission for the rest.
+ *
+ * Lifetimes. The gateway owns every relay (through its map), every data
+ * channel and every control channel (through its lists); a WebSocket's
+ * on_close frees the channel it carries, and nothing else does. A relay is
+ * freed in one place only, gw_reap_relays() on the tick timer, where no
+ * relay function is on the stack: once it is final and neither side points
+ * at it. Callbacks may therefore finish a relay, detach from it or close
+ * its channels in any order and any number of times; a relay they hold
+ * stays valid until the callback returns. */
 #include "server/gateway.h"
 
 #include <fcntl.h>
@@ -65,6 +74,7 @@ struct relay;
 /* One WebSocket on /v1/data-channel/<session-id>. */
 struct dchan {
 	struct gateway *gw;
+	struct dchan *prev, *next; /* gw->dchans: every open data channel */
 	struct ws *ws;
 	enum side side;
 	char session_id[SESSION_ID_MAX];
@@ -91,6 +101,7 @@ struct relay {
 /* One agent's control channel. */
 struct ctl {
 	struct gateway *gw;
+	struct ctl *prev, *next;  /* gw->ctl_list: every open control channel */
 	struct ws *ws;
 	char instance_id[64];
 	int registered;           /* OpenControlChannel accepted */
@@ -99,7 +110,9 @@ struct ctl {
 struct gateway {
 	struct server *srv;
 	struct strmap *ctls;      /* instance id -> struct ctl */
-	struct strmap *relays;    /* session id -> struct relay */
+	struct strmap *relays;    /* session id -> struct relay (owned) */
+	struct dchan *dchans;     /* every data channel not yet closed */
+	struct ctl *ctl_list;     /* every control channel not yet closed */
 	uv_timer_t ping_refresh;
 	uv_timer_t tick;
 	int capture_fd;           /* PORTHOLED_RELAY_CAPTURE, or -1 */
@@ -231,15 +244,20 @@ gw_channel_closed_json(const char *session_id, const char *target,
 
 /* ---- relays -------------------------------------------------------------- */
 
+/* Only gw_reap_relays() and gateway_free() call this (see the top). */
 static void
-relay_maybe_free(struct relay *r)
+relay_free(struct relay *r)
 {
-	if (!r->final || r->agent != NULL || r->client != NULL)
-		return;
 	strmap_del(r->gw->relays, r->session_id, r);
 	frameq_clear(&r->to_agent);
 	frameq_clear(&r->to_client);
 	free(r);
+}
+
+static int
+relay_reapable(const struct relay *r)
+{
+	return r->final && r->agent == NULL && r->client == NULL;
 }
 
 static struct relay *
@@ -275,6 +293,54 @@ static void
 relay_disarm_grace(struct relay *r)
 {
 	r->grace_deadline = 0;
+}
+
+static void
+dchan_link(struct dchan *d)
+{
+	struct gateway *gw = d->gw;
+
+	d->prev = NULL;
+	d->next = gw->dchans;
+	if (gw->dchans != NULL)
+		gw->dchans->prev = d;
+	gw->dchans = d;
+}
+
+static void
+dchan_unlink(struct dchan *d)
+{
+	if (d->prev != NULL)
+		d->prev->next = d->next;
+	else
+		d->gw->dchans = d->next;
+	if (d->next != NULL)
+		d->next->prev = d->prev;
+	d->prev = d->next = NULL;
+}
+
+static void
+ctl_link(struct ctl *c)
+{
+	struct gateway *gw = c->gw;
+
+	c->prev = NULL;
+	c->next = gw->ctl_list;
+	if (gw->ctl_list != NULL)
+		gw->ctl_list->prev = c;
+	gw->ctl_list = c;
+}
+
+static void
+ctl_unlink(struct ctl *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->gw->ctl_list = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
 }
 
 static void
@@ -319,7 +385,6 @@ relay_finish(struct relay *r, const char *status, const char *reason,
 			gw_send_frame(c->ws, MT_CHANNEL_CLOSED, cc);
 		free(cc);
 	}
-	relay_maybe_free(r);
 }
 
 static void
@@ -573,7 +638,6 @@ dchan_on_close(struct ws *w, int code)
 			r->agent = NULL;
 		else
 			r->client = NULL;
-		relay_maybe_free(r);
 	} else if (r != NULL) {
 		peer = relay_peer(d);
 		if (peer != NULL)
@@ -605,8 +669,8 @@ dchan_on_close(struct ws *w, int code)
 		log_info("event=data_channel_closed side=%s session=%s code=%d",
 		    d->side == SIDE_AGENT ? "agent" : "client",
 		    d->session_id, code);
-		relay_maybe_free(r);
 	}
+	dchan_unlink(d);
 	free(d);
 }
 
@@ -786,6 +850,7 @@ ctl_on_close(struct ws *w, int code)
 		}
 		free(all);
 	}
+	ctl_unlink(c);
 	free(c);
 }
 
@@ -826,6 +891,24 @@ gw_refuse(struct http_request *req, int status, const char *type,
 	    n > 0 ? (size_t)n : 0);
 }
 
+/* A data channel may attach: the session exists, has not ended (in the
+ * store and in memory) and, for an agent, targets that agent. */
+static int
+gw_session_open(struct gateway *gw, const char *session_id,
+    const char *agent_cn)
+{
+	struct session_rec rec;
+	struct relay *r;
+
+	if (store_session_get(gw->srv->store, session_id, &rec) != 0 ||
+	    rec.end_ms != 0)
+		return 0;
+	if (agent_cn != NULL && strcmp(rec.target, agent_cn) != 0)
+		return 0;
+	r = strmap_get(gw->relays, session_id);
+	return r == NULL || !r->final;
+}
+
 void
 gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 {
@@ -863,6 +946,7 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 			return;
 		}
 		c->ws = w;
+		ctl_link(c);
 		ws_set_max_message(w, GW_MAX_CONTROL_MESSAGE);
 		/* Agents ping every 30 s (AWS's every 54 s), which keeps the
 		 * silence deadline fed; our own pings are rarer, as each costs
@@ -884,6 +968,14 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 			    "The instance is not registered");
 			return;
 		}
+		/* Refused before a WebSocket exists, so a caller with nothing
+		 * but a made-up or stale id costs a request, not a socket
+		 * held open. Unknown and ended get the same answer. */
+		if (!gw_session_open(gw, id, cn)) {
+			gw_refuse(req, 403, "AccessDeniedException",
+			    "Session is already terminated or the token is invalid");
+			return;
+		}
 		d = calloc(1, sizeof(*d));
 		if (d == NULL) {
 			gw_refuse(req, 500, "InternalServerError", "out of memory");
@@ -900,6 +992,7 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 			return;
 		}
 		d->ws = w;
+		dchan_link(d);
 		ws_set_max_message(w, GW_MAX_DATA_MESSAGE);
 		ws_set_keepalive(w, GW_KEEPALIVE_MS, GW_KEEPALIVE_TIMEOUT_MS);
 		if (d->side == SIDE_CLIENT)
@@ -1058,6 +1151,11 @@ gw_tick_cb(uv_timer_t *t)
 	n = strmap_values(gw->relays, all, n);
 	for (i = 0; i < n; i++)
 		relay_check_deadlines(all[i], now);
+	/* After the deadlines, so a relay they finished with no side left
+	 * goes now; one with a side left goes once that side has closed. */
+	for (i = 0; i < n; i++)
+		if (relay_reapable(all[i]))
+			relay_free(all[i]);
 	free(all);
 }
 
@@ -1209,11 +1307,42 @@ gw_timer_closed_cb(uv_handle_t *h)
 	free(gw);
 }
 
+/* Free every channel and relay. The caller closes the connections still
+ * open without callbacks (uv_walk), so detach each channel from its
+ * WebSocket first: nothing may reach freed memory afterwards. */
+static void
+gw_release_all(struct gateway *gw)
+{
+	struct dchan *d;
+	struct ctl *c;
+	void **all;
+	size_t n, i;
+
+	while ((d = gw->dchans) != NULL) {
+		ws_set_userdata(d->ws, NULL);
+		dchan_unlink(d);
+		free(d);
+	}
+	while ((c = gw->ctl_list) != NULL) {
+		ws_set_userdata(c->ws, NULL);
+		ctl_unlink(c);
+		free(c);
+	}
+	n = strmap_count(gw->relays);
+	if (n == 0 || (all = calloc(n, sizeof(*all))) == NULL)
+		return;
+	n = strmap_values(gw->relays, all, n);
+	for (i = 0; i < n; i++)
+		relay_free(all[i]);
+	free(all);
+}
+
 void
 gateway_free(struct gateway *gw)
 {
 	if (gw == NULL)
 		return;
+	gw_release_all(gw);
 	uv_timer_stop(&gw->ping_refresh);
 	uv_timer_stop(&gw->tick);
 	gw->timers_closing = 2;
