@@ -104,6 +104,7 @@ struct ws {
 
 static void ws_pump_send(struct ws *w);
 static void ws_feed(struct ws *w, const uint8_t *p, size_t n);
+static int ws_may_deliver(const struct ws *w);
 
 /* ---- shared helpers ----------------------------------------------------- */
 
@@ -309,6 +310,19 @@ ws_conn_on_close(struct conn *c, int err)
 	int code;
 
 	(void)err;
+	/* Messages held while paused came before the end of the stream: a
+	 * peer's last words (channel_closed among them) are delivered even
+	 * though the user paused, as nothing will resume this connection. */
+	while (w->held != NULL && ws_may_deliver(w)) {
+		struct ws_held *h = w->held;
+
+		w->held = h->next;
+		if (w->held == NULL)
+			w->held_tail = NULL;
+		if (w->cbs.on_message != NULL)
+			w->cbs.on_message(w, h->opcode, h->data, h->len);
+		free(h);
+	}
 	if (w->ctx != NULL && wslay_event_get_close_received(w->ctx) &&
 	    !w->abnormal)
 		code = wslay_event_get_status_code_received(w->ctx);
@@ -370,12 +384,22 @@ ws_fail(struct ws *w, int code)
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* Held messages go to the user while the connection is open and also
+ * once the peer's close frame came (they arrived before it); never after
+ * our own ws_close or a protocol failure. */
+static int
+ws_may_deliver(const struct ws *w)
+{
+	return (w->state == WS_OPEN || w->state == WS_CLOSING) &&
+	    w->local_code == 0 && w->proto_code == 0;
+}
+
 static void
 ws_deliver_held(struct ws *w)
 {
 	struct ws_held *h;
 
-	while (w->held != NULL && !w->paused && w->state == WS_OPEN) {
+	while (w->held != NULL && !w->paused && ws_may_deliver(w)) {
 		h = w->held;
 		w->held = h->next;
 		if (w->held == NULL)

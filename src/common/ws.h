@@ -61,7 +61,9 @@ int ws_accept_key(const char *key, char out[32]);
  * call, and may call any ws_* function (ws_send, ws_close, ws_pause_read
  * on this or another ws). on_message is not called after ws_close or
  * while paused (messages already decoded are held and delivered on
- * resume). on_close fires exactly once, asynchronously, after the TCP
- * connection is gone; w is freed when it returns. */
+ * resume, or just before on_close if the connection ends first: every
+ * message the peer sent before its close frame is delivered). on_close
+ * fires exactly once, asynchronously, after the TCP connection is gone;
+ * w is freed when it returns. */
 
 #endif

@@ -299,6 +299,18 @@ handler(struct http_request *req, void *arg)
 		(void)http_upgrade_ws(req, &echo_cbs, NULL);
 		return;
 	}
+	if (req->is_upgrade && strcmp(req->path, "/burst") == 0) {
+		/* Eight messages and a close in one go, as the gateway ends a
+		 * session: channel_closed, then the close frame. */
+		w = http_upgrade_ws(req, &echo_cbs, NULL);
+		assert_non_null(w);
+		for (n = 0; n < 8; n++) {
+			memset(body, 'A' + n, 100);
+			assert_int_equal(ws_send(w, WS_BINARY, body, 100), 0);
+		}
+		ws_close(w, 1000, "done");
+		return;
+	}
 	if (req->is_upgrade && strcmp(req->path, "/small") == 0) {
 		w = http_upgrade_ws(req, &echo_cbs, NULL);
 		assert_non_null(w);
@@ -1289,6 +1301,30 @@ test_ws_pause(void **state)
 	wcli_free(&k);
 }
 
+/* The peer sends messages and closes while we are paused after the
+ * first: every message still arrives, before on_close. */
+static void
+test_ws_pause_then_peer_close(void **state)
+{
+	struct wcli k;
+	char url[128];
+	size_t i;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	snprintf(url, sizeof(url), "wss://localhost:%d/burst", port);
+	assert_int_equal(ws_dial(&loop, cli_ctx, url, NULL, &pz_cbs, &k,
+	    &k.w), 0);
+	assert_true(run_until(&k.closed, SAFETY_MS));
+	assert_int_equal(k.code, 1000);
+	assert_int_equal(k.nmsg, 8);
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(k.msgs[i].len, 100);
+		assert_int_equal(k.msgs[i].data[0], 'A' + i);
+	}
+	wcli_free(&k);
+}
+
 static void
 test_ws_keepalive(void **state)
 {
@@ -1431,6 +1467,7 @@ main(void)
 		cmocka_unit_test(test_ws_too_big),
 		cmocka_unit_test(test_ws_dial_refused),
 		cmocka_unit_test(test_ws_pause),
+		cmocka_unit_test(test_ws_pause_then_peer_close),
 		cmocka_unit_test(test_ws_keepalive),
 		cmocka_unit_test(test_ws_throughput),
 	};
