@@ -315,9 +315,14 @@ st_exec(struct store *st, const char *sql)
 	return 0;
 }
 
+static void st_rollback(struct store *st);
+
 static int
 st_begin(struct store *st)
 {
+	/* A ROLLBACK that failed (disk trouble) must not leave every later
+	 * write inside a dead transaction. */
+	st_rollback(st);
 	return st_exec(st, "BEGIN IMMEDIATE");
 }
 
