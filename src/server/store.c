@@ -38,6 +38,7 @@ struct store {
 	int64_t retry_at;               /* monotonic ms: next write attempt */
 	int flushing;
 	int deferring;                  /* warned of this outage */
+	size_t lost;                    /* changes the journal had no room for */
 };
 
 /* ---- schema ------------------------------------------------------------- */
@@ -435,7 +436,7 @@ st_journal_flush(struct store *st, int force)
 			    e->reason != NULL ? e->reason : "", e->at_ms);
 		else
 			rc = st_instance_apply(st, e);
-		if (rc == PH_ERR_IO) {
+		if (rc == PH_ERR_IO || rc == PH_ERR_NOMEM) {
 			st->retry_at = now + STORE_RETRY_MS;
 			break;
 		}
@@ -450,8 +451,13 @@ st_journal_flush(struct store *st, int force)
 	if (done > 0)
 		log_info("event=store_journal_written count=%zu pending=%zu",
 		    done, sj_count(st->journal));
-	if (sj_count(st->journal) == 0)
+	if (sj_count(st->journal) == 0) {
+		if (st->lost > 0)
+			log_error("event=store_journal_lost count=%zu",
+			    st->lost);
 		st->deferring = 0;
+		st->lost = 0;
+	}
 	return sj_count(st->journal);
 }
 
@@ -480,16 +486,21 @@ st_defer(struct store *st, const char *op, const char *id, int jrc)
 	if (jrc == 0) {
 		/* One warning per outage: keep-alives alone would flood. */
 		if (!st->deferring)
-			log_warn("event=store_deferred op=%s id=%s note=\"writes "
-			    "fail; state changes wait in memory\"", op, id);
+			log_warn("event=store_deferred op=%s id=%s "
+			    "note=\"writes fail; state changes wait in "
+			    "memory\"", op, id);
 		st->deferring = 1;
 		st->retry_at = st_mono_ms() + STORE_RETRY_MS;
 		return 0;
 	}
 	if (jrc == PH_ERR_STATE || jrc == PH_ERR_INVALID)
 		return jrc;
-	log_error("event=store_journal_full op=%s id=%s pending=%zu", op, id,
-	    sj_count(st->journal));
+	/* Full (or out of memory): this change is lost, as before. Said
+	 * once, and counted when the outage ends. */
+	if (st->lost++ == 0)
+		log_error("event=store_journal_full op=%s id=%s pending=%zu "
+		    "err=\"%s\"", op, id, sj_count(st->journal),
+		    ph_strerror(jrc));
 	return PH_ERR_IO;
 }
 
@@ -722,12 +733,18 @@ fail:
 void
 store_close(struct store *st)
 {
-	size_t left;
+	size_t left, before;
 
 	if (st == NULL)
 		return;
-	if (st->db != NULL && sj_count(st->journal) > 0 &&
-	    (left = st_journal_flush(st, 1)) > 0)
+	/* A last try: batch after batch while they make progress. */
+	left = sj_count(st->journal);
+	do {
+		before = left;
+		if (st->db != NULL && before > 0)
+			left = st_journal_flush(st, 1);
+	} while (left > 0 && left < before);
+	if (left > 0)
 		log_error("event=store_journal_lost count=%zu", left);
 	sj_free(st->journal);
 	if (st->db != NULL)
