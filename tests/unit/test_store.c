@@ -813,8 +813,10 @@ test_full_disk_kept_and_written(void **state)
 	struct fx *f = *state;
 	struct instance_conn_info info = { "3.3.1000.0", "Linux", "Debian",
 	    "12", "10.0.0.5", "host1" };
+	static const struct store_tag tags[] = { { "a", "1" }, { "b", "2" } };
 	char mi[21], v[64], buf[256], tok[STORE_TOKEN_SIZE];
 	struct instance_rec in;
+	struct tagcollect tc;
 	struct session_rec r;
 	struct opencount o;
 
@@ -827,9 +829,12 @@ test_full_disk_kept_and_written(void **state)
 	    tok), 0);
 
 	disk_full = 1;
-	/* Writes that are not state changes fail as before. */
+	/* Writes that are not state changes fail as before, and leave
+	 * nothing half done. */
 	assert_int_equal(store_iam_create_user(f->st, "u", "arn:u", 0),
 	    PH_ERR_IO);
+	assert_int_equal(store_tags_add(f->st, "ManagedInstance", mi, tags, 2,
+	    STORE_TAGS_MAX), PH_ERR_IO);
 	assert_int_equal(store_session_set_status(f->st, "s1", "Terminated",
 	    "exit", T0 + 10), 0);
 	assert_int_equal(store_instance_seen(f->st, mi, T0 + 11), 0);
@@ -881,9 +886,14 @@ test_full_disk_kept_and_written(void **state)
 	assert_string_equal(v, "agent gone");
 	assert_int_equal(store_instance_get(f->st, mi, &in), 0);
 	assert_int_equal(in.last_ping_ms, T0 + 11);
-	/* Nothing was left half done: writes work and the transaction
-	 * that failed is gone. */
+	/* Nothing was left half done: writes work and the transactions
+	 * that failed are gone. */
+	memset(&tc, 0, sizeof(tc));
+	store_tags_foreach(f->st, "ManagedInstance", mi, tag_cb, &tc);
+	assert_string_equal(tc.buf, "env=prod;team=ops;");
 	assert_int_equal(store_iam_create_user(f->st, "u", "arn:u", 0), 0);
+	assert_int_equal(store_tags_add(f->st, "ManagedInstance", mi, tags, 2,
+	    STORE_TAGS_MAX), 0);
 	query_sessions(f->st, 1, buf);
 	assert_string_equal(buf, "s2=Failed;s1=Terminated;");
 }
