@@ -338,12 +338,13 @@ fail:
 static int
 create_admin(const char *dir, struct init_undo *u, const char *account)
 {
-	char path[INIT_PATH_MAX], arn[128];
+	char path[INIT_PATH_MAX], arn[128], why[300];
 	char akid[STORE_AKID_SIZE], secret[STORE_SECRET_SIZE];
 	struct store *st = NULL;
 	int rc;
 
 	secret[0] = '\0';
+	why[0] = '\0';
 	if ((rc = join(path, dir, SERVER_DB_FILE)) != 0)
 		goto fail;
 	/* Marked before opening: a failed open may still leave the file. */
@@ -351,7 +352,8 @@ create_admin(const char *dir, struct init_undo *u, const char *account)
 	mark_made(u, SERVER_DB_FILE "-wal");
 	mark_made(u, SERVER_DB_FILE "-shm");
 	mark_made(u, SERVER_DB_FILE "-journal");
-	if ((rc = store_open(&st, path)) != 0)
+	if ((rc = store_open_ex(&st, path, STORE_OPEN_CREATE, why,
+	    sizeof(why))) != 0)
 		goto fail;
 	snprintf(arn, sizeof(arn), "arn:aws:iam::%s:user/%s", account,
 	    INIT_ADMIN_USER);
@@ -366,7 +368,8 @@ create_admin(const char *dir, struct init_undo *u, const char *account)
 fail:
 	if (rc != 0)
 		fprintf(stderr, "portholed init: cannot create the database "
-		    "and the admin user in %s: %s\n", dir, ph_strerror(rc));
+		    "and the admin user in %s: %s\n", dir,
+		    why[0] != '\0' ? why : ph_strerror(rc));
 	OPENSSL_cleanse(secret, sizeof(secret));
 	store_close(st);
 	return rc;

@@ -29,6 +29,7 @@ struct serve_state {
 	struct listener *listener;
 	uv_signal_t sigterm, sigint, sigusr2;
 	uv_timer_t linger;
+	uv_timer_t store_retry;
 };
 
 static void
@@ -183,6 +184,16 @@ on_signal(uv_signal_t *sig, int signum)
 	uv_unref((uv_handle_t *)&st->linger);
 }
 
+/* State changes the store could not write (disk full) go out once it
+ * can write again, even when nothing else writes. */
+static void
+on_store_retry(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+
+	(void)store_retry(srv->store);
+}
+
 static int
 serve_main(int argc, char **argv)
 {
@@ -195,7 +206,7 @@ serve_main(int argc, char **argv)
 	};
 	const char *data_dir = NULL, *listen = DEFAULT_LISTEN;
 	struct kms_root_opts kro;
-	char host[256], cert[600], key[600], ca[600], db[600];
+	char host[256], cert[600], key[600], ca[600], db[600], why[300];
 	struct serve_state st;
 	int port, rc, opt;
 
@@ -231,10 +242,15 @@ serve_main(int argc, char **argv)
 	st.srv.loop = uv_default_loop();
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
-	if ((rc = store_open(&st.srv.store, db)) != 0) {
-		fprintf(stderr, "portholed serve: cannot open %s (%s); "
-		    "run 'portholed init --data-dir %s' first\n", db,
-		    ph_strerror(rc), data_dir);
+	if ((rc = store_open_ex(&st.srv.store, db, 0, why,
+	    sizeof(why))) != 0) {
+		if (rc == PH_ERR_NOTFOUND)
+			fprintf(stderr, "portholed serve: cannot open %s: %s; "
+			    "run 'portholed init --data-dir %s' first\n", db,
+			    why, data_dir);
+		else
+			fprintf(stderr, "portholed serve: cannot open %s: %s\n",
+			    db, why);
 		return 1;
 	}
 	if ((rc = kms_open(&st.srv.kms, data_dir, &kro)) != 0) {
@@ -269,6 +285,11 @@ serve_main(int argc, char **argv)
 	uv_signal_start(&st.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&st.sigint, on_signal, SIGINT);
 	uv_signal_start(&st.sigusr2, on_signal, SIGUSR2);
+	uv_timer_init(st.srv.loop, &st.store_retry);
+	st.store_retry.data = &st.srv;
+	uv_timer_start(&st.store_retry, on_store_retry, STORE_RETRY_MS,
+	    STORE_RETRY_MS);
+	uv_unref((uv_handle_t *)&st.store_retry);
 	log_info("event=listening addr=%s port=%d region=%s account=%s",
 	    host, listener_port(st.listener), st.srv.region,
 	    st.srv.account_id);

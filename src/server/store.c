@@ -23,6 +23,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "server/authz.h"
+#include "server/store_journal.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_SALT_LEN 16
@@ -33,6 +34,11 @@
 
 struct store {
 	sqlite3 *db;
+	struct store_journal *journal;  /* changes not written yet */
+	int64_t retry_at;               /* monotonic ms: next write attempt */
+	int flushing;
+	int deferring;                  /* warned of this outage */
+	size_t lost;                    /* changes the journal had no room for */
 };
 
 /* ---- schema ------------------------------------------------------------- */
@@ -310,9 +316,14 @@ st_exec(struct store *st, const char *sql)
 	return 0;
 }
 
+static void st_rollback(struct store *st);
+
 static int
 st_begin(struct store *st)
 {
+	/* A ROLLBACK that failed (disk trouble) must not leave every later
+	 * write inside a dead transaction. */
+	st_rollback(st);
 	return st_exec(st, "BEGIN IMMEDIATE");
 }
 
@@ -380,6 +391,175 @@ st_is_terminal(const char *status)
 	    strcmp(status, "Failed") == 0;
 }
 
+/* ---- changes not written yet ------------------------------------------- */
+
+/* Entries written per attempt, so a long outage does not stall the loop
+ * when it ends; the rest go at the next attempt. */
+#define STORE_FLUSH_BATCH 4096
+
+static int st_instance_apply(struct store *st, const struct sj_entry *e);
+static int st_session_set_status(struct store *st, const char *session_id,
+    const char *status, const char *reason, int64_t now_ms);
+
+static int64_t
+st_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Write pending entries, oldest first, until one fails to write (then
+ * the rest wait for the next attempt, at most one per STORE_RETRY_MS
+ * unless forced). An entry the database refuses (the session ended
+ * meanwhile, the instance was deregistered) is dropped. Returns how many
+ * are still pending. */
+static size_t
+st_journal_flush(struct store *st, int force)
+{
+	const struct sj_entry *e;
+	size_t done = 0, n;
+	int64_t now;
+	int rc;
+
+	if (st->flushing || sj_count(st->journal) == 0)
+		return sj_count(st->journal);
+	now = st_mono_ms();
+	if (!force && now < st->retry_at)
+		return sj_count(st->journal);
+	st->flushing = 1;
+	for (n = 0; n < STORE_FLUSH_BATCH &&
+	    (e = sj_first(st->journal)) != NULL; n++) {
+		if (e->kind == SJ_SESSION)
+			rc = st_session_set_status(st, e->id, e->status,
+			    e->reason != NULL ? e->reason : "", e->at_ms);
+		else
+			rc = st_instance_apply(st, e);
+		if (rc == PH_ERR_IO || rc == PH_ERR_NOMEM) {
+			st->retry_at = now + STORE_RETRY_MS;
+			break;
+		}
+		if (rc != 0)
+			log_info("event=store_journal_skip id=%s err=\"%s\"",
+			    e->id, ph_strerror(rc));
+		else
+			done++;
+		sj_drop(st->journal, e);
+	}
+	st->flushing = 0;
+	if (done > 0)
+		log_info("event=store_journal_written count=%zu pending=%zu",
+		    done, sj_count(st->journal));
+	if (sj_count(st->journal) == 0) {
+		if (st->lost > 0)
+			log_error("event=store_journal_lost count=%zu",
+			    st->lost);
+		st->deferring = 0;
+		st->lost = 0;
+	}
+	return sj_count(st->journal);
+}
+
+size_t
+store_retry(struct store *st)
+{
+	return st != NULL ? st_journal_flush(st, 1) : 0;
+}
+
+/* Before a change to a record: write out what is pending. Non-zero if
+ * the record still has a pending change, which the new one then joins
+ * so that a record's changes reach the database in order. */
+static int
+st_pending(struct store *st, enum sj_kind kind, const char *id)
+{
+	if (sj_count(st->journal) == 0)
+		return 0;
+	(void)st_journal_flush(st, 0);
+	return sj_find(st->journal, kind, id) != NULL;
+}
+
+/* jrc: what keeping a change that could not be written returned. */
+static int
+st_defer(struct store *st, const char *op, const char *id, int jrc)
+{
+	if (jrc == 0) {
+		/* One warning per outage: keep-alives alone would flood. */
+		if (!st->deferring)
+			log_warn("event=store_deferred op=%s id=%s "
+			    "note=\"writes fail; state changes wait in "
+			    "memory\"", op, id);
+		st->deferring = 1;
+		st->retry_at = st_mono_ms() + STORE_RETRY_MS;
+		return 0;
+	}
+	if (jrc == PH_ERR_STATE || jrc == PH_ERR_INVALID)
+		return jrc;
+	/* Full (or out of memory): this change is lost, as before. Said
+	 * once, and counted when the outage ends. */
+	if (st->lost++ == 0)
+		log_error("event=store_journal_full op=%s id=%s pending=%zu "
+		    "err=\"%s\"", op, id, sj_count(st->journal),
+		    ph_strerror(jrc));
+	return PH_ERR_IO;
+}
+
+/* What a pending change makes of a record read from the database. */
+static void
+st_instance_overlay(struct store *st, struct instance_rec *in)
+{
+	const struct sj_entry *e;
+
+	e = sj_find(st->journal, SJ_INSTANCE, in->id);
+	if (e == NULL || in->deregistered)
+		return;
+	if (e->ping != SJ_PING_SAME)
+		snprintf(in->ping_status, sizeof(in->ping_status), "%s",
+		    e->ping == SJ_PING_ONLINE ? "Online" : "ConnectionLost");
+	if (e->last_ping_ms > in->last_ping_ms)
+		in->last_ping_ms = e->last_ping_ms;
+	if (e->has_info) {
+		snprintf(in->agent_version, sizeof(in->agent_version), "%s",
+		    e->agent_version);
+		snprintf(in->platform_type, sizeof(in->platform_type), "%s",
+		    e->platform_type);
+		snprintf(in->platform_name, sizeof(in->platform_name), "%s",
+		    e->platform_name);
+		snprintf(in->platform_version, sizeof(in->platform_version),
+		    "%s", e->platform_version);
+		snprintf(in->ip_address, sizeof(in->ip_address), "%s",
+		    e->ip_address);
+		snprintf(in->computer_name, sizeof(in->computer_name), "%s",
+		    e->computer_name);
+	}
+}
+
+static void
+st_session_overlay(struct store *st, struct session_info *si)
+{
+	struct session_rec *r = &si->rec;
+	const struct sj_entry *e;
+
+	e = sj_find(st->journal, SJ_SESSION, r->session_id);
+	if (e == NULL || st_is_terminal(r->status))
+		return;
+	snprintf(r->status, sizeof(r->status), "%s", e->status);
+	if (e->reason != NULL)
+		snprintf(si->details, sizeof(si->details), "%s", e->reason);
+	r->end_ms = st_is_terminal(e->status) ?
+	    (e->at_ms > 0 ? e->at_ms : 1) : 0;
+}
+
+/* A session whose end is pending. */
+static int
+st_session_ending(struct store *st, const char *session_id)
+{
+	const struct sj_entry *e;
+
+	e = sj_find(st->journal, SJ_SESSION, session_id);
+	return e != NULL && st_is_terminal(e->status);
+}
+
 /* ---- open / close ------------------------------------------------------- */
 
 static int
@@ -437,28 +617,90 @@ st_seed_documents(struct store *st)
 	return rc;
 }
 
+/* An errno in words an operator acts on. */
+static const char *
+st_errno_words(int e)
+{
+	switch (e) {
+	case EROFS:
+		return "the file system is read-only (EROFS)";
+	case EACCES:
+		return "permission denied (EACCES)";
+	case EPERM:
+		return "operation not permitted (EPERM)";
+	case ENOSPC:
+		return "no space left on the device (ENOSPC)";
+	case EDQUOT:
+		return "the disk quota is exhausted (EDQUOT)";
+	case ENOENT:
+		return "it does not exist";
+	}
+	return strerror(e);
+}
+
+/* Why SQLite could not open or set up the database: its message, and
+ * the system error behind it if there was one. */
+static void
+st_open_why(struct store *st, int rc, char *why, size_t size)
+{
+	int e;
+
+	if (rc == PH_ERR_STATE) {
+		snprintf(why, size, "it was written by a newer portholed");
+		return;
+	}
+	if (st == NULL || st->db == NULL) {
+		snprintf(why, size, "%s", ph_strerror(rc));
+		return;
+	}
+	e = sqlite3_system_errno(st->db);
+	if (e != 0)
+		snprintf(why, size, "%s: %s", sqlite3_errmsg(st->db),
+		    st_errno_words(e));
+	else
+		snprintf(why, size, "%s", sqlite3_errmsg(st->db));
+}
+
 int
 store_open(struct store **out, const char *path)
 {
+	return store_open_ex(out, path, STORE_OPEN_CREATE, NULL, 0);
+}
+
+int
+store_open_ex(struct store **out, const char *path, int flags, char *why,
+    size_t why_size)
+{
 	struct store *st = NULL;
-	int fd, rc = PH_ERR_IO;
+	char dummy[8];
+	int fd, e, rc = PH_ERR_IO;
 
 	*out = NULL;
+	if (why == NULL || why_size == 0) {
+		why = dummy;
+		why_size = sizeof(dummy);
+	}
+	why[0] = '\0';
 	/* Create the file ourselves so it is never readable by others, even
 	 * for a moment; SQLite gives its WAL and shm files the same mode. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW |
+	    ((flags & STORE_OPEN_CREATE) ? O_CREAT : 0), 0600);
+	if (fd < 0 || fchmod(fd, 0600) != 0) {
+		e = errno;
 		log_error("event=store_error op=open path=%s err=\"%s\"", path,
-		    strerror(errno));
-		return PH_ERR_IO;
-	}
-	if (fchmod(fd, 0600) != 0) {
-		close(fd);
-		return PH_ERR_IO;
+		    strerror(e));
+		snprintf(why, why_size, "%s", st_errno_words(e));
+		if (fd >= 0)
+			close(fd);
+		return e == ENOENT ? PH_ERR_NOTFOUND : e == EACCES ||
+		    e == EPERM ? PH_ERR_DENIED : PH_ERR_IO;
 	}
 	close(fd);
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return PH_ERR_NOMEM;
+	if ((rc = sj_new(&st->journal, STORE_JOURNAL_MAX)) != 0)
+		goto fail;
+	rc = PH_ERR_IO;
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		log_error("event=store_error op=open path=%s err=\"%s\"", path,
@@ -482,15 +724,29 @@ store_open(struct store **out, const char *path)
 	*out = st;
 	return 0;
 fail:
+	rc = rc != 0 ? rc : PH_ERR_IO;
+	st_open_why(st, rc, why, why_size);
 	store_close(st);
-	return rc != 0 ? rc : PH_ERR_IO;
+	return rc;
 }
 
 void
 store_close(struct store *st)
 {
+	size_t left, before;
+
 	if (st == NULL)
 		return;
+	/* A last try: batch after batch while they make progress. */
+	left = sj_count(st->journal);
+	do {
+		before = left;
+		if (st->db != NULL && before > 0)
+			left = st_journal_flush(st, 1);
+	} while (left > 0 && left < before);
+	if (left > 0)
+		log_error("event=store_journal_lost count=%zu", left);
+	sj_free(st->journal);
 	if (st->db != NULL)
 		sqlite3_close(st->db);
 	free(st);
@@ -1065,8 +1321,8 @@ fail:
 
 /* ---- instances ---------------------------------------------------------- */
 
-int
-store_instance_connected(struct store *st, const char *instance_id,
+static int
+st_instance_connected(struct store *st, const char *instance_id,
     const struct instance_conn_info *info, int64_t now_ms)
 {
 	sqlite3_stmt *s = NULL;
@@ -1093,8 +1349,8 @@ store_instance_connected(struct store *st, const char *instance_id,
 	return rc;
 }
 
-int
-store_instance_disconnected(struct store *st, const char *instance_id,
+static int
+st_instance_disconnected(struct store *st, const char *instance_id,
     int64_t now_ms)
 {
 	sqlite3_stmt *s = NULL;
@@ -1112,8 +1368,8 @@ store_instance_disconnected(struct store *st, const char *instance_id,
 	return rc;
 }
 
-int
-store_instance_seen(struct store *st, const char *instance_id,
+static int
+st_instance_seen(struct store *st, const char *instance_id,
     int64_t now_ms)
 {
 	sqlite3_stmt *s = NULL;
@@ -1131,6 +1387,88 @@ store_instance_seen(struct store *st, const char *instance_id,
 	return rc;
 }
 
+/* A pending instance entry, in one statement: only what changed is
+ * set. A deregistered instance keeps what deregistering set. */
+static int
+st_instance_apply(struct store *st, const struct sj_entry *e)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "UPDATE instances SET "
+	    "ping_status = coalesce(?2, ping_status), "
+	    "last_ping_ms = CASE WHEN ?3 > last_ping_ms THEN ?3 "
+	    "ELSE last_ping_ms END, "
+	    "agent_version = coalesce(?4, agent_version), "
+	    "platform_type = coalesce(?5, platform_type), "
+	    "platform_name = coalesce(?6, platform_name), "
+	    "platform_version = coalesce(?7, platform_version), "
+	    "ip_address = coalesce(?8, ip_address), "
+	    "computer_name = coalesce(?9, computer_name) "
+	    "WHERE id = ?1 AND deregistered = 0", &s)) != 0)
+		return rc;
+	st_text(s, 1, e->id);
+	if (e->ping != SJ_PING_SAME)
+		st_text(s, 2, e->ping == SJ_PING_ONLINE ? "Online" :
+		    "ConnectionLost");
+	if (e->last_ping_ms > 0)
+		sqlite3_bind_int64(s, 3, e->last_ping_ms);
+	if (e->has_info) {
+		st_text(s, 4, e->agent_version);
+		st_text(s, 5, e->platform_type);
+		st_text(s, 6, e->platform_name);
+		st_text(s, 7, e->platform_version);
+		st_text(s, 8, e->ip_address);
+		st_text(s, 9, e->computer_name);
+	}
+	rc = st_step_done(st, s, "instance_apply");
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = PH_ERR_NOTFOUND;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_instance_connected(struct store *st, const char *instance_id,
+    const struct instance_conn_info *info, int64_t now_ms)
+{
+	int rc = PH_ERR_IO;
+
+	if (!st_pending(st, SJ_INSTANCE, instance_id) &&
+	    (rc = st_instance_connected(st, instance_id, info, now_ms)) !=
+	    PH_ERR_IO)
+		return rc;
+	return st_defer(st, "instance_connected", instance_id,
+	    sj_instance_connected(st->journal, instance_id, info, now_ms));
+}
+
+int
+store_instance_disconnected(struct store *st, const char *instance_id,
+    int64_t now_ms)
+{
+	int rc = PH_ERR_IO;
+
+	if (!st_pending(st, SJ_INSTANCE, instance_id) &&
+	    (rc = st_instance_disconnected(st, instance_id, now_ms)) !=
+	    PH_ERR_IO)
+		return rc;
+	return st_defer(st, "instance_disconnected", instance_id,
+	    sj_instance_disconnected(st->journal, instance_id));
+}
+
+int
+store_instance_seen(struct store *st, const char *instance_id,
+    int64_t now_ms)
+{
+	int rc = PH_ERR_IO;
+
+	if (!st_pending(st, SJ_INSTANCE, instance_id) &&
+	    (rc = st_instance_seen(st, instance_id, now_ms)) != PH_ERR_IO)
+		return rc;
+	return st_defer(st, "instance_seen", instance_id,
+	    sj_instance_seen(st->journal, instance_id, now_ms));
+}
+
 /* One statement for the periodic refresh: this portholed owns the file
  * and resets every instance at start, so the Online rows are exactly its
  * open control channels. */
@@ -1140,6 +1478,8 @@ store_instances_seen_online(struct store *st, int64_t now_ms)
 	sqlite3_stmt *s = NULL;
 	int rc;
 
+	/* Not kept when it fails: the caller repeats it anyway. */
+	(void)st_journal_flush(st, 0);
 	if ((rc = st_prep(st, "UPDATE instances SET last_ping_ms = ?1 "
 	    "WHERE ping_status = 'Online' AND deregistered = 0", &s)) != 0)
 		return rc;
@@ -1232,6 +1572,7 @@ store_instance_get(struct store *st, const char *instance_id,
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		st_instance_row(s, out);
+		st_instance_overlay(st, out);
 		rc = 0;
 	} else {
 		rc = rc == SQLITE_DONE ? PH_ERR_NOTFOUND : PH_ERR_IO;
@@ -1255,6 +1596,7 @@ store_instance_foreach(struct store *st,
 		goto out;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		st_instance_row(s, in);
+		st_instance_overlay(st, in);
 		if (fn(arg, in) != 0)
 			break;
 	}
@@ -1363,8 +1705,8 @@ st_session_row(sqlite3_stmt *s, struct session_info *si)
 	    sizeof(si->max_session_duration));
 }
 
-int
-store_session_get_info(struct store *st, const char *session_id,
+static int
+st_session_info_row(struct store *st, const char *session_id,
     struct session_info *out)
 {
 	sqlite3_stmt *s = NULL;
@@ -1386,6 +1728,33 @@ store_session_get_info(struct store *st, const char *session_id,
 }
 
 int
+store_session_get_info(struct store *st, const char *session_id,
+    struct session_info *out)
+{
+	int rc;
+
+	if ((rc = st_session_info_row(st, session_id, out)) == 0)
+		st_session_overlay(st, out);
+	return rc;
+}
+
+/* The database's row, without pending changes. */
+static int
+st_session_get_row(struct store *st, const char *session_id,
+    struct session_rec *out)
+{
+	struct session_info *si = malloc(sizeof(*si));
+	int rc;
+
+	if (si == NULL)
+		return PH_ERR_NOMEM;
+	if ((rc = st_session_info_row(st, session_id, si)) == 0)
+		*out = si->rec;
+	free(si);
+	return rc;
+}
+
+int
 store_session_get(struct store *st, const char *session_id,
     struct session_rec *out)
 {
@@ -1400,8 +1769,8 @@ store_session_get(struct store *st, const char *session_id,
 	return rc;
 }
 
-int
-store_session_set_status(struct store *st, const char *session_id,
+static int
+st_session_set_status(struct store *st, const char *session_id,
     const char *status, const char *reason, int64_t now_ms)
 {
 	struct session_rec cur;
@@ -1412,7 +1781,7 @@ store_session_set_status(struct store *st, const char *session_id,
 		return PH_ERR_INVALID;
 	if ((rc = st_begin(st)) != 0)
 		return rc;
-	if ((rc = store_session_get(st, session_id, &cur)) != 0)
+	if ((rc = st_session_get_row(st, session_id, &cur)) != 0)
 		goto fail;
 	/* Terminal states are final; repeating one is not an error. */
 	if (st_is_terminal(cur.status)) {
@@ -1438,6 +1807,22 @@ fail:
 	sqlite3_finalize(s);
 	st_rollback(st);
 	return rc;
+}
+
+int
+store_session_set_status(struct store *st, const char *session_id,
+    const char *status, const char *reason, int64_t now_ms)
+{
+	int rc = PH_ERR_IO;
+
+	if (status == NULL || !st_valid_status(status))
+		return PH_ERR_INVALID;
+	if (!st_pending(st, SJ_SESSION, session_id) &&
+	    (rc = st_session_set_status(st, session_id, status, reason,
+	    now_ms)) != PH_ERR_IO)
+		return rc;
+	return st_defer(st, "session_set_status", session_id,
+	    sj_session(st->journal, session_id, status, reason, now_ms));
 }
 
 /* base64url without padding (RFC 4648 section 5). */
@@ -1478,6 +1863,8 @@ store_session_issue_token(struct store *st, const char *session_id,
 	int rc;
 
 	token_out[0] = '\0';
+	if (st_session_ending(st, session_id))
+		return PH_ERR_STATE;
 	if ((rc = st_random(raw, sizeof(raw))) != 0)
 		return rc;
 	st_b64url(raw, sizeof(raw), token_out);   /* 43 characters */
@@ -1534,6 +1921,7 @@ store_session_consume_token(struct store *st, const char *session_id,
 	ok &= sqlite3_column_int(s, 2) == 0;
 	ok &= now_ms < sqlite3_column_int64(s, 1);
 	ok &= !st_is_terminal((const char *)sqlite3_column_text(s, 3));
+	ok &= !st_session_ending(st, session_id);
 	sqlite3_finalize(s);
 	s = NULL;
 	if (!ok) {
@@ -1594,7 +1982,8 @@ store_session_foreach_open(struct store *st,
 	sqlite3_finalize(s);
 	s = NULL;
 	for (i = 0; i < n; i++)
-		fn(arg, v[i].id, v[i].target);
+		if (!st_session_ending(st, v[i].id))
+			fn(arg, v[i].id, v[i].target);
 	rc = 0;
 out:
 	sqlite3_finalize(s);
@@ -1608,12 +1997,13 @@ store_session_query(struct store *st, const struct session_query *q,
 {
 	struct session_info *si;
 	sqlite3_stmt *s = NULL;
-	int rc;
+	int rc, pending, skip, given = 0;
 
 	if ((si = malloc(sizeof(*si))) == NULL)
 		return PH_ERR_NOMEM;
 	if ((rc = st_prep(st, "SELECT " SESS_COLUMNS " FROM sessions WHERE "
-	    "(status IN ('Terminated', 'Failed')) = ?1 "
+	    "(?1 IS NULL OR CASE WHEN status IN ('Terminated', 'Failed') "
+	    "THEN 1 ELSE 0 END = ?1) "
 	    "AND (?2 IS NULL OR id = ?2) "
 	    "AND (?3 IS NULL OR target = ?3) "
 	    "AND (?4 IS NULL OR owner = ?4) "
@@ -1621,17 +2011,39 @@ store_session_query(struct store *st, const struct session_query *q,
 	    "AND start_ms >= ?6 AND start_ms < ?7 "
 	    "ORDER BY start_ms DESC, id LIMIT ?8 OFFSET ?9", &s)) != 0)
 		goto out;
-	sqlite3_bind_int(s, 1, q->history ? 1 : 0);
+	/* With status changes pending, the state and the status filter and
+	 * the paging are applied here, to the state as it will be. */
+	pending = sj_count(st->journal) > 0;
+	if (!pending) {
+		sqlite3_bind_int(s, 1, q->history ? 1 : 0);
+		st_text(s, 5, q->status);
+		sqlite3_bind_int(s, 8, q->limit);
+		sqlite3_bind_int(s, 9, q->offset);
+	} else {
+		sqlite3_bind_int64(s, 8, INT64_MAX);
+		sqlite3_bind_int(s, 9, 0);
+	}
 	st_text(s, 2, q->session_id);
 	st_text(s, 3, q->target);
 	st_text(s, 4, q->owner);
-	st_text(s, 5, q->status);
 	sqlite3_bind_int64(s, 6, q->after_ms);
 	sqlite3_bind_int64(s, 7, q->before_ms);
-	sqlite3_bind_int(s, 8, q->limit);
-	sqlite3_bind_int(s, 9, q->offset);
+	skip = pending ? q->offset : 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		st_session_row(s, si);
+		if (pending) {
+			st_session_overlay(st, si);
+			if (st_is_terminal(si->rec.status) !=
+			    (q->history != 0) || (q->status != NULL &&
+			    strcmp(q->status, si->rec.status) != 0))
+				continue;
+			if (skip > 0) {
+				skip--;
+				continue;
+			}
+			if (given++ >= q->limit)
+				break;
+		}
 		if (fn(arg, si) != 0)
 			break;
 	}

@@ -8,8 +8,27 @@
 
 struct store;
 
+/* Open the database at path, creating it if it does not exist. */
 int store_open(struct store **out, const char *path);
+
+#define STORE_OPEN_CREATE 0x1   /* create the database if it is missing */
+
+/* store_open with flags; without STORE_OPEN_CREATE a missing database is
+ * PH_ERR_NOTFOUND. On failure why (if not NULL) gets the cause in words
+ * for the operator, e.g. "the file system is read-only". */
+int store_open_ex(struct store **out, const char *path, int flags,
+    char *why, size_t why_size);
+/* Writes out pending state changes first (see store_retry). */
 void store_close(struct store *st);
+
+/* State changes that could not be written (disk full, I/O error) are kept
+ * in memory: session status changes and instance connected, disconnected
+ * and seen. Reads show them meanwhile, a later change of the same record
+ * supersedes a pending one, and they are written in order by the next
+ * such change or by store_retry, which the server calls periodically.
+ * Those functions then return 0. Returns how many are still pending. */
+size_t store_retry(struct store *st);
+#define STORE_RETRY_MS 1000
 
 /* ---- managed instances -------------------------------------------------- */
 
