@@ -147,8 +147,8 @@ config_uint(json_t *o, const char *key, unsigned dflt, unsigned max)
 		return dflt;
 	n = json_is_integer(v) ? json_integer_value(v) : 0;
 	if (n < 1 || n > (json_int_t)max) {
-		log_warn("event=config_ignored key=%s note=\"not a whole number "
-		    "from 1 to %u\"", key, max);
+		log_warn("event=config_ignored key=%s note=\"not a whole "
+		    "number from 1 to %u\"", key, max);
 		return dflt;
 	}
 	return (unsigned)n;
@@ -202,9 +202,9 @@ net_config_apply(struct net_config *nc, unsigned long long nofile,
 	unsigned long long half = nofile / 2;
 
 	if (half > 0 && nc->max_unauth > half) {
-		log_warn("event=config_clamped key=MaxUnauthenticatedConnections "
-		    "value=%llu note=\"half the descriptor limit %llu\"", half,
-		    nofile);
+		log_warn("event=config_clamped "
+		    "key=MaxUnauthenticatedConnections value=%llu "
+		    "note=\"half the descriptor limit %llu\"", half, nofile);
 		nc->max_unauth = (unsigned)half;
 	}
 	if (nc->max_unauth_per_source > nc->max_unauth)
