@@ -22,13 +22,21 @@
 #define HTTP_MAX_HEADERS 100
 /* Close keep-alive connections that stay silent this long. */
 #define HTTP_IDLE_MS 60000
+/* A body buys its sender one more second per this many bytes beyond the
+ * request deadline (a minimum rate), so large bodies on slow links still
+ * arrive while a trickle does not hold a connection. */
+#define HTTP_BODY_BYTES_PER_S ((size_t)64 << 10)
 
 struct hconn {
 	struct conn *c;
 	http_parser parser;
 	http_handler_fn handler;
 	void *arg;
+	struct http_opts opts;
 	/* the request being read */
+	int started;            /* bytes of it arrived: its deadline runs */
+	uint64_t due;           /* that deadline, in loop time */
+	size_t body_credit;     /* body bytes not yet turned into time */
 	struct buf url;
 	struct buf hname;
 	struct buf hvalue;
@@ -151,6 +159,49 @@ hconn_commit_header(struct hconn *h)
 	return 0;
 }
 
+/* ---- deadlines ---------------------------------------------------------- */
+
+/* The first byte of a request starts its deadline: every byte resets the
+ * idle timer, so without it headers sent a byte at a time would hold the
+ * connection for ever. */
+static void
+hconn_start_deadline(struct hconn *h)
+{
+	if (h->started || h->opts.request_timeout_ms == 0)
+		return;
+	h->started = 1;
+	h->body_credit = 0;
+	h->due = uv_now(conn_loop(h->c)) + h->opts.request_timeout_ms;
+	conn_set_deadline(h->c, h->opts.request_timeout_ms, "request");
+}
+
+static void
+hconn_body_time(struct hconn *h, size_t n)
+{
+	uint64_t now;
+
+	if (!h->started)
+		return;
+	h->body_credit += n;
+	if (h->body_credit < HTTP_BODY_BYTES_PER_S)
+		return;
+	h->due += 1000 * (h->body_credit / HTTP_BODY_BYTES_PER_S);
+	h->body_credit %= HTTP_BODY_BYTES_PER_S;
+	now = uv_now(conn_loop(h->c));
+	if (h->due > now)
+		conn_set_deadline(h->c, (unsigned)(h->due - now), "request");
+}
+
+static void
+hconn_stop_deadline(struct hconn *h)
+{
+	if (!h->started)
+		return;
+	h->started = 0;
+	if (h->c != NULL)
+		conn_set_deadline(h->c, 0, NULL);
+}
+
 /* ---- parser callbacks --------------------------------------------------- */
 
 static int
@@ -233,6 +284,7 @@ hp_on_body(http_parser *p, const char *at, size_t n)
 	}
 	if (buf_append(&h->body, at, n) != 0)
 		return -1;
+	hconn_body_time(h, n);
 	return 0;
 }
 
@@ -328,8 +380,8 @@ hconn_fail(struct hconn *h, int status)
 	    msg, strlen(msg) + 1, msg) == 0)
 		(void)conn_write(h->c, b.data, b.len);
 	buf_free(&b);
-	log_info("event=http_refused peer=%s status=%d", conn_peer_addr(h->c),
-	    status);
+	log_limited(LOG_INFO, "http_refused", "event=http_refused peer=%s "
+	    "status=%d", conn_peer_addr(h->c), status);
 	conn_close(h->c);
 }
 
@@ -340,6 +392,8 @@ hconn_dispatch(struct hconn *h)
 	const char *q;
 
 	h->ready = 0;
+	/* Whole: the handler's time is not the peer's. */
+	hconn_stop_deadline(h);
 	if (h->url.len == 0 || memchr(h->url.data, '\0', h->url.len) != NULL) {
 		hconn_fail(h, 400);
 		return;
@@ -395,6 +449,7 @@ http_on_read(struct conn *c, const uint8_t *p, size_t n)
 		(void)conn_unread(c, p, n);
 		return;
 	}
+	hconn_start_deadline(h);
 	used = http_parser_execute(&h->parser, &hp_settings,
 	    (const char *)p, n);
 	e = HTTP_PARSER_ERRNO(&h->parser);
@@ -410,7 +465,8 @@ http_on_read(struct conn *c, const uint8_t *p, size_t n)
 	}
 	if (e != HPE_OK) {
 		if (h->err_status == 0)
-			log_info("event=http_parse_error peer=%s err=\"%s\"",
+			log_limited(LOG_INFO, "http_parse_error",
+			    "event=http_parse_error peer=%s err=\"%s\"",
 			    conn_peer_addr(c), http_errno_description(e));
 		hconn_fail(h, h->err_status ? h->err_status :
 		    e == HPE_HEADER_OVERFLOW ? 431 : 400);
@@ -439,12 +495,24 @@ static const struct conn_cbs http_conn_cbs = {
 int
 http_serve(struct conn *c, http_handler_fn handler, void *arg)
 {
+	struct http_opts o = {
+		.request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS_DEFAULT,
+	};
+
+	return http_serve_opts(c, &o, handler, arg);
+}
+
+int
+http_serve_opts(struct conn *c, const struct http_opts *o,
+    http_handler_fn handler, void *arg)
+{
 	struct hconn *h;
 
-	if (c == NULL || handler == NULL)
+	if (c == NULL || o == NULL || handler == NULL)
 		return PH_ERR_INVALID;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return PH_ERR_NOMEM;
+	h->opts = *o;
 	h->c = c;
 	h->handler = handler;
 	h->arg = arg;
@@ -551,7 +619,8 @@ http_respond(struct http_request *req, int status, const char *content_type,
 	buf_free(&b);
 	free(conn_line);
 	if (rc != 0) {
-		log_warn("event=http_respond_failed peer=%s err=\"%s\"",
+		log_limited(LOG_WARN, "http_respond_failed",
+		    "event=http_respond_failed peer=%s err=\"%s\"",
 		    conn_peer_addr(h->c), ph_strerror(rc));
 		h->keep_alive = 0;
 	}
@@ -580,6 +649,7 @@ http_upgrade_ws(struct http_request *req, const struct ws_cbs *cbs, void *ud)
 	struct ws *w;
 	struct buf b;
 	char accept[32];
+	unsigned auth_ms;
 
 	if (req == NULL || cbs == NULL)
 		return NULL;
@@ -596,7 +666,8 @@ http_upgrade_ws(struct http_request *req, const struct ws_cbs *cbs, void *ud)
 	    !h->parser.upgrade ||
 	    !http_has_token(http_header(req, "Connection"), "upgrade") ||
 	    key == NULL || !ws_key_valid(key)) {
-		log_info("event=ws_upgrade_refused peer=%s reason=\"bad "
+		log_limited(LOG_INFO, "ws_upgrade_refused",
+		    "event=ws_upgrade_refused peer=%s reason=\"bad "
 		    "upgrade request\"", conn_peer_addr(h->c));
 		h->keep_alive = 0;
 		(void)http_respond(req, 400, "text/plain", NULL,
@@ -633,9 +704,15 @@ http_upgrade_ws(struct http_request *req, const struct ws_cbs *cbs, void *ud)
 	 * first once it resumes the connection. */
 	h->detached = 1;
 	h->c = NULL;
+	auth_ms = h->opts.ws_auth_timeout_ms;
 	w = ws_accept(c, cbs, ud);
-	hconn_finish(h);
-	if (w == NULL)
+	hconn_finish(h);   /* may free h */
+	if (w == NULL) {
 		conn_abort(c, PH_ERR_NOMEM);
+		return NULL;
+	}
+	/* A WebSocket answers pings and may sit silent by design, so no
+	 * activity timer would ever end one that never authenticates. */
+	conn_set_auth_timeout(c, auth_ms);
 	return w;
 }

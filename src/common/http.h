@@ -37,8 +37,22 @@ typedef void (*http_handler_fn)(struct http_request *req, void *arg);
 #define HTTP_MAX_BODY ((size_t)8 << 20)
 #define HTTP_MAX_HEADER_BYTES ((size_t)64 << 10)
 
-/* Serve HTTP on an accepted connection (replaces its callbacks). */
+#define HTTP_REQUEST_TIMEOUT_MS_DEFAULT 30000
+
+struct http_opts {
+	/* From a request's first byte to its last; a body adds a second
+	 * per 64 KiB. The connection is closed when it passes. 0: none. */
+	unsigned request_timeout_ms;
+	/* After an upgrade, a connection that is not authenticated yet
+	 * must be within this (conn_set_auth_timeout). 0: none. */
+	unsigned ws_auth_timeout_ms;
+};
+
+/* Serve HTTP on an accepted connection (replaces its callbacks), with
+ * HTTP_REQUEST_TIMEOUT_MS_DEFAULT and no WebSocket deadline. */
 int http_serve(struct conn *c, http_handler_fn handler, void *arg);
+int http_serve_opts(struct conn *c, const struct http_opts *o,
+    http_handler_fn handler, void *arg);
 /* Case-insensitive header lookup; NULL if absent. */
 const char *http_header(const struct http_request *req, const char *name);
 /* Send a response; extra_headers is "Name: value\r\n..." or NULL (no

@@ -14,6 +14,7 @@
  * callback that fires finds a live object that knows it is closing. */
 #include "common/tls.h"
 
+#include "common/admit.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -23,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,8 +87,18 @@ struct conn {
 	int retrying;                   /* tcp closing: try the next address */
 	int nclosing;                   /* handles whose close is pending */
 	int delivering;
+	int authed;                     /* see conn_set_authenticated */
+	int counted;                    /* holds a slot of adm */
 	unsigned idle_ms;
 	uint64_t last_active;            /* last read or finished write */
+	/* Absolute loop times (uv_now), 0 for none; the one timer is armed
+	 * for the nearest (conn_rearm). */
+	uint64_t hs_deadline;           /* connect + handshake */
+	uint64_t auth_deadline;         /* while not authenticated */
+	uint64_t deadline;              /* conn_set_deadline */
+	const char *deadline_what;
+	struct admit *adm;              /* the listener's, while counted */
+	struct admit_key akey;
 	uv_write_t wreq;
 	uv_shutdown_t sreq;
 	uv_getaddrinfo_t gai;
@@ -110,7 +122,14 @@ struct listener {
 	void (*on_accept)(struct conn *, void *);
 	void *arg;
 	int port;
+	struct admit *adm;              /* NULL: no caps */
+	unsigned auth_ms;
 };
+
+/* Connections allocated and not yet freed in this process, and the
+ * most at once since listener_stats last reset it. */
+static atomic_size_t conn_nlive;
+static atomic_size_t conn_npeak;
 
 static void conn_flush(struct conn *c);
 static void conn_pump(struct conn *c);
@@ -118,6 +137,8 @@ static void conn_teardown(struct conn *c, int err);
 static void conn_update_reading(struct conn *c);
 static void conn_on_timer(uv_timer_t *t);
 static void conn_on_idle(uv_idle_t *h);
+static void conn_rearm(struct conn *c);
+static int conn_tls_start(struct conn *c);
 
 /* ---- contexts ----------------------------------------------------------- */
 
@@ -334,14 +355,19 @@ conn_arm_timer(struct conn *c, uint64_t ms, uv_timer_cb cb)
 }
 
 static void
-conn_set_peer_addr(struct conn *c)
+conn_set_peer_addr(struct conn *c, struct sockaddr_storage *out)
 {
 	struct sockaddr_storage ss;
 	int len = sizeof(ss), rc;
 
 	c->peer_addr[0] = '\0';
+	memset(&ss, 0, sizeof(ss));
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
 		return;
+	if (out != NULL)
+		*out = ss;
 	if (ss.ss_family == AF_INET6)
 		rc = uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_addr,
 		    sizeof(c->peer_addr));
@@ -365,6 +391,9 @@ conn_name(const struct conn *c)
 static void
 conn_free(struct conn *c)
 {
+	if (c->counted)
+		admit_release(c->adm, &c->akey);
+	atomic_fetch_sub(&conn_nlive, 1);
 	if (c->ai != NULL)
 		uv_freeaddrinfo(c->ai);
 	if (c->ssl != NULL)
@@ -508,7 +537,8 @@ conn_after_write(uv_write_t *req, int status)
 	if (c->state == CS_DEAD)
 		return;
 	if (status < 0) {
-		log_info("event=conn_write_failed peer=%s err=\"%s\"",
+		log_limited(LOG_INFO, "conn_write_failed",
+		    "event=conn_write_failed peer=%s err=\"%s\"",
 		    conn_name(c), uv_strerror(status));
 		conn_teardown(c, PH_ERR_IO);
 		return;
@@ -608,7 +638,8 @@ conn_flush(struct conn *c)
 		c->wreq.data = c;
 		if ((rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1,
 		    conn_after_write)) != 0) {
-			log_info("event=conn_write_failed peer=%s err=\"%s\"",
+			log_limited(LOG_INFO, "conn_write_failed",
+			    "event=conn_write_failed peer=%s err=\"%s\"",
 			    conn_name(c), uv_strerror(rc));
 			buf_reset(&c->flight);
 			conn_teardown(c, PH_ERR_IO);
@@ -658,7 +689,8 @@ conn_update_reading(struct conn *c)
 	if (want && !c->reading) {
 		if ((rc = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc,
 		    conn_on_read)) != 0) {
-			log_info("event=conn_read_failed peer=%s err=\"%s\"",
+			log_limited(LOG_INFO, "conn_read_failed",
+			    "event=conn_read_failed peer=%s err=\"%s\"",
 			    conn_name(c), uv_strerror(rc));
 			conn_teardown(c, PH_ERR_IO);
 			return;
@@ -741,14 +773,16 @@ conn_handshake_failed(struct conn *c)
 	if (v != X509_V_OK && (!c->server || SSL_get0_peer_certificate(c->ssl)
 	    != NULL)) {
 		ERR_clear_error();
-		log_warn("event=tls_handshake_failed peer=%s role=%s "
+		log_limited(LOG_WARN, "tls_handshake_failed",
+		    "event=tls_handshake_failed peer=%s role=%s "
 		    "err=\"certificate verify failed: %s\"", conn_name(c),
 		    c->server ? "server" : "client",
 		    X509_verify_cert_error_string(v));
 		conn_fail(c, PH_ERR_DENIED);
 		return;
 	}
-	log_warn("event=tls_handshake_failed peer=%s role=%s err=\"%s\"",
+	log_limited(LOG_WARN, "tls_handshake_failed",
+	    "event=tls_handshake_failed peer=%s role=%s err=\"%s\"",
 	    conn_name(c), c->server ? "server" : "client",
 	    tls_errstr(e, sizeof(e)));
 	conn_fail(c, PH_ERR_CRYPTO);
@@ -758,10 +792,8 @@ static void
 conn_opened(struct conn *c)
 {
 	c->state = CS_OPEN;
-	(void)uv_timer_stop(&c->timer);
 	c->last_active = uv_now(c->loop);
-	if (c->idle_ms > 0)
-		conn_set_idle_timeout(c, c->idle_ms);
+	conn_rearm(c);
 	conn_update_reading(c);
 	if (conn_pt_left(c) > 0 || (c->ssl && BIO_ctrl_pending(c->wbio) > 0))
 		conn_schedule_flush(c);
@@ -791,6 +823,9 @@ conn_pump(struct conn *c)
 			return;
 		}
 		conn_cn_from_peer(c);
+		/* A verified client certificate (an agent) authenticates. */
+		if (c->server && c->peer_cn != NULL)
+			conn_set_authenticated(c);
 		conn_opened(c);
 	}
 	if (c->state == CS_CLOSING) {
@@ -831,7 +866,8 @@ conn_pump(struct conn *c)
 			conn_close(c);
 			break;
 		}
-		log_info("event=tls_read_failed peer=%s err=\"%s\"",
+		log_limited(LOG_INFO, "tls_read_failed",
+		    "event=tls_read_failed peer=%s err=\"%s\"",
 		    conn_name(c), tls_errstr(e, sizeof(e)));
 		conn_fail(c, PH_ERR_CRYPTO);
 		break;
@@ -842,6 +878,7 @@ static void
 conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct conn *c = s->data;
+	int rc;
 
 	if (c->state == CS_DEAD)
 		return;
@@ -858,7 +895,8 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 				return;
 			}
 			if (c->state == CS_HANDSHAKE) {
-				log_info("event=tls_handshake_failed peer=%s "
+				log_limited(LOG_INFO, "tls_handshake_eof",
+				    "event=tls_handshake_failed peer=%s "
 				    "err=\"connection closed by peer\"",
 				    conn_name(c));
 				conn_teardown(c, PH_ERR_IO);
@@ -867,7 +905,8 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 			conn_close(c);
 			return;
 		}
-		log_info("event=conn_read_failed peer=%s err=\"%s\"",
+		log_limited(LOG_INFO, "conn_read_failed",
+		    "event=conn_read_failed peer=%s err=\"%s\"",
 		    conn_name(c), uv_strerror((int)nread));
 		conn_teardown(c, c->state == CS_CLOSING ? 0 : PH_ERR_IO);
 		return;
@@ -877,6 +916,13 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		return;
 	if (c->ctx == NULL) {
 		conn_deliver(c, (const uint8_t *)b->base, (size_t)nread);
+		return;
+	}
+	if (c->ssl == NULL && (rc = conn_tls_start(c)) != 0) {
+		log_limited(LOG_WARN, "tls_setup_failed",
+		    "event=tls_setup_failed peer=%s err=\"%s\"",
+		    conn_name(c), ph_strerror(rc));
+		conn_teardown(c, rc);
 		return;
 	}
 	if (BIO_write(c->rbio, b->base, (int)nread) != (int)nread) {
@@ -914,33 +960,92 @@ conn_on_idle(uv_idle_t *h)
 
 /* ---- timers ------------------------------------------------------------- */
 
+static uint64_t
+conn_nearest(uint64_t a, uint64_t b)
+{
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return a < b ? a : b;
+}
+
+/* Arm the timer for the nearest deadline that applies now. While closing
+ * the timer bounds the close instead (conn_close, conn_fail). */
+static void
+conn_rearm(struct conn *c)
+{
+	uint64_t now, due;
+
+	if (c->state >= CS_CLOSING)
+		return;
+	if (c->state < CS_OPEN)
+		due = c->hs_deadline;
+	else
+		due = conn_nearest(c->idle_ms > 0 ?
+		    c->last_active + c->idle_ms : 0, c->deadline);
+	if (!c->authed)
+		due = conn_nearest(due, c->auth_deadline);
+	(void)uv_timer_stop(&c->timer);
+	if (due == 0)
+		return;
+	now = uv_now(c->loop);
+	conn_arm_timer(c, due > now ? due - now : 0, conn_on_timer);
+}
+
 static void
 conn_on_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
-	uint64_t now, since;
+	uint64_t now = uv_now(c->loop);
 
 	switch (c->state) {
 	case CS_RESOLVING:
 	case CS_CONNECTING:
 	case CS_HANDSHAKE:
-		log_warn("event=conn_timeout peer=%s phase=%s", conn_name(c),
-		    c->state == CS_HANDSHAKE ? "handshake" : "connect");
-		conn_teardown(c, PH_ERR_EXPIRED);
-		break;
 	case CS_OPEN:
-		now = uv_now(c->loop);
-		since = now - c->last_active;
-		if (c->paused || since < c->idle_ms) {
-			if (c->paused)
-				c->last_active = now;
-			conn_arm_timer(c, c->paused ? c->idle_ms :
-			    c->idle_ms - since, conn_on_timer);
+		/* Whatever the peer sends, it has this long to prove who it
+		 * is (a slot of the unauthenticated cap is held till then). */
+		if (!c->authed && c->auth_deadline != 0 &&
+		    now >= c->auth_deadline) {
+			log_limited(LOG_INFO, "conn_auth_timeout",
+			    "event=conn_timeout peer=%s phase=authentication",
+			    conn_name(c));
+			conn_teardown(c, PH_ERR_EXPIRED);
 			break;
 		}
-		log_info("event=conn_idle_timeout peer=%s", conn_name(c));
-		conn_close(c);
-		c->err = PH_ERR_EXPIRED;
+		if (c->state < CS_OPEN) {
+			if (c->hs_deadline != 0 && now >= c->hs_deadline) {
+				log_limited(LOG_WARN, "conn_timeout",
+				    "event=conn_timeout peer=%s phase=%s",
+				    conn_name(c), c->state == CS_HANDSHAKE ?
+				    "handshake" : "connect");
+				conn_teardown(c, PH_ERR_EXPIRED);
+				break;
+			}
+			conn_rearm(c);
+			break;
+		}
+		if (c->deadline != 0 && now >= c->deadline) {
+			log_limited(LOG_INFO, "conn_deadline",
+			    "event=conn_timeout peer=%s phase=%s",
+			    conn_name(c), c->deadline_what);
+			conn_teardown(c, PH_ERR_EXPIRED);
+			break;
+		}
+		if (c->idle_ms > 0) {
+			if (c->paused)
+				c->last_active = now;
+			else if (now - c->last_active >= c->idle_ms) {
+				log_limited(LOG_INFO, "conn_idle_timeout",
+				    "event=conn_idle_timeout peer=%s",
+				    conn_name(c));
+				conn_close(c);
+				c->err = PH_ERR_EXPIRED;
+				break;
+			}
+		}
+		conn_rearm(c);
 		break;
 	case CS_CLOSING:
 		conn_teardown(c, 0);
@@ -956,6 +1061,7 @@ static struct conn *
 conn_new(uv_loop_t *loop, struct tls_ctx *ctx, int server)
 {
 	struct conn *c;
+	size_t n, peak;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
@@ -972,6 +1078,13 @@ conn_new(uv_loop_t *loop, struct tls_ctx *ctx, int server)
 	(void)uv_idle_init(loop, &c->idle);
 	(void)uv_timer_init(loop, &c->timer);
 	c->tcp.data = c->idle.data = c->timer.data = c;
+	/* Only accepted connections have to prove who they are. */
+	c->authed = !server;
+	n = atomic_fetch_add(&conn_nlive, 1) + 1;
+	peak = atomic_load(&conn_npeak);
+	while (n > peak &&
+	    !atomic_compare_exchange_weak(&conn_npeak, &peak, n))
+		;
 	return c;
 }
 
@@ -1048,7 +1161,9 @@ conn_start(struct conn *c)
 		conn_opened(c);
 		return;
 	}
-	if ((rc = conn_tls_start(c)) != 0) {
+	/* A server makes its SSL when the ClientHello arrives: a peer that
+	 * connects and sends nothing costs no TLS state. */
+	if (!c->server && (rc = conn_tls_start(c)) != 0) {
 		log_warn("event=tls_setup_failed peer=%s err=\"%s\"",
 		    conn_name(c), ph_strerror(rc));
 		conn_teardown(c, rc);
@@ -1082,7 +1197,7 @@ conn_on_connect(uv_connect_t *req, int status)
 	}
 	uv_freeaddrinfo(c->ai);
 	c->ai = c->ai_next = NULL;
-	conn_set_peer_addr(c);
+	conn_set_peer_addr(c, NULL);
 	conn_start(c);
 }
 
@@ -1180,34 +1295,70 @@ conn_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
 	}
 	c->gai_pending = 1;
 	c->cbs_set = 1;
-	conn_arm_timer(c, CONN_HANDSHAKE_MS, conn_on_timer);
+	c->hs_deadline = uv_now(loop) + CONN_HANDSHAKE_MS;
+	conn_rearm(c);
 	*out = c;
 	return 0;
 }
 
 /* ---- listener ----------------------------------------------------------- */
 
+/* Count a new connection against the unauthenticated caps. 0, or the
+ * connection must be closed at once (it costs nothing more that way). */
+static int
+listener_admit(struct listener *l, struct conn *c,
+    const struct sockaddr_storage *ss)
+{
+	int rc;
+
+	if (l->adm == NULL)
+		return 0;
+	if (admit_key_from_addr(&c->akey, (const struct sockaddr *)ss) != 0)
+		return 0;   /* no peer address (gone already): let TLS fail */
+	rc = admit_take(l->adm, &c->akey);
+	if (rc == 0) {
+		c->adm = l->adm;
+		c->counted = 1;
+		return 0;
+	}
+	log_limited(LOG_WARN, "conn_refused", "event=conn_refused peer=%s "
+	    "reason=%s unauthenticated=%u", c->peer_addr,
+	    rc == PH_ERR_DENIED ? "per_source_cap" : "total_cap",
+	    admit_count(l->adm));
+	return rc;
+}
+
 static void
 listener_on_connection(uv_stream_t *s, int status)
 {
 	struct listener *l = s->data;
+	struct sockaddr_storage ss;
 	struct conn *c;
 	int rc;
 
 	if (status < 0) {
-		log_warn("event=accept_failed err=\"%s\"", uv_strerror(status));
+		/* EMFILE: libuv has accepted and closed the connection with
+		 * its reserve descriptor, so the backlog still drains. */
+		log_limited(LOG_WARN, "accept_failed",
+		    "event=accept_failed err=\"%s\"", uv_strerror(status));
 		return;
 	}
 	if ((c = conn_new(s->loop, l->ctx, 1)) == NULL) {
-		log_error("event=accept_failed err=\"out of memory\"");
+		log_limited(LOG_ERROR, "accept_failed",
+		    "event=accept_failed err=\"out of memory\"");
 		return;
 	}
 	if ((rc = uv_accept(s, (uv_stream_t *)&c->tcp)) != 0) {
-		log_warn("event=accept_failed err=\"%s\"", uv_strerror(rc));
+		log_limited(LOG_WARN, "accept_failed",
+		    "event=accept_failed err=\"%s\"", uv_strerror(rc));
 		conn_discard(c);
 		return;
 	}
-	conn_set_peer_addr(c);
+	conn_set_peer_addr(c, &ss);
+	if (listener_admit(l, c, &ss) != 0) {
+		conn_discard(c);
+		return;
+	}
 	c->state = CS_HANDSHAKE;
 	l->on_accept(c, l->arg);
 	if (c->state == CS_DEAD || c->state == CS_CLOSING)
@@ -1217,7 +1368,10 @@ listener_on_connection(uv_stream_t *s, int status)
 		conn_teardown(c, PH_ERR_STATE);
 		return;
 	}
-	conn_arm_timer(c, CONN_HANDSHAKE_MS, conn_on_timer);
+	c->hs_deadline = uv_now(s->loop) + CONN_HANDSHAKE_MS;
+	if (l->auth_ms > 0 && !c->authed)
+		c->auth_deadline = uv_now(s->loop) + l->auth_ms;
+	conn_rearm(c);
 	conn_start(c);
 }
 
@@ -1289,7 +1443,44 @@ listener_stop(struct listener *l)
 {
 	if (l == NULL)
 		return;
+	/* Freed once the connections it counts are gone. */
+	admit_free(l->adm);
+	l->adm = NULL;
 	uv_close((uv_handle_t *)&l->tcp, listener_closed);
+}
+
+int
+listener_set_limits(struct listener *l, const struct listener_limits *lim)
+{
+	int rc;
+
+	if (l == NULL || lim == NULL)
+		return PH_ERR_INVALID;
+	l->auth_ms = lim->auth_timeout_ms;
+	if (lim->max_unauth == 0 && lim->max_unauth_per_source == 0 &&
+	    l->adm == NULL)
+		return 0;
+	if (l->adm == NULL && (rc = admit_new(&l->adm, lim->max_unauth,
+	    lim->max_unauth_per_source)) != 0)
+		return rc;
+	admit_set_limits(l->adm, lim->max_unauth, lim->max_unauth_per_source);
+	return 0;
+}
+
+void
+listener_stats(const struct listener *l, struct listener_stats *st,
+    int reset_peak)
+{
+	memset(st, 0, sizeof(*st));
+	st->live = atomic_load(&conn_nlive);
+	st->peak = reset_peak ? atomic_exchange(&conn_npeak, st->live) :
+	    atomic_load(&conn_npeak);
+	if (st->peak < st->live)
+		st->peak = st->live;
+	if (l == NULL || l->adm == NULL)
+		return;
+	st->unauthenticated = admit_count(l->adm);
+	admit_refused(l->adm, &st->refused_total, &st->refused_per_source);
 }
 
 /* ---- public connection calls -------------------------------------------- */
@@ -1427,11 +1618,8 @@ conn_set_idle_timeout(struct conn *c, unsigned ms)
 	c->idle_ms = ms;
 	if (c->state != CS_OPEN)
 		return;   /* armed when the connection opens */
-	(void)uv_timer_stop(&c->timer);
-	if (ms > 0) {
-		c->last_active = uv_now(c->loop);
-		conn_arm_timer(c, ms, conn_on_timer);
-	}
+	c->last_active = uv_now(c->loop);
+	conn_rearm(c);
 }
 
 const char *
@@ -1450,6 +1638,51 @@ uv_loop_t *
 conn_loop(const struct conn *c)
 {
 	return c != NULL ? c->loop : NULL;
+}
+
+void
+conn_set_authenticated(struct conn *c)
+{
+	if (c == NULL || c->authed)
+		return;
+	c->authed = 1;
+	c->auth_deadline = 0;
+	if (c->counted) {
+		c->counted = 0;
+		admit_release(c->adm, &c->akey);
+	}
+	c->adm = NULL;
+	conn_rearm(c);
+}
+
+int
+conn_authenticated(const struct conn *c)
+{
+	return c != NULL && c->authed;
+}
+
+void
+conn_set_auth_timeout(struct conn *c, unsigned ms)
+{
+	uint64_t due;
+
+	if (c == NULL || c->authed || c->state >= CS_CLOSING || ms == 0)
+		return;
+	due = uv_now(c->loop) + ms;
+	if (c->auth_deadline == 0 || due < c->auth_deadline) {
+		c->auth_deadline = due;
+		conn_rearm(c);
+	}
+}
+
+void
+conn_set_deadline(struct conn *c, unsigned ms, const char *what)
+{
+	if (c == NULL || c->state >= CS_CLOSING)
+		return;
+	c->deadline = ms > 0 ? uv_now(c->loop) + ms : 0;
+	c->deadline_what = what != NULL ? what : "deadline";
+	conn_rearm(c);
 }
 
 void

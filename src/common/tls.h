@@ -44,7 +44,33 @@ int listener_start(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
     struct listener **out);
 /* The port actually bound (useful with port 0). */
 int listener_port(const struct listener *l);
+/* Stop accepting. Connections already accepted live on. */
 void listener_stop(struct listener *l);
+
+/* Accepted connections start unauthenticated (conn_set_authenticated).
+ * Those count against max_unauth in total and max_unauth_per_source per
+ * source (an IPv4 address or IPv6 /64; see admit.h); a connection over
+ * either cap is closed right after accept, before any TLS. One that is
+ * not authenticated auth_timeout_ms after accept is closed, whatever it
+ * sends. 0 means no cap / no deadline (the default). */
+struct listener_limits {
+	unsigned max_unauth;
+	unsigned max_unauth_per_source;
+	unsigned auth_timeout_ms;
+};
+int listener_set_limits(struct listener *l, const struct listener_limits *lim);
+
+struct listener_stats {
+	size_t live;                 /* connections in this process */
+	size_t peak;                 /* most at once since the last reset */
+	unsigned unauthenticated;    /* counted by l now */
+	uint64_t refused_total;      /* over max_unauth, since start */
+	uint64_t refused_per_source; /* over max_unauth_per_source */
+};
+/* reset_peak: the next peak counts from now. l may be NULL (process
+ * figures only). */
+void listener_stats(const struct listener *l, struct listener_stats *st,
+    int reset_peak);
 
 /* Connect to host:port; sni is the name verified against the certificate
  * (defaults to host). Callbacks as above; on_close reports a failed dial.
@@ -79,6 +105,20 @@ uv_loop_t *conn_loop(const struct conn *c);
 /* Disable Nagle (latency-sensitive streams). conn coalesces its writes
  * itself, so new connections start with Nagle off (on = 1). */
 void conn_set_nodelay(struct conn *c, int on);
+
+/* The peer has proved who it is: a verified client certificate (set by
+ * the handshake itself), a verified SigV4 signature, an accepted data
+ * channel token. Frees its slot of the listener's unauthenticated cap and
+ * ends its authentication deadline. Dialled connections start
+ * authenticated. Idempotent; NULL is ignored. */
+void conn_set_authenticated(struct conn *c);
+int conn_authenticated(const struct conn *c);
+/* Close (on_close err PH_ERR_EXPIRED) unless authenticated within ms
+ * from now; only ever brings an earlier deadline nearer. */
+void conn_set_auth_timeout(struct conn *c, unsigned ms);
+/* Close (PH_ERR_EXPIRED) ms from now whatever is sent or received; what
+ * names it in the log ("request"). 0 clears it. One per connection. */
+void conn_set_deadline(struct conn *c, unsigned ms, const char *what);
 
 /* Give plaintext that on_read delivered back to the connection, because
  * the consumer could not take it yet. This also pauses reading; the bytes

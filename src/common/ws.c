@@ -428,7 +428,8 @@ ws_feed(struct ws *w, const uint8_t *p, size_t n)
 	w->in_n = n;
 	r = wslay_event_recv(w->ctx);
 	if (r != 0 || w->too_many) {
-		log_info("event=ws_protocol_error peer=%s err=\"%s\"",
+		log_limited(LOG_INFO, "ws_protocol_error",
+		    "event=ws_protocol_error peer=%s err=\"%s\"",
 		    ws_peer(w), w->too_many ? "too many fragments" :
 		    "bad frame");
 		w->in_n = 0;
@@ -535,7 +536,8 @@ ws_on_keepalive(uv_timer_t *t)
 		return;
 	}
 	if (now - w->last_recv >= w->ka_timeout) {
-		log_info("event=ws_keepalive_timeout peer=%s silent_ms=%llu",
+		log_limited(LOG_INFO, "ws_keepalive_timeout",
+		    "event=ws_keepalive_timeout peer=%s silent_ms=%llu",
 		    ws_peer(w), (unsigned long long)(now - w->last_recv));
 		w->abnormal = 1;
 		w->state = WS_CLOSING;

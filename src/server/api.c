@@ -242,6 +242,7 @@ api_handle(struct server *srv, struct http_request *req)
 		goto fail;
 	}
 	authed = 1;
+	conn_set_authenticated(req->conn);
 
 	target = http_header(req, "X-Amz-Target");
 	for (i = 0; i < sizeof(api_json_services) /

@@ -543,6 +543,7 @@ dchan_open_agent(struct dchan *d, json_t *o)
 	else
 		relay_arm_grace(r, r->gw->client_grace_ms);
 	frameq_flush(&r->to_agent, d->ws);
+	conn_set_authenticated(ws_conn(d->ws));
 	log_info("event=data_channel_open side=agent session=%s", d->session_id);
 	return 0;
 }
@@ -582,6 +583,7 @@ dchan_open_client(struct dchan *d, json_t *o)
 	}
 	r->client_seen = 1;
 	frameq_flush(&r->to_client, d->ws);
+	conn_set_authenticated(ws_conn(d->ws));
 	log_info("event=data_channel_open side=client session=%s",
 	    d->session_id);
 	return 0;

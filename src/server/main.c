@@ -2,6 +2,9 @@
  * WebSocket gateway and the store on one TLS port. */
 #include <getopt.h>
 #include <jansson.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +27,41 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 
+/* Connections that have not authenticated yet (config.json keys in
+ * docs/operator.md). A stalled TLS handshake holds about 48 KiB of
+ * OpenSSL state, so the total cap also bounds memory (~100 MB). */
+#define DEFAULT_MAX_UNAUTH 2048
+#define DEFAULT_MAX_UNAUTH_PER_SOURCE 256
+#define DEFAULT_UNAUTH_TIMEOUT_S 30
+#define DEFAULT_REQUEST_TIMEOUT_S 30
+#define DEFAULT_WS_AUTH_TIMEOUT_S 10
+#define CONFIG_COUNT_MAX 1000000
+#define CONFIG_SECONDS_MAX 3600
+/* Housekeeping: suppressed-log summaries, and memory given back to the
+ * system after a burst of connections went away. */
+#define TICK_MS 5000
+#define TRIM_AFTER_CLOSED 256
+
+struct net_config {
+	unsigned max_unauth;
+	unsigned max_unauth_per_source;
+	unsigned unauth_timeout_s;
+	unsigned request_timeout_s;
+	unsigned ws_auth_timeout_s;
+	struct http_opts http;
+};
+
 struct serve_state {
 	struct server srv;
 	struct listener *listener;
 	uv_signal_t sigterm, sigint, sigusr2;
 	uv_timer_t linger;
 	uv_timer_t store_retry;
+	uv_timer_t tick;
 };
+
+/* The settings on_accept hands to every connection. */
+static struct net_config net_cfg;
 
 static void
 usage(FILE *f)
@@ -70,7 +101,7 @@ route_request(struct http_request *req, void *arg)
 static void
 on_accept(struct conn *c, void *arg)
 {
-	if (http_serve(c, route_request, arg) != 0)
+	if (http_serve_opts(c, &net_cfg.http, route_request, arg) != 0)
 		conn_close(c);
 }
 
@@ -105,8 +136,43 @@ parse_listen(const char *s, char *host, size_t hostsz, int *port)
 	return 0;
 }
 
+/* An optional whole number from config.json in 1..max; anything else
+ * is refused with a warning and dflt kept. */
+static unsigned
+config_uint(json_t *o, const char *key, unsigned dflt, unsigned max)
+{
+	json_t *v = json_object_get(o, key);
+	json_int_t n;
+
+	if (v == NULL)
+		return dflt;
+	n = json_is_integer(v) ? json_integer_value(v) : 0;
+	if (n < 1 || n > (json_int_t)max) {
+		log_warn("event=config_ignored key=%s note=\"not a whole "
+		    "number from 1 to %u\"", key, max);
+		return dflt;
+	}
+	return (unsigned)n;
+}
+
 static void
-load_config(struct server *srv)
+load_net_config(json_t *o, struct net_config *nc)
+{
+	nc->max_unauth = config_uint(o, "MaxUnauthenticatedConnections",
+	    DEFAULT_MAX_UNAUTH, CONFIG_COUNT_MAX);
+	nc->max_unauth_per_source = config_uint(o,
+	    "MaxUnauthenticatedPerSource", DEFAULT_MAX_UNAUTH_PER_SOURCE,
+	    CONFIG_COUNT_MAX);
+	nc->unauth_timeout_s = config_uint(o, "UnauthenticatedTimeoutSeconds",
+	    DEFAULT_UNAUTH_TIMEOUT_S, CONFIG_SECONDS_MAX);
+	nc->request_timeout_s = config_uint(o, "RequestTimeoutSeconds",
+	    DEFAULT_REQUEST_TIMEOUT_S, CONFIG_SECONDS_MAX);
+	nc->ws_auth_timeout_s = config_uint(o, "WebSocketAuthTimeoutSeconds",
+	    DEFAULT_WS_AUTH_TIMEOUT_S, CONFIG_SECONDS_MAX);
+}
+
+static void
+load_config(struct server *srv, struct net_config *nc)
 {
 	char path[600];
 	json_error_t jerr;
@@ -117,6 +183,7 @@ load_config(struct server *srv)
 	snprintf(srv->account_id, sizeof(srv->account_id), "000000000000");
 	snprintf(path, sizeof(path), "%s/config.json", srv->data_dir);
 	o = json_load_file(path, 0, &jerr);
+	load_net_config(o, nc);   /* the defaults when o is NULL */
 	if (o == NULL)
 		return;
 	if ((v = json_string_value(json_object_get(o, "Region"))) != NULL)
@@ -124,6 +191,56 @@ load_config(struct server *srv)
 	if ((v = json_string_value(json_object_get(o, "AccountId"))) != NULL)
 		snprintf(srv->account_id, sizeof(srv->account_id), "%s", v);
 	json_decref(o);
+}
+
+/* Keep unauthenticated connections to half the descriptors, so a flood
+ * of them leaves the rest to agents, sessions and signed requests. */
+static void
+net_config_apply(struct net_config *nc, unsigned long long nofile,
+    struct listener *l)
+{
+	struct listener_limits lim;
+	unsigned long long half = nofile / 2;
+
+	if (half > 0 && nc->max_unauth > half) {
+		log_warn("event=config_clamped "
+		    "key=MaxUnauthenticatedConnections value=%llu "
+		    "note=\"half the descriptor limit %llu\"", half, nofile);
+		nc->max_unauth = (unsigned)half;
+	}
+	if (nc->max_unauth_per_source > nc->max_unauth)
+		nc->max_unauth_per_source = nc->max_unauth;
+	nc->http.request_timeout_ms = nc->request_timeout_s * 1000;
+	nc->http.ws_auth_timeout_ms = nc->ws_auth_timeout_s * 1000;
+	memset(&lim, 0, sizeof(lim));
+	lim.max_unauth = nc->max_unauth;
+	lim.max_unauth_per_source = nc->max_unauth_per_source;
+	lim.auth_timeout_ms = nc->unauth_timeout_s * 1000;
+	(void)listener_set_limits(l, &lim);
+	log_info("event=unauthenticated_limits max=%u per_source=%u "
+	    "timeout_s=%u websocket_timeout_s=%u request_timeout_s=%u",
+	    nc->max_unauth, nc->max_unauth_per_source, nc->unauth_timeout_s,
+	    nc->ws_auth_timeout_s, nc->request_timeout_s);
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	struct serve_state *st = t->data;
+	struct listener_stats ls;
+
+	log_flush_suppressed();
+	listener_stats(st->listener, &ls, 1);
+#if defined(__GLIBC__)
+	/* glibc keeps freed heap pages (a burst of TLS handshakes leaves
+	 * ~48 KiB each) unless asked: give them back once a burst is over,
+	 * not on every close. */
+	if (ls.peak - ls.live >= TRIM_AFTER_CLOSED) {
+		(void)malloc_trim(0);
+		log_debug("event=memory_trimmed peak=%zu live=%zu", ls.peak,
+		    ls.live);
+	}
+#endif
 }
 
 static void
@@ -142,20 +259,24 @@ on_linger_done(uv_timer_t *t)
 }
 
 /* One descriptor per agent's control channel and two per session: take
- * the hard limit (systemd gives a soft 1024 and a hard 524288). */
-static void
+ * the hard limit (systemd gives a soft 1024 and a hard 524288). Returns
+ * the limit in force. */
+static unsigned long long
 raise_nofile(void)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
+		return 0;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
 			log_warn("event=nofile_raise_failed");
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
 	log_info("event=nofile limit=%llu", (unsigned long long)rl.rlim_cur);
+	return (unsigned long long)rl.rlim_cur;
 }
 
 static void
@@ -172,6 +293,7 @@ on_signal(uv_signal_t *sig, int signum)
 	st->listener = NULL;
 	/* SIGUSR2 drains: sessions stay open for the next portholed. */
 	gateway_shutdown(st->srv.gw, signum == SIGUSR2);
+	uv_timer_stop(&st->tick);
 	uv_signal_stop(&st->sigterm);
 	uv_signal_stop(&st->sigint);
 	uv_signal_stop(&st->sigusr2);
@@ -208,6 +330,7 @@ serve_main(int argc, char **argv)
 	struct kms_root_opts kro;
 	char host[256], cert[600], key[600], ca[600], db[600], why[300];
 	struct serve_state st;
+	unsigned long long nofile;
 	int port, rc, opt;
 
 	memset(&st, 0, sizeof(st));
@@ -237,11 +360,11 @@ serve_main(int argc, char **argv)
 	snprintf(key, sizeof(key), "%s/server.key", data_dir);
 	snprintf(ca, sizeof(ca), "%s/ca.pem", data_dir);
 	snprintf(db, sizeof(db), "%s/" SERVER_DB_FILE, data_dir);
-	load_config(&st.srv);
+	load_config(&st.srv, &net_cfg);
 
 	st.srv.loop = uv_default_loop();
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	nofile = raise_nofile();
 	if ((rc = store_open_ex(&st.srv.store, db, 0, why,
 	    sizeof(why))) != 0) {
 		if (rc == PH_ERR_NOTFOUND)
@@ -278,6 +401,11 @@ serve_main(int argc, char **argv)
 		    listen, ph_strerror(rc));
 		goto fail;
 	}
+	net_config_apply(&net_cfg, nofile, st.listener);
+	uv_timer_init(st.srv.loop, &st.tick);
+	st.tick.data = &st;
+	uv_timer_start(&st.tick, on_tick, TICK_MS, TICK_MS);
+	uv_unref((uv_handle_t *)&st.tick);
 	uv_signal_init(st.srv.loop, &st.sigterm);
 	uv_signal_init(st.srv.loop, &st.sigint);
 	uv_signal_init(st.srv.loop, &st.sigusr2);
