@@ -484,7 +484,8 @@ dchan_relay(struct dchan *d, const uint8_t *p, size_t n)
 
 	rc = clientmsg_peek(&m, p, n, GW_MAX_DATA_PAYLOAD);
 	if (rc != 0) {
-		log_warn("event=bad_frame session=%s side=%s err=\"%s\"",
+		log_limited(LOG_WARN, "bad_frame",
+		    "event=bad_frame session=%s side=%s err=\"%s\"",
 		    d->session_id, d->side == SIDE_AGENT ? "agent" : "client",
 		    ph_strerror(rc));
 		dchan_close(d, 1007, "malformed ClientMessage");
@@ -608,7 +609,8 @@ dchan_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 	if (opcode != WS_TEXT ||
 	    (o = json_loadb((const char *)p, n, 0, &jerr)) == NULL ||
 	    !json_is_object(o)) {
-		log_warn("event=data_channel_refused session=%s reason=\"no OpenDataChannel\"",
+		log_limited(LOG_WARN, "data_channel_refused",
+		    "event=data_channel_refused session=%s reason=\"no OpenDataChannel\"",
 		    d->session_id);
 		dchan_close(d, 1008, "expected OpenDataChannel");
 		return;
@@ -617,7 +619,8 @@ dchan_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 	    dchan_open_client(d, o);
 	json_decref(o);
 	if (rc != 0) {
-		log_warn("event=data_channel_refused session=%s side=%s err=\"%s\"",
+		log_limited(LOG_WARN, "data_channel_refused",
+		    "event=data_channel_refused session=%s side=%s err=\"%s\"",
 		    d->session_id, d->side == SIDE_AGENT ? "agent" : "client",
 		    ph_strerror(rc));
 		dchan_close(d, 1008, "Session is already terminated or the token is invalid");
@@ -929,7 +932,8 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 		id = req->path + sizeof(ctl_prefix) - 1;
 		if (!gw_valid_id(id, 63) || cn == NULL || strcmp(cn, id) != 0 ||
 		    store_instance_active(gw->srv->store, id) != 0) {
-			log_warn("event=control_channel_refused instance=%.64s addr=%s",
+			log_limited(LOG_WARN, "control_channel_refused",
+		    "event=control_channel_refused instance=%.64s addr=%s",
 			    id, conn_peer_addr(req->conn));
 			gw_refuse(req, 403, "AccessDeniedException",
 			    "The instance is not registered or its certificate does not match");
@@ -974,6 +978,10 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 		 * but a made-up or stale id costs a request, not a socket
 		 * held open. Unknown and ended get the same answer. */
 		if (!gw_session_open(gw, id, cn)) {
+			log_limited(LOG_INFO, "data_channel_refused",
+			    "event=data_channel_refused session=%s addr=%s "
+			    "reason=\"no open session\"", id,
+			    conn_peer_addr(req->conn));
 			gw_refuse(req, 403, "AccessDeniedException",
 			    "Session is already terminated or the token is invalid");
 			return;
