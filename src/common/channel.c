@@ -50,7 +50,7 @@
 /* The window in bytes is the memory a stalled or absent peer pins, and
  * what a reconnect resends. 4 MiB is twice OpenSSH's session window: at
  * 100 ms of round trip it still allows 40 MB/s, more than a session
- * carries (docs/performance.md); counted in messages alone the window
+ * carries (docs/decisions.md); counted in messages alone the window
  * was 10 000 frames of up to 16 KiB, 160 MiB. */
 #define CH_MAX_UNACKED_BYTES ((size_t)4 << 20)
 /* spec 4.3: incoming buffer capacity. */
