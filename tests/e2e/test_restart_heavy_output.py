@@ -115,8 +115,10 @@ class RestartHeavyOutput(harness.ClusterTestCase):
                          ("Active", "Connected"))
         self.assertEqual(s.exit(timeout=60), 0)
         c.wait_session_status(sid, ("Terminated",), timeout=30)
-        self.assertNotIn("data_channel_lost",
-                         harness.tail(self.agent.log_path, 5000))
+        log = harness.tail(self.agent.log_path, 5000)
+        for event in ("data_channel_lost", "ws_peer_not_reading",
+                      "ws_write_overflow"):
+            self.assertNotIn("event=" + event, log)
 
 
 if __name__ == "__main__":
