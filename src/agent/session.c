@@ -43,7 +43,9 @@
  * client carry the backpressure); refusing frames instead would stall a
  * paste on the client's resend timers. */
 #define SESS_IN_SOFT ((size_t)256 * 1024)
-/* Stop reading the PTY while the socket has this much unsent. */
+/* Stop reading the PTY, and writing frames (new or resent), while the
+ * socket has this much unsent: output waits in the channel's window
+ * instead, whose bound stops the PTY reads when the socket is gone. */
 #define SESS_WS_HIGH_WATER ((size_t)1 << 20)
 /* spec 10.4 [R]: data-channel payloads up to 64 KiB (+28 encrypted). */
 #define SESS_MAX_PAYLOAD ((size_t)64 * 1024 + 28)
@@ -261,6 +263,17 @@ sess_send_frame(void *ud, const uint8_t *frame, size_t n)
 	if (s->ws == NULL || !s->ws_open)
 		return PH_ERR_IO; /* kept by the channel, resent later */
 	return ws_send(s->ws, WS_BINARY, frame, n);
+}
+
+/* The channel's pace (channel_cbs.writable): a reconnect resends the
+ * window as the socket drains, never all of it into the queue at once. */
+static int
+sess_writable(void *ud)
+{
+	struct agent_session *s = ud;
+
+	return s->ws != NULL && s->ws_open &&
+	    ws_write_pending(s->ws) < SESS_WS_HIGH_WATER;
 }
 
 static void
@@ -820,6 +833,7 @@ static const struct channel_cbs sess_channel_cbs = {
 	.send_frame = sess_send_frame,
 	.deliver = sess_deliver,
 	.on_control = sess_on_control,
+	.writable = sess_writable,
 };
 
 /* ---- stream out ---------------------------------------------------------- */
@@ -949,6 +963,8 @@ sess_update_poll(struct agent_session *s)
 {
 	int want = 0, rc;
 
+	/* The socket may take what waits in the channel now. */
+	channel_flush(s->ch);
 	if ((s->ni != NULL || s->ni_exit_pending) && s->phase == PH_RUNNING) {
 		/* The channel may have room again: more output, or the exit
 		 * code that waited. */

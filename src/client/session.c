@@ -1093,6 +1093,17 @@ sess_send_frame(void *ud, const uint8_t *frame, size_t n)
 	return ws_send(s->ws, WS_BINARY, frame, n) == 0 ? 0 : PH_ERR_IO;
 }
 
+/* The channel's pace: a resumed session resends its input as the
+ * socket drains. A socket that is down takes the write (it fails, and
+ * counts towards the give-up of SESS_GIVEUP_RESENDS). */
+static int
+sess_writable(void *ud)
+{
+	struct sess *s = ud;
+
+	return ws_write_pending(s->ws) < SESS_WS_PENDING_MAX;
+}
+
 static int
 sess_deliver(void *ud, uint32_t type, const uint8_t *p, size_t n)
 {
@@ -1204,6 +1215,7 @@ static const struct channel_cbs sess_channel_cbs = {
 	.send_frame = sess_send_frame,
 	.deliver = sess_deliver,
 	.on_control = sess_on_control,
+	.writable = sess_writable,
 };
 
 /* ---- WebSocket and reconnects ------------------------------------------ */
@@ -1285,8 +1297,10 @@ ws_drain_cb(struct ws *w)
 {
 	struct sess *s = ws_userdata(w);
 
-	if (w == s->ws && !s->finished)
+	if (w == s->ws && !s->finished) {
+		channel_flush(s->ch);
 		input_flush(s);
+	}
 }
 
 static void

@@ -3,9 +3,15 @@
  * Sequence numbers are dense, so both buffers are rings indexed by
  * seq - base: the outgoing ring's base is the oldest unacknowledged
  * message, the incoming ring's base is the next expected message. Lookup,
- * insert and removal are O(1). Outgoing messages also sit on a list ordered
- * by the time they were last written, which makes the retransmission timer
- * O(messages resent) instead of a scan of the window.
+ * insert and removal are O(1). Outgoing messages also sit on one of two
+ * lists: those written, ordered by the time they were last written (which
+ * makes the retransmission timer O(messages resent) instead of a scan of
+ * the window), and those waiting for the transport, in sequence order.
+ *
+ * Writes are paced by the transport (cbs.writable): a message is written
+ * when the transport takes it, else it waits on the second list, and so
+ * does the whole window after a reconnect. A window of many megabytes
+ * thus never lands in a socket's queue at once.
  *
  * Unlike the official endpoints, nothing unacknowledged is ever evicted
  * (a full window pushes back on the caller instead), every expired message
@@ -38,10 +44,15 @@
  * more when sealed (spec 6.3). */
 #define CH_MAX_PAYLOAD ((size_t)64 << 10)
 /* spec 4.4 gives 10 000 (client) and 100 000 (agent) messages; porthole
- * uses 10 000 for both ends: it never evicts, so the window is also the
- * memory a stalled peer can pin (about 11 MB of 1 KiB chunks), and 10 000
- * messages in flight is far beyond what one RTT needs. */
+ * uses 10 000 for both ends: it never evicts, and 10 000 messages in
+ * flight is far beyond what one RTT needs. */
 #define CH_MAX_UNACKED 10000
+/* The window in bytes is the memory a stalled or absent peer pins, and
+ * what a reconnect resends. 4 MiB is twice OpenSSH's session window: at
+ * 100 ms of round trip it still allows 40 MB/s, more than a session
+ * carries (docs/decisions.md); counted in messages alone the window
+ * was 10 000 frames of up to 16 KiB, 160 MiB. */
+#define CH_MAX_UNACKED_BYTES ((size_t)4 << 20)
 /* spec 4.3: incoming buffer capacity. */
 #define CH_CLIENT_MAX_OOO 10000
 #define CH_AGENT_MAX_OOO 100000
@@ -72,7 +83,12 @@ struct ch_out {
 	uint32_t sends;         /* writes, the first one included */
 	unsigned busy : 1;      /* inside send_frame */
 	unsigned acked : 1;     /* acknowledged while busy: free after */
-	struct ch_out *prev, *next; /* timer list, least recently sent first */
+	unsigned unsent : 1;    /* on the unsent list, else the timer list */
+	struct ch_out *prev, *next;
+};
+
+struct ch_list {
+	struct ch_out *head, *tail;
 };
 
 /* One message received ahead of a gap (already acknowledged). */
@@ -102,7 +118,10 @@ struct channel {
 	int64_t next_seq;
 	struct ch_ring out;     /* base: oldest unacknowledged */
 	size_t unacked;
-	struct ch_out *tq_head, *tq_tail;
+	size_t unacked_bytes;   /* frame bytes of those */
+	struct ch_list tq;      /* written, least recently written first */
+	struct ch_list uq;      /* waiting for the transport, by seq */
+	size_t unsent;          /* on uq */
 
 	struct ch_ring in;      /* base: expected sequence number */
 	size_t ooo_count;
@@ -215,29 +234,58 @@ ring_advance(struct ch_ring *r)
 /* --- outgoing --------------------------------------------------------- */
 
 static void
-tq_unlink(struct channel *ch, struct ch_out *o)
+list_unlink(struct ch_list *l, struct ch_out *o)
 {
 	if (o->prev)
 		o->prev->next = o->next;
 	else
-		ch->tq_head = o->next;
+		l->head = o->next;
 	if (o->next)
 		o->next->prev = o->prev;
 	else
-		ch->tq_tail = o->prev;
+		l->tail = o->prev;
 	o->prev = o->next = NULL;
 }
 
 static void
-tq_append(struct channel *ch, struct ch_out *o)
+list_append(struct ch_list *l, struct ch_out *o)
 {
 	o->next = NULL;
-	o->prev = ch->tq_tail;
-	if (ch->tq_tail)
-		ch->tq_tail->next = o;
+	o->prev = l->tail;
+	if (l->tail)
+		l->tail->next = o;
 	else
-		ch->tq_head = o;
-	ch->tq_tail = o;
+		l->head = o;
+	l->tail = o;
+}
+
+/* Take o off whichever list holds it. */
+static void
+out_unlink(struct channel *ch, struct ch_out *o)
+{
+	if (o->unsent) {
+		list_unlink(&ch->uq, o);
+		o->unsent = 0;
+		ch->unsent--;
+	} else {
+		list_unlink(&ch->tq, o);
+	}
+}
+
+/* To the end of the unsent list. */
+static void
+out_defer(struct channel *ch, struct ch_out *o)
+{
+	out_unlink(ch, o);
+	o->unsent = 1;
+	ch->unsent++;
+	list_append(&ch->uq, o);
+}
+
+static int
+ch_writable(struct channel *ch)
+{
+	return ch->cbs.writable == NULL || ch->cbs.writable(ch->ud);
 }
 
 static void
@@ -255,8 +303,8 @@ ch_write(struct channel *ch, struct ch_out *o)
 
 	o->sent_ms = ch_now(ch);
 	o->sends++;
-	tq_unlink(ch, o);
-	tq_append(ch, o);
+	out_unlink(ch, o);
+	list_append(&ch->tq, o);
 	o->busy = 1;
 	rc = ch->cbs.send_frame(ch->ud, o->frame, o->len);
 	o->busy = 0;
@@ -277,6 +325,20 @@ ch_resend(struct channel *ch, struct ch_out *o)
 	log_debug("event=channel_resend seq=%lld sends=%u",
 	    (long long)o->seq, (unsigned)o->sends);
 	return ch_write(ch, o);
+}
+
+/* Write waiting messages, oldest first, while the transport takes them.
+ * Non-zero when a write failed (the transport is down). */
+static int
+ch_flush_unsent(struct channel *ch)
+{
+	struct ch_out *o;
+
+	while (!ch->dead && (o = ch->uq.head) != NULL && ch_writable(ch)) {
+		if (o->sends > 0 ? ch_resend(ch, o) : ch_write(ch, o))
+			return PH_ERR_IO;
+	}
+	return 0;
 }
 
 static int
@@ -327,8 +389,9 @@ ch_on_ack(struct channel *ch, const struct clientmsg *m)
 		log_debug("event=channel_stale_ack seq=%lld", (long long)seq);
 		return;
 	}
-	tq_unlink(ch, o);
+	out_unlink(ch, o);
 	ch->unacked--;
+	ch->unacked_bytes -= o->len;
 	/* Karn: a resent message's ack cannot tell which copy it answers. */
 	now = ch_now(ch);
 	if (o->sends == 1 && now >= o->sent_ms)
@@ -604,7 +667,11 @@ ch_destroy(struct channel *ch)
 	struct ch_out *o, *next;
 	size_t i;
 
-	for (o = ch->tq_head; o != NULL; o = next) {
+	for (o = ch->tq.head; o != NULL; o = next) {
+		next = o->next;
+		out_free(o);
+	}
+	for (o = ch->uq.head; o != NULL; o = next) {
 		next = o->next;
 		out_free(o);
 	}
@@ -662,6 +729,8 @@ channel_new(struct channel **out, enum channel_role role,
 	buf_init(&ch->opened, ch->wire_max);
 	if (ch->lim.max_unacked == 0)
 		ch->lim.max_unacked = CH_MAX_UNACKED;
+	if (ch->lim.max_unacked_bytes == 0)
+		ch->lim.max_unacked_bytes = CH_MAX_UNACKED_BYTES;
 	if (ch->lim.max_out_of_order == 0)
 		ch->lim.max_out_of_order = role == CHANNEL_CLIENT ?
 		    CH_CLIENT_MAX_OOO : CH_AGENT_MAX_OOO;
@@ -773,11 +842,17 @@ channel_send(struct channel *ch, uint32_t payload_type, const void *p,
 		goto fail;
 	o->frame = buf_steal(&b, &o->len); /* transferred */
 	o->seq = ch->next_seq++;
+	o->sent_ms = ch_now(ch);
 	ch->unacked++;
-	tq_append(ch, o);
-	/* A failed write leaves the frame buffered for the timer. */
-	(void)ch_write(ch, o);
+	ch->unacked_bytes += o->len;
+	/* Behind whatever waits, so the stream stays in order; written
+	 * now if the transport takes it. A failed write leaves the frame
+	 * buffered for the timer. */
+	o->unsent = 1;
+	ch->unsent++;
+	list_append(&ch->uq, o);
 	o = NULL; /* owned by the ring */
+	ch_flush_unsent(ch);
 fail:
 	free(o);
 	buf_free(&b);
@@ -816,7 +891,18 @@ channel_can_send(const struct channel *ch)
 	/* The window counts from the oldest unacknowledged message, so the
 	 * ring never spans more than max_unacked slots. */
 	return !ch->dead && (uint64_t)(ch->next_seq - ch->out.base) <
-	    ch->lim.max_unacked;
+	    ch->lim.max_unacked &&
+	    ch->unacked_bytes < ch->lim.max_unacked_bytes;
+}
+
+void
+channel_flush(struct channel *ch)
+{
+	if (ch->dead)
+		return;
+	ch_enter(ch);
+	ch_flush_unsent(ch);
+	ch_leave(ch);
 }
 
 int
@@ -860,15 +946,20 @@ channel_tick(struct channel *ch, uint64_t now_ms)
 	ch_enter(ch);
 	/* A buffered message the session refused before may fit now. */
 	ch_drain(ch);
+	/* What waits for the transport goes before any resend. */
+	if (!ch->dead && ch_flush_unsent(ch) != 0)
+		goto out;
 	/* spec 4.4: the oldest unacknowledged message first. */
 	o = ring_get(&ch->out, ch->out.base);
-	if (!ch->dead && o != NULL && ch_expired(ch, o, now_ms)) {
+	if (!ch->dead && o != NULL && !o->unsent &&
+	    ch_expired(ch, o, now_ms) && ch_writable(ch)) {
 		if (ch_resend(ch, o) != 0)
 			goto out;
 	}
 	/* Then others whose timer ran out, least recently sent first. */
 	while (!ch->dead && burst < CH_RESEND_BURST &&
-	    (o = ch->tq_head) != NULL && ch_expired(ch, o, now_ms)) {
+	    (o = ch->tq.head) != NULL && ch_expired(ch, o, now_ms) &&
+	    ch_writable(ch)) {
 		burst++;
 		if (ch_resend(ch, o) != 0)
 			break;
@@ -881,17 +972,19 @@ void
 channel_resend_all(struct channel *ch)
 {
 	struct ch_out *o;
-	int64_t seq, end;
+	int64_t seq;
 
 	if (ch->dead)
 		return;
 	ch_enter(ch);
-	end = ch->next_seq;
-	for (seq = ch->out.base; seq < end && !ch->dead; seq++) {
+	/* Everything unacknowledged onto the unsent list, in order; the
+	 * transport's pace decides how much goes now. */
+	for (seq = ch->out.base; seq < ch->next_seq; seq++) {
 		o = ring_get(&ch->out, seq);
-		if (o != NULL && ch_resend(ch, o) != 0)
-			break;
+		if (o != NULL && !o->busy)
+			out_defer(ch, o);
 	}
+	ch_flush_unsent(ch);
 	ch_leave(ch);
 }
 
@@ -899,6 +992,18 @@ size_t
 channel_unacked(const struct channel *ch)
 {
 	return ch->unacked;
+}
+
+size_t
+channel_unacked_bytes(const struct channel *ch)
+{
+	return ch->unacked_bytes;
+}
+
+size_t
+channel_unsent(const struct channel *ch)
+{
+	return ch->unsent;
 }
 
 int64_t

@@ -33,6 +33,11 @@ struct channel_cbs {
 	 * start_publication, pause_publication, agent_session_state, unknown
 	 * types). May be NULL. */
 	void (*on_control)(void *ud, const struct clientmsg *m);
+	/* Whether the transport takes another frame now (its queue is
+	 * below its high-water mark). May be NULL: always. While it says
+	 * no, new messages and retransmissions wait in the outgoing buffer,
+	 * in order, until channel_flush or channel_tick finds it willing. */
+	int (*writable)(void *ud);
 };
 
 struct channel_limits {
@@ -40,6 +45,9 @@ struct channel_limits {
 	 * frames may carry max_payload + SESSIONCRYPT_OVERHEAD (spec 10.4). */
 	size_t max_payload;
 	size_t max_unacked;      /* outgoing buffer in messages */
+	/* Outgoing buffer in frame bytes: channel_send refuses once this
+	 * much is unacknowledged (STYLE.md 6: what a stalled peer pins). */
+	size_t max_unacked_bytes;
 	size_t max_out_of_order; /* incoming buffer in messages */
 };
 
@@ -56,8 +64,10 @@ int channel_send(struct channel *ch, uint32_t payload_type, const void *p,
 /* Send a non-sequenced frame (e.g. agent_session_state): seq 0, flags 3. */
 int channel_send_control(struct channel *ch, const char *type,
     const void *payload, size_t n);
-/* True while the outgoing buffer has room. */
+/* True while the outgoing buffer has room (messages and bytes). */
 int channel_can_send(const struct channel *ch);
+/* The transport may take more (its drain callback): write what waits. */
+void channel_flush(struct channel *ch);
 
 /* Handle one received frame. Returns 0, or an error for a frame that
  * failed validation (the caller closes the connection). */
@@ -80,10 +90,16 @@ uint64_t channel_crypto_failures(const struct channel *ch);
 
 /* Retransmission timer: call every ~50-100 ms with a monotonic clock. */
 void channel_tick(struct channel *ch, uint64_t now_ms);
-/* After a reconnect: resend every unacknowledged message now, in order. */
+/* After a reconnect: resend every unacknowledged message, in order, as
+ * fast as the transport takes them (the rest when it drains). */
 void channel_resend_all(struct channel *ch);
 
 size_t channel_unacked(const struct channel *ch);
+/* Bytes of the frames in the outgoing buffer. */
+size_t channel_unacked_bytes(const struct channel *ch);
+/* Messages buffered but not written since the last reconnect (waiting
+ * for the transport). */
+size_t channel_unsent(const struct channel *ch);
 int64_t channel_next_send_seq(const struct channel *ch);
 int64_t channel_expected_seq(const struct channel *ch);
 /* Current retransmission timeout in milliseconds. */

@@ -29,9 +29,14 @@
 /* Fragments per message: wslay keeps one allocation per fragment, so
  * tiny fragments would multiply the memory a message may take. */
 #define WS_MAX_FRAGMENTS 4096
-/* A peer that lets this much pile up unread (pongs to a ping flood, or a
- * sender that ignores ws_write_pending) is cut off. */
+/* Memory bound on our own queue, far above what a sender that respects
+ * ws_write_pending ever queues (pongs to a ping flood reach it). */
 #define WS_MAX_PENDING ((size_t)64 << 20)
+/* A peer is "not reading" when our queue has not shrunk for this long:
+ * a burst (a reconnect's resend) is not a stall, and a slow reader that
+ * keeps taking bytes is not one either. Progress shows per write chunk
+ * (conn's 512 KiB), so this also leaves room for slow links. */
+#define WS_STALL_MS 120000
 /* Client: TCP + TLS + the 101 must complete within this. */
 #define WS_DIAL_TIMEOUT_MS 30000
 
@@ -85,6 +90,8 @@ struct ws {
 	unsigned ka_interval;
 	unsigned ka_timeout;
 	uint64_t last_recv;
+	size_t wq_mark;         /* our queue when last looked at */
+	uint64_t wq_moved;      /* when it last shrank or was empty */
 	/* client handshake */
 	http_parser rp;
 	struct buf req;         /* the GET we send once connected */
@@ -456,6 +463,21 @@ ws_conn_on_read(struct conn *c, const uint8_t *p, size_t n)
 	ws_feed(w, p, n);
 }
 
+/* Whether the peer has taken none of our queued bytes for WS_STALL_MS.
+ * Looked at before each send and on the keep-alive timer, so a drain
+ * between two looks is seen as progress. */
+static int
+ws_peer_stalled(struct ws *w)
+{
+	uint64_t now = uv_now(conn_loop(w->c));
+	size_t pending = conn_write_pending(w->c);
+
+	if (pending == 0 || pending < w->wq_mark || w->wq_moved == 0)
+		w->wq_moved = now;
+	w->wq_mark = pending;
+	return now - w->wq_moved >= WS_STALL_MS;
+}
+
 static void
 ws_pump_send(struct ws *w)
 {
@@ -467,6 +489,15 @@ ws_pump_send(struct ws *w)
 	if (w->state == WS_CONNECTING || w->state == WS_DEAD ||
 	    w->proto_code != 0)
 		return;
+	if (ws_peer_stalled(w)) {
+		log_warn("event=ws_peer_not_reading peer=%s pending=%zu "
+		    "stalled_ms=%d", ws_peer(w), conn_write_pending(w->c),
+		    WS_STALL_MS);
+		w->abnormal = 1;
+		w->state = WS_CLOSING;
+		conn_abort(w->c, PH_ERR_EXPIRED);
+		return;
+	}
 	if (wslay_event_want_write(w->ctx)) {
 		r = wslay_event_send(w->ctx);
 		if (r != 0) {
@@ -477,9 +508,10 @@ ws_pump_send(struct ws *w)
 			return;
 		}
 	}
-	if (conn_write_pending(w->c) > WS_MAX_PENDING) {
-		log_warn("event=ws_peer_not_reading peer=%s pending=%zu",
-		    ws_peer(w), conn_write_pending(w->c));
+	w->wq_mark = conn_write_pending(w->c);
+	if (w->wq_mark > WS_MAX_PENDING) {
+		log_warn("event=ws_write_overflow peer=%s pending=%zu",
+		    ws_peer(w), w->wq_mark);
 		w->abnormal = 1;
 		w->state = WS_CLOSING;
 		conn_abort(w->c, PH_ERR_TOOBIG);
@@ -529,6 +561,12 @@ ws_on_keepalive(uv_timer_t *t)
 	}
 	if (w->state != WS_OPEN || w->ka_interval == 0)
 		return;
+	if (conn_write_pending(w->c) > 0) {
+		/* Nothing else may send for a while: look here too. */
+		ws_pump_send(w);
+		if (w->state != WS_OPEN)
+			return;
+	}
 	if (w->paused) {
 		/* Not reading by choice (backpressure): pongs wait unread, so
 		 * silence proves nothing. */

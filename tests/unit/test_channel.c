@@ -57,6 +57,8 @@ struct end {
 	int controls;
 	int free_on_control;
 	int direct;             /* send_frame hands the frame over at once */
+	int paced;              /* writable: up and fewer than qmax queued */
+	size_t qmax;
 	char last_control[CLIENTMSG_TYPE_LEN + 1];
 	struct buf *wire;       /* every frame written, if set */
 	int record;             /* deliver keeps payloads in rec */
@@ -247,10 +249,21 @@ t_on_control(void *ud, const struct clientmsg *m)
 	}
 }
 
+/* A socket with a bounded queue: takes frames while fewer than qmax of
+ * ours are in flight, and none while down. */
+static int
+t_writable(void *ud)
+{
+	struct end *e = ud;
+
+	return !e->paced || (!e->down && e->q.len < e->qmax);
+}
+
 static const struct channel_cbs t_cbs = {
 	.send_frame = t_send_frame,
 	.deliver = t_deliver,
 	.on_control = t_on_control,
+	.writable = t_writable,
 };
 
 static void
@@ -773,6 +786,118 @@ test_full_window(void **state)
 	/* Payloads beyond the limit are refused outright. */
 	assert_int_equal(channel_send(c.ch, PT_OUTPUT, big, sizeof(big)),
 	    PH_ERR_TOOBIG);
+	pair_free(&c, &a);
+}
+
+static int
+send_val_len(struct end *e, uint64_t v, size_t n)
+{
+	uint8_t p[4096];
+
+	assert_true(n >= 8 && n <= sizeof(p));
+	memset(p, 'x', n);
+	put_be64(p, v);
+	return channel_send(e->ch, PT_OUTPUT, p, n);
+}
+
+/* The window is bounded in bytes as well as in messages: what a peer
+ * that does not acknowledge (or a transport that is down) pins. */
+static void
+test_byte_window(void **state)
+{
+	struct channel_limits lim = { .max_unacked_bytes = 8192 };
+	struct end c, a;
+	size_t frame = CLIENTMSG_PAYLOAD_OFFSET + 1000;
+	int i;
+
+	(void)state;
+	pair_new(&c, &a, &lim);
+	a.down = 1;
+	/* Below the bound before each send: 8 frames of 1120 bytes. */
+	for (i = 0; i < 8; i++)
+		assert_int_equal(send_val_len(&a, (uint64_t)i, 1000), 0);
+	assert_false(channel_can_send(a.ch));
+	assert_int_equal(send_val_len(&a, 8, 1000), PH_ERR_AGAIN);
+	assert_int_equal(channel_unacked(a.ch), 8);
+	assert_int_equal(channel_unacked_bytes(a.ch), 8 * frame);
+	a.down = 0;
+	channel_resend_all(a.ch);
+	pump(&c, &a, 0);
+	assert_int_equal(c.delivered, 8);
+	assert_int_equal(channel_unacked_bytes(a.ch), 0);
+	assert_true(channel_can_send(a.ch));
+	assert_int_equal(send_val_len(&a, 8, 1000), 0);
+	pump(&c, &a, 0);
+	assert_int_equal(c.delivered, 9);
+	pair_free(&c, &a);
+}
+
+/* After an outage the window goes out as the transport drains, in
+ * order, never more than it takes at once; new messages queue behind
+ * it; nothing is written (not even by the timer) while it is down. */
+static void
+test_resend_paced_by_transport(void **state)
+{
+	struct clientmsg m;
+	struct end c, a;
+	struct frame f;
+	int64_t want = 10;
+	int i, rounds;
+
+	(void)state;
+	pair_new(&c, &a, NULL);
+	a.paced = 1;
+	a.qmax = 8;
+	for (i = 0; i < 8; i++)
+		assert_int_equal(send_val(&a, (uint64_t)i), 0);
+	/* Full: the ninth waits for the transport. */
+	assert_int_equal(send_val(&a, 8), 0);
+	assert_int_equal(a.q.len, 8);
+	assert_int_equal(channel_unsent(a.ch), 1);
+	pump(&c, &a, 0);
+	channel_flush(a.ch);
+	assert_int_equal(channel_unsent(a.ch), 0);
+	assert_int_equal(send_val(&a, 9), 0);
+	pump(&c, &a, 0);
+	assert_int_equal(c.delivered, 10);
+	/* Down: everything waits, the timer included. */
+	a.down = 1;
+	for (i = 10; i < 50; i++)
+		assert_int_equal(send_val(&a, (uint64_t)i), 0);
+	fake_now += 5000;
+	channel_tick(a.ch, fake_now);
+	assert_int_equal(a.q.len, 0);
+	assert_int_equal(channel_unsent(a.ch), 40);
+	/* Back: one transport's worth at once. */
+	a.down = 0;
+	channel_resend_all(a.ch);
+	assert_int_equal(a.q.len, 8);
+	assert_int_equal(channel_unsent(a.ch), 32);
+	assert_int_equal(send_val(&a, 50), 0);
+	assert_int_equal(a.q.len, 8);
+	assert_int_equal(channel_unsent(a.ch), 33);
+	/* Expired, but the transport is full: the timer waits too. */
+	fake_now += 5000;
+	channel_tick(a.ch, fake_now);
+	assert_int_equal(a.q.len, 8);
+	for (rounds = 0; rounds < 100 && a.q.len > 0; rounds++) {
+		while (a.q.len > 0) {
+			f = fq_take(&a.q, 0);
+			assert_int_equal(clientmsg_decode(&m, f.p, f.n, 1 << 16),
+			    0);
+			assert_int_equal(m.seq, want);
+			want++;
+			assert_int_equal(channel_receive(c.ch, f.p, f.n), 0);
+			free(f.p);
+		}
+		pump(&c, &a, 0);
+		channel_flush(a.ch);
+		assert_true(a.q.len <= 8);
+	}
+	assert_int_equal(want, 51);
+	assert_int_equal(c.delivered, 51);
+	assert_int_equal(channel_unacked(a.ch), 0);
+	assert_int_equal(channel_unsent(a.ch), 0);
 	pair_free(&c, &a);
 }
 
@@ -1474,6 +1599,8 @@ main(void)
 		cmocka_unit_test(test_crypto_wrong_key),
 		cmocka_unit_test(test_crypto_lossy_reordering),
 		cmocka_unit_test(test_crypto_key_set_later),
+		cmocka_unit_test(test_byte_window),
+		cmocka_unit_test(test_resend_paced_by_transport),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
