@@ -102,6 +102,8 @@ struct conn {
 	int port;
 	char *peer_cn;
 	char peer_addr[64];
+	struct conn *live_next;         /* conn_live list */
+	struct conn **live_pprev;
 };
 
 struct listener {
@@ -111,6 +113,12 @@ struct listener {
 	void *arg;
 	int port;
 };
+
+/* Every connection not yet freed, so that a program that stops can close
+ * the ones still open through their owners (conn_abort_all). */
+static struct conn *conn_live;
+static uv_mutex_t conn_live_mu;
+static uv_once_t conn_live_once = UV_ONCE_INIT;
 
 static void conn_flush(struct conn *c);
 static void conn_pump(struct conn *c);
@@ -363,8 +371,33 @@ conn_name(const struct conn *c)
 /* ---- teardown ----------------------------------------------------------- */
 
 static void
+conn_live_init(void)
+{
+	if (uv_mutex_init(&conn_live_mu) != 0)
+		abort();
+}
+
+static void
+conn_live_add(struct conn *c)
+{
+	uv_once(&conn_live_once, conn_live_init);
+	uv_mutex_lock(&conn_live_mu);
+	if ((c->live_next = conn_live) != NULL)
+		conn_live->live_pprev = &c->live_next;
+	conn_live = c;
+	c->live_pprev = &conn_live;
+	uv_mutex_unlock(&conn_live_mu);
+}
+
+static void
 conn_free(struct conn *c)
 {
+	if (c->live_pprev != NULL) {
+		uv_mutex_lock(&conn_live_mu);
+		if ((*c->live_pprev = c->live_next) != NULL)
+			c->live_next->live_pprev = c->live_pprev;
+		uv_mutex_unlock(&conn_live_mu);
+	}
 	if (c->ai != NULL)
 		uv_freeaddrinfo(c->ai);
 	if (c->ssl != NULL)
@@ -972,6 +1005,7 @@ conn_new(uv_loop_t *loop, struct tls_ctx *ctx, int server)
 	(void)uv_idle_init(loop, &c->idle);
 	(void)uv_timer_init(loop, &c->timer);
 	c->tcp.data = c->idle.data = c->timer.data = c;
+	conn_live_add(c);
 	return c;
 }
 
@@ -1417,6 +1451,36 @@ conn_abort(struct conn *c, int err)
 	if (c == NULL)
 		return;
 	conn_teardown(c, err);
+}
+
+/* Only this loop's thread frees its conns, so they stay valid while it
+ * walks the list; the lock keeps other loops' threads off the links. */
+void
+conn_abort_all(uv_loop_t *loop, int err)
+{
+	struct conn *c;
+
+	uv_once(&conn_live_once, conn_live_init);
+	uv_mutex_lock(&conn_live_mu);
+	for (c = conn_live; c != NULL; c = c->live_next)
+		if (c->loop == loop)
+			conn_teardown(c, err);
+	uv_mutex_unlock(&conn_live_mu);
+}
+
+size_t
+conn_count(uv_loop_t *loop)
+{
+	struct conn *c;
+	size_t n = 0;
+
+	uv_once(&conn_live_once, conn_live_init);
+	uv_mutex_lock(&conn_live_mu);
+	for (c = conn_live; c != NULL; c = c->live_next)
+		if (c->loop == loop)
+			n++;
+	uv_mutex_unlock(&conn_live_mu);
+	return n;
 }
 
 void

@@ -197,7 +197,7 @@ serve_main(int argc, char **argv)
 	struct kms_root_opts kro;
 	char host[256], cert[600], key[600], ca[600], db[600];
 	struct serve_state st;
-	int port, rc, opt;
+	int port, rc, opt, i;
 
 	memset(&st, 0, sizeof(st));
 	memset(&kro, 0, sizeof(kro));
@@ -275,6 +275,13 @@ serve_main(int argc, char **argv)
 
 	uv_run(st.srv.loop, UV_RUN_DEFAULT);
 
+	/* Connections still open after the linger (idle keep-alives, peers
+	 * that never closed) close through their owners, which free what
+	 * they hold, while the gateway they may report to still exists.
+	 * Each turn runs the close callbacks without waiting. */
+	conn_abort_all(st.srv.loop, PH_ERR_STATE);
+	for (i = 0; i < 100 && conn_count(st.srv.loop) > 0; i++)
+		uv_run(st.srv.loop, UV_RUN_NOWAIT);
 	/* Everything still open after shutdown (lingering closes). */
 	gateway_free(st.srv.gw);
 	st.srv.gw = NULL;
