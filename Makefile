@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test test-unit asan clean bench bench-smoke bench-build
+.PHONY: all deps build run test test-unit asan test-asan-e2e clean bench bench-smoke bench-build
 
 all: build
 
@@ -16,14 +16,23 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Unit tests once more under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Unit tests and the three programs once more under AddressSanitizer +
+# UndefinedBehaviorSanitizer; the e2e-asan tests run those programs.
 asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPORTHOLE_SANITIZE=ON -DPORTHOLE_E2E=OFF >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# The sanitizer e2e subset (docs/testing.md), two programs at a time: each
+# has its own ports and directories.
+E2E_ASAN_JOBS ?= 2
+
 test: build asan
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(E2E_ASAN_JOBS)
 	@cd $(BUILD) && ctest --output-on-failure
+
+test-asan-e2e: asan
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(E2E_ASAN_JOBS)
 
 test-unit: build
 	@cd $(BUILD) && ctest --output-on-failure -L unit
