@@ -22,17 +22,17 @@ asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPORTHOLE_SANITIZE=ON -DPORTHOLE_E2E=OFF >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The sanitizer e2e subset (docs/testing.md), two programs at a time: each
-# has its own ports and directories.
-E2E_ASAN_JOBS ?= 2
+# Test programs run two at a time (each e2e program has its own ports and
+# directories; docs/testing.md), mostly waiting on the processes they drive.
+TEST_JOBS ?= 2
 
 test: build asan
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(E2E_ASAN_JOBS)
-	@cd $(BUILD) && ctest --output-on-failure
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j $(TEST_JOBS)
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(TEST_JOBS)
+	@cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS)
 
 test-asan-e2e: asan
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(E2E_ASAN_JOBS)
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(TEST_JOBS)
 
 test-unit: build
 	@cd $(BUILD) && ctest --output-on-failure -L unit
