@@ -126,8 +126,20 @@ def sanitizer_reports():
         if size == 0 or _san_seen.get(p) == size:
             continue
         _san_seen[p] = size
-        out.append((p, tail(p, 400)))
+        out.append((p, head(p, 300)))
     return out
+
+
+def head(path, lines):
+    """The first lines of a file (a report's first error matters most)."""
+    try:
+        with open(path, "r", errors="replace") as f:
+            data = f.readlines()
+    except OSError as e:
+        return "(cannot read %s: %s)\n" % (path, e)
+    more = len(data) - lines
+    return "".join(data[:lines]) + (
+        "... %d more lines in %s\n" % (more, path) if more > 0 else "")
 
 
 def sanitizer_failure(where):
