@@ -26,10 +26,13 @@ asan: deps
 # directories; docs/testing.md), mostly waiting on the processes they drive.
 TEST_JOBS ?= 2
 
+# Every step runs even after one fails; make test fails if any did.
 test: build asan
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j $(TEST_JOBS)
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(TEST_JOBS)
-	@cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS)
+	@rc=0; \
+	(cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j $(TEST_JOBS)) || rc=1; \
+	(cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(TEST_JOBS)) || rc=1; \
+	(cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS)) || rc=1; \
+	exit $$rc
 
 test-asan-e2e: asan
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(TEST_JOBS)
