@@ -114,12 +114,6 @@ struct listener {
 	int port;
 };
 
-/* Every connection not yet freed, so that a program that stops can close
- * the ones still open through their owners (conn_abort_all). */
-static struct conn *conn_live;
-static uv_mutex_t conn_live_mu;
-static uv_once_t conn_live_once = UV_ONCE_INIT;
-
 static void conn_flush(struct conn *c);
 static void conn_pump(struct conn *c);
 static void conn_teardown(struct conn *c, int err);
@@ -370,6 +364,12 @@ conn_name(const struct conn *c)
 
 /* ---- teardown ----------------------------------------------------------- */
 
+/* Every connection not yet freed, so that a program that stops can close
+ * the ones still open through their owners (conn_abort_all). */
+static struct conn *conn_live;
+static uv_mutex_t conn_live_mu;
+static uv_once_t conn_live_once = UV_ONCE_INIT;
+
 static void
 conn_live_init(void)
 {
@@ -392,12 +392,6 @@ conn_live_add(struct conn *c)
 static void
 conn_free(struct conn *c)
 {
-	if (c->live_pprev != NULL) {
-		uv_mutex_lock(&conn_live_mu);
-		if ((*c->live_pprev = c->live_next) != NULL)
-			c->live_next->live_pprev = c->live_pprev;
-		uv_mutex_unlock(&conn_live_mu);
-	}
 	if (c->ai != NULL)
 		uv_freeaddrinfo(c->ai);
 	if (c->ssl != NULL)
@@ -408,6 +402,12 @@ conn_free(struct conn *c)
 	free(c->host);
 	free(c->sni);
 	free(c->peer_cn);
+	if (c->live_pprev != NULL) {
+		uv_mutex_lock(&conn_live_mu);
+		if ((*c->live_pprev = c->live_next) != NULL)
+			c->live_next->live_pprev = c->live_pprev;
+		uv_mutex_unlock(&conn_live_mu);
+	}
 	free(c);
 }
 
@@ -1002,10 +1002,10 @@ conn_new(uv_loop_t *loop, struct tls_ctx *ctx, int server)
 		free(c);
 		return NULL;
 	}
+	conn_live_add(c);
 	(void)uv_idle_init(loop, &c->idle);
 	(void)uv_timer_init(loop, &c->timer);
 	c->tcp.data = c->idle.data = c->timer.data = c;
-	conn_live_add(c);
 	return c;
 }
 

@@ -125,6 +125,20 @@ load_config(struct server *srv)
 	json_decref(o);
 }
 
+/* Connections still open after the linger (idle keep-alives, peers that
+ * never closed) close through their owners, which free what they hold,
+ * while the gateway they may report to still exists. Each turn runs the
+ * close callbacks without waiting. */
+static void
+close_open_conns(uv_loop_t *loop)
+{
+	int i;
+
+	conn_abort_all(loop, PH_ERR_STATE);
+	for (i = 0; i < 100 && conn_count(loop) > 0; i++)
+		uv_run(loop, UV_RUN_NOWAIT);
+}
+
 static void
 close_walk_cb(uv_handle_t *h, void *arg)
 {
@@ -197,7 +211,7 @@ serve_main(int argc, char **argv)
 	struct kms_root_opts kro;
 	char host[256], cert[600], key[600], ca[600], db[600];
 	struct serve_state st;
-	int port, rc, opt, i;
+	int port, rc, opt;
 
 	memset(&st, 0, sizeof(st));
 	memset(&kro, 0, sizeof(kro));
@@ -275,13 +289,7 @@ serve_main(int argc, char **argv)
 
 	uv_run(st.srv.loop, UV_RUN_DEFAULT);
 
-	/* Connections still open after the linger (idle keep-alives, peers
-	 * that never closed) close through their owners, which free what
-	 * they hold, while the gateway they may report to still exists.
-	 * Each turn runs the close callbacks without waiting. */
-	conn_abort_all(st.srv.loop, PH_ERR_STATE);
-	for (i = 0; i < 100 && conn_count(st.srv.loop) > 0; i++)
-		uv_run(st.srv.loop, UV_RUN_NOWAIT);
+	close_open_conns(st.srv.loop);
 	/* Everything still open after shutdown (lingering closes). */
 	gateway_free(st.srv.gw);
 	st.srv.gw = NULL;
