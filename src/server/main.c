@@ -66,6 +66,20 @@ route_request(struct http_request *req, void *arg)
 	api_handle(srv, req);
 }
 
+/* Connections still open after the linger (idle keep-alives, peers that
+ * never closed) close through their owners, which free what they hold,
+ * while the gateway they may report to still exists. Each turn runs the
+ * close callbacks without waiting. */
+static void
+close_open_conns(uv_loop_t *loop)
+{
+	int i;
+
+	conn_abort_all(loop, PH_ERR_STATE);
+	for (i = 0; i < 100 && conn_count(loop) > 0; i++)
+		uv_run(loop, UV_RUN_NOWAIT);
+}
+
 static void
 on_accept(struct conn *c, void *arg)
 {
@@ -123,20 +137,6 @@ load_config(struct server *srv)
 	if ((v = json_string_value(json_object_get(o, "AccountId"))) != NULL)
 		snprintf(srv->account_id, sizeof(srv->account_id), "%s", v);
 	json_decref(o);
-}
-
-/* Connections still open after the linger (idle keep-alives, peers that
- * never closed) close through their owners, which free what they hold,
- * while the gateway they may report to still exists. Each turn runs the
- * close callbacks without waiting. */
-static void
-close_open_conns(uv_loop_t *loop)
-{
-	int i;
-
-	conn_abort_all(loop, PH_ERR_STATE);
-	for (i = 0; i < 100 && conn_count(loop) > 0; i++)
-		uv_run(loop, UV_RUN_NOWAIT);
 }
 
 static void
