@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test test-unit asan clean bench bench-smoke bench-build
+.PHONY: all deps build run test test-unit asan test-asan-e2e clean bench bench-smoke bench-build
 
 all: build
 
@@ -16,14 +16,26 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Unit tests once more under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Unit tests and the three programs once more under AddressSanitizer +
+# UndefinedBehaviorSanitizer; the e2e-asan tests run those programs.
 asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPORTHOLE_SANITIZE=ON -DPORTHOLE_E2E=OFF >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# Test programs run two at a time (each e2e program has its own ports and
+# directories; docs/testing.md), mostly waiting on the processes they drive.
+TEST_JOBS ?= 2
+
+# Every step runs even after one fails; make test fails if any did.
 test: build asan
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
-	@cd $(BUILD) && ctest --output-on-failure
+	@rc=0; \
+	(cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j $(TEST_JOBS)) || rc=1; \
+	(cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(TEST_JOBS)) || rc=1; \
+	(cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS)) || rc=1; \
+	exit $$rc
+
+test-asan-e2e: asan
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(TEST_JOBS)
 
 test-unit: build
 	@cd $(BUILD) && ctest --output-on-failure -L unit

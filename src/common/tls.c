@@ -114,6 +114,8 @@ struct conn {
 	int port;
 	char *peer_cn;
 	char peer_addr[64];
+	struct conn *live_next;         /* conn_live list */
+	struct conn **live_pprev;
 };
 
 struct listener {
@@ -388,6 +390,31 @@ conn_name(const struct conn *c)
 
 /* ---- teardown ----------------------------------------------------------- */
 
+/* Every connection not yet freed, so that a program that stops can close
+ * the ones still open through their owners (conn_abort_all). */
+static struct conn *conn_live;
+static uv_mutex_t conn_live_mu;
+static uv_once_t conn_live_once = UV_ONCE_INIT;
+
+static void
+conn_live_init(void)
+{
+	if (uv_mutex_init(&conn_live_mu) != 0)
+		abort();
+}
+
+static void
+conn_live_add(struct conn *c)
+{
+	uv_once(&conn_live_once, conn_live_init);
+	uv_mutex_lock(&conn_live_mu);
+	if ((c->live_next = conn_live) != NULL)
+		conn_live->live_pprev = &c->live_next;
+	conn_live = c;
+	c->live_pprev = &conn_live;
+	uv_mutex_unlock(&conn_live_mu);
+}
+
 static void
 conn_free(struct conn *c)
 {
@@ -404,6 +431,12 @@ conn_free(struct conn *c)
 	free(c->host);
 	free(c->sni);
 	free(c->peer_cn);
+	if (c->live_pprev != NULL) {
+		uv_mutex_lock(&conn_live_mu);
+		if ((*c->live_pprev = c->live_next) != NULL)
+			c->live_next->live_pprev = c->live_pprev;
+		uv_mutex_unlock(&conn_live_mu);
+	}
 	free(c);
 }
 
@@ -1075,6 +1108,7 @@ conn_new(uv_loop_t *loop, struct tls_ctx *ctx, int server)
 		free(c);
 		return NULL;
 	}
+	conn_live_add(c);
 	(void)uv_idle_init(loop, &c->idle);
 	(void)uv_timer_init(loop, &c->timer);
 	c->tcp.data = c->idle.data = c->timer.data = c;
@@ -1608,6 +1642,36 @@ conn_abort(struct conn *c, int err)
 	if (c == NULL)
 		return;
 	conn_teardown(c, err);
+}
+
+/* Only this loop's thread frees its conns, so they stay valid while it
+ * walks the list; the lock keeps other loops' threads off the links. */
+void
+conn_abort_all(uv_loop_t *loop, int err)
+{
+	struct conn *c;
+
+	uv_once(&conn_live_once, conn_live_init);
+	uv_mutex_lock(&conn_live_mu);
+	for (c = conn_live; c != NULL; c = c->live_next)
+		if (c->loop == loop)
+			conn_teardown(c, err);
+	uv_mutex_unlock(&conn_live_mu);
+}
+
+size_t
+conn_count(uv_loop_t *loop)
+{
+	struct conn *c;
+	size_t n = 0;
+
+	uv_once(&conn_live_once, conn_live_init);
+	uv_mutex_lock(&conn_live_mu);
+	for (c = conn_live; c != NULL; c = c->live_next)
+		if (c->loop == loop)
+			n++;
+	uv_mutex_unlock(&conn_live_mu);
+	return n;
 }
 
 void

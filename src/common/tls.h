@@ -128,6 +128,12 @@ int conn_unread(struct conn *c, const void *p, size_t n);
 /* Close at once: pending writes are dropped, no close_notify. on_close
  * follows (asynchronously) with err. Idempotent. */
 void conn_abort(struct conn *c, int err);
+/* For a program that stops: conn_abort every connection of this loop
+ * that is still open (idle keep-alives, peers that never closed), so that
+ * each owner's on_close frees what it holds; run the loop until
+ * conn_count is 0 before freeing what those callbacks use. */
+void conn_abort_all(uv_loop_t *loop, int err);
+size_t conn_count(uv_loop_t *loop);
 /* Close (on_close err PH_ERR_EXPIRED) when for ms nothing was received
  * and no write finished, while reading is not paused. 0 disables (the
  * default; http_serve sets 60 s, ws_accept turns it off again). */

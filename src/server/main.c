@@ -98,6 +98,20 @@ route_request(struct http_request *req, void *arg)
 	api_handle(srv, req);
 }
 
+/* Connections still open after the linger (idle keep-alives, peers that
+ * never closed) close through their owners, which free what they hold,
+ * while the gateway they may report to still exists. Each turn runs the
+ * close callbacks without waiting. */
+static void
+close_open_conns(uv_loop_t *loop)
+{
+	int i;
+
+	conn_abort_all(loop, PH_ERR_STATE);
+	for (i = 0; i < 100 && conn_count(loop) > 0; i++)
+		uv_run(loop, UV_RUN_NOWAIT);
+}
+
 static void
 on_accept(struct conn *c, void *arg)
 {
@@ -424,6 +438,7 @@ serve_main(int argc, char **argv)
 
 	uv_run(st.srv.loop, UV_RUN_DEFAULT);
 
+	close_open_conns(st.srv.loop);
 	/* Everything still open after shutdown (lingering closes). */
 	gateway_free(st.srv.gw);
 	st.srv.gw = NULL;

@@ -12,12 +12,23 @@ process it started (SIGTERM, then SIGKILL after a bound) and, when a test
 failed, prints the tail of the server and agent logs and of the session
 transcripts to stderr so `ctest --output-on-failure` shows them.
 
+Sanitizers: every process started from here (directly or through the AWS
+CLI) gets ASAN_OPTIONS, UBSAN_OPTIONS and LSAN_OPTIONS that send reports
+to files in one directory per test program instead of stderr. When the
+binaries are built with ASan+UBSan (`make test-asan-e2e`), a test after
+which a report appeared fails and prints it; a class whose teardown (which
+stops its processes and so runs LeakSanitizer) leaves one fails too.
+Binaries built without sanitizers ignore the variables.
+
 Environment:
   PORTHOLE_BIN       directory with portholed, porthole-agent, porthole and
                      the session-manager-plugin symlink (default: build/bin)
   PORTHOLE_E2E_KEEP  if set, the temporary directory is kept for inspection
+  ASAN_OPTIONS ...   a caller's options are kept and win over ours, except
+                     log_path (e.g. ASAN_OPTIONS=detect_leaks=0)
 """
 
+import atexit
 import base64
 import configparser
 import hashlib
@@ -74,6 +85,83 @@ def porthole_bin():
 
 def binary(name):
     return os.path.join(porthole_bin(), name)
+
+
+# ---- sanitizer reports ----------------------------------------------------
+
+# One directory per test program, so programs can run in parallel. Reports
+# are files named report.<pid>; a process killed with SIGKILL writes none
+# (so leaks are checked only on exits we cause with SIGTERM or that
+# happen by themselves). UBSan findings are fatal (the build also uses
+# -fno-sanitize-recover) so a test cannot pass over one.
+SANITIZER_DIR = tempfile.mkdtemp(prefix="porthole-sanitizer-")
+_SAN_OURS = {
+    "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:abort_on_error=0:"
+                    "color=never",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:color=never",
+    "LSAN_OPTIONS": "color=never",
+}
+for _k, _v in _SAN_OURS.items():
+    _mine = os.environ.get(_k, "")
+    os.environ[_k] = ":".join(x for x in (
+        _v, _mine, "log_path=" + os.path.join(SANITIZER_DIR, "report"))
+        if x)
+_san_seen = {}
+
+
+def sanitizer_reports():
+    """Report files written or grown since the last call, as
+    [(path, text)]."""
+    out = []
+    try:
+        names = sorted(os.listdir(SANITIZER_DIR))
+    except OSError:
+        return out
+    for n in names:
+        p = os.path.join(SANITIZER_DIR, n)
+        try:
+            size = os.path.getsize(p)
+        except OSError:
+            continue
+        if size == 0 or _san_seen.get(p) == size:
+            continue
+        _san_seen[p] = size
+        out.append((p, head(p, 300)))
+    return out
+
+
+def head(path, lines):
+    """The first lines of a file (a report's first error matters most)."""
+    try:
+        with open(path, "r", errors="replace") as f:
+            data = f.readlines()
+    except OSError as e:
+        return "(cannot read %s: %s)\n" % (path, e)
+    more = len(data) - lines
+    return "".join(data[:lines]) + (
+        "... %d more lines in %s\n" % (more, path) if more > 0 else "")
+
+
+def sanitizer_failure(where):
+    """None, or an assertion message quoting every new sanitizer
+    report."""
+    reports = sanitizer_reports()
+    if not reports:
+        return None
+    msg = ["%d sanitizer report(s) %s:" % (len(reports), where)]
+    for p, text in reports:
+        msg.append("---- %s ----\n%s" % (p, text))
+    return "\n".join(msg)
+
+
+def _sanitizer_dir_cleanup():
+    if _san_seen or os.environ.get("PORTHOLE_E2E_KEEP"):
+        sys.stderr.write("sanitizer reports kept in %s\n" % SANITIZER_DIR)
+    else:
+        shutil.rmtree(SANITIZER_DIR, ignore_errors=True)
+
+
+atexit.register(_sanitizer_dir_cleanup)
 
 
 def require_binaries(*names):
@@ -311,12 +399,13 @@ class Cluster:
         try:
             self.start()
         except BaseException:
-            self.close(dump=True)
+            self.close(dump=True, raise_reports=False)
             raise
         return self
 
     def __exit__(self, et, ev, tb):
-        self.close(dump=et is not None or self.failed)
+        self.close(dump=et is not None or self.failed,
+                   raise_reports=et is None)
         return False
 
     def start(self):
@@ -453,7 +542,10 @@ class Cluster:
             with ctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
                 return t.version()
 
-    def close(self, dump=False):
+    def close(self, dump=False, raise_reports=True):
+        """Stop everything; then fail (AssertionError) if a process wrote
+        a sanitizer report, unless raise_reports is false (another error
+        is on its way), in which case the reports go to stderr."""
         for s in list(self.sessions):
             s.close()
         for p in reversed(self.processes):
@@ -461,12 +553,18 @@ class Cluster:
                 p.close()
             except Exception as e:  # noqa: BLE001 - keep tearing down
                 sys.stderr.write("teardown %s: %r\n" % (p.name, e))
-        if dump:
+        # After the stops: LeakSanitizer reports at exit.
+        reports = sanitizer_failure("while %s ran or stopped" % self.name)
+        if dump or reports:
             self.dump_logs()
         if self.tmp and not os.environ.get("PORTHOLE_E2E_KEEP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
         elif self.tmp:
             sys.stderr.write("kept %s\n" % self.tmp)
+        if reports and raise_reports:
+            raise AssertionError(reports)
+        if reports:
+            sys.stderr.write(reports + "\n")
 
     def dump_logs(self):
         w = sys.stderr.write
@@ -755,7 +853,7 @@ class ClusterTestCase(unittest.TestCase):
             if cls.with_agent:
                 cls.agent = cls.cluster.add_agent("main")
         except BaseException:
-            cls.cluster.close(dump=True)
+            cls.cluster.close(dump=True, raise_reports=False)
             raise
 
     @classmethod
@@ -768,6 +866,14 @@ class ClusterTestCase(unittest.TestCase):
             return super().run(result)
         before = len(result.failures) + len(result.errors)
         out = super().run(result)
+        # A report written during the test (a crash, or a leak at a
+        # process's exit) fails that test, whatever it asserted.
+        reports = sanitizer_failure("during %s" % self.id())
+        if reports:
+            try:
+                raise AssertionError(reports)
+            except AssertionError:
+                result.addFailure(self, sys.exc_info())
         if len(result.failures) + len(result.errors) > before and \
                 self.cluster is not None:
             self.cluster.failed = True
@@ -967,4 +1073,11 @@ def client_message(message_type, payload, seq=0, flags=0, payload_type=1,
 
 
 def main():
-    unittest.main(verbosity=2)
+    prog = unittest.main(verbosity=2, exit=False)
+    # Processes a test started outside any Cluster, or reports that came
+    # after the last check.
+    reports = sanitizer_failure("after the last test")
+    if reports:
+        sys.stderr.write(reports + "\n")
+        sys.exit(1)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)

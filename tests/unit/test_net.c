@@ -1443,6 +1443,39 @@ test_ws_throughput(void **state)
 	assert_true(run_until(&k.closed, SAFETY_MS));
 }
 
+/* conn_abort_all, for a program that stops: every connection of the
+ * loop, the server's idle keep-alive side too, closes through its owner's
+ * on_close and is freed. */
+static void
+test_abort_all(void **state)
+{
+	static const char req[] =
+	    "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	struct raw r;
+	uint64_t dl;
+	size_t n0;
+
+	(void)state;
+	memset(&srv, 0, sizeof(srv));
+	n0 = conn_count(&loop);
+	assert_int_equal(raw_dial(&r, cli_ctx, "localhost", NULL), 0);
+	assert_int_equal(conn_write(r.c, req, sizeof(req) - 1), 0);
+	dl = deadline_in(SAFETY_MS);
+	while (r.nresp < 1 && !r.closed && step(dl))
+		raw_parse(&r);
+	assert_int_equal(r.nresp, 1);
+	assert_false(r.closed);
+	assert_int_equal(conn_count(&loop), n0 + 2);
+	conn_abort_all(&loop, PH_ERR_STATE);
+	assert_true(run_until(&r.closed, SAFETY_MS));
+	assert_int_equal(r.err, PH_ERR_STATE);
+	dl = deadline_in(SAFETY_MS);
+	while (conn_count(&loop) > 0 && step(dl))
+		;
+	assert_int_equal(conn_count(&loop), 0);
+	raw_free(&r);
+}
+
 int
 main(void)
 {
@@ -1470,6 +1503,7 @@ main(void)
 		cmocka_unit_test(test_ws_pause_then_peer_close),
 		cmocka_unit_test(test_ws_keepalive),
 		cmocka_unit_test(test_ws_throughput),
+		cmocka_unit_test(test_abort_all),
 	};
 
 	if (getenv("NET_TEST") != NULL)
