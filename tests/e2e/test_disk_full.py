@@ -93,7 +93,7 @@ class TmpfsCluster(harness.Cluster):
             self.mounted = d
         return super().init(*extra, data_dir=data_dir)
 
-    def close(self, dump=False):
+    def close(self, dump=False, raise_reports=True):
         for s in list(self.sessions):
             s.close()
         for p in reversed(self.processes):
@@ -108,7 +108,7 @@ class TmpfsCluster(harness.Cluster):
         if self.mounted is not None:
             umount(self.mounted)
             self.mounted = None
-        super().close(dump)
+        super().close(dump, raise_reports=raise_reports)
 
 
 def db_state(data_dir, session_ids, instance_id):
