@@ -10,6 +10,7 @@
 
 #include "client/proto.h"
 #include "common/buf.h"
+#include "fuzzin.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

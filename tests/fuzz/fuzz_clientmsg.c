@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/clientmsg.h"
+#include "fuzzin.h"
 
 /* spec 3.1: the digest field, over the payload. */
 #define OFF_DIGEST 80

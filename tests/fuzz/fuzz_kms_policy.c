@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "server/kms_policy.h"
+#include "fuzzin.h"
 
 #define ACCT "123456789012"
 #define KEY "arn:aws:kms:us-east-1:" ACCT \

@@ -9,6 +9,7 @@
 
 #include "common/err.h"
 #include "common/sigv4.h"
+#include "fuzzin.h"
 
 #define MAX_HDRS 64
 /* gen_sigv4.py signs at 2015-08-30T12:36:00Z. */

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/log.h"
+
 struct fuzzin {
 	const uint8_t *p;
 	size_t n;
@@ -66,6 +68,20 @@ fuzzin_rest(struct fuzzin *f, size_t *len)
 	f->p += f->n;
 	f->n = 0;
 	return p;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* Logs off (millions of inputs): one past the highest level. PORTHOLE_LOG
+ * turns them back on for a reproducer. */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	log_set_level((enum log_level)(LOG_ERROR + 1));
+	log_init_from_env();
+	return 0;
 }
 
 #endif
