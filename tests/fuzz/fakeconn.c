@@ -22,6 +22,7 @@ struct conn {
 	size_t pending;
 	int drain_due;
 	size_t written;
+	struct buf head;        /* the first bytes written */
 };
 
 static struct conn *dialled;
@@ -35,6 +36,7 @@ fc_new(uv_loop_t *loop)
 		return NULL;
 	c->loop = loop;
 	buf_init(&c->in, (size_t)64 << 20);
+	buf_init(&c->head, FAKECONN_HEAD_MAX);
 	return c;
 }
 
@@ -122,6 +124,7 @@ fakeconn_pump(struct conn *c)
 	if (c->cbs != NULL && c->cbs->on_close != NULL)
 		c->cbs->on_close(c, c->close_err);
 	buf_free(&c->in);
+	buf_free(&c->head);
 	free(c);
 	return 1;
 }
@@ -130,6 +133,12 @@ size_t
 fakeconn_written(const struct conn *c)
 {
 	return c->written;
+}
+
+const char *
+fakeconn_head(struct conn *c)
+{
+	return buf_cstr(&c->head);
 }
 
 /* ---- the conn_* functions --------------------------------------------- */
@@ -175,6 +184,9 @@ conn_write(struct conn *c, const void *p, size_t n)
 	if (c->closing)
 		return PH_ERR_STATE;
 	c->written += n;
+	if (c->head.len < FAKECONN_HEAD_MAX)
+		(void)buf_append(&c->head, p, n < FAKECONN_HEAD_MAX -
+		    c->head.len ? n : FAKECONN_HEAD_MAX - c->head.len);
 	return 0;
 }
 

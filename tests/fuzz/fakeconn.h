@@ -29,5 +29,9 @@ void fakeconn_peer_close(struct conn *c);
 int fakeconn_pump(struct conn *c);
 /* Bytes written so far. */
 size_t fakeconn_written(const struct conn *c);
+/* The first FAKECONN_HEAD_MAX bytes written, as a C string (a client's
+ * upgrade request, to answer it). */
+#define FAKECONN_HEAD_MAX 4096
+const char *fakeconn_head(struct conn *c);
 
 #endif
