@@ -5,7 +5,8 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test test-unit asan clean bench bench-smoke bench-build
+.PHONY: all deps build run test test-unit asan clean bench bench-smoke bench-build \
+	fuzz fuzz-build test-fuzz
 
 all: build
 
@@ -21,8 +22,9 @@ asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPORTHOLE_SANITIZE=ON -DPORTHOLE_E2E=OFF >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-test: build asan
+test: build asan fuzz-build
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
+	@cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
 	@cd $(BUILD) && ctest --output-on-failure
 
 test-unit: build
@@ -30,6 +32,26 @@ test-unit: build
 
 run: build
 	@scripts/run.sh
+
+# libFuzzer harnesses (tests/fuzz, docs/fuzzing.md), built with clang in
+# their own directory. `make test` replays their corpora and reproducers;
+# `make fuzz` fuzzes each for FUZZ_SECONDS (FUZZ=a,b picks harnesses) and
+# prints executions, exec/s and coverage.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+fuzz-build: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTHOLE_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-harnesses
+
+test-fuzz: fuzz-build
+	@cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
+
+fuzz: fuzz-build
+	@python3 tests/fuzz/run.py --bin $(FUZZ_BUILD)/fuzz \
+		--work $(FUZZ_BUILD)/fuzz-work --seconds $(FUZZ_SECONDS) \
+		$(if $(FUZZ),--only $(FUZZ))
 
 # Benchmarks against OpenSSH on loopback (bench/run.py; not part of `make
 # test`): optimised binaries in their own build directory. BENCH_ARGS passes
@@ -51,4 +73,4 @@ bench-smoke: bench-build
 	@PORTHOLE_BIN=$(CURDIR)/$(BENCH_BUILD)/bin python3 bench/run.py --smoke $(BENCH_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

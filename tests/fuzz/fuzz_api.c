@@ -129,9 +129,12 @@ replace_refs(struct fx *f, json_t *j, int depth)
 				continue;
 			}
 			for (n = 0; n < NELEM(names); n++)
-				if (strcmp(json_string_value(v), names[n]) == 0)
+				if (strcmp(json_string_value(v), names[n]) ==
+				    0) {
 					json_object_set_new(j, k,
 					    json_string(vals[n]));
+					break;	/* v is gone */
+				}
 		}
 	} else if (json_is_array(j)) {
 		json_array_foreach(j, i, v) {
@@ -140,9 +143,12 @@ replace_refs(struct fx *f, json_t *j, int depth)
 				continue;
 			}
 			for (n = 0; n < NELEM(names); n++)
-				if (strcmp(json_string_value(v), names[n]) == 0)
+				if (strcmp(json_string_value(v), names[n]) ==
+				    0) {
 					json_array_set_new(j, i,
 					    json_string(vals[n]));
+					break;	/* v is gone */
+				}
 		}
 	}
 }
