@@ -147,7 +147,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (in.n > 0 && steps++ < 256) {
 		op = fuzzin_u8(&in);
 		switch (op % 7) {
-		case 0:		/* a client payload: type, length, bytes */
+		case 0:		/* a client payload: type, bytes */
 			op = fuzzin_u8(&in);
 			p = fuzzin_bytes(&in, AGENT_HS_MAX_PAYLOAD + 16, &n);
 			(void)agent_handshake_deliver(hs, op % 14, p, n, now);
@@ -169,7 +169,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 5:
 			agent_handshake_fail(hs, "the session is going away");
 			break;
-		case 6:		/* the transport refuses sends from now on */
+		case 6:		/* sends fail, or work again */
 			f.fail_send = !f.fail_send;
 			break;
 		}

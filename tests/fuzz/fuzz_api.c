@@ -280,7 +280,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		body = json_loadb((const char *)p, n, 0, NULL);
 		if (!json_is_object(body)) {
 			json_decref(body);
-			continue;	/* api.c answers SerializationException */
+			continue;	/* api.c refuses it before dispatch */
 		}
 		replace_refs(&f, body, 0);
 		memset(&call, 0, sizeof(call));
