@@ -5,7 +5,8 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test test-unit asan test-asan-e2e clean bench bench-smoke bench-build
+.PHONY: all deps build run test test-unit asan test-asan-e2e clean bench \
+	bench-smoke bench-build fuzz fuzz-build test-fuzz
 
 all: build
 
@@ -27,9 +28,10 @@ asan: deps
 TEST_JOBS ?= 2
 
 # Every step runs even after one fails; make test fails if any did.
-test: build asan
+test: build asan fuzz-build
 	@rc=0; \
 	(cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j $(TEST_JOBS)) || rc=1; \
+	(cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz -j $(TEST_JOBS)) || rc=1; \
 	(cd $(ASAN_BUILD) && ctest --output-on-failure -L e2e-asan -j $(TEST_JOBS)) || rc=1; \
 	(cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS)) || rc=1; \
 	exit $$rc
@@ -42,6 +44,26 @@ test-unit: build
 
 run: build
 	@scripts/run.sh
+
+# libFuzzer harnesses (tests/fuzz, docs/fuzzing.md), built with clang in
+# their own directory. `make test` replays their corpora and reproducers;
+# `make fuzz` fuzzes each for FUZZ_SECONDS (FUZZ=a,b picks harnesses) and
+# prints executions, exec/s and coverage.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+fuzz-build: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTHOLE_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-harnesses
+
+test-fuzz: fuzz-build
+	@cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
+
+fuzz: fuzz-build
+	@python3 tests/fuzz/run.py --bin $(FUZZ_BUILD)/fuzz \
+		--work $(FUZZ_BUILD)/fuzz-work --seconds $(FUZZ_SECONDS) \
+		$(if $(FUZZ),--only $(FUZZ))
 
 # Benchmarks against OpenSSH on loopback (bench/run.py; not part of `make
 # test`): optimised binaries in their own build directory. BENCH_ARGS passes
@@ -63,4 +85,4 @@ bench-smoke: bench-build
 	@PORTHOLE_BIN=$(CURDIR)/$(BENCH_BUILD)/bin python3 bench/run.py --smoke $(BENCH_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -185,18 +185,25 @@ qpairs_sort(struct sigv4_qpair *v, size_t n, const uint8_t *base)
 }
 
 /* Canonical query string: every name=value pair decoded and re-encoded,
- * sorted by encoded name then encoded value, joined with '&'. */
+ * sorted by encoded name then encoded value, joined with '&'. With raw set,
+ * the pairs are kept as sent instead (empty ones too) and only sorted: what
+ * botocore signs for a query that is part of the URL it was given, where a
+ * literal '+' stays '+' (AWS's rule above turns it into "%20", as botocore
+ * does for parameters it encodes itself and as libcurl does). */
 static int
-canonical_query(struct buf *out, const char *q)
+canonical_query(struct buf *out, const char *q, int raw)
 {
 	struct sigv4_qpair *pairs = NULL;
 	struct buf enc;
 	size_t n = 0, max = 1, i, qlen;
 	const char *p, *amp, *eq, *end;
+	const uint8_t *base;
 	int rc = 0;
 
 	buf_init(&enc, SIGV4_MAX_CANONICAL);
 	qlen = strlen(q);
+	if (qlen == 0)
+		goto fail;
 	for (p = q; *p != '\0'; p++)
 		if (*p == '&')
 			max++;
@@ -209,12 +216,20 @@ canonical_query(struct buf *out, const char *q)
 		rc = PH_ERR_NOMEM;
 		goto fail;
 	}
-	for (p = q; p < q + qlen; p = end + 1) {
+	for (p = q; p <= q + qlen; p = end + 1) {
 		amp = memchr(p, '&', (size_t)(q + qlen - p));
 		end = amp != NULL ? amp : q + qlen;
-		if (end == p)
+		if (end == p && !raw)
 			continue;	/* "a=1&&b=2": nothing between */
 		eq = memchr(p, '=', (size_t)(end - p));
+		if (raw) {
+			pairs[n].koff = (size_t)(p - q);
+			pairs[n].klen = (size_t)((eq ? eq : end) - p);
+			pairs[n].voff = eq ? (size_t)(eq + 1 - q) : 0;
+			pairs[n].vlen = eq ? (size_t)(end - eq - 1) : 0;
+			n++;
+			continue;
+		}
 		pairs[n].koff = enc.len;
 		if ((rc = query_component(&enc, p, (size_t)((eq ? eq : end) -
 		    p))) != 0)
@@ -227,14 +242,18 @@ canonical_query(struct buf *out, const char *q)
 		pairs[n].vlen = enc.len - pairs[n].voff;
 		n++;
 	}
-	qpairs_sort(pairs, n, enc.data);
+	/* A query of empty pairs ("=") encodes to nothing: enc has no
+	 * memory then, and offsets must not be applied to NULL. */
+	base = raw ? (const uint8_t *)q : enc.data != NULL ? enc.data :
+	    (const uint8_t *)"";
+	qpairs_sort(pairs, n, base);
 	for (i = 0; i < n; i++) {
 		if (i > 0 && (rc = buf_append(out, "&", 1)) != 0)
 			goto fail;
-		if ((rc = buf_append(out, enc.data + pairs[i].koff,
+		if ((rc = buf_append(out, base + pairs[i].koff,
 		    pairs[i].klen)) != 0 ||
 		    (rc = buf_append(out, "=", 1)) != 0 ||
-		    (rc = buf_append(out, enc.data + pairs[i].voff,
+		    (rc = buf_append(out, base + pairs[i].voff,
 		    pairs[i].vlen)) != 0)
 			goto fail;
 	}
@@ -707,7 +726,7 @@ fail:
 
 static int
 build_canonical(struct buf *cr, const struct sigv4_request *req,
-    const struct sigv4_auth *a, const char *payload_hash)
+    const struct sigv4_auth *a, const char *payload_hash, int raw_query)
 {
 	int rc;
 
@@ -715,7 +734,7 @@ build_canonical(struct buf *cr, const struct sigv4_request *req,
 	    (rc = buf_append(cr, "\n", 1)) != 0 ||
 	    (rc = canonical_uri(cr, req->path)) != 0 ||
 	    (rc = buf_append(cr, "\n", 1)) != 0 ||
-	    (rc = canonical_query(cr, req->query)) != 0 ||
+	    (rc = canonical_query(cr, req->query, raw_query)) != 0 ||
 	    (rc = buf_append(cr, "\n", 1)) != 0 ||
 	    (rc = canonical_headers(cr, req, a->signed_headers)) != 0 ||
 	    (rc = buf_append(cr, "\n", 1)) != 0)
@@ -747,12 +766,12 @@ sigv4_verify(const struct sigv4_request *req, time_t now,
 	struct buf cr, sts;
 	char *hdr = NULL;
 	char why[200], secret[SIGV4_SECRET_MAX + 1];
-	char body_hash[65], cr_hash[65], sig[65];
+	char body_hash[65], cr_hash[65], first_hash[65], sig[65];
 	char lo[SIGV4_AMZDATE_LEN + 1], hi[SIGV4_AMZDATE_LEN + 1];
 	char nowbuf[SIGV4_AMZDATE_LEN + 1];
 	const char *auth, *date, *date_name, *csha;
 	time_t t;
-	int count, rc;
+	int count, rc, raw, matched = 0;
 
 	buf_init(&cr, SIGV4_MAX_CANONICAL);
 	buf_init(&sts, 4096);
@@ -874,25 +893,38 @@ sigv4_verify(const struct sigv4_request *req, time_t now,
 		goto fail;
 	}
 
-	if ((rc = build_canonical(&cr, req, &a, body_hash)) != 0) {
-		if (rc == PH_ERR_NOMEM)
-			set_err(err, 500, "InternalFailure", "Out of memory.");
-		else
-			set_err(err, 403, "InvalidSignatureException",
-			    "The request is too large to verify.");
-		goto fail;
+	/* The canonical query as AWS defines it first, then as botocore
+	 * signs a query it was given in the URL, if that differs. */
+	for (raw = 0; raw < 2; raw++) {
+		buf_reset(&cr);
+		buf_reset(&sts);
+		if ((rc = build_canonical(&cr, req, &a, body_hash, raw)) != 0) {
+			if (rc == PH_ERR_NOMEM)
+				set_err(err, 500, "InternalFailure",
+				    "Out of memory.");
+			else
+				set_err(err, 403, "InvalidSignatureException",
+				    "The request is too large to verify.");
+			goto fail;
+		}
+		if ((rc = sha256_hex(cr.data, cr.len, cr_hash)) != 0)
+			goto fail_internal;
+		/* Same canonical request: the answer is already known. */
+		if (raw && strcmp(cr_hash, first_hash) == 0)
+			break;
+		if ((rc = buf_appendf(&sts, SIGV4_ALGORITHM "\n%s\n%s/%s/%s/"
+		    SIGV4_TERMINATOR "\n%s", date, a.date, a.region, a.service,
+		    cr_hash)) != 0 ||
+		    (rc = compute_signature(secret, &a, (const char *)sts.data,
+		    sts.len, sig)) != 0)
+			goto fail_internal;
+		if (CRYPTO_memcmp(sig, a.signature, 64) == 0) {
+			matched = 1;
+			break;
+		}
+		memcpy(first_hash, cr_hash, sizeof(first_hash));
 	}
-	if ((rc = sha256_hex(cr.data, cr.len, cr_hash)) != 0 ||
-	    (rc = buf_appendf(&sts, SIGV4_ALGORITHM "\n%s\n%s/%s/%s/"
-	    SIGV4_TERMINATOR "\n%s", date, a.date, a.region, a.service,
-	    cr_hash)) != 0 ||
-	    (rc = compute_signature(secret, &a, (const char *)sts.data,
-	    sts.len, sig)) != 0) {
-		set_err(err, 500, "InternalFailure",
-		    "The request could not be verified.");
-		goto fail;
-	}
-	if (CRYPTO_memcmp(sig, a.signature, 64) != 0) {
+	if (!matched) {
 		set_err(err, 403, "InvalidSignatureException", msg_mismatch);
 		rc = PH_ERR_DENIED;
 		goto fail;
@@ -906,6 +938,10 @@ sigv4_verify(const struct sigv4_request *req, time_t now,
 		memcpy(id->date, a.date, sizeof(id->date));
 	}
 	rc = 0;
+	goto fail;
+fail_internal:
+	set_err(err, 500, "InternalFailure",
+	    "The request could not be verified.");
 fail:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	free(hdr);

@@ -247,13 +247,16 @@ struct act_list {
 static int
 ssm_in_values(json_t *values, const char *s)
 {
+	const char *v;
 	size_t i;
 	json_t *x;
 
 	if (values == NULL)
 		return 1;
+	/* Lists from a document are not all checked to hold strings: any
+	 * other member matches nothing. */
 	json_array_foreach(values, i, x)
-		if (strcmp(json_string_value(x), s) == 0)
+		if ((v = json_string_value(x)) != NULL && strcmp(v, s) == 0)
 			return 1;
 	return 0;
 }

@@ -964,6 +964,36 @@ test_time_and_tokens(void **state)
 	assert_int_not_equal(api_token_decode("ph1.ffffffff", &off), 0);
 }
 
+/* A parameter whose allowedValues holds non-strings (CreateDocument
+ * refuses such documents; a built-in or older one may hold them): the
+ * non-strings match nothing, and resolving never crashes. */
+static void
+test_resolve_allowed_values_non_string(void **state)
+{
+	struct api_error err;
+	json_t *doc, *params, *d_out, *p_out;
+
+	(void)state;
+	doc = json_loads("{\"schemaVersion\":\"1.0\",\"parameters\":{\"p\":"
+	    "{\"type\":\"String\",\"allowedValues\":[1,null,{},\"ok\"]}},"
+	    "\"inputs\":{\"x\":\"{{ p }}\"}}", 0, NULL);
+	assert_non_null(doc);
+	params = json_loads("{\"p\":[\"ok\"]}", 0, NULL);
+	assert_int_equal(api_ssm_resolve_document("D", doc, params, &d_out,
+	    &p_out, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    d_out, "inputs"), "x")), "ok");
+	json_decref(d_out);
+	json_decref(p_out);
+	json_decref(params);
+	params = json_loads("{\"p\":[\"1\"]}", 0, NULL);
+	assert_int_not_equal(api_ssm_resolve_document("D", doc, params,
+	    &d_out, &p_out, &err), 0);
+	assert_null(d_out);
+	json_decref(params);
+	json_decref(doc);
+}
+
 int
 main(void)
 {
@@ -982,6 +1012,7 @@ main(void)
 		T(test_describe_sessions),
 		T(test_connection_status),
 		cmocka_unit_test(test_time_and_tokens),
+		cmocka_unit_test(test_resolve_allowed_values_non_string),
 	};
 #undef T
 

@@ -236,7 +236,7 @@ expect_fail(struct treq *r, time_t now, struct keys *keys, const char *type)
 static const char *const fixtures[] = {
 	"ssm_start_session", "ssm_describe_token", "kms_generate_data_key",
 	"kms_list_keys_spaces", "get_control_channel", "get_query_encoded",
-	"get_path_encoded",
+	"get_path_encoded", "get_query_empty_pair", "get_query_plus",
 };
 
 static void
@@ -339,6 +339,20 @@ test_tampering(void **state)
 	treq_free(&r);
 	load_fixture(&r, "get_path_encoded");
 	snprintf(r.path, sizeof(r.path), "/v1/objects/a:b%%20c/d/e/f");
+	expect_fail(&r, r.now, good_keys, "InvalidSignatureException");
+	treq_free(&r);
+	/* A literal '+' is signed as sent: neither a space nor "%2B" in its
+	 * place verifies, nor a reordered value. */
+	load_fixture(&r, "get_query_plus");
+	snprintf(r.query, sizeof(r.query), "stream=in%%20put&role=a%%2Bb+c");
+	expect_fail(&r, r.now, good_keys, "InvalidSignatureException");
+	treq_free(&r);
+	load_fixture(&r, "get_query_plus");
+	snprintf(r.query, sizeof(r.query), "stream=in%%2Bput&role=a%%2Bb+c");
+	expect_fail(&r, r.now, good_keys, "InvalidSignatureException");
+	treq_free(&r);
+	load_fixture(&r, "get_query_plus");
+	snprintf(r.query, sizeof(r.query), "stream=in+put&role=a+b%%2Bc");
 	expect_fail(&r, r.now, good_keys, "InvalidSignatureException");
 	treq_free(&r);
 	/* Query: a value, an added parameter. */
