@@ -99,14 +99,22 @@ class ServerCrash(harness.ClusterTestCase):
         c = self.cluster
         # Garbage in config.json: each key is refused with a warning and
         # its default kept; portholed still starts and serves sessions.
-        self.crash_and_restart(config={
+        net_garbage = {
+            "MaxUnauthenticatedConnections": "lots",
+            "MaxUnauthenticatedPerSource": 0,
+            "UnauthenticatedTimeoutSeconds": -1,
+            "RequestTimeoutSeconds": [30],
+            "WebSocketAuthTimeoutSeconds": {"s": 10}}
+        self.crash_and_restart(config=dict({
             "ClientReconnectGraceSeconds": "soon",
-            "AgentReconnectGraceSeconds": -5})
+            "AgentReconnectGraceSeconds": -5}, **net_garbage))
         log = harness.tail(c.server_log, 400)
         self.assertIn("event=config_ignored key=ClientReconnectGraceSeconds",
                       log)
         self.assertIn("event=config_ignored key=AgentReconnectGraceSeconds",
                       log)
+        for key in net_garbage:
+            self.assertIn("event=config_ignored key=%s" % key, log)
         self.crash_and_restart(config={
             "ClientReconnectGraceSeconds": 10 ** 12,
             "AgentReconnectGraceSeconds": 1.5})
