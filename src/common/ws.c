@@ -111,7 +111,7 @@ struct ws {
 
 static void ws_pump_send(struct ws *w);
 static void ws_feed(struct ws *w, const uint8_t *p, size_t n);
-static int ws_may_deliver(const struct ws *w);
+static void ws_deliver_held(struct ws *w, int even_paused);
 
 /* ---- shared helpers ----------------------------------------------------- */
 
@@ -320,16 +320,7 @@ ws_conn_on_close(struct conn *c, int err)
 	/* Messages held while paused came before the end of the stream: a
 	 * peer's last words (channel_closed among them) are delivered even
 	 * though the user paused, as nothing will resume this connection. */
-	while (w->held != NULL && ws_may_deliver(w)) {
-		struct ws_held *h = w->held;
-
-		w->held = h->next;
-		if (w->held == NULL)
-			w->held_tail = NULL;
-		if (w->cbs.on_message != NULL)
-			w->cbs.on_message(w, h->opcode, h->data, h->len);
-		free(h);
-	}
+	ws_deliver_held(w, 1);
 	if (w->ctx != NULL && wslay_event_get_close_received(w->ctx) &&
 	    !w->abnormal)
 		code = wslay_event_get_status_code_received(w->ctx);
@@ -401,12 +392,14 @@ ws_may_deliver(const struct ws *w)
 	    w->local_code == 0 && w->proto_code == 0;
 }
 
+/* even_paused: the connection is ending, deliver whatever is held. */
 static void
-ws_deliver_held(struct ws *w)
+ws_deliver_held(struct ws *w, int even_paused)
 {
 	struct ws_held *h;
 
-	while (w->held != NULL && !w->paused && ws_may_deliver(w)) {
+	while (w->held != NULL && (even_paused || !w->paused) &&
+	    ws_may_deliver(w)) {
 		h = w->held;
 		w->held = h->next;
 		if (w->held == NULL)
@@ -425,7 +418,7 @@ ws_feed(struct ws *w, const uint8_t *p, size_t n)
 	if (w->state == WS_DEAD || w->proto_code != 0)
 		return;
 	if (w->held != NULL && !w->paused)
-		ws_deliver_held(w);
+		ws_deliver_held(w, 0);
 	if (w->paused) {
 		conn_pause_read(w->c, 1);
 		(void)conn_unread(w->c, p, n);
@@ -535,7 +528,7 @@ ws_on_idle(uv_idle_t *h)
 
 	(void)uv_idle_stop(h);
 	if (a->w != NULL && !a->w->paused)
-		ws_deliver_held(a->w);
+		ws_deliver_held(a->w, 0);
 }
 
 static void
