@@ -507,10 +507,12 @@ def gateway():
     c.add("refused", open_(0, 2, 0x10) + open_(1, 4, 0) +
           open_(2, 4, 1) + text(2, 2) + open_(3, 1, 1) + text(3, 1) +
           open_(4, 4, 2) + text(4, 3) + open_(5, 4, 5))
+    # The relay forwards a wrong digest (it only peeks) but not a cut
+    # header; the control channel closes on either.
     c.add("bad_frames", open_(0, 0, 0) + text(0, 0) + open_(1, 0, 1) +
-          text(1, 1) + msg(1, 0, 1, b"x", flags=0x10) +
-          msg(0, 0, 1, b"y", flags=0x10) + open_(2, 4, 2) + text(2, 1) +
-          msg(2, 0, 1, b"abc", flags=0x20) + b"\x05")
+          text(1, 1) + msg(1, 0, 1, b"x", flags=0x10) + open_(2, 4, 1) +
+          text(2, 1) + msg(2, 0, 1, b"abc", flags=0x20) + b"\x05" +
+          msg(0, 0, 1, b"y", flags=0x10))
 
 
 def main():
