@@ -14,7 +14,10 @@
  * fuzzin_bytes operand. After each operation the loop runs once without
  * waiting and every connection is pumped. At the end the peers close
  * everything, the gateway is freed and the loop must end with no handle
- * left. Timers (grace, idle, keep-alive) never fire: an input has no time. */
+ * left. The loop's timers never fire by themselves (an input takes no
+ * time); an operation runs the gateway's own timers as if time had
+ * passed (grace, idle and maximum duration, freeing finished relays).
+ * The WebSocket keep-alives are left out. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -439,6 +442,45 @@ op_start(struct fuzzin *in)
 	json_decref(doc);
 }
 
+/* Time passes: the gateway's timers (the tick that checks deadlines and
+ * frees finished relays, the ping refresh) run as if ms later. Their
+ * callbacks are called directly with the loop's clock moved for the call
+ * only (libuv's timer_cb field: libuv recomputes its clock at every
+ * uv_run, so there is no other way to skip time without waiting), so an
+ * input replays the same way at any speed. */
+struct timers {
+	uv_timer_t *t[4];
+	int n;
+};
+
+static void
+find_timers(uv_handle_t *h, void *arg)
+{
+	struct timers *ts = arg;
+
+	if (h->type == UV_TIMER && h->data == gw && uv_is_active(h) &&
+	    ts->n < 4)
+		ts->t[ts->n++] = (uv_timer_t *)h;
+}
+
+static void
+op_time(uint8_t v)
+{
+	/* Nothing; past the agent's grace (30 s), the client's (120 s) and
+	 * the idle (1 or 20 min) and maximum (1 min) durations. */
+	static const uint64_t skip[] = { 0, 31000, 121000, 3660000 };
+	struct timers ts = { { NULL }, 0 };
+	uint64_t saved = G.loop.time;
+	int i;
+
+	uv_walk(&G.loop, find_timers, &ts);
+	for (i = 0; i < ts.n; i++) {
+		G.loop.time = saved + skip[v % 4];
+		ts.t[i]->timer_cb(ts.t[i]);
+	}
+	G.loop.time = saved;
+}
+
 static void
 pump_all(void)
 {
@@ -535,8 +577,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    STORE_TOKEN_TTL_MS, G.token[v % NSESS]);
 			break;
 		case 11:
-			for (i = 0; i < NINST; i++)
-				(void)gateway_instance_online(gw, G.inst[i]);
+			op_time(fuzzin_u8(&in));
 			break;
 		case 12:	/* SIGTERM or SIGUSR2 */
 			v = fuzzin_u8(&in);

@@ -451,7 +451,7 @@ def gateway():
     c = Corpus("gateway")
     # Op byte: op % 13, slot (op >> 4) % 6 (fuzz_gateway.c).
     OPEN, TEXT, BIN, RAW, PEER_CLOSE, CLOSE, START, TERMINATE, \
-        DISCONNECT, PENDING, TOKEN, ONLINE, SHUTDOWN = range(13)
+        DISCONNECT, PENDING, TOKEN, TIME, SHUTDOWN = range(13)
 
     def op(k, slot=0):
         return bytes([next(b for b in range(256)
@@ -504,6 +504,18 @@ def gateway():
     c.add("queued_for_client", open_(0, 0, 0) + text(0, 0) +
           open_(1, 0, 1) + text(1, 1) + msg(1, 1, 1, b"early") +
           open_(2, 4, 1) + text(2, 1))
+    # Time passes: the client does not come back within its grace; the
+    # agent never opens its data channel; an idle session (1 minute);
+    # a finished relay is freed by the next tick.
+    c.add("time_client_grace", relay + op(PEER_CLOSE, 2) + op(TIME) +
+          b"\x02" + op(TIME) + b"\x00")
+    c.add("time_agent_grace", open_(0, 0, 0) + text(0, 0) + op(START) +
+          b"\x00\x00\x00" + op(TIME) + b"\x01")
+    c.add("time_idle", open_(0, 0, 0) + text(0, 0) + op(START) +
+          b"\x00\x00\x01" + open_(1, 0, 1) + text(1, 1) + open_(2, 4, 1) +
+          text(2, 1) + op(TIME) + b"\x02" + op(TIME) + b"\x00")
+    c.add("time_reap", relay + op(TERMINATE) + b"\x00" + op(TIME) +
+          b"\x00" + open_(3, 4, 1) + text(3, 1) + op(TIME) + b"\x03")
     c.add("refused", open_(0, 2, 0x10) + open_(1, 4, 0) +
           open_(2, 4, 1) + text(2, 2) + open_(3, 1, 1) + text(3, 1) +
           open_(4, 4, 2) + text(4, 3) + open_(5, 4, 5))
