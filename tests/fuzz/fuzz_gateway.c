@@ -270,11 +270,10 @@ handler(struct http_request *req, void *arg)
 	(void)http_respond(req, 404, "text/plain", NULL, "no", 2);
 }
 
+/* Operands: who, where, slot, lp (a session id or a request). */
 static void
 op_open(struct fuzzin *in)
 {
-	static const char *const cns[] = { NULL, NULL, NULL,
-	    UNKNOWN_INSTANCE };
 	uint8_t who = fuzzin_u8(in), where = fuzzin_u8(in);
 	struct slot *s = &slots[fuzzin_u8(in) % NSLOT];
 	const char *cn;
@@ -291,7 +290,7 @@ op_open(struct fuzzin *in)
 	s->sess = -1;
 	/* who: an agent's certificate (instance 0-2, or unknown), or none */
 	k = who % 5;
-	cn = k < NINST ? G.inst[k] : k == 3 ? cns[3] : NULL;
+	cn = k < NINST ? G.inst[k] : k == 3 ? UNKNOWN_INSTANCE : NULL;
 	fakeconn_set_peer_cn(s->c, cn);
 	if (http_serve(s->c, handler, NULL) != 0)
 		abort();
@@ -331,6 +330,7 @@ op_open(struct fuzzin *in)
 	}
 }
 
+/* Operands: kind, lp (the text itself for kind 4). */
 static void
 op_text(struct fuzzin *in, struct slot *s)
 {
@@ -374,6 +374,10 @@ op_text(struct fuzzin *in, struct slot *s)
 	json_decref(o);
 }
 
+/* Operands: type, flags (bits 0-1 SYN/FIN, 0x10 a wrong digest, 0x20
+ * cut short by a further byte), payload type, kind (bits 0-1: the lp
+ * bytes, SessionState, task complete, nothing; kind >> 2 the session;
+ * 0x10 an unknown TaskId; 0x20 Connected / Failed), sequence (u16), lp. */
 static void
 op_binary(struct fuzzin *in, struct slot *s)
 {
@@ -419,6 +423,8 @@ op_binary(struct fuzzin *in, struct slot *s)
 	buf_free(&b);
 }
 
+/* Operands: instance, session, document (bit 0 idle 1 min, bit 1 at
+ * most 1 min, bit 2 parameters, bit 3 RunAsUser). */
 static void
 op_start(struct fuzzin *in)
 {
