@@ -1,6 +1,6 @@
-/* fakeconn: see fakeconn.h. Implements the conn_* functions http.c,
- * ws.c and the gateway call, with the callback rules of tls.h: callbacks never run from
- * inside a conn_* call, on_close runs once and then c is freed. */
+/* fakeconn: see fakeconn.h. Implements the conn_* functions http.c, ws.c
+ * and the gateway call, with the callback rules of tls.h: callbacks never
+ * run from inside a conn_* call, on_close runs once and then c is freed. */
 #include "fakeconn.h"
 
 #include <stdio.h>

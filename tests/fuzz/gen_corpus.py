@@ -491,6 +491,7 @@ def gateway():
     c.add("relay_deregistered", relay + op(DISCONNECT) + b"\x00")
     c.add("relay_shutdown", relay + op(SHUTDOWN) + b"\x00")
     c.add("relay_drain", relay + op(SHUTDOWN) + b"\x01")
+    c.add("relay_freed_open", relay + op(SHUTDOWN) + b"\x03")
     # The client comes back with ResumeSession's token; the agent's data
     # channel reconnects and replaces the old one.
     c.add("relay_reconnect", relay + op(PEER_CLOSE, 2) + op(TOKEN) +
