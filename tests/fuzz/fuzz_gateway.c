@@ -5,9 +5,10 @@
  * http.c as portholed serves it, so each channel starts with its upgrade
  * request. The store is real: three registered instances (the third one
  * deregistered) and three open sessions (two on the first instance, one on
- * the second), copied from a template database made once, so every input
- * starts from the same state and replays alone. Client tokens are issued
- * afresh for each input.
+ * the second), copied from a template database made once into a new data
+ * directory (in /dev/shm or $TMPDIR, removed after the input), so every
+ * input starts from the same state and replays alone. Client tokens are
+ * issued afresh for each input.
  *
  * Input: up to 64 operations, each an op byte (op % 13 the operation,
  * (op >> 4) % 6 the connection it concerns) and its operands (see the
@@ -55,7 +56,8 @@ struct slot {
 static struct {
 	uv_loop_t loop;
 	struct server srv;
-	char dir[256];
+	const char *root;    /* where data directories are made */
+	char dir[256];       /* this input's data directory */
 	char db[300];
 	uint8_t *tmpl;       /* the template database file */
 	size_t tmpl_len;
@@ -77,6 +79,18 @@ static const char *const msg_types[] = {
 #define NTYPES (sizeof(msg_types) / sizeof(msg_types[0]))
 
 /* ---- setup, once ------------------------------------------------------ */
+
+/* Each input gets a directory of its own, removed after it: one whose
+ * input crashed stays there to look at. */
+static void
+make_dir(void)
+{
+	snprintf(G.dir, sizeof(G.dir), "%s/ph-fuzz-gateway-XXXXXX", G.root);
+	if (mkdtemp(G.dir) == NULL)
+		abort();	/* the machine, not the input */
+	snprintf(G.db, sizeof(G.db), "%s/%s", G.dir, SERVER_DB_FILE);
+	snprintf(G.srv.data_dir, sizeof(G.srv.data_dir), "%s", G.dir);
+}
 
 static void
 rm_dir(void)
@@ -131,13 +145,9 @@ setup(void)
 	/* tmpfs when there is one: SQLite syncs would cost most of an input. */
 	if ((tmp == NULL || tmp[0] == '\0') && access("/dev/shm", W_OK) == 0)
 		tmp = "/dev/shm";
-	snprintf(G.dir, sizeof(G.dir), "%s/ph-fuzz-gateway-XXXXXX",
-	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(G.dir) == NULL)
-		abort();
-	atexit(rm_dir);
+	G.root = tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp";
+	make_dir();
 	snprintf(path, sizeof(path), "%s/template.db", G.dir);
-	snprintf(G.db, sizeof(G.db), "%s/porthole.db", G.dir);
 	if (store_open(&st, path) != 0)
 		abort();
 	memset(&a, 0, sizeof(a));
@@ -172,26 +182,22 @@ setup(void)
 	store_close(st);
 	if ((G.tmpl = read_file(path, &G.tmpl_len)) == NULL)
 		abort();
+	rm_dir();
 	G.srv.loop = &G.loop;
-	snprintf(G.srv.data_dir, sizeof(G.srv.data_dir), "%s", G.dir);
 	snprintf(G.srv.region, sizeof(G.srv.region), "us-east-1");
 	snprintf(G.srv.account_id, sizeof(G.srv.account_id), "123456789012");
 }
 
-/* A fresh copy of the template store, with a new token per session. */
+/* A fresh copy of the template store in a new data directory, with a new
+ * token per session. */
 static void
 store_reset(void)
 {
 	struct timespec ts;
 	int64_t now;
-	char p[320];
 	int fd, i;
 
-	unlink(G.db);
-	snprintf(p, sizeof(p), "%s-wal", G.db);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", G.db);
-	unlink(p);
+	make_dir();
 	fd = open(G.db, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || write(fd, G.tmpl, G.tmpl_len) != (ssize_t)G.tmpl_len)
 		abort();
@@ -636,5 +642,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();	/* a handle outlived the gateway */
 	store_close(G.srv.store);
 	G.srv.store = NULL;
+	rm_dir();
 	return 0;
 }
