@@ -1065,16 +1065,19 @@ gateway_start_session(struct gateway *gw, const char *instance_id,
 {
 	struct ctl *c = strmap_get(gw->ctls, instance_id);
 	char *content = NULL, *payload = NULL;
-	json_t *task = NULL, *outer = NULL;
+	json_t *task = NULL, *outer = NULL, *params = NULL;
 	int rc = PH_ERR_NOMEM;
 
 	if (c == NULL || !c->registered)
 		return PH_ERR_NOTFOUND;
+	/* Our own reference either way: "O" below takes one more, which
+	 * task gives back, so a fresh {} must still be released here. */
+	params = parameters != NULL ? json_incref(parameters) : json_object();
 	/* spec 8.2: the AgentTaskPayload travels as a JSON string. */
 	task = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s}",
 	    "SessionId", session_id, "DocumentName", document_name,
 	    "DocumentContent", document_content,
-	    "Parameters", parameters ? parameters : json_object(),
+	    "Parameters", params,
 	    "RunAsUser", run_as_user ? run_as_user : "",
 	    "SessionOwner", owner_arn ? owner_arn : "");
 	if (task == NULL ||
@@ -1105,6 +1108,7 @@ fail:
 	free(content);
 	json_decref(outer);
 	json_decref(task);
+	json_decref(params);
 	return rc;
 }
 

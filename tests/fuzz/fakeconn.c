@@ -1,8 +1,9 @@
-/* fakeconn: see fakeconn.h. Implements the conn_* functions http.c and
- * ws.c call, with the callback rules of tls.h: callbacks never run from
- * inside a conn_* call, on_close runs once and then c is freed. */
+/* fakeconn: see fakeconn.h. Implements the conn_* functions http.c, ws.c
+ * and the gateway call, with the callback rules of tls.h: callbacks never
+ * run from inside a conn_* call, on_close runs once and then c is freed. */
 #include "fakeconn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,8 @@ struct conn {
 	int drain_due;
 	size_t written;
 	struct buf head;        /* the first bytes written */
+	char peer_cn[64];       /* "" = no client certificate */
+	int authenticated;
 };
 
 static struct conn *dialled;
@@ -141,6 +144,20 @@ fakeconn_head(struct conn *c)
 	return buf_cstr(&c->head);
 }
 
+void
+fakeconn_set_peer_cn(struct conn *c, const char *cn)
+{
+	snprintf(c->peer_cn, sizeof(c->peer_cn), "%s", cn != NULL ? cn : "");
+	/* tls.h: a verified certificate authenticates at the handshake. */
+	c->authenticated = cn != NULL;
+}
+
+int
+fakeconn_authenticated(const struct conn *c)
+{
+	return c->authenticated;
+}
+
 /* ---- the conn_* functions --------------------------------------------- */
 
 int
@@ -223,8 +240,7 @@ conn_abort(struct conn *c, int err)
 const char *
 conn_peer_cn(const struct conn *c)
 {
-	(void)c;
-	return NULL;
+	return c->peer_cn[0] != '\0' ? c->peer_cn : NULL;
 }
 
 const char *
@@ -265,6 +281,19 @@ conn_unread(struct conn *c, const void *p, size_t n)
 	buf_free(&c->in);
 	c->in = b;
 	return 0;
+}
+
+void
+conn_set_authenticated(struct conn *c)
+{
+	if (c != NULL)
+		c->authenticated = 1;
+}
+
+int
+conn_authenticated(const struct conn *c)
+{
+	return c->authenticated;
 }
 
 void

@@ -1,9 +1,9 @@
-/* fakeconn: struct conn (common/tls.h) in memory, for the HTTP and
- * WebSocket harnesses: no sockets, no TLS. The harness plays the peer
- * and the event loop: it feeds bytes, and fakeconn_pump delivers what the
- * contract says happens "later, from the loop" (bytes given back with
- * conn_unread, on_open, on_drain, on_close). What http.c and ws.c write
- * is counted and dropped. */
+/* fakeconn: struct conn (common/tls.h) in memory, for the HTTP,
+ * WebSocket and gateway harnesses: no sockets, no TLS. The harness plays
+ * the peer and the event loop: it feeds bytes, and fakeconn_pump delivers
+ * what the contract says happens "later, from the loop" (bytes given back
+ * with conn_unread, on_open, on_drain, on_close). What the code under test
+ * writes is counted and dropped. */
 #ifndef PORTHOLE_FAKECONN_H
 #define PORTHOLE_FAKECONN_H
 
@@ -33,5 +33,10 @@ size_t fakeconn_written(const struct conn *c);
  * upgrade request, to answer it). */
 #define FAKECONN_HEAD_MAX 4096
 const char *fakeconn_head(struct conn *c);
+/* Present a verified client certificate with this subject CN (NULL:
+ * none), as an agent does; such a connection starts authenticated. */
+void fakeconn_set_peer_cn(struct conn *c, const char *cn);
+/* conn_set_authenticated was called (or a certificate was presented). */
+int fakeconn_authenticated(const struct conn *c);
 
 #endif

@@ -447,9 +447,90 @@ def ws():
           b"\x00" + feed(ws_frame(10, b"", False)) + b"\x07")
 
 
+def gateway():
+    c = Corpus("gateway")
+    # Op byte: op % 13, slot (op >> 4) % 6 (fuzz_gateway.c).
+    OPEN, TEXT, BIN, RAW, PEER_CLOSE, CLOSE, START, TERMINATE, \
+        DISCONNECT, PENDING, TOKEN, TIME, SHUTDOWN = range(13)
+
+    def op(k, slot=0):
+        return bytes([next(b for b in range(256)
+                           if b % 13 == k and (b >> 4) % 6 == slot)])
+
+    # who: 0-2 an instance's certificate, 4 none (a client); where: 0
+    # control channel of instance where >> 3, 1-3 data channel of session
+    # where - 1 (sessions 0 and 1 are instance 0's).
+    def open_(slot, who, where):
+        return op(OPEN) + bytes([who, where, slot]) + lp(b"")
+
+    def text(slot, kind):
+        return op(TEXT, slot) + bytes([kind]) + lp(b"")
+
+    # types: 0 input, 1 output, 2 ack, 6 session state, 12 task complete;
+    # kind & 3: 0 the bytes, 1 SessionState, 2 task complete, 3 empty.
+    def msg(slot, mtype, ptype, payload=b"", kind=0, seq=0, flags=0):
+        return op(BIN, slot) + bytes([mtype, flags, ptype, kind]) + \
+            u16(seq) + lp(payload)
+
+    relay = (open_(0, 0, 0) + text(0, 0) + op(START) + b"\x00\x00\x00" +
+             open_(1, 0, 1) + text(1, 1) + open_(2, 4, 1) + text(2, 1) +
+             msg(2, 0, 1, b"ls\r") + msg(1, 1, 1, b"file\r\n", seq=0) +
+             msg(2, 2, 0, ack(0)) + msg(1, 1, 1, b"$ ", seq=1))
+    end_by_agent = (msg(1, 6, 0, kind=1) + msg(0, 12, 0, kind=2) +
+                    op(PEER_CLOSE, 1) + op(PEER_CLOSE, 2) +
+                    op(PEER_CLOSE, 0))
+    c.add("relay_agent_ends", relay + end_by_agent)
+    c.add("relay_client_leaves", relay + op(PEER_CLOSE, 2) +
+          op(CLOSE, 1) + b"\x00" + op(PEER_CLOSE, 0))
+    c.add("relay_control_first", relay + op(PEER_CLOSE, 0) +
+          op(PEER_CLOSE, 1) + op(PEER_CLOSE, 2))
+    c.add("relay_terminate", relay + op(TERMINATE) + b"\x00" +
+          op(CLOSE, 2) + b"\x00")
+    c.add("relay_task_failed", relay + msg(0, 12, 0, kind=0x22) +
+          op(PEER_CLOSE, 2))
+    c.add("relay_deregistered", relay + op(DISCONNECT) + b"\x00")
+    c.add("relay_shutdown", relay + op(SHUTDOWN) + b"\x00")
+    c.add("relay_drain", relay + op(SHUTDOWN) + b"\x01")
+    c.add("relay_freed_open", relay + op(SHUTDOWN) + b"\x03")
+    # The client comes back with ResumeSession's token; the agent's data
+    # channel reconnects and replaces the old one.
+    c.add("relay_reconnect", relay + op(PEER_CLOSE, 2) + op(TOKEN) +
+          b"\x00" + open_(3, 4, 1) + text(3, 1) + msg(3, 0, 1, b"x") +
+          open_(4, 0, 1) + text(4, 1) + msg(4, 1, 1, b"y", seq=2))
+    # Backpressure: the client's queue is full, then drains.
+    c.add("relay_backpressure", relay + op(PENDING, 2) + b"\x01" +
+          msg(1, 1, 1, b"z" * 1000, seq=2) + op(PENDING, 2) + b"\x00" +
+          msg(1, 1, 1, b"w", seq=3))
+    # Frames queued for a side that is not there yet.
+    c.add("queued_for_client", open_(0, 0, 0) + text(0, 0) +
+          open_(1, 0, 1) + text(1, 1) + msg(1, 1, 1, b"early") +
+          open_(2, 4, 1) + text(2, 1))
+    # Time passes: the client does not come back within its grace; the
+    # agent never opens its data channel; an idle session (1 minute);
+    # a finished relay is freed by the next tick.
+    c.add("time_client_grace", relay + op(PEER_CLOSE, 2) + op(TIME) +
+          b"\x02" + op(TIME) + b"\x00")
+    c.add("time_agent_grace", open_(0, 0, 0) + text(0, 0) + op(START) +
+          b"\x00\x00\x00" + op(TIME) + b"\x01")
+    c.add("time_idle", open_(0, 0, 0) + text(0, 0) + op(START) +
+          b"\x00\x00\x01" + open_(1, 0, 1) + text(1, 1) + open_(2, 4, 1) +
+          text(2, 1) + op(TIME) + b"\x02" + op(TIME) + b"\x00")
+    c.add("time_reap", relay + op(TERMINATE) + b"\x00" + op(TIME) +
+          b"\x00" + open_(3, 4, 1) + text(3, 1) + op(TIME) + b"\x03")
+    c.add("refused", open_(0, 2, 0x10) + open_(1, 4, 0) +
+          open_(2, 4, 1) + text(2, 2) + open_(3, 1, 1) + text(3, 1) +
+          open_(4, 4, 2) + text(4, 3) + open_(5, 4, 5))
+    # The relay forwards a wrong digest (it only peeks) but not a cut
+    # header; the control channel closes on either.
+    c.add("bad_frames", open_(0, 0, 0) + text(0, 0) + open_(1, 0, 1) +
+          text(1, 1) + msg(1, 0, 1, b"x", flags=0x10) + open_(2, 4, 1) +
+          text(2, 1) + msg(2, 0, 1, b"abc", flags=0x20) + b"\x05" +
+          msg(0, 0, 1, b"y", flags=0x10))
+
+
 def main():
     for gen in (clientmsg, sigv4, kms_policy, escape, client_proto,
-                agent_handshake, channel, documents, api, http, ws):
+                agent_handshake, channel, documents, api, http, ws, gateway):
         gen()
 
 
