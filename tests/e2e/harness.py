@@ -557,6 +557,7 @@ class Cluster:
         reports = sanitizer_failure("while %s ran or stopped" % self.name)
         if dump or reports:
             self.dump_logs()
+        self.release_storage()
         if self.tmp and not os.environ.get("PORTHOLE_E2E_KEEP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
         elif self.tmp:
@@ -565,6 +566,10 @@ class Cluster:
             raise AssertionError(reports)
         if reports:
             sys.stderr.write(reports + "\n")
+
+    def release_storage(self):
+        """After the processes stopped, before the temporary directory
+        goes: for subclasses that mounted something inside it."""
 
     def dump_logs(self):
         w = sys.stderr.write

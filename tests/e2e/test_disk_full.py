@@ -93,22 +93,12 @@ class TmpfsCluster(harness.Cluster):
             self.mounted = d
         return super().init(*extra, data_dir=data_dir)
 
-    def close(self, dump=False, raise_reports=True):
-        for s in list(self.sessions):
-            s.close()
-        for p in reversed(self.processes):
-            try:
-                p.close()
-            except Exception as e:  # noqa: BLE001 - keep tearing down
-                print("teardown %s: %r" % (p.name, e))
-        self.processes.clear()
-        if dump:
-            self.dump_logs()
-            dump = False
+    def release_storage(self):
+        # The processes have stopped: the tmpfs can go before the
+        # temporary directory that holds it.
         if self.mounted is not None:
             umount(self.mounted)
             self.mounted = None
-        super().close(dump, raise_reports=raise_reports)
 
 
 def db_state(data_dir, session_ids, instance_id):
