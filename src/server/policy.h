@@ -1,0 +1,48 @@
+/* policy: IAM JSON identity policies. policy_parse checks a document the
+ * way IAM's MalformedPolicyDocument does; policy_evaluate decides one
+ * request against a set of policies with IAM's logic: a matching Deny
+ * wins, else a matching Allow, else the implicit deny. Actions, resources,
+ * policy variables and condition operators follow the IAM JSON policy
+ * reference. Not wired into the API yet (docs/security.md). */
+#ifndef PORTHOLE_POLICY_H
+#define PORTHOLE_POLICY_H
+
+#include <stddef.h>
+
+#define POLICY_MAX 65536              /* bytes of one policy document */
+
+struct policy;
+
+enum policy_decision {
+	POLICY_DENY_IMPLICIT = 0,
+	POLICY_ALLOW = 1,
+	POLICY_DENY_EXPLICIT = 2,
+};
+
+/* One condition key of the request context ("aws:username",
+ * "ssm:resourceTag/Environment"); names compare case-insensitively. A key
+ * with no values counts as absent. */
+struct policy_ctx {
+	const char *key;
+	const char *const *values;
+	size_t nvalues;
+};
+
+struct policy_request {
+	const char *action;               /* "ssm:StartSession" */
+	const char *resource;             /* the resource ARN */
+	const struct policy_ctx *ctx;
+	size_t nctx;
+};
+
+/* Parse and check a document of n bytes. On failure PH_ERR_INVALID (or
+ * PH_ERR_TOOBIG, PH_ERR_NOMEM) and the reason in why. */
+int policy_parse(const char *json, size_t n, struct policy **out, char *why,
+    size_t whylen);
+void policy_free(struct policy *p);
+
+/* The decision for req over n policies (NULL entries are skipped). */
+int policy_evaluate(const struct policy *const *policies, size_t n,
+    const struct policy_request *req);
+
+#endif
