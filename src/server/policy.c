@@ -997,6 +997,8 @@ statement_match(struct ev *ev, json_t *st)
 	json_t *v;
 	int m;
 
+	if (ev->req->action == NULL || ev->req->resource == NULL)
+		return 0;
 	if ((v = json_object_get(st, "Action")) != NULL)
 		m = list_match(ev, v, ev->req->action, 1);
 	else
