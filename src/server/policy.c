@@ -483,7 +483,8 @@ policy_free(struct policy *p)
 
 /* Glob with * and ?; a backslash makes the next character literal (used
  * only in patterns built by expand()). One backtrack point: bounded by
- * |p| * |s| steps, and cut off past POLICY_GLOB_STEPS. */
+ * |p| * |s| steps; -1 past POLICY_GLOB_STEPS, which evaluation treats as
+ * an error (an explicit deny) so a slow match never skips a Deny. */
 static int
 pol_glob(const char *p, const char *s, int nocase)
 {
@@ -494,7 +495,7 @@ pol_glob(const char *p, const char *s, int nocase)
 
 	while (*s != '\0') {
 		if (++steps > POLICY_GLOB_STEPS)
-			return 0;
+			return -1;
 		lit = 0;
 		pc = *p;
 		if (pc == '\\' && p[1] != '\0') {
@@ -629,15 +630,18 @@ nomem:
 }
 
 /* ARNs compare component by component (partition, service, region,
- * account, resource); a wildcard does not cross the first five colons. */
+ * account, resource); a wildcard does not cross the first five colons.
+ * 1 or 0; -1 on allocation failure or a match too slow to finish. */
 static int
 arn_like(const char *pat, const char *arn)
 {
 	char *pc = NULL, *ac = NULL, *pp[6], *ap[6];
-	int i, rc = 0;
+	int i, m, rc = 0;
 
-	if ((pc = strdup(pat)) == NULL || (ac = strdup(arn)) == NULL)
+	if ((pc = strdup(pat)) == NULL || (ac = strdup(arn)) == NULL) {
+		rc = -1;
 		goto out;
+	}
 	pp[0] = pc;
 	ap[0] = ac;
 	for (i = 1; i < 6; i++) {
@@ -648,8 +652,10 @@ arn_like(const char *pat, const char *arn)
 		*ap[i]++ = '\0';
 	}
 	for (i = 0; i < 6; i++)
-		if (!pol_glob(pp[i], ap[i], 0))
+		if ((m = pol_glob(pp[i], ap[i], 0)) != 1) {
+			rc = m;
 			goto out;
+		}
 	rc = 1;
 out:
 	free(pc);
@@ -662,7 +668,8 @@ parse_num(const char *s, double *out)
 {
 	char *end;
 
-	if (*s == '\0' || isspace((unsigned char)*s))
+	/* Decimal only: strtod would also take hex, "inf" and "nan". */
+	if (*s == '\0' || strspn(s, "+-.0123456789eE") != strlen(s))
 		return -1;
 	errno = 0;
 	*out = strtod(s, &end);
@@ -865,6 +872,10 @@ base_match(struct ev *ev, const struct op_def *d, const char *v,
 		else
 			r = pol_glob(x, v, 0);
 		free(x);
+		if (r < 0) {
+			ev->err = 1;
+			return 0;
+		}
 		return r;
 	case T_NUM:
 		return parse_num(v, &a) == 0 && parse_num(pv, &b) == 0 &&
@@ -984,6 +995,10 @@ list_match(struct ev *ev, json_t *v, const char *subject, int is_action)
 				continue;
 			m = pol_glob(x, subject, 0);
 			free(x);
+		}
+		if (m < 0) {
+			ev->err = 1;
+			return 0;
 		}
 		if (m)
 			return 1;

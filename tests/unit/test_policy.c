@@ -187,12 +187,56 @@ t_limits(void **state)
 	policy_free(NULL);
 }
 
+/* A wildcard match too slow to finish fails closed: the Deny applies. */
+static void
+t_slow_glob(void **state)
+{
+	static const char allow_doc[] = "{\"Statement\":{\"Effect\":"
+	    "\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}}";
+	const struct policy *ps[2];
+	struct policy *allow = NULL, *deny = NULL;
+	struct policy_request req = { "s3:GetObject", NULL, NULL, 0 };
+	char why[128], *doc, *res;
+	size_t k = 3000;
+	int n;
+
+	(void)state;
+	doc = malloc(k + 256);
+	res = malloc(2 * k + 64);
+	assert_non_null(doc);
+	assert_non_null(res);
+	/* Deny arn:aws:s3:::*a{k}b against arn:aws:s3:::a{2k}: about k * k
+	 * steps. */
+	n = snprintf(doc, k + 256, "{\"Version\":\"2012-10-17\",\"Statement\":"
+	    "{\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":"
+	    "\"arn:aws:s3:::*");
+	memset(doc + n, 'a', k);
+	strcpy(doc + n + k, "b\"}}");
+	assert_int_equal(policy_parse(doc, strlen(doc), &deny, why,
+	    sizeof(why)), 0);
+	strcpy(res, "arn:aws:s3:::");
+	memset(res + 13, 'a', 2 * k);
+	res[13 + 2 * k] = '\0';
+	req.resource = res;
+	assert_int_equal(policy_parse(allow_doc, sizeof(allow_doc) - 1, &allow,
+	    why, sizeof(why)), 0);
+	ps[0] = allow;
+	ps[1] = deny;
+	assert_int_equal(policy_evaluate(ps, 1, &req), POLICY_ALLOW);
+	assert_int_equal(policy_evaluate(ps, 2, &req), POLICY_DENY_EXPLICIT);
+	policy_free(allow);
+	policy_free(deny);
+	free(doc);
+	free(res);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_corpus),
 		cmocka_unit_test(t_limits),
+		cmocka_unit_test(t_slow_glob),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
