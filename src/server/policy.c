@@ -333,8 +333,8 @@ check_statement(json_t *st, size_t sidx, char *why, size_t len)
 			if (strcmp(key, known[i]) == 0)
 				break;
 		if (i == sizeof(known) / sizeof(known[0]))
-			return fail(why, len, "Statement %zu has an unsupported "
-			    "element '%.60s'%s.", sidx, key,
+			return fail(why, len, "Statement %zu has an "
+			    "unsupported element '%.60s'%s.", sidx, key,
 			    strstr(key, "Principal") != NULL ? " (identity "
 			    "policies name no principal)" : "");
 	}

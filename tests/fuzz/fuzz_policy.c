@@ -68,7 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (policy_parse((const char *)data, size, &p, why, sizeof(why)) !=
 	    0) {
 		if (p != NULL || why[0] == '\0')
-			abort();	/* a refusal says why, and gives nothing */
+			abort();	/* a refusal says why, gives nothing */
 		return 0;
 	}
 	if (policy_parse(deny_all, sizeof(deny_all) - 1, &deny, why,

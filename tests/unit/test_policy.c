@@ -68,8 +68,8 @@ run_case(json_t *c)
 			assert_null(ps[np]);
 			failed = 1;
 			if (why[0] == '\0') {
-				fprintf(stderr, "%s: refusal without a reason\n",
-				    name);
+				fprintf(stderr, "%s: refusal without a "
+				    "reason\n", name);
 				bad = 1;
 			}
 			if (want_why != NULL && strstr(why, want_why) == NULL) {
