@@ -29,7 +29,7 @@ struct policy {
 	int vars;            /* Version 2012-10-17: ${...} is a variable */
 };
 
-enum op_type { T_STR, T_NUM, T_DATE, T_BOOL, T_IP, T_ARN, T_NULL };
+enum op_type { T_STR, T_NUM, T_DATE, T_BOOL, T_BIN, T_IP, T_ARN, T_NULL };
 enum op_cmp { C_EQ, C_EQI, C_LIKE, C_LT, C_LE, C_GT, C_GE };
 
 struct op_def {
@@ -59,6 +59,8 @@ static const struct op_def ops[] = {
 	{ "DateGreaterThan", T_DATE, C_GT, 0 },
 	{ "DateGreaterThanEquals", T_DATE, C_GE, 0 },
 	{ "Bool", T_BOOL, C_EQ, 0 },
+	/* Base64 text compared as is: no variables, no wildcards. */
+	{ "BinaryEquals", T_BIN, C_EQ, 0 },
 	{ "IpAddress", T_IP, C_EQ, 0 },
 	{ "NotIpAddress", T_IP, C_EQ, 1 },
 	/* IAM documents ArnEquals as behaving like ArnLike. */
@@ -886,6 +888,8 @@ base_match(struct ev *ev, const struct op_def *d, const char *v,
 	case T_BOOL:
 		bv = bool_val(pv);
 		return bv >= 0 && bv == bool_val(v);
+	case T_BIN:
+		return strcmp(pv, v) == 0;
 	case T_IP:
 		return ip_in(pv, v);
 	case T_NULL:
