@@ -945,8 +945,11 @@ key_match(struct ev *ev, const struct op *op, const char *key, json_t *pvals)
 		return op->def->neg;
 	}
 	for (i = 0; i < c->nvalues; i++) {
-		m = c->values[i] != NULL && value_match(ev, op->def,
-		    c->values[i], pvals);
+		if (c->values[i] == NULL) {
+			ev->err = 1;	/* the caller's bug: fail closed */
+			return 0;
+		}
+		m = value_match(ev, op->def, c->values[i], pvals);
 		if (ev->err)
 			return 0;
 		/* Plain negated operators over a multi-valued key need

@@ -21,7 +21,8 @@ enum policy_decision {
 
 /* One condition key of the request context ("aws:username",
  * "ssm:resourceTag/Environment"); names compare case-insensitively. A key
- * with no values counts as absent. */
+ * with no values counts as absent; a NULL value makes the evaluation an
+ * explicit deny. */
 struct policy_ctx {
 	const char *key;
 	const char *const *values;
@@ -41,7 +42,9 @@ int policy_parse(const char *json, size_t n, struct policy **out, char *why,
     size_t whylen);
 void policy_free(struct policy *p);
 
-/* The decision for req over n policies (NULL entries are skipped). */
+/* The decision for req over n policies (NULL entries are skipped). An
+ * internal failure (memory, a wildcard match too slow to finish) is an
+ * explicit deny. */
 int policy_evaluate(const struct policy *const *policies, size_t n,
     const struct policy_request *req);
 

@@ -187,6 +187,31 @@ t_limits(void **state)
 	policy_free(NULL);
 }
 
+/* A NULL context value is the caller's bug: an explicit deny. */
+static void
+t_null_value(void **state)
+{
+	static const char doc[] = "{\"Version\":\"2012-10-17\",\"Statement\":"
+	    "{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\","
+	    "\"Condition\":{\"StringNotEquals\":{\"aws:username\":\"x\"}}}}";
+	const char *vals[] = { "alice", NULL };
+	struct policy_ctx ctx[] = { { "aws:username", vals, 1 } };
+	struct policy_request req = { "ssm:StartSession", "arn:aws:ssm:x",
+	    ctx, 1 };
+	const struct policy *ps[1];
+	struct policy *p = NULL;
+	char why[128];
+
+	(void)state;
+	assert_int_equal(policy_parse(doc, sizeof(doc) - 1, &p, why,
+	    sizeof(why)), 0);
+	ps[0] = p;
+	assert_int_equal(policy_evaluate(ps, 1, &req), POLICY_ALLOW);
+	ctx[0].nvalues = 2;
+	assert_int_equal(policy_evaluate(ps, 1, &req), POLICY_DENY_EXPLICIT);
+	policy_free(p);
+}
+
 /* A wildcard match too slow to finish fails closed: the Deny applies. */
 static void
 t_slow_glob(void **state)
@@ -237,6 +262,7 @@ main(void)
 		cmocka_unit_test(t_corpus),
 		cmocka_unit_test(t_limits),
 		cmocka_unit_test(t_slow_glob),
+		cmocka_unit_test(t_null_value),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
