@@ -1,6 +1,7 @@
 /* kms_policy: shape checks and evaluation of key policy documents
  * (AWS IAM JSON policy reference: elements, evaluation logic). */
 #include "server/kms_policy.h"
+#include "server/policy.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -13,7 +14,6 @@
 #include "common/err.h"
 
 #define KMS_POLICY_STATEMENTS_MAX 256
-#define KMS_POLICY_VALUES_MAX 1024
 
 struct kms_policy {
 	json_t *doc;
@@ -32,57 +32,13 @@ kp_fail(char *msg, size_t size, const char *fmt, ...)
 	return PH_ERR_INVALID;
 }
 
+/* A slow match counts as no match here, as it always has. */
 int
 kms_policy_glob(const char *p, const char *s, int nocase)
 {
-	const char *star = NULL, *back = NULL;
-	size_t steps = 0;
-
-	/* Iterative matcher with one backtrack point: linear in practice,
-	 * bounded by |p| * |s| in the worst case. */
-	while (*s != '\0') {
-		if (++steps > (size_t)1 << 22)
-			return 0;
-		if (*p == '*') {
-			star = p++;
-			back = s;
-		} else if (*p == '?' || *p == *s || (nocase &&
-		    tolower((unsigned char)*p) == tolower((unsigned char)*s))) {
-			p++;
-			s++;
-		} else if (star != NULL) {
-			p = star + 1;
-			s = ++back;
-		} else
-			return 0;
-	}
-	while (*p == '*')
-		p++;
-	return *p == '\0';
+	return policy_glob(p, s, nocase) == 1;
 }
 
-/* A string, or a non-empty array of strings. */
-static int
-kp_strings(json_t *v, const char *what, size_t sidx, char *msg,
-    size_t size)
-{
-	size_t i;
-	json_t *e;
-
-	if (json_is_string(v))
-		return json_string_length(v) > 0 ? 0 : kp_fail(msg, size,
-		    "Statement %zu: %s must not be empty.", sidx, what);
-	if (!json_is_array(v) || json_array_size(v) == 0 ||
-	    json_array_size(v) > KMS_POLICY_VALUES_MAX)
-		return kp_fail(msg, size, "Statement %zu: %s must be a string "
-		    "or a non-empty list of strings.", sidx, what);
-	json_array_foreach(v, i, e)
-		if (!json_is_string(e) || json_string_length(e) == 0)
-			return kp_fail(msg, size, "Statement %zu: %s must be a "
-			    "string or a non-empty list of strings.", sidx,
-			    what);
-	return 0;
-}
 
 static int
 kp_action_ok(const char *a)
@@ -108,7 +64,7 @@ kp_check_actions(json_t *v, const char *what, size_t sidx, char *msg,
 	json_t *e;
 	int rc;
 
-	if ((rc = kp_strings(v, what, sidx, msg, size)) != 0)
+	if ((rc = policy_check_strings(v, what, sidx, msg, size)) != 0)
 		return rc;
 	if (json_is_string(v))
 		return kp_action_ok(json_string_value(v)) ? 0 : kp_fail(msg,
@@ -148,7 +104,7 @@ kp_check_principal(json_t *v, const char *what, size_t sidx, char *msg,
 		if (i == sizeof(kinds) / sizeof(kinds[0]))
 			return kp_fail(msg, size, "Statement %zu: unknown "
 			    "principal type '%.60s' in %s.", sidx, key, what);
-		if ((rc = kp_strings(e, what, sidx, msg, size)) != 0)
+		if ((rc = policy_check_strings(e, what, sidx, msg, size)) != 0)
 			return rc;
 	}
 	return 0;
@@ -208,8 +164,8 @@ kp_check_statement(json_t *st, size_t sidx, char *msg, size_t size)
 	    kp_check_principal, msg, size)) != 0 ||
 	    (rc = kp_pair(st, "Action", "NotAction", 1, sidx,
 	    kp_check_actions, msg, size)) != 0 ||
-	    (rc = kp_pair(st, "Resource", "NotResource", 1, sidx, kp_strings,
-	    msg, size)) != 0)
+	    (rc = kp_pair(st, "Resource", "NotResource", 1, sidx,
+	    policy_check_strings, msg, size)) != 0)
 		return rc;
 	v = json_object_get(st, "Condition");
 	if (v != NULL) {

@@ -175,8 +175,8 @@ scalar_text(json_t *v, char *tmp, size_t len)
 
 /* ---- Shape checks (MalformedPolicyDocument). */
 
-static int
-check_strings(json_t *v, const char *what, size_t sidx, char *why,
+int
+policy_check_strings(json_t *v, const char *what, size_t sidx, char *why,
     size_t len)
 {
 	size_t i;
@@ -220,7 +220,7 @@ check_actions(json_t *v, const char *what, size_t sidx, char *why,
 	size_t i;
 	int rc;
 
-	if ((rc = check_strings(v, what, sidx, why, len)) != 0)
+	if ((rc = policy_check_strings(v, what, sidx, why, len)) != 0)
 		return rc;
 	for (i = 0; i < nvals(v); i++)
 		if (!action_ok(json_string_value(val(v, i))))
@@ -238,7 +238,7 @@ check_resources(json_t *v, const char *what, size_t sidx, char *why,
 	size_t i;
 	int rc;
 
-	if ((rc = check_strings(v, what, sidx, why, len)) != 0)
+	if ((rc = policy_check_strings(v, what, sidx, why, len)) != 0)
 		return rc;
 	for (i = 0; i < nvals(v); i++) {
 		r = json_string_value(val(v, i));
@@ -483,12 +483,12 @@ policy_free(struct policy *p)
 
 /* ---- Matching. */
 
-/* Glob with * and ?; a backslash makes the next character literal (used
- * only in patterns built by expand()). One backtrack point: bounded by
+/* Glob with * and ?; with escapes, a backslash makes the next character
+ * literal (patterns built by expand()). One backtrack point: bounded by
  * |p| * |s| steps; -1 past POLICY_GLOB_STEPS, which evaluation treats as
  * an error (an explicit deny) so a slow match never skips a Deny. */
 static int
-pol_glob(const char *p, const char *s, int nocase)
+glob_match(const char *p, const char *s, int nocase, int escapes)
 {
 	const char *star = NULL, *back = NULL;
 	size_t steps = 0;
@@ -500,7 +500,7 @@ pol_glob(const char *p, const char *s, int nocase)
 			return -1;
 		lit = 0;
 		pc = *p;
-		if (pc == '\\' && p[1] != '\0') {
+		if (escapes && pc == '\\' && p[1] != '\0') {
 			lit = 1;
 			pc = p[1];
 		}
@@ -523,6 +523,18 @@ pol_glob(const char *p, const char *s, int nocase)
 	while (*p == '*')
 		p++;
 	return *p == '\0';
+}
+
+static int
+pol_glob(const char *p, const char *s, int nocase)
+{
+	return glob_match(p, s, nocase, 1);
+}
+
+int
+policy_glob(const char *p, const char *s, int nocase)
+{
+	return glob_match(p, s, nocase, 0);
 }
 
 static const struct policy_ctx *

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #define POLICY_MAX 65536              /* bytes of one policy document */
 
 struct policy;
@@ -47,5 +49,13 @@ void policy_free(struct policy *p);
  * explicit deny. */
 int policy_evaluate(const struct policy *const *policies, size_t n,
     const struct policy_request *req);
+
+/* Shared with kms_policy.c. A glob with * and ? (nocase for actions):
+ * 1 match, 0 none, -1 too slow to decide (treat as an error). */
+int policy_glob(const char *pattern, const char *s, int nocase);
+/* Statement sidx's element `what` is a string or a non-empty list of at
+ * most 1024 non-empty strings; else PH_ERR_INVALID with why filled in. */
+int policy_check_strings(json_t *v, const char *what, size_t sidx,
+    char *why, size_t len);
 
 #endif
