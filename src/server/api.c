@@ -90,6 +90,7 @@ api_instance_principal(struct server *srv, struct http_request *req,
 	memset(p, 0, sizeof(*p));
 	p->active = 1;
 	p->is_instance = 1;
+	p->kind = PRINCIPAL_INSTANCE;
 	snprintf(p->instance_id, sizeof(p->instance_id), "%s", in->id);
 	snprintf(p->name, sizeof(p->name), "%s", in->id);
 	/* A role with a path: the session ARN names the role alone. */
@@ -98,6 +99,7 @@ api_instance_principal(struct server *srv, struct http_request *req,
 	if (in->iam_role[0] != '\0') {
 		snprintf(p->role_arn, sizeof(p->role_arn),
 		    "arn:aws:iam::%s:role/%s", srv->account_id, in->iam_role);
+		snprintf(p->role_name, sizeof(p->role_name), "%s", role);
 		snprintf(p->arn, sizeof(p->arn),
 		    "arn:aws:sts::%s:assumed-role/%s/%s", srv->account_id,
 		    role, in->id);

@@ -23,6 +23,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "server/authz.h"
+#include "server/store_internal.h"
 #include "server/store_journal.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -32,14 +33,7 @@
 #define STORE_TOKEN_MAX_LEN 300
 #define STORE_FIELD_MAX 1024
 
-struct store {
-	sqlite3 *db;
-	struct store_journal *journal;  /* changes not written yet */
-	int64_t retry_at;               /* monotonic ms: next write attempt */
-	int flushing;
-	int deferring;                  /* warned of this outage */
-	size_t lost;                    /* changes the journal had no room for */
-};
+
 
 /* ---- schema ------------------------------------------------------------- */
 
@@ -241,7 +235,7 @@ static const struct {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int64_t
+int64_t
 st_now_ms(void)
 {
 	struct timespec ts;
@@ -250,7 +244,7 @@ st_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int
+int
 st_prep(struct store *st, const char *sql, sqlite3_stmt **out)
 {
 	if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK) {
@@ -262,7 +256,7 @@ st_prep(struct store *st, const char *sql, sqlite3_stmt **out)
 	return 0;
 }
 
-static int
+int
 st_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v == NULL)
@@ -271,7 +265,7 @@ st_text(sqlite3_stmt *s, int i, const char *v)
 }
 
 /* Bind a string the peer reported, cut to a sane length. */
-static int
+int
 st_text_bounded(sqlite3_stmt *s, int i, const char *v, size_t max)
 {
 	if (v == NULL)
@@ -280,7 +274,7 @@ st_text_bounded(sqlite3_stmt *s, int i, const char *v, size_t max)
 	    SQLITE_TRANSIENT);
 }
 
-static void
+void
 st_col(sqlite3_stmt *s, int i, char *out, size_t size)
 {
 	const unsigned char *v = sqlite3_column_text(s, i);
@@ -288,7 +282,7 @@ st_col(sqlite3_stmt *s, int i, char *out, size_t size)
 	snprintf(out, size, "%s", v != NULL ? (const char *)v : "");
 }
 
-static int
+int
 st_step_done(struct store *st, sqlite3_stmt *s, const char *op)
 {
 	int rc = sqlite3_step(s);
@@ -302,7 +296,7 @@ st_step_done(struct store *st, sqlite3_stmt *s, const char *op)
 	return PH_ERR_IO;
 }
 
-static int
+int
 st_exec(struct store *st, const char *sql)
 {
 	char *msg = NULL;
@@ -316,9 +310,7 @@ st_exec(struct store *st, const char *sql)
 	return 0;
 }
 
-static void st_rollback(struct store *st);
-
-static int
+int
 st_begin(struct store *st)
 {
 	/* A ROLLBACK that failed (disk trouble) must not leave every later
@@ -327,27 +319,27 @@ st_begin(struct store *st)
 	return st_exec(st, "BEGIN IMMEDIATE");
 }
 
-static int
+int
 st_commit(struct store *st)
 {
 	return st_exec(st, "COMMIT");
 }
 
-static void
+void
 st_rollback(struct store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
 		(void)st_exec(st, "ROLLBACK");
 }
 
-static int
+int
 st_random(void *p, size_t n)
 {
 	return RAND_bytes(p, (int)n) == 1 ? 0 : PH_ERR_CRYPTO;
 }
 
 /* n characters drawn uniformly from alphabet (rejection sampling). */
-static int
+int
 st_random_chars(char *out, size_t n, const char *alphabet)
 {
 	size_t alen = strlen(alphabet), i = 0, j;
@@ -929,6 +921,7 @@ store_tags_add(struct store *st, const char *resource_type,
 	}
 	if ((rc = st_commit(st)) != 0)
 		goto fail;
+	st->authz_generation++;
 	return 0;
 fail:
 	st_rollback(st);
@@ -958,10 +951,17 @@ store_tags_remove(struct store *st, const char *resource_type,
 	sqlite3_finalize(s);
 	if (rc != 0 || (rc = st_commit(st)) != 0)
 		goto fail;
+	st->authz_generation++;
 	return 0;
 fail:
 	st_rollback(st);
 	return rc;
+}
+
+uint64_t
+store_authz_generation(const struct store *st)
+{
+	return st->authz_generation;
 }
 
 int

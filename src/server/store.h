@@ -125,6 +125,10 @@ int store_tags_add(struct store *st, const char *resource_type,
     size_t max_total);
 int store_tags_remove(struct store *st, const char *resource_type,
     const char *resource_id, const char *const *keys, size_t nkeys);
+/* A counter bumped by every change that can alter an authorisation
+ * decision: tags here, IAM entities, memberships and policies in
+ * store_iam.h. Decision caches compare it (one process; in memory). */
+uint64_t store_authz_generation(const struct store *st);
 /* Tags of one resource in key order. */
 int store_tags_foreach(struct store *st, const char *resource_type,
     const char *resource_id,
