@@ -16,7 +16,9 @@
 #include "common/err.h"
 #include "server/api.h"
 #include "server/api_json.h"
+#include "server/api_iam.h"
 #include "server/api_query.h"
+#include "server/authz.h"
 
 #define NS "https://iam.amazonaws.com/doc/2010-05-08/"
 
@@ -247,6 +249,51 @@ test_garbage_bodies(void **state)
 	}
 }
 
+/* IAM's answers that need no store: GetUser with no name from a role
+ * session, an unknown action. */
+static void
+test_iam_without_store(void **state)
+{
+	struct principal p;
+	struct api_error err;
+	struct api_call c;
+	char action[128], *xml = NULL;
+	size_t xlen;
+	const char *body = "Action=GetUser&Version=2010-05-08";
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.kind = PRINCIPAL_ASSUMED_ROLE;
+	snprintf(p.name, sizeof(p.name), "session");
+	memset(&c, 0, sizeof(c));
+	c.principal = &p;
+	c.request_id = "rid";
+	memset(&err, 0, sizeof(err));
+	assert_int_not_equal(api_query_run(&c, API_IAM_NAMESPACE,
+	    api_iam_dispatch, body, strlen(body), action, sizeof(action), &xml,
+	    &xlen, &err), 0);
+	assert_string_equal(err.type, "ValidationError");
+	assert_string_equal(err.message, "Must specify userName when calling "
+	    "with non-User credentials");
+	body = "Action=CreateVirtualMFADevice&Version=2010-05-08";
+	memset(&err, 0, sizeof(err));
+	assert_int_not_equal(api_query_run(&c, API_IAM_NAMESPACE,
+	    api_iam_dispatch, body, strlen(body), action, sizeof(action), &xml,
+	    &xlen, &err), 0);
+	assert_string_equal(err.type, "InvalidAction");
+	assert_int_equal(err.status, 400);
+	/* Validation comes before any store access. */
+	body = "Action=CreateUser&UserName=bad%20name";
+	memset(&err, 0, sizeof(err));
+	assert_int_not_equal(api_query_run(&c, API_IAM_NAMESPACE,
+	    api_iam_dispatch, body, strlen(body), action, sizeof(action), &xml,
+	    &xlen, &err), 0);
+	assert_string_equal(err.type, "ValidationException");
+	assert_non_null(strstr(err.message, "at 'userName' failed to satisfy "
+	    "constraint: Member must satisfy regular expression pattern"));
+	assert_null(xml);
+}
+
 int
 main(void)
 {
@@ -256,6 +303,7 @@ main(void)
 		cmocka_unit_test(test_run_writes_xml),
 		cmocka_unit_test(test_run_errors),
 		cmocka_unit_test(test_garbage_bodies),
+		cmocka_unit_test(test_iam_without_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
