@@ -135,13 +135,13 @@ test_run_writes_xml(void **state)
 	struct api_error err;
 	char action[128], *xml = NULL;
 	const char *body = "Action=Write&Version=2010-05-08&"
-	    "Value=%3Cx%3E%26%22";
+	    "Value=%3Cx%3E%26%22%01";
 
 	(void)state;
 	assert_int_equal(run(body, strlen(body), &xml, &err, action), 0);
 	assert_string_equal(action, "Write");
 	assert_non_null(strstr(xml, "<WriteResponse xmlns=\"" NS "\">"
-	    "<WriteResult><User><UserName>&lt;x&gt;&amp;&quot;</UserName>"));
+	    "<WriteResult><User><UserName>&lt;x&gt;&amp;&quot;?</UserName>"));
 	assert_non_null(strstr(xml, "<Count>-42</Count>"));
 	assert_non_null(strstr(xml, "<Flag>true</Flag>"));
 	assert_non_null(strstr(xml,
@@ -196,6 +196,11 @@ test_run_errors(void **state)
 	run("Action=Missing", 14, &xml, &err, action);
 	api_query_error_xml(NS, &err, "rid", &out, &len, &status);
 	assert_non_null(strstr(out, "name &lt;b&gt; cannot"));
+	free(out);
+	/* Control characters would make the XML ill-formed. */
+	api_error_set(&err, 404, "NoSuchEntity", "bad \x01\x1f name\ttab");
+	api_query_error_xml(NS, &err, "rid", &out, &len, &status);
+	assert_non_null(strstr(out, "<Message>bad ?? name\ttab</Message>"));
 	free(out);
 	/* A server fault is Receiver. */
 	api_error_set(&err, 500, "InternalServerError", "x");
