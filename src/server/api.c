@@ -196,7 +196,7 @@ api_is_form(struct http_request *req)
 	    sizeof(API_FORM_TYPE) - 1) == 0;
 }
 
-/* The Query service signed for, or NULL. */
+/* The index of the Query service signed for, or -1. */
 static int
 api_query_service(const char *service)
 {
