@@ -60,7 +60,8 @@ api_authorize(const struct api_call *c, const char *action, const char *arn,
 	const char *who;
 	int d;
 
-	d = authz_decide(c->srv, c->principal, action, arn, NULL, 0);
+	d = authz_decide(c->srv, c->principal, action, arn, c->authz_ctx,
+	    c->nauthz_ctx);
 	if (d == POLICY_ALLOW)
 		return 0;
 	who = c->principal != NULL && c->principal->arn[0] != '\0' ?

@@ -74,7 +74,9 @@ int authz_check(struct server *srv, const struct principal *p,
 
 /* The same with n more condition keys (kms:EncryptionContext:...,
  * kms:CallerAccount, kms:ViaService); they are added after the global
- * keys, so a key given here does not replace one authz computes. */
+ * keys, so a key given here does not replace one authz computes, except
+ * ssm:SessionDocumentAccessCheck ("true" on StartSession unless given:
+ * "false" when the request named no document, as AWS). */
 int authz_check_ctx(struct server *srv, const struct principal *p,
     const char *action, const char *resource_arn,
     const struct policy_ctx *extra, size_t nextra);

@@ -486,6 +486,8 @@ test_context_keys(void **state)
 	struct fx *f = *state;
 	static const char *const vias[] = { "ssm.us-east-1.amazonaws.com" };
 	struct policy_ctx via = { "kms:ViaService", vias, 1 };
+	static const char *const no[] = { "false" };
+	struct policy_ctx nodoc = { "ssm:SessionDocumentAccessCheck", no, 1 };
 	struct principal p;
 	char id[21], arn[128], act[16];
 	int i;
@@ -504,6 +506,9 @@ test_context_keys(void **state)
 	    POLICY_DENY_IMPLICIT);
 	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", "*"),
 	    POLICY_ALLOW);
+	/* No document named: the caller says false. */
+	assert_int_equal(authz_decide(&f->srv, &f->bob, "ssm:StartSession",
+	    "*", &nodoc, 1), POLICY_DENY_IMPLICIT);
 	/* Only StartSession carries ssm:SessionDocumentAccessCheck. */
 	assert_int_equal(decide(f, &f->bob, "ssm:K14", "*"),
 	    POLICY_DENY_IMPLICIT);
