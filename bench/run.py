@@ -1228,7 +1228,10 @@ class Bench:
                     "aws_secret_access_key = %s\n"
                     % (key["AccessKeyId"], key["SecretAccessKey"]))
         n = 20 if self.args.smoke else 50
-        # The activation's tag reaches every instance registered with it.
+        # The activation's tag reaches every instance registered with it;
+        # its role must exist where activations check that.
+        if hasattr(c, "ensure_role"):
+            c.ensure_role(harness.TEST_ROLE)
         act = c.ssm().create_activation(
             IamRole=harness.TEST_ROLE, RegistrationLimit=n,
             Tags=[{"Key": "Environment", "Value": "bench"}])
