@@ -65,6 +65,7 @@ struct principal {
  * document ARN) and ssm:SessionDocumentAccessCheck on ssm:StartSession.
  * Parsed policies and principal tags are cached per principal until
  * store_authz_generation changes; every request is evaluated afresh.
+ * The cache is unlocked: call from the event loop's thread only.
  *
  * action is "service:Action", e.g. "ssm:StartSession"; resource_arn is
  * the resource's ARN or "*". authz_check: 0 if allowed, PH_ERR_DENIED
