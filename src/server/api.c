@@ -49,6 +49,7 @@ static const struct {
 	api_query_dispatch_fn dispatch;
 } api_query_services[] = {
 	{ "iam", API_IAM_NAMESPACE, api_iam_dispatch },
+	{ "sts", API_STS_NAMESPACE, api_sts_dispatch },
 };
 
 #define API_KMS_PREFIX "TrentService."

@@ -13,6 +13,8 @@
 
 struct principal;
 
+#define API_STS_NAMESPACE "https://sts.amazonaws.com/doc/2011-06-15/"
+
 int api_sts_dispatch(const struct api_call *c, const char *action,
     const struct api_form *in, struct api_xml *out, struct api_error *err);
 
