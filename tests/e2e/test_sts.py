@@ -18,6 +18,7 @@ import configparser
 import os
 import sqlite3
 import ssl
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -159,6 +160,31 @@ class Sts(harness.ClusterTestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("AccessDenied", p.stderr)
         self.assertIn("assumed-role/e2e-ops/cli-profile", p.stderr)
+
+    def test_porthole_client_profile(self):
+        """Our own client assumes the role of a role_arn profile too: the
+        refusal of StartSession (the role may not) names the session."""
+        c = self.cluster
+        env = self.profile_env(role_arn=self.role_arn,
+                               role_session_name="porthole-cli")
+        p = subprocess.run(
+            [harness.binary("porthole"), "start-session", "--target",
+             "mi-00000000000000000"], capture_output=True, text=True,
+            timeout=60, stdin=subprocess.DEVNULL, env=env)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("AccessDenied", p.stderr)
+        self.assertIn("arn:aws:sts::%s:assumed-role/e2e-ops/porthole-cli"
+                      % self.account, p.stderr)
+        # A role whose trust policy refuses: AssumeRole's own error.
+        env = self.profile_env(
+            role_arn="arn:aws:iam::%s:role/e2e-closed" % self.account)
+        p = subprocess.run(
+            [harness.binary("porthole"), "start-session", "--target",
+             "mi-00000000000000000"], capture_output=True, text=True,
+            timeout=60, stdin=subprocess.DEVNULL, env=env)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("(AccessDenied) when calling the AssumeRole "
+                      "operation", p.stderr)
 
     def test_trust_policy_not_naming_caller(self):
         arn = "arn:aws:iam::%s:role/e2e-closed" % self.account
