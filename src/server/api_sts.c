@@ -31,7 +31,8 @@
 #define STS_POLICY_MAX 2048           /* session policy, characters */
 #define STS_POLICY_ARNS_MAX 10
 #define STS_TAGS_MAX 50
-#define STS_CTX_MAX 24
+/* Request keys, the principal's tags and the session tags. */
+#define STS_CTX_MAX (20 + 2 * STS_TAGS_MAX)
 
 /* ---- Authentication of temporary credentials. */
 
@@ -376,6 +377,9 @@ struct sts_ctx {
 	struct policy_ctx ctx[STS_CTX_MAX];
 	const char *vals[STS_CTX_MAX];
 	char keybuf[STS_TAGS_MAX][160];
+	size_t nptags;                       /* the caller's own tags */
+	char ptag_key[STS_TAGS_MAX][160];
+	char ptag_val[STS_TAGS_MAX][257];
 	char now_iso[32], epoch[24];
 	size_t n;
 };
@@ -436,6 +440,20 @@ sts_trust_allows(const struct api_call *c, const struct iam_role_rec *role,
 }
 
 static void
+sts_ptag(void *arg, const char *key, const char *value)
+{
+	struct sts_ctx *x = arg;
+
+	if (x->nptags >= STS_TAGS_MAX || strlen(key) > 128 ||
+	    strlen(value) >= sizeof(x->ptag_val[0]))
+		return;
+	snprintf(x->ptag_key[x->nptags], sizeof(x->ptag_key[0]),
+	    "aws:PrincipalTag/%s", key);
+	memcpy(x->ptag_val[x->nptags], value, strlen(value) + 1);
+	x->nptags++;
+}
+
+static void
 sts_build_ctx(const struct api_call *c, const struct sts_assume *a,
     struct sts_ctx *x)
 {
@@ -466,6 +484,21 @@ sts_build_ctx(const struct api_call *c, const struct sts_assume *a,
 	sts_ctx_add(x, "sts:RoleSessionName", a->session);
 	sts_ctx_add(x, "sts:ExternalId", a->external_id);
 	sts_ctx_add(x, "sts:SourceIdentity", a->source_identity);
+	/* aws:PrincipalTag/KEY: a user's tags, a role session's role's. */
+	if (p->kind == PRINCIPAL_USER)
+		(void)store_tags_foreach(c->srv->store, "IamUser", p->name,
+		    sts_ptag, x);
+	else if (p->role_name[0] != '\0')
+		(void)store_tags_foreach(c->srv->store, "IamRole",
+		    p->role_name, sts_ptag, x);
+	for (i = 0; i < x->nptags && x->n < STS_CTX_MAX; i++) {
+		/* Tag values may be empty, unlike the keys above. */
+		x->vals[x->n] = x->ptag_val[i];
+		x->ctx[x->n].key = x->ptag_key[i];
+		x->ctx[x->n].values = &x->vals[x->n];
+		x->ctx[x->n].nvalues = 1;
+		x->n++;
+	}
 	for (i = 0; i < a->ntags && x->n + 1 < STS_CTX_MAX; i++) {
 		snprintf(x->keybuf[i], sizeof(x->keybuf[i]),
 		    "aws:RequestTag/%s", a->tag_keys[i]);

@@ -36,6 +36,11 @@
 #define TRUST_ACCOUNT "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":" \
 	"\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::" ACCT ":root\"}," \
 	"\"Action\":\"sts:AssumeRole\"}}"
+#define TRUST_TEAM "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":" \
+	"\"Allow\",\"Principal\":{\"AWS\":\"" ACCT "\"},\"Action\":[" \
+	"\"sts:AssumeRole\",\"sts:TagSession\"],\"Condition\":{" \
+	"\"StringEquals\":{\"aws:PrincipalTag/team\":\"ops\"," \
+	"\"sts:RoleSessionName\":\"${aws:username}\"}}}}"
 #define TRUST_OTHER "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":" \
 	"\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::" ACCT \
 	":user/nobody\"},\"Action\":\"sts:AssumeRole\"}}"
@@ -285,7 +290,9 @@ setup(void **state)
 	    make_role(f->srv.store, "deploy", ROLE_ARN, TRUST_ACCOUNT,
 	    7200) != 0 ||
 	    make_role(f->srv.store, "closed", "arn:aws:iam::" ACCT
-	    ":role/closed", TRUST_OTHER, 3600) != 0)
+	    ":role/closed", TRUST_OTHER, 3600) != 0 ||
+	    make_role(f->srv.store, "team", "arn:aws:iam::" ACCT
+	    ":role/team", TRUST_TEAM, 3600) != 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -549,6 +556,35 @@ test_refusals(void **state)
 	expect(400, "InvalidAction");
 }
 
+/* Trust-policy conditions see the caller's tags, its name and the
+ * session name; session tags need sts:TagSession. */
+static void
+test_trust_conditions(void **state)
+{
+	static const struct store_tag ops = { "team", "ops" };
+	struct fx *f = *state;
+	char v[256];
+
+#define TEAM "Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A" ACCT \
+	"%3Arole%2Fteam&RoleSessionName="
+	query(f, f->akid, f->secret, NULL, TEAM "admin");
+	expect(403, "AccessDenied");
+	assert_int_equal(store_tags_add(f->srv.store, "IamUser", "admin", &ops,
+	    1, 50), 0);
+	query(f, f->akid, f->secret, NULL, TEAM "admin");
+	expect(200, NULL);
+	assert_string_equal(xml_text("Arn", v, sizeof(v)), "arn:aws:sts::"
+	    ACCT ":assumed-role/team/admin");
+	/* The session name must be the caller's user name. */
+	query(f, f->akid, f->secret, NULL, TEAM "someone");
+	expect(403, "AccessDenied");
+	/* Session tags: this trust policy allows sts:TagSession. */
+	query(f, f->akid, f->secret, NULL, TEAM "admin&Tags.member.1.Key="
+	    "project&Tags.member.1.Value=blue");
+	expect(200, NULL);
+#undef TEAM
+}
+
 static void
 test_garbage_parameters(void **state)
 {
@@ -668,6 +704,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_refusals, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_parameters, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_trust_conditions, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_role_deleted, setup,
 		    teardown),
