@@ -15,6 +15,7 @@ once their role is deleted.
 """
 
 import configparser
+import json
 import os
 import sqlite3
 import ssl
@@ -40,7 +41,8 @@ TRUST_OTHER = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",' \
     '"Action":"sts:AssumeRole"}]}'
 SSM_READ = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",' \
     '"Action":["ssm:DescribeSessions","ssm:DescribeInstanceInformation"],' \
-    '"Resource":"*"}]}'
+    '"Resource":"*"},{"Effect":"Allow","Action":"sts:AssumeRole",' \
+    '"Resource":"arn:aws:iam::*:role/e2e-*"}]}'
 
 
 class Sts(harness.ClusterTestCase):
@@ -60,6 +62,26 @@ class Sts(harness.ClusterTestCase):
                             PolicyDocument=SSM_READ)
         iam.create_role(RoleName="e2e-closed",
                         AssumeRolePolicyDocument=TRUST_OTHER % cls.account)
+        iam.create_role(RoleName="e2e-long", MaxSessionDuration=7200,
+                        AssumeRolePolicyDocument=TRUST_ACCOUNT % cls.account)
+        # An IAM user whose identity policy allows what the role's does.
+        iam.create_user(UserName="e2e-sts-user")
+        iam.put_user_policy(UserName="e2e-sts-user", PolicyName="p",
+                            PolicyDocument=SSM_READ)
+        key = iam.create_access_key(UserName="e2e-sts-user")["AccessKey"]
+        cls.user_key = {"AccessKeyId": key["AccessKeyId"],
+                        "SecretAccessKey": key["SecretAccessKey"],
+                        "SessionToken": None}
+        # Whether identity policies are evaluated (the policy engine of
+        # authz.c) or only the root admin may act: what non-admin callers
+        # are allowed depends on it, what they are refused does not.
+        try:
+            c.client("ssm", access_key=key["AccessKeyId"],
+                     secret=key["SecretAccessKey"]).describe_sessions(
+                         State="Active")
+            cls.engine = True
+        except botocore.exceptions.ClientError:
+            cls.engine = False
 
     # ---- helpers ----------------------------------------------------------
 
@@ -76,7 +98,7 @@ class Sts(harness.ClusterTestCase):
         s = boto3.session.Session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"] if token is True
+            aws_session_token=creds.get("SessionToken") if token is True
             else token,
             region_name=c.region)
         return s.client(service, endpoint_url=c.endpoint, verify=c.ca,
@@ -109,11 +131,9 @@ class Sts(harness.ClusterTestCase):
 
     def test_caller_identity_user(self):
         c = self.cluster
-        iam = c.client("iam")
-        iam.create_user(UserName="e2e-sts-user")
-        key = iam.create_access_key(UserName="e2e-sts-user")["AccessKey"]
-        env = c.make_env(AWS_ACCESS_KEY_ID=key["AccessKeyId"],
-                         AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"],
+        env = c.make_env(AWS_ACCESS_KEY_ID=self.user_key["AccessKeyId"],
+                         AWS_SECRET_ACCESS_KEY=self.user_key[
+                             "SecretAccessKey"],
                          AWS_PROFILE=None)
         out = c.aws("sts", "get-caller-identity", env=env)
         self.assertEqual(out["Arn"], "arn:aws:iam::%s:user/e2e-sts-user"
@@ -121,7 +141,48 @@ class Sts(harness.ClusterTestCase):
         self.assertEqual(out["Account"], self.account)
         self.assertEqual(
             out["UserId"],
-            iam.get_user(UserName="e2e-sts-user")["User"]["UserId"])
+            c.client("iam").get_user(UserName="e2e-sts-user")["User"][
+                "UserId"])
+
+    def test_user_assumes_role(self):
+        """A user needs sts:AssumeRole in its own policies and the role's
+        trust; the session is the role's, named after the user's call."""
+        sts = self.temp_client("sts", self.user_key)
+        self.assertClientError(
+            "AccessDenied", sts.assume_role, RoleSessionName="u1",
+            RoleArn="arn:aws:iam::%s:role/e2e-closed" % self.account)
+        if not self.engine:
+            e = self.assertClientError("AccessDenied", sts.assume_role,
+                                       RoleArn=self.role_arn,
+                                       RoleSessionName="u1")
+            self.assertIn("user/e2e-sts-user is not authorized",
+                          e.response["Error"]["Message"])
+            return
+        cr = sts.assume_role(RoleArn=self.role_arn,
+                             RoleSessionName="user-session")["Credentials"]
+        me = self.temp_client("sts", cr).get_caller_identity()
+        self.assertEqual(me["Arn"], "arn:aws:sts::%s:assumed-role/e2e-ops/"
+                         "user-session" % self.account)
+        # A user without sts:AssumeRole in its policies is refused.
+        iam = self.cluster.client("iam")
+        iam.create_user(UserName="e2e-sts-nobody")
+        key = iam.create_access_key(UserName="e2e-sts-nobody")["AccessKey"]
+        self.assertClientError(
+            "AccessDenied", self.temp_client("sts", key).assume_role,
+            RoleArn=self.role_arn, RoleSessionName="nobody")
+        # Role chaining: a role session assumes another role, for an hour
+        # at most.
+        sts = self.temp_client("sts", cr)
+        long_arn = "arn:aws:iam::%s:role/e2e-long" % self.account
+        e = self.assertClientError("ValidationError", sts.assume_role,
+                                   RoleArn=long_arn, RoleSessionName="c1",
+                                   DurationSeconds=7200)
+        self.assertIn("role chaining", e.response["Error"]["Message"])
+        chained = sts.assume_role(RoleArn=long_arn,
+                                  RoleSessionName="chained")
+        self.assertEqual(chained["AssumedRoleUser"]["Arn"],
+                         "arn:aws:sts::%s:assumed-role/e2e-long/chained"
+                         % self.account)
 
     # ---- AssumeRole -------------------------------------------------------
 
@@ -141,8 +202,10 @@ class Sts(harness.ClusterTestCase):
         self.assertEqual(me["UserId"], who["AssumedRoleId"])
         self.assertEqual(me["Account"], self.account)
         # Every call with the credentials is logged under the session.
-        harness.wait_for(lambda: who["Arn"] in open(
-            self.cluster.server_log).read(), 5, what="the audit line")
+        def logged():
+            with open(self.cluster.server_log) as f:
+                return who["Arn"] in f.read()
+        harness.wait_for(logged, 5, what="the audit line")
 
     def test_profile_with_role_arn(self):
         c = self.cluster
@@ -152,10 +215,17 @@ class Sts(harness.ClusterTestCase):
         out = c.aws("sts", "get-caller-identity", env=env)
         self.assertEqual(out["Arn"], "arn:aws:sts::%s:assumed-role/e2e-ops/"
                          "cli-profile" % self.account)
-        # SSM as the role: its inline policy allows DescribeSessions.
-        out = c.aws("ssm", "describe-sessions", "--state", "Active",
-                    env=env)
-        self.assertIn("Sessions", out)
+        # SSM as the role: its inline policy allows DescribeSessions
+        # (where identity policies are evaluated; else only the root
+        # admin may, and the refusal names the role session).
+        p = c.aws("ssm", "describe-sessions", "--state", "Active",
+                  env=env, check=False)
+        if self.engine:
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("Sessions", json.loads(p.stdout))
+        else:
+            self.assertIn("assumed-role/e2e-ops/cli-profile is not "
+                          "authorized", p.stderr)
         p = c.aws("ssm", "describe-activations", env=env, check=False)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("AccessDenied", p.stderr)
@@ -370,7 +440,8 @@ class Sts(harness.ClusterTestCase):
     def test_secrets_not_logged(self):
         cr = self.assume(session="log-check")["Credentials"]
         self.temp_client("sts", cr).get_caller_identity()
-        log = open(self.cluster.server_log).read()
+        with open(self.cluster.server_log) as f:
+            log = f.read()
         self.assertIn(cr["AccessKeyId"], log)
         self.assertNotIn(cr["SecretAccessKey"], log)
         self.assertNotIn(cr["SessionToken"][:40], log)
