@@ -256,6 +256,36 @@ class Sts(harness.ClusterTestCase):
         self.assertIn("(AccessDenied) when calling the AssumeRole "
                       "operation", p.stderr)
 
+    def test_start_session_as_role(self):
+        """`aws ssm start-session` with a role_arn profile: the AWS CLI
+        assumes the role, session-manager-plugin (ours) too for its own
+        calls, and the session's owner is the role session."""
+        if not self.engine:
+            self.skipTest("identity policies are not evaluated here: only "
+                          "the root admin may start sessions")
+        c = self.cluster
+        agent = c.add_agent("sts")
+        c.client("iam").put_role_policy(
+            RoleName="e2e-ops", PolicyName="sessions",
+            PolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "ssm:StartSession",
+                     "Resource": ["arn:aws:ssm:*:*:managed-instance/*",
+                                  "arn:aws:ssm:*:*:document/*"]},
+                    {"Effect": "Allow", "Action": [
+                        "ssm:TerminateSession", "ssm:ResumeSession"],
+                     "Resource": "arn:aws:ssm:*:*:session/shell-user-*"}]}))
+        env = self.profile_env(role_arn=self.role_arn,
+                               role_session_name="shell-user")
+        s = c.open_session(agent.instance_id, client="aws", env=env)
+        self.assertTrue(s.session_id.startswith("shell-user-"),
+                        s.session_id)
+        self.assertIn("hello-from-role", s.run("echo hello-from-role"))
+        state, rec = c.session_record(s.session_id)
+        self.assertEqual(rec["Owner"], "arn:aws:sts::%s:assumed-role/"
+                         "e2e-ops/shell-user" % self.account)
+        self.assertEqual(s.exit(), 0)
+
     def test_trust_policy_not_naming_caller(self):
         arn = "arn:aws:iam::%s:role/e2e-closed" % self.account
         e = self.assertClientError("AccessDenied", self.assume, arn)
