@@ -1777,7 +1777,8 @@ iam_get_role(const struct api_call *c, const struct api_form *in,
 		return rc;
 	if ((rc = iam_role_for(c, "iam:GetRole", name, &r, err)) == 0) {
 		iam_role_xml(out, "Role", &r);
-		if (iam_write_tags(c->srv->store, out, "IamRole", r.name, NULL) != 0)
+		if (iam_write_tags(c->srv->store, out, "IamRole", r.name,
+		    NULL) != 0)
 			rc = iam_store_error(err, "iam_tags", PH_ERR_IO);
 		api_xml_open(out, "RoleLastUsed");
 		api_xml_close(out);
@@ -1983,9 +1984,9 @@ iam_put_policy(const struct api_call *c, const struct api_form *in,
 	    err)) != 0)
 		return rc;
 	if (iam_policy_size(doc) > k->inline_max)
-		return api_error_set(err, 409, "LimitExceeded", "Maximum policy "
-		    "size of %zu bytes exceeded for %s %s", k->inline_max,
-		    k->word, ename);
+		return api_error_set(err, 409, "LimitExceeded",
+		    "Maximum policy size of %zu bytes exceeded for %s %s",
+		    k->inline_max, k->word, ename);
 	if ((rc = iam_check_policy(doc, err)) != 0)
 		return rc;
 	if ((rc = store_iam_inline_put(c->srv->store, k->type, ename, pname,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -274,13 +275,46 @@ static const char *const iam_user_refs[] = {
 	    "resource_id = ?1",
 };
 
+/* Move a user's row to a new name: access keys point at the name without
+ * ON UPDATE CASCADE, so a new row, the references moved, the old row
+ * gone. The ARN is set by the caller afterwards. */
+static int
+iam_user_move(struct store *st, const char *from, const char *to)
+{
+	char arn[IAM_NAME_SIZE + 16];
+	sqlite3_stmt *s = NULL;
+	size_t i;
+	int rc;
+
+	snprintf(arn, sizeof(arn), "pending:%s", to);
+	if ((rc = st_prep(st, "INSERT INTO iam_users (name, arn, "
+	    "is_root_admin, active, created_ms, user_id, path, "
+	    "password_last_used_ms) SELECT ?2, ?3, is_root_admin, active, "
+	    "created_ms, user_id, path, password_last_used_ms FROM iam_users "
+	    "WHERE name = ?1", &s)) != 0)
+		return rc;
+	st_text(s, 1, from);
+	st_text(s, 2, to);
+	st_text(s, 3, arn);
+	rc = st_step_done(st, s, "iam_user_rename");
+	sqlite3_finalize(s);
+	for (i = 0; rc == 0 && i < sizeof(iam_user_refs) /
+	    sizeof(iam_user_refs[0]); i++)
+		rc = iam_write(st, iam_user_refs[i], from, to, NULL,
+		    "iam_user_rename", 0);
+	if (rc == 0)
+		rc = iam_write(st, "DELETE FROM iam_users WHERE name = ?1",
+		    from, NULL, NULL, "iam_user_rename", 0);
+	return rc;
+}
+
 int
 store_iam_user_update(struct store *st, const char *name,
     const char *new_name, const char *new_path, const char *new_arn)
 {
+	/* Not a valid user name: no user can hold it. */
+	static const char tmp[] = "#rename";
 	struct iam_user_rec u;
-	sqlite3_stmt *s = NULL;
-	size_t i;
 	int rc;
 
 	if ((rc = st_begin(st)) != 0)
@@ -291,31 +325,16 @@ store_iam_user_update(struct store *st, const char *name,
 		new_name = u.name;
 	if (new_path == NULL)
 		new_path = u.path;
-	/* Access keys point at the user's name without ON UPDATE CASCADE:
-	 * a new row, the references moved, the old row gone. */
+	if (new_arn == NULL)
+		new_arn = u.arn;
 	if (strcmp(new_name, u.name) != 0) {
-		if ((rc = st_prep(st, "INSERT INTO iam_users (name, arn, "
-		    "is_root_admin, active, created_ms, user_id, path, "
-		    "password_last_used_ms) SELECT ?2, ?3, is_root_admin, "
-		    "active, created_ms, user_id, ?4, password_last_used_ms "
-		    "FROM iam_users WHERE name = ?1", &s)) != 0)
-			goto fail;
-		st_text(s, 1, u.name);
-		st_text(s, 2, new_name);
-		st_text(s, 3, "pending:rename");
-		st_text(s, 4, new_path);
-		rc = st_step_done(st, s, "iam_user_rename");
-		sqlite3_finalize(s);
-		s = NULL;
-		if (rc != 0)
-			goto fail;
-		for (i = 0; i < sizeof(iam_user_refs) /
-		    sizeof(iam_user_refs[0]); i++)
-			if ((rc = iam_write(st, iam_user_refs[i], u.name,
-			    new_name, NULL, "iam_user_rename", 0)) != 0)
+		/* Only the case changes: the unique index on lower(name)
+		 * wants a detour through a name nobody can have. */
+		if (strcasecmp(new_name, u.name) == 0) {
+			if ((rc = iam_user_move(st, u.name, tmp)) != 0 ||
+			    (rc = iam_user_move(st, tmp, new_name)) != 0)
 				goto fail;
-		if ((rc = iam_write(st, "DELETE FROM iam_users WHERE name = ?1",
-		    u.name, NULL, NULL, "iam_user_rename", 0)) != 0)
+		} else if ((rc = iam_user_move(st, u.name, new_name)) != 0)
 			goto fail;
 	}
 	if ((rc = iam_write(st, "UPDATE iam_users SET arn = ?2, path = ?3 "

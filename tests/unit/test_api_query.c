@@ -16,7 +16,9 @@
 #include "common/err.h"
 #include "server/api.h"
 #include "server/api_json.h"
+#include "server/api_iam.h"
 #include "server/api_query.h"
+#include "server/authz.h"
 
 #define NS "https://iam.amazonaws.com/doc/2010-05-08/"
 
@@ -133,13 +135,13 @@ test_run_writes_xml(void **state)
 	struct api_error err;
 	char action[128], *xml = NULL;
 	const char *body = "Action=Write&Version=2010-05-08&"
-	    "Value=%3Cx%3E%26%22";
+	    "Value=%3Cx%3E%26%22%01";
 
 	(void)state;
 	assert_int_equal(run(body, strlen(body), &xml, &err, action), 0);
 	assert_string_equal(action, "Write");
 	assert_non_null(strstr(xml, "<WriteResponse xmlns=\"" NS "\">"
-	    "<WriteResult><User><UserName>&lt;x&gt;&amp;&quot;</UserName>"));
+	    "<WriteResult><User><UserName>&lt;x&gt;&amp;&quot;?</UserName>"));
 	assert_non_null(strstr(xml, "<Count>-42</Count>"));
 	assert_non_null(strstr(xml, "<Flag>true</Flag>"));
 	assert_non_null(strstr(xml,
@@ -195,6 +197,11 @@ test_run_errors(void **state)
 	api_query_error_xml(NS, &err, "rid", &out, &len, &status);
 	assert_non_null(strstr(out, "name &lt;b&gt; cannot"));
 	free(out);
+	/* Control characters would make the XML ill-formed. */
+	api_error_set(&err, 404, "NoSuchEntity", "bad \x01\x1f name\ttab");
+	api_query_error_xml(NS, &err, "rid", &out, &len, &status);
+	assert_non_null(strstr(out, "<Message>bad ?? name\ttab</Message>"));
+	free(out);
 	/* A server fault is Receiver. */
 	api_error_set(&err, 500, "InternalServerError", "x");
 	api_query_error_xml(NS, &err, "rid", &out, &len, &status);
@@ -247,6 +254,51 @@ test_garbage_bodies(void **state)
 	}
 }
 
+/* IAM's answers that need no store: GetUser with no name from a role
+ * session, an unknown action. */
+static void
+test_iam_without_store(void **state)
+{
+	struct principal p;
+	struct api_error err;
+	struct api_call c;
+	char action[128], *xml = NULL;
+	size_t xlen;
+	const char *body = "Action=GetUser&Version=2010-05-08";
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.kind = PRINCIPAL_ASSUMED_ROLE;
+	snprintf(p.name, sizeof(p.name), "session");
+	memset(&c, 0, sizeof(c));
+	c.principal = &p;
+	c.request_id = "rid";
+	memset(&err, 0, sizeof(err));
+	assert_int_not_equal(api_query_run(&c, API_IAM_NAMESPACE,
+	    api_iam_dispatch, body, strlen(body), action, sizeof(action), &xml,
+	    &xlen, &err), 0);
+	assert_string_equal(err.type, "ValidationError");
+	assert_string_equal(err.message, "Must specify userName when calling "
+	    "with non-User credentials");
+	body = "Action=CreateVirtualMFADevice&Version=2010-05-08";
+	memset(&err, 0, sizeof(err));
+	assert_int_not_equal(api_query_run(&c, API_IAM_NAMESPACE,
+	    api_iam_dispatch, body, strlen(body), action, sizeof(action), &xml,
+	    &xlen, &err), 0);
+	assert_string_equal(err.type, "InvalidAction");
+	assert_int_equal(err.status, 400);
+	/* Validation comes before any store access. */
+	body = "Action=CreateUser&UserName=bad%20name";
+	memset(&err, 0, sizeof(err));
+	assert_int_not_equal(api_query_run(&c, API_IAM_NAMESPACE,
+	    api_iam_dispatch, body, strlen(body), action, sizeof(action), &xml,
+	    &xlen, &err), 0);
+	assert_string_equal(err.type, "ValidationException");
+	assert_non_null(strstr(err.message, "at 'userName' failed to satisfy "
+	    "constraint: Member must satisfy regular expression pattern"));
+	assert_null(xml);
+}
+
 int
 main(void)
 {
@@ -256,6 +308,7 @@ main(void)
 		cmocka_unit_test(test_run_writes_xml),
 		cmocka_unit_test(test_run_errors),
 		cmocka_unit_test(test_garbage_bodies),
+		cmocka_unit_test(test_iam_without_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -514,6 +514,14 @@ test_rename_user(void **state)
 	assert_int_equal(store_iam_user_update(f->st, "gina2", "HANK", NULL,
 	    ACCT "user/HANK"), PH_ERR_EXISTS);
 	assert_int_equal(store_iam_user_get(f->st, "gina2", &got), 0);
+	/* Only the case changes. */
+	assert_int_equal(store_iam_user_update(f->st, "gina2", "Gina2", NULL,
+	    ACCT "user/new/Gina2"), 0);
+	assert_int_equal(store_iam_user_get(f->st, "gina2", &got), 0);
+	assert_string_equal(got.name, "Gina2");
+	assert_string_equal(got.arn, ACCT "user/new/Gina2");
+	assert_int_equal(store_iam_lookup_key(f->st, akid, NULL, 0, &p), 0);
+	assert_string_equal(p.name, "Gina2");
 	/* Path only. */
 	assert_int_equal(store_iam_user_update(f->st, "hank", NULL, "/x/",
 	    ACCT "user/x/hank"), 0);
