@@ -1,6 +1,7 @@
-/* awsapi: signed AWS JSON 1.1 calls over libcurl. libcurl's own SigV4
- * signer (CURLOPT_AWS_SIGV4) signs the request; this file only frames it
- * and turns the answer into what the AWS CLI would print. */
+/* awsapi: signed AWS JSON 1.1 calls over libcurl, and STS AssumeRole over
+ * the Query protocol (form body, XML answer read with libxml2). libcurl's
+ * own SigV4 signer (CURLOPT_AWS_SIGV4) signs the request; this file only
+ * frames it and turns the answer into what the AWS CLI would print. */
 #include "client/awsapi.h"
 #include "common/err.h"
 
@@ -10,6 +11,8 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <openssl/crypto.h>
 
 struct awsapi_sink {
@@ -153,6 +156,12 @@ transport_error(CURLcode cc, const char *url, const char *detail,
 	}
 }
 
+static int awsapi_post(const struct client_awscfg *, const char *,
+    const char *, const char *, const char *, const char *, long *,
+    struct buf *, char *, size_t, long);
+static void awsapi_xml_error_message(const char *, long, const uint8_t *,
+    size_t, char *, size_t);
+
 int
 client_awsapi_call(const struct client_awscfg *cfg, const char *target,
     const char *service, const char *body_json, long *http_status,
@@ -168,11 +177,35 @@ client_awsapi_call_timeout(const struct client_awscfg *cfg,
     long *http_status, struct buf *response, char *errbuf, size_t errlen,
     long timeout_s)
 {
+	const char *url;
+
+	if (http_status != NULL)
+		*http_status = 0;
+	if (errlen > 0)
+		errbuf[0] = '\0';
+	if (cfg == NULL || target == NULL || service == NULL ||
+	    response == NULL || !valid_name(target, 128, "._-")) {
+		snprintf(errbuf, errlen, "Invalid API call arguments.");
+		return PH_ERR_INVALID;
+	}
+	url = client_awscfg_endpoint(cfg, service);
+	return awsapi_post(cfg, url, service, target, NULL, body_json != NULL ?
+	    body_json : "{}", http_status, response, errbuf, errlen,
+	    timeout_s);
+}
+
+/* One signed POST: a JSON 1.1 call (target given) or a Query one (action
+ * given: form body, XML answer). */
+static int
+awsapi_post(const struct client_awscfg *cfg, const char *url,
+    const char *service, const char *target, const char *action,
+    const char *body, long *http_status, struct buf *response, char *errbuf,
+    size_t errlen, long timeout_s)
+{
 	struct curl_slist *hl = NULL, *tmp;
 	struct awsapi_sink sink;
 	char sigv4[160], line[CLIENT_AWSCFG_MAX_LINE + 64];
 	char detail[CURL_ERROR_SIZE];
-	const char *url, *body = body_json != NULL ? body_json : "{}";
 	CURL *h = NULL;
 	CURLcode cc;
 	long status = 0;
@@ -185,16 +218,14 @@ client_awsapi_call_timeout(const struct client_awscfg *cfg,
 	detail[0] = '\0';
 	if (timeout_s <= 0)
 		timeout_s = CLIENT_AWSAPI_TIMEOUT;
-	if (cfg == NULL || target == NULL || service == NULL ||
-	    response == NULL || !valid_name(target, 128, "._-") ||
+	if (cfg == NULL || service == NULL || response == NULL ||
 	    !valid_name(service, 63, "-") ||
 	    !valid_name(cfg->region, 63, "-") ||
 	    cfg->access_key_id[0] == '\0') {
 		snprintf(errbuf, errlen, "Invalid API call arguments.");
 		return PH_ERR_INVALID;
 	}
-	url = client_awscfg_endpoint(cfg, service);
-	if (url[0] == '\0') {
+	if (url == NULL || url[0] == '\0') {
 		snprintf(errbuf, errlen, "No endpoint is configured.");
 		return PH_ERR_INVALID;
 	}
@@ -210,10 +241,14 @@ client_awsapi_call_timeout(const struct client_awscfg *cfg,
 		goto fail;
 	}
 	snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:%s", cfg->region, service);
-	snprintf(line, sizeof(line), "X-Amz-Target: %s", target);
+	if (target != NULL)
+		snprintf(line, sizeof(line), "X-Amz-Target: %s", target);
+	else
+		snprintf(line, sizeof(line), "Accept: text/xml");
 	/* "Expect:" turns off 100-continue; the body is small. */
-	if ((tmp = curl_slist_append(hl,
-	    "Content-Type: application/x-amz-json-1.1")) == NULL ||
+	if ((tmp = curl_slist_append(hl, target != NULL ?
+	    "Content-Type: application/x-amz-json-1.1" : "Content-Type: "
+	    "application/x-www-form-urlencoded; charset=utf-8")) == NULL ||
 	    (hl = tmp, tmp = curl_slist_append(hl, line)) == NULL ||
 	    (hl = tmp, tmp = curl_slist_append(hl, "Expect:")) == NULL) {
 		snprintf(errbuf, errlen, "Out of memory.");
@@ -286,8 +321,12 @@ client_awsapi_call_timeout(const struct client_awscfg *cfg,
 		rc = 0;
 		goto fail;
 	}
-	client_awsapi_error_message(target, status, response->data,
-	    response->len, errbuf, errlen);
+	if (target != NULL)
+		client_awsapi_error_message(target, status, response->data,
+		    response->len, errbuf, errlen);
+	else
+		awsapi_xml_error_message(action, status, response->data,
+		    response->len, errbuf, errlen);
 	if (status == 401 || status == 403)
 		rc = PH_ERR_DENIED;
 	else if (status >= 400 && status < 500)
@@ -298,5 +337,172 @@ fail:
 	if (h != NULL)
 		curl_easy_cleanup(h);
 	curl_slist_free_all(hl);
+	return rc;
+}
+
+/* ---- Query protocol answers (STS): XML through libxml2. */
+
+/* The first element named name (any namespace) at or under n, depth
+ * first. libxml2 bounds the document's depth. */
+static xmlNode *
+awsapi_xml_find(xmlNode *n, const char *name)
+{
+	xmlNode *c, *r;
+
+	for (c = n; c != NULL; c = c->next) {
+		if (c->type == XML_ELEMENT_NODE &&
+		    xmlStrcmp(c->name, BAD_CAST name) == 0)
+			return c;
+		if ((r = awsapi_xml_find(c->children, name)) != NULL)
+			return r;
+	}
+	return NULL;
+}
+
+/* The text of element name into out; 0, or -1 if absent or too long. */
+static int
+awsapi_xml_text(xmlDoc *doc, const char *name, char *out, size_t size)
+{
+	xmlNode *n = awsapi_xml_find(xmlDocGetRootElement(doc), name);
+	xmlChar *t;
+	int rc = -1;
+
+	out[0] = '\0';
+	if (n == NULL || (t = xmlNodeGetContent(n)) == NULL)
+		return -1;
+	if (strlen((const char *)t) < size) {
+		memcpy(out, t, strlen((const char *)t) + 1);
+		rc = 0;
+	}
+	OPENSSL_cleanse(t, strlen((const char *)t));
+	xmlFree(t);
+	return rc;
+}
+
+static xmlDoc *
+awsapi_xml_parse(const uint8_t *body, size_t len)
+{
+	if (body == NULL || len == 0 || len > CLIENT_AWSAPI_MAX_RESPONSE)
+		return NULL;
+	/* No network, no entity expansion, quiet. */
+	return xmlReadMemory((const char *)body, (int)len, "response.xml",
+	    NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+}
+
+static void
+awsapi_xml_error_message(const char *operation, long http_status,
+    const uint8_t *body, size_t body_len, char *out, size_t outlen)
+{
+	char code[128], msg[1024], c[128], m[1024];
+	xmlDoc *doc = awsapi_xml_parse(body, body_len);
+
+	snprintf(c, sizeof(c), "%ld", http_status);
+	m[0] = '\0';
+	if (doc != NULL) {
+		if (awsapi_xml_text(doc, "Code", code, sizeof(code)) == 0 &&
+		    code[0] != '\0')
+			snprintf(c, sizeof(c), "%s", code);
+		if (awsapi_xml_text(doc, "Message", msg, sizeof(msg)) == 0)
+			snprintf(m, sizeof(m), "%s", msg);
+		xmlFreeDoc(doc);
+	}
+	copy_printable(code, sizeof(code), c, strlen(c));
+	copy_printable(msg, sizeof(msg), m, strlen(m));
+	snprintf(out, outlen, "An error occurred (%s) when calling the %s "
+	    "operation: %s", code, operation != NULL ? operation : "", msg);
+}
+
+/* Credentials from a server go into headers: printable, no spaces. */
+static int
+awsapi_cred_ok(const char *s, size_t min)
+{
+	const unsigned char *p;
+
+	if (strlen(s) < min)
+		return 0;
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p <= 0x20 || *p >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+awsapi_form_add(struct buf *b, const char *name, const char *value)
+{
+	char *e;
+	int rc;
+
+	if ((e = curl_easy_escape(NULL, value, 0)) == NULL)
+		return PH_ERR_NOMEM;
+	rc = buf_appendf(b, "&%s=%s", name, e);
+	curl_free(e);
+	return rc;
+}
+
+int
+client_awsapi_assume_role(const struct client_awscfg *src, const char *url,
+    const char *role_arn, const char *session_name, int duration_s,
+    const char *external_id, struct client_awscfg *dst, char *errbuf,
+    size_t errlen)
+{
+	struct buf body, resp;
+	char n[32];
+	xmlDoc *doc = NULL;
+	long status = 0;
+	int rc;
+
+	buf_init(&body, 16384);
+	buf_init(&resp, CLIENT_AWSAPI_MAX_RESPONSE);
+	if (role_arn == NULL || session_name == NULL || dst == NULL) {
+		snprintf(errbuf, errlen, "Invalid AssumeRole arguments.");
+		rc = PH_ERR_INVALID;
+		goto out;
+	}
+	snprintf(n, sizeof(n), "%d", duration_s);
+	if ((rc = buf_append_str(&body, "Action=AssumeRole&Version="
+	    "2011-06-15")) != 0 ||
+	    (rc = awsapi_form_add(&body, "RoleArn", role_arn)) != 0 ||
+	    (rc = awsapi_form_add(&body, "RoleSessionName",
+	    session_name)) != 0 ||
+	    (duration_s > 0 && (rc = awsapi_form_add(&body, "DurationSeconds",
+	    n)) != 0) ||
+	    (external_id != NULL && (rc = awsapi_form_add(&body, "ExternalId",
+	    external_id)) != 0) ||
+	    (rc = buf_append_u8(&body, 0)) != 0) {
+		snprintf(errbuf, errlen, "The AssumeRole request is too "
+		    "large.");
+		goto out;
+	}
+	if ((rc = awsapi_post(src, url, "sts", NULL, "AssumeRole",
+	    (const char *)body.data, &status, &resp, errbuf, errlen,
+	    CLIENT_AWSAPI_TIMEOUT)) != 0)
+		goto out;
+	if ((doc = awsapi_xml_parse(resp.data, resp.len)) == NULL ||
+	    awsapi_xml_text(doc, "AccessKeyId", dst->access_key_id,
+	    sizeof(dst->access_key_id)) != 0 ||
+	    awsapi_xml_text(doc, "SecretAccessKey", dst->secret_access_key,
+	    sizeof(dst->secret_access_key)) != 0 ||
+	    awsapi_xml_text(doc, "SessionToken", dst->session_token,
+	    sizeof(dst->session_token)) != 0 ||
+	    !awsapi_cred_ok(dst->access_key_id, 16) ||
+	    !awsapi_cred_ok(dst->secret_access_key, 1) ||
+	    !awsapi_cred_ok(dst->session_token, 1)) {
+		OPENSSL_cleanse(dst->secret_access_key,
+		    sizeof(dst->secret_access_key));
+		OPENSSL_cleanse(dst->session_token,
+		    sizeof(dst->session_token));
+		dst->access_key_id[0] = '\0';
+		snprintf(errbuf, errlen, "The AssumeRole answer from \"%s\" "
+		    "has no usable credentials.", url);
+		rc = PH_ERR_INVALID;
+		goto out;
+	}
+	rc = 0;
+out:
+	if (doc != NULL)
+		xmlFreeDoc(doc);
+	OPENSSL_cleanse(resp.data, resp.cap);
+	buf_free(&resp);
+	buf_free(&body);
 	return rc;
 }

@@ -55,4 +55,14 @@ void client_awsapi_error_parse(long http_status, const uint8_t *body,
 void client_awsapi_error_message(const char *operation, long http_status,
     const uint8_t *body, size_t body_len, char *out, size_t outlen);
 
+/* STS AssumeRole at url (the STS endpoint) signed with src's credentials
+ * (and its region and CA bundle): on success 0 and dst's access key id,
+ * secret and session token set to the role session's (nothing else of
+ * dst changes). duration_s 0: the server's default; external_id may be
+ * NULL. Errors as client_awsapi_call, the message naming AssumeRole. */
+int client_awsapi_assume_role(const struct client_awscfg *src,
+    const char *url, const char *role_arn, const char *session_name,
+    int duration_s, const char *external_id, struct client_awscfg *dst,
+    char *errbuf, size_t errlen);
+
 #endif

@@ -7,6 +7,7 @@
  * environment, then the profile, where the credentials file's keys win
  * over the config file's for the same profile, as botocore merges them. */
 #include "client/awscfg.h"
+#include "client/awsapi.h"
 #include "common/buf.h"
 #include "common/err.h"
 
@@ -20,12 +21,18 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 /* Entries kept per file; a real file has a few dozen. */
 #define AWSCFG_MAX_ENTRIES 4096
+/* Profiles whose source_profile is itself a role, at most. */
+#define AWSCFG_MAX_CHAIN 4
+
+static int awscfg_load_depth(struct client_awscfg *, const char *,
+    const char *, const char *, const char *, int);
 
 struct ini_entry {
 	char *section;	/* profile name, already mapped for the config file */
@@ -494,8 +501,8 @@ resolve_endpoint(struct client_awscfg *cfg, char *dst, size_t size,
 static const char *
 unsupported_provider(const struct ini *conf, const char *profile)
 {
-	static const char *const keys[] = { "role_arn",
-	    "web_identity_token_file", "sso_start_url", "sso_session" };
+	static const char *const keys[] = { "web_identity_token_file",
+	    "sso_start_url", "sso_session" };
 	size_t i;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -504,15 +511,92 @@ unsupported_provider(const struct ini *conf, const char *profile)
 	return NULL;
 }
 
+/* A profile with role_arn and source_profile: the source profile's
+ * credentials (itself perhaps a role, up to AWSCFG_MAX_CHAIN deep) call
+ * STS AssumeRole, as botocore's AssumeRoleProvider does; cfg gets the role
+ * session's credentials. Region, endpoints and CA bundle are already
+ * cfg's. */
 static int
-awscfg_load(struct client_awscfg *cfg, const char *profile,
+assume_role(struct client_awscfg *cfg, const struct ini *creds,
+    const struct ini *conf, int depth)
+{
+	struct client_awscfg *src = NULL;
+	char sts[2048], session[80];
+	const char *arn, *source, *v;
+	long duration = 0;
+	char *end;
+	int rc;
+
+	arn = get_nonempty(conf, cfg->profile, "role_arn");
+	source = get_nonempty(conf, cfg->profile, "source_profile");
+	v = get_nonempty(conf, cfg->profile, "credential_source") != NULL ?
+	    "credential_source" : get_nonempty(conf, cfg->profile,
+	    "mfa_serial") != NULL ? "mfa_serial" : NULL;
+	if (v != NULL) {
+		cfg_err(cfg, "The config profile (%s) uses role_arn with %s, "
+		    "which porthole does not support", cfg->profile, v);
+		return PH_ERR_INVALID;
+	}
+	if (source == NULL) {
+		cfg_err(cfg, "The config profile (%s) has role_arn but no "
+		    "source_profile", cfg->profile);
+		return PH_ERR_INVALID;
+	}
+	if (depth >= AWSCFG_MAX_CHAIN) {
+		cfg_err(cfg, "The source_profile chain of the config profile "
+		    "(%s) is longer than %d (a loop?)", cfg->profile,
+		    AWSCFG_MAX_CHAIN);
+		return PH_ERR_INVALID;
+	}
+	if ((v = get_nonempty(conf, cfg->profile, "duration_seconds")) !=
+	    NULL) {
+		duration = strtol(v, &end, 10);
+		if (*end != '\0' || duration < 900 || duration > 43200) {
+			cfg_err(cfg, "The config profile (%s) has an invalid "
+			    "duration_seconds: %.32s", cfg->profile, v);
+			return PH_ERR_INVALID;
+		}
+	}
+	if ((v = get_nonempty(conf, cfg->profile, "role_session_name")) !=
+	    NULL)
+		snprintf(session, sizeof(session), "%s", v);
+	else
+		snprintf(session, sizeof(session), "porthole-session-%lld",
+		    (long long)time(NULL));
+	if ((rc = resolve_endpoint(cfg, sts, sizeof(sts), "sts", NULL, creds,
+	    conf)) != 0)
+		return rc;
+	if ((src = calloc(1, sizeof(*src))) == NULL)
+		return PH_ERR_NOMEM;
+	if ((rc = awscfg_load_depth(src, source, cfg->region, NULL, NULL,
+	    depth + 1)) != 0) {
+		cfg_err(cfg, "The source_profile (%.100s) of the config profile "
+		    "(%s): %s", source, cfg->profile, src->error);
+		goto out;
+	}
+	/* The call goes where this profile says, trusting what it trusts. */
+	snprintf(src->ca_bundle, sizeof(src->ca_bundle), "%s",
+	    cfg->ca_bundle);
+	if ((rc = client_awsapi_assume_role(src, sts, arn, session,
+	    (int)duration, get_nonempty(conf, cfg->profile, "external_id"),
+	    cfg, cfg->error, sizeof(cfg->error))) != 0)
+		goto out;
+	cfg->cred_source = "assume-role";
+out:
+	client_awscfg_clear(src);
+	free(src);
+	return rc;
+}
+
+static int
+awscfg_load_depth(struct client_awscfg *cfg, const char *profile,
     const char *region_override, const char *endpoint_override,
-    const char *kms_override)
+    const char *kms_override, int depth)
 {
 	struct ini creds, conf;
 	char path[4096];
 	const char *v, *explicit_profile = NULL, *key;
-	int rc;
+	int rc, role = 0;
 
 	memset(cfg, 0, sizeof(*cfg));
 	memset(&creds, 0, sizeof(creds));
@@ -571,8 +655,10 @@ awscfg_load(struct client_awscfg *cfg, const char *profile,
 		    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY");
 		if (rc != 0)
 			goto fail;
-	} else if ((key = unsupported_provider(&conf, cfg->profile)) !=
-	    NULL) {
+	} else if ((key = unsupported_provider(&conf, cfg->profile)) ==
+	    NULL && get_nonempty(&conf, cfg->profile, "role_arn") != NULL) {
+		role = 1;	/* after the region, endpoints and CA bundle */
+	} else if (key != NULL) {
 		cfg_err(cfg, "The config profile (%s) uses %s, which porthole "
 		    "does not support; export AWS_ACCESS_KEY_ID, "
 		    "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN instead",
@@ -664,6 +750,8 @@ awscfg_load(struct client_awscfg *cfg, const char *profile,
 		}
 		snprintf(cfg->ca_bundle, sizeof(cfg->ca_bundle), "%s", v);
 	}
+	if (role && (rc = assume_role(cfg, &creds, &conf, depth)) != 0)
+		goto fail;
 	rc = 0;
 fail:
 	ini_free(&creds);
@@ -679,6 +767,15 @@ fail:
 			    ph_strerror(rc));
 	}
 	return rc;
+}
+
+static int
+awscfg_load(struct client_awscfg *cfg, const char *profile,
+    const char *region_override, const char *endpoint_override,
+    const char *kms_override)
+{
+	return awscfg_load_depth(cfg, profile, region_override,
+	    endpoint_override, kms_override, 0);
 }
 
 int

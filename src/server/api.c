@@ -22,6 +22,7 @@
 #include "server/api_kms.h"
 #include "server/api_query.h"
 #include "server/api_ssm.h"
+#include "server/api_sts.h"
 #include "server/authz.h"
 #include "server/store.h"
 #include "server/store_iam.h"
@@ -48,6 +49,7 @@ static const struct {
 	api_query_dispatch_fn dispatch;
 } api_query_services[] = {
 	{ "iam", API_IAM_NAMESPACE, api_iam_dispatch },
+	{ "sts", API_STS_NAMESPACE, api_sts_dispatch },
 };
 
 #define API_KMS_PREFIX "TrentService."
@@ -55,9 +57,11 @@ static const struct {
 #define API_XML_TYPE "text/xml"
 
 struct api_lookup {
+	struct server *srv;
 	struct store *st;
 	struct principal p;
 	int found;
+	int temporary;        /* an STS key id: the principal comes later */
 };
 
 static int
@@ -66,6 +70,12 @@ api_secret_cb(void *arg, const char *akid, char *secret, size_t size)
 	struct api_lookup *l = arg;
 	int rc;
 
+	if (api_sts_temporary(akid)) {
+		l->temporary = 1;
+		rc = api_sts_secret(l->srv, akid, secret, size);
+		l->found = rc == 0;
+		return rc;
+	}
 	rc = store_iam_lookup_key(l->st, akid, secret, size, &l->p);
 	if (rc == 0)
 		l->found = 1;
@@ -148,6 +158,39 @@ api_now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The session token of a verified request: temporary credentials need
+ * the one issued with them (and the role session becomes the principal);
+ * long-term keys take none. 0, or PH_ERR_DENIED with err as AWS answers
+ * (Query services word it differently from JSON ones). */
+static int
+api_session_token(struct server *srv, struct http_request *req,
+    const struct sigv4_identity *id, struct api_lookup *look,
+    struct api_error *err)
+{
+	const char *token = http_header(req, "X-Amz-Security-Token");
+	int query = strcmp(id->service, "sts") == 0 ||
+	    strcmp(id->service, "iam") == 0;
+	int rc;
+
+	if (look->temporary)
+		rc = api_sts_principal(srv, id->access_key_id, token,
+		    api_now_ms(), &look->p);
+	else
+		rc = token != NULL ? PH_ERR_DENIED : 0;
+	if (rc == 0)
+		return 0;
+	if (rc == PH_ERR_EXPIRED)
+		api_error_set(err, query ? 403 : 400, query ?
+		    API_STS_EXPIRED_CODE : API_STS_EXPIRED_TYPE, "%s",
+		    API_STS_EXPIRED_MESSAGE);
+	else if (rc == PH_ERR_DENIED)
+		api_error_set(err, 403, query ? API_STS_INVALID_CODE :
+		    API_STS_INVALID_TYPE, "%s", API_STS_INVALID_MESSAGE);
+	else
+		api_error_internal(err, "session_token", rc);
+	return PH_ERR_DENIED;
 }
 
 static void
@@ -283,6 +326,7 @@ api_handle(struct server *srv, struct http_request *req)
 	sreq.nheaders = req->nheaders;
 	sreq.body = req->body;
 	sreq.body_len = req->body_len;
+	look.srv = srv;
 	look.st = srv->store;
 	memset(&serr, 0, sizeof(serr));
 	if (api_instance_principal(srv, req, &look.p)) {
@@ -292,6 +336,9 @@ api_handle(struct server *srv, struct http_request *req)
 	} else
 		rc = sigv4_verify(&sreq, time(NULL), api_secret_cb, &look,
 		    &id, &serr);
+	if (rc == 0 && look.found && (rc = api_session_token(srv, req, &id,
+	    &look, &err)) != 0)
+		goto fail;
 	if (rc != 0 || !look.found || !look.p.active) {
 		if (rc == 0) {
 			api_error_set(&err, 403, "UnrecognizedClientException",

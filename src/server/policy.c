@@ -1,4 +1,5 @@
-/* policy: parsing and evaluation of IAM JSON identity policies (IAM JSON
+/* policy: parsing and evaluation of IAM JSON policies: identity
+ * policies, and resource and role trust policies with Principal (IAM JSON
  * policy reference: grammar, elements, policy variables, condition
  * operators, evaluation logic). A parsed policy keeps its checked JSON
  * tree; evaluation walks it. */
@@ -27,6 +28,7 @@ struct policy {
 	json_t *doc;
 	json_t *stmts;       /* array of statements (a single one wrapped) */
 	int vars;            /* Version 2012-10-17: ${...} is a variable */
+	unsigned flags;      /* POLICY_F_* it was parsed with */
 };
 
 enum op_type { T_STR, T_NUM, T_DATE, T_BOOL, T_BIN, T_IP, T_ARN, T_NULL };
@@ -268,6 +270,206 @@ check_pair(json_t *st, const char *name, const char *not_name, size_t sidx,
 	    len);
 }
 
+/* The actions a role's trust policy may name (IAM: "AssumeRole policy
+ * may only specify STS AssumeRole actions"). */
+static const char *const trust_actions[] = { "sts:AssumeRole",
+    "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity",
+    "sts:TagSession", "sts:SetSourceIdentity", "sts:SetContext" };
+
+static int
+check_trust_actions(json_t *v, const char *what, size_t sidx, char *why,
+    size_t len)
+{
+	const char *a;
+	size_t i, j;
+	int rc, m;
+
+	if (strcmp(what, "Action") != 0)
+		return fail(why, len, "Statement %zu: AssumeRole policy may "
+		    "only specify STS AssumeRole actions (no NotAction).",
+		    sidx);
+	if ((rc = check_actions(v, what, sidx, why, len)) != 0)
+		return rc;
+	for (i = 0; i < nvals(v); i++) {
+		a = json_string_value(val(v, i));
+		m = 0;
+		for (j = 0; j < sizeof(trust_actions) /
+		    sizeof(trust_actions[0]) && m == 0; j++)
+			m = policy_glob(a, trust_actions[j], 1);
+		if (m != 1 || strncasecmp(a, "sts:", 4) != 0)
+			return fail(why, len, "Statement %zu: AssumeRole "
+			    "policy may only specify STS AssumeRole actions, "
+			    "not '%.100s'.", sidx, a);
+	}
+	return 0;
+}
+
+static int
+all_digits(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+	return s[n] == '\0' || s[n] == ':';
+}
+
+/* The account of an IAM or STS ARN ("arn:PART:iam::ACCT:...") into acct
+ * (13 bytes); 0 or -1. */
+static int
+arn_account(const char *arn, char acct[13])
+{
+	const char *p = arn, *svc = NULL;
+	int i;
+
+	if (strncmp(p, "arn:", 4) != 0)
+		return -1;
+	p += 4;
+	for (i = 0; i < 3; i++) {
+		if (i == 1)
+			svc = p;
+		if ((p = strchr(p, ':')) == NULL)
+			return -1;
+		p++;
+	}
+	if (strncmp(svc, "iam:", 4) != 0 && strncmp(svc, "sts:", 4) != 0)
+		return -1;
+	if (strlen(p) < 13 || !all_digits(p, 12) || p[12] != ':')
+		return -1;
+	memcpy(acct, p, 12);
+	acct[12] = '\0';
+	return 0;
+}
+
+/* An "AWS" principal: "*", an account id, or an IAM / STS ARN of an
+ * account root, user, role, role session or federated user. Wildcards
+ * are refused, as IAM refuses them ("Invalid principal in policy"). */
+static int
+aws_principal_ok(const char *s)
+{
+	static const struct {
+		const char *kind;
+		const char *svc;
+	} kinds[] = {
+		{ "root", ":iam:" },
+		{ "user/", ":iam:" },
+		{ "role/", ":iam:" },
+		{ "assumed-role/", ":sts:" },
+		{ "federated-user/", ":sts:" },
+	};
+	char acct[13];
+	const char *rest, *svc;
+	size_t i, n;
+
+	if (strcmp(s, "*") == 0)
+		return 1;
+	if (strchr(s, '*') != NULL || strchr(s, '?') != NULL)
+		return 0;
+	if (strlen(s) == 12 && all_digits(s, 12))
+		return 1;
+	if (arn_account(s, acct) != 0)
+		return 0;
+	svc = strchr(s + 4, ':');		/* after the partition */
+	rest = strchr(svc + 1, ':');		/* after the service */
+	rest = strchr(rest + 1, ':');		/* after the region */
+	rest += 1 + 12 + 1;			/* the account and ':' */
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		n = strlen(kinds[i].kind);
+		if (strncmp(rest, kinds[i].kind, n) != 0 ||
+		    strncmp(svc, kinds[i].svc, 5) != 0)
+			continue;
+		if (i == 0)
+			return rest[n] == '\0';
+		return rest[n] != '\0' && rest[strlen(rest) - 1] != '/';
+	}
+	return 0;
+}
+
+/* "Service": a DNS name such as "ssm.amazonaws.com". */
+static int
+service_principal_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 3 && n <= 253 && strchr(s, '.') != NULL &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-") == n &&
+	    s[0] != '.' && s[n - 1] != '.';
+}
+
+static int
+federated_principal_ok(const char *s)
+{
+	const char *p;
+
+	if (strlen(s) > 2048 || strchr(s, '*') != NULL ||
+	    strchr(s, '?') != NULL)
+		return 0;
+	for (p = s; *p != '\0'; p++)
+		if (!isgraph((unsigned char)*p))
+			return 0;
+	return 1;
+}
+
+static int
+canonical_principal_ok(const char *s)
+{
+	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+/* Principal / NotPrincipal: "*" or an object of principal types, each a
+ * string or a list of strings. */
+static int
+check_principal(json_t *v, const char *what, size_t sidx, char *why,
+    size_t len)
+{
+	static const struct {
+		const char *type;
+		int (*ok)(const char *);
+	} types[] = {
+		{ "AWS", aws_principal_ok },
+		{ "Service", service_principal_ok },
+		{ "Federated", federated_principal_ok },
+		{ "CanonicalUser", canonical_principal_ok },
+	};
+	const char *type, *s;
+	json_t *list;
+	size_t i, t;
+	int rc;
+
+	if (json_is_string(v)) {
+		if (strcmp(json_string_value(v), "*") == 0)
+			return 0;
+		return fail(why, len, "Statement %zu: Invalid principal in "
+		    "policy: %s must be \"*\" or an object such as "
+		    "{\"AWS\": ARN}.", sidx, what);
+	}
+	if (!json_is_object(v) || json_object_size(v) == 0)
+		return fail(why, len, "Statement %zu: Invalid principal in "
+		    "policy: %s must be \"*\" or a non-empty object.", sidx,
+		    what);
+	json_object_foreach(v, type, list) {
+		for (t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+			if (strcmp(type, types[t].type) == 0)
+				break;
+		if (t == sizeof(types) / sizeof(types[0]))
+			return fail(why, len, "Statement %zu: Invalid "
+			    "principal in policy: unknown principal type "
+			    "'%.60s' in %s.", sidx, type, what);
+		if ((rc = policy_check_strings(list, what, sidx, why,
+		    len)) != 0)
+			return rc;
+		for (i = 0; i < nvals(list); i++) {
+			s = json_string_value(val(list, i));
+			if (!types[t].ok(s))
+				return fail(why, len, "Statement %zu: Invalid "
+				    "principal in policy: \"%s\":\"%.100s\"",
+				    sidx, type, s);
+		}
+	}
+	return 0;
+}
+
 static int
 check_condition(json_t *c, size_t sidx, char *why, size_t len)
 {
@@ -319,10 +521,14 @@ sid_ok(const char *s)
 }
 
 static int
-check_statement(json_t *st, size_t sidx, char *why, size_t len)
+check_statement(json_t *st, size_t sidx, unsigned flags, char *why,
+    size_t len)
 {
 	static const char *const known[] = { "Sid", "Effect", "Action",
-	    "NotAction", "Resource", "NotResource", "Condition" };
+	    "NotAction", "Resource", "NotResource", "Condition", "Principal",
+	    "NotPrincipal" };
+	const size_t nknown = sizeof(known) / sizeof(known[0]) -
+	    (flags & POLICY_F_PRINCIPAL ? 0 : 2);
 	const char *key, *effect;
 	json_t *v;
 	size_t i;
@@ -331,10 +537,10 @@ check_statement(json_t *st, size_t sidx, char *why, size_t len)
 	if (!json_is_object(st))
 		return fail(why, len, "Statement %zu is not an object.", sidx);
 	json_object_foreach(st, key, v) {
-		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		for (i = 0; i < nknown; i++)
 			if (strcmp(key, known[i]) == 0)
 				break;
-		if (i == sizeof(known) / sizeof(known[0]))
+		if (i == nknown)
 			return fail(why, len, "Statement %zu has an "
 			    "unsupported element '%.60s'%s.", sidx, key,
 			    strstr(key, "Principal") != NULL ? " (identity "
@@ -351,10 +557,33 @@ check_statement(json_t *st, size_t sidx, char *why, size_t len)
 	    strcmp(effect, "Deny") != 0))
 		return fail(why, len, "Statement %zu: Effect must be \"Allow\" "
 		    "or \"Deny\".", sidx);
-	if ((rc = check_pair(st, "Action", "NotAction", sidx, check_actions,
+	if (flags & POLICY_F_PRINCIPAL) {
+		if (json_object_get(st, "Principal") == NULL &&
+		    json_object_get(st, "NotPrincipal") == NULL)
+			return fail(why, len, "Statement %zu: Missing "
+			    "required field Principal.", sidx);
+		if ((rc = check_pair(st, "Principal", "NotPrincipal", sidx,
+		    check_principal, why, len)) != 0)
+			return rc;
+		/* Allow with NotPrincipal grants the whole world but a
+		 * few: IAM's trust policies refuse it. */
+		if ((flags & POLICY_F_TRUST) && strcmp(effect, "Allow") == 0 &&
+		    json_object_get(st, "NotPrincipal") != NULL)
+			return fail(why, len, "Statement %zu: NotPrincipal "
+			    "cannot be used with Allow in a trust policy.",
+			    sidx);
+	}
+	if ((rc = check_pair(st, "Action", "NotAction", sidx,
+	    flags & POLICY_F_TRUST ? check_trust_actions : check_actions,
 	    why, len)) != 0)
 		return rc;
-	if ((rc = check_pair(st, "Resource", "NotResource", sidx,
+	if (flags & POLICY_F_TRUST) {
+		/* A trust policy's resource is the role itself. */
+		if (json_object_get(st, "Resource") != NULL ||
+		    json_object_get(st, "NotResource") != NULL)
+			return fail(why, len, "Statement %zu: Has prohibited "
+			    "field Resource.", sidx);
+	} else if ((rc = check_pair(st, "Resource", "NotResource", sidx,
 	    check_resources, why, len)) != 0)
 		return rc;
 	v = json_object_get(st, "Condition");
@@ -364,7 +593,8 @@ check_statement(json_t *st, size_t sidx, char *why, size_t len)
 }
 
 static int
-check_document(json_t *doc, int *vars, char *why, size_t len)
+check_document(json_t *doc, unsigned flags, int *vars, char *why,
+    size_t len)
 {
 	const char *key, *version = "2008-10-17", *a, *b;
 	json_t *v, *st, *st2;
@@ -394,7 +624,7 @@ check_document(json_t *doc, int *vars, char *why, size_t len)
 	if (v == NULL)
 		return fail(why, len, "The policy has no Statement.");
 	if (json_is_object(v))
-		return check_statement(v, 0, why, len);
+		return check_statement(v, 0, flags, why, len);
 	if (!json_is_array(v) || json_array_size(v) == 0)
 		return fail(why, len, "Statement must be an object or a "
 		    "non-empty list of objects.");
@@ -402,7 +632,7 @@ check_document(json_t *doc, int *vars, char *why, size_t len)
 		return fail(why, len, "Too many statements (at most %d).",
 		    POLICY_STATEMENTS_MAX);
 	json_array_foreach(v, i, st) {
-		if ((rc = check_statement(st, i, why, len)) != 0)
+		if ((rc = check_statement(st, i, flags, why, len)) != 0)
 			return rc;
 		a = json_string_value(json_object_get(st, "Sid"));
 		if (a == NULL || a[0] == '\0')
@@ -422,6 +652,13 @@ int
 policy_parse(const char *json, size_t n, struct policy **out, char *why,
     size_t whylen)
 {
+	return policy_parse_ex(json, n, 0, out, why, whylen);
+}
+
+int
+policy_parse_ex(const char *json, size_t n, unsigned flags,
+    struct policy **out, char *why, size_t whylen)
+{
 	struct policy *p = NULL;
 	json_error_t jerr;
 	json_t *doc = NULL, *st;
@@ -430,6 +667,12 @@ policy_parse(const char *json, size_t n, struct policy **out, char *why,
 	*out = NULL;
 	if (why != NULL && whylen > 0)
 		why[0] = '\0';
+	if (flags & POLICY_F_TRUST)
+		flags |= POLICY_F_PRINCIPAL;
+	if (flags & ~(unsigned)(POLICY_F_PRINCIPAL | POLICY_F_TRUST)) {
+		fail(why, whylen, "Unknown parse flags.");
+		return PH_ERR_INVALID;
+	}
 	if (n > POLICY_MAX) {
 		fail(why, whylen, "The policy is larger than %d bytes.",
 		    POLICY_MAX);
@@ -441,7 +684,7 @@ policy_parse(const char *json, size_t n, struct policy **out, char *why,
 		    jerr.text);
 		goto out;
 	}
-	if ((rc = check_document(doc, &vars, why, whylen)) != 0)
+	if ((rc = check_document(doc, flags, &vars, why, whylen)) != 0)
 		goto out;
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		fail(why, whylen, "Out of memory.");
@@ -462,6 +705,7 @@ policy_parse(const char *json, size_t n, struct policy **out, char *why,
 	p->doc = doc;
 	doc = NULL;	/* transferred */
 	p->vars = vars;
+	p->flags = flags;
 	*out = p;
 	p = NULL;	/* transferred */
 	rc = 0;
@@ -1025,6 +1269,68 @@ list_match(struct ev *ev, json_t *v, const char *subject, int is_action)
 	return 0;
 }
 
+/* One policy value of principal type `type` against the caller. */
+static int
+principal_value_match(const struct policy_request *req, const char *type,
+    const char *pv)
+{
+	const char *ctype = req->principal_type != NULL ?
+	    req->principal_type : "AWS";
+	char acct[13], cacct[13];
+	const char *c;
+	size_t i;
+	int root = 0;
+
+	/* {"AWS": "*"} is the same as "*": everyone, anonymous too. */
+	if (strcmp(type, "AWS") == 0 && strcmp(pv, "*") == 0)
+		return 1;
+	if (strcmp(type, ctype) != 0)
+		return 0;
+	if (strcmp(type, "AWS") == 0) {
+		/* An account id or its root: every principal of it. */
+		if (strlen(pv) == 12 && all_digits(pv, 12)) {
+			memcpy(acct, pv, 13);
+			root = 1;
+		} else if (arn_account(pv, acct) == 0 &&
+		    strcmp(pv + strlen(pv) - 5, ":root") == 0)
+			root = 1;
+	}
+	for (i = 0; i < req->nprincipals; i++) {
+		if ((c = req->principals[i]) == NULL)
+			continue;
+		if (root) {
+			if (strlen(c) == 12 && all_digits(c, 12)) {
+				if (strcmp(c, acct) == 0)
+					return 1;
+			} else if (arn_account(c, cacct) == 0 &&
+			    strcmp(cacct, acct) == 0)
+				return 1;
+		} else if (strcmp(type, "Service") == 0) {
+			if (strcasecmp(c, pv) == 0)
+				return 1;
+		} else if (strcmp(c, pv) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+principal_match(const struct policy_request *req, json_t *v)
+{
+	const char *type;
+	json_t *list;
+	size_t i;
+
+	if (json_is_string(v))
+		return 1;		/* "*" */
+	json_object_foreach(v, type, list)
+		for (i = 0; i < nvals(list); i++)
+			if (principal_value_match(req, type,
+			    json_string_value(val(list, i))))
+				return 1;
+	return 0;
+}
+
 static int
 statement_match(struct ev *ev, json_t *st)
 {
@@ -1033,6 +1339,13 @@ statement_match(struct ev *ev, json_t *st)
 
 	if (ev->req->action == NULL || ev->req->resource == NULL)
 		return 0;
+	if ((v = json_object_get(st, "Principal")) != NULL) {
+		if (!principal_match(ev->req, v))
+			return 0;
+	} else if ((v = json_object_get(st, "NotPrincipal")) != NULL) {
+		if (principal_match(ev->req, v))
+			return 0;
+	}
 	if ((v = json_object_get(st, "Action")) != NULL)
 		m = list_match(ev, v, ev->req->action, 1);
 	else
@@ -1042,6 +1355,8 @@ statement_match(struct ev *ev, json_t *st)
 		return 0;
 	if ((v = json_object_get(st, "Resource")) != NULL)
 		m = list_match(ev, v, ev->req->resource, 0);
+	else if (json_object_get(st, "NotResource") == NULL)
+		m = 1;		/* a trust policy: the role itself */
 	else
 		m = !list_match(ev, json_object_get(st, "NotResource"),
 		    ev->req->resource, 0);

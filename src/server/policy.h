@@ -1,9 +1,11 @@
-/* policy: IAM JSON identity policies. policy_parse checks a document the
- * way IAM's MalformedPolicyDocument does; policy_evaluate decides one
- * request against a set of policies with IAM's logic: a matching Deny
- * wins, else a matching Allow, else the implicit deny. Actions, resources,
+/* policy: IAM JSON policies. policy_parse checks an identity policy the
+ * way IAM's MalformedPolicyDocument does; policy_parse_ex also checks
+ * resource policies and role trust policies, whose statements name a
+ * Principal or NotPrincipal. policy_evaluate decides one request against
+ * a set of policies with IAM's logic: a matching Deny wins, else a
+ * matching Allow, else the implicit deny. Actions, resources, principals,
  * policy variables and condition operators follow the IAM JSON policy
- * reference. Not wired into the API yet (docs/security.md). */
+ * reference. */
 #ifndef PORTHOLE_POLICY_H
 #define PORTHOLE_POLICY_H
 
@@ -36,12 +38,36 @@ struct policy_request {
 	const char *resource;             /* the resource ARN */
 	const struct policy_ctx *ctx;
 	size_t nctx;
+	/* Who calls, for statements with Principal / NotPrincipal (resource
+	 * and trust policies); identity policies ignore it. principal_type
+	 * is "AWS" when NULL, else "Service", "Federated" or
+	 * "CanonicalUser". For "AWS" the identifiers are the caller's ARN
+	 * and, for a role session or an instance, its role's ARN
+	 * (arn:aws:iam::ACCT:role/PATH/NAME); the caller's account id or
+	 * arn:aws:iam::ACCT:root may be listed too. A policy's "*" or
+	 * {"AWS": "*"} matches every caller (anonymous too); an account id
+	 * or its :root ARN every identifier of that account; anything else
+	 * one identifier exactly (Service names ignore case). */
+	const char *principal_type;
+	const char *const *principals;
+	size_t nprincipals;
 };
 
 /* Parse and check a document of n bytes. On failure PH_ERR_INVALID (or
  * PH_ERR_TOOBIG, PH_ERR_NOMEM) and the reason in why. */
 int policy_parse(const char *json, size_t n, struct policy **out, char *why,
     size_t whylen);
+
+/* Flags of policy_parse_ex. */
+#define POLICY_F_PRINCIPAL 0x1  /* resource policy: every statement names
+				   Principal or NotPrincipal */
+#define POLICY_F_TRUST 0x2      /* a role's trust policy (implies
+				   POLICY_F_PRINCIPAL): no Resource, only
+				   STS AssumeRole actions, no Allow with
+				   NotPrincipal */
+/* policy_parse with flags; flags 0 is policy_parse (Principal refused). */
+int policy_parse_ex(const char *json, size_t n, unsigned flags,
+    struct policy **out, char *why, size_t whylen);
 void policy_free(struct policy *p);
 
 /* The decision for req over n policies (NULL entries are skipped). An

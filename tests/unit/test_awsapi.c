@@ -515,6 +515,121 @@ test_call_timeout(void **state)
 	buf_free(&resp);
 }
 
+/* STS AssumeRole: a signed Query POST; the answer's credentials land in
+ * dst; XML errors read as the CLI prints them; answers without usable
+ * credentials (missing, not XML, a token that would break a header) are
+ * refused. */
+static void
+test_assume_role(void **state)
+{
+	static const char ok[] = "<AssumeRoleResponse xmlns=\"https://sts."
+	    "amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><Credentials>"
+	    "<AccessKeyId>ASIAABCDEFGHIJKLMNOP</AccessKeyId><SecretAccessKey>"
+	    "c2VjcmV0/of/the/session+abcdefghijklmnopq</SecretAccessKey>"
+	    "<SessionToken>dG9rZW4=</SessionToken><Expiration>2026-12-05T00:"
+	    "00:00.000Z</Expiration></Credentials><AssumedRoleUser><Arn>arn:"
+	    "aws:sts::123456789012:assumed-role/r/s</Arn></AssumedRoleUser>"
+	    "</AssumeRoleResult></AssumeRoleResponse>";
+	static const char denied[] = "<ErrorResponse><Error><Type>Sender"
+	    "</Type><Code>AccessDenied</Code><Message>User: x is not "
+	    "authorized\n\tnow</Message></Error></ErrorResponse>";
+	static const char *const bad[] = {
+		"not xml at all",
+		"<AssumeRoleResponse/>",
+		"<a><AccessKeyId>ASIAABCDEFGHIJKLMNOP</AccessKeyId>"
+		    "<SecretAccessKey>s</SecretAccessKey><SessionToken>t\r\n"
+		    "X-Evil: 1</SessionToken></a>",
+		"<a><AccessKeyId>ASIA</AccessKeyId><SecretAccessKey>s"
+		    "</SecretAccessKey><SessionToken>t</SessionToken></a>",
+		"<!DOCTYPE a [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><a>"
+		    "<AccessKeyId>ASIAABCDEFGHIJKLMNOP</AccessKeyId>"
+		    "<SecretAccessKey>&e;</SecretAccessKey><SessionToken>t"
+		    "</SessionToken></a>",
+	};
+	struct client_awscfg src, dst;
+	struct parsed p;
+	struct server s;
+	char err[512], url[64];
+	pthread_t th;
+	size_t i;
+	int rc;
+
+	(void)state;
+	server_start(&s, &th, "HTTP/1.1 200 OK", ok, strlen(ok));
+	make_cfg(&src, s.port, NULL);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
+	memset(&dst, 0, sizeof(dst));
+	snprintf(dst.region, sizeof(dst.region), "eu-west-1");
+	rc = client_awsapi_assume_role(&src, url, "arn:aws:iam::123456789012:"
+	    "role/r", "a b&c", 900, "ext/1", &dst, err, sizeof(err));
+	server_stop(&s, th);
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_string_equal(dst.access_key_id, "ASIAABCDEFGHIJKLMNOP");
+	assert_string_equal(dst.secret_access_key,
+	    "c2VjcmV0/of/the/session+abcdefghijklmnopq");
+	assert_string_equal(dst.session_token, "dG9rZW4=");
+	assert_string_equal(dst.region, "eu-west-1");	/* untouched */
+	assert_null(strstr(s.req, SECRET));
+	parse_request(&p, s.req, s.req_len);
+	assert_string_equal(get_hdr(&p, "Content-Type"),
+	    "application/x-www-form-urlencoded; charset=utf-8");
+	assert_null(get_hdr(&p, "X-Amz-Target"));
+	assert_non_null(strstr(get_hdr(&p, "Authorization"),
+	    "/us-east-1/sts/aws4_request"));
+	assert_int_equal(p.body_len, strlen("Action=AssumeRole&Version="
+	    "2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr"
+	    "&RoleSessionName=a%20b%26c&DurationSeconds=900&ExternalId=ext%2F"
+	    "1"));
+	assert_memory_equal(p.body, "Action=AssumeRole&Version=2011-06-15&"
+	    "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr&"
+	    "RoleSessionName=a%20b%26c&DurationSeconds=900&ExternalId=ext%2F1",
+	    p.body_len);
+
+	server_start(&s, &th, "HTTP/1.1 403 Forbidden", denied,
+	    strlen(denied));
+	make_cfg(&src, s.port, NULL);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
+	memset(&dst, 0, sizeof(dst));
+	rc = client_awsapi_assume_role(&src, url, "arn:aws:iam::1:role/r",
+	    "s", 0, NULL, &dst, err, sizeof(err));
+	server_stop(&s, th);
+	assert_int_equal(rc, PH_ERR_DENIED);
+	assert_string_equal(err, "An error occurred (AccessDenied) when "
+	    "calling the AssumeRole operation: User: x is not authorized??"
+	    "now");
+	assert_string_equal(dst.access_key_id, "");
+	assert_null(strstr(s.req, "DurationSeconds"));
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		server_start(&s, &th, "HTTP/1.1 200 OK", bad[i],
+		    strlen(bad[i]));
+		make_cfg(&src, s.port, NULL);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
+		memset(&dst, 0, sizeof(dst));
+		rc = client_awsapi_assume_role(&src, url,
+		    "arn:aws:iam::1:role/r", "s", 0, NULL, &dst, err,
+		    sizeof(err));
+		server_stop(&s, th);
+		if (rc != PH_ERR_INVALID)
+			fail_msg("answer %zu accepted", i);
+		assert_non_null(strstr(err, "no usable credentials"));
+		assert_string_equal(dst.access_key_id, "");
+		assert_string_equal(dst.secret_access_key, "");
+		assert_string_equal(dst.session_token, "");
+	}
+	/* Nothing listening. */
+	make_cfg(&src, 1, NULL);
+	assert_int_equal(client_awsapi_assume_role(&src, "http://127.0.0.1:1",
+	    "arn:aws:iam::1:role/r", "s", 0, NULL, &dst, err, sizeof(err)),
+	    PH_ERR_IO);
+	assert_int_equal(client_awsapi_assume_role(&src, "",
+	    "arn:aws:iam::1:role/r", "s", 0, NULL, &dst, err, sizeof(err)),
+	    PH_ERR_INVALID);
+	assert_int_equal(client_awsapi_assume_role(&src, url, NULL, "s", 0,
+	    NULL, &dst, err, sizeof(err)), PH_ERR_INVALID);
+}
+
 int
 main(void)
 {
@@ -525,6 +640,7 @@ main(void)
 		cmocka_unit_test(test_call_transport),
 		cmocka_unit_test(test_call_timeout),
 		cmocka_unit_test(test_error_message),
+		cmocka_unit_test(test_assume_role),
 	};
 	int rc;
 

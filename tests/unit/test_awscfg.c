@@ -25,7 +25,7 @@ static const char *const aws_env[] = {
 	"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_REGION",
 	"AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SSM",
 	"AWS_ENDPOINT_URL_KMS", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-	"AWS_CA_BUNDLE",
+	"AWS_CA_BUNDLE", "AWS_ENDPOINT_URL_STS",
 };
 
 static void
@@ -114,6 +114,28 @@ static const char conf_file[] =
     "[profile role]\n"
     "role_arn = arn:aws:iam::123456789012:role/x\n"
     "source_profile = default\n"
+    "[profile role-nosource]\n"
+    "role_arn = arn:aws:iam::123456789012:role/x\n"
+    "[profile role-ec2]\n"
+    "role_arn = arn:aws:iam::123456789012:role/x\n"
+    "credential_source = Ec2InstanceMetadata\n"
+    "[profile role-mfa]\n"
+    "role_arn = arn:aws:iam::123456789012:role/x\n"
+    "source_profile = default\n"
+    "mfa_serial = arn:aws:iam::123456789012:mfa/u\n"
+    "[profile loop-a]\n"
+    "role_arn = arn:aws:iam::123456789012:role/a\n"
+    "source_profile = loop-b\n"
+    "[profile loop-b]\n"
+    "role_arn = arn:aws:iam::123456789012:role/b\n"
+    "source_profile = loop-a\n"
+    "[profile role-badduration]\n"
+    "role_arn = arn:aws:iam::123456789012:role/x\n"
+    "source_profile = default\n"
+    "duration_seconds = 60\n"
+    "[profile role-badsource]\n"
+    "role_arn = arn:aws:iam::123456789012:role/x\n"
+    "source_profile = partial\n"
     "[profile partial]\n"
     "aws_access_key_id = AKIDPARTIAL\n"
     "region = us-east-1\n"
@@ -189,11 +211,40 @@ test_files_and_profiles(void **state)
 	assert_int_equal(client_awscfg_load(&c, "cfgonly ", NULL, NULL),
 	    PH_ERR_NOTFOUND);
 
+	/* A role profile calls STS AssumeRole with its source profile's
+	 * credentials (test_awsapi covers the call): here nothing listens,
+	 * and the failure is the call's, not a fall-through to the source
+	 * profile's credentials. */
+	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1", 1);
+	setenv("AWS_REGION", "us-east-1", 1);
+	assert_int_equal(client_awscfg_load(&c, "role", NULL, NULL),
+	    PH_ERR_IO);
+	assert_non_null(strstr(c.error, "Could not connect"));
+	assert_string_equal(c.access_key_id, "");
+	/* Role profiles it cannot serve are errors, not a silent
+	 * fall-through to other credentials. */
+	assert_int_equal(client_awscfg_load(&c, "role-nosource", NULL, NULL),
+	    PH_ERR_INVALID);
+	assert_non_null(strstr(c.error, "no source_profile"));
+	assert_int_equal(client_awscfg_load(&c, "role-ec2", NULL, NULL),
+	    PH_ERR_INVALID);
+	assert_non_null(strstr(c.error, "credential_source"));
+	assert_int_equal(client_awscfg_load(&c, "role-mfa", NULL, NULL),
+	    PH_ERR_INVALID);
+	assert_non_null(strstr(c.error, "mfa_serial"));
+	assert_int_equal(client_awscfg_load(&c, "loop-a", NULL, NULL),
+	    PH_ERR_INVALID);
+	assert_non_null(strstr(c.error, "a loop?"));
+	assert_int_equal(client_awscfg_load(&c, "role-badduration", NULL,
+	    NULL), PH_ERR_INVALID);
+	assert_non_null(strstr(c.error, "duration_seconds"));
+	assert_int_equal(client_awscfg_load(&c, "role-badsource", NULL, NULL),
+	    PH_ERR_INVALID);
+	assert_non_null(strstr(c.error, "source_profile (partial)"));
+	unsetenv("AWS_ENDPOINT_URL_STS");
+	unsetenv("AWS_REGION");
 	/* Unsupported providers and partial credentials are errors, not a
 	 * silent fall-through to other credentials. */
-	assert_int_equal(client_awscfg_load(&c, "role", NULL, NULL),
-	    PH_ERR_INVALID);
-	assert_non_null(strstr(c.error, "role_arn"));
 	assert_int_equal(client_awscfg_load(&c, "partial", NULL, NULL),
 	    PH_ERR_INVALID);
 	assert_string_equal(c.error, "Partial credentials found in "

@@ -1,6 +1,8 @@
-/* policy: IAM identity policies, driven by a corpus of cases
- * (fixtures/policy_cases.json: policies, a request, the decision or
- * "Malformed"), plus the limits the corpus cannot express. */
+/* policy: IAM identity, resource and trust policies, driven by a corpus
+ * of cases (fixtures/policy_cases.json: policies, a request, the decision
+ * or "Malformed"; "kind": "resource" or "trust" parses with
+ * policy_parse_ex, and the request's "principals" and "principal_type"
+ * say who calls), plus the limits the corpus cannot express. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,10 +42,13 @@ run_case(json_t *c)
 	const char *name = json_string_value(json_object_get(c, "name"));
 	const char *expect = json_string_value(json_object_get(c, "expect"));
 	const char *want_why = json_string_value(json_object_get(c, "why"));
+	const char *kind = json_string_value(json_object_get(c, "kind"));
+	const char *pvals[MAXV];
+	unsigned flags = 0;
 	struct policy *ps[MAXP] = { NULL };
 	struct policy_ctx ctx[MAXCTX];
 	const char *vals[MAXCTX][MAXV];
-	struct policy_request req = { NULL, NULL, ctx, 0 };
+	struct policy_request req = { NULL, NULL, ctx, 0, NULL, NULL, 0 };
 	json_t *pols = json_object_get(c, "policies"), *r, *cx, *v, *e;
 	char why[512], *text;
 	const char *key;
@@ -52,6 +57,12 @@ run_case(json_t *c)
 
 	assert_non_null(name);
 	assert_non_null(expect);
+	if (kind != NULL && strcmp(kind, "resource") == 0)
+		flags = POLICY_F_PRINCIPAL;
+	else if (kind != NULL && strcmp(kind, "trust") == 0)
+		flags = POLICY_F_TRUST;
+	else
+		assert_null(kind);
 	assert_true(json_is_array(pols));
 	assert_true(json_array_size(pols) <= MAXP);
 	for (i = 0; i < json_array_size(pols); i++) {
@@ -61,8 +72,9 @@ run_case(json_t *c)
 		    json_dumps(v, JSON_COMPACT);
 		assert_non_null(text);
 		why[0] = '\0';
-		rc = policy_parse(text, strlen(text), &ps[np], why,
-		    sizeof(why));
+		rc = flags == 0 ? policy_parse(text, strlen(text), &ps[np],
+		    why, sizeof(why)) : policy_parse_ex(text, strlen(text),
+		    flags, &ps[np], why, sizeof(why));
 		free(text);
 		if (rc != 0) {
 			assert_null(ps[np]);
@@ -96,6 +108,16 @@ run_case(json_t *c)
 	r = json_object_get(c, "request");
 	req.action = json_string_value(json_object_get(r, "action"));
 	req.resource = json_string_value(json_object_get(r, "resource"));
+	req.principal_type = json_string_value(json_object_get(r,
+	    "principal_type"));
+	v = json_object_get(r, "principals");
+	if (v != NULL) {
+		assert_true(json_is_array(v) && json_array_size(v) <= MAXV);
+		json_array_foreach(v, j, e)
+			pvals[j] = json_string_value(e);
+		req.principals = pvals;
+		req.nprincipals = json_array_size(v);
+	}
 	cx = json_object_get(r, "context");
 	json_object_foreach(cx, key, v) {
 		assert_true(req.nctx < MAXCTX);
@@ -151,7 +173,7 @@ t_limits(void **state)
 	const char *vals[] = { "x" };
 	struct policy_ctx ctx[] = { { "aws:username", vals, 1 } };
 	struct policy_request req = { "ssm:StartSession", "arn:aws:ssm:x",
-	    ctx, 1 };
+	    ctx, 1, NULL, NULL, 0 };
 	const struct policy *ps[2] = { NULL, NULL };
 	struct policy *p = NULL;
 	char why[128], *big;
@@ -197,7 +219,7 @@ t_null_value(void **state)
 	const char *vals[] = { "alice", NULL };
 	struct policy_ctx ctx[] = { { "aws:username", vals, 1 } };
 	struct policy_request req = { "ssm:StartSession", "arn:aws:ssm:x",
-	    ctx, 1 };
+	    ctx, 1, NULL, NULL, 0 };
 	const struct policy *ps[1];
 	struct policy *p = NULL;
 	char why[128];
@@ -220,7 +242,8 @@ t_slow_glob(void **state)
 	    "\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}}";
 	const struct policy *ps[2];
 	struct policy *allow = NULL, *deny = NULL;
-	struct policy_request req = { "s3:GetObject", NULL, NULL, 0 };
+	struct policy_request req = { "s3:GetObject", NULL, NULL, 0, NULL,
+	    NULL, 0 };
 	char why[128], *doc, *res;
 	size_t k = 3000;
 	int n;
