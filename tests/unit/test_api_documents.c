@@ -1283,12 +1283,26 @@ test_migration_from_v1(void **state)
 	sqlite3 *db;
 	json_t *out, *d;
 
-	/* Turn the file back into what schema version 1 left, with an old
+	/* Turn the file back into what schema version 1 left (undoing the
+	 * later versions), with an old
 	 * preferences content the account had. */
 	store_close(f->srv.store);
 	f->srv.store = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	    /* version 3 (IAM, STS) */
+	    "DROP TABLE sts_credentials; DROP TABLE iam_attachments;"
+	    "DROP TABLE iam_policy_versions; DROP TABLE iam_policies;"
+	    "DROP TABLE iam_inline_policies; DROP TABLE iam_roles;"
+	    "DROP TABLE iam_group_members; DROP TABLE iam_groups;"
+	    "DROP TABLE iam_login_profiles; DROP INDEX iam_users_lname;"
+	    "ALTER TABLE iam_users DROP COLUMN user_id;"
+	    "ALTER TABLE iam_users DROP COLUMN path;"
+	    "ALTER TABLE iam_users DROP COLUMN password_last_used_ms;"
+	    "ALTER TABLE iam_access_keys DROP COLUMN last_used_ms;"
+	    "ALTER TABLE iam_access_keys DROP COLUMN last_used_service;"
+	    "ALTER TABLE iam_access_keys DROP COLUMN last_used_region;"
+	    /* version 2 (document versions) */
 	    "DROP TRIGGER documents_builtin_insert;"
 	    "DROP TRIGGER documents_builtin_update;"
 	    "DROP TABLE document_versions;"
