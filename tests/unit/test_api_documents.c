@@ -1284,8 +1284,8 @@ test_migration_from_v1(void **state)
 	json_t *out, *d;
 
 	/* Turn the file back into what schema version 1 left (undoing the
-	 * later versions), with an old
-	 * preferences content the account had. */
+	 * later versions), with an old preferences content the account
+	 * had. */
 	store_close(f->srv.store);
 	f->srv.store = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
