@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "common/err.h"
+#include "server/policy.h"
 #include "server/store.h"
 #include "server/store_iam.h"
 
@@ -96,5 +99,86 @@ done:
 	free(in);
 	if (rc != 0)
 		memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+#define IP_SSM_SERVICE "ssm.amazonaws.com"
+
+/* Does v (a string or a list of strings) hold a value fn accepts? */
+static int
+ip_any(json_t *v, int (*fn)(const char *))
+{
+	size_t i;
+	json_t *e;
+
+	if (json_is_string(v))
+		return fn(json_string_value(v));
+	json_array_foreach(v, i, e)
+		if (json_is_string(e) && fn(json_string_value(e)))
+			return 1;
+	return 0;
+}
+
+static int
+ip_is_ssm(const char *s)
+{
+	return strcmp(s, IP_SSM_SERVICE) == 0;
+}
+
+static int
+ip_is_assume(const char *s)
+{
+	return policy_glob(s, "sts:AssumeRole", 1) == 1;
+}
+
+/* An unconditional Allow of sts:AssumeRole to the SSM service. */
+static int
+ip_trusts_ssm(json_t *st)
+{
+	json_t *pr;
+
+	if (!json_is_object(st) || !json_is_string(json_object_get(st,
+	    "Effect")) || strcmp(json_string_value(json_object_get(st,
+	    "Effect")), "Allow") != 0 || json_object_get(st,
+	    "Condition") != NULL)
+		return 0;
+	pr = json_object_get(st, "Principal");
+	if (!json_is_object(pr) || !ip_any(json_object_get(pr, "Service"),
+	    ip_is_ssm))
+		return 0;
+	return ip_any(json_object_get(st, "Action"), ip_is_assume);
+}
+
+int
+instance_role_usable(struct server *srv, const char *role, char *arn,
+    size_t arnlen)
+{
+	struct iam_role_rec *r;
+	const char *name;
+	json_t *doc = NULL, *st, *e;
+	size_t i;
+	int rc, ok = 0;
+
+	snprintf(arn, arnlen, "arn:aws:iam::%s:role/%s", srv->account_id,
+	    role);
+	name = strrchr(role, '/');
+	name = name != NULL ? name + 1 : role;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return PH_ERR_NOMEM;
+	if ((rc = store_iam_role_get(srv->store, name, r)) != 0)
+		goto done;
+	if (r->trust_policy != NULL)
+		doc = json_loads(r->trust_policy, 0, NULL);
+	st = json_object_get(doc, "Statement");
+	if (json_is_object(st))
+		ok = ip_trusts_ssm(st);
+	json_array_foreach(st, i, e)
+		if (!ok)
+			ok = ip_trusts_ssm(e);
+	rc = ok ? 0 : PH_ERR_NOTFOUND;
+done:
+	json_decref(doc);
+	iam_role_rec_clear(r);
+	free(r);
 	return rc;
 }

@@ -26,4 +26,12 @@ int instance_principal(struct server *srv, const char *instance_id,
 void instance_arn(const struct server *srv, const char *instance_id,
     char *out, size_t size);
 
+/* CreateActivation's check: 0 if role (an activation's IamRole, a name
+ * with an optional path) is an IAM role whose trust policy lets
+ * ssm.amazonaws.com sts:AssumeRole it; PH_ERR_NOTFOUND if not (AWS's
+ * "Nonexistent role or missing ssm service principal in trust policy"),
+ * another error on store failures. arn gets the role's ARN either way. */
+int instance_role_usable(struct server *srv, const char *role, char *arn,
+    size_t arnlen);
+
 #endif
