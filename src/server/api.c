@@ -216,6 +216,16 @@ api_handle(struct server *srv, struct http_request *req)
 	}
 	authed = 1;
 	conn_set_authenticated(req->conn);
+	/* The request-level condition keys: an IPv4 peer of a dual-stack
+	 * socket is its IPv4 address; every request comes over TLS. */
+	if (peer != NULL && strncmp(peer, "::ffff:", 7) == 0 &&
+	    strchr(peer, '.') != NULL)
+		peer += 7;
+	snprintf(look.p.origin.source_ip, sizeof(look.p.origin.source_ip),
+	    "%s", peer != NULL ? peer : "");
+	look.p.origin.secure_transport = 1;
+	snprintf(look.p.origin.region, sizeof(look.p.origin.region), "%s",
+	    id.region[0] != '\0' ? id.region : srv->region);
 
 	target = http_header(req, "X-Amz-Target");
 	for (i = 0; i < sizeof(api_json_services) /

@@ -19,7 +19,7 @@ struct principal;
 struct api_error {
 	int status;
 	char type[64];
-	char message[512];
+	char message[1024];  /* fits two ARNs of a denial */
 };
 
 /* One authenticated call. */

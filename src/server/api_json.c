@@ -43,12 +43,27 @@ int
 api_authorize(const struct api_call *c, const char *action, const char *arn,
     struct api_error *err)
 {
-	if (authz_check(c->srv, c->principal, action, arn) == 0)
+	const char *who;
+	int d;
+
+	d = authz_decide(c->srv, c->principal, action, arn, NULL, 0);
+	if (d == POLICY_ALLOW)
 		return 0;
+	who = c->principal != NULL && c->principal->arn[0] != '\0' ?
+	    c->principal->arn : "anonymous";
+	log_info("event=authz_deny principal=%s action=%s resource=%s "
+	    "deny=%s", who, action, arn,
+	    d == POLICY_DENY_EXPLICIT ? "explicit" : "implicit");
+	/* AWS's wording, nothing more: which policy denied stays here. */
+	if (d == POLICY_DENY_EXPLICIT)
+		return api_error_set(err, 400, "AccessDeniedException",
+		    "User: %s is not authorized to perform: %s on resource: "
+		    "%s with an explicit deny in an identity-based policy",
+		    who, action, arn);
 	return api_error_set(err, 400, "AccessDeniedException",
-	    "User: %s is not authorized to perform: %s on resource: %s",
-	    c->principal != NULL ? c->principal->arn : "anonymous", action,
-	    arn);
+	    "User: %s is not authorized to perform: %s on resource: %s "
+	    "because no identity-based policy allows the %s action", who,
+	    action, arn, action);
 }
 
 const struct api_json_action *

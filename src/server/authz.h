@@ -4,8 +4,10 @@
 #ifndef PORTHOLE_AUTHZ_H
 #define PORTHOLE_AUTHZ_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "server/policy.h"
 #include "server/server.h"
 
 /* Who made a request: an IAM user of the store (SigV4 with its access
@@ -51,11 +53,43 @@ struct principal {
 	struct request_origin origin;
 };
 
-/* 0 if allowed, PH_ERR_DENIED otherwise. action is "service:Action", e.g.
- * "ssm:StartSession"; resource_arn is the resource's ARN or "*". An
- * instance principal is allowed kms:Decrypt and kms:DescribeKey only (the
- * key policy still decides per key). */
+/* The policy decision point. The root admin (the IAM user portholed init
+ * created) may do anything; every other principal gets what its identity
+ * policies say (a user's own and its groups', a role session's and an
+ * instance's: its role's), evaluated by policy.c against a request
+ * context of the global condition keys (aws:username, aws:userid,
+ * aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
+ * aws:PrincipalTag/..., aws:CurrentTime, aws:EpochTime, aws:SourceIp,
+ * aws:SecureTransport, aws:RequestedRegion), the resource's tags
+ * (aws:ResourceTag/... and ssm:resourceTag/... for a managed instance or a
+ * document ARN) and ssm:SessionDocumentAccessCheck on ssm:StartSession.
+ * Parsed policies and principal tags are cached per principal until
+ * store_authz_generation changes; every request is evaluated afresh.
+ *
+ * action is "service:Action", e.g. "ssm:StartSession"; resource_arn is
+ * the resource's ARN or "*". authz_check: 0 if allowed, PH_ERR_DENIED
+ * otherwise. */
 int authz_check(struct server *srv, const struct principal *p,
     const char *action, const char *resource_arn);
+
+/* The same with n more condition keys (kms:EncryptionContext:...,
+ * kms:CallerAccount, kms:ViaService); they are added after the global
+ * keys, so a key given here does not replace one authz computes. */
+int authz_check_ctx(struct server *srv, const struct principal *p,
+    const char *action, const char *resource_arn,
+    const struct policy_ctx *extra, size_t nextra);
+
+/* The decision itself (enum policy_decision: POLICY_ALLOW,
+ * POLICY_DENY_IMPLICIT, POLICY_DENY_EXPLICIT), for messages that say
+ * which deny it was. Internal failures are explicit denies. */
+int authz_decide(struct server *srv, const struct principal *p,
+    const char *action, const char *resource_arn,
+    const struct policy_ctx *extra, size_t nextra);
+
+/* Drop srv's decision cache (at shutdown). */
+void authz_free(struct server *srv);
+
+/* Statistics of srv's cache, for tests: loads (misses) since start. */
+uint64_t authz_cache_loads(const struct server *srv);
 
 #endif

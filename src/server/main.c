@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "server/api.h"
+#include "server/authz.h"
 #include "server/gateway.h"
 #include "server/init.h"
 #include "server/kms.h"
@@ -453,6 +454,7 @@ fail:
 		gateway_free(st.srv.gw);
 	tls_ctx_free(st.srv.tls);
 	kms_close(st.srv.kms);
+	authz_free(&st.srv);
 	store_close(st.srv.store);
 	uv_loop_close(st.srv.loop);
 	return rc == 0 ? 0 : 1;

@@ -11,6 +11,7 @@ struct store;
 struct gateway;
 struct tls_ctx;
 struct kms;
+struct authz_cache;
 
 struct server {
 	uv_loop_t *loop;
@@ -18,6 +19,7 @@ struct server {
 	struct gateway *gw;
 	struct tls_ctx *tls;
 	struct kms *kms;       /* KMS key store; NULL: KMS unavailable */
+	struct authz_cache *authz;  /* authz.c's decisions cache, or NULL */
 	char data_dir[512];
 	char region[32];       /* default signing region, e.g. us-east-1 */
 	char account_id[13];   /* 12 digits */

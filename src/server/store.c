@@ -1631,6 +1631,7 @@ store_instance_deregister(struct store *st, const char *instance_id,
 	if ((rc = st_tags_drop(st, "ManagedInstance", instance_id)) != 0 ||
 	    (rc = st_commit(st)) != 0)
 		goto fail;
+	st->authz_generation++;     /* its tags are gone */
 	sqlite3_finalize(s);
 	log_info("event=instance_deregistered instance=%s", instance_id);
 	return 0;
