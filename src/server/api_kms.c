@@ -265,10 +265,10 @@ kms_allowed(const struct api_call *c, const struct kms_key_rec *rec,
 	who.role_arn = p != NULL && p->role_arn[0] != '\0' ? p->role_arn :
 	    NULL;
 	who.account_id = c->srv->account_id;
-	/* TODO(authz): authz_check_ctx(c->srv, p, action, arn, k->kv,
-	 * k->nextra) once it exists, so identity policies see the
-	 * kms:EncryptionContext keys too. */
-	who.iam_allows = authz_check(c->srv, p, action, arn) == 0;
+	/* Identity policies see the KMS keys too; authz adds the global
+	 * ones itself. */
+	who.iam_allows = authz_check_ctx(c->srv, p, action, arn, k->kv,
+	    k->nextra) == 0;
 	who.ctx = k->kv;
 	who.nctx = k->n;
 	d = kms_policy_eval_text(rec->policy, &who, action, arn);

@@ -430,20 +430,27 @@ gw_instance_allowed(struct gateway *gw, const char *instance_id,
 {
 	struct principal *p;
 	size_t i;
-	int rc;
+	int rc, d;
 
 	why[0] = '\0';
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return PH_ERR_NOMEM;
 	rc = instance_principal(gw->srv, instance_id, peer_ip, p);
 	for (i = 0; rc == 0 && actions[i] != NULL; i++) {
-		if (authz_check(gw->srv, p, actions[i], resource) == 0)
+		d = authz_decide(gw->srv, p, actions[i], resource, NULL, 0);
+		if (d == POLICY_ALLOW)
 			continue;
 		rc = PH_ERR_DENIED;
-		snprintf(why, whylen, "User: %s is not authorized to perform: "
-		    "%s on resource: %s because no identity-based policy "
-		    "allows the %s action", p->arn, actions[i], resource,
-		    actions[i]);
+		if (d == POLICY_DENY_EXPLICIT)
+			snprintf(why, whylen, "User: %s is not authorized to "
+			    "perform: %s on resource: %s with an explicit deny "
+			    "in an identity-based policy", p->arn, actions[i],
+			    resource);
+		else
+			snprintf(why, whylen, "User: %s is not authorized to "
+			    "perform: %s on resource: %s because no "
+			    "identity-based policy allows the %s action",
+			    p->arn, actions[i], resource, actions[i]);
 		log_limited(LOG_WARN, "instance_denied", "event=instance_denied "
 		    "instance=%s principal=%s action=%s resource=%s "
 		    "addr=%s", instance_id, p->arn, actions[i], resource,
