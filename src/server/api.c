@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -16,12 +17,15 @@
 #include "common/log.h"
 #include "common/sigv4.h"
 #include "common/uuid.h"
+#include "server/api_iam.h"
 #include "server/api_json.h"
 #include "server/api_kms.h"
+#include "server/api_query.h"
 #include "server/api_ssm.h"
 #include "server/authz.h"
 #include "server/instance_principal.h"
 #include "server/store.h"
+#include "server/store_iam.h"
 
 #define API_CONTENT_TYPE "application/x-amz-json-1.1"
 
@@ -37,7 +41,19 @@ static const struct {
 	{ "kms", "TrentService.", api_kms_dispatch },
 };
 
+/* Query-protocol services (form-encoded POST, XML answers): signing
+ * name, XML namespace, dispatcher. */
+static const struct {
+	const char *service;
+	const char *ns;
+	api_query_dispatch_fn dispatch;
+} api_query_services[] = {
+	{ "iam", API_IAM_NAMESPACE, api_iam_dispatch },
+};
+
 #define API_KMS_PREFIX "TrentService."
+#define API_FORM_TYPE "application/x-www-form-urlencoded"
+#define API_XML_TYPE "text/xml"
 
 struct api_lookup {
 	struct store *st;
@@ -141,6 +157,53 @@ api_respond_error(struct http_request *req, const struct api_error *err,
 	json_decref(o);
 }
 
+/* botocore sends Query requests (IAM, STS) as a form. */
+static int
+api_is_form(struct http_request *req)
+{
+	const char *ct = http_header(req, "Content-Type");
+
+	return ct != NULL && strncasecmp(ct, API_FORM_TYPE,
+	    sizeof(API_FORM_TYPE) - 1) == 0;
+}
+
+/* The Query service signed for, or NULL. */
+static int
+api_query_service(const char *service)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(api_query_services) /
+	    sizeof(api_query_services[0]); i++)
+		if (strcmp(service, api_query_services[i].service) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+api_respond_query_error(struct http_request *req, const char *ns,
+    const struct api_error *err, const char *request_id)
+{
+	char hdr[96];
+	char *xml = NULL;
+	size_t len;
+	int status;
+
+	snprintf(hdr, sizeof(hdr), "x-amzn-RequestId: %s\r\n", request_id);
+	if (api_query_error_xml(ns, err, request_id, &xml, &len,
+	    &status) != 0) {
+		static const char fallback[] =
+		    "<ErrorResponse><Error><Type>Receiver</Type>"
+		    "<Code>ServiceFailure</Code></Error></ErrorResponse>";
+
+		http_respond(req, 500, API_XML_TYPE, hdr, fallback,
+		    sizeof(fallback) - 1);
+		return;
+	}
+	http_respond(req, status, API_XML_TYPE, hdr, xml, len);
+	free(xml);
+}
+
 static void
 api_audit(const char *request_id, const char *service, const char *action,
     const struct principal *p, const char *peer, int status,
@@ -167,7 +230,7 @@ api_handle(struct server *srv, struct http_request *req)
 	json_t *in = NULL, *out = NULL;
 	json_error_t jerr;
 	size_t i, plen;
-	int rc, authed = 0;
+	int rc, authed = 0, query, qi = -1;
 
 	uuid_v4_str(request_id);
 	memset(&err, 0, sizeof(err));
@@ -175,6 +238,7 @@ api_handle(struct server *srv, struct http_request *req)
 	memset(&id, 0, sizeof(id));
 	peer = req->conn != NULL ? conn_peer_addr(req->conn) : NULL;
 	snprintf(action, sizeof(action), "-");
+	query = api_is_form(req);
 
 	if (strcmp(req->method, "POST") != 0 || strcmp(req->path, "/") != 0) {
 		api_error_set(&err, 404, "UnknownOperationException",
@@ -226,6 +290,42 @@ api_handle(struct server *srv, struct http_request *req)
 	look.p.origin.secure_transport = 1;
 	snprintf(look.p.origin.region, sizeof(look.p.origin.region), "%s",
 	    id.region[0] != '\0' ? id.region : srv->region);
+
+	if (look.p.kind == PRINCIPAL_USER && look.p.access_key_id[0] != '\0')
+		store_iam_key_used(srv->store, look.p.access_key_id,
+		    id.service, id.region, api_now_ms());
+
+	if (query) {
+		char *xml = NULL;
+		size_t xlen;
+		char hdr[96];
+
+		if ((qi = api_query_service(id.service)) < 0) {
+			api_error_set(&err, 400, "InvalidAction",
+			    "Service %s does not speak the query protocol.",
+			    id.service);
+			goto fail;
+		}
+		memset(&call, 0, sizeof(call));
+		call.srv = srv;
+		call.principal = &look.p;
+		call.host = http_header(req, "Host");
+		call.request_id = request_id;
+		call.now_ms = api_now_ms();
+		if (api_query_run(&call, api_query_services[qi].ns,
+		    api_query_services[qi].dispatch, req->body, req->body_len,
+		    action, sizeof(action), &xml, &xlen, &err) != 0)
+			goto fail;
+		api_audit(request_id, id.service, action, &look.p, peer, 200,
+		    NULL);
+		snprintf(hdr, sizeof(hdr), "x-amzn-RequestId: %s\r\n",
+		    request_id);
+		http_respond(req, 200, API_XML_TYPE, hdr, xml, xlen);
+		/* Answers may carry new secret access keys. */
+		OPENSSL_cleanse(xml, xlen);
+		free(xml);
+		return;
+	}
 
 	target = http_header(req, "X-Amz-Target");
 	for (i = 0; i < sizeof(api_json_services) /
@@ -285,7 +385,14 @@ api_handle(struct server *srv, struct http_request *req)
 fail:
 	api_audit(request_id, id.service[0] != '\0' ? id.service : "-", action,
 	    authed ? &look.p : NULL, peer, err.status, err.type);
-	api_respond_error(req, &err, request_id);
+	if (query) {
+		if (qi < 0)
+			qi = api_query_service(id.service);
+		api_respond_query_error(req, qi >= 0 ?
+		    api_query_services[qi].ns : API_IAM_NAMESPACE, &err,
+		    request_id);
+	} else
+		api_respond_error(req, &err, request_id);
 	api_wipe_plaintext(in);
 	json_decref(in);
 	json_decref(out);

@@ -54,4 +54,29 @@ typedef int (*api_query_dispatch_fn)(const struct api_call *c,
     const char *action, const struct api_form *in, struct api_xml *out,
     struct api_error *err);
 
+/* A text percent-encoded as IAM sends policy documents (RFC 3986
+ * unreserved characters kept); botocore decodes it. */
+int api_xml_urlencoded(struct api_xml *x, const char *element,
+    const char *text);
+
+/* Limits of one form body. */
+#define API_FORM_MAX_BODY (1024 * 1024)
+#define API_FORM_MAX_PAIRS 2000
+
+/* One Query request, from body to answer: parse the form, find Action,
+ * run dispatch with a writer inside <ActionResult>, and on success 0 with
+ * *xml_out (malloc'd, *xml_len bytes) the whole response. Otherwise a
+ * negative code and *err (Action unknown: InvalidAction; form malformed:
+ * MalformedQueryString-style InvalidParameterValue / InvalidAction).
+ * action_out gets the Action for the audit line ("-" if none). */
+int api_query_run(const struct api_call *c, const char *ns,
+    api_query_dispatch_fn dispatch, const void *body, size_t len,
+    char *action_out, size_t action_size, char **xml_out, size_t *xml_len,
+    struct api_error *err);
+/* The ErrorResponse for err: AWS JSON types map to Query codes
+ * (AccessDeniedException: AccessDenied, 403). *out malloc'd; NULL if out of
+ * memory. *status_out: the HTTP status to answer with. */
+int api_query_error_xml(const char *ns, const struct api_error *err,
+    const char *request_id, char **out, size_t *len, int *status_out);
+
 #endif

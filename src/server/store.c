@@ -23,6 +23,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "server/authz.h"
+#include "server/store_iam.h"
 #include "server/store_internal.h"
 #include "server/store_journal.h"
 
@@ -143,6 +144,88 @@ static const char *const migrations[] = {
 	"  WHERE name = NEW.name AND version = 1;"
 	" END;"
 	"PRAGMA user_version = 2;",
+	/* version 3: IAM (store_iam.c) and STS credentials (store_sts.c).
+	 * Names are unique case-insensitively, as IAM's are; user ids of
+	 * rows written before this version are given at open, in C. */
+	"ALTER TABLE iam_users ADD COLUMN user_id TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE iam_users ADD COLUMN path TEXT NOT NULL DEFAULT '/';"
+	"ALTER TABLE iam_users ADD COLUMN password_last_used_ms INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"CREATE UNIQUE INDEX iam_users_lname ON iam_users(lower(name));"
+	"ALTER TABLE iam_access_keys ADD COLUMN last_used_ms INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE iam_access_keys ADD COLUMN last_used_service TEXT NOT NULL"
+	" DEFAULT '';"
+	"ALTER TABLE iam_access_keys ADD COLUMN last_used_region TEXT NOT NULL"
+	" DEFAULT '';"
+	"CREATE TABLE iam_login_profiles ("
+	" user_name TEXT PRIMARY KEY,"
+	" salt BLOB NOT NULL,"
+	" hash BLOB NOT NULL,"
+	" scrypt_n INTEGER NOT NULL,"
+	" scrypt_r INTEGER NOT NULL,"
+	" scrypt_p INTEGER NOT NULL,"
+	" password_reset_required INTEGER NOT NULL DEFAULT 0,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE TABLE iam_groups ("
+	" name TEXT PRIMARY KEY,"
+	" group_id TEXT NOT NULL,"
+	" path TEXT NOT NULL DEFAULT '/',"
+	" arn TEXT NOT NULL UNIQUE,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE UNIQUE INDEX iam_groups_lname ON iam_groups(lower(name));"
+	"CREATE TABLE iam_group_members ("
+	" group_name TEXT NOT NULL,"
+	" user_name TEXT NOT NULL,"
+	" added_ms INTEGER NOT NULL,"
+	" PRIMARY KEY (group_name, user_name));"
+	"CREATE INDEX iam_group_members_user ON iam_group_members(user_name);"
+	"CREATE TABLE iam_roles ("
+	" name TEXT PRIMARY KEY,"
+	" role_id TEXT NOT NULL,"
+	" path TEXT NOT NULL DEFAULT '/',"
+	" arn TEXT NOT NULL UNIQUE,"
+	" trust_policy TEXT NOT NULL,"
+	" description TEXT NOT NULL DEFAULT '',"
+	" max_session_duration INTEGER NOT NULL DEFAULT 3600,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE UNIQUE INDEX iam_roles_lname ON iam_roles(lower(name));"
+	"CREATE TABLE iam_inline_policies ("
+	" entity_type TEXT NOT NULL,"
+	" entity_name TEXT NOT NULL,"
+	" policy_name TEXT NOT NULL,"
+	" document TEXT NOT NULL,"
+	" PRIMARY KEY (entity_type, entity_name, policy_name));"
+	"CREATE TABLE iam_policies ("
+	" arn TEXT PRIMARY KEY,"
+	" name TEXT NOT NULL,"
+	" policy_id TEXT NOT NULL,"
+	" path TEXT NOT NULL DEFAULT '/',"
+	" description TEXT NOT NULL DEFAULT '',"
+	" default_version TEXT NOT NULL DEFAULT 'v1',"
+	" next_version INTEGER NOT NULL DEFAULT 2,"
+	" is_aws INTEGER NOT NULL DEFAULT 0,"
+	" created_ms INTEGER NOT NULL,"
+	" updated_ms INTEGER NOT NULL);"
+	"CREATE UNIQUE INDEX iam_policies_lname ON iam_policies(is_aws,"
+	" lower(name));"
+	"CREATE TABLE iam_policy_versions ("
+	" policy_arn TEXT NOT NULL,"
+	" version_id TEXT NOT NULL,"
+	" document TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" PRIMARY KEY (policy_arn, version_id));"
+	"CREATE TABLE iam_attachments ("
+	" entity_type TEXT NOT NULL,"
+	" entity_name TEXT NOT NULL,"
+	" policy_arn TEXT NOT NULL,"
+	" PRIMARY KEY (entity_type, entity_name, policy_arn));"
+	"CREATE INDEX iam_attachments_policy ON iam_attachments(policy_arn);"
+	"CREATE TABLE sts_credentials (akid TEXT PRIMARY KEY, secret TEXT NOT"
+	" NULL, token_hash BLOB NOT NULL, role_name TEXT NOT NULL, session_name"
+	" TEXT NOT NULL, source_arn TEXT NOT NULL, expiry_ms INTEGER NOT NULL,"
+	" created_ms INTEGER NOT NULL);"
+	"PRAGMA user_version = 3;",
 };
 
 #define STORE_SCHEMA_VERSION \
@@ -706,7 +789,8 @@ store_open_ex(struct store **out, const char *path, int flags, char *why,
 	    (rc = st_exec(st, "PRAGMA foreign_keys = ON")) != 0 ||
 	    (rc = st_exec(st, "PRAGMA secure_delete = ON")) != 0)
 		goto fail;
-	if ((rc = st_migrate(st)) != 0 || (rc = st_seed_documents(st)) != 0)
+	if ((rc = st_migrate(st)) != 0 || (rc = st_seed_documents(st)) != 0 ||
+	    (rc = store_iam_open(st)) != 0)
 		goto fail;
 	/* One portholed owns this file: at start no agent is connected, so
 	 * an Online left by a crash is stale. */
@@ -742,115 +826,6 @@ store_close(struct store *st)
 	if (st->db != NULL)
 		sqlite3_close(st->db);
 	free(st);
-}
-
-/* ---- IAM ---------------------------------------------------------------- */
-
-int
-store_iam_create_user(struct store *st, const char *user_name,
-    const char *arn, int is_root_admin)
-{
-	sqlite3_stmt *s = NULL;
-	int rc;
-
-	if (user_name == NULL || arn == NULL || user_name[0] == '\0')
-		return PH_ERR_INVALID;
-	if ((rc = st_prep(st, "INSERT INTO iam_users (name, arn, "
-	    "is_root_admin, created_ms) VALUES (?1, ?2, ?3, ?4)", &s)) != 0)
-		return rc;
-	st_text(s, 1, user_name);
-	st_text(s, 2, arn);
-	sqlite3_bind_int(s, 3, is_root_admin ? 1 : 0);
-	sqlite3_bind_int64(s, 4, st_now_ms());
-	rc = st_step_done(st, s, "iam_create_user");
-	sqlite3_finalize(s);
-	return rc;
-}
-
-int
-store_iam_create_access_key(struct store *st, const char *user_name,
-    char akid_out[STORE_AKID_SIZE], char secret_out[STORE_SECRET_SIZE])
-{
-	/* AWS key ids: "AKIA" and 16 characters of base32. */
-	static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
-	sqlite3_stmt *s = NULL;
-	int rc, tries;
-
-	akid_out[0] = secret_out[0] = '\0';
-	if ((rc = st_prep(st, "INSERT INTO iam_access_keys (akid, user_name, "
-	    "secret, created_ms) SELECT ?1, name, ?2, ?3 FROM iam_users "
-	    "WHERE name = ?4", &s)) != 0)
-		return rc;
-	for (tries = 0; tries < 5; tries++) {
-		memcpy(akid_out, "AKIA", 4);
-		if ((rc = st_random_chars(akid_out + 4, 16, b32)) != 0 ||
-		    (rc = st_random_chars(secret_out, 40, b64)) != 0)
-			break;
-		sqlite3_reset(s);
-		st_text(s, 1, akid_out);
-		st_text(s, 2, secret_out);
-		sqlite3_bind_int64(s, 3, st_now_ms());
-		st_text(s, 4, user_name);
-		rc = st_step_done(st, s, "iam_create_access_key");
-		if (rc == 0 && sqlite3_changes(st->db) == 0)
-			rc = PH_ERR_NOTFOUND;
-		if (rc != PH_ERR_EXISTS)
-			break;
-	}
-	sqlite3_finalize(s);
-	if (rc != 0) {
-		OPENSSL_cleanse(secret_out, STORE_SECRET_SIZE);
-		akid_out[0] = secret_out[0] = '\0';
-	}
-	return rc;
-}
-
-int
-store_iam_lookup_key(struct store *st, const char *akid, char *secret,
-    size_t secret_size, struct principal *p_out)
-{
-	sqlite3_stmt *s = NULL;
-	int rc, active;
-
-	if (secret != NULL && secret_size > 0)
-		secret[0] = '\0';
-	if (akid == NULL || strlen(akid) >= STORE_AKID_SIZE)
-		return PH_ERR_NOTFOUND;
-	if ((rc = st_prep(st, "SELECT k.secret, k.active AND u.active, u.name, "
-	    "u.arn, u.is_root_admin FROM iam_access_keys k JOIN iam_users u "
-	    "ON u.name = k.user_name WHERE k.akid = ?1", &s)) != 0)
-		return rc;
-	st_text(s, 1, akid);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		rc = rc == SQLITE_DONE ? PH_ERR_NOTFOUND : PH_ERR_IO;
-		goto out;
-	}
-	active = sqlite3_column_int(s, 1);
-	if (secret != NULL && active) {
-		const char *v = (const char *)sqlite3_column_text(s, 0);
-
-		if (v == NULL || strlen(v) >= secret_size) {
-			rc = PH_ERR_TOOBIG;
-			goto out;
-		}
-		memcpy(secret, v, strlen(v) + 1);
-	}
-	if (p_out != NULL) {
-		memset(p_out, 0, sizeof(*p_out));
-		st_col(s, 2, p_out->name, sizeof(p_out->name));
-		st_col(s, 3, p_out->arn, sizeof(p_out->arn));
-		snprintf(p_out->access_key_id, sizeof(p_out->access_key_id),
-		    "%s", akid);
-		p_out->is_root_admin = sqlite3_column_int(s, 4);
-		p_out->active = active;
-	}
-	rc = active ? 0 : PH_ERR_DENIED;
-out:
-	sqlite3_finalize(s);
-	return rc;
 }
 
 /* ---- tags --------------------------------------------------------------- */
