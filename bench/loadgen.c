@@ -6,6 +6,7 @@
  *       --data-dir PORTHOLED_DATA_DIR --agents N --hold SECONDS
  *       [--activation-code C --activation-id I] [--state-cache DIR]
  *       [--sessions-per-second-agents M --sessions-seconds S]
+ *       [--session-credentials AWS_CREDENTIALS_FILE]
  *       [--parallel P] [--connect-timeout SECONDS]
  *
  * It registers N instances through POST /v1/register, each with its own
@@ -22,7 +23,9 @@
  * answer StartSession for S seconds (after the hold): StartSession signed
  * as admin, the agent opens its data channel and writes one output byte,
  * the client data channel waits for it, TerminateSession; the line then
- * also has "session_cycles" and "sessions_per_second".
+ * also has "session_cycles" and "sessions_per_second". With
+ * --session-credentials the session calls are signed with that file's
+ * [porthole] key instead (an IAM user, to measure the policy engine).
  * Diagnostics go to stderr; the exit status is 0 if the run completed
  * (whatever it measured; SIGINT or SIGTERM end the hold early and add
  * "interrupted":true), 1 on a setup error, 2 on a usage error. */
@@ -464,6 +467,7 @@ usage(FILE *f)
 	    "         [--activation-code C --activation-id I] "
 	    "[--state-cache DIR]\n"
 	    "         [--sessions-per-second-agents M --sessions-seconds S]\n"
+	    "         [--session-credentials AWS_CREDENTIALS_FILE]\n"
 	    "         [--parallel P] [--connect-timeout SECONDS]\n");
 }
 
@@ -496,6 +500,7 @@ main(int argc, char **argv)
 		{ "state-cache", required_argument, NULL, 's' },
 		{ "sessions-per-second-agents", required_argument, NULL, 'M' },
 		{ "sessions-seconds", required_argument, NULL, 'S' },
+		{ "session-credentials", required_argument, NULL, 'K' },
 		{ "parallel", required_argument, NULL, 'p' },
 		{ "connect-timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -505,7 +510,7 @@ main(int argc, char **argv)
 	struct lg lg;
 	char err[512];
 	const char *endpoint = NULL, *data_dir = NULL, *code = NULL;
-	const char *act = NULL, *cache = NULL;
+	const char *act = NULL, *cache = NULL, *sess_creds = NULL;
 	unsigned long agents = 0, hold = 0, m = 0, ss = 0, par, cto;
 	size_t registered = 0, i;
 	uint64_t t0, t_reg;
@@ -528,6 +533,7 @@ main(int argc, char **argv)
 		case 'C': code = optarg; break;
 		case 'I': act = optarg; break;
 		case 's': cache = optarg; break;
+		case 'K': sess_creds = optarg; break;
 		case 'n':
 			if (lg_num(optarg, LG_AGENTS_MAX, &agents) != 0)
 				goto bad;
@@ -610,6 +616,8 @@ main(int argc, char **argv)
 
 		if (lg_admin_load(&admin, data_dir, endpoint, lg.ca_file, err,
 		    sizeof(err)) != 0 ||
+		    (sess_creds != NULL && lg_admin_use_credentials(&admin,
+		    sess_creds, err, sizeof(err)) != 0) ||
 		    lg_sess_new(&lg.sessions, lg.loop, &admin, lg.ws_base,
 		    err, sizeof(err)) != 0) {
 			lg_admin_clear(&admin);

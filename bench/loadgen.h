@@ -24,6 +24,10 @@ struct lg_admin {
 int lg_admin_load(struct lg_admin *a, const char *data_dir,
     const char *endpoint, const char *ca_file, char *err, size_t errlen);
 void lg_admin_clear(struct lg_admin *a);
+/* Sign as the [porthole] access key of the AWS credentials file path
+ * instead (another IAM user), keeping endpoint and region. */
+int lg_admin_use_credentials(struct lg_admin *a, const char *path,
+    char *err, size_t errlen);
 /* One signed SSM JSON 1.1 call ("AmazonSSM.<action>"); the body of a 200
  * answer in resp. Blocking (libcurl), for use outside the loop. */
 int lg_ssm_call(const struct lg_admin *a, const char *action,

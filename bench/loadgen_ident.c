@@ -118,22 +118,14 @@ lg_ini_get(const char *text, const char *profile, const char *key,
 	return PH_ERR_NOTFOUND;
 }
 
-int
-lg_admin_load(struct lg_admin *a, const char *data_dir, const char *endpoint,
-    const char *ca_file, char *err, size_t errlen)
+/* The [porthole] access key of an AWS credentials file into a. */
+static int
+lg_keys_load(struct lg_admin *a, const char *path, char *err, size_t errlen)
 {
-	char path[4200];
 	struct buf b;
-	json_t *cfg;
-	const char *r;
 	int rc;
 
-	memset(a, 0, sizeof(*a));
-	snprintf(a->endpoint, sizeof(a->endpoint), "%s", endpoint);
-	snprintf(a->ca_file, sizeof(a->ca_file), "%s", ca_file);
-	snprintf(a->region, sizeof(a->region), "us-east-1");
 	buf_init(&b, LG_FILE_MAX);
-	snprintf(path, sizeof(path), "%s/admin.credentials", data_dir);
 	if ((rc = lg_read_file(path, &b)) != 0) {
 		snprintf(err, errlen, "cannot read %s", path);
 		goto out;
@@ -146,6 +138,29 @@ lg_admin_load(struct lg_admin *a, const char *data_dir, const char *endpoint,
 		rc = PH_ERR_INVALID;
 		goto out;
 	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(b.data, b.cap);
+	buf_free(&b);
+	return rc;
+}
+
+int
+lg_admin_load(struct lg_admin *a, const char *data_dir, const char *endpoint,
+    const char *ca_file, char *err, size_t errlen)
+{
+	char path[4200];
+	json_t *cfg;
+	const char *r;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	snprintf(a->endpoint, sizeof(a->endpoint), "%s", endpoint);
+	snprintf(a->ca_file, sizeof(a->ca_file), "%s", ca_file);
+	snprintf(a->region, sizeof(a->region), "us-east-1");
+	snprintf(path, sizeof(path), "%s/admin.credentials", data_dir);
+	if ((rc = lg_keys_load(a, path, err, errlen)) != 0)
+		return rc;
 	snprintf(path, sizeof(path), "%s/config.json", data_dir);
 	cfg = json_load_file(path, 0, NULL);
 	r = json_string_value(json_object_get(cfg, "Region"));
@@ -153,11 +168,14 @@ lg_admin_load(struct lg_admin *a, const char *data_dir, const char *endpoint,
 	    r[strspn(r, "abcdefghijklmnopqrstuvwxyz0123456789-")] == '\0')
 		snprintf(a->region, sizeof(a->region), "%s", r);
 	json_decref(cfg);
-	rc = 0;
-out:
-	OPENSSL_cleanse(b.data, b.cap);
-	buf_free(&b);
-	return rc;
+	return 0;
+}
+
+int
+lg_admin_use_credentials(struct lg_admin *a, const char *path, char *err,
+    size_t errlen)
+{
+	return lg_keys_load(a, path, err, errlen);
 }
 
 void

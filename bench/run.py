@@ -21,6 +21,10 @@ Rows:
   6  footprint: idle agent RSS, extra RSS per open session, the shells
   7  server scale through porthole-loadgen (pending until it is built)
   8  relay CPU seconds per GiB relayed, measured during row 1
+  9  StartSession cycles/s signed by an IAM user whose group has a
+     20-statement policy with tag conditions, against the root admin
+     (which skips the policy engine) in the same run: the policy
+     engine's cost (issue 10); the ratio column is user / admin here
 
 Usage:
   bench/run.py [--quick | --smoke] [--scale X] [--out FILE]
@@ -93,6 +97,10 @@ LIMITS = {
     "7": "one TLS connection, WebSocket and instance record per agent",
     "7e": "the 2 CPUs, shared with the load generator and its 100 "
           "clients' TLS handshakes",
+    "9": "per cycle the user is decided three times (StartSession on the "
+         "instance and on the document, TerminateSession) against 20 "
+         "statements, with the instance's tags read from the store; the "
+         "parsed policies are cached per principal",
     "8": "per frame: TLS decrypt and re-encrypt, wslay unmasking the "
          "agent's masked frames byte by byte, copies between the TLS, "
          "WebSocket and queue buffers",
@@ -1135,6 +1143,128 @@ class Bench:
                      limited_by="porthole-loadgen: session mode not "
                      "implemented yet" if pending else first_line(e))
 
+    # ---- row 9: StartSession under a 20-statement policy -----------------
+
+    def policy_20(self):
+        """The bench user's group policy: what Step 6's end user gets,
+        padded to 20 statements with ones a real account carries (other
+        teams' tags, guard-rail Denies that do not match)."""
+        st = [
+            {"Sid": "StartOnBench", "Effect": "Allow",
+             "Action": "ssm:StartSession",
+             "Resource": "arn:aws:ssm:*:*:managed-instance/*",
+             "Condition": {"StringEquals": {
+                 "ssm:resourceTag/Environment": "bench"}}},
+            {"Sid": "Documents", "Effect": "Allow",
+             "Action": "ssm:StartSession",
+             "Resource": "arn:aws:ssm:*:*:document/SSM-SessionManagerRunShell",
+             "Condition": {"BoolIfExists": {
+                 "ssm:SessionDocumentAccessCheck": "true"}}},
+            {"Sid": "OwnSessions", "Effect": "Allow",
+             "Action": ["ssm:TerminateSession", "ssm:ResumeSession"],
+             "Resource": "arn:aws:ssm:*:*:session/${aws:username}-*"},
+            {"Sid": "Read", "Effect": "Allow",
+             "Action": ["ssm:DescribeSessions", "ssm:GetConnectionStatus",
+                        "ssm:DescribeInstanceInformation"],
+             "Resource": "*"},
+        ]
+        for i in range(10):
+            st.append({"Sid": "Team%d" % i, "Effect": "Allow",
+                       "Action": "ssm:StartSession",
+                       "Resource": "arn:aws:ssm:*:*:managed-instance/*",
+                       "Condition": {"StringEquals": {
+                           "ssm:resourceTag/Team": "team-%d" % i,
+                           "aws:PrincipalTag/Team": "team-%d" % i}}})
+        st += [
+            {"Sid": "NeverProd", "Effect": "Deny",
+             "Action": "ssm:StartSession", "Resource": "*",
+             "Condition": {"StringEquals": {
+                 "ssm:resourceTag/Environment": "prod"}}},
+            {"Sid": "TlsOnly", "Effect": "Deny", "Action": "*",
+             "Resource": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            {"Sid": "FromHere", "Effect": "Deny", "Action": "ssm:*",
+             "Resource": "*",
+             "Condition": {"NotIpAddress": {"aws:SourceIp": [
+                 "127.0.0.0/8", "::1/128", "10.0.0.0/8"]}}},
+            {"Sid": "NoIam", "Effect": "Deny", "Action": "iam:*",
+             "Resource": "*"},
+            {"Sid": "NoDocuments", "Effect": "Deny",
+             "NotAction": ["ssm:StartSession", "ssm:TerminateSession",
+                           "ssm:ResumeSession", "ssm:Describe*",
+                           "ssm:Get*"],
+             "Resource": "arn:aws:ssm:*:*:document/*"},
+            {"Sid": "Window", "Effect": "Deny", "Action": "*",
+             "Resource": "*",
+             "Condition": {"DateGreaterThan": {
+                 "aws:CurrentTime": "2099-12-31T23:59:59Z"}}},
+        ]
+        assert len(st) == 20
+        return {"Version": "2012-10-17", "Statement": st}
+
+    def row_policy(self):
+        name = ("StartSession cycles/s, IAM user with a 20-statement group "
+                "policy (OpenSSH column: root admin)")
+        lg = harness.binary("porthole-loadgen")
+        if not os.access(lg, os.X_OK) or \
+                "--session-credentials" not in self.loadgen_help(lg):
+            self.row("9", name, "1/s", "higher", status="pending",
+                     limited_by="porthole-loadgen has no "
+                     "--session-credentials")
+            return
+        c = self.cluster
+        iam = c.client("iam")
+        group, user = "bench-limited", "bench-user"
+        iam.create_group(GroupName=group)
+        iam.put_group_policy(GroupName=group, PolicyName="bench-20",
+                             PolicyDocument=json.dumps(self.policy_20()))
+        iam.create_user(UserName=user)
+        iam.add_user_to_group(GroupName=group, UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        creds = os.path.join(c.tmp, "bench-user.credentials")
+        fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("[porthole]\naws_access_key_id = %s\n"
+                    "aws_secret_access_key = %s\n"
+                    % (key["AccessKeyId"], key["SecretAccessKey"]))
+        n = 20 if self.args.smoke else 50
+        # The activation's tag reaches every instance registered with it.
+        act = c.ssm().create_activation(
+            IamRole=harness.TEST_ROLE, RegistrationLimit=n,
+            Tags=[{"Key": "Environment", "Value": "bench"}])
+        secs = "5" if self.args.smoke else "15"
+        common = ["--agents", str(n), "--hold", "1",
+                  "--sessions-per-second-agents", str(n),
+                  "--sessions-seconds", secs,
+                  "--activation-id", act["ActivationId"],
+                  "--activation-code", act["ActivationCode"],
+                  "--state-cache", os.path.join(c.tmp, "loadgen-policy")]
+        # Interleaved rounds, so the machine's noise falls on both.
+        rounds = 1 if self.args.smoke else 2
+        got = {"admin": [], "user": []}
+        for _ in range(rounds):
+            for who in ("admin", "user"):
+                extra = ["--session-credentials", creds] \
+                    if who == "user" else []
+                js, _smp = self.loadgen_run(lg, common + extra, 1,
+                                            min(self.row_budget / 4, 150))
+                got[who].append(js or {})
+
+        def rate(lst):
+            cyc = sum(j.get("session_cycles") or 0 for j in lst)
+            t = sum(j.get("session_seconds") or 0 for j in lst)
+            return cyc / t if t else None
+        ru, ra = rate(got["user"]), rate(got["admin"])
+        fails = sum(j.get("session_failures") or 0 for j in got["user"])
+        lim = LIMITS["9"]
+        if fails:
+            lim += " (%d user cycles failed)" % fails
+        self.row("9", name, "1/s", "higher", ru, ra,
+                 status="ok" if ru else "error", limited_by=lim,
+                 detail={"loadgen_user": got["user"],
+                         "loadgen_admin": got["admin"],
+                         "agents": n, "statements": 20})
+
     # ---- running ------------------------------------------------------------
 
     def run_row(self, rid, fn, budget):
@@ -1174,6 +1304,7 @@ class Bench:
             ("6", self.row_footprint, 180),
             ("1b", self.row_output_kms, big),
             ("7", self.row_scale, 900),
+            ("9", self.row_policy, 600),
         ]
         for rid, fn, budget in plan:
             if want and rid not in want and rid.rstrip("b") not in want:
@@ -1192,6 +1323,7 @@ ROW_NAMES = {
     "3": "bulk input", "4": "keystroke echo RTT",
     "5": "time to first prompt byte", "6": "agent footprint",
     "7": "server scale", "8": "relay cost",
+    "9": "StartSession under a 20-statement policy",
 }
 
 
@@ -1316,7 +1448,7 @@ def main():
                     help="perf record -g portholed and the agent during "
                     "row 1a into DIR")
     ap.add_argument("--rows", default=None,
-                    help="comma-separated rows to run (1,1b,3,4,5,6,7)")
+                    help="comma-separated rows to run (1,1b,3,4,5,6,7,9)")
     ap.add_argument("--dump", action="store_true",
                     help="print tracebacks and the logs at the end")
     args = ap.parse_args()

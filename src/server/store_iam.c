@@ -1795,7 +1795,7 @@ store_iam_user_policies(struct store *st, const char *user_name,
 	    "iam_group_members m JOIN iam_inline_policies i ON "
 	    "i.entity_type = 'group' AND i.entity_name = m.group_name WHERE "
 	    "m.user_name = ?1 "
-	    "UNION ALL " ATTACHED_DOCS("group", "m.group_name") " AND "
+	    "UNION ALL " ATTACHED_DOCS("group", "a.entity_name") " AND "
 	    "a.entity_name IN (SELECT m.group_name FROM iam_group_members m "
 	    "WHERE m.user_name = ?1)", &s)) != 0)
 		return rc;

@@ -118,6 +118,43 @@ add_instance(struct fx *f, const char *tag_key, const char *tag_value,
 	    T0, NULL, NULL, id, role), 0);
 }
 
+static void
+instance_arn(const char *id, char *out, size_t size)
+{
+	snprintf(out, size, "arn:aws:ssm:us-east-1:" ACCT
+	    ":managed-instance/%s", id);
+}
+
+static void
+make_user(struct fx *f, const char *name)
+{
+	struct iam_user_rec u;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.name, sizeof(u.name), "%s", name);
+	snprintf(u.path, sizeof(u.path), "/");
+	snprintf(u.arn, sizeof(u.arn), "arn:aws:iam::" ACCT ":user/%s", name);
+	assert_int_equal(store_iam_user_create(f->srv.store, &u), 0);
+}
+
+static void
+put_policy(struct fx *f, const char *type, const char *entity,
+    const char *pname, const char *doc)
+{
+	assert_int_equal(store_iam_inline_put(f->srv.store, type, entity,
+	    pname, doc), 0);
+}
+
+static void
+tag(struct fx *f, const char *rtype, const char *rid, const char *k,
+    const char *v)
+{
+	struct store_tag t = { k, v };
+
+	assert_int_equal(store_tags_add(f->srv.store, rtype, rid, &t, 1,
+	    STORE_TAGS_MAX), 0);
+}
+
 /* ---- without identity policies ----------------------------------------- */
 
 static void
@@ -209,6 +246,371 @@ test_deregister_bumps_generation(void **state)
 	assert_true(store_authz_generation(f->srv.store) > g);
 }
 
+
+/* ---- identity policies ------------------------------------------------- */
+
+static void
+test_user_allow_and_explicit_deny(void **state)
+{
+	struct fx *f = *state;
+	struct api_error err;
+	struct api_call c;
+
+	make_user(f, "bob");
+	put_policy(f, IAM_ENTITY_USER, "bob", "read", "{\"Version\": "
+	    "\"2012-10-17\", \"Statement\": {\"Effect\": \"Allow\", "
+	    "\"Action\": \"ssm:Describe*\", \"Resource\": \"*\"}}");
+	assert_int_equal(decide(f, &f->bob, "ssm:DescribeSessions", "*"),
+	    POLICY_ALLOW);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", "*"),
+	    POLICY_DENY_IMPLICIT);
+	put_policy(f, IAM_ENTITY_USER, "bob", "deny", "{\"Version\": "
+	    "\"2012-10-17\", \"Statement\": {\"Effect\": \"Deny\", "
+	    "\"Action\": \"ssm:DescribeSessions\", \"Resource\": \"*\"}}");
+	assert_int_equal(decide(f, &f->bob, "ssm:DescribeSessions", "*"),
+	    POLICY_DENY_EXPLICIT);
+	assert_int_equal(decide(f, &f->bob, "ssm:DescribeInstanceInformation",
+	    "*"), POLICY_ALLOW);
+	memset(&c, 0, sizeof(c));
+	memset(&err, 0, sizeof(err));
+	c.srv = &f->srv;
+	c.principal = &f->bob;
+	assert_int_equal(api_authorize(&c, "ssm:DescribeSessions", "*", &err),
+	    PH_ERR_INVALID);
+	assert_string_equal(err.type, "AccessDeniedException");
+	assert_string_equal(err.message, "User: arn:aws:iam::" ACCT
+	    ":user/bob is not authorized to perform: ssm:DescribeSessions on "
+	    "resource: * with an explicit deny in an identity-based policy");
+}
+
+/* Step 6's group: StartSession on instances tagged Environment=stage,
+ * Terminate only on the user's own sessions. */
+static void
+test_group_policy_tags_and_own_sessions(void **state)
+{
+	struct fx *f = *state;
+	struct iam_group_rec g;
+	char stage[21], prod[21], arn[128];
+
+	make_user(f, "bob");
+	memset(&g, 0, sizeof(g));
+	snprintf(g.name, sizeof(g.name), "session-manager-limited");
+	snprintf(g.path, sizeof(g.path), "/");
+	snprintf(g.arn, sizeof(g.arn), "arn:aws:iam::" ACCT
+	    ":group/session-manager-limited");
+	assert_int_equal(store_iam_group_create(f->srv.store, &g), 0);
+	put_policy(f, IAM_ENTITY_GROUP, "session-manager-limited", "enduser",
+	    "{\"Version\": \"2012-10-17\", \"Statement\": ["
+	    "{\"Effect\": \"Allow\", \"Action\": \"ssm:StartSession\", "
+	    "\"Resource\": \"arn:aws:ssm:*:*:managed-instance/*\", "
+	    "\"Condition\": {\"StringLike\": "
+	    "{\"ssm:resourceTag/Environment\": [\"stage\"]}}}, "
+	    "{\"Effect\": \"Allow\", \"Action\": \"ssm:StartSession\", "
+	    "\"Resource\": "
+	    "\"arn:aws:ssm:*:*:document/SSM-SessionManagerRunShell\", "
+	    "\"Condition\": {\"BoolIfExists\": "
+	    "{\"ssm:SessionDocumentAccessCheck\": \"true\"}}}, "
+	    "{\"Effect\": \"Allow\", \"Action\": [\"ssm:TerminateSession\", "
+	    "\"ssm:ResumeSession\"], \"Resource\": "
+	    "\"arn:aws:ssm:*:*:session/${aws:username}-*\"}]}");
+	add_instance(f, "Environment", "stage", stage);
+	add_instance(f, "Environment", "prod", prod);
+	/* Not a member yet. */
+	instance_arn(stage, arn, sizeof(arn));
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", arn),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(store_iam_group_add_user(f->srv.store,
+	    "session-manager-limited", "bob"), 0);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", arn),
+	    POLICY_ALLOW);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession",
+	    "arn:aws:ssm:us-east-1:" ACCT
+	    ":document/SSM-SessionManagerRunShell"), POLICY_ALLOW);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession",
+	    "arn:aws:ssm:us-east-1::document/AWS-StartInteractiveCommand"),
+	    POLICY_DENY_IMPLICIT);
+	instance_arn(prod, arn, sizeof(arn));
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", arn),
+	    POLICY_DENY_IMPLICIT);
+	/* A tag change takes effect at once. */
+	tag(f, "ManagedInstance", prod, "Environment", "stage");
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", arn),
+	    POLICY_ALLOW);
+	/* Deregistered: its tags are gone. */
+	assert_int_equal(store_instance_deregister(f->srv.store, prod,
+	    T0 + 1), 0);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", arn),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(decide(f, &f->bob, "ssm:TerminateSession",
+	    "arn:aws:ssm:us-east-1:" ACCT ":session/bob-0123456789abcdef0"),
+	    POLICY_ALLOW);
+	assert_int_equal(decide(f, &f->bob, "ssm:ResumeSession",
+	    "arn:aws:ssm:us-east-1:" ACCT ":session/admin-0123456789abcdef0"),
+	    POLICY_DENY_IMPLICIT);
+	/* "bobby-..." is not bob's. */
+	assert_int_equal(decide(f, &f->bob, "ssm:TerminateSession",
+	    "arn:aws:ssm:us-east-1:" ACCT ":session/bobby-0123456789abcde"),
+	    POLICY_DENY_IMPLICIT);
+	/* Out of the group: nothing. */
+	assert_int_equal(store_iam_group_remove_user(f->srv.store,
+	    "session-manager-limited", "bob"), 0);
+	assert_int_equal(decide(f, &f->bob, "ssm:TerminateSession",
+	    "arn:aws:ssm:us-east-1:" ACCT ":session/bob-0123456789abcdef0"),
+	    POLICY_DENY_IMPLICIT);
+}
+
+/* One statement per condition key authz fills in: action ssm:K<n> is
+ * allowed only if that key has the expected value. */
+static const char ctx_policy[] = "{\"Version\": \"2012-10-17\", "
+    "\"Statement\": ["
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K1\", \"Resource\": \"*\", "
+    "\"Condition\": {\"StringEquals\": {\"aws:username\": \"bob\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K2\", \"Resource\": \"*\", "
+    "\"Condition\": {\"StringEquals\": {\"aws:userid\": "
+    "\"AIDAbobEXAMPLE\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K3\", \"Resource\": \"*\", "
+    "\"Condition\": {\"ArnEquals\": {\"aws:PrincipalArn\": "
+    "\"arn:aws:iam::" ACCT ":user/bob\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K4\", \"Resource\": \"*\", "
+    "\"Condition\": {\"StringEquals\": {\"aws:PrincipalAccount\": \""
+    ACCT "\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K5\", \"Resource\": \"*\", "
+    "\"Condition\": {\"StringEquals\": {\"aws:PrincipalType\": "
+    "\"User\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K6\", \"Resource\": \"*\", "
+    "\"Condition\": {\"StringEquals\": {\"aws:PrincipalTag/team\": "
+    "\"ops\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K7\", \"Resource\": \"*\", "
+    "\"Condition\": {\"IpAddress\": {\"aws:SourceIp\": "
+    "\"127.0.0.0/8\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K8\", \"Resource\": \"*\", "
+    "\"Condition\": {\"Bool\": {\"aws:SecureTransport\": \"true\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K9\", \"Resource\": \"*\", "
+    "\"Condition\": {\"StringEquals\": {\"aws:RequestedRegion\": "
+    "\"us-east-1\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K10\", \"Resource\": \"*\", "
+    "\"Condition\": {\"DateGreaterThan\": {\"aws:CurrentTime\": "
+    "\"2020-01-01T00:00:00Z\"}, \"DateLessThan\": {\"aws:CurrentTime\": "
+    "\"2100-01-01T00:00:00Z\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K11\", \"Resource\": \"*\", "
+    "\"Condition\": {\"NumericGreaterThan\": {\"aws:EpochTime\": "
+    "\"1600000000\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K12\", \"Resource\": \"*\", "
+    "\"Condition\": {\"StringEquals\": {\"aws:ResourceTag/Environment\": "
+    "\"stage\", \"ssm:resourceTag/Environment\": \"stage\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:StartSession\", "
+    "\"Resource\": \"*\", \"Condition\": {\"Bool\": "
+    "{\"ssm:SessionDocumentAccessCheck\": \"true\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K14\", \"Resource\": \"*\", "
+    "\"Condition\": {\"StringEquals\": {\"kms:ViaService\": "
+    "\"ssm.us-east-1.amazonaws.com\"}}}, "
+    "{\"Effect\": \"Allow\", \"Action\": \"ssm:K15\", \"Resource\": "
+    "\"arn:aws:ssm:*:*:document/${aws:PrincipalTag/team}-*\"}]}";
+
+static void
+test_context_keys(void **state)
+{
+	struct fx *f = *state;
+	static const char *const vias[] = { "ssm.us-east-1.amazonaws.com" };
+	struct policy_ctx via = { "kms:ViaService", vias, 1 };
+	struct principal p;
+	char id[21], arn[128], act[16];
+	int i;
+
+	make_user(f, "bob");
+	put_policy(f, IAM_ENTITY_USER, "bob", "ctx", ctx_policy);
+	tag(f, "IamUser", "bob", "team", "ops");
+	add_instance(f, "Environment", "stage", id);
+	instance_arn(id, arn, sizeof(arn));
+	for (i = 1; i <= 11; i++) {
+		snprintf(act, sizeof(act), "ssm:K%d", i);
+		assert_int_equal(decide(f, &f->bob, act, "*"), POLICY_ALLOW);
+	}
+	assert_int_equal(decide(f, &f->bob, "ssm:K12", arn), POLICY_ALLOW);
+	assert_int_equal(decide(f, &f->bob, "ssm:K12", "*"),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", "*"),
+	    POLICY_ALLOW);
+	/* Only StartSession carries ssm:SessionDocumentAccessCheck. */
+	assert_int_equal(decide(f, &f->bob, "ssm:K14", "*"),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(authz_check_ctx(&f->srv, &f->bob, "ssm:K14", "*",
+	    &via, 1), 0);
+	assert_int_equal(decide(f, &f->bob, "ssm:K15",
+	    "arn:aws:ssm:us-east-1:" ACCT ":document/ops-runbook"),
+	    POLICY_ALLOW);
+	assert_int_equal(decide(f, &f->bob, "ssm:K15",
+	    "arn:aws:ssm:us-east-1:" ACCT ":document/dev-runbook"),
+	    POLICY_DENY_IMPLICIT);
+	/* The request-level keys come from the principal's origin. */
+	p = f->bob;
+	snprintf(p.origin.source_ip, sizeof(p.origin.source_ip),
+	    "192.0.2.7");
+	p.origin.secure_transport = 0;
+	snprintf(p.origin.region, sizeof(p.origin.region), "eu-west-1");
+	assert_int_equal(decide(f, &p, "ssm:K7", "*"), POLICY_DENY_IMPLICIT);
+	assert_int_equal(decide(f, &p, "ssm:K8", "*"), POLICY_DENY_IMPLICIT);
+	assert_int_equal(decide(f, &p, "ssm:K9", "*"), POLICY_DENY_IMPLICIT);
+	/* A principal tag change reaches the cached principal. */
+	tag(f, "IamUser", "bob", "team", "dev");
+	assert_int_equal(decide(f, &f->bob, "ssm:K6", "*"),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(decide(f, &f->bob, "ssm:K15",
+	    "arn:aws:ssm:us-east-1:" ACCT ":document/dev-runbook"),
+	    POLICY_ALLOW);
+}
+
+/* A role session and an instance have their role's policies and tags;
+ * aws:PrincipalArn is the role's ARN and there is no aws:username. */
+static void
+test_role_principals(void **state)
+{
+	struct fx *f = *state;
+	struct iam_role_rec r;
+	struct principal p;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.name, sizeof(r.name), "SSMInstanceRole");
+	snprintf(r.path, sizeof(r.path), "/");
+	snprintf(r.arn, sizeof(r.arn), "arn:aws:iam::" ACCT
+	    ":role/SSMInstanceRole");
+	r.max_session_duration = 3600;
+	r.trust_policy = strdup("{\"Version\": \"2012-10-17\", "
+	    "\"Statement\": {\"Effect\": \"Allow\", \"Principal\": "
+	    "{\"Service\": \"ssm.amazonaws.com\"}, \"Action\": "
+	    "\"sts:AssumeRole\"}}");
+	assert_non_null(r.trust_policy);
+	assert_int_equal(store_iam_role_create(f->srv.store, &r), 0);
+	iam_role_rec_clear(&r);
+	put_policy(f, IAM_ENTITY_ROLE, "SSMInstanceRole", "core",
+	    "{\"Version\": \"2012-10-17\", \"Statement\": ["
+	    "{\"Effect\": \"Allow\", \"Action\": "
+	    "\"ssm:UpdateInstanceInformation\", \"Resource\": \"*\", "
+	    "\"Condition\": {\"ArnEquals\": {\"aws:PrincipalArn\": "
+	    "\"arn:aws:iam::" ACCT ":role/SSMInstanceRole\"}, "
+	    "\"StringEquals\": {\"aws:PrincipalType\": \"AssumedRole\", "
+	    "\"aws:PrincipalTag/tier\": \"web\"}, "
+	    "\"Null\": {\"aws:username\": \"true\"}}}]}");
+	tag(f, "IamRole", "SSMInstanceRole", "tier", "web");
+	memset(&p, 0, sizeof(p));
+	p.kind = PRINCIPAL_INSTANCE;
+	p.is_instance = 1;
+	p.active = 1;
+	snprintf(p.name, sizeof(p.name), "mi-0123456789abcdef0");
+	snprintf(p.instance_id, sizeof(p.instance_id), "mi-0123456789abcdef0");
+	snprintf(p.role_name, sizeof(p.role_name), "SSMInstanceRole");
+	snprintf(p.role_arn, sizeof(p.role_arn), "arn:aws:iam::" ACCT
+	    ":role/SSMInstanceRole");
+	snprintf(p.arn, sizeof(p.arn), "arn:aws:sts::" ACCT
+	    ":assumed-role/SSMInstanceRole/mi-0123456789abcdef0");
+	assert_int_equal(decide(f, &p, "ssm:UpdateInstanceInformation", "*"),
+	    POLICY_ALLOW);
+	assert_int_equal(decide(f, &p, "kms:Decrypt", "*"),
+	    POLICY_DENY_IMPLICIT);
+	p.kind = PRINCIPAL_ASSUMED_ROLE;
+	p.is_instance = 0;
+	snprintf(p.name, sizeof(p.name), "ops-session");
+	snprintf(p.arn, sizeof(p.arn), "arn:aws:sts::" ACCT
+	    ":assumed-role/SSMInstanceRole/ops-session");
+	assert_int_equal(decide(f, &p, "ssm:UpdateInstanceInformation", "*"),
+	    POLICY_ALLOW);
+	/* A role that does not exist grants nothing. */
+	snprintf(p.role_name, sizeof(p.role_name), "Gone");
+	snprintf(p.role_arn, sizeof(p.role_arn), "arn:aws:iam::" ACCT
+	    ":role/Gone");
+	assert_int_equal(decide(f, &p, "ssm:UpdateInstanceInformation", "*"),
+	    POLICY_DENY_IMPLICIT);
+}
+
+/* ---- the cache ---------------------------------------------------------- */
+
+static void
+test_cache_invalidation(void **state)
+{
+	struct fx *f = *state;
+	uint64_t loads;
+
+	make_user(f, "bob");
+	put_policy(f, IAM_ENTITY_USER, "bob", "p", "{\"Version\": "
+	    "\"2012-10-17\", \"Statement\": {\"Effect\": \"Allow\", "
+	    "\"Action\": \"ssm:DescribeSessions\", \"Resource\": \"*\"}}");
+	assert_int_equal(decide(f, &f->bob, "ssm:DescribeSessions", "*"),
+	    POLICY_ALLOW);
+	loads = authz_cache_loads(&f->srv);
+	assert_int_equal(loads, 1);
+	assert_int_equal(decide(f, &f->bob, "ssm:DescribeSessions", "*"),
+	    POLICY_ALLOW);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", "*"),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(authz_cache_loads(&f->srv), loads);
+	/* A policy change: loaded again, and the new document decides. */
+	put_policy(f, IAM_ENTITY_USER, "bob", "p", "{\"Version\": "
+	    "\"2012-10-17\", \"Statement\": {\"Effect\": \"Allow\", "
+	    "\"Action\": \"ssm:StartSession\", \"Resource\": \"*\"}}");
+	assert_int_equal(decide(f, &f->bob, "ssm:DescribeSessions", "*"),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", "*"),
+	    POLICY_ALLOW);
+	assert_int_equal(authz_cache_loads(&f->srv), loads + 1);
+	/* Deleting it. */
+	assert_int_equal(store_iam_inline_delete(f->srv.store,
+	    IAM_ENTITY_USER, "bob", "p"), 0);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", "*"),
+	    POLICY_DENY_IMPLICIT);
+}
+
+/* At most AUTHZ_CACHE_MAX (256) principals; the least recently used one
+ * goes first. */
+static void
+test_cache_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct principal p;
+	char name[32];
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		user_principal(&p, name);
+		assert_int_equal(decide(f, &p, "ssm:StartSession", "*"),
+		    POLICY_DENY_IMPLICIT);
+	}
+	assert_int_equal(authz_cache_loads(&f->srv), 300);
+	user_principal(&p, "u299");
+	decide(f, &p, "ssm:StartSession", "*");
+	assert_int_equal(authz_cache_loads(&f->srv), 300);
+	user_principal(&p, "u0");
+	decide(f, &p, "ssm:StartSession", "*");
+	assert_int_equal(authz_cache_loads(&f->srv), 301);
+}
+
+/* A stored document that does not parse (damage: the API checks what it
+ * stores) denies everything that principal asks, explicitly. */
+static void
+test_garbage_policy_fails_closed(void **state)
+{
+	struct fx *f = *state;
+
+	make_user(f, "bob");
+	put_policy(f, IAM_ENTITY_USER, "bob", "ok", "{\"Version\": "
+	    "\"2012-10-17\", \"Statement\": {\"Effect\": \"Allow\", "
+	    "\"Action\": \"*\", \"Resource\": \"*\"}}");
+	put_policy(f, IAM_ENTITY_USER, "bob", "junk", "{\"Statement\": [\x01");
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", "*"),
+	    POLICY_DENY_EXPLICIT);
+	assert_int_equal(store_iam_inline_delete(f->srv.store,
+	    IAM_ENTITY_USER, "bob", "junk"), 0);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", "*"),
+	    POLICY_ALLOW);
+	/* Garbage action and resource strings are just unmatched. */
+	assert_int_equal(decide(f, &f->bob, "", ""), POLICY_ALLOW);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession",
+	    "arn:aws:ssm:::::::managed-instance/"), POLICY_ALLOW);
+	assert_int_equal(decide(f, &f->bob, "ssm:StartSession",
+	    "arn:aws:ssm:us-east-1:" ACCT ":managed-instance/*"),
+	    POLICY_ALLOW);
+}
+
 int
 main(void)
 {
@@ -223,6 +625,20 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_deregister_bumps_generation, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_user_allow_and_explicit_deny, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_group_policy_tags_and_own_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_context_keys, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_role_principals, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cache_invalidation,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_bounded, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_garbage_policy_fails_closed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
