@@ -16,7 +16,7 @@ policies) decides who may Decrypt.
 - Without the ssmmessages statements a restarted agent stays
   ConnectionLost; portholed logs the principal and the action; the agent
   backs off instead of hammering; with the statements back it comes
-  Online again.
+  Online again. The same without ssm:UpdateInstanceInformation.
 - A key policy whose Decrypt grant has a Condition on
   kms:EncryptionContext:aws:ssm:TargetId grants for the matching instance
   only.
@@ -177,7 +177,26 @@ class InstanceRole(harness.ClusterTestCase):
         self.put_policy(SSM, messages(CONTROL + DATA), KMS)
         c.wait_online(self.target, agent=self.agent, timeout=40)
 
-    def test_5_key_policy_condition(self):
+    def test_5_without_update_instance_information(self):
+        c = self.cluster
+        self.put_policy(messages(CONTROL + DATA), KMS)
+        self.agent.proc.stop()
+        harness.wait_for(
+            lambda: (c.instance_info(self.target) or {}).get("PingStatus")
+            == "ConnectionLost", 15, 0.2, "the agent to be ConnectionLost")
+        self.agent.start()
+        want = "action=ssm:UpdateInstanceInformation resource=arn:aws:" \
+            "ssm:%s:%s:managed-instance/%s" % (
+                c.region, sessionkit.account_id(c), self.target)
+        harness.wait_for(lambda: want in harness.tail(c.server_log, 400),
+                         15, 0.2, "portholed to log the refusal")
+        time.sleep(1)
+        self.assertEqual(c.instance_info(self.target)["PingStatus"],
+                         "ConnectionLost")
+        self.put_policy(SSM, messages(CONTROL + DATA), KMS)
+        c.wait_online(self.target, agent=self.agent, timeout=40)
+
+    def test_6_key_policy_condition(self):
         c = self.cluster
         acct = sessionkit.account_id(c)
 
@@ -205,7 +224,7 @@ class InstanceRole(harness.ClusterTestCase):
         sessionkit.set_session_prefs(c, kmsKeyId=key("mi-00000000000000000"))
         self.failed_session(r"kms:Decrypt denied.*resource-based policy")
 
-    def test_6_activation_needs_a_role(self):
+    def test_7_activation_needs_a_role(self):
         self.assertClientError(
             ("ValidationException",), self.cluster.ssm().create_activation,
             IamRole="no-such-role")

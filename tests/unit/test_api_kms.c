@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "server/api.h"
 #include "server/api_json.h"
@@ -550,6 +551,22 @@ t_policy_conditions(void **state)
 	snprintf(body, sizeof(body), "{\"CiphertextBlob\": \"%s\", "
 	    "\"EncryptionContext\": {\"purpose\": \"x\"}}", ct);
 	assert_int_equal(call_as(&F->inst, "Decrypt", body, NULL), 0);
+	/* More encryption-context pairs than the evaluation reads. */
+	{
+		struct buf big;
+		int i;
+
+		buf_init(&big, 8192);
+		buf_appendf(&big, "{\"CiphertextBlob\": \"%s\", "
+		    "\"EncryptionContext\": {", ct);
+		for (i = 0; i < 65; i++)
+			buf_appendf(&big, "%s\"k%d\": \"v\"", i ? ", " : "",
+			    i);
+		buf_appendf(&big, "}}");
+		expect_error(&F->inst, "Decrypt", buf_cstr(&big),
+		    "ValidationException");
+		buf_free(&big);
+	}
 }
 
 static void

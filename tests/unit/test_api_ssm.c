@@ -342,6 +342,27 @@ test_create_activation_validation(void **state)
 		expect_error(f, "CreateActivation",
 		    "{\"IamRole\":\"ec2-only\"}", "ValidationException",
 		    "missing ssm service principal");
+		/* A trust policy that is not JSON, or names the service
+		 * only under a condition, trusts nobody here. */
+		snprintf(r.name, sizeof(r.name), "garbled");
+		snprintf(r.arn, sizeof(r.arn),
+		    "arn:aws:iam::123456789012:role/garbled");
+		r.trust_policy = (char *)"{\"Statement\": [ssm.amazonaws.com";
+		assert_int_equal(store_iam_role_create(f->srv.store, &r), 0);
+		expect_error(f, "CreateActivation",
+		    "{\"IamRole\":\"garbled\"}", "ValidationException",
+		    "Nonexistent role");
+		snprintf(r.name, sizeof(r.name), "conditional");
+		snprintf(r.arn, sizeof(r.arn),
+		    "arn:aws:iam::123456789012:role/conditional");
+		r.trust_policy = (char *)"{\"Statement\":[1,{\"Effect\":"
+		    "\"Allow\",\"Principal\":{\"Service\":[\"ssm.amazonaws."
+		    "com\"]},\"Action\":[\"sts:*\"],\"Condition\":{"
+		    "\"StringEquals\":{\"aws:SourceAccount\":\"1\"}}}]}";
+		assert_int_equal(store_iam_role_create(f->srv.store, &r), 0);
+		expect_error(f, "CreateActivation",
+		    "{\"IamRole\":\"conditional\"}", "ValidationException",
+		    "Nonexistent role");
 		/* A path in IamRole names the role after it. */
 		expect_error(f, "CreateActivation",
 		    "{\"IamRole\":\"service-role/ec2-only\"}",
