@@ -451,10 +451,10 @@ gw_instance_allowed(struct gateway *gw, const char *instance_id,
 			    "perform: %s on resource: %s because no "
 			    "identity-based policy allows the %s action",
 			    p->arn, actions[i], resource, actions[i]);
-		log_limited(LOG_WARN, "instance_denied", "event=instance_denied "
-		    "instance=%s principal=%s action=%s resource=%s "
-		    "addr=%s", instance_id, p->arn, actions[i], resource,
-		    peer_ip != NULL ? peer_ip : "-");
+		log_limited(LOG_WARN, "instance_denied",
+		    "event=instance_denied instance=%s principal=%s "
+		    "action=%s resource=%s addr=%s", instance_id, p->arn,
+		    actions[i], resource, peer_ip != NULL ? peer_ip : "-");
 	}
 	free(p);
 	return rc;

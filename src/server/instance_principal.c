@@ -42,7 +42,7 @@ ip_role(struct server *srv, const char *iam_role, struct principal *p)
 	rc = store_iam_role_get(srv->store, name, r);
 	if (rc == 0 && (strlen(r->name) >= sizeof(p->role_name) ||
 	    strlen(r->arn) >= sizeof(p->role_arn)))
-		rc = PH_ERR_TOOBIG;	/* IAM's limits make this impossible */
+		rc = PH_ERR_TOOBIG;	/* IAM's limits rule this out */
 	if (rc == 0) {
 		memcpy(p->role_name, r->name, strlen(r->name) + 1);
 		memcpy(p->role_arn, r->arn, strlen(r->arn) + 1);
