@@ -254,11 +254,49 @@ api_xml_close(struct api_xml *x)
 	return aq_ok(x, xmlTextWriterEndElement(x->w));
 }
 
+/* XML 1.0 has no place for control characters other than tab, newline
+ * and carriage return, even escaped: they are written as '?' so the
+ * answer stays well-formed whatever a caller stored. */
+static char *
+aq_clean(const char *text)
+{
+	const unsigned char *p;
+	char *out;
+	size_t i;
+
+	for (p = (const unsigned char *)text; *p != '\0'; p++)
+		if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+			break;
+	if (*p == '\0')
+		return NULL;
+	if ((out = strdup(text)) == NULL)
+		return NULL;
+	for (i = 0; out[i] != '\0'; i++)
+		if ((unsigned char)out[i] < 0x20 && out[i] != '\t' &&
+		    out[i] != '\n' && out[i] != '\r')
+			out[i] = '?';
+	return out;
+}
+
+static int
+aq_element(xmlTextWriterPtr w, const char *element, const char *text)
+{
+	char *clean;
+	int rc;
+
+	if (text == NULL)
+		text = "";
+	clean = aq_clean(text);
+	rc = xmlTextWriterWriteElement(w, BAD_CAST element,
+	    BAD_CAST (clean != NULL ? clean : text));
+	free(clean);
+	return rc;
+}
+
 int
 api_xml_text(struct api_xml *x, const char *element, const char *text)
 {
-	return aq_ok(x, xmlTextWriterWriteElement(x->w, BAD_CAST element,
-	    BAD_CAST (text != NULL ? text : "")));
+	return aq_ok(x, aq_element(x->w, element, text));
 }
 
 int
@@ -398,8 +436,7 @@ api_query_error_xml(const char *ns, const struct api_error *err,
 	    xmlTextWriterWriteElement(w, BAD_CAST "Type",
 	    BAD_CAST (status >= 500 ? "Receiver" : "Sender")) < 0 ||
 	    xmlTextWriterWriteElement(w, BAD_CAST "Code", BAD_CAST code) < 0 ||
-	    xmlTextWriterWriteElement(w, BAD_CAST "Message",
-	    BAD_CAST err->message) < 0 ||
+	    aq_element(w, "Message", err->message) < 0 ||
 	    xmlTextWriterEndElement(w) < 0 ||
 	    xmlTextWriterWriteElement(w, BAD_CAST "RequestId",
 	    BAD_CAST request_id) < 0 ||

@@ -241,7 +241,8 @@ const struct iam_managed_policy iam_managed_policies[] = {
 	    " ]\n"
 	    "}\n" },
 	{ "AmazonSSMManagedInstanceCore", "/", "ANPAIXSHM2BNB2D3AXXRU",
-	    "The policy for Amazon EC2 Role to enable AWS Systems Manager service core functionality.",
+	    "The policy for Amazon EC2 Role to enable AWS Systems Manager "
+	    "service core functionality.",
 	    "v2",
 	    "{\n"
 	    " \"Version\": \"2012-10-17\",\n"
@@ -313,7 +314,9 @@ const struct iam_managed_policy iam_managed_policies[] = {
 	    "  {\n"
 	    "   \"Effect\": \"Allow\",\n"
 	    "   \"Action\": \"iam:CreateServiceLinkedRole\",\n"
-	    "   \"Resource\": \"arn:aws:iam::*:role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM*\",\n"
+	    "   \"Resource\": "
+	    "\"arn:aws:iam::*:role/aws-service-role/ssm.amazonaws.com/AWSS"
+	    "erviceRoleForAmazonSSM*\",\n"
 	    "   \"Condition\": {\n"
 	    "    \"StringLike\": {\n"
 	    "     \"iam:AWSServiceName\": \"ssm.amazonaws.com\"\n"
@@ -326,7 +329,9 @@ const struct iam_managed_policy iam_managed_policies[] = {
 	    "    \"iam:DeleteServiceLinkedRole\",\n"
 	    "    \"iam:GetServiceLinkedRoleDeletionStatus\"\n"
 	    "   ],\n"
-	    "   \"Resource\": \"arn:aws:iam::*:role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM*\"\n"
+	    "   \"Resource\": "
+	    "\"arn:aws:iam::*:role/aws-service-role/ssm.amazonaws.com/AWSS"
+	    "erviceRoleForAmazonSSM*\"\n"
 	    "  },\n"
 	    "  {\n"
 	    "   \"Effect\": \"Allow\",\n"
@@ -341,7 +346,9 @@ const struct iam_managed_policy iam_managed_policies[] = {
 	    " ]\n"
 	    "}\n" },
 	{ "AmazonEC2RoleforSSM", "/service-role/", "ANPAI6TL3SMY22S4KMMX6",
-	    "This policy will soon be deprecated. Please use AmazonSSMManagedInstanceCore policy to enable AWS Systems Manager service core functionality on EC2 instances.",
+	    "This policy will soon be deprecated. Please use "
+	    "AmazonSSMManagedInstanceCore policy to enable AWS Systems "
+	    "Manager service core functionality on EC2 instances.",
 	    "v1",
 	    "{\n"
 	    " \"Version\": \"2012-10-17\",\n"

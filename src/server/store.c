@@ -149,8 +149,8 @@ static const char *const migrations[] = {
 	 * rows written before this version are given at open, in C. */
 	"ALTER TABLE iam_users ADD COLUMN user_id TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE iam_users ADD COLUMN path TEXT NOT NULL DEFAULT '/';"
-	"ALTER TABLE iam_users ADD COLUMN password_last_used_ms INTEGER NOT NULL"
-	" DEFAULT 0;"
+	"ALTER TABLE iam_users ADD COLUMN password_last_used_ms INTEGER"
+	" NOT NULL DEFAULT 0;"
 	"CREATE UNIQUE INDEX iam_users_lname ON iam_users(lower(name));"
 	"ALTER TABLE iam_access_keys ADD COLUMN last_used_ms INTEGER NOT NULL"
 	" DEFAULT 0;"

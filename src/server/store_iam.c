@@ -1795,9 +1795,12 @@ store_iam_user_policies(struct store *st, const char *user_name,
 	    "iam_group_members m JOIN iam_inline_policies i ON "
 	    "i.entity_type = 'group' AND i.entity_name = m.group_name WHERE "
 	    "m.user_name = ?1 "
-	    "UNION ALL " ATTACHED_DOCS("group", "a.entity_name") " AND "
-	    "a.entity_name IN (SELECT m.group_name FROM iam_group_members m "
-	    "WHERE m.user_name = ?1)", &s)) != 0)
+	    "UNION ALL SELECT 1, a.policy_arn, v.document FROM "
+	    "iam_group_members m JOIN iam_attachments a ON a.entity_type = "
+	    "'group' AND a.entity_name = m.group_name JOIN iam_policies p ON "
+	    "p.arn = a.policy_arn JOIN iam_policy_versions v ON "
+	    "v.policy_arn = p.arn AND v.version_id = p.default_version WHERE "
+	    "m.user_name = ?1", &s)) != 0)
 		return rc;
 	st_text(s, 1, u.name);
 	rc = iam_rows(s, iam_doc_cb, &w);
