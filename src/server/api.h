@@ -6,6 +6,7 @@
 #ifndef PORTHOLE_API_H
 #define PORTHOLE_API_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -14,6 +15,7 @@
 #include "server/server.h"
 
 struct principal;
+struct policy_ctx;
 
 /* An AWS error: HTTP status, __type and message. */
 struct api_error {
@@ -29,6 +31,10 @@ struct api_call {
 	const char *host;        /* Host header as the client sent it */
 	const char *request_id;  /* x-amzn-RequestId of the response */
 	int64_t now_ms;          /* wall clock of the request */
+	/* Condition keys an action adds to api_authorize's request context
+	 * (struct policy_ctx, server/policy.h), or NULL. */
+	const struct policy_ctx *authz_ctx;
+	size_t nauthz_ctx;
 };
 
 /* A JSON service's dispatcher: action is the part of X-Amz-Target after

@@ -39,20 +39,36 @@ api_error_internal(struct api_error *err, const char *what, int rc)
 	    "An internal error occurred.");
 }
 
+/* A caller-supplied value for a log line: no spaces or control
+ * characters (they would forge fields or lines), cut to size. */
+static void
+api_log_value(const char *in, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; in[i] != '\0' && i + 1 < size; i++)
+		out[i] = (unsigned char)in[i] <= ' ' || in[i] == 0x7f ?
+		    '?' : in[i];
+	out[i] = '\0';
+}
+
 int
 api_authorize(const struct api_call *c, const char *action, const char *arn,
     struct api_error *err)
 {
+	char shown[320];
 	const char *who;
 	int d;
 
-	d = authz_decide(c->srv, c->principal, action, arn, NULL, 0);
+	d = authz_decide(c->srv, c->principal, action, arn, c->authz_ctx,
+	    c->nauthz_ctx);
 	if (d == POLICY_ALLOW)
 		return 0;
 	who = c->principal != NULL && c->principal->arn[0] != '\0' ?
 	    c->principal->arn : "anonymous";
+	api_log_value(arn, shown, sizeof(shown));
 	log_info("event=authz_deny principal=%s action=%s resource=%s "
-	    "deny=%s", who, action, arn,
+	    "deny=%s", who, action, shown,
 	    d == POLICY_DENY_EXPLICIT ? "explicit" : "implicit");
 	/* AWS's wording, nothing more: which policy denied stays here. */
 	if (d == POLICY_DENY_EXPLICIT)

@@ -1252,6 +1252,9 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 	char iarn[600], darn[300], dtype[32], sid[SESSION_ID_MAX];
 	char token[STORE_TOKEN_SIZE], pp[300];
 	const char *target, *docarg, *docname, *reason, *mdur, *s;
+	const char *dac_val[1];
+	struct policy_ctx dac;
+	struct api_call cc;
 	json_t *params, *doc = NULL, *rdoc = NULL, *rparams = NULL, *x, *y;
 	struct session_rec rec;
 	char *content = NULL;
@@ -1317,9 +1320,20 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 	}
 	ssm_arn(c, "managed-instance", target, iarn, sizeof(iarn));
 	ssm_document_arn(c, docname, darn, sizeof(darn));
-	/* AWS evaluates StartSession on the instance and the document. */
-	if ((rc = api_authorize(c, "ssm:StartSession", iarn, err)) != 0 ||
-	    (rc = api_authorize(c, "ssm:StartSession", darn, err)) != 0)
+	/* AWS evaluates StartSession on the instance and on the document
+	 * named. With none named the default document needs no permission,
+	 * and ssm:SessionDocumentAccessCheck is false, so a policy that
+	 * requires it true makes the caller name one. */
+	cc = *c;
+	dac_val[0] = docarg != NULL ? "true" : "false";
+	dac.key = "ssm:SessionDocumentAccessCheck";
+	dac.values = dac_val;
+	dac.nvalues = 1;
+	cc.authz_ctx = &dac;
+	cc.nauthz_ctx = 1;
+	if ((rc = api_authorize(&cc, "ssm:StartSession", iarn, err)) != 0 ||
+	    (docarg != NULL && (rc = api_authorize(&cc, "ssm:StartSession",
+	    darn, err)) != 0))
 		return rc;
 
 	rc = store_document_get(c->srv->store, docname, &content, dtype);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/err.h"
@@ -367,6 +368,17 @@ authz_ctx_free(struct authz_ctx *x)
 /* ---- decisions ---------------------------------------------------------- */
 
 static int
+authz_extra_has(const struct policy_ctx *extra, size_t n, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (extra[i].key != NULL && strcasecmp(extra[i].key, key) == 0)
+			return 1;
+	return 0;
+}
+
+static int
 authz_is_root(const struct principal *p)
 {
 	return p->is_root_admin && p->kind == PRINCIPAL_USER &&
@@ -433,7 +445,10 @@ authz_decide(struct server *srv, const struct principal *p,
 	ctx_add(&x, "aws:SecureTransport",
 	    p->origin.secure_transport ? "true" : "false");
 	ctx_add(&x, "aws:RequestedRegion", p->origin.region);
-	if (strcmp(action, "ssm:StartSession") == 0)
+	/* StartSession's caller says whether a document was named; true
+	 * unless it says otherwise. */
+	if (strcmp(action, "ssm:StartSession") == 0 &&
+	    !authz_extra_has(extra, nextra, "ssm:SessionDocumentAccessCheck"))
 		ctx_add(&x, "ssm:SessionDocumentAccessCheck", "true");
 	for (i = 0; i < e->ntags; i++) {
 		/* An empty value still counts (ctx_add would drop it). */

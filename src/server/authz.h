@@ -65,6 +65,7 @@ struct principal {
  * document ARN) and ssm:SessionDocumentAccessCheck on ssm:StartSession.
  * Parsed policies and principal tags are cached per principal until
  * store_authz_generation changes; every request is evaluated afresh.
+ * The cache is unlocked: call from the event loop's thread only.
  *
  * action is "service:Action", e.g. "ssm:StartSession"; resource_arn is
  * the resource's ARN or "*". authz_check: 0 if allowed, PH_ERR_DENIED
@@ -74,7 +75,9 @@ int authz_check(struct server *srv, const struct principal *p,
 
 /* The same with n more condition keys (kms:EncryptionContext:...,
  * kms:CallerAccount, kms:ViaService); they are added after the global
- * keys, so a key given here does not replace one authz computes. */
+ * keys, so a key given here does not replace one authz computes, except
+ * ssm:SessionDocumentAccessCheck ("true" on StartSession unless given:
+ * "false" when the request named no document, as AWS). */
 int authz_check_ctx(struct server *srv, const struct principal *p,
     const char *action, const char *resource_arn,
     const struct policy_ctx *extra, size_t nextra);

@@ -154,6 +154,18 @@ class Step6(harness.ClusterTestCase):
                          self.prod.instance_id, check=False)
         self.denied(p, "ssm:StartSession",
                     self.arn("managed-instance", self.prod.instance_id))
+        # A document named is checked too (AWS-owned: no account in its
+        # ARN); the default one, named, is in the policy.
+        p = self.as_user("ssm", "start-session", "--target",
+                         self.stage.instance_id, "--document-name",
+                         "AWS-StartInteractiveCommand", check=False)
+        self.denied(p, "ssm:StartSession",
+                    "arn:aws:ssm:%s::document/AWS-StartInteractiveCommand"
+                    % self.cluster.region)
+        r = self.user_ssm().start_session(
+            Target=self.stage.instance_id,
+            DocumentName="SSM-SessionManagerRunShell")
+        self.user_ssm().terminate_session(SessionId=r["SessionId"])
         # The admin is not limited by the user's policy.
         r = self.cluster.ssm().start_session(Target=self.prod.instance_id)
         self.cluster.ssm().terminate_session(SessionId=r["SessionId"])

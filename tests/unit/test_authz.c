@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
+#include "common/log.h"
 #include "server/api.h"
 #include "server/api_json.h"
 #include "server/authz.h"
@@ -230,6 +231,37 @@ test_message_implicit(void **state)
 	assert_int_equal(err.status, 0);
 }
 
+/* The denial's log line: one line, caller-supplied text cannot forge
+ * fields or lines. */
+static void
+test_deny_log_line(void **state)
+{
+	struct fx *f = *state;
+	struct api_error err;
+	struct api_call c;
+	char text[1024];
+	FILE *tmp;
+	size_t n;
+
+	memset(&c, 0, sizeof(c));
+	c.srv = &f->srv;
+	c.principal = &f->bob;
+	assert_non_null(tmp = tmpfile());
+	log_set_output(tmp);
+	api_authorize(&c, "ssm:StartSession", "arn:aws:ssm:us-east-1:" ACCT
+	    ":managed-instance/x\nlevel=error event=forged y=\x01", &err);
+	log_set_output(NULL);
+	rewind(tmp);
+	n = fread(text, 1, sizeof(text) - 1, tmp);
+	text[n] = '\0';
+	fclose(tmp);
+	assert_non_null(strstr(text, "event=authz_deny principal=arn:aws:iam::"
+	    ACCT ":user/bob action=ssm:StartSession resource=arn:aws:ssm:"
+	    "us-east-1:" ACCT ":managed-instance/x?level=error?event=forged?"
+	    "y=? deny=implicit\n"));
+	assert_ptr_equal(strchr(text, '\n'), text + n - 1);
+}
+
 /* Deregistration drops an instance's tags, so decisions that read them
  * must not be served from a cache made before. */
 static void
@@ -359,6 +391,47 @@ test_group_policy_tags_and_own_sessions(void **state)
 	    POLICY_DENY_IMPLICIT);
 }
 
+/* Managed policies attached to the user and to its group count too. */
+static void
+test_attached_managed_policies(void **state)
+{
+	struct fx *f = *state;
+	struct iam_policy_rec pr;
+	struct iam_group_rec g;
+
+	make_user(f, "bob");
+	memset(&g, 0, sizeof(g));
+	snprintf(g.name, sizeof(g.name), "ops");
+	snprintf(g.path, sizeof(g.path), "/");
+	snprintf(g.arn, sizeof(g.arn), "arn:aws:iam::" ACCT ":group/ops");
+	assert_int_equal(store_iam_group_create(f->srv.store, &g), 0);
+	assert_int_equal(store_iam_group_add_user(f->srv.store, "ops", "bob"),
+	    0);
+	memset(&pr, 0, sizeof(pr));
+	snprintf(pr.name, sizeof(pr.name), "Sessions");
+	snprintf(pr.path, sizeof(pr.path), "/");
+	snprintf(pr.arn, sizeof(pr.arn), "arn:aws:iam::" ACCT
+	    ":policy/Sessions");
+	assert_int_equal(store_iam_policy_create(f->srv.store, &pr,
+	    "{\"Version\": \"2012-10-17\", \"Statement\": {\"Effect\": "
+	    "\"Allow\", \"Action\": \"ssm:DescribeSessions\", \"Resource\": "
+	    "\"*\"}}"), 0);
+	assert_int_equal(decide(f, &f->bob, "ssm:DescribeSessions", "*"),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(store_iam_attach(f->srv.store, IAM_ENTITY_GROUP,
+	    "ops", pr.arn), 0);
+	assert_int_equal(decide(f, &f->bob, "ssm:DescribeSessions", "*"),
+	    POLICY_ALLOW);
+	assert_int_equal(store_iam_detach(f->srv.store, IAM_ENTITY_GROUP,
+	    "ops", pr.arn), 0);
+	assert_int_equal(decide(f, &f->bob, "ssm:DescribeSessions", "*"),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(store_iam_attach(f->srv.store, IAM_ENTITY_USER,
+	    "bob", pr.arn), 0);
+	assert_int_equal(decide(f, &f->bob, "ssm:DescribeSessions", "*"),
+	    POLICY_ALLOW);
+}
+
 /* One statement per condition key authz fills in: action ssm:K<n> is
  * allowed only if that key has the expected value. */
 static const char ctx_policy[] = "{\"Version\": \"2012-10-17\", "
@@ -413,6 +486,8 @@ test_context_keys(void **state)
 	struct fx *f = *state;
 	static const char *const vias[] = { "ssm.us-east-1.amazonaws.com" };
 	struct policy_ctx via = { "kms:ViaService", vias, 1 };
+	static const char *const no[] = { "false" };
+	struct policy_ctx nodoc = { "ssm:SessionDocumentAccessCheck", no, 1 };
 	struct principal p;
 	char id[21], arn[128], act[16];
 	int i;
@@ -431,6 +506,9 @@ test_context_keys(void **state)
 	    POLICY_DENY_IMPLICIT);
 	assert_int_equal(decide(f, &f->bob, "ssm:StartSession", "*"),
 	    POLICY_ALLOW);
+	/* No document named: the caller says false. */
+	assert_int_equal(authz_decide(&f->srv, &f->bob, "ssm:StartSession",
+	    "*", &nodoc, 1), POLICY_DENY_IMPLICIT);
 	/* Only StartSession carries ssm:SessionDocumentAccessCheck. */
 	assert_int_equal(decide(f, &f->bob, "ssm:K14", "*"),
 	    POLICY_DENY_IMPLICIT);
@@ -623,12 +701,16 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_implicit, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_deny_log_line, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_deregister_bumps_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_user_allow_and_explicit_deny, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_group_policy_tags_and_own_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_attached_managed_policies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context_keys, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_role_principals, setup,
