@@ -1081,6 +1081,8 @@ class Bench:
                      limited_by="porthole-loadgen not built yet")
             return
         hold = 3 if self.args.smoke else 20
+        # Its activations name this role; CreateActivation wants it real.
+        self.cluster.ensure_role("porthole-loadgen")
         helptext = self.loadgen_help(lg)
         common = []
         if "--state-cache" in helptext:

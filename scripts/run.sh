@@ -47,8 +47,28 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
+# The agent acts as this IAM role (its activation names it): what Session
+# Manager needs (AmazonSSMManagedInstanceCore) and kms:Decrypt for
+# KMS-encrypted sessions. Made once; an existing role is left alone.
+role=porthole-local
+if ! aws iam get-role --role-name "$role" >/dev/null 2>&1; then
+	aws iam create-role --role-name "$role" \
+		--description "porthole make run: this machine's agent" \
+		--assume-role-policy-document '{"Version": "2012-10-17",
+		  "Statement": [{"Effect": "Allow",
+		    "Principal": {"Service": "ssm.amazonaws.com"},
+		    "Action": "sts:AssumeRole"}]}' >/dev/null
+	aws iam attach-role-policy --role-name "$role" \
+		--policy-arn arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore
+	aws iam put-role-policy --role-name "$role" \
+		--policy-name porthole-kms-decrypt \
+		--policy-document '{"Version": "2012-10-17",
+		  "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt",
+		    "Resource": "*"}]}'
+fi
+
 if [ ! -f "$agent_dir/agent.json" ]; then
-	act=$(aws ssm create-activation --iam-role porthole-local \
+	act=$(aws ssm create-activation --iam-role "$role" \
 		--default-instance-name "$(hostname)" --registration-limit 1 --output json)
 	id=$(python3 -c 'import json,sys;print(json.load(sys.stdin)["ActivationId"])' <<<"$act")
 	code=$(python3 -c 'import json,sys;print(json.load(sys.stdin)["ActivationCode"])' <<<"$act")

@@ -298,7 +298,9 @@ out:
 static void
 ctl_channel_closed(struct agent_control *c, const struct clientmsg *m)
 {
-	const char *sid;
+	const char *sid, *out;
+	char why[512];
+	size_t i;
 	struct ctl_session *e;
 	json_t *o;
 
@@ -308,7 +310,16 @@ ctl_channel_closed(struct agent_control *c, const struct clientmsg *m)
 	if (sid == NULL) {
 		log_warn("event=bad_channel_closed");
 	} else if ((e = ctl_find(c, sid)) != NULL) {
-		log_info("event=channel_closed session=%s via=control", sid);
+		/* portholed's reason (a refused data channel, say) belongs
+		 * in our log too: printable ASCII, bounded. */
+		out = agent_json_str(o, "Output");
+		for (i = 0; out != NULL && out[i] != '\0' &&
+		    i < sizeof(why) - 1; i++)
+			why[i] = out[i] >= 0x20 && out[i] < 0x7f &&
+			    out[i] != '"' ? out[i] : '?';
+		why[i] = '\0';
+		log_info("event=channel_closed session=%s via=control%s%s%s",
+		    sid, why[0] ? " output=\"" : "", why, why[0] ? "\"" : "");
 		agent_session_terminate(e->s, "Success", "");
 	} else {
 		log_debug("event=channel_closed_unknown session=%.96s", sid);

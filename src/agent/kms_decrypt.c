@@ -157,7 +157,12 @@ kms_report_error(long status, json_t *o, char *err, size_t errlen)
 	}
 	kms_clean(t, sizeof(t), type);
 	kms_clean(m, sizeof(m), msg);
-	if (m[0] != '\0')
+	/* A refusal says so first: the key policy or the instance role
+	 * lacks kms:Decrypt, not a fault to retry. */
+	if (strcmp(t, "AccessDeniedException") == 0)
+		snprintf(err, errlen, "kms:Decrypt denied: %s%s%s", t,
+		    m[0] != '\0' ? ": " : "", m);
+	else if (m[0] != '\0')
 		snprintf(err, errlen, "KMS Decrypt failed: %s: %s", t, m);
 	else
 		snprintf(err, errlen, "KMS Decrypt failed: %s", t);

@@ -24,6 +24,7 @@
 #include "server/api_ssm.h"
 #include "server/api_sts.h"
 #include "server/authz.h"
+#include "server/instance_principal.h"
 #include "server/store.h"
 #include "server/store_iam.h"
 
@@ -94,9 +95,7 @@ static int
 api_instance_principal(struct server *srv, struct http_request *req,
     struct principal *p)
 {
-	const char *target, *cn, *role;
-	struct instance_rec *in;
-	int ok = 0;
+	const char *target, *cn;
 
 	if (http_header(req, "Authorization") != NULL || req->conn == NULL)
 		return 0;
@@ -106,37 +105,9 @@ api_instance_principal(struct server *srv, struct http_request *req,
 	    !api_kms_instance_action(target + sizeof(API_KMS_PREFIX) - 1))
 		return 0;
 	cn = conn_peer_cn(req->conn);
-	if (cn == NULL || !api_pat_managed_instance(cn) ||
-	    store_instance_active(srv->store, cn) != 0)
+	if (cn == NULL || !api_pat_managed_instance(cn))
 		return 0;
-	if ((in = calloc(1, sizeof(*in))) == NULL)
-		return 0;
-	if (store_instance_get(srv->store, cn, in) != 0 || in->deregistered)
-		goto done;
-	memset(p, 0, sizeof(*p));
-	p->active = 1;
-	p->is_instance = 1;
-	p->kind = PRINCIPAL_INSTANCE;
-	snprintf(p->instance_id, sizeof(p->instance_id), "%s", in->id);
-	snprintf(p->name, sizeof(p->name), "%s", in->id);
-	/* A role with a path: the session ARN names the role alone. */
-	role = strrchr(in->iam_role, '/');
-	role = role != NULL ? role + 1 : in->iam_role;
-	if (in->iam_role[0] != '\0') {
-		snprintf(p->role_arn, sizeof(p->role_arn),
-		    "arn:aws:iam::%s:role/%s", srv->account_id, in->iam_role);
-		snprintf(p->role_name, sizeof(p->role_name), "%s", role);
-		snprintf(p->arn, sizeof(p->arn),
-		    "arn:aws:sts::%s:assumed-role/%s/%s", srv->account_id,
-		    role, in->id);
-	} else
-		snprintf(p->arn, sizeof(p->arn),
-		    "arn:aws:ssm:%s:%s:managed-instance/%s", srv->region,
-		    srv->account_id, in->id);
-	ok = 1;
-done:
-	free(in);
-	return ok;
+	return instance_principal(srv, cn, conn_peer_addr(req->conn), p) == 0;
 }
 
 /* Wipe the KMS "Plaintext" member of a request or answer before the JSON

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -138,42 +139,169 @@ kms_resolve(const struct api_call *c, const char *ref, int accept,
 	return 0;
 }
 
-/* The key policy's decision, with authz_check standing for IAM. */
+/* The request context a key policy's Conditions read. kms:ViaService is
+ * never set: porthole's KMS is only ever called directly (an agent's
+ * Decrypt during a Session Manager session is its own call with instance
+ * credentials, for which AWS sets no ViaService either). */
+#define KMS_CTX_FIXED 12
+#define KMS_CTX_EC_MAX 64         /* encryption-context pairs evaluated */
+
+struct kms_req_ctx {
+	struct policy_ctx kv[KMS_CTX_FIXED + KMS_CTX_EC_MAX + 1];
+	const char *one[KMS_CTX_FIXED + KMS_CTX_EC_MAX];
+	const char *ec_keys[KMS_CTX_EC_MAX];
+	char *names[KMS_CTX_EC_MAX];      /* "kms:EncryptionContext:KEY" */
+	size_t n, nextra, nnames;
+	char now[32], epoch[24];
+};
+
+static void
+kms_ctx_add(struct kms_req_ctx *k, const char *key, const char *value)
+{
+	if (value == NULL || value[0] == '\0' ||
+	    k->n >= KMS_CTX_FIXED + KMS_CTX_EC_MAX)
+		return;
+	k->one[k->n] = value;
+	k->kv[k->n].key = key;
+	k->kv[k->n].values = &k->one[k->n];
+	k->kv[k->n].nvalues = 1;
+	k->n++;
+}
+
+static void
+kms_ctx_free(struct kms_req_ctx *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->nnames; i++)
+		free(k->names[i]);
+	k->nnames = k->n = 0;
+}
+
+/* The KMS keys first (k->nextra of them: what IAM's evaluation adds to
+ * its own), then the principal's and the request's global keys. */
+static int
+kms_ctx_build(const struct api_call *c, json_t *ec, struct kms_req_ctx *k)
+{
+	const struct principal *p = c->principal;
+	const char *key;
+	json_t *val;
+	time_t t;
+	struct tm tm;
+	size_t nk = 0, len;
+	char *name;
+
+	memset(k, 0, sizeof(*k));
+	json_object_foreach(ec, key, val) {
+		if (nk >= KMS_CTX_EC_MAX)
+			return PH_ERR_TOOBIG;
+		len = strlen("kms:EncryptionContext:") + strlen(key) + 1;
+		if ((name = malloc(len)) == NULL) {
+			kms_ctx_free(k);
+			return PH_ERR_NOMEM;
+		}
+		snprintf(name, len, "kms:EncryptionContext:%s", key);
+		k->names[k->nnames++] = name;
+		kms_ctx_add(k, name, json_string_value(val));
+		k->ec_keys[nk++] = key;
+	}
+	if (nk > 0) {
+		k->kv[k->n].key = "kms:EncryptionContextKeys";
+		k->kv[k->n].values = k->ec_keys;
+		k->kv[k->n].nvalues = nk;
+		k->n++;
+	}
+	kms_ctx_add(k, "kms:CallerAccount", c->srv->account_id);
+	k->nextra = k->n;
+	if (p != NULL) {
+		/* A role session's aws:PrincipalArn is its role's ARN. */
+		kms_ctx_add(k, "aws:PrincipalArn", p->role_arn[0] != '\0' ?
+		    p->role_arn : p->arn);
+		kms_ctx_add(k, "aws:PrincipalType", p->kind ==
+		    PRINCIPAL_USER ? "User" : "AssumedRole");
+		kms_ctx_add(k, "aws:userid", p->user_id);
+		if (p->kind == PRINCIPAL_USER)
+			kms_ctx_add(k, "aws:username", p->name);
+		kms_ctx_add(k, "aws:SourceIp", p->origin.source_ip);
+	}
+	kms_ctx_add(k, "aws:PrincipalAccount", c->srv->account_id);
+	kms_ctx_add(k, "aws:SecureTransport", "true");
+	kms_ctx_add(k, "aws:RequestedRegion", c->srv->region);
+	t = (time_t)(c->now_ms / 1000);
+	if (gmtime_r(&t, &tm) != NULL &&
+	    strftime(k->now, sizeof(k->now), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+		kms_ctx_add(k, "aws:CurrentTime", k->now);
+	snprintf(k->epoch, sizeof(k->epoch), "%lld", (long long)t);
+	kms_ctx_add(k, "aws:EpochTime", k->epoch);
+	return 0;
+}
+
+/* The key policy's decision, with authz_check standing for IAM; ec is
+ * the request's EncryptionContext (NULL: none). */
 static int
 kms_allowed(const struct api_call *c, const struct kms_key_rec *rec,
-    const char *action, struct api_error *err)
+    const char *action, json_t *ec, struct api_error *err)
 {
 	const struct principal *p = c->principal;
 	struct kms_policy_who who;
+	struct kms_req_ctx *k;
 	char arn[KMS_ARN_MAX];
-	int d;
+	const char *why;
+	int d, rc;
 
 	kms_key_arn(c, rec->id, arn, sizeof(arn));
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return kms_internal(err, "policy", PH_ERR_NOMEM);
+	if ((rc = kms_ctx_build(c, ec, k)) != 0) {
+		free(k);
+		if (rc == PH_ERR_TOOBIG)
+			return api_error_set(err, 400, "ValidationException",
+			    "The encryption context has more than %d pairs.",
+			    KMS_CTX_EC_MAX);
+		return kms_internal(err, "policy", rc);
+	}
 	memset(&who, 0, sizeof(who));
 	who.arn = p != NULL ? p->arn : NULL;
 	who.role_arn = p != NULL && p->role_arn[0] != '\0' ? p->role_arn :
 	    NULL;
 	who.account_id = c->srv->account_id;
-	who.iam_allows = authz_check(c->srv, p, action, arn) == 0;
+	/* Identity policies see the KMS keys too; authz adds the global
+	 * ones itself. */
+	who.iam_allows = authz_check_ctx(c->srv, p, action, arn, k->kv,
+	    k->nextra) == 0;
+	who.ctx = k->kv;
+	who.nctx = k->n;
 	d = kms_policy_eval_text(rec->policy, &who, action, arn);
+	why = "no resource-based policy allows the";
+	if (d == KMS_POLICY_IMPLICIT_DENY && !who.iam_allows) {
+		/* The key policy leaves it to IAM, which says no. */
+		who.iam_allows = 1;
+		if (kms_policy_eval_text(rec->policy, &who, action, arn) ==
+		    KMS_POLICY_ALLOW)
+			why = "no identity-based policy allows the";
+	}
+	kms_ctx_free(k);
+	free(k);
 	if (d == KMS_POLICY_ALLOW)
 		return 0;
 	log_info("event=kms_policy_deny principal=%s action=%s key=%s",
 	    who.arn != NULL ? who.arn : "-", action, rec->id);
+	if (d == KMS_POLICY_EXPLICIT_DENY)
+		return api_error_set(err, 400, "AccessDeniedException",
+		    "User: %s is not authorized to perform: %s on resource: "
+		    "%s with an explicit deny in a resource-based policy",
+		    who.arn != NULL ? who.arn : "anonymous", action, arn);
 	return api_error_set(err, 400, "AccessDeniedException",
 	    "User: %s is not authorized to perform: %s on resource: %s "
-	    "%s%s%s", who.arn != NULL ? who.arn : "anonymous", action, arn,
-	    d == KMS_POLICY_EXPLICIT_DENY ? "with an explicit deny in a "
-	    "resource-based policy" : "because no resource-based policy "
-	    "allows the ", d == KMS_POLICY_EXPLICIT_DENY ? "" : action,
-	    d == KMS_POLICY_EXPLICIT_DENY ? "" : " action");
+	    "because %s %s action", who.arn != NULL ? who.arn : "anonymous",
+	    action, arn, why, action);
 }
 
 static int
 kms_allowed_action(const struct api_call *c, const struct kms_key_rec *rec,
     const char *action, struct api_error *err)
 {
-	return kms_allowed(c, rec, action, err);
+	return kms_allowed(c, rec, action, NULL, err);
 }
 
 /* Keys used for cryptography must be Enabled. */
@@ -1264,7 +1392,7 @@ kms_encrypt_action(const struct api_call *c, json_t *in, json_t *out,
 	if ((rc = api_v_finish(&v, err)) != 0)
 		goto done;
 	if ((rc = kms_resolve(c, ref, KMS_REF_ANY, &rec, err)) != 0 ||
-	    (rc = kms_allowed_action(c, &rec, "kms:Encrypt", err)) != 0 ||
+	    (rc = kms_allowed(c, &rec, "kms:Encrypt", ctx, err)) != 0 ||
 	    (rc = kms_usable(c, &rec, err)) != 0 ||
 	    (rc = kms_check_alg(alg, err)) != 0 ||
 	    (rc = kms_dry_run(in, err)) != 0)
@@ -1361,7 +1489,7 @@ kms_decrypt_action(const struct api_call *c, json_t *in, json_t *out,
 		rc = kms_internal(err, "decrypt", rc);
 		goto done;
 	}
-	if ((rc = kms_allowed_action(c, &rec, "kms:Decrypt", err)) != 0 ||
+	if ((rc = kms_allowed(c, &rec, "kms:Decrypt", ctx, err)) != 0 ||
 	    (rc = kms_usable(c, &rec, err)) != 0 ||
 	    (rc = kms_check_alg(alg, err)) != 0 ||
 	    (rc = kms_dry_run(in, err)) != 0)
@@ -1435,9 +1563,9 @@ kms_generate(const struct api_call *c, json_t *in, json_t *out,
 		goto done;
 	}
 	if ((rc = kms_resolve(c, ref, KMS_REF_ANY, &rec, err)) != 0 ||
-	    (rc = kms_allowed_action(c, &rec, with_plaintext ?
+	    (rc = kms_allowed(c, &rec, with_plaintext ?
 	    "kms:GenerateDataKey" : "kms:GenerateDataKeyWithoutPlaintext",
-	    err)) != 0 ||
+	    ctx, err)) != 0 ||
 	    (rc = kms_usable(c, &rec, err)) != 0 ||
 	    (rc = kms_dry_run(in, err)) != 0)
 		goto done;

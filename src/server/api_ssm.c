@@ -19,6 +19,7 @@
 #include "server/api_json.h"
 #include "server/authz.h"
 #include "server/gateway.h"
+#include "server/instance_principal.h"
 #include "server/store.h"
 
 #define SSM_DEFAULT_DOCUMENT "SSM-SessionManagerRunShell"
@@ -172,7 +173,7 @@ ssm_create_activation(const struct api_call *c, json_t *in, json_t *out,
 	    ssm_pat_role, "^[\\w+=,.@/-]+$", NULL };
 	struct store_tag *tags = NULL;
 	char id[STORE_ACTIVATION_ID_SIZE];
-	char code[STORE_ACTIVATION_CODE_LEN + 1];
+	char code[STORE_ACTIVATION_CODE_LEN + 1], arn[256];
 	struct activation_new a;
 	struct api_v v;
 	json_t *list, *meta;
@@ -218,6 +219,15 @@ ssm_create_activation(const struct api_call *c, json_t *in, json_t *out,
 	}
 	if ((rc = api_authorize(c, "ssm:CreateActivation", "*", err)) != 0)
 		goto out;
+	/* AWS refuses an activation for a role its agents could not use. */
+	if ((rc = instance_role_usable(c->srv, a.iam_role, arn,
+	    sizeof(arn))) != 0) {
+		rc = rc == PH_ERR_NOTFOUND ? api_error_set(err, 400,
+		    "ValidationException", "Nonexistent role or missing ssm "
+		    "service principal in trust policy: %s", arn) :
+		    api_error_internal(err, "create_activation", rc);
+		goto out;
+	}
 	a.registration_limit = (int)limit;
 	a.expiration_ms = exp;
 	a.tags = tags;

@@ -29,6 +29,8 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "common/ws.h"
+#include "server/authz.h"
+#include "server/instance_principal.h"
 #include "server/store.h"
 #include "server/strmap.h"
 
@@ -415,6 +417,49 @@ relay_check_deadlines(struct relay *r, uint64_t now)
 		    NULL, 1);
 }
 
+/* ---- the agent's permissions ------------------------------------------- */
+
+/* May the instance (as its role) perform each of actions[] on resource?
+ * 0, or PH_ERR_DENIED with AWS's message in why and one rate-limited log
+ * line naming the principal and the action (what an operator needs to
+ * fix the role); another error if the instance is gone. */
+static int
+gw_instance_allowed(struct gateway *gw, const char *instance_id,
+    const char *peer_ip, const char *const *actions, const char *resource,
+    char *why, size_t whylen)
+{
+	struct principal *p;
+	size_t i;
+	int rc, d;
+
+	why[0] = '\0';
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return PH_ERR_NOMEM;
+	rc = instance_principal(gw->srv, instance_id, peer_ip, p);
+	for (i = 0; rc == 0 && actions[i] != NULL; i++) {
+		d = authz_decide(gw->srv, p, actions[i], resource, NULL, 0);
+		if (d == POLICY_ALLOW)
+			continue;
+		rc = PH_ERR_DENIED;
+		if (d == POLICY_DENY_EXPLICIT)
+			snprintf(why, whylen, "User: %s is not authorized to "
+			    "perform: %s on resource: %s with an explicit deny "
+			    "in an identity-based policy", p->arn, actions[i],
+			    resource);
+		else
+			snprintf(why, whylen, "User: %s is not authorized to "
+			    "perform: %s on resource: %s because no "
+			    "identity-based policy allows the %s action",
+			    p->arn, actions[i], resource, actions[i]);
+		log_limited(LOG_WARN, "instance_denied",
+		    "event=instance_denied instance=%s principal=%s "
+		    "action=%s resource=%s addr=%s", instance_id, p->arn,
+		    actions[i], resource, peer_ip != NULL ? peer_ip : "-");
+	}
+	free(p);
+	return rc;
+}
+
 /* ---- data channels ------------------------------------------------------- */
 
 static struct dchan *
@@ -715,7 +760,10 @@ gw_platform_type(const char *agent_value)
 static void
 ctl_open(struct ctl *c, const uint8_t *p, size_t n)
 {
+	static const char *const update_info[] = {
+	    "ssm:UpdateInstanceInformation", NULL };
 	struct instance_conn_info info;
+	char arn[256], why[1024];
 	struct ctl *old = NULL;
 	json_error_t jerr;
 	json_t *o;
@@ -724,6 +772,18 @@ ctl_open(struct ctl *c, const uint8_t *p, size_t n)
 	if (o == NULL || !json_is_object(o)) {
 		json_decref(o);
 		ws_close(c->ws, 1008, "expected OpenControlChannel");
+		return;
+	}
+	/* The instance information an agent reports is its
+	 * UpdateInstanceInformation call: without it the instance stays
+	 * ConnectionLost, as on AWS. */
+	instance_arn(c->gw->srv, c->instance_id, arn, sizeof(arn));
+	if (gw_instance_allowed(c->gw, c->instance_id,
+	    conn_peer_addr(ws_conn(c->ws)), update_info, arn, why,
+	    sizeof(why)) != 0) {
+		json_decref(o);
+		ws_close(c->ws, 1008, "not authorized to perform "
+		    "ssm:UpdateInstanceInformation");
 		return;
 	}
 	memset(&info, 0, sizeof(info));
@@ -914,15 +974,41 @@ gw_session_open(struct gateway *gw, const char *session_id,
 	return r == NULL || !r->final;
 }
 
+/* The agent may not open the session's data channel: the session has
+ * failed, with the reason in its status (DescribeSessions' Details), for
+ * the client, and on the agent's control channel for its log. */
+static void
+gw_data_denied(struct gateway *gw, const char *session_id, const char *why)
+{
+	struct relay *r = strmap_get(gw->relays, session_id);
+	char reason[1100];
+
+	snprintf(reason, sizeof(reason), "the agent's data channel was "
+	    "refused: %s", why);
+	if (r != NULL)
+		relay_finish(r, "Failed", reason, reason, 1);
+	else
+		store_session_set_status(gw->srv->store, session_id, "Failed",
+		    reason, gw_now_ms());
+}
+
 void
 gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 {
 	static const char ctl_prefix[] = "/v1/control-channel/";
 	static const char data_prefix[] = "/v1/data-channel/";
+	static const char *const ctl_actions[] = {
+	    "ssmmessages:CreateControlChannel",
+	    "ssmmessages:OpenControlChannel", NULL };
+	static const char *const data_actions[] = {
+	    "ssmmessages:CreateDataChannel",
+	    "ssmmessages:OpenDataChannel", NULL };
 	const char *cn = conn_peer_cn(req->conn), *id;
+	char why[1024];
 	struct dchan *d;
 	struct ctl *c;
 	struct ws *w;
+	int rc;
 
 	if (gw->shutting_down) {
 		gw_refuse(req, 503, "ServiceUnavailable", "shutting down");
@@ -937,6 +1023,17 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 			    id, conn_peer_addr(req->conn));
 			gw_refuse(req, 403, "AccessDeniedException",
 			    "The instance is not registered or its certificate does not match");
+			return;
+		}
+		/* ssmmessages has no resource types: "*". Refused before
+		 * the WebSocket, so the agent backs off on a plain 403. */
+		rc = gw_instance_allowed(gw, id, conn_peer_addr(req->conn),
+		    ctl_actions, "*", why, sizeof(why));
+		if (rc != 0) {
+			gw_refuse(req, rc == PH_ERR_DENIED ? 403 : 500,
+			    rc == PH_ERR_DENIED ? "AccessDeniedException" :
+			    "InternalServerError", rc == PH_ERR_DENIED ? why :
+			    "internal error");
 			return;
 		}
 		c = calloc(1, sizeof(*c));
@@ -984,6 +1081,17 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 			    conn_peer_addr(req->conn));
 			gw_refuse(req, 403, "AccessDeniedException",
 			    "Session is already terminated or the token is invalid");
+			return;
+		}
+		if (cn != NULL && (rc = gw_instance_allowed(gw, cn,
+		    conn_peer_addr(req->conn), data_actions, "*", why,
+		    sizeof(why))) != 0) {
+			if (rc == PH_ERR_DENIED)
+				gw_data_denied(gw, id, why);
+			gw_refuse(req, rc == PH_ERR_DENIED ? 403 : 500,
+			    rc == PH_ERR_DENIED ? "AccessDeniedException" :
+			    "InternalServerError", rc == PH_ERR_DENIED ? why :
+			    "internal error");
 			return;
 		}
 		d = calloc(1, sizeof(*d));

@@ -17,6 +17,7 @@
 
 struct kms_policy {
 	json_t *doc;
+	int vars;                 /* Version 2012-10-17: ${...} expand */
 };
 
 static int
@@ -177,6 +178,12 @@ kp_check_statement(json_t *st, size_t sidx, char *msg, size_t size)
 				return kp_fail(msg, size, "Statement %zu: "
 				    "condition operator %.60s must map to an "
 				    "object.", sidx, key);
+		/* The identity-policy engine's checks: known operators,
+		 * non-empty keys, scalar values. */
+		if (policy_condition_eval(v, NULL, 0, 0) < 0)
+			return kp_fail(msg, size, "Statement %zu: the "
+			    "Condition has an unknown operator, an empty key "
+			    "or a value that is not a string.", sidx);
 	}
 	return 0;
 }
@@ -247,6 +254,7 @@ kms_policy_parse(const char *text, struct kms_policy **out, char *msg,
 		goto fail;
 	}
 	(*out)->doc = doc;
+	(*out)->vars = strcmp(ver, "2012-10-17") == 0;
 	return 0;
 fail:
 	json_decref(doc);
@@ -332,7 +340,7 @@ kp_principal_matches(json_t *v, const struct kp_who_effect *we)
 /* 1 if the statement applies to this request. */
 static int
 kp_applies(json_t *st, const struct kms_policy_who *who, const char *action,
-    const char *resource, int deny)
+    const char *resource, int deny, int vars)
 {
 	struct kp_who_effect we = { who, deny };
 	json_t *v;
@@ -359,20 +367,21 @@ kp_applies(json_t *st, const struct kms_policy_who *who, const char *action,
 		    kp_match_resource, resource);
 	if (!m)
 		return 0;
-	/* Conditions are not evaluated yet: the safe reading. */
-	if (json_object_get(st, "Condition") != NULL)
-		return deny;
-	return 1;
+	/* The identity-policy engine decides the Condition; one it cannot
+	 * evaluate fails closed: a Deny applies, an Allow does not. */
+	m = policy_condition_eval(json_object_get(st, "Condition"), who->ctx,
+	    who->nctx, vars);
+	return m < 0 ? deny : m;
 }
 
 static int
 kp_eval_statement(json_t *st, const struct kms_policy_who *who,
-    const char *action, const char *resource, int *allowed)
+    const char *action, const char *resource, int vars, int *allowed)
 {
 	const char *effect = json_string_value(json_object_get(st, "Effect"));
 	int deny = effect != NULL && strcmp(effect, "Deny") == 0;
 
-	if (!kp_applies(st, who, action, resource, deny))
+	if (!kp_applies(st, who, action, resource, deny, vars))
 		return 0;
 	if (deny)
 		return 1;
@@ -392,12 +401,13 @@ kms_policy_eval(const struct kms_policy *p, const struct kms_policy_who *who,
 		return KMS_POLICY_IMPLICIT_DENY;
 	st = json_object_get(p->doc, "Statement");
 	if (json_is_object(st)) {
-		if (kp_eval_statement(st, who, action, resource_arn, &allowed))
+		if (kp_eval_statement(st, who, action, resource_arn, p->vars,
+		    &allowed))
 			return KMS_POLICY_EXPLICIT_DENY;
 	} else {
 		json_array_foreach(st, i, v)
 			if (kp_eval_statement(v, who, action, resource_arn,
-			    &allowed))
+			    p->vars, &allowed))
 				return KMS_POLICY_EXPLICIT_DENY;
 	}
 	return allowed ? KMS_POLICY_ALLOW : KMS_POLICY_IMPLICIT_DENY;

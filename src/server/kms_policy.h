@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "server/policy.h"
+
 #define KMS_POLICY_MAX 32768          /* bytes: AWS's key policy limit */
 
 struct kms_policy;
@@ -28,6 +30,11 @@ struct kms_policy_who {
 	const char *role_arn;     /* the session's role ARN, or NULL */
 	const char *account_id;   /* the caller's account */
 	int iam_allows;           /* the account's IAM allows the request */
+	/* The request context Conditions are evaluated against
+	 * (kms:EncryptionContext:KEY, kms:CallerAccount, aws:PrincipalArn,
+	 * ...); none when nctx is 0. */
+	const struct policy_ctx *ctx;
+	size_t nctx;
 };
 
 /* Parse and check a policy document. On failure PH_ERR_INVALID and an
@@ -37,8 +44,9 @@ int kms_policy_parse(const char *text, struct kms_policy **out, char *msg,
 void kms_policy_free(struct kms_policy *p);
 
 /* The decision for action ("kms:Decrypt") on resource_arn (the key's
- * ARN). Statements with a Condition are not evaluated yet: an Allow with
- * one never applies, a Deny with one always does. */
+ * ARN). A statement's Condition is evaluated by the identity-policy
+ * engine (policy_condition_eval) against who->ctx; one that cannot be
+ * evaluated fails closed (an Allow does not apply, a Deny does). */
 int kms_policy_eval(const struct kms_policy *p,
     const struct kms_policy_who *who, const char *action,
     const char *resource_arn);

@@ -1396,3 +1396,19 @@ policy_evaluate(const struct policy *const *policies, size_t n,
 	}
 	return allow ? POLICY_ALLOW : POLICY_DENY_IMPLICIT;
 }
+
+int
+policy_condition_eval(json_t *cond, const struct policy_ctx *ctx,
+    size_t nctx, int vars)
+{
+	struct policy_request req = { NULL, NULL, ctx, nctx };
+	struct ev ev = { &req, vars, 0 };
+	int m;
+
+	if (cond == NULL)
+		return 1;
+	if (check_condition(cond, 0, NULL, 0) != 0)
+		return -1;
+	m = condition_match(&ev, cond);
+	return ev.err ? -1 : m;
+}

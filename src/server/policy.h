@@ -84,4 +84,13 @@ int policy_glob(const char *pattern, const char *s, int nocase);
 int policy_check_strings(json_t *v, const char *what, size_t sidx,
     char *why, size_t len);
 
+/* For resource policies evaluated elsewhere (KMS key policies): does one
+ * statement's Condition block (NULL: none) hold for the request context
+ * ctx[0..nctx)? Same operators, keys and variables as policy_evaluate;
+ * vars: expand ${...} (the document's Version is 2012-10-17). 1 holds, 0
+ * does not, -1 if the block is malformed or the evaluation failed (a
+ * NULL value, memory, a glob too slow): callers fail closed. */
+int policy_condition_eval(json_t *cond, const struct policy_ctx *ctx,
+    size_t nctx, int vars);
+
 #endif

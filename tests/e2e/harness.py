@@ -65,7 +65,22 @@ os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 REGION = "us-east-1"
+# The instance role of test activations: what the seed's Step 5 "limited"
+# role holds. CreateActivation refuses a role that does not exist or does
+# not trust ssm.amazonaws.com, so Cluster.ensure_role makes it (once per
+# Cluster, through `aws iam`) before its first activation.
 TEST_ROLE = "porthole-test-role"
+SSM_TRUST_POLICY = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow",
+                   "Principal": {"Service": "ssm.amazonaws.com"},
+                   "Action": "sts:AssumeRole"}]})
+SSM_CORE_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+KMS_DECRYPT_POLICY_NAME = "porthole-kms-decrypt"
+KMS_DECRYPT_POLICY = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt",
+                   "Resource": "*"}]})
 PROMPT = "PH_E2E> "
 # Typed as two quoted halves so the echo of the command line never
 # matches the prompt itself.
@@ -392,6 +407,7 @@ class Cluster:
         self.server = None
         self.failed = False
         self.init_output = ""
+        self.roles = set()     # instance roles ensure_role made
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -627,8 +643,30 @@ class Cluster:
 
     # ---- enrolment -------------------------------------------------------
 
+    def ensure_role(self, role=TEST_ROLE):
+        """Make `role` an instance role (trusting ssm.amazonaws.com, with
+        AmazonSSMManagedInstanceCore attached and an inline kms:Decrypt
+        policy) unless this Cluster already did; one that exists already
+        (a restarted server, another test) is left as it is."""
+        if role in self.roles:
+            return
+        p = self.aws("iam", "create-role", "--role-name", role,
+                     "--assume-role-policy-document", SSM_TRUST_POLICY,
+                     "--description", "porthole e2e instance role",
+                     check=False)
+        if p.returncode == 0:
+            self.aws("iam", "attach-role-policy", "--role-name", role,
+                     "--policy-arn", SSM_CORE_POLICY_ARN)
+            self.aws("iam", "put-role-policy", "--role-name", role,
+                     "--policy-name", KMS_DECRYPT_POLICY_NAME,
+                     "--policy-document", KMS_DECRYPT_POLICY)
+        elif "EntityAlreadyExists" not in p.stderr:
+            raise CommandError(p.args, p)
+        self.roles.add(role)
+
     def create_activation(self, limit=1, role=TEST_ROLE, name=None,
                           expiration=None):
+        self.ensure_role(role)
         args = ["ssm", "create-activation", "--iam-role", role,
                 "--registration-limit", str(limit)]
         if name:

@@ -26,6 +26,8 @@ class Activations(harness.ClusterTestCase):
 
     def test_create_describe_delete(self):
         ssm = self.cluster.ssm()
+        self.cluster.ensure_role("porthole-test-role")
+        self.cluster.ensure_role("other-role")
         r = ssm.create_activation(IamRole="porthole-test-role",
                                   RegistrationLimit=3,
                                   DefaultInstanceName="web",
@@ -78,6 +80,7 @@ class Activations(harness.ClusterTestCase):
 
     def test_pagination(self):
         ssm = self.cluster.ssm()
+        self.cluster.ensure_role("page-role")
         ids = {ssm.create_activation(IamRole="page-role",
                                      DefaultInstanceName="p%d" % i)
                ["ActivationId"] for i in range(3)}

@@ -111,6 +111,7 @@ class Registration(harness.ClusterTestCase):
     def test_expired_activation(self):
         soon = datetime.datetime.now(datetime.timezone.utc) + \
             datetime.timedelta(seconds=3)
+        self.cluster.ensure_role()
         try:
             r = self.cluster.ssm().create_activation(
                 IamRole=harness.TEST_ROLE, ExpirationDate=soon)

@@ -17,11 +17,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const struct kms_policy_who whos[] = {
-	{ "arn:aws:iam::" ACCT ":user/admin", NULL, ACCT, 1 },
-	{ "arn:aws:iam::" ACCT ":user/bob", NULL, ACCT, 0 },
+	{ "arn:aws:iam::" ACCT ":user/admin", NULL, ACCT, 1, NULL, 0 },
+	{ "arn:aws:iam::" ACCT ":user/bob", NULL, ACCT, 0, NULL, 0 },
 	{ "arn:aws:sts::" ACCT ":assumed-role/porthole-role/mi-0123",
-	    "arn:aws:iam::" ACCT ":role/porthole-role", ACCT, 1 },
-	{ "arn:aws:iam::999999999999:user/eve", NULL, "999999999999", 0 },
+	    "arn:aws:iam::" ACCT ":role/porthole-role", ACCT, 1, NULL, 0 },
+	{ "arn:aws:iam::999999999999:user/eve", NULL, "999999999999", 0,
+	    NULL, 0 },
 };
 
 static const char *const actions[] = {

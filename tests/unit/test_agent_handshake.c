@@ -812,6 +812,7 @@ test_kms_body_and_answers(void **state)
 	assert_int_equal(agent_kms_parse_response(400, (const uint8_t *)denied,
 	    strlen(denied), key, err, sizeof(err)), PH_ERR_DENIED);
 	assert_non_null(strstr(err, "AccessDeniedException: no"));
+	assert_non_null(strstr(err, "kms:Decrypt denied"));
 	assert_null(strchr(err, '\x1b'));
 	assert_int_not_equal(agent_kms_parse_response(500, (const uint8_t *)
 	    "<html>", 6, key, err, sizeof(err)), 0);

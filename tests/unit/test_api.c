@@ -26,6 +26,7 @@
 #include "server/gateway.h"
 #include "server/server.h"
 #include "server/store.h"
+#include "server/store_iam.h"
 
 /* ---- stubs (weak: real definitions win when linked in) ------------------ */
 
@@ -218,6 +219,7 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
+	struct iam_role_rec role;
 
 	if (f == NULL)
 		return -1;
@@ -238,6 +240,16 @@ setup(void **state)
 	    "arn:aws:iam::123456789012:user/bob", 0) != 0 ||
 	    store_iam_create_access_key(f->srv.store, "bob", f->bob_akid,
 	    f->bob_secret) != 0)
+		return -1;
+	/* CreateActivation's IamRole must trust ssm.amazonaws.com. */
+	memset(&role, 0, sizeof(role));
+	snprintf(role.name, sizeof(role.name), "R");
+	snprintf(role.arn, sizeof(role.arn),
+	    "arn:aws:iam::123456789012:role/R");
+	role.trust_policy = (char *)"{\"Statement\":{\"Effect\":\"Allow\","
+	    "\"Principal\":{\"Service\":\"ssm.amazonaws.com\"},"
+	    "\"Action\":\"sts:AssumeRole\"}}";
+	if (store_iam_role_create(f->srv.store, &role) != 0)
 		return -1;
 	*state = f;
 	return 0;

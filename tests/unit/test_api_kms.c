@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "server/api.h"
 #include "server/api_json.h"
@@ -22,6 +23,8 @@
 #include "server/authz.h"
 #include "server/kms.h"
 #include "server/server.h"
+#include "server/store.h"
+#include "server/store_iam.h"
 
 #define T0 ((int64_t)1700000000000)
 #define DAY ((int64_t)86400000)
@@ -34,6 +37,7 @@
 
 struct fx {
 	char dir[64];
+	char dbpath[128];
 	struct server srv;
 	struct principal admin, bob, inst;
 	struct api_call call;
@@ -47,6 +51,7 @@ setup(void **state)
 {
 	struct kms_root_opts o = { NULL, 1 };
 	struct fx *f = calloc(1, sizeof(*f));
+	struct iam_role_rec role;
 
 	assert_non_null(f);
 	unsetenv(KMS_ROOT_KEY_ENV);
@@ -66,6 +71,25 @@ setup(void **state)
 	snprintf(f->inst.role_arn, sizeof(f->inst.role_arn), ROLE_ARN);
 	snprintf(f->inst.instance_id, sizeof(f->inst.instance_id),
 	    "mi-0123456789abcdef0");
+	/* The instance acts as its role, whose policy allows what an
+	 * encrypted session needs (authz evaluates it from the store). */
+	f->inst.kind = PRINCIPAL_INSTANCE;
+	snprintf(f->inst.role_name, sizeof(f->inst.role_name),
+	    "porthole-test-role");
+	snprintf(f->dbpath, sizeof(f->dbpath), "%s/porthole.db", f->dir);
+	assert_int_equal(store_open(&f->srv.store, f->dbpath), 0);
+	memset(&role, 0, sizeof(role));
+	snprintf(role.name, sizeof(role.name), "porthole-test-role");
+	snprintf(role.arn, sizeof(role.arn), ROLE_ARN);
+	role.trust_policy = (char *)"{\"Statement\":{\"Effect\":\"Allow\","
+	    "\"Principal\":{\"Service\":\"ssm.amazonaws.com\"},"
+	    "\"Action\":\"sts:AssumeRole\"}}";
+	assert_int_equal(store_iam_role_create(f->srv.store, &role), 0);
+	assert_int_equal(store_iam_inline_put(f->srv.store, "role",
+	    "porthole-test-role", "kms", "{\"Version\":\"2012-10-17\","
+	    "\"Statement\":{\"Effect\":\"Allow\",\"Action\":"
+	    "[\"kms:Decrypt\",\"kms:DescribeKey\"],\"Resource\":\"*\"}}"),
+	    0);
 	f->call.srv = &f->srv;
 	f->call.principal = &f->admin;
 	f->call.request_id = "r";
@@ -85,10 +109,13 @@ teardown(void **state)
 	size_t i;
 
 	kms_close(f->srv.kms);
+	authz_free(&f->srv);
+	store_close(f->srv.store);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(p, sizeof(p), "%s/%s", f->dir, names[i]);
 		unlink(p);
 	}
+	unlink(f->dbpath);
 	rmdir(f->dir);
 	free(f);
 	return 0;
@@ -433,6 +460,115 @@ t_policy(void **state)
 	json_decref(o);
 }
 
+/* A key policy's Conditions see the request: the encryption context
+ * (kms:EncryptionContext:KEY), the caller's account and aws:PrincipalArn
+ * (the role of an instance); the identity side gets the same keys. */
+static void
+t_policy_conditions(void **state)
+{
+	char id[40], body[4000], pol[2400], ct[1200];
+	const char *s;
+	json_t *o;
+
+	(void)state;
+	snprintf(pol, sizeof(pol), "{\\\"Version\\\": \\\"2012-10-17\\\", "
+	    "\\\"Statement\\\": [{\\\"Effect\\\": \\\"Allow\\\", "
+	    "\\\"Principal\\\": {\\\"AWS\\\": \\\"%s\\\"}, "
+	    "\\\"Action\\\": \\\"kms:*\\\", \\\"Resource\\\": \\\"*\\\"}, "
+	    "{\\\"Effect\\\": \\\"Allow\\\", \\\"Principal\\\": "
+	    "{\\\"AWS\\\": \\\"*\\\"}, \\\"Action\\\": \\\"kms:Decrypt\\\", "
+	    "\\\"Resource\\\": \\\"*\\\", \\\"Condition\\\": {"
+	    "\\\"StringEquals\\\": {\\\"kms:EncryptionContext:aws:ssm:"
+	    "TargetId\\\": \\\"mi-0123456789abcdef0\\\", "
+	    "\\\"kms:CallerAccount\\\": \\\"" ACCT "\\\"}, "
+	    "\\\"ArnEquals\\\": {\\\"aws:PrincipalArn\\\": \\\"%s\\\"}}}]}",
+	    ADMIN_ARN, ROLE_ARN);
+	snprintf(body, sizeof(body), "{\"Policy\": \"%s\"}", pol);
+	new_key(body, id, NULL);
+	/* The role's own policy does not matter here: drop it. */
+	assert_int_equal(store_iam_inline_delete(F->srv.store, "role",
+	    "porthole-test-role", "kms"), 0);
+
+	snprintf(body, sizeof(body), "{\"KeyId\": \"%s\", \"Plaintext\": "
+	    "\"eA==\", \"EncryptionContext\": {\"aws:ssm:TargetId\": "
+	    "\"mi-0123456789abcdef0\"}}", id);
+	assert_int_equal(call("Encrypt", body, &o), 0);
+	s = json_string_value(json_object_get(o, "CiphertextBlob"));
+	snprintf(ct, sizeof(ct), "%s", s);
+	json_decref(o);
+	snprintf(body, sizeof(body), "{\"CiphertextBlob\": \"%s\", "
+	    "\"EncryptionContext\": {\"aws:ssm:TargetId\": "
+	    "\"mi-0123456789abcdef0\"}}", ct);
+	assert_int_equal(call_as(&F->inst, "Decrypt", body, NULL), 0);
+	/* Bob matches the context but is not the role. */
+	expect_error(&F->bob, "Decrypt", body, "AccessDeniedException");
+
+	/* Another instance's context: the condition fails. */
+	snprintf(body, sizeof(body), "{\"KeyId\": \"%s\", \"Plaintext\": "
+	    "\"eA==\", \"EncryptionContext\": {\"aws:ssm:TargetId\": "
+	    "\"mi-00000000000000000\"}}", id);
+	assert_int_equal(call("Encrypt", body, &o), 0);
+	snprintf(ct, sizeof(ct), "%s", json_string_value(json_object_get(o,
+	    "CiphertextBlob")));
+	json_decref(o);
+	snprintf(body, sizeof(body), "{\"CiphertextBlob\": \"%s\", "
+	    "\"EncryptionContext\": {\"aws:ssm:TargetId\": "
+	    "\"mi-00000000000000000\"}}", ct);
+	expect_error(&F->inst, "Decrypt", body, "AccessDeniedException");
+	assert_non_null(strstr(F->err.message, "because no resource-based "
+	    "policy allows the kms:Decrypt action"));
+
+	/* The default policy hands Decrypt to IAM; the role has none: the
+	 * message says which side refused. */
+	new_key("{}", id, NULL);
+	snprintf(body, sizeof(body), "{\"KeyId\": \"%s\", \"Plaintext\": "
+	    "\"eA==\"}", id);
+	assert_int_equal(call("Encrypt", body, &o), 0);
+	snprintf(ct, sizeof(ct), "%s", json_string_value(json_object_get(o,
+	    "CiphertextBlob")));
+	json_decref(o);
+	snprintf(body, sizeof(body), "{\"CiphertextBlob\": \"%s\"}", ct);
+	expect_error(&F->inst, "Decrypt", body, "AccessDeniedException");
+	assert_non_null(strstr(F->err.message, "User: " SESSION_ARN " is not "
+	    "authorized to perform: kms:Decrypt"));
+	assert_non_null(strstr(F->err.message, "because no identity-based "
+	    "policy allows the kms:Decrypt action"));
+	/* An identity policy conditioned on the encryption context: the
+	 * IAM side sees the KMS keys too. */
+	assert_int_equal(store_iam_inline_put(F->srv.store, "role",
+	    "porthole-test-role", "kms", "{\"Version\":\"2012-10-17\","
+	    "\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"kms:Decrypt\","
+	    "\"Resource\":\"*\",\"Condition\":{\"StringEquals\":{"
+	    "\"kms:CallerAccount\":\"" ACCT "\"},\"Null\":{"
+	    "\"kms:EncryptionContext:purpose\":\"false\"}}}}"), 0);
+	expect_error(&F->inst, "Decrypt", body, "AccessDeniedException");
+	snprintf(body, sizeof(body), "{\"KeyId\": \"%s\", \"Plaintext\": "
+	    "\"eA==\", \"EncryptionContext\": {\"purpose\": \"x\"}}", id);
+	assert_int_equal(call("Encrypt", body, &o), 0);
+	snprintf(ct, sizeof(ct), "%s", json_string_value(json_object_get(o,
+	    "CiphertextBlob")));
+	json_decref(o);
+	snprintf(body, sizeof(body), "{\"CiphertextBlob\": \"%s\", "
+	    "\"EncryptionContext\": {\"purpose\": \"x\"}}", ct);
+	assert_int_equal(call_as(&F->inst, "Decrypt", body, NULL), 0);
+	/* More encryption-context pairs than the evaluation reads. */
+	{
+		struct buf big;
+		int i;
+
+		buf_init(&big, 8192);
+		buf_appendf(&big, "{\"CiphertextBlob\": \"%s\", "
+		    "\"EncryptionContext\": {", ct);
+		for (i = 0; i < 65; i++)
+			buf_appendf(&big, "%s\"k%d\": \"v\"", i ? ", " : "",
+			    i);
+		buf_appendf(&big, "}}");
+		expect_error(&F->inst, "Decrypt", buf_cstr(&big),
+		    "ValidationException");
+		buf_free(&big);
+	}
+}
+
 static void
 t_states_and_deletion(void **state)
 {
@@ -721,6 +857,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(t_crypto, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_policy_conditions, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(t_states_and_deletion, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(t_paging_and_tags, setup,

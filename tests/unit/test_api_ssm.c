@@ -19,6 +19,7 @@
 #include "server/authz.h"
 #include "server/gateway.h"
 #include "server/store.h"
+#include "server/store_iam.h"
 
 #define T0 ((int64_t)1700000000000)
 
@@ -87,6 +88,33 @@ struct fx {
 	int gw_dummy;
 };
 
+/* CreateActivation needs an IAM role that trusts ssm.amazonaws.com: the
+ * names the tests use. */
+static int
+make_roles(struct store *st)
+{
+	static const char trust[] = "{\"Version\":\"2012-10-17\","
+	    "\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":"
+	    "{\"Service\":\"ssm.amazonaws.com\"},\"Action\":"
+	    "\"sts:AssumeRole\"}]}";
+	static const char *const names[] = { "R", "SSMServiceRole", "R0",
+	    "R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9", "R10",
+	    "R11", "R12" };
+	struct iam_role_rec r;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		snprintf(r.name, sizeof(r.name), "%s", names[i]);
+		snprintf(r.arn, sizeof(r.arn),
+		    "arn:aws:iam::123456789012:role/%s", names[i]);
+		r.trust_policy = (char *)trust;
+		if (store_iam_role_create(st, &r) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 setup(void **state)
 {
@@ -98,7 +126,8 @@ setup(void **state)
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->srv.store, f->path) != 0)
+	if (store_open(&f->srv.store, f->path) != 0 ||
+	    make_roles(f->srv.store) != 0)
 		return -1;
 	f->srv.gw = (struct gateway *)&f->gw_dummy;
 	snprintf(f->srv.region, sizeof(f->srv.region), "us-east-1");
@@ -293,6 +322,56 @@ test_create_activation_validation(void **state)
 	expect_error(f, "CreateActivation", "{}", "ValidationException",
 	    "1 validation error detected: Value null at 'iamRole' failed to "
 	    "satisfy constraint: Member must not be null");
+	/* The role must exist and trust ssm.amazonaws.com, as AWS checks. */
+	expect_error(f, "CreateActivation", "{\"IamRole\":\"no-such-role\"}",
+	    "ValidationException", "Nonexistent role or missing ssm service "
+	    "principal in trust policy: arn:aws:iam::123456789012:role/"
+	    "no-such-role");
+	{
+		struct iam_role_rec r;
+
+		memset(&r, 0, sizeof(r));
+		snprintf(r.name, sizeof(r.name), "ec2-only");
+		snprintf(r.arn, sizeof(r.arn),
+		    "arn:aws:iam::123456789012:role/ec2-only");
+		r.trust_policy = (char *)"{\"Version\":\"2012-10-17\","
+		    "\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":"
+		    "{\"Service\":\"ec2.amazonaws.com\"},\"Action\":"
+		    "\"sts:AssumeRole\"}]}";
+		assert_int_equal(store_iam_role_create(f->srv.store, &r), 0);
+		expect_error(f, "CreateActivation",
+		    "{\"IamRole\":\"ec2-only\"}", "ValidationException",
+		    "missing ssm service principal");
+		/* A trust policy that is not JSON, or names the service
+		 * only under a condition, trusts nobody here. */
+		snprintf(r.name, sizeof(r.name), "garbled");
+		snprintf(r.arn, sizeof(r.arn),
+		    "arn:aws:iam::123456789012:role/garbled");
+		r.trust_policy = (char *)"{\"Statement\": [ssm.amazonaws.com";
+		assert_int_equal(store_iam_role_create(f->srv.store, &r), 0);
+		expect_error(f, "CreateActivation",
+		    "{\"IamRole\":\"garbled\"}", "ValidationException",
+		    "Nonexistent role");
+		snprintf(r.name, sizeof(r.name), "conditional");
+		snprintf(r.arn, sizeof(r.arn),
+		    "arn:aws:iam::123456789012:role/conditional");
+		r.trust_policy = (char *)"{\"Statement\":[1,{\"Effect\":"
+		    "\"Allow\",\"Principal\":{\"Service\":[\"ssm.amazonaws."
+		    "com\"]},\"Action\":[\"sts:*\"],\"Condition\":{"
+		    "\"StringEquals\":{\"aws:SourceAccount\":\"1\"}}}]}";
+		assert_int_equal(store_iam_role_create(f->srv.store, &r), 0);
+		expect_error(f, "CreateActivation",
+		    "{\"IamRole\":\"conditional\"}", "ValidationException",
+		    "Nonexistent role");
+		/* A path in IamRole names the role after it. */
+		expect_error(f, "CreateActivation",
+		    "{\"IamRole\":\"service-role/ec2-only\"}",
+		    "ValidationException", "role/service-role/ec2-only");
+		out = run(f, "CreateActivation",
+		    "{\"IamRole\":\"service-role/R\"}", &err);
+		assert_non_null(out);
+		json_decref(out);
+	}
 	expect_error(f, "CreateActivation", "{\"IamRole\":\"R\","
 	    "\"RegistrationLimit\":0}", "ValidationException",
 	    "Value '0' at 'registrationLimit' failed to satisfy constraint: "

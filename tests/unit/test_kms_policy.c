@@ -1,7 +1,9 @@
 /* kms_policy: key policy shapes (good and malformed documents) and the
  * evaluation: principals (users, roles for assumed-role sessions, the
  * account delegating to IAM, "*"), actions with wildcards, explicit Deny,
- * NotPrincipal/NotAction/NotResource and conditions read safely. */
+ * NotPrincipal/NotAction/NotResource, and Conditions evaluated by the
+ * identity-policy engine against the request context (encryption context,
+ * caller account, principal ARN), failing closed when they cannot be. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,7 +31,7 @@ static int
 eval(const char *doc, const char *arn, const char *role, int iam,
     const char *action)
 {
-	struct kms_policy_who w = { arn, role, ACCT, iam };
+	struct kms_policy_who w = { arn, role, ACCT, iam, NULL, 0 };
 	struct kms_policy *p = NULL;
 	char msg[256];
 	int d;
@@ -179,19 +181,135 @@ static void
 t_conditions(void **state)
 {
 	(void)state;
-	/* Not evaluated yet: an Allow with a condition never applies... */
+	/* With no request context: an Allow on a key that is absent does
+	 * not apply... */
 	assert_int_equal(eval("{\"Statement\":[{\"Effect\":\"Allow\","
 	    "\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"*\","
 	    "\"Condition\":{\"Bool\":{\"kms:GrantIsForAWSResource\":"
 	    "\"true\"}}}]}", ADMIN, NULL, 1, "kms:Encrypt"),
 	    KMS_POLICY_IMPLICIT_DENY);
-	/* ...and a Deny with one always does. */
+	/* ...and a Deny on a negated operator over an absent key does. */
 	assert_int_equal(eval("{\"Statement\":[{\"Effect\":\"Allow\","
 	    "\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"*\"},"
 	    "{\"Effect\":\"Deny\",\"Principal\":\"*\",\"Action\":"
 	    "\"kms:Decrypt\",\"Resource\":\"*\",\"Condition\":{"
 	    "\"StringNotEquals\":{\"aws:SourceVpc\":\"vpc-1\"}}}]}", ADMIN,
 	    NULL, 1, "kms:Decrypt"), KMS_POLICY_EXPLICIT_DENY);
+}
+
+static int
+eval_ctx(const char *doc, const char *arn, const char *role,
+    const struct policy_ctx *ctx, size_t nctx)
+{
+	struct kms_policy_who w = { arn, role, ACCT, 0, ctx, nctx };
+
+	return kms_policy_eval_text(doc, &w, "kms:Decrypt", KEY);
+}
+
+#define COND_POLICY(effect, cond) "{\"Version\":\"2012-10-17\"," \
+	"\"Statement\":[{\"Effect\":\"" effect "\",\"Principal\":{\"AWS\":" \
+	"\"*\"},\"Action\":\"kms:Decrypt\",\"Resource\":\"*\"," \
+	"\"Condition\":" cond "}]}"
+
+static void
+t_conditions_ctx(void **state)
+{
+	static const char *const sid[] = { "s-1" };
+	static const char *const other[] = { "s-2" };
+	static const char *const target[] = { "mi-0123456789abcdef0" };
+	static const char *const acct[] = { ACCT };
+	static const char *const role[] = { ROLE };
+	static const char *const bad[] = { NULL };
+	const struct policy_ctx match[] = {
+		{ "kms:EncryptionContext:aws:ssm:SessionId", sid, 1 },
+		{ "kms:EncryptionContext:aws:ssm:TargetId", target, 1 },
+		{ "kms:CallerAccount", acct, 1 },
+		{ "aws:PrincipalArn", role, 1 },
+	};
+	const struct policy_ctx miss[] = {
+		{ "kms:EncryptionContext:aws:ssm:SessionId", other, 1 },
+		{ "kms:CallerAccount", acct, 1 },
+	};
+	const struct policy_ctx broken[] = {
+		{ "kms:EncryptionContext:aws:ssm:SessionId", bad, 1 },
+	};
+	const char *ec = COND_POLICY("Allow", "{\"StringEquals\":{"
+	    "\"kms:EncryptionContext:aws:ssm:SessionId\":\"s-1\"}}");
+	const char *pa = COND_POLICY("Allow", "{\"ArnLike\":{"
+	    "\"aws:PrincipalArn\":\"arn:aws:iam::*:role/porthole-*\"},"
+	    "\"StringEquals\":{\"kms:CallerAccount\":\"" ACCT "\"}}");
+	const char *keys = COND_POLICY("Allow", "{\"ForAllValues:StringLike\""
+	    ":{\"kms:EncryptionContextKeys\":\"aws:ssm:*\"}}");
+	const char *deny = "{\"Version\":\"2012-10-17\",\"Statement\":["
+	    "{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\","
+	    "\"Resource\":\"*\"},{\"Effect\":\"Deny\",\"Principal\":\"*\","
+	    "\"Action\":\"kms:Decrypt\",\"Resource\":\"*\",\"Condition\":"
+	    "{\"Null\":{\"kms:EncryptionContext:aws:ssm:SessionId\":"
+	    "\"true\"}}}]}";
+	const char *var = COND_POLICY("Allow", "{\"StringEquals\":{"
+	    "\"kms:EncryptionContext:aws:ssm:TargetId\":"
+	    "\"${aws:username}\"}}");
+	static const char *const uname[] = { "mi-0123456789abcdef0" };
+	const struct policy_ctx with_user[] = {
+		{ "kms:EncryptionContext:aws:ssm:TargetId", target, 1 },
+		{ "aws:username", uname, 1 },
+	};
+
+	(void)state;
+	/* kms:EncryptionContext:KEY: grants when it matches, not else. */
+	assert_int_equal(eval_ctx(ec, SESSION, ROLE, match, 4),
+	    KMS_POLICY_ALLOW);
+	assert_int_equal(eval_ctx(ec, SESSION, ROLE, miss, 2),
+	    KMS_POLICY_IMPLICIT_DENY);
+	assert_int_equal(eval_ctx(ec, SESSION, ROLE, NULL, 0),
+	    KMS_POLICY_IMPLICIT_DENY);
+	/* Condition key names compare case-insensitively. */
+	assert_int_equal(eval_ctx(COND_POLICY("Allow", "{\"StringEquals\":{"
+	    "\"KMS:encryptioncontext:aws:ssm:sessionid\":\"s-1\"}}"), SESSION,
+	    ROLE, match, 4), KMS_POLICY_ALLOW);
+	/* aws:PrincipalArn (the role of a role session) and the caller's
+	 * account, both required. */
+	assert_int_equal(eval_ctx(pa, SESSION, ROLE, match, 4),
+	    KMS_POLICY_ALLOW);
+	assert_int_equal(eval_ctx(pa, SESSION, ROLE, miss, 2),
+	    KMS_POLICY_IMPLICIT_DENY);
+	/* A multi-valued key with a set operator. */
+	{
+		static const char *const k1[] = { "aws:ssm:SessionId",
+		    "aws:ssm:TargetId" };
+		static const char *const k2[] = { "aws:ssm:SessionId",
+		    "purpose" };
+		const struct policy_ctx c1[] = {
+			{ "kms:EncryptionContextKeys", k1, 2 } };
+		const struct policy_ctx c2[] = {
+			{ "kms:EncryptionContextKeys", k2, 2 } };
+
+		assert_int_equal(eval_ctx(keys, SESSION, ROLE, c1, 1),
+		    KMS_POLICY_ALLOW);
+		assert_int_equal(eval_ctx(keys, SESSION, ROLE, c2, 1),
+		    KMS_POLICY_IMPLICIT_DENY);
+	}
+	/* A conditional Deny: only when the encryption context lacks the
+	 * session id. */
+	assert_int_equal(eval_ctx(deny, SESSION, ROLE, match, 4),
+	    KMS_POLICY_ALLOW);
+	assert_int_equal(eval_ctx(deny, SESSION, ROLE, NULL, 0),
+	    KMS_POLICY_EXPLICIT_DENY);
+	/* Policy variables expand in 2012-10-17 documents. */
+	assert_int_equal(eval_ctx(var, SESSION, ROLE, with_user, 2),
+	    KMS_POLICY_ALLOW);
+	assert_int_equal(eval_ctx(var, SESSION, ROLE, match, 4),
+	    KMS_POLICY_IMPLICIT_DENY);
+	/* A context the engine cannot read fails closed both ways. */
+	assert_int_equal(eval_ctx(ec, SESSION, ROLE, broken, 1),
+	    KMS_POLICY_IMPLICIT_DENY);
+	assert_int_equal(eval_ctx("{\"Version\":\"2012-10-17\",\"Statement\":"
+	    "[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\","
+	    "\"Resource\":\"*\"},{\"Effect\":\"Deny\",\"Principal\":\"*\","
+	    "\"Action\":\"kms:Decrypt\",\"Resource\":\"*\",\"Condition\":"
+	    "{\"StringEquals\":{\"kms:EncryptionContext:aws:ssm:SessionId\":"
+	    "\"s-9\"}}}]}", SESSION, ROLE, broken, 1),
+	    KMS_POLICY_EXPLICIT_DENY);
 }
 
 static void
@@ -251,6 +369,19 @@ t_malformed(void **state)
 		"{\"Statement\": {\"Sid\":1,\"Effect\":\"Allow\",\"Principal\":"
 		    "\"*\",\"Action\":\"*\",\"Resource\":\"*\"}}",
 		"{\"Statement\": {}, \"Statement\": {}}",
+		/* Conditions the engine would refuse. */
+		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":\"*\","
+		    "\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":"
+		    "{\"StringEqualz\":{\"kms:CallerAccount\":\"1\"}}}}",
+		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":\"*\","
+		    "\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":"
+		    "{\"StringEquals\":{}}}}",
+		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":\"*\","
+		    "\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":"
+		    "{\"StringEquals\":{\"kms:CallerAccount\":[]}}}}",
+		"{\"Statement\": {\"Effect\":\"Allow\",\"Principal\":\"*\","
+		    "\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":"
+		    "{\"StringEquals\":{\"kms:CallerAccount\":{\"a\":1}}}}}",
 	};
 	static const char head[] = "{\"Statement\":{\"Effect\":\"Allow\","
 	    "\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"*\"}}";
@@ -280,7 +411,7 @@ t_malformed(void **state)
 	free(big);
 	/* Garbage evaluates to nothing allowed. */
 	assert_int_equal(kms_policy_eval_text("garbage", &(struct
-	    kms_policy_who){ ADMIN, NULL, ACCT, 1 }, "kms:Encrypt", KEY),
+	    kms_policy_who){ ADMIN, NULL, ACCT, 1, NULL, 0 }, "kms:Encrypt", KEY),
 	    KMS_POLICY_IMPLICIT_DENY);
 	assert_int_equal(kms_policy_eval(NULL, NULL, NULL, NULL),
 	    KMS_POLICY_IMPLICIT_DENY);
@@ -315,6 +446,7 @@ main(void)
 		cmocka_unit_test(t_principals),
 		cmocka_unit_test(t_deny_and_not),
 		cmocka_unit_test(t_conditions),
+		cmocka_unit_test(t_conditions_ctx),
 		cmocka_unit_test(t_malformed),
 		cmocka_unit_test(t_glob),
 	};
