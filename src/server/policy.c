@@ -1401,10 +1401,13 @@ int
 policy_condition_eval(json_t *cond, const struct policy_ctx *ctx,
     size_t nctx, int vars)
 {
-	struct policy_request req = { NULL, NULL, ctx, nctx };
+	struct policy_request req;
 	struct ev ev = { &req, vars, 0 };
 	int m;
 
+	memset(&req, 0, sizeof(req));
+	req.ctx = ctx;
+	req.nctx = nctx;
 	if (cond == NULL)
 		return 1;
 	if (check_condition(cond, 0, NULL, 0) != 0)
