@@ -193,8 +193,10 @@ kms_ctx_build(const struct api_call *c, json_t *ec, struct kms_req_ctx *k)
 
 	memset(k, 0, sizeof(*k));
 	json_object_foreach(ec, key, val) {
-		if (nk >= KMS_CTX_EC_MAX)
+		if (nk >= KMS_CTX_EC_MAX) {
+			kms_ctx_free(k);
 			return PH_ERR_TOOBIG;
+		}
 		len = strlen("kms:EncryptionContext:") + strlen(key) + 1;
 		if ((name = malloc(len)) == NULL) {
 			kms_ctx_free(k);

@@ -240,6 +240,7 @@ fx_close(struct fx *f)
 {
 	if (f->srv.kms != NULL)
 		kms_close(f->srv.kms);
+	authz_free(&f->srv);
 	if (f->srv.store != NULL)
 		store_close(f->srv.store);
 	if (f->dir[0] != '\0')

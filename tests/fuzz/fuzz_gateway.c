@@ -34,6 +34,7 @@
 #include "common/buf.h"
 #include "common/clientmsg.h"
 #include "common/http.h"
+#include "server/authz.h"
 #include "server/gateway.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -640,6 +641,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)uv_run(&G.loop, UV_RUN_NOWAIT);
 	if (uv_loop_alive(&G.loop))
 		abort();	/* a handle outlived the gateway */
+	authz_free(&G.srv);
 	store_close(G.srv.store);
 	G.srv.store = NULL;
 	rm_dir();

@@ -60,6 +60,7 @@ cleanup(void)
 {
 	char p[128];
 
+	authz_free(&srv);
 	store_close(srv.store);
 	snprintf(p, sizeof(p), "%s/porthole.db", dir);
 	unlink(p);

@@ -23,6 +23,7 @@
 #include "common/http.h"
 #include "common/uuid.h"
 #include "server/api.h"
+#include "server/authz.h"
 #include "server/gateway.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -261,6 +262,7 @@ teardown(void **state)
 	struct fx *f = *state;
 	char p[160];
 
+	authz_free(&f->srv);
 	store_close(f->srv.store);
 	unlink(f->path);
 	snprintf(p, sizeof(p), "%s-wal", f->path);

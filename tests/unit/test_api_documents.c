@@ -123,6 +123,7 @@ teardown(void **state)
 	struct fx *f = *state;
 	char p[160];
 
+	authz_free(&f->srv);
 	store_close(f->srv.store);
 	unlink(f->path);
 	snprintf(p, sizeof(p), "%s-wal", f->path);
@@ -1174,6 +1175,7 @@ test_preferences(void **state)
 	    "from 1 to 60");
 
 	/* a restart does not bring the built-in content back */
+	authz_free(&f->srv);
 	store_close(f->srv.store);
 	assert_int_equal(store_open(&f->srv.store, f->path), 0);
 	out = start(f, id, NULL, &err);
@@ -1286,6 +1288,7 @@ test_migration_from_v1(void **state)
 	/* Turn the file back into what schema version 1 left (undoing the
 	 * later versions), with an old preferences content the account
 	 * had. */
+	authz_free(&f->srv);
 	store_close(f->srv.store);
 	f->srv.store = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -1330,6 +1333,7 @@ test_migration_from_v1(void **state)
 	json_decref(out);
 	expect_ok(f, "GetDocument", "{\"Name\":\"AWS-StartSSHSession\"}");
 	/* opening again migrates nothing and keeps everything */
+	authz_free(&f->srv);
 	store_close(f->srv.store);
 	assert_int_equal(store_open(&f->srv.store, f->path), 0);
 	out = run(f, "ListDocumentVersions", "{\"Name\":\"Old-Shell\"}", &err);

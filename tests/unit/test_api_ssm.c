@@ -157,6 +157,7 @@ teardown(void **state)
 	struct fx *f = *state;
 	char p[160];
 
+	authz_free(&f->srv);
 	store_close(f->srv.store);
 	unlink(f->path);
 	snprintf(p, sizeof(p), "%s-wal", f->path);

@@ -489,7 +489,7 @@ test_context_keys(void **state)
 	static const char *const no[] = { "false" };
 	struct policy_ctx nodoc = { "ssm:SessionDocumentAccessCheck", no, 1 };
 	struct principal p;
-	char id[21], arn[128], act[16];
+	char id[21], arn[128], act[32];
 	int i;
 
 	make_user(f, "bob");
