@@ -38,6 +38,7 @@
 #include "server/gateway.h"
 #include "server/server.h"
 #include "server/store.h"
+#include "server/store_iam.h"
 #include "fakeconn.h"
 #include "fuzzin.h"
 
@@ -137,6 +138,7 @@ setup(void)
 	struct session_rec rec;
 	char id[STORE_ACTIVATION_ID_SIZE], code[STORE_ACTIVATION_CODE_LEN + 1];
 	char role[STORE_IAM_ROLE_SIZE], path[320];
+	struct iam_role_rec role_rec;
 	struct store *st;
 	int64_t now = 1767225600000; /* 2026-01-01 */
 	int i;
@@ -151,6 +153,24 @@ setup(void)
 	snprintf(path, sizeof(path), "%s/template.db", G.dir);
 	if (store_open(&st, path) != 0)
 		abort();
+	/* The agents' role, with what their channels need (authz.c). */
+	memset(&role_rec, 0, sizeof(role_rec));
+	snprintf(role_rec.name, sizeof(role_rec.name), "porthole-role");
+	snprintf(role_rec.path, sizeof(role_rec.path), "/");
+	snprintf(role_rec.arn, sizeof(role_rec.arn),
+	    "arn:aws:iam::123456789012:role/porthole-role");
+	role_rec.max_session_duration = 3600;
+	role_rec.trust_policy = (char *)"{\"Version\":\"2012-10-17\","
+	    "\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":"
+	    "{\"Service\":\"ssm.amazonaws.com\"},"
+	    "\"Action\":\"sts:AssumeRole\"}]}";
+	if (store_iam_role_create(st, &role_rec) != 0 ||
+	    store_iam_inline_put(st, IAM_ENTITY_ROLE, "porthole-role", "agent",
+	    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
+	    "\"Allow\",\"Action\":[\"ssmmessages:*\","
+	    "\"ssm:UpdateInstanceInformation\"],\"Resource\":\"*\"}]}") != 0)
+		abort();
+	role_rec.trust_policy = NULL;
 	memset(&a, 0, sizeof(a));
 	a.iam_role = "porthole-role";
 	a.registration_limit = NINST;
