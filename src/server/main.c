@@ -421,6 +421,9 @@ serve_main(int argc, char **argv)
 		    "delivery queue (%s); see the log\n", ph_strerror(rc));
 		goto fail;
 	}
+	/* Strict mode, and records completed before a crash but not
+	 * rendered. */
+	records_start(&st.srv);
 	if ((rc = gateway_new(&st.srv.gw, &st.srv)) != 0)
 		goto fail;
 	rc = listener_start(st.srv.loop, st.srv.tls, host, port, on_accept,
