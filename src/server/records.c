@@ -488,6 +488,8 @@ int
 records_render_files(const struct server *srv, const char *sid)
 {
 	char path[700], dir[600];
+	struct record_reader r;
+	struct record_header h;
 	struct stat sb;
 	void *map = NULL;
 	int fd, rc = 0, i;
@@ -509,6 +511,13 @@ records_render_files(const struct server *srv, const char *sid)
 	close(fd);
 	if (map == MAP_FAILED)
 		return PH_ERR_IO;
+	/* The agent writes the header; it names the session it records. */
+	record_reader_init(&r, map, (size_t)sb.st_size);
+	if (record_read_header(&r, &h) == 0 && (strcmp(h.session_id, sid) != 0
+	    || !records_valid_session_id(h.instance_id,
+	    strlen(h.instance_id))))
+		log_warn("event=record_header_mismatch session=%s "
+		    "note=\"the header names another session\"", sid);
 	for (i = 0; i < RENDER_N && rc == 0; i++)
 		rc = render_one(srv, sid, i, map, (size_t)sb.st_size);
 	munmap(map, (size_t)sb.st_size);
