@@ -22,6 +22,7 @@
 #include "server/gateway.h"
 #include "server/init.h"
 #include "server/kms.h"
+#include "server/records.h"
 #include "server/register.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -80,8 +81,9 @@ usage(FILE *f)
 	    KMS_ROOT_KEY_ENV, KMS_ROOT_KEY_FILE);
 }
 
-/* Route a request: WebSocket channels to the gateway, registration to its
- * handler, everything else to the AWS-compatible API. */
+/* Route a request: WebSocket channels to the gateway, registration and
+ * session records to their handlers, everything else to the
+ * AWS-compatible API. */
 static void
 route_request(struct http_request *req, void *arg)
 {
@@ -94,6 +96,10 @@ route_request(struct http_request *req, void *arg)
 	if (strcmp(req->method, "POST") == 0 &&
 	    strcmp(req->path, "/v1/register") == 0) {
 		register_handle(srv, req);
+		return;
+	}
+	if (records_is_request(req->path)) {
+		records_handle(srv, req);
 		return;
 	}
 	api_handle(srv, req);

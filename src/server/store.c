@@ -226,6 +226,23 @@ static const char *const migrations[] = {
 	" TEXT NOT NULL, source_arn TEXT NOT NULL, expiry_ms INTEGER NOT NULL,"
 	" created_ms INTEGER NOT NULL);"
 	"PRAGMA user_version = 3;",
+	/* version 4: session records (store_records.c): the recording
+	 * preferences each session started with, and the record's state.
+	 * The bytes are files under DATA_DIR/records/. */
+	"CREATE TABLE session_records ("
+	" session_id TEXT PRIMARY KEY,"
+	" s3_bucket TEXT NOT NULL DEFAULT '',"
+	" s3_prefix TEXT NOT NULL DEFAULT '',"
+	" s3_encrypt INTEGER NOT NULL DEFAULT 0,"
+	" kms_key_id TEXT NOT NULL DEFAULT '',"
+	" complete INTEGER NOT NULL DEFAULT 0,"
+	" length INTEGER NOT NULL DEFAULT 0,"
+	" completed_ms INTEGER NOT NULL DEFAULT 0,"
+	" rendered INTEGER NOT NULL DEFAULT 0,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE INDEX session_records_pending ON session_records"
+	"(complete, rendered);"
+	"PRAGMA user_version = 4;",
 };
 
 #define STORE_SCHEMA_VERSION \
