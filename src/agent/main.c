@@ -205,6 +205,7 @@ cmd_run(int argc, char **argv)
 	/* After a forced stop handles are still open: the process exits
 	 * without tearing them down one by one. What is not delivered
 	 * stays in the spool for the next start. */
+	rec_upload_drain(upl, REC_UPLOAD_DRAIN_MS);
 	rec_upload_free(upl);
 	if (r.ctl == NULL && uv_loop_close(r.loop) == 0)
 		tls_ctx_free(tls);

@@ -606,6 +606,10 @@ upl_thread(void *arg)
 		snap = *e;
 		uv_mutex_unlock(&u->mu);
 		rc = upl_step(u, &snap, &acked, &done);
+		/* An answer that moves nothing is retried later, not in a
+		 * tight loop. */
+		if (rc == 0 && !done && acked == snap.acked)
+			rc = PH_ERR_STATE;
 		if (rc == 0 && acked != snap.acked && !done)
 			upl_save_ack(u, snap.id, acked);
 		if (done) {
@@ -707,6 +711,18 @@ rec_upload_new(struct rec_uploader **out, const struct rec_upload_cfg *c,
 	}
 	*out = u;
 	return 0;
+}
+
+void
+rec_upload_drain(struct rec_uploader *u, unsigned timeout_ms)
+{
+	unsigned waited = 0;
+
+	/* Bounded: a short sleep per round, timeout_ms in all. */
+	while (u != NULL && waited < timeout_ms && rec_upload_pending(u) > 0) {
+		uv_sleep(50);
+		waited += 50;
+	}
 }
 
 void

@@ -22,6 +22,8 @@
 #define REC_UPLOAD_RETRY_MIN_MS 500u
 #define REC_UPLOAD_RETRY_MAX_MS 30000u
 #define REC_UPLOAD_TIMEOUT_MS 60000L
+/* A stopping agent waits this long for the last records. */
+#define REC_UPLOAD_DRAIN_MS 3000u
 /* The end frame a record left by a stopped agent gets at restart. */
 #define REC_STOPPED_REASON "the agent stopped during the session"
 
@@ -40,6 +42,9 @@ struct rec_upload_cfg {
  * stopped) and start delivering them. */
 int rec_upload_new(struct rec_uploader **out, const struct rec_upload_cfg *c,
     char *err, size_t errlen);
+/* Wait up to timeout_ms for every record to be completed (a clean stop
+ * delivers the records of the sessions it just ended). */
+void rec_upload_drain(struct rec_uploader *u, unsigned timeout_ms);
 /* Stop the worker (an upload in flight is abandoned; the spool stays for
  * the next start) and free. */
 void rec_upload_free(struct rec_uploader *u);
