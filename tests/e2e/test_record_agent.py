@@ -18,9 +18,11 @@ import time
 import unittest
 
 import harness
+import sessionkit
 
 MAGIC = b"PHREC1\n"
 NON_INTERACTIVE = "AWS-StartNonInteractiveCommand"
+ALIAS = "alias/record-e2e"
 
 
 def parse_record(data):
@@ -148,7 +150,13 @@ class RecordAgent(harness.ClusterTestCase):
         a.proc.popen.wait(10)
         s.close()
         self.assertTrue(os.path.exists(path))
+        # portholed is down when the agent comes back: the uploader
+        # retries until it is up again.
+        c.stop_server()
         a.start()
+        time.sleep(2)
+        self.assertTrue(os.path.exists(path))
+        c.start_server()
         data = self.wait_delivered(a, sid)
         head, frames = parse_record(data)
         self.assertIn(b"MARKER-BEFORE-KILL", joined(frames, "o"))
@@ -158,6 +166,26 @@ class RecordAgent(harness.ClusterTestCase):
                          ("m", "end", "Failed"))
         self.assertIn("agent stopped", end["reason"])
         self.assertFalse(os.path.exists(path[:-4] + ".ack"))
+        c.wait_online(self.agent.instance_id, agent=self.agent)
+
+    def test_encrypted_session_recorded(self):
+        """KMS-encrypted: the record holds the plaintext."""
+        c = self.cluster
+        sessionkit.create_key(c, alias=ALIAS,
+                              policy=sessionkit.session_key_policy(c),
+                              description="record e2e")
+        sessionkit.set_session_prefs(c, kmsKeyId=ALIAS)
+        try:
+            s = c.open_session(self.agent.instance_id, client="aws")
+            self.assertIn("KMS-PLAIN", s.run("echo KMS''-PLAIN''-TEXT"))
+            self.assertEqual(s.exit(), 0)
+            self.assertIn("encrypted using AWS KMS", s.output())
+        finally:
+            sessionkit.set_session_prefs(c, kmsKeyId="")
+        head, frames = parse_record(self.wait_delivered(self.agent,
+                                                        s.session_id))
+        self.assertIn(b"KMS-PLAIN-TEXT", joined(frames, "o"))
+        self.assertIn(b"echo KMS''-PLAIN''-TEXT", joined(frames, "i"))
 
 
 if __name__ == "__main__":
