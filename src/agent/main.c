@@ -30,7 +30,9 @@ usage(FILE *f)
 	    "The state directory (default %s, or $PORTHOLE_AGENT_STATE_DIR)\n"
 	    "holds key.pem, cert.pem, ca.pem and agent.json. Setting in\n"
 	    "agent.json: \"SudoersEntry\": false stops the agent from creating\n"
-	    "/etc/sudoers.d/ssm-agent-users when it creates ssm-user.\n"
+	    "/etc/sudoers.d/ssm-agent-users when it creates ssm-user;\n"
+	    "\"RecordSpoolMaxBytes\": N bounds the session records not yet\n"
+	    "delivered to portholed (default 256 MiB; see docs/operator.md).\n"
 	    "Logging level: PORTHOLE_LOG=debug|info|warn|error.\n",
 	    AGENT_STATE_DIR_DEFAULT);
 }
