@@ -11,6 +11,7 @@ restart, ended by a frame saying the agent stopped.
 import hashlib
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -167,6 +168,59 @@ class RecordAgent(harness.ClusterTestCase):
         self.assertIn("agent stopped", end["reason"])
         self.assertFalse(os.path.exists(path[:-4] + ".ack"))
         c.wait_online(self.agent.instance_id, agent=self.agent)
+
+    def test_full_spool_slows_session(self):
+        """portholed cannot store records for a while: the agent's spool
+        fills to RecordSpoolMaxBytes, the command's output waits, and
+        once portholed stores again everything arrives, exact."""
+        c = self.cluster
+        a = c.add_agent("bounded", start=False)
+        cfg = os.path.join(a.state_dir, "agent.json")
+        with open(cfg) as f:
+            conf = json.load(f)
+        conf["RecordSpoolMaxBytes"] = 1 << 20
+        with open(cfg, "w") as f:
+            json.dump(conf, f)
+        a.start()
+        c.wait_online(a.instance_id, agent=a)
+        blob = os.path.join(c.tmp, "blob8.bin")
+        content = os.urandom(8 << 20)
+        with open(blob, "wb") as f:
+            f.write(content)
+        os.chmod(blob, 0o644)
+        os.chmod(c.tmp, 0o755)
+        recdir = os.path.join(c.data_dir, "records")
+        os.makedirs(recdir, exist_ok=True)
+        away = recdir + ".away"
+        os.rename(recdir, away)
+        with open(recdir, "w"):
+            pass  # a file where the directory was: appends fail (503)
+        outpath = os.path.join(c.tmp, "bounded.out")
+        argv = [harness.binary("porthole"), "start-session", "--target",
+                a.instance_id, "--document-name", NON_INTERACTIVE,
+                "--parameters", json.dumps({"command": ["cat " + blob]})]
+        with open(outpath, "wb") as out:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.PIPE, env=c.env)
+            try:
+                time.sleep(3)
+                self.assertIsNone(p.poll(), "the command was not slowed")
+                self.assertLess(os.path.getsize(outpath), 3 << 20)
+                spool = os.path.join(a.state_dir, "records")
+                held = sum(os.path.getsize(os.path.join(spool, n))
+                           for n in os.listdir(spool) if n.endswith(".rec"))
+                self.assertLess(held, 2 << 20)
+            finally:
+                os.unlink(recdir)
+                os.rename(away, recdir)
+            _, err = p.communicate(timeout=90)
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        text = read(outpath)
+        self.assertIn(content, text)
+        m = re.search(rb"SessionId: (\S+)", text + err)
+        data = self.wait_delivered(a, m.group(1).decode().rstrip("."))
+        head, frames = parse_record(data)
+        self.assertEqual(joined(frames, "o"), content)
 
     def test_encrypted_session_recorded(self):
         """KMS-encrypted: the record holds the plaintext."""
