@@ -639,7 +639,8 @@ role_session(struct fx *f, struct principal *p)
 	put_policy(f, IAM_ENTITY_ROLE, "Ops", "ssm", "{\"Version\": "
 	    "\"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", "
 	    "\"Action\": [\"ssm:DescribeSessions\", "
-	    "\"ssm:DescribeInstanceInformation\", \"ssm:ListTagsForResource\"], "
+	    "\"ssm:DescribeInstanceInformation\", "
+	    "\"ssm:ListTagsForResource\"], "
 	    "\"Resource\": \"*\"}, {\"Effect\": \"Deny\", \"Action\": "
 	    "\"ssm:ListTagsForResource\", \"Resource\": \"*\"}]}");
 	memset(p, 0, sizeof(*p));
