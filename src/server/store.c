@@ -226,6 +226,14 @@ static const char *const migrations[] = {
 	" TEXT NOT NULL, source_arn TEXT NOT NULL, expiry_ms INTEGER NOT NULL,"
 	" created_ms INTEGER NOT NULL);"
 	"PRAGMA user_version = 3;",
+	/* version 4: the session policies of a role session (store_sts.c):
+	 * the inline document and a JSON array of managed policy ARNs, ''
+	 * when none was given. */
+	"ALTER TABLE sts_credentials ADD COLUMN session_policy TEXT NOT NULL"
+	" DEFAULT '';"
+	"ALTER TABLE sts_credentials ADD COLUMN session_policy_arns TEXT NOT"
+	" NULL DEFAULT '';"
+	"PRAGMA user_version = 4;",
 };
 
 #define STORE_SCHEMA_VERSION \
