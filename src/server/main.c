@@ -473,6 +473,7 @@ fail:
 	if (st.srv.gw)
 		gateway_free(st.srv.gw);
 	sink_close(st.srv.sink);
+	records_close(&st.srv);
 	tls_ctx_free(st.srv.tls);
 	kms_close(st.srv.kms);
 	authz_free(&st.srv);

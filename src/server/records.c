@@ -257,14 +257,53 @@ magic_ok(int64_t offset, const uint8_t *p, size_t n)
 	return 1;
 }
 
+/* The file half of an append, after the checks: it may run on the
+ * thread pool (it reads srv's data_dir only). */
 static int
-do_append(struct server *srv, const char *sid, const struct record_row *row,
-    const char *query, const uint8_t *body, size_t len, int *status,
+append_run(const struct server *srv, const char *sid, int64_t offset,
+    const uint8_t *body, size_t len, int complete, int *status,
     struct buf *resp)
 {
 	char dir[600], path[700];
-	int64_t offset, length, skip;
+	int64_t length, skip;
 	int rc;
+
+	if (records_dir(srv, dir, sizeof(dir)) != 0 ||
+	    records_file(srv, sid, "rec", path, sizeof(path)) != 0 ||
+	    stored_length(path, &length) != 0)
+		return error_json(resp, status, 503, "ServiceUnavailable",
+		    "The record cannot be stored now");
+	if (offset > length)
+		return length_json(resp, status, 409, length);
+	skip = length - offset;
+	if ((uint64_t)skip >= len)
+		return length_json(resp, status, 200, length);
+	if (complete)
+		return error_json(resp, status, 400, "ValidationException",
+		    "The record is complete");
+	rc = append_bytes(dir, path, body + skip, len - (size_t)skip, &length);
+	if (rc == PH_ERR_AGAIN)   /* changed under us: the agent resends */
+		return error_json(resp, status, 503, "ServiceUnavailable",
+		    "The record changed; retry");
+	if (rc != 0)
+		return error_json(resp, status, 503, "ServiceUnavailable",
+		    "The record cannot be stored now");
+	return length_json(resp, status, 200, length);
+}
+
+/* An append that passed the checks, for append_run later. */
+struct append_args {
+	int deferred;
+	int64_t offset;
+	int complete;
+};
+
+static int
+do_append(struct server *srv, const char *sid, const struct record_row *row,
+    const char *query, const uint8_t *body, size_t len, int *status,
+    struct buf *resp, struct append_args *defer)
+{
+	int64_t offset;
 
 	if (query_number(query, "offset", &offset) != 0)
 		return error_json(resp, status, 400, "ValidationException",
@@ -278,27 +317,14 @@ do_append(struct server *srv, const char *sid, const struct record_row *row,
 	if (!magic_ok(offset, body, len))
 		return error_json(resp, status, 400, "ValidationException",
 		    "The record does not start with the record magic");
-	if (records_dir(srv, dir, sizeof(dir)) != 0 ||
-	    records_file(srv, sid, "rec", path, sizeof(path)) != 0 ||
-	    stored_length(path, &length) != 0)
-		return error_json(resp, status, 503, "ServiceUnavailable",
-		    "The record cannot be stored now");
-	if (offset > length)
-		return length_json(resp, status, 409, length);
-	skip = length - offset;
-	if ((uint64_t)skip >= len)
-		return length_json(resp, status, 200, length);
-	if (row->complete)
-		return error_json(resp, status, 400, "ValidationException",
-		    "The record is complete");
-	rc = append_bytes(dir, path, body + skip, len - (size_t)skip, &length);
-	if (rc == PH_ERR_AGAIN)   /* changed under us: the agent resends */
-		return error_json(resp, status, 503, "ServiceUnavailable",
-		    "The record changed; retry");
-	if (rc != 0)
-		return error_json(resp, status, 503, "ServiceUnavailable",
-		    "The record cannot be stored now");
-	return length_json(resp, status, 200, length);
+	if (defer != NULL) {
+		defer->deferred = 1;
+		defer->offset = offset;
+		defer->complete = row->complete;
+		return 0;
+	}
+	return append_run(srv, sid, offset, body, len, row->complete, status,
+	    resp);
 }
 
 static int
@@ -333,10 +359,11 @@ do_complete(struct server *srv, const char *sid, const struct record_row *row,
 	return length_json(resp, status, 200, length);
 }
 
-int
-records_process(struct server *srv, const char *method, const char *path,
+static int
+process(struct server *srv, const char *method, const char *path,
     const char *query, const char *peer_cn, const uint8_t *body, size_t len,
-    int *status, struct buf *resp, int *complete_out)
+    int *status, struct buf *resp, int *complete_out,
+    struct append_args *defer)
 {
 	static const char complete_sfx[] = "/complete";
 	char sid[SESSION_ID_MAX];
@@ -393,7 +420,182 @@ records_process(struct server *srv, const char *method, const char *path,
 	if (complete)
 		return do_complete(srv, sid, &row, query, status, resp,
 		    complete_out);
-	return do_append(srv, sid, &row, query, body, len, status, resp);
+	return do_append(srv, sid, &row, query, body, len, status, resp,
+	    defer);
+}
+
+int
+records_process(struct server *srv, const char *method, const char *path,
+    const char *query, const char *peer_cn, const uint8_t *body, size_t len,
+    int *status, struct buf *resp, int *complete_out)
+{
+	return process(srv, method, path, query, peer_cn, body, len, status,
+	    resp, complete_out, NULL);
+}
+
+/* ---- appends on the thread pool ----------------------------------------- */
+
+/* Appends wait in one queue and are written one at a time off the loop:
+ * an fdatasync never stalls the sessions, and two appends to one record
+ * never race. */
+#define RECORDS_QUEUE_MAX 256
+
+struct append_job {
+	uv_work_t work;
+	struct records *owner;
+	struct http_request *req;
+	char sid[SESSION_ID_MAX];
+	struct append_args args;
+	const uint8_t *body;       /* the request's, valid until answered */
+	size_t len;
+	int status;
+	struct buf resp;
+	struct append_job *next;
+};
+
+struct records {
+	struct server *srv;
+	struct append_job *head, *tail;
+	size_t queued;
+	int busy;
+};
+
+static void append_kick(struct records *r);
+
+static void
+append_respond(struct append_job *j)
+{
+	static const char oom[] = "{\"__type\":\"InternalServerError\","
+	    "\"message\":\"out of memory\"}";
+
+	if (j->status == 0)
+		http_respond(j->req, 500, RECORDS_JSON, NULL, oom,
+		    sizeof(oom) - 1);
+	else
+		http_respond(j->req, j->status, RECORDS_JSON, NULL,
+		    j->resp.data, j->resp.len);
+	buf_free(&j->resp);
+	free(j);
+}
+
+static void
+append_work(uv_work_t *w)
+{
+	struct append_job *j = w->data;
+
+	if (append_run(j->owner->srv, j->sid, j->args.offset, j->body,
+	    j->len, j->args.complete, &j->status, &j->resp) != 0)
+		j->status = 0;
+}
+
+static struct append_job *
+append_pop(struct records *r)
+{
+	struct append_job *j = r->head;
+
+	if (j != NULL) {
+		r->head = j->next;
+		if (r->head == NULL)
+			r->tail = NULL;
+		r->queued--;
+	}
+	return j;
+}
+
+static void
+append_after(uv_work_t *w, int status)
+{
+	struct append_job *j = w->data;
+	struct records *r = j->owner;
+
+	(void)append_pop(r);
+	r->busy = 0;
+	if (status != 0)
+		(void)error_json(&j->resp, &j->status, 503,
+		    "ServiceUnavailable", "The record cannot be stored now");
+	append_respond(j);
+	append_kick(r);
+}
+
+static void
+append_kick(struct records *r)
+{
+	struct append_job *j;
+
+	while (!r->busy && (j = r->head) != NULL) {
+		j->work.data = j;
+		if (uv_queue_work(r->srv->loop, &j->work, append_work,
+		    append_after) == 0) {
+			r->busy = 1;
+			return;
+		}
+		(void)append_pop(r);
+		(void)error_json(&j->resp, &j->status, 503,
+		    "ServiceUnavailable", "The record cannot be stored now");
+		append_respond(j);
+	}
+}
+
+int
+records_open(struct server *srv)
+{
+	struct records *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return PH_ERR_NOMEM;
+	r->srv = srv;
+	srv->records = r;
+	return 0;
+}
+
+void
+records_close(struct server *srv)
+{
+	struct records *r = srv->records;
+	struct append_job *j;
+
+	if (r == NULL)
+		return;
+	/* Only when the loop has stopped: nothing is in flight. */
+	while ((j = append_pop(r)) != NULL) {
+		(void)error_json(&j->resp, &j->status, 503,
+		    "ServiceUnavailable", "portholed is stopping");
+		append_respond(j);
+	}
+	free(r);
+	srv->records = NULL;
+}
+
+/* Queue a checked append; the request is answered when it is written. */
+static int
+append_queue(struct records *r, struct http_request *req,
+    const struct append_args *args)
+{
+	struct append_job *j;
+	const char *p;
+	size_t n;
+
+	if (r->queued >= RECORDS_QUEUE_MAX ||
+	    (j = calloc(1, sizeof(*j))) == NULL)
+		return PH_ERR_AGAIN;
+	j->owner = r;
+	j->req = req;
+	j->args = *args;
+	j->body = req->body;
+	j->len = req->body_len;
+	/* The path was checked: /v1/record/SESSION-ID. */
+	p = req->path + sizeof(RECORDS_PATH_PREFIX) - 1;
+	n = strcspn(p, "/");
+	snprintf(j->sid, sizeof(j->sid), "%.*s", (int)n, p);
+	buf_init(&j->resp, RECORDS_RESP_MAX);
+	if (r->tail != NULL)
+		r->tail->next = j;
+	else
+		r->head = j;
+	r->tail = j;
+	r->queued++;
+	append_kick(r);
+	return 0;
 }
 
 void
@@ -402,19 +604,28 @@ records_handle(struct server *srv, struct http_request *req)
 	static const char oom[] = "{\"__type\":\"InternalServerError\","
 	    "\"message\":\"out of memory\"}";
 	int status = 500, complete = 0;
-	struct buf resp;
-
-	buf_init(&resp, RECORDS_RESP_MAX);
+	struct append_args defer;
 	char sid[SESSION_ID_MAX];
+	struct buf resp;
 	const char *p;
 	size_t n;
 
-	if (records_process(srv, req->method, req->path, req->query,
+	memset(&defer, 0, sizeof(defer));
+	buf_init(&resp, RECORDS_RESP_MAX);
+	if (process(srv, req->method, req->path, req->query,
 	    conn_peer_cn(req->conn), req->body, req->body_len, &status,
-	    &resp, &complete) != 0)
+	    &resp, &complete, srv->records != NULL ? &defer : NULL) != 0) {
 		http_respond(req, 500, RECORDS_JSON, NULL, oom,
 		    sizeof(oom) - 1);
-	else {
+	} else if (defer.deferred) {
+		if (append_queue(srv->records, req, &defer) != 0) {
+			(void)error_json(&resp, &status, 503,
+			    "ServiceUnavailable", "Too many appends wait; "
+			    "retry");
+			http_respond(req, status, RECORDS_JSON, NULL,
+			    resp.data, resp.len);
+		}
+	} else {
 		/* The path was checked: /v1/record/SESSION-ID/complete. */
 		if (complete) {
 			p = req->path + sizeof(RECORDS_PATH_PREFIX) - 1;
@@ -646,6 +857,9 @@ records_start(struct server *srv)
 		    "note=\"not true or false\"");
 	srv->recording_strict = json_is_true(v);
 	json_decref(o);
+	if (srv->records == NULL && records_open(srv) != 0)
+		log_warn("event=records_queue_failed note=\"appends are "
+		    "written on the loop's thread\"");
 	log_info("event=recording strict=%d", srv->recording_strict);
 	if (store_record_foreach_unrendered(srv->store,
 	    RECORDS_START_RENDER_MAX, start_cb, srv) != 0)

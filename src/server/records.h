@@ -26,6 +26,13 @@
 /* One append's body. */
 #define RECORDS_REQUEST_MAX ((size_t)4 << 20)
 
+/* The append queue (srv->records): appends are written on the thread
+ * pool, one at a time. records_close only after the loop has run out:
+ * appends still waiting are answered 503. Without it records_handle
+ * writes on the loop's thread. */
+int records_open(struct server *srv);
+void records_close(struct server *srv);
+
 /* Is this request for the record endpoint? */
 int records_is_request(const char *path);
 void records_handle(struct server *srv, struct http_request *req);
@@ -64,8 +71,9 @@ void records_prefs_from_inputs(json_t *inputs, struct record_prefs *out);
 int records_strict_check(struct server *srv, const struct record_prefs *p,
     char *why, size_t size);
 
-/* portholed's start: config.json's RecordingStrict, then every complete
- * record whose renders are missing. Call after the sink is open. */
+/* portholed's start: config.json's RecordingStrict, the append queue
+ * (records_open), then every complete record whose renders are missing.
+ * Call after the sink is open. */
 void records_start(struct server *srv);
 
 #endif

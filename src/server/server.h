@@ -13,6 +13,7 @@ struct tls_ctx;
 struct kms;
 struct authz_cache;
 struct sink;
+struct records;
 
 struct server {
 	uv_loop_t *loop;
@@ -22,6 +23,7 @@ struct server {
 	struct kms *kms;       /* KMS key store; NULL: KMS unavailable */
 	struct authz_cache *authz;  /* authz.c's decisions cache, or NULL */
 	struct sink *sink;     /* finished records' delivery (sink.c) */
+	struct records *records;  /* record appends' queue (records.c) */
 	char data_dir[512];
 	char region[32];       /* default signing region, e.g. us-east-1 */
 	char account_id[13];   /* 12 digits */
