@@ -344,6 +344,9 @@ do_complete(struct server *srv, const char *sid, const struct record_row *row,
 		    "The record cannot be read now");
 	if (want != length)
 		return length_json(resp, status, 409, length);
+	if (length == 0)
+		return error_json(resp, status, 400, "ValidationException",
+		    "An empty record cannot be complete");
 	if (row->complete)
 		return length_json(resp, status, 200, length);
 	rc = store_record_complete(srv->store, sid, length, wall_ms());

@@ -315,6 +315,9 @@ test_garbage(void **state)
 	a = post(*state, "/v1/record/" SID "/complete", "offset=0",
 	    INST, NULL, 0);
 	assert_int_equal(a.status, 400);
+	a = post(*state, "/v1/record/" SID "/complete", "length=0",
+	    INST, NULL, 0);
+	assert_int_equal(a.status, 400);
 	/* Not the magic, and an empty append. */
 	memset(junk, 'x', sizeof(junk));
 	a = post(*state, "/v1/record/" SID, "offset=0", INST, junk,
