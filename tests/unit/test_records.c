@@ -424,6 +424,42 @@ test_render_corrupt(void **state)
 	assert_false(exists(f, "cast.tmp"));
 }
 
+/* The preferences' recording inputs, as StartSession keeps them; strict
+ * mode has nothing to refuse without a sink or a bucket. */
+static void
+test_prefs(void **state)
+{
+	struct fx *f = *state;
+	struct record_prefs p;
+	json_error_t jerr;
+	char why[300];
+	json_t *in;
+
+	in = json_loads("{\"s3BucketName\":\"audit\",\"s3KeyPrefix\":"
+	    "\"Session-Manager/\",\"s3EncryptionEnabled\":true,"
+	    "\"kmsKeyId\":\"alias/sessions\"}", 0, &jerr);
+	assert_non_null(in);
+	records_prefs_from_inputs(in, &p);
+	assert_string_equal(p.bucket, "audit");
+	assert_string_equal(p.key_prefix, "Session-Manager/");
+	assert_true(p.encrypt);
+	assert_string_equal(p.kms_key_id, "alias/sessions");
+	json_decref(in);
+	in = json_loads("{\"s3BucketName\":7,\"s3EncryptionEnabled\":"
+	    "\"true\"}", 0, &jerr);
+	records_prefs_from_inputs(in, &p);
+	assert_string_equal(p.bucket, "");
+	assert_true(p.encrypt);
+	json_decref(in);
+	records_prefs_from_inputs(NULL, &p);
+	assert_string_equal(p.bucket, "");
+	assert_false(p.encrypt);
+	f->srv.recording_strict = 1;
+	snprintf(p.bucket, sizeof(p.bucket), "audit");
+	assert_int_equal(records_strict_check(&f->srv, &p, why, sizeof(why)),
+	    0);
+}
+
 /* Random paths, queries and bodies: every answer is a status the
  * protocol knows, and nothing crashes (ASan builds check more). */
 static void
@@ -490,6 +526,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_render_corrupt, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_prefs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
 	};
 
