@@ -136,6 +136,7 @@ class RecordAgent(harness.ClusterTestCase):
         self.assertEqual(got, want)
         end = json.loads(frames[-1][2])
         self.assertEqual(end.get("exit_code"), 0)
+        self.assertEqual(end.get("bytes_out"), 50 * 1000 * 1000)
 
     def test_agent_killed_mid_session(self):
         c = self.cluster
