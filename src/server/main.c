@@ -25,6 +25,7 @@
 #include "server/records.h"
 #include "server/register.h"
 #include "server/server.h"
+#include "server/sink.h"
 #include "server/store.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
@@ -413,6 +414,16 @@ serve_main(int argc, char **argv)
 		store_close(st.srv.store);
 		return 1;
 	}
+	/* The record queue (and its config.json keys) before anything that
+	 * can finish a record. */
+	if ((rc = sink_open(&st.srv, &st.srv.sink)) != 0) {
+		fprintf(stderr, "portholed serve: cannot open the record "
+		    "delivery queue (%s); see the log\n", ph_strerror(rc));
+		goto fail;
+	}
+	/* Strict mode, and records completed before a crash but not
+	 * rendered. */
+	records_start(&st.srv);
 	if ((rc = gateway_new(&st.srv.gw, &st.srv)) != 0)
 		goto fail;
 	rc = listener_start(st.srv.loop, st.srv.tls, host, port, on_accept,
@@ -449,6 +460,9 @@ serve_main(int argc, char **argv)
 	/* Everything still open after shutdown (lingering closes). */
 	gateway_free(st.srv.gw);
 	st.srv.gw = NULL;
+	/* An upload in progress stops; its file stays queued. */
+	sink_close(st.srv.sink);
+	st.srv.sink = NULL;
 	uv_walk(st.srv.loop, close_walk_cb, NULL);
 	uv_run(st.srv.loop, UV_RUN_DEFAULT);
 	rc = 0;
@@ -458,6 +472,7 @@ fail:
 		listener_stop(st.listener);
 	if (st.srv.gw)
 		gateway_free(st.srv.gw);
+	sink_close(st.srv.sink);
 	tls_ctx_free(st.srv.tls);
 	kms_close(st.srv.kms);
 	authz_free(&st.srv);

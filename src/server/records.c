@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +16,8 @@
 #include "common/log.h"
 #include "common/record.h"
 #include "common/tls.h"
+#include "server/records_render.h"
+#include "server/sink.h"
 #include "server/store.h"
 #include "server/store_records.h"
 
@@ -22,6 +25,8 @@
 #define RECORDS_JSON "application/json"
 /* A byte offset or length in a query: at most 18 digits (< 2^63). */
 #define RECORDS_NUM_DIGITS 18
+/* Records rendered at one start (more wait for the next). */
+#define RECORDS_START_RENDER_MAX 1000
 
 static int64_t
 wall_ms(void)
@@ -400,13 +405,291 @@ records_handle(struct server *srv, struct http_request *req)
 	struct buf resp;
 
 	buf_init(&resp, RECORDS_RESP_MAX);
+	char sid[SESSION_ID_MAX];
+	const char *p;
+	size_t n;
+
 	if (records_process(srv, req->method, req->path, req->query,
 	    conn_peer_cn(req->conn), req->body, req->body_len, &status,
 	    &resp, &complete) != 0)
 		http_respond(req, 500, RECORDS_JSON, NULL, oom,
 		    sizeof(oom) - 1);
-	else
+	else {
+		/* The path was checked: /v1/record/SESSION-ID/complete. */
+		if (complete) {
+			p = req->path + sizeof(RECORDS_PATH_PREFIX) - 1;
+			n = strcspn(p, "/");
+			snprintf(sid, sizeof(sid), "%.*s", (int)n, p);
+		}
 		http_respond(req, status, RECORDS_JSON, NULL, resp.data,
 		    resp.len);
+		if (complete && records_render(srv, sid) != 0)
+			log_warn("event=record_render_deferred session=%s",
+			    sid);
+	}
 	buf_free(&resp);
+}
+
+/* ---- rendering ----------------------------------------------------------- */
+
+enum { RENDER_CAST, RENDER_LOG, RENDER_N };
+
+static const char *const render_ext[RENDER_N] = { "cast", "log" };
+
+/* Write one render to EXT.tmp, sync it and rename it into place, so a
+ * crash leaves either the whole file or none. */
+static int
+render_one(const struct server *srv, const char *sid, int which,
+    const uint8_t *rec, size_t len)
+{
+	char path[700], tmp[720];
+	struct render_stats st;
+	FILE *fp = NULL;
+	int fd, rc;
+
+	if ((rc = records_file(srv, sid, render_ext[which], path,
+	    sizeof(path))) != 0)
+		return rc;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	if (fd < 0 || (fp = fdopen(fd, "w")) == NULL) {
+		log_error("event=record_render_failed session=%s file=%s "
+		    "err=\"%s\"", sid, render_ext[which], strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		(void)unlink(tmp);
+		return PH_ERR_IO;
+	}
+	rc = which == RENDER_CAST ? records_render_cast(rec, len, fp, &st) :
+	    records_render_log(rec, len, fp, &st);
+	if (rc == 0 && (fflush(fp) != 0 || fsync(fd) != 0))
+		rc = PH_ERR_IO;
+	if (fclose(fp) != 0 && rc == 0)
+		rc = PH_ERR_IO;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = PH_ERR_IO;
+	if (rc != 0) {
+		(void)unlink(tmp);
+		if (rc != PH_ERR_INVALID)
+			log_error("event=record_render_failed session=%s "
+			    "file=%s err=%s", sid, render_ext[which],
+			    ph_strerror(rc));
+		return rc;
+	}
+	if (st.damaged || st.partial)
+		log_warn("event=record_damaged session=%s frames=%llu "
+		    "damaged=%d partial=%d note=\"rendered up to there\"", sid,
+		    (unsigned long long)st.frames, st.damaged, st.partial);
+	return 0;
+}
+
+int
+records_render_files(const struct server *srv, const char *sid)
+{
+	char path[700], dir[600];
+	struct record_reader r;
+	struct record_header h;
+	struct stat sb;
+	void *map = NULL;
+	int fd, rc = 0, i;
+
+	if ((rc = records_file(srv, sid, "rec", path, sizeof(path))) != 0 ||
+	    (rc = records_dir(srv, dir, sizeof(dir))) != 0)
+		return rc;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return errno == ENOENT ? PH_ERR_NOTFOUND : PH_ERR_IO;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return PH_ERR_IO;
+	}
+	if (sb.st_size == 0) {
+		close(fd);
+		return PH_ERR_INVALID;
+	}
+	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return PH_ERR_IO;
+	/* The agent writes the header; it names the session it records. */
+	record_reader_init(&r, map, (size_t)sb.st_size);
+	if (record_read_header(&r, &h) == 0 && (strcmp(h.session_id, sid) != 0
+	    || !records_valid_session_id(h.instance_id,
+	    strlen(h.instance_id))))
+		log_warn("event=record_header_mismatch session=%s "
+		    "note=\"the header names another session\"", sid);
+	for (i = 0; i < RENDER_N && rc == 0; i++)
+		rc = render_one(srv, sid, i, map, (size_t)sb.st_size);
+	munmap(map, (size_t)sb.st_size);
+	if (rc == 0)
+		rc = sync_dir(dir);
+	return rc;
+}
+
+struct render_job {
+	uv_work_t work;
+	struct server *srv;
+	char sid[SESSION_ID_MAX];
+	int rc;
+};
+
+static void
+render_work(uv_work_t *w)
+{
+	struct render_job *j = w->data;
+
+	j->rc = records_render_files(j->srv, j->sid);
+}
+
+/* Hand the files that exist to the sink with the session's preferences;
+ * only then is the record rendered for good. */
+static int
+render_deliver(struct server *srv, const char *sid, int rendered)
+{
+	static const char *const exts[] = { "rec", "cast", "log" };
+	char files[3][700];
+	const char *paths[3];
+	struct sink_item it;
+	struct record_row row;
+	size_t n = 0, i;
+	int rc;
+
+	if (srv->sink == NULL)
+		return PH_ERR_STATE;    /* shutting down: the next start */
+	if ((rc = store_record_get(srv->store, sid, &row)) != 0)
+		return rc;
+	for (i = 0; i < 3; i++) {
+		if (i > 0 && !rendered)
+			break;
+		if (records_file(srv, sid, exts[i], files[n],
+		    sizeof(files[n])) != 0)
+			return PH_ERR_INVALID;
+		paths[n] = files[n];
+		n++;
+	}
+	memset(&it, 0, sizeof(it));
+	it.session_id = sid;
+	it.bucket = row.prefs.bucket;
+	it.key_prefix = row.prefs.key_prefix;
+	it.encrypt = row.prefs.encrypt;
+	it.kms_key_id = row.prefs.kms_key_id;
+	it.paths = paths;
+	it.npaths = n;
+	if ((rc = sink_enqueue(srv->sink, &it)) != 0)
+		return rc;
+	return store_record_set_rendered(srv->store, sid);
+}
+
+static void
+render_after(uv_work_t *w, int status)
+{
+	struct render_job *j = w->data;
+	int rc = j->rc;
+
+	if (status != 0)
+		rc = PH_ERR_STATE;
+	/* A .rec that is not a record still goes to the sink as it is. */
+	if (rc == 0 || rc == PH_ERR_INVALID)
+		rc = render_deliver(j->srv, j->sid, rc == 0);
+	if (rc == 0)
+		log_info("event=record_queued session=%s rendered=%d",
+		    j->sid, j->rc == 0);
+	else
+		log_warn("event=record_render_deferred session=%s err=%s "
+		    "note=\"tried again at the next start\"", j->sid,
+		    ph_strerror(rc));
+	free(j);
+}
+
+int
+records_render(struct server *srv, const char *sid)
+{
+	struct render_job *j;
+	int rc;
+
+	if (!records_valid_session_id(sid, strlen(sid)))
+		return PH_ERR_INVALID;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return PH_ERR_NOMEM;
+	j->srv = srv;
+	snprintf(j->sid, sizeof(j->sid), "%s", sid);
+	j->work.data = j;
+	if ((rc = uv_queue_work(srv->loop, &j->work, render_work,
+	    render_after)) != 0) {
+		free(j);
+		return PH_ERR_IO;
+	}
+	return 0;
+}
+
+static int
+start_cb(void *arg, const struct record_row *r)
+{
+	struct server *srv = arg;
+
+	(void)records_render(srv, r->session_id);
+	return 0;
+}
+
+void
+records_start(struct server *srv)
+{
+	char path[600];
+	json_error_t jerr;
+	json_t *o, *v;
+
+	snprintf(path, sizeof(path), "%s/config.json", srv->data_dir);
+	o = json_load_file(path, 0, &jerr);
+	v = json_object_get(o, "RecordingStrict");
+	if (v != NULL && !json_is_boolean(v))
+		log_warn("event=config_ignored key=RecordingStrict "
+		    "note=\"not true or false\"");
+	srv->recording_strict = json_is_true(v);
+	json_decref(o);
+	log_info("event=recording strict=%d", srv->recording_strict);
+	if (store_record_foreach_unrendered(srv->store,
+	    RECORDS_START_RENDER_MAX, start_cb, srv) != 0)
+		log_warn("event=record_render_scan_failed");
+}
+
+/* ---- preferences --------------------------------------------------------- */
+
+void
+records_prefs_from_inputs(json_t *inputs, struct record_prefs *out)
+{
+	const char *s;
+	json_t *v;
+
+	memset(out, 0, sizeof(*out));
+	if ((s = json_string_value(json_object_get(inputs,
+	    "s3BucketName"))) != NULL)
+		snprintf(out->bucket, sizeof(out->bucket), "%s", s);
+	if ((s = json_string_value(json_object_get(inputs,
+	    "s3KeyPrefix"))) != NULL)
+		snprintf(out->key_prefix, sizeof(out->key_prefix), "%s", s);
+	if ((s = json_string_value(json_object_get(inputs,
+	    "kmsKeyId"))) != NULL)
+		snprintf(out->kms_key_id, sizeof(out->kms_key_id), "%s", s);
+	v = json_object_get(inputs, "s3EncryptionEnabled");
+	out->encrypt = json_is_true(v) || (json_is_string(v) &&
+	    strcmp(json_string_value(v), "true") == 0);
+}
+
+int
+records_strict_check(struct server *srv, const struct record_prefs *p,
+    char *why, size_t size)
+{
+	struct sink_status ss;
+
+	if (!srv->recording_strict || p->bucket[0] == '\0' ||
+	    srv->sink == NULL)
+		return 0;
+	sink_status(srv->sink, &ss);
+	if (ss.healthy)
+		return 0;
+	snprintf(why, size, "Session recording is required "
+	    "(RecordingStrict) and the record store for bucket %s is not "
+	    "available: %s", p->bucket, ss.last_error[0] != '\0' ?
+	    ss.last_error : "uploads are failing");
+	return PH_ERR_STATE;
 }

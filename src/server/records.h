@@ -14,8 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "common/buf.h"
 #include "common/http.h"
+#include "server/store_records.h"
 #include "server/server.h"
 
 #define RECORDS_DIR "records"
@@ -43,5 +46,26 @@ int records_file(const struct server *srv, const char *session_id,
 /* A session id as portholed makes them: 1..96 of [A-Za-z0-9_.@=,+-],
  * not "." or "..". */
 int records_valid_session_id(const char *s, size_t len);
+
+/* Render SESSION-ID.cast and .log from its .rec now, in this thread
+ * (the work of records_render). 0, PH_ERR_INVALID when the .rec is not a
+ * record (no renders: the .rec alone goes to the sink), PH_ERR_NOTFOUND
+ * without a .rec, PH_ERR_IO. */
+int records_render_files(const struct server *srv, const char *session_id);
+/* Render a complete record on the thread pool, then queue its files to
+ * srv->sink and mark it rendered (a failure leaves it for the next
+ * start). */
+int records_render(struct server *srv, const char *session_id);
+/* The recording inputs of a resolved session document's "inputs"
+ * (s3BucketName, s3KeyPrefix, s3EncryptionEnabled, kmsKeyId). */
+void records_prefs_from_inputs(json_t *inputs, struct record_prefs *out);
+/* Strict mode: PH_ERR_STATE (why filled) when the session would record
+ * to a bucket while the sink is unhealthy, else 0. */
+int records_strict_check(struct server *srv, const struct record_prefs *p,
+    char *why, size_t size);
+
+/* portholed's start: config.json's RecordingStrict, then every complete
+ * record whose renders are missing. Call after the sink is open. */
+void records_start(struct server *srv);
 
 #endif

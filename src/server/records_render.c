@@ -81,7 +81,8 @@ utf8_fix_append(struct utf8_fix *u, const uint8_t *p, size_t n, int flush,
 		}
 		for (k = 1; k <= need && i + k < total; k++) {
 			c = fix_at(&src, p, i + k);
-			if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xbf))
+			if (c < (k == 1 ? lo : 0x80) ||
+			    c > (k == 1 ? hi : 0xbf))
 				break;
 		}
 		if (k > need) {
@@ -103,7 +104,7 @@ utf8_fix_append(struct utf8_fix *u, const uint8_t *p, size_t n, int flush,
 	return rc;
 }
 
-/* ---- asciicast v2 ------------------------------------------------------- */
+/* ---- asciicast v2 -------------------------------------------------------- */
 
 static int
 cast_event(FILE *out, uint64_t t_us, const char *code, const struct buf *text)
@@ -143,7 +144,7 @@ cast_header(FILE *out, const struct record_header *h)
 	    "height", h->height > 0 ? h->height : 24,
 	    "timestamp", (json_int_t)(h->start_ms / 1000), "title", title);
 	if (o == NULL)
-		return PH_ERR_INVALID;   /* the header's strings were not UTF-8 */
+		return PH_ERR_INVALID;   /* strings that are not UTF-8 */
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (s == NULL)
@@ -213,7 +214,7 @@ records_render_cast(const uint8_t *rec, size_t len, FILE *out,
 	return rc;
 }
 
-/* ---- plain text ----------------------------------------------------------- */
+/* ---- plain text ---------------------------------------------------------- */
 
 enum strip_state {
 	S_GROUND, S_ESC, S_CSI, S_STR, S_STR_ESC, S_CHARSET,

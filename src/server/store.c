@@ -226,7 +226,26 @@ static const char *const migrations[] = {
 	" TEXT NOT NULL, source_arn TEXT NOT NULL, expiry_ms INTEGER NOT NULL,"
 	" created_ms INTEGER NOT NULL);"
 	"PRAGMA user_version = 3;",
-	/* version 4: session records (store_records.c): the recording
+	/* version 4: the sink's delivery queue (store_sink.c): one row per
+	 * file of a finished record, kept after delivery for OutputUrl.
+	 * state: 0 queued, 1 delivered, 2 lost (the file vanished). */
+	"CREATE TABLE sink_queue ("
+	" session_id TEXT NOT NULL,"
+	" path TEXT NOT NULL,"
+	" bucket TEXT NOT NULL DEFAULT '',"
+	" object_key TEXT NOT NULL DEFAULT '',"
+	" sse INTEGER NOT NULL DEFAULT 0,"
+	" kms_key_id TEXT NOT NULL DEFAULT '',"
+	" url TEXT NOT NULL DEFAULT '',"
+	" queued_ms INTEGER NOT NULL,"
+	" next_ms INTEGER NOT NULL DEFAULT 0,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" state INTEGER NOT NULL DEFAULT 0,"
+	" done_ms INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (session_id, path));"
+	"CREATE INDEX sink_queue_due ON sink_queue (state, next_ms);"
+	"PRAGMA user_version = 4;",
+	/* version 5: session records (store_records.c): the recording
 	 * preferences each session started with, and the record's state.
 	 * The bytes are files under DATA_DIR/records/. */
 	"CREATE TABLE session_records ("
@@ -242,7 +261,7 @@ static const char *const migrations[] = {
 	" created_ms INTEGER NOT NULL);"
 	"CREATE INDEX session_records_pending ON session_records"
 	"(complete, rendered);"
-	"PRAGMA user_version = 4;",
+	"PRAGMA user_version = 5;",
 };
 
 #define STORE_SCHEMA_VERSION \
