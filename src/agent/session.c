@@ -335,6 +335,8 @@ sess_rec_open(struct agent_session *s, char *err, size_t errlen)
 	h.height = SESS_DEFAULT_ROWS;
 	if (s->ctx->rec != NULL)
 		snprintf(dir, sizeof(dir), "%s", rec_upload_dir(s->ctx->rec));
+	else if (s->ctx->st->dir[0] == '\0')
+		return 0; /* embedded without a state directory (tests) */
 	else if (snprintf(dir, sizeof(dir), "%s/records", s->ctx->st->dir) >=
 	    (int)sizeof(dir)) {
 		snprintf(err, errlen, "record path too long");
