@@ -24,6 +24,7 @@
 #include "server/policy.h"
 #include "server/store.h"
 #include "server/store_iam.h"
+#include "server/store_sts.h"
 
 #define IAM_STOP 1                 /* a walk's "enough": not an error */
 #define IAM_MAX_ITEMS_DEFAULT 100
@@ -682,112 +683,24 @@ iam_check_policy(const char *doc, struct api_error *err)
 	return 0;
 }
 
-static int
-iam_trust_action_ok(const char *a)
-{
-	static const char *const ok[] = { "sts:AssumeRole*",
-		"sts:TagSession", "sts:SetSourceIdentity", "sts:SetContext" };
-	size_t i;
-
-	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (policy_glob(ok[i], a, 1) == 1)
-			return 1;
-	/* A wildcard that names AssumeRole: "sts:*", "sts:Assume*". */
-	return policy_glob(a, "sts:AssumeRole", 1) == 1;
-}
-
-/* The shape of a role trust policy: policy_parse refuses Principal, so
- * trust policies get this check until the engine reads them. */
+/* A role's trust policy: checked by the engine that evaluates it at
+ * AssumeRole, so every stored trust policy is one it can read. */
 static int
 iam_check_trust(const char *doc, struct api_error *err)
 {
-	json_t *root, *stmts, *s, *v, *a;
-	json_error_t jerr;
-	const char *why = NULL;
-	size_t i, j, n;
+	struct policy *p = NULL;
+	char why[256];
+	int rc;
 
-	root = json_loads(doc, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL || !json_is_object(root)) {
-		why = "Syntax errors in policy.";
-		goto out;
-	}
-	v = json_object_get(root, "Version");
-	if (v != NULL && (!json_is_string(v) ||
-	    (strcmp(json_string_value(v), "2012-10-17") != 0 &&
-	    strcmp(json_string_value(v), "2008-10-17") != 0))) {
-		why = "The policy must contain a valid version string";
-		goto out;
-	}
-	stmts = json_object_get(root, "Statement");
-	if (stmts == NULL) {
-		why = "Missing required field Statement";
-		goto out;
-	}
-	n = json_is_array(stmts) ? json_array_size(stmts) : 1;
-	if (!json_is_array(stmts) && !json_is_object(stmts)) {
-		why = "Syntax errors in policy.";
-		goto out;
-	}
-	if (n == 0) {
-		why = "Missing required field Statement";
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		s = json_is_array(stmts) ? json_array_get(stmts, i) : stmts;
-		if (!json_is_object(s)) {
-			why = "Syntax errors in policy.";
-			goto out;
-		}
-		v = json_object_get(s, "Effect");
-		if (!json_is_string(v) || (strcmp(json_string_value(v),
-		    "Allow") != 0 && strcmp(json_string_value(v),
-		    "Deny") != 0)) {
-			why = v == NULL ? "Missing required field Effect" :
-			    "Invalid effect";
-			goto out;
-		}
-		if (json_object_get(s, "Resource") != NULL ||
-		    json_object_get(s, "NotResource") != NULL) {
-			why = "Has prohibited field Resource";
-			goto out;
-		}
-		v = json_object_get(s, "Principal");
-		if (v == NULL)
-			v = json_object_get(s, "NotPrincipal");
-		if (v == NULL) {
-			why = "Missing required field Principal";
-			goto out;
-		}
-		if (!(json_is_string(v) && strcmp(json_string_value(v),
-		    "*") == 0) && !(json_is_object(v) &&
-		    json_object_size(v) > 0)) {
-			why = "Invalid principal in policy";
-			goto out;
-		}
-		v = json_object_get(s, "Action");
-		if (v == NULL) {
-			why = "Missing required field Action";
-			goto out;
-		}
-		if (policy_check_strings(v, "Action", i, NULL, 0) != 0) {
-			why = "Syntax errors in policy.";
-			goto out;
-		}
-		for (j = 0; j < (json_is_array(v) ? json_array_size(v) : 1);
-		    j++) {
-			a = json_is_array(v) ? json_array_get(v, j) : v;
-			if (!iam_trust_action_ok(json_string_value(a))) {
-				why = "AssumeRole policy may only specify "
-				    "STS AssumeRole actions.";
-				goto out;
-			}
-		}
-	}
-out:
-	json_decref(root);
-	if (why != NULL)
+	why[0] = '\0';
+	rc = policy_parse_ex(doc, strlen(doc), POLICY_F_TRUST, &p, why,
+	    sizeof(why));
+	policy_free(p);
+	if (rc == PH_ERR_NOMEM)
+		return iam_store_error(err, "policy_parse", rc);
+	if (rc != 0)
 		return api_error_set(err, 400, "MalformedPolicyDocument", "%s",
-		    why);
+		    why[0] != '\0' ? why : "Syntax errors in policy.");
 	return 0;
 }
 
@@ -1854,6 +1767,10 @@ iam_delete_role(const struct api_call *c, const struct api_form *in,
 		rc = iam_no_entity(err, "role", name);
 	else if (rc != 0)
 		rc = iam_store_error(err, "iam_role_delete", rc);
+	/* Its sessions end with it. Were this to fail they would still be
+	 * refused: a session of a role that is gone authenticates no more. */
+	if (rc == 0 && store_sts_revoke_role(c->srv->store, r.name) != 0)
+		log_warn("event=iam_role_sessions_not_revoked role=%s", r.name);
 out:
 	iam_role_rec_clear(&r);
 	return rc;

@@ -58,19 +58,30 @@ api_authorize(const struct api_call *c, const char *action, const char *arn,
 {
 	char shown[320];
 	const char *who;
-	int d;
+	int d, src;
 
-	d = authz_decide(c->srv, c->principal, action, arn, c->authz_ctx,
-	    c->nauthz_ctx);
+	d = authz_decide_src(c->srv, c->principal, action, arn, c->authz_ctx,
+	    c->nauthz_ctx, &src);
 	if (d == POLICY_ALLOW)
 		return 0;
 	who = c->principal != NULL && c->principal->arn[0] != '\0' ?
 	    c->principal->arn : "anonymous";
 	api_log_value(arn, shown, sizeof(shown));
 	log_info("event=authz_deny principal=%s action=%s resource=%s "
-	    "deny=%s", who, action, shown,
-	    d == POLICY_DENY_EXPLICIT ? "explicit" : "implicit");
+	    "deny=%s%s", who, action, shown,
+	    d == POLICY_DENY_EXPLICIT ? "explicit" : "implicit",
+	    src == AUTHZ_SRC_SESSION ? " by=session_policy" : "");
 	/* AWS's wording, nothing more: which policy denied stays here. */
+	if (src == AUTHZ_SRC_SESSION && d == POLICY_DENY_EXPLICIT)
+		return api_error_set(err, 400, "AccessDeniedException",
+		    "User: %s is not authorized to perform: %s on resource: "
+		    "%s with an explicit deny in a session policy", who,
+		    action, arn);
+	if (src == AUTHZ_SRC_SESSION)
+		return api_error_set(err, 400, "AccessDeniedException",
+		    "User: %s is not authorized to perform: %s on resource: "
+		    "%s because no session policy allows the %s action", who,
+		    action, arn, action);
 	if (d == POLICY_DENY_EXPLICIT)
 		return api_error_set(err, 400, "AccessDeniedException",
 		    "User: %s is not authorized to perform: %s on resource: "

@@ -234,7 +234,8 @@ api_ssm_get_session_log(const struct api_call *c, json_t *in, json_t *out,
 	json_object_set_new(out, "Complete", json_boolean(row.complete));
 	rc = read_page(fd, sid, offset, max, out, err);
 	close(fd);
-	if (rc == 0)
+	/* One line per reading, not per page. */
+	if (rc == 0 && offset == 0)
 		log_info("event=session_log_read session=%s format=%s "
 		    "offset=%lld by=%s", sid, fmt, (long long)offset,
 		    c->principal != NULL ? c->principal->arn : "?");

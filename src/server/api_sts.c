@@ -3,7 +3,9 @@
  * AssumeRole issues. A role may be assumed when its trust policy allows
  * the caller sts:AssumeRole and the caller's identity policies allow
  * sts:AssumeRole on the role's ARN; the session then acts as the role
- * (authz.c), named arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION. */
+ * (authz.c), named arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION. Session
+ * policies (Policy, PolicyArns) are kept with the credentials; authz
+ * allows the session only what both they and the role's policies allow. */
 #include "server/api_sts.h"
 
 #include <ctype.h>
@@ -14,6 +16,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "common/err.h"
@@ -28,7 +31,10 @@
 #define STS_DURATION_MAX 43200
 #define STS_DURATION_DEFAULT 3600
 #define STS_CHAINED_MAX 3600          /* a role session assuming a role */
-#define STS_POLICY_MAX 2048           /* session policy, characters */
+/* Session policies: the inline document's characters and the managed
+ * ARNs' together (AWS's plaintext limit; its packed one is not
+ * reproduced). */
+#define STS_POLICY_MAX 2048
 #define STS_POLICY_ARNS_MAX 10
 #define STS_TAGS_MAX 50
 /* Request keys, the principal's tags and the session tags. */
@@ -250,6 +256,8 @@ struct sts_assume {
 	const char *role_arn;
 	const char *session;
 	const char *policy;
+	char *arns;                  /* JSON array of PolicyArns, or NULL */
+	size_t policy_chars;         /* of policy and arns, as AWS counts */
 	const char *external_id;
 	const char *source_identity;
 	int duration;
@@ -258,6 +266,58 @@ struct sts_assume {
 	const char *tag_values[STS_TAGS_MAX];
 };
 
+/* A session policy's characters: tab, newline, carriage return and
+ * U+0020..U+00FF (in UTF-8, lead bytes C2 and C3). 1 and their count in
+ * *n, or 0. */
+static int
+sts_policy_chars(const char *s, size_t *n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	*n = 0;
+	for (; *u != '\0'; u++) {
+		if (*u < 0x20 && *u != '\t' && *u != '\n' && *u != '\r')
+			return 0;
+		if (*u >= 0x80 && *u <= 0xbf)
+			continue;             /* continuation: not counted */
+		if (*u >= 0x80 && *u != 0xc2 && *u != 0xc3)
+			return 0;
+		if (*u >= 0xc2 && (u[1] < 0x80 || u[1] > 0xbf))
+			return 0;
+		(*n)++;
+	}
+	return 1;
+}
+
+/* A managed policy's ARN: arn:aws:iam::ACCOUNT:policy/... or
+ * arn:aws:iam::aws:policy/... */
+static int
+sts_policy_arn(const char *v)
+{
+	static const char prefix[] = "arn:aws:iam::";
+	size_t i;
+
+	if (strncmp(v, prefix, sizeof(prefix) - 1) != 0)
+		return 0;
+	v += sizeof(prefix) - 1;
+	if (strncmp(v, "aws:", 4) == 0)
+		v += 4;
+	else {
+		for (i = 0; i < 12; i++)
+			if (!isdigit((unsigned char)v[i]))
+				return 0;
+		if (v[12] != ':')
+			return 0;
+		v += 13;
+	}
+	if (strncmp(v, "policy/", 7) != 0 || v[7] == '\0')
+		return 0;
+	for (; *v != '\0'; v++)
+		if (!isgraph((unsigned char)*v))
+			return 0;
+	return 1;
+}
+
 static int
 sts_assume_parse(const struct api_form *in, struct sts_assume *a,
     struct api_error *err)
@@ -265,6 +325,7 @@ sts_assume_parse(const struct api_form *in, struct sts_assume *a,
 	const char *v, *k;
 	char *end, why[256];
 	struct policy *pol = NULL;
+	json_t *arns = NULL;
 	size_t i, j;
 	long d;
 	int rc;
@@ -320,25 +381,57 @@ sts_assume_parse(const struct api_form *in, struct sts_assume *a,
 		    "expression pattern: [\\d]*");
 	/* The session policy: refused when malformed, as STS does. */
 	if ((v = api_form_get(in, "Policy")) != NULL) {
-		if (strlen(v) < 1 || strlen(v) > STS_POLICY_MAX)
-			return sts_validation(err, "(policy)", "policy", "have "
-			    "length between 1 and 2048");
-		if (policy_parse(v, strlen(v), &pol, why, sizeof(why)) != 0)
-			return api_error_set(err, 400,
-			    "MalformedPolicyDocument", "%s", why);
-		policy_free(pol);
+		if (strlen(v) < 1)
+			return sts_validation(err, v, "policy", "have length "
+			    "greater than or equal to 1");
+		if (!sts_policy_chars(v, &a->policy_chars))
+			return sts_validation(err, "(policy)", "policy",
+			    "satisfy regular expression pattern: "
+			    "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
+		/* Too long to pack is PackedPolicyTooLarge, not a parse. */
+		if (a->policy_chars <= STS_POLICY_MAX) {
+			if (policy_parse(v, strlen(v), &pol, why,
+			    sizeof(why)) != 0)
+				return api_error_set(err, 400,
+				    "MalformedPolicyDocument", "%s", why);
+			policy_free(pol);
+		}
 		a->policy = v;
 	}
 	for (i = 1; (v = api_form_getf(in, "PolicyArns.member.%zu.arn",
 	    i)) != NULL; i++) {
-		if (i > STS_POLICY_ARNS_MAX)
+		if (i > STS_POLICY_ARNS_MAX) {
+			json_decref(arns);
 			return sts_validation(err, "(list)", "policyArns",
 			    "have length less than or equal to 10");
+		}
 		if (strlen(v) < 20 || strlen(v) > 2048 ||
-		    strncmp(v, "arn:", 4) != 0)
+		    !sts_policy_arn(v)) {
+			json_decref(arns);
 			return sts_validation(err, v,
-			    "policyArns.member.arn", "be a valid ARN");
+			    "policyArns.member.arn", "be the ARN of a managed "
+			    "policy");
+		}
+		if ((arns == NULL && (arns = json_array()) == NULL) ||
+		    json_array_append_new(arns, json_string(v)) != 0) {
+			json_decref(arns);
+			return api_error_internal(err, "sts_arns",
+			    PH_ERR_NOMEM);
+		}
+		a->policy_chars += strlen(v);
 	}
+	if (arns != NULL) {
+		a->arns = json_dumps(arns, JSON_COMPACT);
+		json_decref(arns);
+		if (a->arns == NULL)
+			return api_error_internal(err, "sts_arns",
+			    PH_ERR_NOMEM);
+	}
+	if (a->policy_chars > STS_POLICY_MAX)
+		return api_error_set(err, 400, "PackedPolicyTooLarge",
+		    "Packed policy consumes %zu%% of allotted space, please "
+		    "use smaller policy.", a->policy_chars * 100 /
+		    STS_POLICY_MAX);
 	for (i = 1; i <= STS_TAGS_MAX + 1; i++) {
 		k = api_form_getf(in, "Tags.member.%zu.Key", i);
 		v = api_form_getf(in, "Tags.member.%zu.Value", i);
@@ -593,8 +686,9 @@ sts_assume_role(const struct api_call *c, const struct api_form *in,
 		goto out;
 	}
 	expiry = c->now_ms + (int64_t)a->duration * 1000;
-	if ((rc = store_sts_issue(c->srv->store, role.name, a->session,
-	    p->arn, c->now_ms, expiry, &cred, token, sizeof(token))) != 0) {
+	if ((rc = store_sts_issue_ex(c->srv->store, role.name, a->session,
+	    p->arn, a->policy, a->arns, c->now_ms, expiry, &cred, token,
+	    sizeof(token))) != 0) {
 		rc = api_error_internal(err, "sts_issue", rc);
 		goto out;
 	}
@@ -611,9 +705,9 @@ sts_assume_role(const struct api_call *c, const struct api_form *in,
 	    (rc = api_xml_text(out, "AssumedRoleId", id)) != 0 ||
 	    (rc = api_xml_text(out, "Arn", arn)) != 0 ||
 	    (rc = api_xml_close(out)) != 0 ||
-	    ((a->policy != NULL || a->ntags > 0) &&
-	    (rc = api_xml_int(out, "PackedPolicySize", (int64_t)((a->policy ?
-	    strlen(a->policy) : 0) * 100 / STS_POLICY_MAX))) != 0) ||
+	    ((a->policy != NULL || a->arns != NULL || a->ntags > 0) &&
+	    (rc = api_xml_int(out, "PackedPolicySize",
+	    (int64_t)(a->policy_chars * 100 / STS_POLICY_MAX))) != 0) ||
 	    (a->source_identity != NULL &&
 	    (rc = api_xml_text(out, "SourceIdentity", a->source_identity)) !=
 	    0)) {
@@ -621,14 +715,16 @@ sts_assume_role(const struct api_call *c, const struct api_form *in,
 		goto out;
 	}
 	log_info("event=sts_assume_role principal=%s role=%s session=%s "
-	    "akid=%s duration=%d%s", p->arn, role.arn, a->session, cred.akid,
-	    a->duration, a->policy != NULL ? " session_policy=unenforced" :
-	    "");
+	    "akid=%s duration=%d session_policy=%s", p->arn, role.arn,
+	    a->session, cred.akid, a->duration, a->policy != NULL ||
+	    a->arns != NULL ? "yes" : "no");
 	rc = 0;
 out:
 	OPENSSL_cleanse(&cred, sizeof(cred));
 	OPENSSL_cleanse(token, sizeof(token));
 	iam_role_rec_clear(&role);
+	if (a != NULL)
+		free(a->arns);
 	free(a);
 	free(x);
 	return rc;

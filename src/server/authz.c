@@ -4,7 +4,10 @@
  * so each principal's parsed policies and tags are cached until the
  * store's authorisation generation moves (every IAM write and tag change
  * bumps it); the evaluation itself runs for every request, so time and
- * address conditions stay exact. */
+ * address conditions stay exact. A role session given session policies
+ * at AssumeRole gets the intersection: its role's policies and its
+ * session policies must both allow (cached per access key id, with the
+ * same generation, since a managed session policy may change). */
 #include "server/authz.h"
 
 #include <stdio.h>
@@ -13,10 +16,13 @@
 #include <strings.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "common/err.h"
 #include "common/log.h"
 #include "server/store.h"
 #include "server/store_iam.h"
+#include "server/store_sts.h"
 
 #define AUTHZ_CACHE_MAX 256     /* principals */
 #define AUTHZ_POLICIES_MAX 1024 /* documents of one principal */
@@ -28,6 +34,7 @@ struct authz_entry {
 	char key[300];               /* aws:PrincipalArn */
 	uint64_t used;               /* LRU clock */
 	int broken;                  /* a stored document failed to parse */
+	int session;                 /* session policies: 1 if any given */
 	struct policy **pols;
 	size_t npols;
 	char **tag_keys;             /* "aws:PrincipalTag/KEY" */
@@ -209,10 +216,99 @@ fail:
 	return rc;
 }
 
+/* The session policies of a role session's credentials: the inline
+ * document and the default versions of the managed ones. A managed
+ * policy deleted since grants nothing; the session still has session
+ * policies, so it is then allowed nothing. */
+static int
+authz_load_session(struct server *srv, const struct principal *p,
+    const char *key, struct authz_entry **out)
+{
+	struct iam_policy_rec *rec = NULL;
+	struct authz_entry *e;
+	struct authz_load l;
+	char *pol = NULL, *arns = NULL, *doc = NULL;
+	json_t *list = NULL, *v;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return PH_ERR_NOMEM;
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	memset(&l, 0, sizeof(l));
+	l.e = e;
+	rc = store_sts_session_policies(srv->store, p->access_key_id, &pol,
+	    &arns);
+	if (rc == PH_ERR_NOTFOUND) {
+		/* Revoked since authentication: nothing is allowed. */
+		e->session = 1;
+		goto done;
+	}
+	if (rc != 0)
+		goto fail;
+	if (pol[0] != '\0') {
+		e->session = 1;
+		if ((rc = authz_policy_cb(&l, "session", pol)) != 0)
+			goto fail;
+	}
+	if (arns[0] != '\0') {
+		e->session = 1;
+		list = json_loads(arns, 0, NULL);
+		if (!json_is_array(list)) {
+			log_error("event=authz_session_arns_unparsable "
+			    "principal=%s", key);
+			e->broken = 1;
+			goto done;
+		}
+		if ((rec = calloc(1, sizeof(*rec))) == NULL) {
+			rc = PH_ERR_NOMEM;
+			goto fail;
+		}
+		json_array_foreach(list, i, v) {
+			if (!json_is_string(v)) {
+				e->broken = 1;
+				break;
+			}
+			rc = store_iam_policy_get(srv->store,
+			    json_string_value(v), rec);
+			if (rc == PH_ERR_NOTFOUND)
+				continue;
+			if (rc != 0 || (rc = store_iam_policy_version_get(
+			    srv->store, rec->arn, rec->default_version, &doc,
+			    NULL)) != 0)
+				goto fail;
+			rc = authz_policy_cb(&l, rec->arn, doc);
+			free(doc);
+			doc = NULL;
+			if (rc != 0)
+				goto fail;
+		}
+	}
+done:
+	json_decref(list);
+	free(rec);
+	free(pol);
+	free(arns);
+	*out = e;
+	return 0;
+fail:
+	log_error("event=authz_load_failed principal=%s rc=%d", key, rc);
+	json_decref(list);
+	free(rec);
+	free(pol);
+	free(arns);
+	authz_entry_free(e);
+	return rc;
+}
+
+typedef int (*authz_loader)(struct server *, const struct principal *,
+    const char *, struct authz_entry **);
+
 /* The cached entry of a principal, loading it on a miss. */
 static int
 authz_entry(struct server *srv, const struct principal *p, const char *key,
-    struct authz_entry **out)
+    authz_loader load, struct authz_entry **out)
 {
 	struct authz_cache *c = srv->authz;
 	uint64_t gen = store_authz_generation(srv->store);
@@ -236,7 +332,7 @@ authz_entry(struct server *srv, const struct principal *p, const char *key,
 			*out = c->e[i];
 			return 0;
 		}
-	if ((rc = authz_load(srv, p, key, out)) != 0)
+	if ((rc = load(srv, p, key, out)) != 0)
 		return rc;
 	c->loads++;
 	(*out)->used = c->clock;
@@ -390,17 +486,28 @@ authz_decide(struct server *srv, const struct principal *p,
     const char *action, const char *resource_arn,
     const struct policy_ctx *extra, size_t nextra)
 {
-	char now_iso[32], now_epoch[24];
+	return authz_decide_src(srv, p, action, resource_arn, extra, nextra,
+	    NULL);
+}
+
+int
+authz_decide_src(struct server *srv, const struct principal *p,
+    const char *action, const char *resource_arn,
+    const struct policy_ctx *extra, size_t nextra, int *source)
+{
+	char now_iso[32], now_epoch[24], skey[32];
 	const struct policy *const *pols;
 	struct policy_request req;
-	struct authz_entry *e;
+	struct authz_entry *e, *se = NULL;
 	struct authz_ctx x;
 	const char *parn;
 	struct tm tm;
 	time_t now;
 	size_t i;
-	int d;
+	int d, sd;
 
+	if (source != NULL)
+		*source = AUTHZ_SRC_IDENTITY;
 	if (p == NULL || !p->active || action == NULL ||
 	    resource_arn == NULL)
 		return POLICY_DENY_IMPLICIT;
@@ -411,12 +518,28 @@ authz_decide(struct server *srv, const struct principal *p,
 	/* A role session is its role: aws:PrincipalArn names the role. */
 	parn = p->kind != PRINCIPAL_USER && p->role_arn[0] != '\0' ?
 	    p->role_arn : p->arn;
-	if (authz_entry(srv, p, parn, &e) != 0)
+	if (authz_entry(srv, p, parn, authz_load, &e) != 0)
 		return POLICY_DENY_EXPLICIT;
 	if (e->broken)
 		return POLICY_DENY_EXPLICIT;
 	if (e->npols == 0)
 		return POLICY_DENY_IMPLICIT;
+	/* A role session's own session policies ("sts:" is no ARN, so the
+	 * keys cannot meet). Loaded after e, which the LRU then keeps. */
+	if (p->kind == PRINCIPAL_ASSUMED_ROLE) {
+		if (p->access_key_id[0] == '\0')
+			return POLICY_DENY_EXPLICIT;
+		snprintf(skey, sizeof(skey), "sts:%s", p->access_key_id);
+		if (authz_entry(srv, p, skey, authz_load_session, &se) != 0)
+			return POLICY_DENY_EXPLICIT;
+		if (se->broken) {
+			if (source != NULL)
+				*source = AUTHZ_SRC_SESSION;
+			return POLICY_DENY_EXPLICIT;
+		}
+		if (!se->session)
+			se = NULL;
+	}
 
 	memset(&x, 0, sizeof(x));
 	x.cap = AUTHZ_GLOBAL_KEYS + e->ntags + 2 * AUTHZ_TAGS_MAX + nextra;
@@ -473,6 +596,18 @@ authz_decide(struct server *srv, const struct principal *p,
 	req.nctx = x.n;
 	pols = (const struct policy *const *)e->pols;
 	d = policy_evaluate(pols, e->npols, &req);
+	/* An explicit deny in either wins, then either's implicit deny. */
+	if (se != NULL && d != POLICY_DENY_EXPLICIT) {
+		pols = (const struct policy *const *)se->pols;
+		sd = se->npols > 0 ? policy_evaluate(pols, se->npols, &req) :
+		    POLICY_DENY_IMPLICIT;
+		if (sd == POLICY_DENY_EXPLICIT || (d == POLICY_ALLOW &&
+		    sd != POLICY_ALLOW)) {
+			d = sd;
+			if (source != NULL)
+				*source = AUTHZ_SRC_SESSION;
+		}
+	}
 	authz_ctx_free(&x);
 	return d;
 }

@@ -56,7 +56,8 @@ struct principal {
 /* The policy decision point. The root admin (the IAM user portholed init
  * created) may do anything; every other principal gets what its identity
  * policies say (a user's own and its groups', a role session's and an
- * instance's: its role's), evaluated by policy.c against a request
+ * instance's: its role's; a role session with session policies only
+ * what those allow too), evaluated by policy.c against a request
  * context of the global condition keys (aws:username, aws:userid,
  * aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
  * aws:PrincipalTag/..., aws:CurrentTime, aws:EpochTime, aws:SourceIp,
@@ -88,6 +89,19 @@ int authz_check_ctx(struct server *srv, const struct principal *p,
 int authz_decide(struct server *srv, const struct principal *p,
     const char *action, const char *resource_arn,
     const struct policy_ctx *extra, size_t nextra);
+
+/* Which policies made a denial, for its message: a role session's
+ * session policies (AssumeRole's Policy and PolicyArns, intersected with
+ * its role's) or the identity policies. */
+enum authz_source {
+	AUTHZ_SRC_IDENTITY = 0,
+	AUTHZ_SRC_SESSION = 1,
+};
+
+/* authz_decide, and in *source (optional) which policies denied. */
+int authz_decide_src(struct server *srv, const struct principal *p,
+    const char *action, const char *resource_arn,
+    const struct policy_ctx *extra, size_t nextra, int *source);
 
 /* Drop srv's decision cache (at shutdown). */
 void authz_free(struct server *srv);

@@ -253,8 +253,13 @@ strip_bytes(struct strip *s, const uint8_t *p, size_t n, struct buf *out)
 			if (b == 0x1b)
 				s->state = S_ESC;
 			else if (b == '\r') {
-				rc = strip_put(s, out, '\n');
-				s->after_cr = 1;
+				/* Back to the line's start: a new line
+				 * unless it is empty (bash's "\e[?2004l\r"
+				 * after CR LF). */
+				if (s->last != -1 && s->last != '\n') {
+					rc = strip_put(s, out, '\n');
+					s->after_cr = 1;
+				}
 			} else if (b == '\n') {
 				if (!cr)
 					rc = strip_put(s, out, '\n');

@@ -7,9 +7,10 @@
  *          keeps them as they were).
  *   .log   the plain-text transcript, like AWS's session log: the
  *          session's output with terminal escape sequences and control
- *          characters removed (CR LF and lone CR become LF; backspaces are
- *          dropped, not applied, so typed-and-erased characters that the
- *          terminal echoed stay visible), metadata frames as
+ *          characters removed (CR LF becomes LF, a lone CR ends a line
+ *          that is not empty; backspaces are dropped, not applied, so
+ *          typed-and-erased characters that the terminal echoed stay
+ *          visible), metadata frames as
  *          "[porthole] {...}" lines, invalid UTF-8 as U+FFFD.
  * Both read the record in memory and never past its end; a damaged frame
  * ends the rendering where it is (what came before is kept). */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
 
@@ -20,6 +21,7 @@
 #include <libxml/xmlwriter.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "common/err.h"
 
@@ -368,11 +370,11 @@ sha256_hex(const unsigned char *p, size_t n, char out[65])
 }
 
 static int
-add_header(struct curl_slist **h, const char *fmt, const char *v)
+add_header2(struct curl_slist **h, const char *name, const char *v)
 {
 	char line[2200];
 	struct curl_slist *n;
-	int len = snprintf(line, sizeof(line), fmt, v);
+	int len = snprintf(line, sizeof(line), "%s: %s", name, v);
 
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return PH_ERR_TOOBIG;
@@ -422,16 +424,150 @@ error_words(const struct s3_call *c, char *out, size_t size)
 			out[i] = ' ';
 }
 
+/* A request's headers, lower-case names. */
+struct s3_hdr {
+	const char *name;
+	const char *value;
+};
+
+#define S3_HDRS_MAX 10
+
+static int
+hdr_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct s3_hdr *)a)->name,
+	    ((const struct s3_hdr *)b)->name);
+}
+
+static int
+hmac256(const void *key, size_t klen, const char *msg, unsigned char out[32])
+{
+	unsigned len = 0;
+
+	if (HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg,
+	    strlen(msg), out, &len) == NULL || len != 32)
+		return PH_ERR_CRYPTO;
+	return 0;
+}
+
+static void
+hex32(const unsigned char *p, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[p[i] >> 4];
+		out[2 * i + 1] = hex[p[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+/* SigV4 as AWS documents it, for the requests libcurl 7.88 signs wrong:
+ * it sorts whole "name:value" lines, so x-amz-server-side-encryption
+ * goes after x-amz-server-side-encryption-aws-kms-key-id. Our URL is
+ * already canonical: path encoded once, query sorted and encoded. The
+ * host, date and authorization headers are appended to hd. */
+static int
+own_sign(struct s3_job *j, struct s3_call *c, struct s3_hdr *hd, size_t *n,
+    char *host, size_t hostsz, char *date, char *auth, size_t authsz)
+{
+	const struct s3_config *cfg = j->cfg;
+	const char *p, *path, *query, *hash = NULL;
+	char *cr = NULL, sts[300], scope[128], signed_names[400], sig[65];
+	char chash[65], key[160], day[9];
+	unsigned char k1[32], k2[32];
+	size_t i, crsz = 16384, o = 0, sn = 0;
+	struct tm tm;
+	time_t now = time(NULL);
+	int rc = PH_ERR_TOOBIG, w;
+
+	if ((p = strstr(c->url, "://")) == NULL)
+		return PH_ERR_INVALID;
+	p += 3;
+	path = strchr(p, '/');
+	if (path == NULL || (size_t)(path - p) >= hostsz)
+		return PH_ERR_INVALID;
+	memcpy(host, p, (size_t)(path - p));
+	host[path - p] = '\0';
+	query = strchr(path, '?');
+	gmtime_r(&now, &tm);
+	strftime(date, 17, "%Y%m%dT%H%M%SZ", &tm);
+	if (*n + 2 > S3_HDRS_MAX)
+		return PH_ERR_TOOBIG;
+	hd[(*n)++] = (struct s3_hdr){ "host", host };
+	hd[(*n)++] = (struct s3_hdr){ "x-amz-date", date };
+	qsort(hd, *n, sizeof(*hd), hdr_cmp);
+	if ((cr = malloc(crsz)) == NULL)
+		return PH_ERR_NOMEM;
+	w = snprintf(cr, crsz, "%s\n%.*s\n%s\n", c->method,
+	    (int)(query != NULL ? (size_t)(query - path) : strlen(path)),
+	    path, query != NULL ? query + 1 : "");
+	if (w < 0 || (size_t)w >= crsz)
+		goto done;
+	o = (size_t)w;
+	signed_names[0] = '\0';
+	for (i = 0; i < *n; i++) {
+		w = snprintf(cr + o, crsz - o, "%s:%s\n", hd[i].name,
+		    hd[i].value);
+		if (w < 0 || (size_t)w >= crsz - o)
+			goto done;
+		o += (size_t)w;
+		w = snprintf(signed_names + sn, sizeof(signed_names) - sn,
+		    "%s%s", i > 0 ? ";" : "", hd[i].name);
+		if (w < 0 || (size_t)w >= sizeof(signed_names) - sn)
+			goto done;
+		sn += (size_t)w;
+		if (strcmp(hd[i].name, "x-amz-content-sha256") == 0)
+			hash = hd[i].value;
+	}
+	if (hash == NULL)
+		goto done;
+	w = snprintf(cr + o, crsz - o, "\n%s\n%s", signed_names, hash);
+	if (w < 0 || (size_t)w >= crsz - o)
+		goto done;
+	o += (size_t)w;
+	if ((rc = sha256_hex((const unsigned char *)cr, o, chash)) != 0)
+		goto done;
+	snprintf(scope, sizeof(scope), "%.8s/%s/s3/aws4_request", date,
+	    cfg->region);
+	snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s\n%s", date,
+	    scope, chash);
+	snprintf(key, sizeof(key), "AWS4%s", cfg->secret_key);
+	memcpy(day, date, 8);
+	day[8] = '\0';
+	if ((rc = hmac256(key, strlen(key), day, k1)) != 0 ||
+	    (rc = hmac256(k1, 32, cfg->region, k2)) != 0 ||
+	    (rc = hmac256(k2, 32, "s3", k1)) != 0 ||
+	    (rc = hmac256(k1, 32, "aws4_request", k2)) != 0 ||
+	    (rc = hmac256(k2, 32, sts, k1)) != 0)
+		goto done;
+	hex32(k1, sig);
+	w = snprintf(auth, authsz, "AWS4-HMAC-SHA256 Credential=%s/%s, "
+	    "SignedHeaders=%s, Signature=%s", cfg->access_key, scope,
+	    signed_names, sig);
+	rc = w < 0 || (size_t)w >= authsz ? PH_ERR_TOOBIG : 0;
+done:
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(k1, sizeof(k1));
+	OPENSSL_cleanse(k2, sizeof(k2));
+	free(cr);
+	return rc;
+}
+
 /* Send one signed request; 0 on a 2xx answer. */
 static int
 s3_call_run(struct s3_job *j, struct s3_call *c, const char *content_type)
 {
 	const struct s3_config *cfg = j->cfg;
-	char sigv4[128], hash[65], cerr[CURL_ERROR_SIZE];
+	char sigv4[128], hash[65], cerr[CURL_ERROR_SIZE], host[600];
+	char date[17], auth[700];
+	struct s3_hdr hd[S3_HDRS_MAX];
 	struct curl_slist *h = NULL;
 	CURL *cu = NULL;
 	CURLcode cc;
-	int rc;
+	size_t n = 0, i;
+	int rc, own = 0;
 
 	c->status = 0;
 	c->etag[0] = '\0';
@@ -441,36 +577,48 @@ s3_call_run(struct s3_job *j, struct s3_call *c, const char *content_type)
 	if ((rc = sha256_hex(c->body != NULL ? c->body :
 	    (const unsigned char *)"", c->len, hash)) != 0)
 		goto fail;
-	if ((rc = add_header(&h, "x-amz-content-sha256: %s", hash)) != 0 ||
-	    (rc = add_header(&h, "Content-Type: %s", content_type)) != 0)
-		goto fail;
-	if (cfg->session_token[0] != '\0' && (rc = add_header(&h,
-	    "x-amz-security-token: %s", cfg->session_token)) != 0)
-		goto fail;
-	if (c->sse && j->obj->sse == S3_SSE_S3 && (rc = add_header(&h,
-	    "x-amz-server-side-encryption: %s", "AES256")) != 0)
-		goto fail;
+	hd[n++] = (struct s3_hdr){ "x-amz-content-sha256", hash };
+	hd[n++] = (struct s3_hdr){ "content-type", content_type };
+	if (cfg->session_token[0] != '\0')
+		hd[n++] = (struct s3_hdr){ "x-amz-security-token",
+		    cfg->session_token };
+	if (c->sse && j->obj->sse == S3_SSE_S3)
+		hd[n++] = (struct s3_hdr){ "x-amz-server-side-encryption",
+		    "AES256" };
 	if (c->sse && j->obj->sse == S3_SSE_KMS) {
-		if ((rc = add_header(&h, "x-amz-server-side-encryption: %s",
-		    "aws:kms")) != 0)
-			goto fail;
+		hd[n++] = (struct s3_hdr){ "x-amz-server-side-encryption",
+		    "aws:kms" };
 		if (j->obj->kms_key_id != NULL &&
-		    j->obj->kms_key_id[0] != '\0' && (rc = add_header(&h,
-		    "x-amz-server-side-encryption-aws-kms-key-id: %s",
-		    j->obj->kms_key_id)) != 0)
-			goto fail;
+		    j->obj->kms_key_id[0] != '\0') {
+			hd[n++] = (struct s3_hdr){
+			    "x-amz-server-side-encryption-aws-kms-key-id",
+			    j->obj->kms_key_id };
+			own = 1;
+		}
 	}
+	if (own && (rc = own_sign(j, c, hd, &n, host, sizeof(host), date,
+	    auth, sizeof(auth))) != 0) {
+		snprintf(j->err, j->errsz, "cannot sign the request");
+		goto fail;
+	}
+	for (i = 0; i < n; i++)
+		if ((rc = add_header2(&h, hd[i].name, hd[i].value)) != 0)
+			goto fail;
+	if (own && (rc = add_header2(&h, "authorization", auth)) != 0)
+		goto fail;
 	if ((cu = curl_easy_init()) == NULL) {
 		rc = PH_ERR_NOMEM;
 		goto fail;
 	}
-	snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", cfg->region);
+	if (!own) {
+		snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", cfg->region);
+		curl_easy_setopt(cu, CURLOPT_AWS_SIGV4, sigv4);
+		curl_easy_setopt(cu, CURLOPT_USERNAME, cfg->access_key);
+		curl_easy_setopt(cu, CURLOPT_PASSWORD, cfg->secret_key);
+	}
 	curl_easy_setopt(cu, CURLOPT_URL, c->url);
 	curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(cu, CURLOPT_AWS_SIGV4, sigv4);
-	curl_easy_setopt(cu, CURLOPT_USERNAME, cfg->access_key);
-	curl_easy_setopt(cu, CURLOPT_PASSWORD, cfg->secret_key);
 	curl_easy_setopt(cu, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, cerr);
 	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT, (long)S3_CONNECT_TIMEOUT_S);
@@ -554,7 +702,8 @@ call_url(struct s3_job *j, struct s3_call *c, const char *query)
 
 /* ---- XML answers --------------------------------------------------------- */
 
-/* The text of root/child of an answer, if the root is the one wanted. */
+/* The text of root/child of an answer, if the root is the one wanted
+ * (NULL: any but <Error>). */
 static int
 xml_child_text(const struct s3_call *c, const char *root, const char *child,
     char *out, size_t size)
@@ -569,7 +718,8 @@ xml_child_text(const struct s3_call *c, const char *root, const char *child,
 	doc = xmlReadMemory(c->resp, (int)c->resp_len, "answer.xml", NULL,
 	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	n = doc != NULL ? xmlDocGetRootElement(doc) : NULL;
-	if (n == NULL || xmlStrcmp(n->name, BAD_CAST root) != 0)
+	if (n == NULL || (root != NULL && xmlStrcmp(n->name,
+	    BAD_CAST root) != 0) || xmlStrcmp(n->name, BAD_CAST "Error") == 0)
 		goto done;
 	for (n = n->children; n != NULL; n = n->next) {
 		xmlChar *t;
@@ -766,8 +916,9 @@ multipart(struct s3_job *j, int fd, size_t size)
 	if ((rc = call_url(j, &c, query)) != 0 ||
 	    (rc = s3_call_run(j, &c, "application/xml")) != 0)
 		goto done;
-	/* S3 may answer 200 and still fail: the body says which. */
-	if (xml_child_text(&c, "CompleteMultipartUploadResult", "ETag", got,
+	/* S3 may answer 200 and still fail: the body says which. The root
+	 * is CompleteMultipartUploadResult (some stores say ...Response). */
+	if (xml_child_text(&c, NULL, "ETag", got,
 	    sizeof(got)) != 0) {
 		error_words(&c, j->err, j->errsz);
 		rc = PH_ERR_IO;

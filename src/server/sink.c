@@ -329,6 +329,17 @@ sink_wait(struct sink *s, int64_t ms)
 	uv_timer_start(&s->timer, on_timer, (uint64_t)ms, 0);
 }
 
+/* The queue emptied while failing (its last failing files were lost):
+ * no upload says the bucket is down any more. */
+static void
+sink_idle(struct sink *s)
+{
+	log_info("event=sink_healthy depth=0 note=\"nothing waits\"");
+	s->healthy = 1;
+	s->fail_logged_ms = 0;
+	s->last_error[0] = '\0';
+}
+
 /* Start the next due upload, or wait for the next due time. */
 static void
 sink_kick(struct sink *s)
@@ -346,6 +357,8 @@ sink_kick(struct sink *s)
 		if (rc == PH_ERR_NOTFOUND) {
 			if (next_due > 0)
 				sink_wait(s, next_due - now);
+			else if (!s->healthy)
+				sink_idle(s);
 			return;
 		}
 		if (rc != 0) {

@@ -226,7 +226,15 @@ static const char *const migrations[] = {
 	" TEXT NOT NULL, source_arn TEXT NOT NULL, expiry_ms INTEGER NOT NULL,"
 	" created_ms INTEGER NOT NULL);"
 	"PRAGMA user_version = 3;",
-	/* version 4: the sink's delivery queue (store_sink.c): one row per
+	/* version 4: the session policies of a role session (store_sts.c):
+	 * the inline document and a JSON array of managed policy ARNs, ''
+	 * when none was given. */
+	"ALTER TABLE sts_credentials ADD COLUMN session_policy TEXT NOT NULL"
+	" DEFAULT '';"
+	"ALTER TABLE sts_credentials ADD COLUMN session_policy_arns TEXT NOT"
+	" NULL DEFAULT '';"
+	"PRAGMA user_version = 4;",
+	/* version 5: the sink's delivery queue (store_sink.c): one row per
 	 * file of a finished record, kept after delivery for OutputUrl.
 	 * state: 0 queued, 1 delivered, 2 lost (the file vanished). */
 	"CREATE TABLE sink_queue ("
@@ -244,8 +252,8 @@ static const char *const migrations[] = {
 	" done_ms INTEGER NOT NULL DEFAULT 0,"
 	" PRIMARY KEY (session_id, path));"
 	"CREATE INDEX sink_queue_due ON sink_queue (state, next_ms);"
-	"PRAGMA user_version = 4;",
-	/* version 5: session records (store_records.c): the recording
+	"PRAGMA user_version = 5;",
+	/* version 6: session records (store_records.c): the recording
 	 * preferences each session started with, and the record's state.
 	 * The bytes are files under DATA_DIR/records/. */
 	"CREATE TABLE session_records ("
@@ -261,7 +269,7 @@ static const char *const migrations[] = {
 	" created_ms INTEGER NOT NULL);"
 	"CREATE INDEX session_records_pending ON session_records"
 	"(complete, rendered);"
-	"PRAGMA user_version = 5;",
+	"PRAGMA user_version = 6;",
 };
 
 #define STORE_SCHEMA_VERSION \

@@ -5,6 +5,7 @@
 #include "server/store_sts.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -49,6 +50,16 @@ store_sts_issue(struct store *st, const char *role_name,
     const char *session_name, const char *source_arn, int64_t now_ms,
     int64_t expiry_ms, struct sts_cred *out, char *token, size_t token_size)
 {
+	return store_sts_issue_ex(st, role_name, session_name, source_arn,
+	    NULL, NULL, now_ms, expiry_ms, out, token, token_size);
+}
+
+int
+store_sts_issue_ex(struct store *st, const char *role_name,
+    const char *session_name, const char *source_arn, const char *policy,
+    const char *arns, int64_t now_ms, int64_t expiry_ms,
+    struct sts_cred *out, char *token, size_t token_size)
+{
 	static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -73,7 +84,8 @@ store_sts_issue(struct store *st, const char *role_name,
 	(void)store_sts_purge(st, now_ms - STS_PURGE_AFTER_MS, NULL);
 	if ((rc = st_prep(st, "INSERT INTO sts_credentials (akid, secret, "
 	    "token_hash, role_name, session_name, source_arn, expiry_ms, "
-	    "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &s)) != 0)
+	    "created_ms, session_policy, session_policy_arns) VALUES (?1, ?2, "
+	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", &s)) != 0)
 		goto fail;
 	memcpy(out->akid, "ASIA", 4);
 	/* A collision of 80 random bits is not expected; retry anyway. */
@@ -90,6 +102,8 @@ store_sts_issue(struct store *st, const char *role_name,
 		st_text(s, 6, source_arn);
 		sqlite3_bind_int64(s, 7, expiry_ms);
 		sqlite3_bind_int64(s, 8, now_ms);
+		st_text(s, 9, policy != NULL ? policy : "");
+		st_text(s, 10, arns != NULL ? arns : "");
 		rc = st_step_done(st, s, "sts_issue");
 		if (rc != PH_ERR_EXISTS)
 			break;
@@ -148,6 +162,43 @@ out:
 	sqlite3_finalize(s);
 	if (rc != 0)
 		OPENSSL_cleanse(out, sizeof(*out));
+	return rc;
+}
+
+int
+store_sts_session_policies(struct store *st, const char *akid,
+    char **policy, char **arns)
+{
+	sqlite3_stmt *s = NULL;
+	const char *v;
+	int rc;
+
+	*policy = NULL;
+	*arns = NULL;
+	if (akid == NULL || strlen(akid) >= STS_AKID_SIZE)
+		return PH_ERR_NOTFOUND;
+	if ((rc = st_prep(st, "SELECT session_policy, session_policy_arns "
+	    "FROM sts_credentials WHERE akid = ?1", &s)) != 0)
+		return rc;
+	st_text(s, 1, akid);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		rc = rc == SQLITE_DONE ? PH_ERR_NOTFOUND : PH_ERR_IO;
+		goto out;
+	}
+	v = (const char *)sqlite3_column_text(s, 0);
+	*policy = strdup(v != NULL ? v : "");
+	v = (const char *)sqlite3_column_text(s, 1);
+	*arns = strdup(v != NULL ? v : "");
+	rc = *policy != NULL && *arns != NULL ? 0 : PH_ERR_NOMEM;
+out:
+	sqlite3_finalize(s);
+	if (rc != 0) {
+		free(*policy);
+		free(*arns);
+		*policy = NULL;
+		*arns = NULL;
+	}
 	return rc;
 }
 

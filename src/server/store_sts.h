@@ -36,6 +36,18 @@ struct sts_cred {
 int store_sts_issue(struct store *st, const char *role_name,
     const char *session_name, const char *source_arn, int64_t now_ms,
     int64_t expiry_ms, struct sts_cred *out, char *token, size_t token_size);
+/* store_sts_issue with the session's policies (AssumeRole's Policy and
+ * PolicyArns): policy the inline document, arns a JSON array of managed
+ * policy ARNs; NULL or "" for none. They are kept with the row, for
+ * authz to intersect with the role's policies. */
+int store_sts_issue_ex(struct store *st, const char *role_name,
+    const char *session_name, const char *source_arn, const char *policy,
+    const char *arns, int64_t now_ms, int64_t expiry_ms,
+    struct sts_cred *out, char *token, size_t token_size);
+/* The session policies of akid, malloc'd ("" for none): 0 or
+ * PH_ERR_NOTFOUND. */
+int store_sts_session_policies(struct store *st, const char *akid,
+    char **policy, char **arns);
 /* The row of akid (its secret included): 0 or PH_ERR_NOTFOUND. */
 int store_sts_get(struct store *st, const char *akid, struct sts_cred *out);
 /* Does token (NULL: none was sent) belong to akid? 0, or PH_ERR_DENIED

@@ -12,6 +12,19 @@ temporary credentials are refused without their session token, with a
 wrong one, once expired (ExpiredToken / ExpiredTokenException: the expiry
 is moved into the past in the database while portholed is stopped) and
 once their role is deleted.
+
+Session policies (AssumeRole's Policy and PolicyArns) limit the session to
+what both they and the role's policies allow: a session policy allowing
+only ssm:DescribeSessions leaves describe-sessions working and refuses
+describe-instance-information with AWS's "no session policy allows"
+message, through the AWS CLI and boto3; a managed policy named in
+PolicyArns does the same; an explicit Deny in a session policy is worded
+as such; more than 2048 characters of session policy is
+PackedPolicyTooLarge and more than 10 PolicyArns a ValidationError. A
+trust policy the policy engine cannot read (an "AWS" principal that is no
+ARN or account, a Resource element) is refused at CreateRole and
+UpdateAssumeRolePolicy with MalformedPolicyDocument, and DeleteRole
+removes the role's temporary credentials from the database.
 """
 
 import configparser
@@ -347,7 +360,7 @@ class Sts(harness.ClusterTestCase):
             with self.subTest(kw=str(kw)[:80]):
                 self.assertClientError("ValidationError", sts.assume_role,
                                        **kw)
-        for doc in ("{", "[]", '{"Statement":[]}', "x" * 2049,
+        for doc in ("{", "[]", '{"Statement":[]}', "\x01",
                     '{"Version":"2012-10-17","Statement":{"Effect":"Allow",'
                     '"Action":"ssm:*"}}'):
             with self.subTest(policy=doc[:40]):
@@ -466,6 +479,181 @@ class Sts(harness.ClusterTestCase):
         self.assertClientError("InvalidClientTokenId",
                                self.temp_client("sts", cr)
                                .get_caller_identity)
+
+    # ---- session policies ---------------------------------------------------
+
+    ONLY_SESSIONS = json.dumps({"Version": "2012-10-17", "Statement": {
+        "Effect": "Allow", "Action": "ssm:DescribeSessions",
+        "Resource": "*"}})
+
+    def denied_by_session(self, msg, arn, action):
+        self.assertEqual(msg, "User: %s is not authorized to perform: %s "
+                         "on resource: * because no session policy allows "
+                         "the %s action" % (arn, action, action))
+
+    def test_session_policy_inline(self):
+        if not self.engine:
+            self.skipTest("identity policies are not evaluated")
+        r = self.assume(session="narrow", Policy=self.ONLY_SESSIONS)
+        cr, arn = r["Credentials"], r["AssumedRoleUser"]["Arn"]
+        self.assertIn("PackedPolicySize", r)
+        ssm = self.temp_client("ssm", cr)
+        ssm.describe_sessions(State="Active")
+        e = self.assertClientError("AccessDeniedException",
+                                   ssm.describe_instance_information)
+        self.denied_by_session(e.response["Error"]["Message"], arn,
+                               "ssm:DescribeInstanceInformation")
+        # The AWS CLI with the same credentials.
+        env = self.cluster.make_env(
+            AWS_PROFILE=None, AWS_ACCESS_KEY_ID=cr["AccessKeyId"],
+            AWS_SECRET_ACCESS_KEY=cr["SecretAccessKey"],
+            AWS_SESSION_TOKEN=cr["SessionToken"])
+        self.cluster.aws("ssm", "describe-sessions", "--state", "Active",
+                         env=env)
+        p = self.cluster.aws("ssm", "describe-instance-information",
+                             env=env, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("AccessDeniedException", p.stderr)
+        self.assertIn("because no session policy allows the "
+                      "ssm:DescribeInstanceInformation action", p.stderr)
+        # The session policy grants nothing the role lacks.
+        wide = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "ssm:DescribeSessions",
+             "Resource": "*"}]})
+        r = self.assume(session="wide", Policy=wide)
+        ssm = self.temp_client("ssm", r["Credentials"])
+        ssm.describe_instance_information()
+        e = self.assertClientError("AccessDeniedException",
+                                   ssm.describe_sessions, State="Active")
+        self.assertTrue(e.response["Error"]["Message"].endswith(
+            "with an explicit deny in a session policy"),
+            e.response["Error"]["Message"])
+        e = self.assertClientError("AccessDeniedException",
+                                   ssm.describe_activations)
+        self.assertIn("because no identity-based policy allows",
+                      e.response["Error"]["Message"])
+        # Without a session policy the role's policies alone decide.
+        self.temp_client("ssm", self.assume(session="plain")[
+            "Credentials"]).describe_instance_information()
+
+    def test_session_policy_arns(self):
+        if not self.engine:
+            self.skipTest("identity policies are not evaluated")
+        iam = self.cluster.client("iam")
+        parn = iam.create_policy(PolicyName="e2e-only-sessions",
+                                 PolicyDocument=self.ONLY_SESSIONS)[
+                                     "Policy"]["Arn"]
+        r = self.assume(session="managed", PolicyArns=[{"arn": parn}])
+        ssm = self.temp_client("ssm", r["Credentials"])
+        ssm.describe_sessions(State="History")
+        e = self.assertClientError("AccessDeniedException",
+                                   ssm.describe_instance_information)
+        self.denied_by_session(e.response["Error"]["Message"],
+                               r["AssumedRoleUser"]["Arn"],
+                               "ssm:DescribeInstanceInformation")
+        # A new default version of the policy applies at once.
+        iam.create_policy_version(
+            PolicyArn=parn, SetAsDefault=True,
+            PolicyDocument=json.dumps({"Version": "2012-10-17",
+                                       "Statement": {
+                                           "Effect": "Allow",
+                                           "Action": "ssm:Describe*",
+                                           "Resource": "*"}}))
+        ssm.describe_instance_information()
+
+    def test_session_policy_limits(self):
+        sts = self.sts(validate=False)
+        big = json.dumps({"Version": "2012-10-17", "Statement": {
+            "Effect": "Allow", "Action": "ssm:DescribeSessions",
+            "Resource": "*", "Sid": "x" * 2000}})
+        e = self.assertClientError("PackedPolicyTooLarge", sts.assume_role,
+                                   RoleArn=self.role_arn,
+                                   RoleSessionName="big", Policy=big)
+        self.assertRegex(e.response["Error"]["Message"],
+                         r"^Packed policy consumes \d+% of allotted space")
+        arns = [{"arn": "arn:aws:iam::aws:policy/P%d" % i}
+                for i in range(11)]
+        self.assertClientError("ValidationError", sts.assume_role,
+                               RoleArn=self.role_arn,
+                               RoleSessionName="many", PolicyArns=arns)
+        for bad in ("x" * 30, "arn:aws:iam::%s:role/e2e-ops" % self.account,
+                    "arn:aws:iam::%s:policy/" % self.account,
+                    "arn:aws:iam::%s:policy/a b" % self.account):
+            with self.subTest(arn=bad):
+                self.assertClientError("ValidationError", sts.assume_role,
+                                       RoleArn=self.role_arn,
+                                       RoleSessionName="bad",
+                                       PolicyArns=[{"arn": bad}])
+        for bad in ("\u20ac", "{\x0b}", '{"Statement":{"Effect":"Allow",'
+                    '"Principal":"*","Action":"*","Resource":"*"}}'):
+            with self.subTest(policy=bad):
+                self.assertClientError(
+                    ("ValidationError", "MalformedPolicyDocument"),
+                    sts.assume_role, RoleArn=self.role_arn,
+                    RoleSessionName="bad", Policy=bad)
+        self.sts().get_caller_identity()
+
+    # ---- trust policies and DeleteRole -------------------------------------
+
+    def test_trust_policy_checked_by_engine(self):
+        iam = self.cluster.client("iam")
+        bad = [
+            {"Effect": "Allow", "Principal": {"AWS": "alice"},
+             "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%s:root"
+                                              % self.account},
+             "Action": "sts:AssumeRole", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"Nobody": "x"},
+             "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::*:root"},
+             "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "NotPrincipal": {"AWS": self.account},
+             "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": {"Service": "ec2 amazonaws"},
+             "Action": "sts:AssumeRole"},
+        ]
+        for stmt in bad:
+            doc = json.dumps({"Version": "2012-10-17", "Statement": [stmt]})
+            with self.subTest(stmt=str(stmt)[:60]):
+                self.assertClientError("MalformedPolicyDocument",
+                                       iam.create_role,
+                                       RoleName="e2e-bad-trust",
+                                       AssumeRolePolicyDocument=doc)
+                self.assertClientError("MalformedPolicyDocument",
+                                       iam.update_assume_role_policy,
+                                       RoleName="e2e-long",
+                                       PolicyDocument=doc)
+        p = self.cluster.aws("iam", "create-role", "--role-name",
+                             "e2e-bad-trust", "--assume-role-policy-document",
+                             json.dumps({"Version": "2012-10-17",
+                                         "Statement": [bad[0]]}),
+                             check=False)
+        self.assertIn("MalformedPolicyDocument", p.stderr)
+        self.assertIn("Invalid principal", p.stderr)
+        self.assertClientError("NoSuchEntity", iam.get_role,
+                               RoleName="e2e-bad-trust")
+        # The role's trust policy is unchanged and still works.
+        self.assume(self.role_arn.replace("e2e-ops", "e2e-long"),
+                    session="after-bad-trust")
+
+    def test_delete_role_revokes_credentials(self):
+        c = self.cluster
+        iam = c.client("iam")
+        arn = iam.create_role(
+            RoleName="e2e-revoked",
+            AssumeRolePolicyDocument=TRUST_ACCOUNT % self.account)[
+                "Role"]["Arn"]
+        akid = self.assume(arn, session="revoke")["Credentials"][
+            "AccessKeyId"]
+        iam.delete_role(RoleName="e2e-revoked")
+        db = sqlite3.connect(os.path.join(c.data_dir, "porthole.db"))
+        try:
+            n = db.execute("SELECT count(*) FROM sts_credentials WHERE "
+                           "akid = ?1", (akid,)).fetchone()[0]
+        finally:
+            db.close()
+        self.assertEqual(n, 0)
 
     def test_secrets_not_logged(self):
         cr = self.assume(session="log-check")["Credentials"]

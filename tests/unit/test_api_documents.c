@@ -1293,6 +1293,9 @@ test_migration_from_v1(void **state)
 	f->srv.store = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	    /* version 4 (session policies) */
+	    "ALTER TABLE sts_credentials DROP COLUMN session_policy;"
+	    "ALTER TABLE sts_credentials DROP COLUMN session_policy_arns;"
 	    /* version 3 (IAM, STS) */
 	    "DROP TABLE sts_credentials; DROP TABLE iam_attachments;"
 	    "DROP TABLE iam_policy_versions; DROP TABLE iam_policies;"

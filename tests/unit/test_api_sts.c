@@ -153,7 +153,7 @@ struct signed_req {
 	struct http_request req;
 	struct http_header h[6];
 	char auth[512], date[32], target[128], token[STS_TOKEN_SIZE];
-	char body[2048];
+	char body[8192];
 };
 
 /* A Query request (target NULL) or a JSON 1.1 one (target given), with
@@ -658,6 +658,163 @@ test_role_deleted(void **state)
 	expect(403, API_STS_INVALID_CODE);
 }
 
+/* A JSON 1.1 SSM request with the last AssumeRole's credentials. */
+static void
+ssm_as_session(struct fx *f, const char *action, const char *body)
+{
+	struct signed_req *s = calloc(1, sizeof(*s));
+	char target[96];
+
+	assert_non_null(s);
+	snprintf(target, sizeof(target), "AmazonSSM.%s", action);
+	sign(s, f->t_akid, f->t_secret, f->t_token, "ssm", target, body);
+	api_handle(&f->srv, &s->req);
+	free(s);
+}
+
+#define ROLE_SSM "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":" \
+	"\"Allow\",\"Action\":[\"ssm:DescribeSessions\"," \
+	"\"ssm:DescribeInstanceInformation\"],\"Resource\":\"*\"}}"
+/* {"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":
+ * "ssm:DescribeSessions","Resource":"*"}}, form-encoded */
+#define SP_SESSIONS "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement" \
+	"%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22ssm%3A" \
+	"DescribeSessions%22%2C%22Resource%22%3A%22*%22%7D%7D"
+#define SP_DENIED "User: arn:aws:sts::" ACCT ":assumed-role/deploy/sp is " \
+	"not authorized to perform: ssm:DescribeInstanceInformation on " \
+	"resource: * because no session policy allows the " \
+	"ssm:DescribeInstanceInformation action"
+
+/* AssumeRole's Policy and PolicyArns are kept with the credentials and
+ * limit the session to what they allow too. */
+static void
+test_session_policies(void **state)
+{
+	struct fx *f = *state;
+	struct iam_policy_rec rec;
+	char *pol = NULL, *arns = NULL, v[64];
+
+	assert_int_equal(store_iam_inline_put(f->srv.store, IAM_ENTITY_ROLE,
+	    "deploy", "ssm", ROLE_SSM), 0);
+	/* Without session policies: the role's. */
+	assume(f, ASSUME "&RoleSessionName=sp");
+	assert_null(strstr(resp_body, "PackedPolicySize"));
+	assert_int_equal(store_sts_session_policies(f->srv.store, f->t_akid,
+	    &pol, &arns), 0);
+	assert_string_equal(pol, "");
+	assert_string_equal(arns, "");
+	free(pol);
+	free(arns);
+	ssm_as_session(f, "DescribeInstanceInformation", "{}");
+	assert_int_equal(resp_status, 200);
+
+	assume(f, ASSUME "&RoleSessionName=sp&Policy=" SP_SESSIONS);
+	assert_string_equal(xml_text("PackedPolicySize", v, sizeof(v)), "4");
+	assert_int_equal(store_sts_session_policies(f->srv.store, f->t_akid,
+	    &pol, &arns), 0);
+	assert_non_null(strstr(pol, "ssm:DescribeSessions"));
+	assert_string_equal(arns, "");
+	free(pol);
+	free(arns);
+	ssm_as_session(f, "DescribeSessions", "{\"State\":\"Active\"}");
+	assert_int_equal(resp_status, 200);
+	ssm_as_session(f, "DescribeInstanceInformation", "{}");
+	assert_int_equal(resp_status, 400);
+	assert_non_null(strstr(resp_body, "AccessDeniedException"));
+	assert_non_null(strstr(resp_body, SP_DENIED));
+
+	/* A managed policy as the session policy. */
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.arn, sizeof(rec.arn), "arn:aws:iam::" ACCT
+	    ":policy/OnlySessions");
+	snprintf(rec.name, sizeof(rec.name), "OnlySessions");
+	snprintf(rec.path, sizeof(rec.path), "/");
+	assert_int_equal(store_iam_policy_create(f->srv.store, &rec,
+	    "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":"
+	    "\"Allow\",\"Action\":\"ssm:DescribeSessions\",\"Resource\":"
+	    "\"*\"}}"), 0);
+	assume(f, ASSUME "&RoleSessionName=sp&PolicyArns.member.1.arn="
+	    "arn%3Aaws%3Aiam%3A%3A" ACCT "%3Apolicy%2FOnlySessions");
+	assert_int_equal(store_sts_session_policies(f->srv.store, f->t_akid,
+	    &pol, &arns), 0);
+	assert_string_equal(pol, "");
+	assert_string_equal(arns, "[\"arn:aws:iam::" ACCT
+	    ":policy/OnlySessions\"]");
+	free(pol);
+	free(arns);
+	ssm_as_session(f, "DescribeSessions", "{\"State\":\"History\"}");
+	assert_int_equal(resp_status, 200);
+	ssm_as_session(f, "DescribeInstanceInformation", "{}");
+	assert_int_equal(resp_status, 400);
+	assert_non_null(strstr(resp_body, SP_DENIED));
+}
+
+/* Session policies too large, too many, or not policies. */
+static void
+test_session_policy_garbage(void **state)
+{
+	static const char *const bad[] = {
+		"&Policy=",
+		"&Policy=%01",
+		"&Policy=%7B%0B%7D",
+		"&Policy=%E2%82%AC",
+		"&Policy=%FF",
+		"&Policy=%C3",
+		"&Policy=%5B%5D",
+		"&Policy=null",
+		"&Policy=%7B%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22"
+		    "%2C%22Principal%22%3A%22*%22%2C%22Action%22%3A%22*%22"
+		    "%2C%22Resource%22%3A%22*%22%7D%7D",
+		"&PolicyArns.member.1.arn=arn%3Aaws%3Aiam%3A%3A" ACCT
+		    "%3Arole%2Fdeploy",
+		"&PolicyArns.member.1.arn=arn%3Aaws%3Aiam%3A%3A12%3Apolicy%2Fx",
+		"&PolicyArns.member.1.arn=arn%3Aaws%3Aiam%3A%3A" ACCT
+		    "%3Apolicy%2F",
+		"&PolicyArns.member.1.arn=arn%3Aaws%3Aiam%3A%3A" ACCT
+		    "%3Apolicy%2Fa%20b",
+		"&PolicyArns.member.1.arn=arn%3Aaws%3Akms%3A%3A" ACCT
+		    "%3Apolicy%2Fab",
+	};
+	struct fx *f = *state;
+	char body[4096], v[256];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "%s&RoleSessionName=s1%s",
+		    ASSUME, bad[i]);
+		query(f, f->akid, f->secret, NULL, body);
+		if (resp_status != 400 || strstr(resp_body,
+		    "<Type>Sender</Type>") == NULL)
+			fail_msg("%s: %d %s", bad[i], resp_status, resp_body);
+	}
+	/* Eleven managed policies. */
+	n = (size_t)snprintf(body, sizeof(body), "%s",
+	    ASSUME "&RoleSessionName=s1");
+	for (i = 1; i <= 11; i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n,
+		    "&PolicyArns.member.%zu.arn=arn%%3Aaws%%3Aiam%%3A%%3Aaws"
+		    "%%3Apolicy%%2FP%zu", i, i);
+	query(f, f->akid, f->secret, NULL, body);
+	expect(400, "ValidationError");
+	assert_non_null(strstr(resp_body, "policyArns"));
+	/* More than 2048 characters: a policy whose spaces fill it up. */
+	n = (size_t)snprintf(body, sizeof(body), "%s", ASSUME
+	    "&RoleSessionName=s1&Policy=" SP_SESSIONS);
+	body[n - 6] = '\0';            /* before %7D%7D */
+	n -= 6;
+	for (i = 0; i < 2000; i++)
+		body[n++] = '+';
+	snprintf(body + n, sizeof(body) - n, "%%7D%%7D");
+	query(f, f->akid, f->secret, NULL, body);
+	expect(400, "PackedPolicyTooLarge");
+	assert_string_equal(xml_text("Message", v, sizeof(v)), "Packed "
+	    "policy consumes 102% of allotted space, please use smaller "
+	    "policy.");
+	/* Nothing was issued; still serving. */
+	query(f, f->akid, f->secret, NULL, WHOAMI);
+	expect(200, NULL);
+}
+
 /* The principal of a role session as api.c gets it. */
 static void
 test_principal(void **state)
@@ -712,6 +869,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_principal, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_session_policies, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_session_policy_garbage,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

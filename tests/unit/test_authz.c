@@ -22,6 +22,7 @@
 #include "server/policy.h"
 #include "server/store.h"
 #include "server/store_iam.h"
+#include "server/store_sts.h"
 
 #define ACCT "123456789012"
 #define T0 ((int64_t)1700000000000)
@@ -154,6 +155,22 @@ tag(struct fx *f, const char *rtype, const char *rid, const char *k,
 
 	assert_int_equal(store_tags_add(f->srv.store, rtype, rid, &t, 1,
 	    STORE_TAGS_MAX), 0);
+}
+
+/* Credentials of a session of role with session policies (NULL: none);
+ * p's access key id set to them. */
+static void
+issue(struct fx *f, const char *role, const char *policy, const char *arns,
+    struct principal *p)
+{
+	char token[STS_TOKEN_SIZE];
+	struct sts_cred cred;
+
+	assert_int_equal(store_sts_issue_ex(f->srv.store, role, "s",
+	    "arn:aws:iam::" ACCT ":user/admin", policy, arns, T0,
+	    T0 + 3600000, &cred, token, sizeof(token)), 0);
+	snprintf(p->access_key_id, sizeof(p->access_key_id), "%s",
+	    cred.akid);
 }
 
 /* ---- without identity policies ----------------------------------------- */
@@ -587,6 +604,7 @@ test_role_principals(void **state)
 	    POLICY_DENY_IMPLICIT);
 	p.kind = PRINCIPAL_ASSUMED_ROLE;
 	p.is_instance = 0;
+	issue(f, "SSMInstanceRole", NULL, NULL, &p);
 	snprintf(p.name, sizeof(p.name), "ops-session");
 	snprintf(p.arn, sizeof(p.arn), "arn:aws:sts::" ACCT
 	    ":assumed-role/SSMInstanceRole/ops-session");
@@ -598,6 +616,222 @@ test_role_principals(void **state)
 	    ":role/Gone");
 	assert_int_equal(decide(f, &p, "ssm:UpdateInstanceInformation", "*"),
 	    POLICY_DENY_IMPLICIT);
+}
+
+/* ---- session policies --------------------------------------------------- */
+
+static void
+role_session(struct fx *f, struct principal *p)
+{
+	struct iam_role_rec r;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.name, sizeof(r.name), "Ops");
+	snprintf(r.path, sizeof(r.path), "/");
+	snprintf(r.arn, sizeof(r.arn), "arn:aws:iam::" ACCT ":role/Ops");
+	r.max_session_duration = 3600;
+	r.trust_policy = strdup("{\"Version\": \"2012-10-17\", "
+	    "\"Statement\": {\"Effect\": \"Allow\", \"Principal\": "
+	    "{\"AWS\": \"" ACCT "\"}, \"Action\": \"sts:AssumeRole\"}}");
+	assert_non_null(r.trust_policy);
+	assert_int_equal(store_iam_role_create(f->srv.store, &r), 0);
+	iam_role_rec_clear(&r);
+	put_policy(f, IAM_ENTITY_ROLE, "Ops", "ssm", "{\"Version\": "
+	    "\"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", "
+	    "\"Action\": [\"ssm:DescribeSessions\", "
+	    "\"ssm:DescribeInstanceInformation\", "
+	    "\"ssm:ListTagsForResource\"], "
+	    "\"Resource\": \"*\"}, {\"Effect\": \"Deny\", \"Action\": "
+	    "\"ssm:ListTagsForResource\", \"Resource\": \"*\"}]}");
+	memset(p, 0, sizeof(*p));
+	p->kind = PRINCIPAL_ASSUMED_ROLE;
+	p->active = 1;
+	snprintf(p->name, sizeof(p->name), "s");
+	snprintf(p->role_name, sizeof(p->role_name), "Ops");
+	snprintf(p->role_arn, sizeof(p->role_arn), "arn:aws:iam::" ACCT
+	    ":role/Ops");
+	snprintf(p->arn, sizeof(p->arn), "arn:aws:sts::" ACCT
+	    ":assumed-role/Ops/s");
+}
+
+static int
+decide_src(struct fx *f, const struct principal *p, const char *action,
+    int *src)
+{
+	return authz_decide_src(&f->srv, p, action, "*", NULL, 0, src);
+}
+
+#define ONLY_SESSIONS "{\"Version\": \"2012-10-17\", \"Statement\": " \
+	"{\"Effect\": \"Allow\", \"Action\": \"ssm:DescribeSessions\", " \
+	"\"Resource\": \"*\"}}"
+
+/* The intersection: the role's policies and the session's must both
+ * allow; a deny of either wins and says which it was. */
+static void
+test_session_policy_inline(void **state)
+{
+	struct fx *f = *state;
+	struct principal p;
+	int src;
+
+	role_session(f, &p);
+	/* No session policy: the role's policies alone. */
+	issue(f, "Ops", NULL, NULL, &p);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeInstanceInformation",
+	    &src), POLICY_ALLOW);
+	issue(f, "Ops", "", "", &p);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeInstanceInformation",
+	    &src), POLICY_ALLOW);
+
+	issue(f, "Ops", ONLY_SESSIONS, NULL, &p);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeSessions", &src),
+	    POLICY_ALLOW);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeInstanceInformation",
+	    &src), POLICY_DENY_IMPLICIT);
+	assert_int_equal(src, AUTHZ_SRC_SESSION);
+	/* Neither allows: the role's is the message. */
+	assert_int_equal(decide_src(f, &p, "kms:Decrypt", &src),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(src, AUTHZ_SRC_IDENTITY);
+	/* The role's explicit deny wins over the session's implicit one. */
+	assert_int_equal(decide_src(f, &p, "ssm:ListTagsForResource", &src),
+	    POLICY_DENY_EXPLICIT);
+	assert_int_equal(src, AUTHZ_SRC_IDENTITY);
+
+	/* A session policy cannot grant what the role does not. */
+	issue(f, "Ops", "{\"Version\": \"2012-10-17\", \"Statement\": ["
+	    "{\"Effect\": \"Allow\", \"Action\": \"*\", \"Resource\": "
+	    "\"*\"}, {\"Effect\": \"Deny\", \"Action\": "
+	    "\"ssm:DescribeSessions\", \"Resource\": \"*\"}]}", NULL, &p);
+	assert_int_equal(decide_src(f, &p, "kms:Decrypt", &src),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(src, AUTHZ_SRC_IDENTITY);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeInstanceInformation",
+	    &src), POLICY_ALLOW);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeSessions", &src),
+	    POLICY_DENY_EXPLICIT);
+	assert_int_equal(src, AUTHZ_SRC_SESSION);
+}
+
+static void
+test_session_policy_arns(void **state)
+{
+	struct fx *f = *state;
+	struct iam_policy_rec rec;
+	struct principal p;
+	char ver[16];
+	int src;
+
+	role_session(f, &p);
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.arn, sizeof(rec.arn), "arn:aws:iam::" ACCT
+	    ":policy/Narrow");
+	snprintf(rec.name, sizeof(rec.name), "Narrow");
+	snprintf(rec.path, sizeof(rec.path), "/");
+	assert_int_equal(store_iam_policy_create(f->srv.store, &rec,
+	    "{\"Version\": \"2012-10-17\", \"Statement\": {\"Effect\": "
+	    "\"Allow\", \"Action\": \"ssm:DescribeInstanceInformation\", "
+	    "\"Resource\": \"*\"}}"), 0);
+	issue(f, "Ops", NULL, "[\"arn:aws:iam::" ACCT ":policy/Narrow\"]",
+	    &p);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeInstanceInformation",
+	    &src), POLICY_ALLOW);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeSessions", &src),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(src, AUTHZ_SRC_SESSION);
+	/* A new default version takes effect (the generation moves). */
+	assert_int_equal(store_iam_policy_version_create(f->srv.store,
+	    rec.arn, ONLY_SESSIONS, 1, ver), 0);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeSessions", &src),
+	    POLICY_ALLOW);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeInstanceInformation",
+	    &src), POLICY_DENY_IMPLICIT);
+	/* Inline and managed together: either may allow. */
+	issue(f, "Ops", "{\"Version\": \"2012-10-17\", \"Statement\": "
+	    "{\"Effect\": \"Allow\", \"Action\": "
+	    "\"ssm:DescribeInstanceInformation\", \"Resource\": \"*\"}}",
+	    "[\"arn:aws:iam::" ACCT ":policy/Narrow\"]", &p);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeSessions", &src),
+	    POLICY_ALLOW);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeInstanceInformation",
+	    &src), POLICY_ALLOW);
+	/* A managed policy that is not there grants nothing, but the
+	 * session still has session policies. */
+	issue(f, "Ops", NULL, "[\"arn:aws:iam::" ACCT ":policy/Gone\"]", &p);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeSessions", &src),
+	    POLICY_DENY_IMPLICIT);
+	assert_int_equal(src, AUTHZ_SRC_SESSION);
+}
+
+/* Damaged session policies, a session without credentials: closed. */
+static void
+test_session_policy_garbage(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad_arns[] = { "not json", "{}", "[1]",
+	    "[\"x\", null]", "[" };
+	struct principal p;
+	size_t i;
+	int src;
+
+	role_session(f, &p);
+	issue(f, "Ops", "{\"Statement\": [\x01", NULL, &p);
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeSessions", &src),
+	    POLICY_DENY_EXPLICIT);
+	assert_int_equal(src, AUTHZ_SRC_SESSION);
+	for (i = 0; i < sizeof(bad_arns) / sizeof(bad_arns[0]); i++) {
+		issue(f, "Ops", NULL, bad_arns[i], &p);
+		assert_int_equal(decide_src(f, &p, "ssm:DescribeSessions",
+		    &src), POLICY_DENY_EXPLICIT);
+	}
+	/* Credentials that are gone, or none named: nothing. */
+	snprintf(p.access_key_id, sizeof(p.access_key_id),
+	    "ASIAAAAAAAAAAAAAAAAA");
+	assert_int_not_equal(decide_src(f, &p, "ssm:DescribeSessions", &src),
+	    POLICY_ALLOW);
+	p.access_key_id[0] = '\0';
+	assert_int_equal(decide_src(f, &p, "ssm:DescribeSessions", &src),
+	    POLICY_DENY_EXPLICIT);
+}
+
+/* api_authorize words a session policy's denial as AWS does. */
+static void
+test_session_policy_messages(void **state)
+{
+	struct fx *f = *state;
+	struct api_error err;
+	struct api_call c;
+	struct principal p;
+
+	role_session(f, &p);
+	issue(f, "Ops", "{\"Version\": \"2012-10-17\", \"Statement\": ["
+	    "{\"Effect\": \"Allow\", \"Action\": \"ssm:DescribeSessions\", "
+	    "\"Resource\": \"*\"}, {\"Effect\": \"Deny\", \"Action\": "
+	    "\"ssm:DescribeInstanceInformation\", \"Resource\": \"*\", "
+	    "\"Condition\": {\"Bool\": {\"aws:SecureTransport\": "
+	    "\"false\"}}}]}", NULL, &p);
+	memset(&c, 0, sizeof(c));
+	c.srv = &f->srv;
+	c.principal = &p;
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(api_authorize(&c, "ssm:DescribeSessions", "*", &err),
+	    0);
+	assert_int_not_equal(api_authorize(&c,
+	    "ssm:DescribeInstanceInformation", "*", &err), 0);
+	assert_string_equal(err.type, "AccessDeniedException");
+	assert_string_equal(err.message, "User: arn:aws:sts::" ACCT
+	    ":assumed-role/Ops/s is not authorized to perform: "
+	    "ssm:DescribeInstanceInformation on resource: * with an explicit "
+	    "deny in a session policy");
+	p.origin.secure_transport = 1;
+	memset(&err, 0, sizeof(err));
+	assert_int_not_equal(api_authorize(&c,
+	    "ssm:DescribeInstanceInformation", "*", &err), 0);
+	assert_string_equal(err.message, "User: arn:aws:sts::" ACCT
+	    ":assumed-role/Ops/s is not authorized to perform: "
+	    "ssm:DescribeInstanceInformation on resource: * because no "
+	    "session policy allows the ssm:DescribeInstanceInformation "
+	    "action");
 }
 
 /* ---- the cache ---------------------------------------------------------- */
@@ -715,6 +949,14 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_role_principals, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_session_policy_inline,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_policy_arns,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_policy_garbage,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_policy_messages,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_invalidation,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_bounded, setup,

@@ -331,6 +331,96 @@ test_garbage(void **state)
 	buf_free(&resp);
 }
 
+static int
+count_cb(void *arg, const struct record_row *r)
+{
+	int *n = arg;
+
+	assert_string_equal(r->session_id, SID);
+	(*n)++;
+	return 0;
+}
+
+static int
+exists(struct fx *f, const char *ext)
+{
+	char path[700];
+	struct stat sb;
+
+	assert_int_equal(records_file(&f->srv, SID, ext, path, sizeof(path)),
+	    0);
+	return stat(path, &sb) == 0;
+}
+
+/* A complete record waits for rendering (portholed's start finds it);
+ * rendering writes .cast and .log; the preferences are kept. */
+static void
+test_render_pending(void **state)
+{
+	struct fx *f = *state;
+	struct record_prefs p;
+	struct record_row row;
+	uint8_t rec[4096];
+	struct answer a;
+	char q[64];
+	int n = 0;
+	size_t len;
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.bucket, sizeof(p.bucket), "audit-bucket");
+	snprintf(p.key_prefix, sizeof(p.key_prefix), "Session-Manager/");
+	p.encrypt = 1;
+	assert_int_equal(store_record_create(f->srv.store, SID, &p, T0), 0);
+	assert_int_equal(store_record_create(f->srv.store, SID, &p, T0),
+	    PH_ERR_EXISTS);
+	len = sample(rec, sizeof(rec));
+	assert_int_equal(records_render_files(&f->srv, SID), PH_ERR_NOTFOUND);
+	a = post(f, "/v1/record/" SID, "offset=0", INST, rec, len);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(store_record_foreach_unrendered(f->srv.store, 10,
+	    count_cb, &n), 0);
+	assert_int_equal(n, 0);
+	snprintf(q, sizeof(q), "length=%zu", len);
+	a = post(f, "/v1/record/" SID "/complete", q, INST, NULL, 0);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(store_record_foreach_unrendered(f->srv.store, 10,
+	    count_cb, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(records_render_files(&f->srv, SID), 0);
+	assert_true(exists(f, "cast"));
+	assert_true(exists(f, "log"));
+	assert_false(exists(f, "cast.tmp"));
+	assert_int_equal(store_record_set_rendered(f->srv.store, SID), 0);
+	n = 0;
+	assert_int_equal(store_record_foreach_unrendered(f->srv.store, 10,
+	    count_cb, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_record_get(f->srv.store, SID, &row), 0);
+	assert_string_equal(row.prefs.bucket, "audit-bucket");
+	assert_string_equal(row.prefs.key_prefix, "Session-Manager/");
+	assert_true(row.prefs.encrypt);
+	assert_true(row.rendered);
+	assert_int_equal(store_record_set_rendered(f->srv.store, "nobody"),
+	    PH_ERR_NOTFOUND);
+}
+
+/* A .rec that is only the magic and garbage: no renders, a clear code. */
+static void
+test_render_corrupt(void **state)
+{
+	struct fx *f = *state;
+	static const char junk[] = RECORD_MAGIC "{not json\n\x01\x02";
+	struct answer a;
+
+	a = post(f, "/v1/record/" SID, "offset=0", INST, junk,
+	    sizeof(junk) - 1);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(records_render_files(&f->srv, SID), PH_ERR_INVALID);
+	assert_false(exists(f, "cast"));
+	assert_false(exists(f, "log"));
+	assert_false(exists(f, "cast.tmp"));
+}
+
 /* Random paths, queries and bodies: every answer is a status the
  * protocol knows, and nothing crashes (ASan builds check more). */
 static void
@@ -393,6 +483,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_complete, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_render_pending, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_render_corrupt, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
 	};
 

@@ -292,6 +292,44 @@ test_garbage(void **state)
 	buf_free(&b);
 }
 
+static void
+log_of(const char *const *outputs, const char *want)
+{
+	struct render_stats st;
+	struct buf b;
+	char *s;
+	int rc, i;
+
+	buf_init(&b, 0);
+	header(&b);
+	for (i = 0; outputs[i] != NULL; i++)
+		fr(&b, 'o', (uint64_t)i, outputs[i]);
+	s = render(0, b.data, b.len, &st, &rc, NULL);
+	assert_int_equal(rc, 0);
+	assert_string_equal(s, want);
+	free(s);
+	buf_free(&b);
+}
+
+/* Line ends: CR LF is one, a blank line stays, bash's redraw after Enter
+ * adds none, a progress meter's CR ends its lines. */
+static void
+test_log_line_ends(void **state)
+{
+	static const char *const blank[] = { "a\r\n\r\nb\r", "\n", NULL };
+	static const char *const bash[] = { "ls\r\n\x1b[?2004l\r", "x\r\n",
+	    NULL };
+	static const char *const meter[] = { "10%\r", "50%\r100%\r\n", NULL };
+	static const char *const tabs[] = { "a\tb\x07\x7f\x1b(Bc\x1bPq\x1b\\d",
+	    NULL };
+
+	(void)state;
+	log_of(blank, "a\n\nb\n");
+	log_of(bash, "ls\nx\n");
+	log_of(meter, "10%\n50%\n100%\n");
+	log_of(tabs, "a\tbcd");
+}
+
 /* An escape sequence that never ends swallows a bounded amount. */
 static void
 test_unterminated_escape(void **state)
@@ -323,6 +361,7 @@ main(void)
 		cmocka_unit_test(test_log_seed),
 		cmocka_unit_test(test_cast_seed),
 		cmocka_unit_test(test_utf8_fix),
+		cmocka_unit_test(test_log_line_ends),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_unterminated_escape),
 	};

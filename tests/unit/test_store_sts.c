@@ -243,6 +243,48 @@ test_revoke_role(void **state)
 	assert_int_equal(store_sts_revoke_role(f->st, NULL), PH_ERR_INVALID);
 }
 
+/* Session policies are kept as given, "" for none; an unknown or
+ * oversized key id has none to give. */
+static void
+test_session_policies(void **state)
+{
+	struct fx *f = *state;
+	struct sts_cred a, b;
+	char token[STS_TOKEN_SIZE], *pol, *arns, big[64];
+
+	assert_int_equal(store_sts_issue_ex(f->st, "deploy", "s", ARN,
+	    "{\"Statement\": []}", "[\"arn:aws:iam::aws:policy/P\"]", T0,
+	    T0 + HOUR, &a, token, sizeof(token)), 0);
+	assert_int_equal(store_sts_issue(f->st, "deploy", "s", ARN, T0,
+	    T0 + HOUR, &b, token, sizeof(token)), 0);
+	assert_int_equal(store_sts_session_policies(f->st, a.akid, &pol,
+	    &arns), 0);
+	assert_string_equal(pol, "{\"Statement\": []}");
+	assert_string_equal(arns, "[\"arn:aws:iam::aws:policy/P\"]");
+	free(pol);
+	free(arns);
+	assert_int_equal(store_sts_session_policies(f->st, b.akid, &pol,
+	    &arns), 0);
+	assert_string_equal(pol, "");
+	assert_string_equal(arns, "");
+	free(pol);
+	free(arns);
+	assert_int_equal(store_sts_session_policies(f->st,
+	    "ASIANOSUCHKEY0000000", &pol, &arns), PH_ERR_NOTFOUND);
+	assert_null(pol);
+	assert_null(arns);
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(store_sts_session_policies(f->st, big, &pol, &arns),
+	    PH_ERR_NOTFOUND);
+	assert_int_equal(store_sts_session_policies(f->st, NULL, &pol, &arns),
+	    PH_ERR_NOTFOUND);
+	/* Revoking the role takes them along. */
+	assert_int_equal(store_sts_revoke_role(f->st, "deploy"), 0);
+	assert_int_equal(store_sts_session_policies(f->st, a.akid, &pol,
+	    &arns), PH_ERR_NOTFOUND);
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -285,6 +327,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_and_purge, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_role, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_session_policies, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup,
 		    teardown),

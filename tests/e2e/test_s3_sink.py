@@ -1,0 +1,380 @@
+"""Record delivery to an S3 server of its own: moto's, on loopback.
+
+The sink (src/server/sink.c) and its S3 client (src/server/s3.c) are
+driven by build/tests/test_sink's driver mode ("test_sink drive DATA_DIR
+SECONDS [ITEM]": the store and sink portholed uses, no sessions). Every
+request goes through a proxy in this test that checks its SigV4
+signature the way botocore computes it (moto itself checks none), then
+passes it on to moto. Proves: a small file, an asciicast and a 12 MiB
+record (multipart) arrive byte-exact under the prefix as PREFIX/ID.EXT,
+with SSE-S3 or SSE-KMS as asked (head_object), and the local copies go
+only then; with the S3 server down, uploads fail, back off, keep every
+file and report the failure, and when it is back the files arrive, both
+in the same process and after a restart with files queued; a bad item is
+refused; the secret key appears in no output.
+"""
+
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+import boto3
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+
+import harness
+
+AKID = "AKIDS3SINKTEST"
+SECRET = "s3SinkSecret/Do+Not+Log+Me0123456789abc"
+REGION = "eu-west-3"
+BUCKET = "porthole-records"
+PREFIX = "Session-Manager/"
+KMS_KEY = "arn:aws:kms:eu-west-3:123456789012:key/1234abcd-12ab-34cd-" \
+    "56ef-1234567890ab"
+
+
+def test_sink_bin():
+    return os.path.join(os.path.dirname(harness.porthole_bin()), "tests",
+                        "test_sink")
+
+
+class SigV4Proxy(http.server.BaseHTTPRequestHandler):
+    """Checks each request's signature, then forwards it to moto."""
+    protocol_version = "HTTP/1.1"
+    upstream = None          # moto's port, or None while it is down
+    requests = 0
+    bad = []
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _check(self, body):
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("AWS4-HMAC-SHA256 "):
+            return "no SigV4 Authorization"
+        parts = dict(p.strip().split("=", 1)
+                     for p in auth[len("AWS4-HMAC-SHA256 "):].split(","))
+        cred = parts["Credential"].split("/")
+        if cred[0] != AKID or cred[2] != REGION or cred[3] != "s3":
+            return "bad credential scope %r" % parts["Credential"]
+        sha = self.headers.get("x-amz-content-sha256")
+        if sha != hashlib.sha256(body).hexdigest():
+            return "x-amz-content-sha256 is not the body's"
+        signed = parts["SignedHeaders"].split(";")
+        for h in ("host", "x-amz-date", "x-amz-content-sha256"):
+            if h not in signed:
+                return "%s not signed" % h
+        headers = {h: self.headers.get(h, "") for h in signed}
+        req = botocore.awsrequest.AWSRequest(
+            method=self.command, url="http://%s%s" % (
+                self.headers["Host"], self.path),
+            headers=headers, data=body)
+        req.context["timestamp"] = self.headers["x-amz-date"]
+        a = botocore.auth.S3SigV4Auth(
+            botocore.credentials.Credentials(AKID, SECRET), "s3", REGION)
+        cr = a.canonical_request(req)
+        want = a.signature(a.string_to_sign(req, cr), req)
+        if want != parts["Signature"]:
+            return "signature mismatch for %s %s" % (self.command,
+                                                     self.path)
+        for h in ("x-amz-server-side-encryption",
+                  "x-amz-server-side-encryption-aws-kms-key-id"):
+            if h in self.headers and h not in signed:
+                return "%s not signed" % h
+        return None
+
+    def _reply(self, status, body, headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _any(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n) if n else b""
+        SigV4Proxy.requests += 1
+        why = self._check(body)
+        if why:
+            SigV4Proxy.bad.append(why)
+            return self._reply(403, b"<Error><Code>SignatureDoesNotMatch"
+                               b"</Code></Error>")
+        if SigV4Proxy.upstream is None:
+            return self._reply(503, b"<Error><Code>ServiceUnavailable"
+                               b"</Code><Message>moto is down</Message>"
+                               b"</Error>")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", SigV4Proxy.upstream,
+                                           timeout=30)
+            hdrs = {k: v for k, v in self.headers.items()
+                    if k.lower() not in ("expect", "connection")}
+            c.request(self.command, self.path, body=body, headers=hdrs)
+            r = c.getresponse()
+            data = r.read()
+            keep = [(k, v) for k, v in r.getheaders()
+                    if k.lower() not in ("content-length", "connection",
+                                         "transfer-encoding")]
+            c.close()
+        except OSError:
+            return self._reply(503, b"<Error><Code>ServiceUnavailable"
+                               b"</Code></Error>")
+        return self._reply(r.status, data, keep)
+
+    do_PUT = do_POST = do_DELETE = do_GET = do_HEAD = _any
+
+
+class Moto:
+    def __init__(self, port, log_path):
+        self.port = port
+        self.log = open(log_path, "ab")
+        self.p = None
+
+    def start(self):
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+             str(self.port)], stdin=subprocess.DEVNULL, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        s3 = self.client()
+        harness.wait_for(lambda: s3.list_buckets() is not None, 30,
+                         what="moto's S3 server")
+        # moto keeps everything in memory: a new one has no bucket.
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={
+            "LocationConstraint": REGION})
+        SigV4Proxy.upstream = self.port
+
+    def stop(self):
+        SigV4Proxy.upstream = None
+        if self.p is not None and self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait(timeout=10)
+        self.p = None
+
+    def client(self):
+        return boto3.client("s3", endpoint_url="http://127.0.0.1:%d"
+                            % self.port, aws_access_key_id=AKID,
+                            aws_secret_access_key=SECRET,
+                            region_name=REGION)
+
+
+class Driver:
+    """test_sink drive, its status lines read as they come."""
+
+    def __init__(self, data_dir, seconds, item=()):
+        self.lines = []
+        self.p = subprocess.Popen(
+            [test_sink_bin(), "drive", data_dir, str(seconds), *item],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.err = []
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+        self.t2 = threading.Thread(target=self._read_err, daemon=True)
+        self.t2.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.append(line.strip())
+
+    def _read_err(self):
+        for line in self.p.stderr:
+            self.err.append(line)
+
+    def statuses(self):
+        out = []
+        for line in list(self.lines):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def wait(self, timeout=90):
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.p.pid, signal.SIGKILL)
+            self.p.wait(timeout=10)
+            raise
+        self.t.join(5)
+        self.t2.join(5)
+        self.p.stdout.close()
+        self.p.stderr.close()
+        return self.p.returncode
+
+    def stop(self):
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGTERM)
+        return self.wait(20)
+
+
+class S3SinkTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(test_sink_bin()):
+            raise unittest.SkipTest("no %s" % test_sink_bin())
+        cls.tmp = tempfile.mkdtemp(prefix="porthole-s3sink-")
+        cls.proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                    SigV4Proxy)
+        cls.proxy.daemon_threads = True
+        cls.proxy_port = cls.proxy.server_address[1]
+        threading.Thread(target=cls.proxy.serve_forever,
+                         daemon=True).start()
+        cls.moto = Moto(harness.free_port(),
+                        os.path.join(cls.tmp, "moto.log"))
+        cls.moto.start()
+        cls.n = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.stop()
+        cls.moto.log.close()
+        cls.proxy.shutdown()
+        cls.proxy.server_close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def data_dir(self):
+        S3SinkTest.n += 1
+        d = os.path.join(self.tmp, "d%d" % self.n)
+        os.mkdir(d, 0o700)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump({"S3Endpoint": "http://127.0.0.1:%d" % self.proxy_port,
+                       "S3Region": REGION, "S3AccessKeyId": AKID,
+                       "S3SecretAccessKey": SECRET,
+                       "SinkRetryMinSeconds": 1,
+                       "SinkRetryMaxSeconds": 2}, f)
+        os.chmod(os.path.join(d, "config.json"), 0o600)
+        return d
+
+    def files(self, d, sid, sizes):
+        out = {}
+        for ext, n in sizes.items():
+            p = os.path.join(d, sid + ext)
+            with open(p, "wb") as f:
+                f.write(os.urandom(n))
+            with open(p, "rb") as f:
+                out[ext] = (p, f.read())
+        return out
+
+    def check_arrived(self, sid, files, sse, kms=None):
+        s3 = self.moto.client()
+        for ext, (path, data) in files.items():
+            key = PREFIX + sid + ext
+            h = s3.head_object(Bucket=BUCKET, Key=key)
+            self.assertEqual(h.get("ServerSideEncryption"), sse, key)
+            if kms:
+                self.assertEqual(h.get("SSEKMSKeyId"), kms)
+            body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            self.assertEqual(hashlib.sha256(body).hexdigest(),
+                             hashlib.sha256(data).hexdigest(), key)
+            self.assertFalse(os.path.exists(path),
+                             "%s kept after delivery" % path)
+
+    def assert_no_secret(self, drv):
+        self.assertNotIn(SECRET, "".join(drv.err) + "\n".join(drv.lines))
+
+    def test_1_delivery_sse_s3_and_multipart(self):
+        d = self.data_dir()
+        sid = "alice-0a1b2c3d4e5f60718"
+        f = self.files(d, sid, {".log": 2000, ".cast": 300,
+                                ".rec": 12 * 1024 * 1024 + 17})
+        drv = Driver(d, 60, [sid, BUCKET, PREFIX, "1", "",
+                             *(p for p, _ in f.values())])
+        self.assertEqual(drv.wait(), 0, drv.err)
+        self.assertEqual(drv.statuses()[-1]["depth"], 0, drv.lines)
+        self.check_arrived(sid, f, "AES256")
+        self.assertIn("event=sink_delivered", "".join(drv.err))
+        self.assert_no_secret(drv)
+        self.assertEqual(SigV4Proxy.bad, [])
+
+    def test_2_sse_kms(self):
+        d = self.data_dir()
+        sid = "bob-0a1b2c3d4e5f60718"
+        f = self.files(d, sid, {".log": 100})
+        drv = Driver(d, 60, [sid, BUCKET, PREFIX.rstrip("/"), "1", KMS_KEY,
+                             f[".log"][0]])
+        self.assertEqual(drv.wait(), 0, drv.err)
+        self.check_arrived(sid, f, "aws:kms", KMS_KEY)
+        self.assertEqual(SigV4Proxy.bad, [])
+
+    def test_3_outage_then_recovery(self):
+        d = self.data_dir()
+        sid = "carol-0a1b2c3d4e5f60718"
+        f = self.files(d, sid, {".log": 5000, ".rec": 6 * 1024 * 1024})
+        self.moto.stop()
+        try:
+            drv = Driver(d, 90, [sid, BUCKET, PREFIX, "0", "",
+                                 *(p for p, _ in f.values())])
+            harness.wait_for(lambda: any(not s["healthy"]
+                                         for s in drv.statuses()), 30,
+                             what="the sink to report the outage")
+            time.sleep(3)     # a few retries, backing off
+            for p, _ in f.values():
+                self.assertTrue(os.path.exists(p))
+            st = [s for s in drv.statuses() if not s["healthy"]][-1]
+            self.assertEqual(st["depth"], 2)
+            self.assertGreater(st["oldest_ms"], 0)
+            self.assertIn("503", st["last_error"])
+        finally:
+            self.moto.start()
+        self.assertEqual(drv.wait(), 0, drv.err)
+        self.assertEqual(drv.statuses()[-1]["depth"], 0, drv.lines)
+        self.assertTrue(drv.statuses()[-1]["healthy"])
+        self.check_arrived(sid, f, None)
+        err = "".join(drv.err)
+        self.assertIn("event=sink_unhealthy", err)
+        self.assertIn("event=sink_healthy", err)
+        self.assert_no_secret(drv)
+        self.assertEqual(SigV4Proxy.bad, [])
+
+    def test_4_restart_with_files_queued(self):
+        d = self.data_dir()
+        sid = "dave-0a1b2c3d4e5f60718"
+        f = self.files(d, sid, {".log": 700, ".cast": 900})
+        self.moto.stop()
+        try:
+            drv = Driver(d, 4, [sid, BUCKET, PREFIX, "1", "",
+                                *(p for p, _ in f.values())])
+            self.assertEqual(drv.wait(), 0, drv.err)
+            last = drv.statuses()[-1]
+            self.assertEqual(last["depth"], 2, drv.lines)
+            self.assertFalse(last["healthy"])
+        finally:
+            self.moto.start()
+        drv = Driver(d, 60)     # a new process: the queue is on disk
+        self.assertEqual(drv.wait(), 0, drv.err)
+        self.assertEqual(drv.statuses()[-1]["depth"], 0, drv.lines)
+        self.check_arrived(sid, f, "AES256")
+        self.assertEqual(SigV4Proxy.bad, [])
+
+    def test_5_garbage_item(self):
+        d = self.data_dir()
+        f = self.files(d, "eve-1", {".log": 10})
+        for sid, bucket in (("eve-1", "Not_A_Bucket"), ("../eve", BUCKET),
+                            ("eve 1", BUCKET)):
+            drv = Driver(d, 5, [sid, bucket, PREFIX, "0", "",
+                                f[".log"][0]])
+            self.assertEqual(drv.wait(), 1)
+            self.assertIn("enqueue", drv.lines[0])
+        self.assertTrue(os.path.exists(f[".log"][0]))
+        self.assertGreater(SigV4Proxy.requests, 0)
+
+
+if __name__ == "__main__":
+    harness.main()
