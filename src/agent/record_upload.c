@@ -118,6 +118,23 @@ upl_remove(struct rec_uploader *u, struct upl_entry *e)
 	}
 }
 
+/* Round robin: a large record does not hold back the others. */
+static void
+upl_to_tail(struct rec_uploader *u, struct upl_entry *e)
+{
+	struct upl_entry **pp;
+
+	for (pp = &u->head; *pp != NULL && *pp != e; pp = &(*pp)->next)
+		;
+	if (*pp == NULL || e->next == NULL)
+		return;
+	*pp = e->next;
+	while (*pp != NULL)
+		pp = &(*pp)->next;
+	*pp = e;
+	e->next = NULL;
+}
+
 int
 rec_upload_add(struct rec_uploader *u, const char *id)
 {
@@ -624,6 +641,7 @@ upl_thread(void *arg)
 			upl_remove(u, e);
 			continue;
 		}
+		upl_to_tail(u, e);
 		if (rc == 0 || rc == PH_ERR_AGAIN) {
 			e->fails = 0;
 			e->next_try_ms = 0;

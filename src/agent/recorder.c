@@ -21,6 +21,7 @@ struct agent_recorder {
 	uint64_t t0_ns;          /* monotonic time of start_ms */
 	uint64_t written;        /* on disk, whole frames */
 	uint64_t batch_ns;       /* when the oldest waiting frame came */
+	uint64_t bytes_in, bytes_out; /* for the end frame */
 	struct buf batch;
 	int failed;
 	char err[256];
@@ -87,6 +88,10 @@ agent_recorder_frame(struct agent_recorder *r, char type, const void *p,
 	if (r->failed)
 		return PH_ERR_IO;
 	t = rec_t_us(r);
+	if (type == 'i')
+		r->bytes_in += n;
+	else if (type == 'o')
+		r->bytes_out += n;
 	do {
 		chunk = n < RECORD_FRAME_MAX ? n : RECORD_FRAME_MAX;
 		if (r->batch.len == 0)
@@ -225,6 +230,12 @@ agent_recorder_close(struct agent_recorder *r, const char *status,
 	    "reason", reason ? reason : "");
 	if (o != NULL && exit_code >= 0)
 		json_object_set_new(o, "exit_code", json_integer(exit_code));
+	if (o != NULL) {
+		json_object_set_new(o, "bytes_in",
+		    json_integer((json_int_t)r->bytes_in));
+		json_object_set_new(o, "bytes_out",
+		    json_integer((json_int_t)r->bytes_out));
+	}
 	if (o != NULL)
 		js = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);

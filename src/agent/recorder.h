@@ -38,7 +38,8 @@ int agent_recorder_tick(struct agent_recorder *r);
  * the session's output until it drains. */
 int agent_recorder_full(struct agent_recorder *r);
 const char *agent_recorder_error(const struct agent_recorder *r);
-/* The end frame {"event":"end","status","reason"[,"exit_code"]}
+/* The end frame {"event":"end","status","reason"[,"exit_code"],
+ * "bytes_in","bytes_out"}
  * (exit_code < 0: none), the last write, close, and free. */
 int agent_recorder_close(struct agent_recorder *r, const char *status,
     const char *reason, int exit_code);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,6 +285,27 @@ sess_rec(struct agent_session *s, char type, const void *p, size_t n)
 	return 0;
 }
 
+/* Input for the terminal. A line read with echo off (a password prompt:
+ * canonical mode without echo; editors and readline turn canonical mode
+ * off too) is not kept: the record says how many bytes were hidden. */
+static int
+sess_rec_input(struct agent_session *s, const uint8_t *p, size_t n)
+{
+	struct termios tio;
+	char js[96];
+	int len;
+
+	if (s->rec == NULL || n == 0)
+		return 0;
+	if (s->master >= 0 && tcgetattr(s->master, &tio) == 0 &&
+	    (tio.c_lflag & ICANON) && !(tio.c_lflag & ECHO)) {
+		len = snprintf(js, sizeof(js), "{\"event\":\"input_hidden\","
+		    "\"bytes\":%zu}", n);
+		return sess_rec(s, 'm', js, (size_t)len);
+	}
+	return sess_rec(s, 'i', p, n);
+}
+
 /* The spool holds too much: output waits (backpressure on the PTY). */
 static int
 sess_rec_full(struct agent_session *s)
@@ -335,6 +357,8 @@ sess_rec_open(struct agent_session *s, char *err, size_t errlen)
 	h.height = SESS_DEFAULT_ROWS;
 	if (s->ctx->rec != NULL)
 		snprintf(dir, sizeof(dir), "%s", rec_upload_dir(s->ctx->rec));
+	else if (s->ctx->st->dir[0] == '\0')
+		return 0; /* embedded without a state directory (tests) */
 	else if (snprintf(dir, sizeof(dir), "%s/records", s->ctx->st->dir) >=
 	    (int)sizeof(dir)) {
 		snprintf(err, errlen, "record path too long");
@@ -874,7 +898,7 @@ sess_deliver(void *ud, uint32_t payload_type, const uint8_t *p, size_t n)
 			return PH_ERR_AGAIN; /* the client resends later */
 		/* As the client sent it, before the terminal: keys typed
 		 * and erased are in the record. */
-		if (sess_rec(s, 'i', p, n) != 0)
+		if (sess_rec_input(s, p, n) != 0)
 			return 0;
 		if (s->in.len == 0) {
 			w = write(s->master, p, n);

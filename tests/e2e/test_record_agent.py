@@ -4,7 +4,8 @@ A shell through the real AWS CLI: while it runs, the agent's spool
 (STATE_DIR/records/<id>.rec) holds the header and input frames with every
 key typed (AAFFHHJJ, then erased) and output frames; after it, portholed
 has the record byte for byte (DATA_DIR/records/<id>.rec) and the spool is
-gone. 50 MB of random bytes from a non-interactive command are recorded
+gone; a line typed at a password prompt (echo off) is not kept. 50 MB of
+random bytes from a non-interactive command are recorded
 exactly. An agent SIGKILLed mid-session delivers its record after a
 restart, ended by a frame saying the agent stopped.
 """
@@ -77,6 +78,13 @@ class RecordAgent(harness.ClusterTestCase):
         s.child.send("\x7f" * 8)
         time.sleep(0.2)
         self.assertIn("ssm-user", s.run("whoami"))
+        # A password prompt (echo off): the typed line is not recorded.
+        s.child.sendline("read -s -p 'PW: ' X; echo got-${#X}")
+        s.expect("PW: ")
+        time.sleep(0.2)
+        s.child.sendline("SECRET-PW-123")
+        s.expect("got-13")
+        s.child.expect_exact(harness.PROMPT)
         # While the session runs the spool has header, input and output.
         path = self.spool(self.agent, sid)
         harness.wait_for(lambda: os.path.exists(path), 10, 0.1,
@@ -101,6 +109,10 @@ class RecordAgent(harness.ClusterTestCase):
         self.assertLess(inp.index(b"AAFFHHJJ"), inp.index(b"whoami"))
         self.assertIn(b"ssm-user", out)
         self.assertTrue(any(t == "r" for t, _, _ in frames))
+        self.assertNotIn(b"SECRET-PW", data)
+        hidden = [json.loads(d) for t, _, d in frames
+                  if t == "m" and b"input_hidden" in d]
+        self.assertEqual(sum(h["bytes"] for h in hidden), 14)
         t, _, end = frames[-1]
         self.assertEqual(t, "m")
         end = json.loads(end)
@@ -136,6 +148,7 @@ class RecordAgent(harness.ClusterTestCase):
         self.assertEqual(got, want)
         end = json.loads(frames[-1][2])
         self.assertEqual(end.get("exit_code"), 0)
+        self.assertEqual(end.get("bytes_out"), 50 * 1000 * 1000)
 
     def test_agent_killed_mid_session(self):
         c = self.cluster

@@ -172,7 +172,8 @@ test_record_written(void **state)
 	assert_memory_equal(out.data, "AAFFHHJJ", 8);
 	assert_int_equal(last.type, 'm');
 	assert_memory_equal(last.data, "{\"event\":\"end\",\"status\":"
-	    "\"Terminated\",\"reason\":\"the shell exited\",\"exit_code\":0}",
+	    "\"Terminated\",\"reason\":\"the shell exited\",\"exit_code\":0,"
+	    "\"bytes_in\":8,\"bytes_out\":100003}",
 	    last.len);
 	free(p);
 	buf_free(&out);
