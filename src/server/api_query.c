@@ -217,6 +217,18 @@ api_form_get(const struct api_form *f, const char *name)
 	return NULL;
 }
 
+/* The i-th pair in body order (the audit trail copies them all). */
+int
+api_form_pair(const struct api_form *f, size_t i, const char **name,
+    const char **value)
+{
+	if (f == NULL || i >= f->n)
+		return PH_ERR_NOTFOUND;
+	*name = f->pairs[i].name;
+	*value = f->pairs[i].value;
+	return 0;
+}
+
 const char *
 api_form_getf(const struct api_form *f, const char *fmt, ...)
 {

@@ -32,6 +32,11 @@ const char *api_form_get(const struct api_form *f, const char *name);
 const char *api_form_getf(const struct api_form *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The i-th pair in body order: 0 and *name, *value set, or
+ * PH_ERR_NOTFOUND past the last. */
+int api_form_pair(const struct api_form *f, size_t i, const char **name,
+    const char **value);
+
 /* Writing inside ActionResult. Each returns 0 or PH_ERR_NOMEM. */
 int api_xml_open(struct api_xml *x, const char *element);
 int api_xml_close(struct api_xml *x);

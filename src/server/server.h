@@ -12,6 +12,7 @@ struct gateway;
 struct tls_ctx;
 struct kms;
 struct authz_cache;
+struct audit;
 
 struct server {
 	uv_loop_t *loop;
@@ -20,6 +21,7 @@ struct server {
 	struct tls_ctx *tls;
 	struct kms *kms;       /* KMS key store; NULL: KMS unavailable */
 	struct authz_cache *authz;  /* authz.c's decisions cache, or NULL */
+	struct audit *audit;   /* the audit trail (audit.h), or NULL */
 	char data_dir[512];
 	char region[32];       /* default signing region, e.g. us-east-1 */
 	char account_id[13];   /* 12 digits */
