@@ -324,7 +324,9 @@ api_audit(struct server *srv, struct http_request *req,
 		ev.request = in;
 	ev.response = out;
 	if (err != NULL) {
-		ev.error_code = err->type;
+		/* The code the caller saw. */
+		ev.error_code = query ? api_query_error_code(err->type) :
+		    err->type;
 		ev.error_message = err->message;
 	}
 	ev.request_id = request_id;

@@ -420,6 +420,19 @@ static const struct {
 	{ "UnknownOperationException", "InvalidAction", 400 },
 };
 
+const char *
+api_query_error_code(const char *type)
+{
+	size_t i;
+
+	if (type == NULL || type[0] == '\0')
+		return "ServiceFailure";
+	for (i = 0; i < sizeof(aq_codes) / sizeof(aq_codes[0]); i++)
+		if (strcmp(type, aq_codes[i].json) == 0)
+			return aq_codes[i].query;
+	return type;
+}
+
 int
 api_query_error_xml(const char *ns, const struct api_error *err,
     const char *request_id, char **out, size_t *len, int *status_out)

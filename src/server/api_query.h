@@ -78,6 +78,9 @@ int api_query_run(const struct api_call *c, const char *ns,
     api_query_dispatch_fn dispatch, const void *body, size_t len,
     char *action_out, size_t action_size, char **xml_out, size_t *xml_len,
     struct api_error *err);
+/* The Code a Query service answers for an api_error type
+ * ("AccessDeniedException": "AccessDenied"; others as they are). */
+const char *api_query_error_code(const char *type);
 /* The ErrorResponse for err: AWS JSON types map to Query codes
  * (AccessDeniedException: AccessDenied, 403). *out malloc'd; NULL if out of
  * memory. *status_out: the HTTP status to answer with. */
