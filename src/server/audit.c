@@ -262,7 +262,7 @@ audit_event_source(const char *service, char *out, size_t size)
 		if (!islower((unsigned char)service[i]) &&
 		    !isdigit((unsigned char)service[i]) && service[i] != '-')
 			break;
-	if (n == 0 || n > 32 || i < n)
+	if (n == 0 || n > 32 || i < n || !isalnum((unsigned char)service[0]))
 		snprintf(out, size, "unknown");
 	else
 		snprintf(out, size, "%s.amazonaws.com", service);
@@ -293,7 +293,7 @@ audit_claimed_credential(const char *authz, char *akid, size_t akid_size,
 	memcpy(akid, p, n);
 	akid[n] = '\0';
 	/* AKID/DATE/REGION/SERVICE/aws4_request */
-	for (s = slash, field = 0; field < 3 && s != NULL; field++)
+	for (s = slash, field = 0; field < 2 && s != NULL; field++)
 		s = strchr(s + 1, '/');
 	if (s != NULL) {
 		s++;
@@ -550,6 +550,9 @@ audit_name_parse(const char *name, char day[11], unsigned *idx)
 		if ((i == 4 || i == 7) ? p[i] != '-' :
 		    !isdigit((unsigned char)p[i]))
 			return PH_ERR_INVALID;
+	if (atoi(p + 5) < 1 || atoi(p + 5) > 12 || atoi(p + 8) < 1 ||
+	    atoi(p + 8) > 31)
+		return PH_ERR_INVALID;
 	memcpy(day, p, 10);
 	day[10] = '\0';
 	p += 10;

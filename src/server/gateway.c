@@ -1074,6 +1074,7 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 		}
 		c->gw = gw;
 		snprintf(c->instance_id, sizeof(c->instance_id), "%s", id);
+		gw_audit_open(gw, req, NULL, NULL);  /* req is gone after */
 		w = http_upgrade_ws(req, &ctl_cbs, c);
 		if (w == NULL) {
 			free(c);
@@ -1086,7 +1087,6 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 		 * silence deadline fed; our own pings are rarer, as each costs
 		 * a read, a write and two epoll calls per agent. */
 		ws_set_keepalive(w, GW_CTL_PING_MS, GW_KEEPALIVE_TIMEOUT_MS);
-		gw_audit_open(gw, req, NULL, NULL);
 		return;
 	}
 	if (strncmp(req->path, data_prefix, sizeof(data_prefix) - 1) == 0) {
