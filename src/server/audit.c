@@ -495,8 +495,12 @@ audit_open(struct audit **out, const char *data_dir,
 	a->tokens = AUDIT_UNAUTH_BURST;
 	if (mkdir(a->dir, 0700) != 0 && errno != EEXIST)
 		goto fail;
-	if (lstat(a->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+	if (lstat(a->dir, &sb) != 0)
 		goto fail;
+	if (!S_ISDIR(sb.st_mode)) {
+		errno = ENOTDIR;
+		goto fail;
+	}
 	/* Events name principals and resources: the owner's alone. */
 	if ((sb.st_mode & 077) != 0 && chmod(a->dir, 0700) != 0)
 		goto fail;
