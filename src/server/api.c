@@ -289,7 +289,7 @@ api_audit(struct server *srv, struct http_request *req,
     const char *request_id, const char *service, const char *region,
     const char *action, const struct principal *p, const char *peer,
     int status, const struct api_error *err, int query, const json_t *in,
-    const json_t *out)
+    const json_t *out, const char *xml, size_t xml_len)
 {
 	char akid[129], claimed[64];
 	struct audit_event ev;
@@ -323,6 +323,8 @@ api_audit(struct server *srv, struct http_request *req,
 	} else if (p != NULL)
 		ev.request = in;
 	ev.response = out;
+	ev.response_xml = xml;
+	ev.response_xml_len = xml_len;
 	if (err != NULL) {
 		/* The code the caller saw. */
 		ev.error_code = query ? api_query_error_code(err->type) :
@@ -439,7 +441,7 @@ api_handle(struct server *srv, struct http_request *req)
 		    action, sizeof(action), &xml, &xlen, &err) != 0)
 			goto fail;
 		api_audit(srv, req, request_id, id.service, id.region, action,
-		    &look.p, peer, 200, NULL, 1, NULL, NULL);
+		    &look.p, peer, 200, NULL, 1, NULL, NULL, xml, xlen);
 		snprintf(hdr, sizeof(hdr), "x-amzn-RequestId: %s\r\n",
 		    request_id);
 		http_respond(req, 200, API_XML_TYPE, hdr, xml, xlen);
@@ -498,7 +500,7 @@ api_handle(struct server *srv, struct http_request *req)
 		goto fail;
 	}
 	api_audit(srv, req, request_id, id.service, id.region, action,
-	    &look.p, peer, 200, NULL, 0, in, out);
+	    &look.p, peer, 200, NULL, 0, in, out, NULL, 0);
 	api_respond_json(req, 200, out, request_id);
 	api_wipe_plaintext(in);
 	api_wipe_plaintext(out);
@@ -509,7 +511,7 @@ fail:
 	api_guess_action(req, query, action, sizeof(action));
 	api_audit(srv, req, request_id, id.service[0] != '\0' ? id.service :
 	    "-", id.region, action, authed ? &look.p : NULL, peer, err.status,
-	    &err, query, in, NULL);
+	    &err, query, in, NULL, NULL, 0);
 	if (query) {
 		if (qi < 0)
 			qi = api_query_service(id.service);

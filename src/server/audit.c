@@ -17,6 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
 #include "common/err.h"
 #include "common/log.h"
 #include "common/uuid.h"
@@ -193,10 +196,85 @@ fail:
 	return NULL;
 }
 
+/* What a Query answer contributes: these children of these elements,
+ * e.g. AssumeRole's Credentials.AccessKeyId (never SecretAccessKey or
+ * SessionToken), CreateAccessKey's AccessKey.AccessKeyId. */
+static const struct {
+	const char *parent;
+	const char *children[4];
+} audit_xml_keep[] = {
+	{ "Credentials", { "AccessKeyId", "Expiration", NULL } },
+	{ "AssumedRoleUser", { "Arn", "AssumedRoleId", NULL } },
+	{ "AccessKey", { "AccessKeyId", "UserName", "Status", NULL } },
+	{ "User", { "Arn", "UserId", "UserName", NULL } },
+	{ "Role", { "Arn", "RoleId", "RoleName", NULL } },
+	{ "Group", { "Arn", "GroupId", "GroupName", NULL } },
+	{ "Policy", { "Arn", "PolicyId", "PolicyName", NULL } },
+};
+
+static void
+audit_xml_walk(xmlNode *n, json_t *o, int depth, int *nodes)
+{
+	const char *name, *const *c;
+	xmlNode *ch;
+	xmlChar *text;
+	json_t *sub;
+	size_t i;
+
+	for (; n != NULL && depth < 12 && ++*nodes < 4096; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		name = (const char *)n->name;
+		for (i = 0; i < sizeof(audit_xml_keep) /
+		    sizeof(audit_xml_keep[0]); i++) {
+			if (strcmp(name, audit_xml_keep[i].parent) != 0 ||
+			    json_object_get(o, name) != NULL)
+				continue;
+			if ((sub = json_object()) == NULL)
+				return;
+			for (ch = n->children; ch != NULL; ch = ch->next) {
+				if (ch->type != XML_ELEMENT_NODE)
+					continue;
+				for (c = audit_xml_keep[i].children; *c; c++) {
+					if (strcmp((const char *)ch->name, *c))
+						continue;
+					text = xmlNodeGetContent(ch);
+					if (text != NULL)
+						audit_set(sub, *c,
+						    (const char *)text, 256);
+					xmlFree(text);
+				}
+			}
+			json_object_set_new(o, name, sub);
+		}
+		audit_xml_walk(n->children, o, depth + 1, nodes);
+	}
+}
+
+static json_t *
+audit_xml_response(const char *xml, size_t len)
+{
+	xmlDoc *doc;
+	json_t *o;
+	int nodes = 0;
+
+	if (xml == NULL || len == 0 || len > INT32_MAX)
+		return NULL;
+	doc = xmlReadMemory(xml, (int)len, NULL, NULL, XML_PARSE_NONET |
+	    XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (doc == NULL)
+		return NULL;
+	if ((o = json_object()) != NULL)
+		audit_xml_walk(xmlDocGetRootElement(doc), o, 0, &nodes);
+	xmlFreeDoc(doc);
+	return o;
+}
+
 /* The identifiers of an answer worth keeping: which session, key,
  * activation the call made. Never a token, key material or plaintext. */
 static json_t *
-audit_response(const json_t *out, const json_t *extra)
+audit_response(const json_t *out, const json_t *extra, const char *xml,
+    size_t xml_len)
 {
 	static const char *const top[] = { "SessionId", "StreamUrl", "KeyId",
 	    "ActivationId", "EncryptionAlgorithm", "InstanceId", "Name",
@@ -209,7 +287,8 @@ audit_response(const json_t *out, const json_t *extra)
 	json_t *o, *v, *n, *w;
 	size_t i, k;
 
-	if ((o = json_object()) == NULL)
+	o = xml != NULL ? audit_xml_response(xml, xml_len) : NULL;
+	if (o == NULL && (o = json_object()) == NULL)
 		return NULL;
 	for (i = 0; out != NULL && top[i] != NULL; i++) {
 		v = json_object_get(out, top[i]);
@@ -468,7 +547,8 @@ audit_event_json(const struct audit_event *ev, const char *event_id)
 {
 	return audit_build(ev, event_id, ev->time_ms != 0 ? ev->time_ms :
 	    audit_now_ms(), audit_params(ev),
-	    audit_response(ev->response, ev->extra_response));
+	    audit_response(ev->response, ev->extra_response,
+	    ev->response_xml, ev->response_xml_len));
 }
 
 /* ---- files ------------------------------------------------------------- */
@@ -723,7 +803,7 @@ int
 audit_record(struct audit *a, const struct audit_event *ev)
 {
 	char when[24], day[11];
-	json_t *o, *params;
+	json_t *o, *params, *add;
 	char *line = NULL;
 	size_t len;
 	int64_t ms;
@@ -740,7 +820,7 @@ audit_record(struct audit *a, const struct audit_event *ev)
 	ms = ev->time_ms != 0 ? ev->time_ms : audit_now_ms();
 	params = audit_params(ev);
 	o = audit_build(ev, NULL, ms, params, audit_response(ev->response,
-	    ev->extra_response));
+	    ev->extra_response, ev->response_xml, ev->response_xml_len));
 	if (o != NULL && ev->principal == NULL && a->suppressed > 0) {
 		/* The ones the bucket dropped before this one. */
 		json_object_set_new(o, "additionalEventData", json_pack(
@@ -756,8 +836,13 @@ audit_record(struct audit *a, const struct audit_event *ev)
 		line = NULL;
 		json_object_set_new(o, "requestParameters", json_null());
 		json_object_set_new(o, "responseElements", json_null());
-		json_object_set_new(o, "additionalEventData", json_pack("{s:b}",
-		    "requestParametersTruncated", 1));
+		add = json_object_get(o, "additionalEventData");
+		if (!json_is_object(add)) {
+			add = json_object();
+			json_object_set_new(o, "additionalEventData", add);
+		}
+		json_object_set_new(add, "requestParametersTruncated",
+		    json_true());
 		line = json_dumps(o, JSON_COMPACT);
 		if (line != NULL && strlen(line) > AUDIT_MAX_LINE) {
 			free(line);

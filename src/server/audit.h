@@ -84,6 +84,11 @@ struct audit_event {
 	 * they hold no secret). */
 	const json_t *response;
 	const json_t *extra_response;
+	/* A Query service's XML answer: likewise only identifiers (the
+	 * Arn, ids and AccessKeyId of what was made or assumed, never a
+	 * secret key or session token). */
+	const char *response_xml;
+	size_t response_xml_len;
 	const char *error_code;     /* NULL: the call succeeded */
 	const char *error_message;
 	const char *request_id;     /* requestID; NULL: none */

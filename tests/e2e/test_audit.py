@@ -293,6 +293,21 @@ class Audit(harness.ClusterTestCase):
         for n in ("AssumeRole", "CreateKey", "Encrypt", "Decrypt",
                   "GenerateDataKey", "CreateRole"):
             self.assertIn(n, names)
+        # AssumeRole's answer names the key it issued (not its secret),
+        # and the role session's own calls carry it.
+        ar = [json.loads(e["CloudTrailEvent"]) for e in self.lookup(
+            "--lookup-attributes",
+            "AttributeKey=EventName,AttributeValue=AssumeRole")]
+        self.assertEqual(
+            ar[0]["responseElements"]["Credentials"]["AccessKeyId"],
+            cr["AccessKeyId"])
+        used = [json.loads(e["CloudTrailEvent"]) for e in self.lookup(
+            "--lookup-attributes",
+            "AttributeKey=AccessKeyId,AttributeValue=%s" % cr["AccessKeyId"])]
+        self.assertTrue(used)
+        self.assertEqual(used[0]["userIdentity"]["type"], "AssumedRole")
+        self.assertEqual(used[0]["userIdentity"]["sessionContext"][
+            "sessionIssuer"]["userName"], "audit-role")
         enc = [json.loads(e["CloudTrailEvent"]) for e in self.lookup(
             "--lookup-attributes",
             "AttributeKey=EventName,AttributeValue=Encrypt")]

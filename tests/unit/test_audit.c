@@ -283,6 +283,32 @@ test_form_and_response(void **state)
 	json_decref(o);
 	json_decref(resp);
 
+	/* AssumeRole's answer: the key id and role session, never the
+	 * secret or the token; garbage XML is no answer. */
+	ev.response = NULL;
+	ev.response_xml = "<AssumeRoleResponse xmlns=\"x\"><AssumeRoleResult>"
+	    "<Credentials><AccessKeyId>ASIAKEEP</AccessKeyId>"
+	    "<SecretAccessKey>XMLSECRET</SecretAccessKey><SessionToken>"
+	    "XMLTOKEN</SessionToken><Expiration>2026-12-04T13:00:00Z"
+	    "</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::1:"
+	    "assumed-role/r/s</Arn><AssumedRoleId>AROA1:s</AssumedRoleId>"
+	    "</AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>";
+	ev.response_xml_len = strlen(ev.response_xml);
+	o = audit_event_json(&ev, NULL);
+	s = json_dumps(json_object_get(o, "responseElements"), JSON_COMPACT);
+	assert_string_equal(s, "{\"Credentials\":{\"AccessKeyId\":"
+	    "\"ASIAKEEP\",\"Expiration\":\"2026-12-04T13:00:00Z\"},"
+	    "\"AssumedRoleUser\":{\"Arn\":\"arn:aws:sts::1:assumed-role/r/s\","
+	    "\"AssumedRoleId\":\"AROA1:s\"}}");
+	free(s);
+	json_decref(o);
+	ev.response_xml = "<a><Credentials><AccessKeyId>x</Credentials>";
+	ev.response_xml_len = strlen(ev.response_xml);
+	o = audit_event_json(&ev, NULL);
+	assert_non_null(o);
+	json_decref(o);
+	ev.response_xml = NULL;
+
 	/* A body that is no form: no parameters, no crash. */
 	ev.form = "%zz&=&&";
 	ev.form_len = 7;
