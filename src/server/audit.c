@@ -689,12 +689,12 @@ audit_last_index(const struct audit *a, const char *day)
 static int
 audit_open_file(struct audit *a, const char *day, unsigned idx)
 {
-	char path[700];
+	char path[700], last = '\n';
 	struct stat sb;
 	int fd;
 
 	audit_path(a, day, idx, path, sizeof(path));
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 	    0600);
 	if (fd < 0)
 		return PH_ERR_IO;
@@ -703,12 +703,18 @@ audit_open_file(struct audit *a, const char *day, unsigned idx)
 		close(fd);
 		return PH_ERR_IO;
 	}
+	/* A line cut short (a crash, a full disk) ends before ours. */
+	if (sb.st_size > 0 && (pread(fd, &last, 1, sb.st_size - 1) != 1 ||
+	    (last != '\n' && write(fd, "\n", 1) != 1))) {
+		close(fd);
+		return PH_ERR_IO;
+	}
 	if (a->fd >= 0)
 		close(a->fd);
 	a->fd = fd;
 	snprintf(a->day, sizeof(a->day), "%s", day);
 	a->idx = idx;
-	a->size = (uint64_t)sb.st_size;
+	a->size = (uint64_t)sb.st_size + (sb.st_size > 0 && last != '\n');
 	return 0;
 }
 

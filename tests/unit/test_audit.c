@@ -623,6 +623,11 @@ test_scan_garbage(void **state)
 	append_raw(f->dir, "audit-2026-12-04.jsonl", huge, 3 * AUDIT_MAX_LINE);
 	append_raw(f->dir, "audit-2026-12-04.jsonl", "\n", 1);
 	assert_int_equal(write_seq(f->a, T0 + 1, 2, 5), 0);
+	/* Cut short, then a writer that starts afresh: its line is whole. */
+	append_raw(f->dir, "audit-2026-12-04.jsonl", "{\"eventVersion\":", 16);
+	audit_close(f->a);
+	assert_int_equal(audit_open(&f->a, f->dir, NULL), 0);
+	assert_int_equal(write_seq(f->a, T0 + 2, 3, 5), 0);
 	append_raw(f->dir, "audit-2026-12-04.jsonl", "{\"eventVersion\":", 16);
 	/* Files that are not ours, and one of ours that is a directory. */
 	append_raw(f->dir, "audit-2026-99-99.jsonl", "x\n", 2);
@@ -642,10 +647,11 @@ test_scan_garbage(void **state)
 	assert_int_equal(audit_scan(f->a, &scan, collect_cb, c, &next, &more),
 	    0);
 	assert_int_equal(more, 0);
-	assert_int_equal(c->n, 2);
-	assert_int_equal(c->seqs[0], 2);
-	assert_int_equal(c->seqs[1], 1);
-	assert_true(c->garbage >= 2);
+	assert_int_equal(c->n, 3);
+	assert_int_equal(c->seqs[0], 3);
+	assert_int_equal(c->seqs[1], 2);
+	assert_int_equal(c->seqs[2], 1);
+	assert_true(c->garbage >= 3);
 	{
 		char path[256];
 
