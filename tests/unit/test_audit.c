@@ -825,6 +825,19 @@ test_open_refuses(void **state)
 	}
 	audit_close(a);
 	audit_close(NULL);
+	/* With syslog: the line goes there too (or nowhere, without a
+	 * syslog daemon), the file has it either way. */
+	{
+		struct audit_config cfg = { 0, 1 };
+		struct audit_event ev;
+
+		assert_int_equal(audit_open(&a, dir, &cfg), 0);
+		memset(&ev, 0, sizeof(ev));
+		ev.name = "GetCallerIdentity";
+		ev.error_code = "AccessDenied";
+		assert_int_equal(audit_record(a, &ev), 0);
+		audit_close(a);
+	}
 	rm_tree(dir);
 }
 
