@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "client/audit.h"
 #include "client/awsapi.h"
 #include "client/awscfg.h"
 #include "client/escape.h"
@@ -40,6 +41,8 @@ main_synopsis(FILE *f)
 	    "           [--keepalive SECONDS] [--escape-char C|^X|none]\n"
 	    "       porthole logs SESSION-ID [--text|--cast|--raw]\n"
 	    "       porthole replay SESSION-ID [--speed N]\n"
+	    "       porthole audit [--since T] [--until T] [--user U] "
+	    "[--event E]\n"
 	    "       porthole --version\n"
 	    "       porthole --help\n");
 }
@@ -371,6 +374,9 @@ main_porthole(int argc, char **argv)
 	if (argc > 1 && (strcmp(argv[1], "logs") == 0 ||
 	    strcmp(argv[1], "replay") == 0))
 		return client_logs_main(argc - 1, argv + 1);
+	/* The audit trail has its own options (client/audit.h). */
+	if (argc >= 2 && strcmp(argv[1], "audit") == 0)
+		return client_audit_main(argc - 1, argv + 1);
 	if (client_cli_parse(&a, argc, argv) != 0) {
 		fprintf(stderr, "porthole: %s\n\n", a.err);
 		main_synopsis(stderr);

@@ -14,6 +14,7 @@ struct kms;
 struct authz_cache;
 struct sink;
 struct records;
+struct audit;
 
 struct server {
 	uv_loop_t *loop;
@@ -24,6 +25,7 @@ struct server {
 	struct authz_cache *authz;  /* authz.c's decisions cache, or NULL */
 	struct sink *sink;     /* finished records' delivery (sink.c) */
 	struct records *records;  /* record appends' queue (records.c) */
+	struct audit *audit;   /* the audit trail (audit.h), or NULL */
 	char data_dir[512];
 	char region[32];       /* default signing region, e.g. us-east-1 */
 	char account_id[13];   /* 12 digits */
