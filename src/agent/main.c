@@ -31,6 +31,7 @@ usage(FILE *f)
 	    "holds key.pem, cert.pem, ca.pem and agent.json. Setting in\n"
 	    "agent.json: \"SudoersEntry\": false stops the agent from creating\n"
 	    "/etc/sudoers.d/ssm-agent-users when it creates ssm-user;\n"
+	    "\"RecordSessions\": false records no session;\n"
 	    "\"RecordSpoolMaxBytes\": N bounds the session records not yet\n"
 	    "delivered to portholed (default 256 MiB; see docs/operator.md).\n"
 	    "Logging level: PORTHOLE_LOG=debug|info|warn|error.\n",
@@ -201,6 +202,9 @@ cmd_run(int argc, char **argv)
 	uv_signal_start(&r.sigint, on_signal, SIGINT);
 	log_info("event=agent_start version=%s instance=%s endpoint=%s",
 	    PORTHOLE_AGENT_VERSION, st.instance_id, st.endpoint);
+	if (st.record_off)
+		log_warn("event=recording_off reason=\"agent.json "
+		    "RecordSessions is false\"");
 	agent_control_start(r.ctl);
 	uv_run(r.loop, UV_RUN_DEFAULT);
 	log_info("event=agent_stopped");

@@ -342,6 +342,10 @@ sess_rec_open(struct agent_session *s, char *err, size_t errlen)
 	struct timespec ts;
 	char dir[AGENT_PATH_MAX];
 
+	/* The operator turned recording off (RecordSessions false): s->rec
+	 * stays NULL and every sess_rec* call does nothing. */
+	if (s->ctx->st->record_off)
+		return 0;
 	memset(&h, 0, sizeof(h));
 	snprintf(h.session_id, sizeof(h.session_id), "%s", s->task.session_id);
 	/* mi- ids are 20 characters; the field takes 31. */

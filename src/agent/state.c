@@ -84,7 +84,7 @@ agent_state_parse(struct agent_state *st, const char *text, size_t n,
 	const char *id, *ep, *region;
 	json_error_t jerr;
 	json_t *o, *v;
-	int rc = PH_ERR_INVALID;
+	int record, rc = PH_ERR_INVALID;
 
 	o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(o)) {
@@ -116,6 +116,16 @@ agent_state_parse(struct agent_state *st, const char *text, size_t n,
 		    "agent.json: SudoersEntry must be true or false");
 		goto fail;
 	}
+	/* An empty string is not taken as "off": turning recording off
+	 * takes an explicit false. */
+	v = agent_json_get(o, "RecordSessions");
+	if ((json_is_string(v) && json_string_value(v)[0] == '\0') ||
+	    agent_json_bool(o, "RecordSessions", 1, &record) != 0) {
+		state_err(err, errlen,
+		    "agent.json: RecordSessions must be true or false");
+		goto fail;
+	}
+	st->record_off = !record;
 	st->record_spool_max = (unsigned long long)256 << 20;
 	v = agent_json_get(o, "RecordSpoolMaxBytes");
 	if (v != NULL && (!json_is_integer(v) ||

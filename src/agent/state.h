@@ -7,6 +7,8 @@
  *               "SudoersEntry": false  do not create
  *                 /etc/sudoers.d/ssm-agent-users for a new ssm-user
  *                 (default true, spec 9.2)
+ *               "RecordSessions": false  record no session (default
+ *                 true; records already spooled are still delivered)
  *               "RecordSpoolMaxBytes": N  session records not yet
  *                 acknowledged by portholed before sessions' output
  *                 waits (default 256 MiB, at least 1 MiB)
@@ -28,6 +30,9 @@ struct agent_state {
 	char region[64];
 	char ws_base[1024];      /* wss://host:port, derived from endpoint */
 	int sudoers_entry;       /* SudoersEntry, default 1 */
+	/* RecordSessions false; stored inverted so that a zeroed struct
+	 * records */
+	int record_off;
 	unsigned long long record_spool_max; /* RecordSpoolMaxBytes */
 	char key_path[AGENT_PATH_MAX];
 	char cert_path[AGENT_PATH_MAX];

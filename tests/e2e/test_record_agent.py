@@ -7,7 +7,8 @@ has the record byte for byte (DATA_DIR/records/<id>.rec) and the spool is
 gone; a line typed at a password prompt (echo off) is not kept. 50 MB of
 random bytes from a non-interactive command are recorded
 exactly. An agent SIGKILLed mid-session delivers its record after a
-restart, ended by a frame saying the agent stopped.
+restart, ended by a frame saying the agent stopped. An agent whose
+agent.json says "RecordSessions": false writes and delivers no record.
 """
 import hashlib
 import json
@@ -234,6 +235,40 @@ class RecordAgent(harness.ClusterTestCase):
         data = self.wait_delivered(a, m.group(1).decode().rstrip("."))
         head, frames = parse_record(data)
         self.assertEqual(joined(frames, "o"), content)
+
+    def test_recording_off(self):
+        """RecordSessions false: the session runs, no spool file is
+        written, portholed holds no record and History has no
+        OutputUrl for it."""
+        c = self.cluster
+        a = c.add_agent("norecord", start=False)
+        cfg = os.path.join(a.state_dir, "agent.json")
+        with open(cfg) as f:
+            conf = json.load(f)
+        conf["RecordSessions"] = False
+        with open(cfg, "w") as f:
+            json.dump(conf, f)
+        a.start()
+        c.wait_online(a.instance_id, agent=a)
+        s = c.open_session(a.instance_id, client="porthole")
+        sid = s.session_id
+        self.assertIn("UNREC", s.run("echo UN''RECORDED-MARK"))
+        spool = os.path.join(a.state_dir, "records")
+        self.assertFalse(os.path.exists(self.spool(a, sid)))
+        self.assertEqual(s.exit(), 0)
+
+        def history():
+            return c.aws("ssm", "describe-sessions", "--state", "History",
+                         "--filters", "key=SessionId,value=" + sid
+                         )["Sessions"]
+        harness.wait_for(history, 30, 0.5, "the session in History")
+        [sess] = history()
+        self.assertNotIn("OutputUrl", sess)
+        self.assertFalse(os.path.exists(self.spool(a, sid)))
+        self.assertFalse(os.path.exists(self.server_record(sid)))
+        if os.path.isdir(spool):
+            self.assertEqual([n for n in os.listdir(spool) if sid in n],
+                             [])
 
     def test_encrypted_session_recorded(self):
         """KMS-encrypted: the record holds the plaintext."""

@@ -402,6 +402,44 @@ test_spool_max_setting(void **state)
 	assert_non_null(strstr(err, "RecordSpoolMaxBytes"));
 }
 
+/* RecordSessions: on unless the operator says false; anything but a
+ * JSON boolean is refused. */
+static void
+test_record_sessions_setting(void **state)
+{
+	static const char *bad[] = { "0", "1", "\"off\"", "2.5", "[]",
+	    "{}", "\"no\"", "\"\"" };
+	struct agent_state st;
+	char err[256];
+	const char *base = "{\"InstanceId\":\"mi-1\",\"Endpoint\":"
+	    "\"https://h:1\"";
+	char text[256];
+	size_t i;
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	snprintf(text, sizeof(text), "%s}", base);
+	assert_int_equal(agent_state_parse(&st, text, strlen(text), err,
+	    sizeof(err)), 0);
+	assert_int_equal(st.record_off, 0);
+	snprintf(text, sizeof(text), "%s,\"RecordSessions\":false}", base);
+	assert_int_equal(agent_state_parse(&st, text, strlen(text), err,
+	    sizeof(err)), 0);
+	assert_int_equal(st.record_off, 1);
+	snprintf(text, sizeof(text), "%s,\"RecordSessions\":true}", base);
+	assert_int_equal(agent_state_parse(&st, text, strlen(text), err,
+	    sizeof(err)), 0);
+	assert_int_equal(st.record_off, 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s,\"RecordSessions\":%s}",
+		    base, bad[i]);
+		err[0] = '\0';
+		assert_int_not_equal(agent_state_parse(&st, text,
+		    strlen(text), err, sizeof(err)), 0);
+		assert_non_null(strstr(err, "RecordSessions"));
+	}
+}
+
 int
 main(void)
 {
@@ -412,6 +450,7 @@ main(void)
 		cmocka_unit_test(test_uploader_recovers_and_bounds),
 		cmocka_unit_test(test_parse_length),
 		cmocka_unit_test(test_spool_max_setting),
+		cmocka_unit_test(test_record_sessions_setting),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
