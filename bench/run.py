@@ -25,6 +25,11 @@ Rows:
      20-statement policy with tag conditions, against the root admin
      (which skips the policy engine) in the same run: the policy
      engine's cost (issue 10); the ratio column is user / admin here
+  10 bulk output with session recording on against the same agent build
+     with RecordSessions false, a quarter of row 1's size per round,
+     rounds alternating in ABBA order in the same run (issue 11); the
+     OpenSSH column holds recording off, the ratio is on / off (goal
+     >= 0.95)
 
 Usage:
   bench/run.py [--quick | --smoke] [--scale X] [--out FILE]
@@ -101,6 +106,9 @@ LIMITS = {
          "instance, TerminateSession on the session) against 20 "
          "statements, with the instance's tags read from the store; the "
          "parsed policies are cached per principal",
+    "10": "recording on: the agent copies every output frame into its "
+          "spool (batched writes, no fsync) and a worker thread uploads "
+          "it; portholed appends it to its disk and acknowledges",
     "8": "per frame: TLS decrypt and re-encrypt, wslay unmasking the "
          "agent's masked frames byte by byte, copies between the TLS, "
          "WebSocket and queue buffers",
@@ -592,8 +600,8 @@ class Bench:
         except Exception:  # noqa: BLE001 - a stuck client is killed
             s.close()
 
-    def porthole_groups(self, s):
-        agent = self.agent.pid
+    def porthole_groups(self, s, agent=None):
+        agent = (agent or self.agent).pid
         return {
             "portholed": lambda: [self.cluster.server.pid],
             "agent": lambda: [agent] + [
@@ -748,6 +756,94 @@ class Bench:
                 sessionkit.set_session_prefs(self.cluster, kmsKeyId="")
             except Exception:  # noqa: BLE001
                 pass
+
+    # ---- row 10: what recording costs -----------------------------------
+
+    def norecord_agent(self):
+        """A second agent of the same build whose agent.json says
+        "RecordSessions": false."""
+        c = self.cluster
+        a = c.add_agent("bench-norecord", start=False)
+        cfg = os.path.join(a.state_dir, "agent.json")
+        with open(cfg) as f:
+            conf = json.load(f)
+        conf["RecordSessions"] = False
+        with open(cfg, "w") as f:
+            json.dump(conf, f)
+        a.start()
+        c.wait_online(a.instance_id, agent=a)
+        return a
+
+    def spool_drained(self, agent, timeout):
+        """Seconds until the agent's spool holds no record: the upload
+        of the last record is finished before the next round starts."""
+        d = os.path.join(agent.state_dir, "records")
+        t0 = time.monotonic()
+
+        def empty():
+            return not os.path.isdir(d) or not any(
+                n.endswith(".rec") for n in os.listdir(d))
+        harness.wait_for(empty, timeout, 0.1, "the record spool to drain")
+        return time.monotonic() - t0
+
+    def recording_rounds(self, n, pairs, on_agent, off_agent, got, drain):
+        for i in range(pairs):
+            order = ("on", "off") if i % 2 == 0 else ("off", "on")
+            for side in order:
+                a = on_agent if side == "on" else off_agent
+                s = self.cluster.open_session(a.instance_id,
+                                              client="porthole", ready=True)
+                mbs, t, w = self.output_once(s, n,
+                                             self.porthole_groups(s, a))
+                self.end(s)
+                got[side].append({"mb_s": mbs, "seconds": t, "cpu": w})
+                if side == "on":
+                    drain.append(self.spool_drained(
+                        on_agent, min(self.row_budget / 4, 120)))
+
+    def row_recording(self):
+        """Bulk output with recording on (the bench's main agent) and off
+        (a second agent, same binary, RecordSessions false), a fresh
+        session per round, in ABBA order (on off off on on off ...) so
+        that a drift of the machine's load falls on both sides."""
+        name = ("bulk output, recording on (OpenSSH column: the same agent "
+                "build with RecordSessions false)")
+        n = max(self.n_output() // 4 // 4 * 4, 64 * 1024)
+        pairs = 1 if self.args.smoke else 4
+        off_agent = self.norecord_agent()
+        on_agent = self.agent
+        got = {"on": [], "off": []}
+        # Records of earlier rows are delivered before the first round.
+        self.spool_drained(on_agent, min(self.row_budget / 4, 120))
+        drain = []
+        try:
+            self.recording_rounds(n, pairs, on_agent, off_agent, got, drain)
+        finally:
+            off_agent.proc.stop()
+
+        def rate(lst):
+            return len(lst) * n / sum(x["seconds"] for x in lst) / 1e6
+
+        def cpu_per_gib(lst, who):
+            return sum(x["cpu"]["cpu_s"][who] for x in lst) / \
+                (len(lst) * n / GIB)
+        on, off = rate(got["on"]), rate(got["off"])
+        self.row("10", "%s (%s x %d each side)" % (name, size(n), pairs),
+                 "MB/s", "higher", on, off,
+                 detail={"bytes_per_round": n, "rounds_each_side": pairs,
+                         "order": "ABBA, starting with recording on",
+                         "on_mb_s": [x["mb_s"] for x in got["on"]],
+                         "off_mb_s": [x["mb_s"] for x in got["off"]],
+                         "agent_cpu_s_per_gib_on":
+                         cpu_per_gib(got["on"], "agent"),
+                         "agent_cpu_s_per_gib_off":
+                         cpu_per_gib(got["off"], "agent"),
+                         "portholed_cpu_s_per_gib_on":
+                         cpu_per_gib(got["on"], "portholed"),
+                         "portholed_cpu_s_per_gib_off":
+                         cpu_per_gib(got["off"], "portholed"),
+                         "record_delivered_after_session_s": drain,
+                         "goal": "ratio on/off >= 0.95"})
 
     # ---- row 3: bulk input ------------------------------------------------
 
@@ -1310,6 +1406,7 @@ class Bench:
             ("1b", self.row_output_kms, big),
             ("7", self.row_scale, 900),
             ("9", self.row_policy, 600),
+            ("10", self.row_recording, big),
         ]
         for rid, fn, budget in plan:
             if want and rid not in want and rid.rstrip("b") not in want:
@@ -1320,7 +1417,8 @@ class Bench:
         if not want or "2" in want:
             self.row("2", "port forwarding, one TCP stream", "MB/s",
                      "higher", status="not implemented yet")
-        self.rows.sort(key=lambda r: (int(r["id"][0]), r["id"]))
+        self.rows.sort(key=lambda r: (int(re.match(r"\d+", r["id"]).group()),
+                                      r["id"]))
 
 
 ROW_NAMES = {
@@ -1329,6 +1427,7 @@ ROW_NAMES = {
     "5": "time to first prompt byte", "6": "agent footprint",
     "7": "server scale", "8": "relay cost",
     "9": "StartSession under a 20-statement policy",
+    "10": "bulk output, recording on and off",
 }
 
 
