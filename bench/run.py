@@ -107,8 +107,9 @@ LIMITS = {
          "statements, with the instance's tags read from the store; the "
          "parsed policies are cached per principal",
     "10": "recording on: the agent copies every output frame into its "
-          "spool (batched writes, no fsync) and a worker thread uploads "
-          "it; portholed appends it to its disk and acknowledges",
+          "spool (64 KiB writes, no fsync), reads it back and uploads it "
+          "over TLS (1-4 MiB requests); portholed appends and "
+          "acknowledges",
     "8": "per frame: TLS decrypt and re-encrypt, wslay unmasking the "
          "agent's masked frames byte by byte, copies between the TLS, "
          "WebSocket and queue buffers",
