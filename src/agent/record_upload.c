@@ -605,7 +605,6 @@ static struct upl_entry *
 upl_pick(struct rec_uploader *u, uint64_t now, uint64_t *wait_ms)
 {
 	struct upl_entry *e;
-
 	uint64_t due;
 
 	*wait_ms = UPL_IDLE_WAIT_MS;
