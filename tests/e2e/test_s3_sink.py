@@ -376,5 +376,94 @@ class S3SinkTest(unittest.TestCase):
         self.assertGreater(SigV4Proxy.requests, 0)
 
 
+class S3SessionTest(unittest.TestCase):
+    """A shell session whose preferences name the bucket: the S3 server
+    stops mid-session and comes back later; the record's objects arrive
+    complete under the prefix, DescribeSessions points at them."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="porthole-s3sess-")
+        self.proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     SigV4Proxy)
+        self.proxy.daemon_threads = True
+        threading.Thread(target=self.proxy.serve_forever,
+                         daemon=True).start()
+        self.moto = Moto(harness.free_port(),
+                         os.path.join(self.tmp, "moto.log"))
+        self.moto.start()
+        SigV4Proxy.bad = []
+
+    def tearDown(self):
+        self.moto.stop()
+        self.moto.log.close()
+        self.proxy.shutdown()
+        self.proxy.server_close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def configure(self, c):
+        path = os.path.join(c.data_dir, "config.json")
+        with open(path) as f:
+            cfg = json.load(f)
+        cfg.update({"S3Endpoint": "http://127.0.0.1:%d"
+                    % self.proxy.server_address[1],
+                    "S3Region": REGION, "S3AccessKeyId": AKID,
+                    "S3SecretAccessKey": SECRET,
+                    "SinkRetryMinSeconds": 1, "SinkRetryMaxSeconds": 2})
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        os.chmod(path, 0o600)
+        c.restart_server()
+
+    def test_session_record_survives_outage(self):
+        import sessionkit
+        with harness.Cluster("s3sink") as c:
+            self.configure(c)
+            agent = c.add_agent("s3")
+            sessionkit.set_session_prefs(
+                c, s3BucketName=BUCKET, s3KeyPrefix=PREFIX.rstrip("/"),
+                s3EncryptionEnabled=True)
+            s = c.open_session(agent.instance_id, client="aws")
+            sid = s.session_id
+            s.run("echo before-$((6*7))-outage")
+            self.moto.stop()
+            s.run("echo during-$((6*7))-outage")
+            self.assertEqual(s.exit(), 0)
+            local = os.path.join(c.data_dir, "records", sid + ".log")
+            harness.wait_for(
+                lambda: "event=sink_unhealthy" in c.server.log(), 60,
+                what="portholed to report the bucket down")
+            self.assertTrue(os.path.exists(local), local)
+            time.sleep(2)
+            self.moto.start()
+            s3 = self.moto.client()
+            keys = [PREFIX + sid + e for e in (".log", ".cast", ".rec")]
+
+            def arrived():
+                got = {o["Key"] for o in s3.list_objects_v2(
+                    Bucket=BUCKET).get("Contents", [])}
+                return all(k in got for k in keys)
+            harness.wait_for(arrived, 60, what="the record in the bucket")
+            for k in keys:
+                h = s3.head_object(Bucket=BUCKET, Key=k)
+                self.assertEqual(h.get("ServerSideEncryption"), "AES256")
+            log = s3.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read()
+            text = log.decode("utf-8", "replace")
+            self.assertIn("before-42-outage", text)
+            self.assertIn("during-42-outage", text)
+            cast = s3.get_object(Bucket=BUCKET, Key=keys[1])["Body"].read()
+            self.assertIn(b"during-42-outage", cast)
+            harness.wait_for(lambda: not os.path.exists(local), 30,
+                             what="the local copy to go")
+            out = c.ssm().describe_sessions(State="History")["Sessions"]
+            mine = [x for x in out if x["SessionId"] == sid]
+            self.assertEqual(len(mine), 1, out)
+            url = mine[0].get("OutputUrl", {}).get("S3OutputUrl", "")
+            self.assertTrue(url.endswith("/%s/%s" % (BUCKET, keys[0])),
+                            url)
+            self.assertIn("event=sink_healthy", c.server.log())
+            self.assertNotIn(SECRET, c.server.log())
+            self.assertEqual(SigV4Proxy.bad, [])
+
+
 if __name__ == "__main__":
     harness.main()
