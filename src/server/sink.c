@@ -484,8 +484,10 @@ sink_enqueue(struct sink *s, const struct sink_item *it)
 	if (it->key_prefix != NULL &&
 	    !sink_text_valid(it->key_prefix, SINK_PREFIX_MAX))
 		return PH_ERR_INVALID;
+	/* A key id, alias or ARN: no spaces (it becomes a signed header). */
 	if (it->encrypt && it->kms_key_id != NULL &&
-	    !sink_text_valid(it->kms_key_id, SINK_KMS_SIZE - 1))
+	    (!sink_text_valid(it->kms_key_id, SINK_KMS_SIZE - 1) ||
+	    strchr(it->kms_key_id, ' ') != NULL))
 		return PH_ERR_INVALID;
 	if ((rows = calloc(it->npaths, sizeof(*rows))) == NULL)
 		return PH_ERR_NOMEM;

@@ -278,6 +278,8 @@ test_garbage(void **state)
 	bad.encrypt = 1;
 	bad.kms_key_id = "key\n";
 	assert_int_equal(sink_enqueue(f->sink, &bad), PH_ERR_INVALID);
+	bad.kms_key_id = "alias/my key";
+	assert_int_equal(sink_enqueue(f->sink, &bad), PH_ERR_INVALID);
 	bad = it;
 	snprintf(url, sizeof(url), "%s/missing.log", f->dir);
 	paths[0] = url;
