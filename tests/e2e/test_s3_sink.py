@@ -7,8 +7,8 @@ request goes through a proxy in this test that checks its SigV4
 signature the way botocore computes it (moto itself checks none), then
 passes it on to moto. Proves: a small file, an asciicast and a 12 MiB
 record (multipart) arrive byte-exact under the prefix as PREFIX/ID.EXT,
-with SSE-S3 or SSE-KMS as asked (head_object), and the local copies go
-only then; with the S3 server down, uploads fail, back off, keep every
+path-style or virtual-hosted, with SSE-S3 or SSE-KMS as asked
+(head_object), and the local copies go only then; with the S3 server down, uploads fail, back off, keep every
 file and report the failure, and when it is back the files arrive, both
 in the same process and after a restart with files queued; a bad item is
 refused; the secret key appears in no output.
@@ -55,6 +55,7 @@ class SigV4Proxy(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     upstream = None          # moto's port, or None while it is down
     requests = 0
+    virtual = 0
     bad = []
 
     def log_message(self, fmt, *args):
@@ -121,6 +122,9 @@ class SigV4Proxy(http.server.BaseHTTPRequestHandler):
                                            timeout=30)
             hdrs = {k: v for k, v in self.headers.items()
                     if k.lower() not in ("expect", "connection")}
+            # moto takes BUCKET.localhost (virtual-hosted) as the bucket.
+            if self.headers.get("Host", "").startswith(BUCKET + "."):
+                SigV4Proxy.virtual += 1
             c.request(self.command, self.path, body=body, headers=hdrs)
             r = c.getresponse()
             data = r.read()
@@ -249,16 +253,17 @@ class S3SinkTest(unittest.TestCase):
         cls.proxy.server_close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def data_dir(self):
+    def data_dir(self, **extra):
         S3SinkTest.n += 1
         d = os.path.join(self.tmp, "d%d" % self.n)
         os.mkdir(d, 0o700)
+        cfg = {"S3Endpoint": "http://127.0.0.1:%d" % self.proxy_port,
+               "S3Region": REGION, "S3AccessKeyId": AKID,
+               "S3SecretAccessKey": SECRET, "SinkRetryMinSeconds": 1,
+               "SinkRetryMaxSeconds": 2}
+        cfg.update(extra)
         with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump({"S3Endpoint": "http://127.0.0.1:%d" % self.proxy_port,
-                       "S3Region": REGION, "S3AccessKeyId": AKID,
-                       "S3SecretAccessKey": SECRET,
-                       "SinkRetryMinSeconds": 1,
-                       "SinkRetryMaxSeconds": 2}, f)
+            json.dump(cfg, f)
         os.chmod(os.path.join(d, "config.json"), 0o600)
         return d
 
@@ -361,6 +366,22 @@ class S3SinkTest(unittest.TestCase):
         self.assertEqual(drv.wait(), 0, drv.err)
         self.assertEqual(drv.statuses()[-1]["depth"], 0, drv.lines)
         self.check_arrived(sid, f, "AES256")
+        self.assertEqual(SigV4Proxy.bad, [])
+
+    def test_6_virtual_hosted(self):
+        # libcurl resolves NAME.localhost to loopback itself.
+        d = self.data_dir(S3Endpoint="http://localhost:%d" % self.proxy_port,
+                          S3PathStyle=False)
+        sid = "frank-0a1b2c3d4e5f60718"
+        f = self.files(d, sid, {".log": 100, ".rec": 9 * 1024 * 1024})
+        before = SigV4Proxy.virtual
+        drv = Driver(d, 60, [sid, BUCKET, PREFIX, "0", "",
+                             *(p for p, _ in f.values())])
+        self.assertEqual(drv.wait(), 0, drv.err)
+        self.assertEqual(drv.statuses()[-1]["depth"], 0, drv.lines)
+        self.check_arrived(sid, f, None)
+        # PutObject, and Create, 2 parts, Complete.
+        self.assertGreaterEqual(SigV4Proxy.virtual - before, 5)
         self.assertEqual(SigV4Proxy.bad, [])
 
     def test_5_garbage_item(self):
