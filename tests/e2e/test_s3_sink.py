@@ -10,8 +10,9 @@ record (multipart) arrive byte-exact under the prefix as PREFIX/ID.EXT,
 path-style or virtual-hosted, with SSE-S3 or SSE-KMS as asked
 (head_object), and the local copies go only then; with the S3 server down, uploads fail, back off, keep every
 file and report the failure, and when it is back the files arrive, both
-in the same process and after a restart with files queued; a bad item is
-refused; the secret key appears in no output.
+in the same process and after a restart with files queued; an HTTPS
+endpoint is trusted only through S3CAFile; a bad item is refused; the
+secret key appears in no output.
 """
 
 import hashlib
@@ -21,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -382,6 +384,56 @@ class S3SinkTest(unittest.TestCase):
         self.check_arrived(sid, f, None)
         # PutObject, and Create, 2 parts, Complete.
         self.assertGreaterEqual(SigV4Proxy.virtual - before, 5)
+        self.assertEqual(SigV4Proxy.bad, [])
+
+    def tls_proxy(self, name):
+        """The proxy again, over TLS with a self-signed certificate for
+        127.0.0.1: (port, certificate path)."""
+        cert = os.path.join(self.tmp, name + ".pem")
+        key = os.path.join(self.tmp, name + ".key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-subj", "/CN=127.0.0.1", "-addext",
+                        "subjectAltName=IP:127.0.0.1", "-days", "1",
+                        "-keyout", key, "-out", cert], check=True,
+                       capture_output=True, timeout=60)
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SigV4Proxy)
+        srv.daemon_threads = True
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return srv.server_address[1], cert
+
+    def test_7_https_endpoint(self):
+        port, cert = self.tls_proxy("s3tls")
+        _, other = self.tls_proxy("other")
+        endpoint = "https://127.0.0.1:%d" % port
+        # A certificate the configured CA did not sign: nothing leaves.
+        d = self.data_dir(S3Endpoint=endpoint, S3CAFile=other)
+        sid = "grace-0a1b2c3d4e5f60718"
+        f = self.files(d, sid, {".log": 100})
+        n = SigV4Proxy.requests
+        drv = Driver(d, 3, [sid, BUCKET, PREFIX, "0", "", f[".log"][0]])
+        self.assertEqual(drv.wait(), 0, drv.err)
+        last = drv.statuses()[-1]
+        self.assertEqual(last["depth"], 1)
+        self.assertFalse(last["healthy"])
+        self.assertIn("certificate", last["last_error"].lower())
+        self.assertEqual(SigV4Proxy.requests, n)
+        self.assertTrue(os.path.exists(f[".log"][0]))
+        # The right CA: delivered.
+        with open(os.path.join(d, "config.json")) as fp:
+            cfg = json.load(fp)
+        cfg["S3CAFile"] = cert
+        with open(os.path.join(d, "config.json"), "w") as fp:
+            json.dump(cfg, fp)
+        drv = Driver(d, 60)
+        self.assertEqual(drv.wait(), 0, drv.err)
+        self.assertEqual(drv.statuses()[-1]["depth"], 0, drv.lines)
+        self.check_arrived(sid, f, None)
         self.assertEqual(SigV4Proxy.bad, [])
 
     def test_5_garbage_item(self):
