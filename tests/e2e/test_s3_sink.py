@@ -8,11 +8,18 @@ signature the way botocore computes it (moto itself checks none), then
 passes it on to moto. Proves: a small file, an asciicast and a 12 MiB
 record (multipart) arrive byte-exact under the prefix as PREFIX/ID.EXT,
 path-style or virtual-hosted, with SSE-S3 or SSE-KMS as asked
-(head_object), and the local copies go only then; with the S3 server down, uploads fail, back off, keep every
-file and report the failure, and when it is back the files arrive, both
-in the same process and after a restart with files queued; an HTTPS
-endpoint is trusted only through S3CAFile; a bad item is refused; the
-secret key appears in no output.
+(head_object), and the local copies go only then; with the S3 server
+down, uploads fail, back off, keep every file and report the failure,
+and when it is back the files arrive, both in the same process and after
+a restart with files queued; an HTTPS endpoint is trusted only through
+S3CAFile; a bad item is refused; the secret key appears in no output.
+
+End to end (S3SessionTest): a shell session through the AWS CLI with
+s3BucketName, s3KeyPrefix and s3EncryptionEnabled in the preferences;
+the S3 server stops mid-session and starts again after it ended; the
+record's .log, .cast and .rec arrive complete under the prefix with
+SSE-S3, the local copy goes, and DescribeSessions --state History names
+the transcript's object.
 """
 
 import hashlib

@@ -228,7 +228,8 @@ test_garbage(void **state)
 	    "a\nb", "a\"b" };
 	static const char *const buckets[] = { "ab", "UPPER", "a..b", "-ab",
 	    "ab-", "a_b", "a b", "bucket/x",
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
 	struct sink_status ss;
 	size_t i;
 	int s3;
