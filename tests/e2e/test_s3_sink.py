@@ -66,6 +66,7 @@ class SigV4Proxy(http.server.BaseHTTPRequestHandler):
     requests = 0
     virtual = 0
     bad = []
+    hostile = None     # (method, path) -> (status, body, headers) or None
 
     def log_message(self, fmt, *args):
         pass
@@ -106,6 +107,10 @@ class SigV4Proxy(http.server.BaseHTTPRequestHandler):
         return None
 
     def _reply(self, status, body, headers=()):
+        # Hostile answers end the exchange: a client that stopped
+        # reading must not leave a body on a reused connection.
+        if SigV4Proxy.hostile is not None:
+            self.close_connection = True
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
@@ -122,6 +127,10 @@ class SigV4Proxy(http.server.BaseHTTPRequestHandler):
             SigV4Proxy.bad.append(why)
             return self._reply(403, b"<Error><Code>SignatureDoesNotMatch"
                                b"</Code></Error>")
+        if SigV4Proxy.hostile is not None:
+            r = SigV4Proxy.hostile(self.command, self.path)
+            if r is not None:
+                return self._reply(*r)
         if SigV4Proxy.upstream is None:
             return self._reply(503, b"<Error><Code>ServiceUnavailable"
                                b"</Code><Message>moto is down</Message>"
@@ -442,6 +451,55 @@ class S3SinkTest(unittest.TestCase):
         self.assertEqual(drv.statuses()[-1]["depth"], 0, drv.lines)
         self.check_arrived(sid, f, None)
         self.assertEqual(SigV4Proxy.bad, [])
+
+    def test_8_hostile_answers(self):
+        laughs = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaa">'
+                  + b"".join(b'<!ENTITY %s "%s">' % (
+                      bytes([98 + i]), (b"&%s;" % bytes([97 + i])) * 10)
+                      for i in range(8))
+                  + b']><InitiateMultipartUploadResult><UploadId>&i;'
+                  b'</UploadId></InitiateMultipartUploadResult>')
+        modes = {
+            # Random bytes, 200, no ETag: nothing counts as stored.
+            "garbage": lambda m, p: (200, os.urandom(3000)),
+            # CreateMultipartUpload without an UploadId; PutObject
+            # without an ETag.
+            "no-upload-id": lambda m, p: (
+                200, b"<InitiateMultipartUploadResult><Bucket>x</Bucket>"
+                b"</InitiateMultipartUploadResult>") if "uploads=" in p
+            else (200, b""),
+            # Entity expansion in the UploadId.
+            "laughs": lambda m, p: (200, laughs) if "uploads=" in p
+            else (500, b""),
+            # 200 from CompleteMultipartUpload with an <Error> body (S3
+            # does that); PutObject refused with a 5 MB error body.
+            "complete-error": lambda m, p: (
+                200, b"<Error><Code>InternalError</Code><Message>"
+                b"boom</Message></Error>")
+            if m == "POST" and "uploadId=" in p
+            else (500, b"<" * (5 << 20)) if "?" not in p else None,
+        }
+        s3 = self.moto.client()
+        try:
+            for name, fn in modes.items():
+                SigV4Proxy.hostile = fn
+                d = self.data_dir()
+                sid = "hostile-%s" % name
+                f = self.files(d, sid, {".log": 100,
+                                        ".rec": 9 * 1024 * 1024})
+                drv = Driver(d, 3, [sid, BUCKET, PREFIX, "0", "",
+                                    *(p for p, _ in f.values())])
+                self.assertEqual(drv.wait(), 0, (name, drv.err))
+                last = drv.statuses()[-1]
+                self.assertEqual(last["depth"], 2, (name, drv.lines))
+                self.assertFalse(last["healthy"], name)
+                self.assertLess(len(last["last_error"]), 256)
+                for p, _ in f.values():
+                    self.assertTrue(os.path.exists(p), (name, p))
+                got = s3.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX + sid)
+                self.assertEqual(got.get("KeyCount", 0), 0, name)
+        finally:
+            SigV4Proxy.hostile = None
 
     def test_5_garbage_item(self):
         d = self.data_dir()
