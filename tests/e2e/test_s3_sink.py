@@ -12,7 +12,9 @@ path-style or virtual-hosted, with SSE-S3 or SSE-KMS as asked
 down, uploads fail, back off, keep every file and report the failure,
 and when it is back the files arrive, both in the same process and after
 a restart with files queued; an HTTPS endpoint is trusted only through
-S3CAFile; a bad item is refused; the secret key appears in no output.
+S3CAFile; hostile answers (random bytes, no UploadId, entity expansion,
+a 200 whose body is an <Error>, a 5 MB error body) leave every file
+queued; a bad item is refused; the secret key appears in no output.
 
 End to end (S3SessionTest): a shell session through the AWS CLI with
 s3BucketName, s3KeyPrefix and s3EncryptionEnabled in the preferences;
