@@ -4,7 +4,8 @@
  * credentials, nothing listening) keep every file, count attempts, back
  * off and say so in sink_status; a file that vanished is reported lost;
  * garbage items, bucket names, prefixes and config.json values are
- * refused; s3's URLs (path-style, virtual-hosted, key encoding).
+ * refused; s3's URLs (path-style, virtual-hosted, key encoding) and
+ * s3_upload's argument checks.
  *
  * With arguments it is the driver of tests/e2e/test_s3_sink.py (against
  * a real S3 server): see drive_main. */
