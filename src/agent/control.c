@@ -597,6 +597,12 @@ agent_control_new(struct agent_control **out, uv_loop_t *loop,
 }
 
 void
+agent_control_set_recorder(struct agent_control *c, struct rec_uploader *u)
+{
+	c->ctx.rec = u;
+}
+
+void
 agent_control_start(struct agent_control *c)
 {
 	uv_timer_start(&c->tick, ctl_tick_cb, 250, 250);

@@ -6,6 +6,7 @@
 
 #include <uv.h>
 
+#include "agent/record_upload.h"
 #include "agent/state.h"
 #include "common/tls.h"
 
@@ -15,6 +16,9 @@ struct agent_control;
  * like st; both must outlive the control channel). */
 int agent_control_new(struct agent_control **out, uv_loop_t *loop,
     struct tls_ctx *tls, const struct agent_state *st);
+/* Sessions' records go to u (record_upload.h; borrowed, outlives c). */
+void agent_control_set_recorder(struct agent_control *c,
+    struct rec_uploader *u);
 /* Dial now (and keep redialling). */
 void agent_control_start(struct agent_control *c);
 /* SIGTERM: end every session cleanly, report them, close the channel and

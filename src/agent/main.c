@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "agent/control.h"
+#include "agent/record_upload.h"
 #include "agent/register.h"
 #include "agent/state.h"
 #include "common/err.h"
@@ -29,7 +30,9 @@ usage(FILE *f)
 	    "The state directory (default %s, or $PORTHOLE_AGENT_STATE_DIR)\n"
 	    "holds key.pem, cert.pem, ca.pem and agent.json. Setting in\n"
 	    "agent.json: \"SudoersEntry\": false stops the agent from creating\n"
-	    "/etc/sudoers.d/ssm-agent-users when it creates ssm-user.\n"
+	    "/etc/sudoers.d/ssm-agent-users when it creates ssm-user;\n"
+	    "\"RecordSpoolMaxBytes\": N bounds the session records not yet\n"
+	    "delivered to portholed (default 256 MiB; see docs/operator.md).\n"
 	    "Logging level: PORTHOLE_LOG=debug|info|warn|error.\n",
 	    AGENT_STATE_DIR_DEFAULT);
 }
@@ -132,6 +135,9 @@ cmd_run(int argc, char **argv)
 	const char *dir = default_state_dir();
 	struct agent_state st;
 	struct tls_ctx *tls = NULL;
+	struct rec_upload_cfg rc_cfg;
+	struct rec_uploader *upl = NULL;
+	char rec_dir[AGENT_PATH_MAX + 16];
 	struct run_ctx r;
 	char err[512];
 	int ch, rc;
@@ -161,11 +167,32 @@ cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	memset(&r, 0, sizeof(r));
 	r.loop = uv_default_loop();
-	if (agent_control_new(&r.ctl, r.loop, tls, &st) != 0) {
-		fprintf(stderr, "porthole-agent: out of memory\n");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "porthole-agent: cannot initialise libcurl\n");
 		tls_ctx_free(tls);
 		return 1;
 	}
+	/* Records left by an earlier run are finished and sent first. */
+	memset(&rc_cfg, 0, sizeof(rc_cfg));
+	snprintf(rec_dir, sizeof(rec_dir), "%s/records", st.dir);
+	rc_cfg.dir = rec_dir;
+	rc_cfg.endpoint = st.endpoint;
+	rc_cfg.ca_file = st.ca_path;
+	rc_cfg.cert_file = st.cert_path;
+	rc_cfg.key_file = st.key_path;
+	rc_cfg.spool_max = st.record_spool_max;
+	if (rec_upload_new(&upl, &rc_cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "porthole-agent: %s\n", err);
+		tls_ctx_free(tls);
+		return 1;
+	}
+	if (agent_control_new(&r.ctl, r.loop, tls, &st) != 0) {
+		fprintf(stderr, "porthole-agent: out of memory\n");
+		rec_upload_free(upl);
+		tls_ctx_free(tls);
+		return 1;
+	}
+	agent_control_set_recorder(r.ctl, upl);
 	uv_signal_init(r.loop, &r.sigterm);
 	uv_signal_init(r.loop, &r.sigint);
 	r.sigterm.data = &r;
@@ -178,9 +205,13 @@ cmd_run(int argc, char **argv)
 	uv_run(r.loop, UV_RUN_DEFAULT);
 	log_info("event=agent_stopped");
 	/* After a forced stop handles are still open: the process exits
-	 * without tearing them down one by one. */
+	 * without tearing them down one by one. What is not delivered
+	 * stays in the spool for the next start. */
+	rec_upload_drain(upl, REC_UPLOAD_DRAIN_MS);
+	rec_upload_free(upl);
 	if (r.ctl == NULL && uv_loop_close(r.loop) == 0)
 		tls_ctx_free(tls);
+	curl_global_cleanup();
 	return 0;
 }
 

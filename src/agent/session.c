@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/backoff.h"
@@ -14,6 +16,7 @@
 #include "agent/jsonci.h"
 #include "agent/kms_decrypt.h"
 #include "agent/noninteractive.h"
+#include "agent/recorder.h"
 #include "agent/shell_pty.h"
 #include "agent/user.h"
 #include "agent/utf8.h"
@@ -143,6 +146,10 @@ struct agent_session {
 	int ni_code;
 	int ni_exit_pending;
 
+	/* the record (recorder.h); NULL once closed */
+	struct agent_recorder *rec;
+	int exit_code;        /* for the record's end frame; -1: unknown */
+
 	/* end */
 	int peer_gone;        /* channel_closed: nobody waits for output */
 	uint64_t drain_until;
@@ -178,6 +185,9 @@ sess_maybe_free(struct agent_session *s)
 	    s->ws != NULL)
 		return;
 	log_debug("event=session_freed session=%s", s->task.session_id);
+	if (s->rec != NULL) /* not reached: closed with the result */
+		agent_recorder_close(s->rec, "Failed", "the session was freed",
+		    -1);
 	channel_free(s->ch);
 	agent_handshake_free(s->hs); /* after the channel: it holds the key */
 	buf_free(&s->out);
@@ -241,6 +251,123 @@ sess_close(struct agent_session *s)
 	sess_maybe_free(s);
 }
 
+/* ---- the record (recorder.h) ------------------------------------------- */
+
+/* The record cannot be written: the session ends rather than run
+ * unrecorded, and says why. */
+static void
+sess_rec_failed(struct agent_session *s)
+{
+	char msg[400];
+	int n;
+
+	if (s->phase >= PH_DRAINING)
+		return;
+	log_error("event=session_unrecorded session=%s", s->task.session_id);
+	n = snprintf(msg, sizeof(msg), "\r\nporthole-agent: the session "
+	    "ends: %s\r\n", agent_recorder_error(s->rec));
+	if (n > 0 && s->ws_open)
+		(void)channel_send(s->ch, s->task.type ==
+		    AGENT_ST_NONINTERACTIVE ? PT_STDERR : PT_OUTPUT, msg,
+		    (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	sess_end(s, "Failed", agent_recorder_error(s->rec));
+}
+
+static int
+sess_rec(struct agent_session *s, char type, const void *p, size_t n)
+{
+	if (s->rec == NULL || n == 0)
+		return 0;
+	if (agent_recorder_frame(s->rec, type, p, n) != 0) {
+		sess_rec_failed(s);
+		return PH_ERR_IO;
+	}
+	return 0;
+}
+
+/* Input for the terminal. A line read with echo off (a password prompt:
+ * canonical mode without echo; editors and readline turn canonical mode
+ * off too) is not kept: the record says how many bytes were hidden. */
+static int
+sess_rec_input(struct agent_session *s, const uint8_t *p, size_t n)
+{
+	struct termios tio;
+	char js[96];
+	int len;
+
+	if (s->rec == NULL || n == 0)
+		return 0;
+	if (s->master >= 0 && tcgetattr(s->master, &tio) == 0 &&
+	    (tio.c_lflag & ICANON) && !(tio.c_lflag & ECHO)) {
+		len = snprintf(js, sizeof(js), "{\"event\":\"input_hidden\","
+		    "\"bytes\":%zu}", n);
+		return sess_rec(s, 'm', js, (size_t)len);
+	}
+	return sess_rec(s, 'i', p, n);
+}
+
+/* The spool holds too much: output waits (backpressure on the PTY). */
+static int
+sess_rec_full(struct agent_session *s)
+{
+	return s->rec != NULL && agent_recorder_full(s->rec);
+}
+
+static void
+sess_rec_close(struct agent_session *s)
+{
+	const char *reason;
+	int code = s->exit_code;
+
+	if (s->rec == NULL)
+		return;
+	if (s->output != NULL && s->output[0] != '\0')
+		reason = s->output;
+	else if (s->peer_gone)
+		reason = "terminated";
+	else
+		reason = s->task.type == AGENT_ST_NONINTERACTIVE ?
+		    "the command exited" : "the shell exited";
+	if (code < 0 && s->child_exited && WIFEXITED(s->child_status))
+		code = WEXITSTATUS(s->child_status);
+	(void)agent_recorder_close(s->rec, strcmp(s->status, "Success") == 0 ?
+	    "Terminated" : "Failed", reason, code);
+	s->rec = NULL;
+}
+
+static int
+sess_rec_open(struct agent_session *s, char *err, size_t errlen)
+{
+	struct record_header h;
+	struct timespec ts;
+	char dir[AGENT_PATH_MAX];
+
+	memset(&h, 0, sizeof(h));
+	snprintf(h.session_id, sizeof(h.session_id), "%s", s->task.session_id);
+	/* mi- ids are 20 characters; the field takes 31. */
+	snprintf(h.instance_id, sizeof(h.instance_id), "%.31s",
+	    s->ctx->st->instance_id);
+	snprintf(h.session_type, sizeof(h.session_type), "%s",
+	    agent_session_type_name(s->task.type));
+	snprintf(h.run_as, sizeof(h.run_as), "%s", s->user.name);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h.start_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	/* The terminal starts at this size; 'r' frames follow a Size. */
+	h.width = SESS_DEFAULT_COLS;
+	h.height = SESS_DEFAULT_ROWS;
+	if (s->ctx->rec != NULL)
+		snprintf(dir, sizeof(dir), "%s", rec_upload_dir(s->ctx->rec));
+	else if (s->ctx->st->dir[0] == '\0')
+		return 0; /* embedded without a state directory (tests) */
+	else if (snprintf(dir, sizeof(dir), "%s/records", s->ctx->st->dir) >=
+	    (int)sizeof(dir)) {
+		snprintf(err, errlen, "record path too long");
+		return PH_ERR_TOOBIG;
+	}
+	return agent_recorder_open(&s->rec, dir, &h, s->ctx->rec, err,
+	    errlen);
+}
+
 static void
 sess_complete(struct agent_session *s)
 {
@@ -249,6 +376,7 @@ sess_complete(struct agent_session *s)
 	s->completed = 1;
 	log_info("event=session_end session=%s status=%s", s->task.session_id,
 	    s->status);
+	sess_rec_close(s);
 	s->cbs->on_complete(s->ud, s->task.session_id, s->status,
 	    s->output ? s->output : "");
 }
@@ -308,7 +436,7 @@ sess_ni_output(void *ud, enum agent_ni_stream st, const uint8_t *p,
 	size_t taken = 0, chunk;
 	int rc;
 
-	if (s->phase != PH_RUNNING || s->paused)
+	if (s->phase != PH_RUNNING || s->paused || sess_rec_full(s))
 		return 0;
 	while (taken < n) {
 		if (s->ws != NULL &&
@@ -325,6 +453,8 @@ sess_ni_output(void *ud, enum agent_ni_stream st, const uint8_t *p,
 			    ph_strerror(rc));
 		taken += chunk;
 	}
+	if (sess_rec(s, 'o', p, taken) != 0)
+		return n; /* the session ends */
 	return taken;
 }
 
@@ -342,6 +472,7 @@ sess_ni_send_exit(struct agent_session *s)
 	if (rc == PH_ERR_AGAIN)
 		return; /* sess_update_poll tries again */
 	s->ni_exit_pending = 0;
+	s->exit_code = s->ni_code;
 	log_info("event=command_exit session=%s code=%d",
 	    s->task.session_id, s->ni_code);
 	sess_end(s, "Success", "");
@@ -405,10 +536,11 @@ sess_ni_spawn(struct agent_session *s)
 		log_warn("event=command_start_failed session=%s err=\"%s\"",
 		    s->task.session_id, err);
 		n = snprintf(msg, sizeof(msg), "%s\n", err);
-		if (n > 0)
-			channel_send(s->ch, PT_STDERR, msg,
-			    (size_t)n < sizeof(msg) ? (size_t)n :
-			    sizeof(msg) - 1);
+		if (n > 0) {
+			n = (size_t)n < sizeof(msg) ? n : (int)sizeof(msg) - 1;
+			channel_send(s->ch, PT_STDERR, msg, (size_t)n);
+			(void)sess_rec(s, 'o', msg, (size_t)n);
+		}
 		sess_ni_exit(s, code);
 		return 0;
 	}
@@ -448,10 +580,11 @@ sess_spawn(struct agent_session *s)
 		/* STYLE.md 8: the user sees why, as session output. */
 		n = snprintf(msg, sizeof(msg),
 		    "porthole-agent: cannot start the session: %s\r\n", err);
-		if (n > 0)
-			channel_send(s->ch, PT_OUTPUT, msg,
-			    (size_t)n < sizeof(msg) ? (size_t)n :
-			    sizeof(msg) - 1);
+		if (n > 0) {
+			n = (size_t)n < sizeof(msg) ? n : (int)sizeof(msg) - 1;
+			channel_send(s->ch, PT_OUTPUT, msg, (size_t)n);
+			(void)sess_rec(s, 'o', msg, (size_t)n);
+		}
 		sess_end(s, "Failed", err);
 		return PH_ERR_IO;
 	}
@@ -752,7 +885,8 @@ sess_deliver(void *ud, uint32_t payload_type, const uint8_t *p, size_t n)
 		    agent_handshake_state(s->hs) != AGENT_HS_DONE)
 			return 0;
 		if (s->task.type == AGENT_ST_NONINTERACTIVE) {
-			sess_ni_input(s, p, n);
+			if (sess_rec(s, 'i', p, n) == 0)
+				sess_ni_input(s, p, n);
 			return 0;
 		}
 		if (s->phase == PH_CONNECTING || (s->phase == PH_RUNNING &&
@@ -762,6 +896,10 @@ sess_deliver(void *ud, uint32_t payload_type, const uint8_t *p, size_t n)
 			return 0; /* the shell is gone: drop */
 		if (s->in.len + n > SESS_IN_MAX)
 			return PH_ERR_AGAIN; /* the client resends later */
+		/* As the client sent it, before the terminal: keys typed
+		 * and erased are in the record. */
+		if (sess_rec_input(s, p, n) != 0)
+			return 0;
 		if (s->in.len == 0) {
 			w = write(s->master, p, n);
 			if (w < 0 && errno != EAGAIN && errno != EINTR) {
@@ -792,6 +930,9 @@ sess_deliver(void *ud, uint32_t payload_type, const uint8_t *p, size_t n)
 		}
 		s->rows = rows;
 		s->cols = cols;
+		if (s->rec != NULL && agent_recorder_resize(s->rec, cols,
+		    rows) != 0)
+			sess_rec_failed(s);
 		if (s->master >= 0 && agent_pty_resize(s->master, rows,
 		    cols) != 0)
 			log_warn("event=resize_failed session=%s",
@@ -872,6 +1013,7 @@ sess_can_read(struct agent_session *s)
 {
 	return s->phase == PH_RUNNING && !s->pty_eof && !s->paused &&
 	    s->out.len < SESS_OUT_FRAME && channel_can_send(s->ch) &&
+	    !sess_rec_full(s) &&
 	    (s->ws == NULL || ws_write_pending(s->ws) < SESS_WS_HIGH_WATER);
 }
 
@@ -900,6 +1042,9 @@ sess_read_pty(struct agent_session *s)
 		if (buf_reserve(&s->out, want) != 0)
 			break;
 		r = read(s->master, s->out.data + s->out.len, want);
+		if (r > 0 && sess_rec(s, 'o', s->out.data + s->out.len,
+		    (size_t)r) != 0)
+			return; /* not recorded, not shown: the session ends */
 		if (r > 0) {
 			s->out.len += (size_t)r;
 			s->last_read_ms = sess_now();
@@ -1132,6 +1277,8 @@ sess_on_tick(uv_timer_t *t)
 	}
 	if (s->phase == PH_CONNECTING && s->size_wait_until != 0)
 		sess_spawn(s); /* no Size came in time */
+	if (s->rec != NULL && agent_recorder_tick(s->rec) != 0)
+		sess_rec_failed(s);
 	sess_reap(s, now);
 	if (s->retry_at != 0 && now >= s->retry_at && s->ws == NULL &&
 	    s->phase < PH_DRAINING)
@@ -1214,6 +1361,7 @@ agent_session_start(struct agent_session **out,
 	s->ud = ud;
 	s->master = -1;
 	s->pid = -1;
+	s->exit_code = -1;
 	s->phase = PH_CONNECTING;
 	buf_init(&s->out, SESS_OUT_MAX + 8);
 	buf_init(&s->in, SESS_IN_MAX);
@@ -1232,6 +1380,10 @@ agent_session_start(struct agent_session **out,
 	if (rc == 0 && (rc = sess_new_handshake(s)) != 0)
 		snprintf(err, errlen, "cannot set up the handshake: %s",
 		    ph_strerror(rc));
+	/* Last: a session that cannot be recorded does not start. */
+	if (rc == 0 && (rc = sess_rec_open(s, err, errlen)) != 0)
+		log_error("event=record_open_failed session=%s err=\"%s\"",
+		    s->task.session_id, err);
 	if (rc != 0) {
 		memcpy(task, &s->task, sizeof(*task)); /* back to the caller */
 		channel_free(s->ch);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "agent/record_upload.h"
 #include "agent/state.h"
 #include "agent/task.h"
 #include "common/tls.h"
@@ -16,6 +17,9 @@ struct agent_ctx {
 	uv_loop_t *loop;
 	struct tls_ctx *tls;          /* mutual TLS: state dir's cert + key */
 	const struct agent_state *st;
+	/* Delivers session records (record_upload.h); NULL: they stay in
+	 * STATE_DIR/records. */
+	struct rec_uploader *rec;
 };
 
 struct agent_session;

@@ -83,7 +83,7 @@ agent_state_parse(struct agent_state *st, const char *text, size_t n,
 {
 	const char *id, *ep, *region;
 	json_error_t jerr;
-	json_t *o;
+	json_t *o, *v;
 	int rc = PH_ERR_INVALID;
 
 	o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
@@ -116,6 +116,17 @@ agent_state_parse(struct agent_state *st, const char *text, size_t n,
 		    "agent.json: SudoersEntry must be true or false");
 		goto fail;
 	}
+	st->record_spool_max = (unsigned long long)256 << 20;
+	v = agent_json_get(o, "RecordSpoolMaxBytes");
+	if (v != NULL && (!json_is_integer(v) ||
+	    json_integer_value(v) < ((json_int_t)1 << 20))) {
+		state_err(err, errlen, "agent.json: RecordSpoolMaxBytes must "
+		    "be a whole number of bytes, at least 1048576");
+		goto fail;
+	}
+	if (v != NULL)
+		st->record_spool_max =
+		    (unsigned long long)json_integer_value(v);
 	snprintf(st->instance_id, sizeof(st->instance_id), "%s", id);
 	snprintf(st->endpoint, sizeof(st->endpoint), "%s", ep);
 	snprintf(st->region, sizeof(st->region), "%s", region ? region : "");

@@ -7,6 +7,9 @@
  *               "SudoersEntry": false  do not create
  *                 /etc/sudoers.d/ssm-agent-users for a new ssm-user
  *                 (default true, spec 9.2)
+ *               "RecordSpoolMaxBytes": N  session records not yet
+ *                 acknowledged by portholed before sessions' output
+ *                 waits (default 256 MiB, at least 1 MiB)
  */
 #ifndef PORTHOLE_AGENT_STATE_H
 #define PORTHOLE_AGENT_STATE_H
@@ -25,6 +28,7 @@ struct agent_state {
 	char region[64];
 	char ws_base[1024];      /* wss://host:port, derived from endpoint */
 	int sudoers_entry;       /* SudoersEntry, default 1 */
+	unsigned long long record_spool_max; /* RecordSpoolMaxBytes */
 	char key_path[AGENT_PATH_MAX];
 	char cert_path[AGENT_PATH_MAX];
 	char ca_path[AGENT_PATH_MAX];

@@ -8,10 +8,12 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "client/audit.h"
 #include "client/awsapi.h"
 #include "client/awscfg.h"
 #include "client/escape.h"
 #include "client/kms.h"
+#include "client/logs.h"
 #include "client/plugin.h"
 #include "client/session.h"
 #include "client/tty.h"
@@ -37,6 +39,10 @@ main_synopsis(FILE *f)
 	    "           [--parameters JSON|Key=Value,...] [--profile P]\n"
 	    "           [--region R] [--endpoint-url URL]\n"
 	    "           [--keepalive SECONDS] [--escape-char C|^X|none]\n"
+	    "       porthole logs SESSION-ID [--text|--cast|--raw]\n"
+	    "       porthole replay SESSION-ID [--speed N]\n"
+	    "       porthole audit [--since T] [--until T] [--user U] "
+	    "[--event E]\n"
 	    "       porthole --version\n"
 	    "       porthole --help\n");
 }
@@ -364,6 +370,13 @@ main_porthole(int argc, char **argv)
 {
 	struct client_cli_args a;
 
+	/* Session records (logs.c), with options of their own. */
+	if (argc > 1 && (strcmp(argv[1], "logs") == 0 ||
+	    strcmp(argv[1], "replay") == 0))
+		return client_logs_main(argc - 1, argv + 1);
+	/* The audit trail has its own options (client/audit.h). */
+	if (argc >= 2 && strcmp(argv[1], "audit") == 0)
+		return client_audit_main(argc - 1, argv + 1);
 	if (client_cli_parse(&a, argc, argv) != 0) {
 		fprintf(stderr, "porthole: %s\n\n", a.err);
 		main_synopsis(stderr);

@@ -2,7 +2,8 @@
  * is SigV4-verified against the store's access keys; the signing scope's
  * service and the X-Amz-Target header pick the dispatcher; the answer is
  * AWS JSON 1.1 with an x-amzn-RequestId header, errors as
- * {"__type": ..., "message": ...}. One audit line per call. */
+ * {"__type": ..., "message": ...}. Every call, whatever its outcome, gets
+ * one log line and one event in the audit trail (audit.h). */
 #include "server/api.h"
 
 #include <stdio.h>
@@ -17,12 +18,14 @@
 #include "common/log.h"
 #include "common/sigv4.h"
 #include "common/uuid.h"
+#include "server/api_cloudtrail.h"
 #include "server/api_iam.h"
 #include "server/api_json.h"
 #include "server/api_kms.h"
 #include "server/api_query.h"
 #include "server/api_ssm.h"
 #include "server/api_sts.h"
+#include "server/audit.h"
 #include "server/authz.h"
 #include "server/instance_principal.h"
 #include "server/store.h"
@@ -40,6 +43,8 @@ static const struct {
 } api_json_services[] = {
 	{ "ssm", "AmazonSSM.", api_ssm_dispatch },
 	{ "kms", "TrentService.", api_kms_dispatch },
+	{ "cloudtrail", API_CLOUDTRAIL_TARGET_PREFIX,
+	    api_cloudtrail_dispatch },
 };
 
 /* Query-protocol services (form-encoded POST, XML answers): signing
@@ -247,16 +252,87 @@ api_respond_query_error(struct http_request *req, const char *ns,
 	free(xml);
 }
 
+/* The call's name when it failed before its dispatcher knew it: a JSON
+ * service's X-Amz-Target after the last '.', a Query service's Action
+ * (the audit trail cleans either). */
 static void
-api_audit(const char *request_id, const char *service, const char *action,
-    const struct principal *p, const char *peer, int status,
-    const char *error)
+api_guess_action(struct http_request *req, int query, char *action,
+    size_t size)
 {
+	const char *target = http_header(req, "X-Amz-Target"), *dot, *a;
+	struct api_form *f;
+
+	if (strcmp(action, "-") != 0)
+		return;
+	if (query) {
+		if (api_form_parse((const char *)req->body, req->body_len,
+		    &f) != 0)
+			return;
+		if ((a = api_form_get(f, "Action")) != NULL)
+			snprintf(action, size, "%s", a);
+		api_form_free(f);
+		return;
+	}
+	if (target == NULL)
+		return;
+	dot = strrchr(target, '.');
+	snprintf(action, size, "%s", dot != NULL ? dot + 1 : target);
+}
+
+/* The log line and the audit event of one call. p NULL: not
+ * authenticated (the event names the access key the request claimed, and
+ * not its parameters: an unauthenticated body is not worth parsing). in,
+ * out: a JSON service's request and answer; a Query service's request is
+ * its form body. */
+static void
+api_audit(struct server *srv, struct http_request *req,
+    const char *request_id, const char *service, const char *region,
+    const char *action, const struct principal *p, const char *peer,
+    int status, const struct api_error *err, int query, const json_t *in,
+    const json_t *out, const char *xml, size_t xml_len)
+{
+	char akid[129], claimed[64];
+	struct audit_event ev;
+
 	log_info("event=api request_id=%s service=%s action=%s principal=%s "
 	    "peer=%s status=%d%s%s", request_id, service, action,
 	    p != NULL && p->arn[0] != '\0' ? p->arn : "-",
-	    peer != NULL ? peer : "-", status, error ? " error=" : "",
-	    error ? error : "");
+	    peer != NULL ? peer : "-", status, err ? " error=" : "",
+	    err ? err->type : "");
+	if (srv->audit == NULL)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.service = service;
+	if (p == NULL && audit_claimed_credential(http_header(req,
+	    "Authorization"), akid, sizeof(akid), claimed,
+	    sizeof(claimed)) == 0) {
+		ev.access_key_id = akid;
+		if (strcmp(service, "-") == 0 && claimed[0] != '\0')
+			ev.service = claimed;
+	}
+	ev.name = action;
+	ev.region = region != NULL && region[0] != '\0' ? region :
+	    srv->region;
+	ev.account_id = srv->account_id;
+	ev.source_ip = peer;
+	ev.user_agent = http_header(req, "User-Agent");
+	ev.principal = p;
+	if (p != NULL && query) {
+		ev.form = req->body;
+		ev.form_len = req->body_len;
+	} else if (p != NULL)
+		ev.request = in;
+	ev.response = out;
+	ev.response_xml = xml;
+	ev.response_xml_len = xml_len;
+	if (err != NULL) {
+		/* The code the caller saw. */
+		ev.error_code = query ? api_query_error_code(err->type) :
+		    err->type;
+		ev.error_message = err->message;
+	}
+	ev.request_id = request_id;
+	(void)audit_record(srv->audit, &ev);
 }
 
 void
@@ -280,6 +356,10 @@ api_handle(struct server *srv, struct http_request *req)
 	memset(&look, 0, sizeof(look));
 	memset(&id, 0, sizeof(id));
 	peer = req->conn != NULL ? conn_peer_addr(req->conn) : NULL;
+	/* An IPv4 peer of a dual-stack socket is its IPv4 address. */
+	if (peer != NULL && strncmp(peer, "::ffff:", 7) == 0 &&
+	    strchr(peer, '.') != NULL)
+		peer += 7;
 	snprintf(action, sizeof(action), "-");
 	query = api_is_form(req);
 
@@ -327,11 +407,8 @@ api_handle(struct server *srv, struct http_request *req)
 	}
 	authed = 1;
 	conn_set_authenticated(req->conn);
-	/* The request-level condition keys: an IPv4 peer of a dual-stack
-	 * socket is its IPv4 address; every request comes over TLS. */
-	if (peer != NULL && strncmp(peer, "::ffff:", 7) == 0 &&
-	    strchr(peer, '.') != NULL)
-		peer += 7;
+	/* The request-level condition keys; every request comes over
+	 * TLS. */
 	snprintf(look.p.origin.source_ip, sizeof(look.p.origin.source_ip),
 	    "%s", peer != NULL ? peer : "");
 	look.p.origin.secure_transport = 1;
@@ -363,8 +440,8 @@ api_handle(struct server *srv, struct http_request *req)
 		    api_query_services[qi].dispatch, req->body, req->body_len,
 		    action, sizeof(action), &xml, &xlen, &err) != 0)
 			goto fail;
-		api_audit(request_id, id.service, action, &look.p, peer, 200,
-		    NULL);
+		api_audit(srv, req, request_id, id.service, id.region, action,
+		    &look.p, peer, 200, NULL, 1, NULL, NULL, xml, xlen);
 		snprintf(hdr, sizeof(hdr), "x-amzn-RequestId: %s\r\n",
 		    request_id);
 		http_respond(req, 200, API_XML_TYPE, hdr, xml, xlen);
@@ -422,7 +499,8 @@ api_handle(struct server *srv, struct http_request *req)
 			    "An internal error occurred.");
 		goto fail;
 	}
-	api_audit(request_id, id.service, action, &look.p, peer, 200, NULL);
+	api_audit(srv, req, request_id, id.service, id.region, action,
+	    &look.p, peer, 200, NULL, 0, in, out, NULL, 0);
 	api_respond_json(req, 200, out, request_id);
 	api_wipe_plaintext(in);
 	api_wipe_plaintext(out);
@@ -430,8 +508,10 @@ api_handle(struct server *srv, struct http_request *req)
 	json_decref(out);
 	return;
 fail:
-	api_audit(request_id, id.service[0] != '\0' ? id.service : "-", action,
-	    authed ? &look.p : NULL, peer, err.status, err.type);
+	api_guess_action(req, query, action, sizeof(action));
+	api_audit(srv, req, request_id, id.service[0] != '\0' ? id.service :
+	    "-", id.region, action, authed ? &look.p : NULL, peer, err.status,
+	    &err, query, in, NULL, NULL, 0);
 	if (query) {
 		if (qi < 0)
 			qi = api_query_service(id.service);

@@ -217,6 +217,18 @@ api_form_get(const struct api_form *f, const char *name)
 	return NULL;
 }
 
+/* The i-th pair in body order (the audit trail copies them all). */
+int
+api_form_pair(const struct api_form *f, size_t i, const char **name,
+    const char **value)
+{
+	if (f == NULL || i >= f->n)
+		return PH_ERR_NOTFOUND;
+	*name = f->pairs[i].name;
+	*value = f->pairs[i].value;
+	return 0;
+}
+
 const char *
 api_form_getf(const struct api_form *f, const char *fmt, ...)
 {
@@ -407,6 +419,19 @@ static const struct {
 	{ "InternalServerError", "ServiceFailure", 500 },
 	{ "UnknownOperationException", "InvalidAction", 400 },
 };
+
+const char *
+api_query_error_code(const char *type)
+{
+	size_t i;
+
+	if (type == NULL || type[0] == '\0')
+		return "ServiceFailure";
+	for (i = 0; i < sizeof(aq_codes) / sizeof(aq_codes[0]); i++)
+		if (strcmp(type, aq_codes[i].json) == 0)
+			return aq_codes[i].query;
+	return type;
+}
 
 int
 api_query_error_xml(const char *ns, const struct api_error *err,

@@ -32,6 +32,11 @@ const char *api_form_get(const struct api_form *f, const char *name);
 const char *api_form_getf(const struct api_form *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The i-th pair in body order: 0 and *name, *value set, or
+ * PH_ERR_NOTFOUND past the last. */
+int api_form_pair(const struct api_form *f, size_t i, const char **name,
+    const char **value);
+
 /* Writing inside ActionResult. Each returns 0 or PH_ERR_NOMEM. */
 int api_xml_open(struct api_xml *x, const char *element);
 int api_xml_close(struct api_xml *x);
@@ -73,6 +78,9 @@ int api_query_run(const struct api_call *c, const char *ns,
     api_query_dispatch_fn dispatch, const void *body, size_t len,
     char *action_out, size_t action_size, char **xml_out, size_t *xml_len,
     struct api_error *err);
+/* The Code a Query service answers for an api_error type
+ * ("AccessDeniedException": "AccessDenied"; others as they are). */
+const char *api_query_error_code(const char *type);
 /* The ErrorResponse for err: AWS JSON types map to Query codes
  * (AccessDeniedException: AccessDenied, 403). *out malloc'd; NULL if out of
  * memory. *status_out: the HTTP status to answer with. */

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "server/api_documents.h"
 #include "server/api_json.h"
+#include "server/api_ssm_records.h"
 #include "server/authz.h"
 #include "server/gateway.h"
 #include "server/instance_principal.h"
@@ -1257,6 +1258,7 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 	struct api_call cc;
 	json_t *params, *doc = NULL, *rdoc = NULL, *rparams = NULL, *x, *y;
 	struct session_rec rec;
+	struct record_prefs prefs;
 	char *content = NULL;
 	json_error_t jerr;
 	struct api_v v;
@@ -1365,7 +1367,8 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 		    "%s is not connected.", target);
 		goto out;
 	}
-	if ((rc = api_documents_check_target(c, target, rdoc, err)) != 0)
+	if ((rc = api_documents_check_target(c, target, rdoc, err)) != 0 ||
+	    (rc = api_ssm_records_prefs(c, rdoc, &prefs, err)) != 0)
 		goto out;
 	if (!ssm_host_ok(c->host)) {
 		rc = ssm_stream_url(c, "", out, err);
@@ -1393,6 +1396,7 @@ ssm_start_session(const struct api_call *c, json_t *in, json_t *out,
 		rc = api_error_internal(err, "start_session", rc);
 		goto out;
 	}
+	api_ssm_records_created(c, sid, &prefs);
 	rc = gateway_start_session(c->srv->gw, target, sid, docname, rdoc,
 	    rparams, rec.owner, "");
 	if (rc != 0) {
@@ -1497,6 +1501,7 @@ ssm_resume_session(const struct api_call *c, json_t *in, json_t *out,
 }
 
 struct sess_list {
+	const struct api_call *c;
 	json_t *list;
 	int limit, more;
 };
@@ -1525,6 +1530,7 @@ ssm_session_cb(void *arg, const struct session_info *si)
 	ssm_set_opt_str(o, "Details", si->details);
 	ssm_set_opt_str(o, "MaxSessionDuration", si->max_session_duration);
 	ssm_set_str(o, "AccessType", "Standard");
+	api_ssm_records_output_url(l->c, r->session_id, o);
 	json_array_append_new(l->list, o);
 	return 0;
 }
@@ -1615,6 +1621,7 @@ ssm_describe_sessions(const struct api_call *c, json_t *in, json_t *out,
 		return rc;
 	q.history = strcmp(state, "History") == 0;
 	q.limit = l.limit + 1;
+	l.c = c;
 	l.list = json_array();
 	json_object_set_new(out, "Sessions", l.list);
 	if (none)
@@ -1666,6 +1673,7 @@ static const struct api_json_action ssm_actions[] = {
 	{ "DescribeSessions", ssm_describe_sessions },
 	{ "GetConnectionStatus", ssm_get_connection_status },
 	{ "GetDocument", api_documents_get },
+	{ "GetSessionLog", api_ssm_get_session_log },
 	{ "ListDocumentVersions", api_documents_list_versions },
 	{ "ListDocuments", api_documents_list },
 	{ "ListTagsForResource", ssm_list_tags_for_resource },

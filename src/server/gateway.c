@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "common/ws.h"
+#include "server/audit.h"
 #include "server/authz.h"
 #include "server/instance_principal.h"
 #include "server/store.h"
@@ -657,12 +658,21 @@ dchan_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 		log_limited(LOG_WARN, "data_channel_refused",
 		    "event=data_channel_refused session=%s reason=\"no OpenDataChannel\"",
 		    d->session_id);
+		audit_channel(d->gw->srv, "OpenDataChannel", d->side ==
+		    SIDE_AGENT ? d->peer_cn : NULL, d->session_id,
+		    conn_peer_addr(ws_conn(d->ws)), NULL, "InvalidRequest",
+		    "expected OpenDataChannel");
 		dchan_close(d, 1008, "expected OpenDataChannel");
 		return;
 	}
 	rc = d->side == SIDE_AGENT ? dchan_open_agent(d, o) :
 	    dchan_open_client(d, o);
 	json_decref(o);
+	/* The data channel's audit event: OpenDataChannel decides it. */
+	audit_channel(d->gw->srv, "OpenDataChannel", d->side == SIDE_AGENT ?
+	    d->peer_cn : NULL, d->session_id, conn_peer_addr(ws_conn(d->ws)),
+	    NULL, rc != 0 ? "AccessDeniedException" : NULL, rc != 0 ?
+	    "Session is already terminated or the token is invalid" : NULL);
 	if (rc != 0) {
 		log_limited(LOG_WARN, "data_channel_refused",
 		    "event=data_channel_refused session=%s side=%s err=\"%s\"",
@@ -942,13 +952,34 @@ gw_valid_id(const char *s, size_t max)
 	return n > 0;
 }
 
+/* The audit event of a channel open decided at the upgrade: which
+ * channel and session the path names; an agent is its certificate. */
 static void
-gw_refuse(struct http_request *req, int status, const char *type,
+gw_audit_open(struct gateway *gw, struct http_request *req, const char *code,
     const char *msg)
+{
+	static const char ctl[] = "/v1/control-channel/";
+	static const char data[] = "/v1/data-channel/";
+	const char *cn = conn_peer_cn(req->conn);
+	const char *addr = conn_peer_addr(req->conn);
+	const char *ua = http_header(req, "User-Agent");
+
+	if (strncmp(req->path, ctl, sizeof(ctl) - 1) == 0)
+		audit_channel(gw->srv, "OpenControlChannel", cn, NULL, addr,
+		    ua, code, msg);
+	else if (strncmp(req->path, data, sizeof(data) - 1) == 0)
+		audit_channel(gw->srv, "OpenDataChannel", cn,
+		    req->path + sizeof(data) - 1, addr, ua, code, msg);
+}
+
+static void
+gw_refuse(struct gateway *gw, struct http_request *req, int status,
+    const char *type, const char *msg)
 {
 	char body[512];
 	int n;
 
+	gw_audit_open(gw, req, type, msg);
 	/* spec 2.2: the agent looks for <AccessDeniedException> in bodies. */
 	n = snprintf(body, sizeof(body), "<%s><Message>%s</Message></%s>",
 	    type, msg, type);
@@ -1011,7 +1042,7 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 	int rc;
 
 	if (gw->shutting_down) {
-		gw_refuse(req, 503, "ServiceUnavailable", "shutting down");
+		gw_refuse(gw, req, 503, "ServiceUnavailable", "shutting down");
 		return;
 	}
 	if (strncmp(req->path, ctl_prefix, sizeof(ctl_prefix) - 1) == 0) {
@@ -1021,7 +1052,7 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 			log_limited(LOG_WARN, "control_channel_refused",
 		    "event=control_channel_refused instance=%.64s addr=%s",
 			    id, conn_peer_addr(req->conn));
-			gw_refuse(req, 403, "AccessDeniedException",
+			gw_refuse(gw, req, 403, "AccessDeniedException",
 			    "The instance is not registered or its certificate does not match");
 			return;
 		}
@@ -1030,7 +1061,7 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 		rc = gw_instance_allowed(gw, id, conn_peer_addr(req->conn),
 		    ctl_actions, "*", why, sizeof(why));
 		if (rc != 0) {
-			gw_refuse(req, rc == PH_ERR_DENIED ? 403 : 500,
+			gw_refuse(gw, req, rc == PH_ERR_DENIED ? 403 : 500,
 			    rc == PH_ERR_DENIED ? "AccessDeniedException" :
 			    "InternalServerError", rc == PH_ERR_DENIED ? why :
 			    "internal error");
@@ -1038,11 +1069,12 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 		}
 		c = calloc(1, sizeof(*c));
 		if (c == NULL) {
-			gw_refuse(req, 500, "InternalServerError", "out of memory");
+			gw_refuse(gw, req, 500, "InternalServerError", "out of memory");
 			return;
 		}
 		c->gw = gw;
 		snprintf(c->instance_id, sizeof(c->instance_id), "%s", id);
+		gw_audit_open(gw, req, NULL, NULL);  /* req is gone after */
 		w = http_upgrade_ws(req, &ctl_cbs, c);
 		if (w == NULL) {
 			free(c);
@@ -1060,14 +1092,14 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 	if (strncmp(req->path, data_prefix, sizeof(data_prefix) - 1) == 0) {
 		id = req->path + sizeof(data_prefix) - 1;
 		if (!gw_valid_id(id, SESSION_ID_MAX - 1)) {
-			gw_refuse(req, 400, "ValidationException",
+			gw_refuse(gw, req, 400, "ValidationException",
 			    "invalid session id");
 			return;
 		}
 		/* An agent is identified by its client certificate; anyone
 		 * else is a client and must present the session's token. */
 		if (cn != NULL && store_instance_active(gw->srv->store, cn) != 0) {
-			gw_refuse(req, 403, "AccessDeniedException",
+			gw_refuse(gw, req, 403, "AccessDeniedException",
 			    "The instance is not registered");
 			return;
 		}
@@ -1079,7 +1111,7 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 			    "event=data_channel_refused session=%s addr=%s "
 			    "reason=\"no open session\"", id,
 			    conn_peer_addr(req->conn));
-			gw_refuse(req, 403, "AccessDeniedException",
+			gw_refuse(gw, req, 403, "AccessDeniedException",
 			    "Session is already terminated or the token is invalid");
 			return;
 		}
@@ -1088,7 +1120,7 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 		    sizeof(why))) != 0) {
 			if (rc == PH_ERR_DENIED)
 				gw_data_denied(gw, id, why);
-			gw_refuse(req, rc == PH_ERR_DENIED ? 403 : 500,
+			gw_refuse(gw, req, rc == PH_ERR_DENIED ? 403 : 500,
 			    rc == PH_ERR_DENIED ? "AccessDeniedException" :
 			    "InternalServerError", rc == PH_ERR_DENIED ? why :
 			    "internal error");
@@ -1096,7 +1128,7 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 		}
 		d = calloc(1, sizeof(*d));
 		if (d == NULL) {
-			gw_refuse(req, 500, "InternalServerError", "out of memory");
+			gw_refuse(gw, req, 500, "InternalServerError", "out of memory");
 			return;
 		}
 		d->gw = gw;
@@ -1117,7 +1149,7 @@ gateway_handle_upgrade(struct gateway *gw, struct http_request *req)
 			conn_set_nodelay(ws_conn(w), 1);
 		return;
 	}
-	gw_refuse(req, 404, "NotFound", "no such channel");
+	gw_refuse(gw, req, 404, "NotFound", "no such channel");
 }
 
 /* ---- API-facing operations ----------------------------------------------- */

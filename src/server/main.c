@@ -18,10 +18,12 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "server/api.h"
+#include "server/audit.h"
 #include "server/authz.h"
 #include "server/gateway.h"
 #include "server/init.h"
 #include "server/kms.h"
+#include "server/records.h"
 #include "server/register.h"
 #include "server/server.h"
 #include "server/sink.h"
@@ -81,8 +83,9 @@ usage(FILE *f)
 	    KMS_ROOT_KEY_ENV, KMS_ROOT_KEY_FILE);
 }
 
-/* Route a request: WebSocket channels to the gateway, registration to its
- * handler, everything else to the AWS-compatible API. */
+/* Route a request: WebSocket channels to the gateway, registration and
+ * session records to their handlers, everything else to the
+ * AWS-compatible API. */
 static void
 route_request(struct http_request *req, void *arg)
 {
@@ -95,6 +98,10 @@ route_request(struct http_request *req, void *arg)
 	if (strcmp(req->method, "POST") == 0 &&
 	    strcmp(req->path, "/v1/register") == 0) {
 		register_handle(srv, req);
+		return;
+	}
+	if (records_is_request(req->path)) {
+		records_handle(srv, req);
 		return;
 	}
 	api_handle(srv, req);
@@ -187,8 +194,37 @@ load_net_config(json_t *o, struct net_config *nc)
 	    DEFAULT_WS_AUTH_TIMEOUT_S, CONFIG_SECONDS_MAX);
 }
 
+/* The audit trail's keys: AuditMaxFileBytes (whole number from
+ * AUDIT_MIN_FILE_BYTES to 1 TiB) and AuditSyslog (true or false). */
 static void
-load_config(struct server *srv, struct net_config *nc)
+load_audit_config(json_t *o, struct audit_config *ac)
+{
+	json_t *v;
+
+	memset(ac, 0, sizeof(*ac));
+	ac->max_file_bytes = AUDIT_MAX_FILE_BYTES_DEFAULT;
+	if ((v = json_object_get(o, "AuditMaxFileBytes")) != NULL) {
+		if (json_is_integer(v) && json_integer_value(v) >=
+		    (json_int_t)AUDIT_MIN_FILE_BYTES &&
+		    json_integer_value(v) <= ((json_int_t)1 << 40))
+			ac->max_file_bytes = (uint64_t)json_integer_value(v);
+		else
+			log_warn("event=config_ignored key=AuditMaxFileBytes "
+			    "note=\"not a whole number from %llu to 2^40\"",
+			    (unsigned long long)AUDIT_MIN_FILE_BYTES);
+	}
+	if ((v = json_object_get(o, "AuditSyslog")) != NULL) {
+		if (json_is_boolean(v))
+			ac->syslog = json_is_true(v);
+		else
+			log_warn("event=config_ignored key=AuditSyslog "
+			    "note=\"not true or false\"");
+	}
+}
+
+static void
+load_config(struct server *srv, struct net_config *nc,
+    struct audit_config *ac)
 {
 	char path[600];
 	json_error_t jerr;
@@ -200,6 +236,7 @@ load_config(struct server *srv, struct net_config *nc)
 	snprintf(path, sizeof(path), "%s/config.json", srv->data_dir);
 	o = json_load_file(path, 0, &jerr);
 	load_net_config(o, nc);   /* the defaults when o is NULL */
+	load_audit_config(o, ac);
 	if (o == NULL)
 		return;
 	if ((v = json_string_value(json_object_get(o, "Region"))) != NULL)
@@ -344,6 +381,7 @@ serve_main(int argc, char **argv)
 	};
 	const char *data_dir = NULL, *listen = DEFAULT_LISTEN;
 	struct kms_root_opts kro;
+	struct audit_config ac;
 	char host[256], cert[600], key[600], ca[600], db[600], why[300];
 	struct serve_state st;
 	unsigned long long nofile;
@@ -376,7 +414,7 @@ serve_main(int argc, char **argv)
 	snprintf(key, sizeof(key), "%s/server.key", data_dir);
 	snprintf(ca, sizeof(ca), "%s/ca.pem", data_dir);
 	snprintf(db, sizeof(db), "%s/" SERVER_DB_FILE, data_dir);
-	load_config(&st.srv, &net_cfg);
+	load_config(&st.srv, &net_cfg, &ac);
 
 	st.srv.loop = uv_default_loop();
 	signal(SIGPIPE, SIG_IGN);
@@ -392,9 +430,20 @@ serve_main(int argc, char **argv)
 			    db, why);
 		return 1;
 	}
+	/* No audit trail, no service: every call must leave its event. */
+	if ((rc = audit_open(&st.srv.audit, data_dir, &ac)) != 0) {
+		fprintf(stderr, "portholed serve: cannot open the audit trail "
+		    "in %s/%s (%s)\n", data_dir, AUDIT_SUBDIR, ph_strerror(rc));
+		store_close(st.srv.store);
+		return 1;
+	}
+	log_info("event=audit_trail dir=%s max_file_bytes=%llu syslog=%d",
+	    audit_dir(st.srv.audit), (unsigned long long)ac.max_file_bytes,
+	    ac.syslog);
 	if ((rc = kms_open(&st.srv.kms, data_dir, &kro)) != 0) {
 		fprintf(stderr, "portholed serve: cannot open the KMS key "
 		    "store in %s (%s)\n", data_dir, ph_strerror(rc));
+		audit_close(st.srv.audit);
 		store_close(st.srv.store);
 		return 1;
 	}
@@ -405,6 +454,7 @@ serve_main(int argc, char **argv)
 		fprintf(stderr, "portholed serve: cannot load the TLS "
 		    "certificate from %s (%s)\n", data_dir, ph_strerror(rc));
 		kms_close(st.srv.kms);
+		audit_close(st.srv.audit);
 		store_close(st.srv.store);
 		return 1;
 	}
@@ -415,6 +465,9 @@ serve_main(int argc, char **argv)
 		    "delivery queue (%s); see the log\n", ph_strerror(rc));
 		goto fail;
 	}
+	/* Strict mode, and records completed before a crash but not
+	 * rendered. */
+	records_start(&st.srv);
 	if ((rc = gateway_new(&st.srv.gw, &st.srv)) != 0)
 		goto fail;
 	rc = listener_start(st.srv.loop, st.srv.tls, host, port, on_accept,
@@ -464,9 +517,11 @@ fail:
 	if (st.srv.gw)
 		gateway_free(st.srv.gw);
 	sink_close(st.srv.sink);
+	records_close(&st.srv);
 	tls_ctx_free(st.srv.tls);
 	kms_close(st.srv.kms);
 	authz_free(&st.srv);
+	audit_close(st.srv.audit);
 	store_close(st.srv.store);
 	uv_loop_close(st.srv.loop);
 	return rc == 0 ? 0 : 1;

@@ -13,6 +13,8 @@ struct tls_ctx;
 struct kms;
 struct authz_cache;
 struct sink;
+struct records;
+struct audit;
 
 struct server {
 	uv_loop_t *loop;
@@ -22,10 +24,15 @@ struct server {
 	struct kms *kms;       /* KMS key store; NULL: KMS unavailable */
 	struct authz_cache *authz;  /* authz.c's decisions cache, or NULL */
 	struct sink *sink;     /* finished records' delivery (sink.c) */
+	struct records *records;  /* record appends' queue (records.c) */
+	struct audit *audit;   /* the audit trail (audit.h), or NULL */
 	char data_dir[512];
 	char region[32];       /* default signing region, e.g. us-east-1 */
 	char account_id[13];   /* 12 digits */
 	int shutting_down;
+	/* config.json RecordingStrict: no session for a bucket while the
+	 * sink is unhealthy (records.c). */
+	int recording_strict;
 };
 
 #endif

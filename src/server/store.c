@@ -253,6 +253,23 @@ static const char *const migrations[] = {
 	" PRIMARY KEY (session_id, path));"
 	"CREATE INDEX sink_queue_due ON sink_queue (state, next_ms);"
 	"PRAGMA user_version = 5;",
+	/* version 6: session records (store_records.c): the recording
+	 * preferences each session started with, and the record's state.
+	 * The bytes are files under DATA_DIR/records/. */
+	"CREATE TABLE session_records ("
+	" session_id TEXT PRIMARY KEY,"
+	" s3_bucket TEXT NOT NULL DEFAULT '',"
+	" s3_prefix TEXT NOT NULL DEFAULT '',"
+	" s3_encrypt INTEGER NOT NULL DEFAULT 0,"
+	" kms_key_id TEXT NOT NULL DEFAULT '',"
+	" complete INTEGER NOT NULL DEFAULT 0,"
+	" length INTEGER NOT NULL DEFAULT 0,"
+	" completed_ms INTEGER NOT NULL DEFAULT 0,"
+	" rendered INTEGER NOT NULL DEFAULT 0,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE INDEX session_records_pending ON session_records"
+	"(complete, rendered);"
+	"PRAGMA user_version = 6;",
 };
 
 #define STORE_SCHEMA_VERSION \

@@ -528,9 +528,38 @@ def gateway():
           msg(0, 0, 1, b"y", flags=0x10))
 
 
+def rec_frame(ftype, t_us, data):
+    """A raw record frame (src/common/record.h): type, time, length."""
+    return ftype + struct.pack(">QI", t_us, len(data)) + data
+
+
+def record():
+    c = Corpus("record")
+    head = b"PHREC1\n" + jb({
+        "version": 1, "session_id": "alice-0123456789abcdef0",
+        "instance_id": "mi-0123456789abcdef0",
+        "session_type": "Standard_Stream", "start_ms": CREATED_MS,
+        "width": 80, "height": 24, "run_as": "ssm-user"}) + b"\n"
+    end = rec_frame(b"m", 9000, jb({"event": "end", "status": "Terminated",
+                                   "reason": "client"}))
+    c.add("shell", head + rec_frame(b"r", 0, b"80x24") +
+          rec_frame(b"i", 1000, b"AAFFHHJJ") +
+          rec_frame(b"i", 2000, b"\x7f" * 8) +
+          rec_frame(b"o", 2500, b"\x08 \x08" * 8) +
+          rec_frame(b"i", 3000, b"whoami\r") +
+          rec_frame(b"o", 3500, b"ssm-user\r\n$ ") + end)
+    c.add("binary", head + rec_frame(b"o", 10, bytes(range(256))) + end)
+    c.add("partial", head + rec_frame(b"o", 10, b"hello")[:9])
+    c.add("port", head.replace(b"Standard_Stream", b"Port") +
+          rec_frame(b"m", 5, jb({"event": "connect", "host": "localhost",
+                                 "port": 22})) + end)
+    c.add("frames_only", rec_frame(b"o", 1, b"x") + rec_frame(b"q", 2, b""))
+
+
 def main():
     for gen in (clientmsg, sigv4, kms_policy, escape, client_proto,
-                agent_handshake, channel, documents, api, http, ws, gateway):
+                agent_handshake, channel, documents, api, http, ws, gateway,
+                record):
         gen()
 
 
