@@ -25,7 +25,7 @@
 
 #include "common/err.h"
 
-#define S3_CONNECT_TIMEOUT_S 10
+#define S3_CONNECT_TIMEOUT_S 10L
 #define S3_TIMEOUT_DFLT_S 60
 #define S3_TIMEOUT_MAX_S 3600
 #define S3_RESP_MAX (64 * 1024)    /* an answer's body: XML, small */
@@ -621,7 +621,7 @@ s3_call_run(struct s3_job *j, struct s3_call *c, const char *content_type)
 	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(cu, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT, (long)S3_CONNECT_TIMEOUT_S);
+	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT, S3_CONNECT_TIMEOUT_S);
 	/* A transfer slower than a byte a second for the timeout ends. */
 	curl_easy_setopt(cu, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(cu, CURLOPT_LOW_SPEED_TIME, cfg->timeout_s);

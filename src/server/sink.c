@@ -56,6 +56,7 @@ struct sink {
 	int healthy;
 	char last_error[256];
 	int64_t fail_logged_ms;
+	int64_t hold_until_ms;       /* no upload before (store trouble) */
 };
 
 static void sink_kick(struct sink *s);
@@ -257,8 +258,10 @@ upload_failed(struct sink *s, int64_t now)
 		delay *= 2;
 	if (delay > s->retry_max_ms)
 		delay = s->retry_max_ms;
-	(void)store_sink_retry_at(s->srv->store, s->job.session_id,
-	    s->job.path, now + delay);
+	/* A store that cannot note the retry must not make it at once. */
+	if (store_sink_retry_at(s->srv->store, s->job.session_id,
+	    s->job.path, now + delay) != 0)
+		s->hold_until_ms = now + delay;
 	if (s->healthy || now - s->fail_logged_ms >= SINK_FAIL_LOG_MS)
 		sink_log_failing(s, now);
 	s->healthy = 0;
@@ -274,8 +277,9 @@ upload_done(struct sink *s, int64_t now)
 	if (rc != 0) {
 		/* Uploaded again later: a PUT of the same object is
 		 * harmless, a lost row is not. */
-		(void)store_sink_retry_at(s->srv->store, s->job.session_id,
-		    s->job.path, now + s->retry_max_ms);
+		if (store_sink_retry_at(s->srv->store, s->job.session_id,
+		    s->job.path, now + s->retry_max_ms) != 0)
+			s->hold_until_ms = now + s->retry_max_ms;
 		return;
 	}
 	log_info("event=sink_delivered session=%s bucket=%s key=\"%s\"",
@@ -351,6 +355,10 @@ sink_kick(struct sink *s)
 	if (s->busy || s->closing || s->srv->shutting_down)
 		return;
 	uv_timer_stop(&s->timer);
+	if ((now = sink_now_ms()) < s->hold_until_ms) {
+		sink_wait(s, s->hold_until_ms - now);
+		return;
+	}
 	for (i = 0; i < SINK_SCAN_MAX; i++) {
 		now = sink_now_ms();
 		rc = store_sink_next(s->srv->store, now, &s->job, &next_due);
@@ -370,8 +378,11 @@ sink_kick(struct sink *s)
 		/* Nothing can bring it back: say so loudly, once. */
 		log_error("event=sink_file_lost session=%s path=\"%s\" "
 		    "errno=%d", s->job.session_id, s->job.path, errno);
-		(void)store_sink_finish(s->srv->store, s->job.session_id,
-		    s->job.path, SINK_LOST, now);
+		if (store_sink_finish(s->srv->store, s->job.session_id,
+		    s->job.path, SINK_LOST, now) != 0) {
+			sink_wait(s, SINK_STORE_RETRY_MS);
+			return;
+		}
 	}
 	if (i == SINK_SCAN_MAX) {
 		sink_wait(s, 0);
@@ -484,8 +495,10 @@ sink_enqueue(struct sink *s, const struct sink_item *it)
 	if (it->key_prefix != NULL &&
 	    !sink_text_valid(it->key_prefix, SINK_PREFIX_MAX))
 		return PH_ERR_INVALID;
+	/* A key id, alias or ARN: no spaces (it becomes a signed header). */
 	if (it->encrypt && it->kms_key_id != NULL &&
-	    !sink_text_valid(it->kms_key_id, SINK_KMS_SIZE - 1))
+	    (!sink_text_valid(it->kms_key_id, SINK_KMS_SIZE - 1) ||
+	    strchr(it->kms_key_id, ' ') != NULL))
 		return PH_ERR_INVALID;
 	if ((rows = calloc(it->npaths, sizeof(*rows))) == NULL)
 		return PH_ERR_NOMEM;

@@ -7,11 +7,21 @@ request goes through a proxy in this test that checks its SigV4
 signature the way botocore computes it (moto itself checks none), then
 passes it on to moto. Proves: a small file, an asciicast and a 12 MiB
 record (multipart) arrive byte-exact under the prefix as PREFIX/ID.EXT,
-with SSE-S3 or SSE-KMS as asked (head_object), and the local copies go
-only then; with the S3 server down, uploads fail, back off, keep every
-file and report the failure, and when it is back the files arrive, both
-in the same process and after a restart with files queued; a bad item is
-refused; the secret key appears in no output.
+path-style or virtual-hosted, with SSE-S3 or SSE-KMS as asked
+(head_object), and the local copies go only then; with the S3 server
+down, uploads fail, back off, keep every file and report the failure,
+and when it is back the files arrive, both in the same process and after
+a restart with files queued; an HTTPS endpoint is trusted only through
+S3CAFile; hostile answers (random bytes, no UploadId, entity expansion,
+a 200 whose body is an <Error>, a 5 MB error body) leave every file
+queued; a bad item is refused; the secret key appears in no output.
+
+End to end (S3SessionTest): a shell session through the AWS CLI with
+s3BucketName, s3KeyPrefix and s3EncryptionEnabled in the preferences;
+the S3 server stops mid-session and starts again after it ended; the
+record's .log, .cast and .rec arrive complete under the prefix with
+SSE-S3, the local copy goes, and DescribeSessions --state History names
+the transcript's object.
 """
 
 import hashlib
@@ -21,6 +31,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -55,7 +66,9 @@ class SigV4Proxy(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     upstream = None          # moto's port, or None while it is down
     requests = 0
+    virtual = 0
     bad = []
+    hostile = None     # (method, path) -> (status, body, headers) or None
 
     def log_message(self, fmt, *args):
         pass
@@ -96,6 +109,10 @@ class SigV4Proxy(http.server.BaseHTTPRequestHandler):
         return None
 
     def _reply(self, status, body, headers=()):
+        # Hostile answers end the exchange: a client that stopped
+        # reading must not leave a body on a reused connection.
+        if SigV4Proxy.hostile is not None:
+            self.close_connection = True
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
@@ -112,6 +129,10 @@ class SigV4Proxy(http.server.BaseHTTPRequestHandler):
             SigV4Proxy.bad.append(why)
             return self._reply(403, b"<Error><Code>SignatureDoesNotMatch"
                                b"</Code></Error>")
+        if SigV4Proxy.hostile is not None:
+            r = SigV4Proxy.hostile(self.command, self.path)
+            if r is not None:
+                return self._reply(*r)
         if SigV4Proxy.upstream is None:
             return self._reply(503, b"<Error><Code>ServiceUnavailable"
                                b"</Code><Message>moto is down</Message>"
@@ -121,6 +142,9 @@ class SigV4Proxy(http.server.BaseHTTPRequestHandler):
                                            timeout=30)
             hdrs = {k: v for k, v in self.headers.items()
                     if k.lower() not in ("expect", "connection")}
+            # moto takes BUCKET.localhost (virtual-hosted) as the bucket.
+            if self.headers.get("Host", "").startswith(BUCKET + "."):
+                SigV4Proxy.virtual += 1
             c.request(self.command, self.path, body=body, headers=hdrs)
             r = c.getresponse()
             data = r.read()
@@ -249,16 +273,17 @@ class S3SinkTest(unittest.TestCase):
         cls.proxy.server_close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def data_dir(self):
+    def data_dir(self, **extra):
         S3SinkTest.n += 1
         d = os.path.join(self.tmp, "d%d" % self.n)
         os.mkdir(d, 0o700)
+        cfg = {"S3Endpoint": "http://127.0.0.1:%d" % self.proxy_port,
+               "S3Region": REGION, "S3AccessKeyId": AKID,
+               "S3SecretAccessKey": SECRET, "SinkRetryMinSeconds": 1,
+               "SinkRetryMaxSeconds": 2}
+        cfg.update(extra)
         with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump({"S3Endpoint": "http://127.0.0.1:%d" % self.proxy_port,
-                       "S3Region": REGION, "S3AccessKeyId": AKID,
-                       "S3SecretAccessKey": SECRET,
-                       "SinkRetryMinSeconds": 1,
-                       "SinkRetryMaxSeconds": 2}, f)
+            json.dump(cfg, f)
         os.chmod(os.path.join(d, "config.json"), 0o600)
         return d
 
@@ -363,6 +388,121 @@ class S3SinkTest(unittest.TestCase):
         self.check_arrived(sid, f, "AES256")
         self.assertEqual(SigV4Proxy.bad, [])
 
+    def test_6_virtual_hosted(self):
+        # libcurl resolves NAME.localhost to loopback itself.
+        d = self.data_dir(S3Endpoint="http://localhost:%d" % self.proxy_port,
+                          S3PathStyle=False)
+        sid = "frank-0a1b2c3d4e5f60718"
+        f = self.files(d, sid, {".log": 100, ".rec": 9 * 1024 * 1024})
+        before = SigV4Proxy.virtual
+        drv = Driver(d, 60, [sid, BUCKET, PREFIX, "0", "",
+                             *(p for p, _ in f.values())])
+        self.assertEqual(drv.wait(), 0, drv.err)
+        self.assertEqual(drv.statuses()[-1]["depth"], 0, drv.lines)
+        self.check_arrived(sid, f, None)
+        # PutObject, and Create, 2 parts, Complete.
+        self.assertGreaterEqual(SigV4Proxy.virtual - before, 5)
+        self.assertEqual(SigV4Proxy.bad, [])
+
+    def tls_proxy(self, name):
+        """The proxy again, over TLS with a self-signed certificate for
+        127.0.0.1: (port, certificate path)."""
+        cert = os.path.join(self.tmp, name + ".pem")
+        key = os.path.join(self.tmp, name + ".key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-subj", "/CN=127.0.0.1", "-addext",
+                        "subjectAltName=IP:127.0.0.1", "-days", "1",
+                        "-keyout", key, "-out", cert], check=True,
+                       capture_output=True, timeout=60)
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SigV4Proxy)
+        srv.daemon_threads = True
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return srv.server_address[1], cert
+
+    def test_7_https_endpoint(self):
+        port, cert = self.tls_proxy("s3tls")
+        _, other = self.tls_proxy("other")
+        endpoint = "https://127.0.0.1:%d" % port
+        # A certificate the configured CA did not sign: nothing leaves.
+        d = self.data_dir(S3Endpoint=endpoint, S3CAFile=other)
+        sid = "grace-0a1b2c3d4e5f60718"
+        f = self.files(d, sid, {".log": 100})
+        n = SigV4Proxy.requests
+        drv = Driver(d, 3, [sid, BUCKET, PREFIX, "0", "", f[".log"][0]])
+        self.assertEqual(drv.wait(), 0, drv.err)
+        last = drv.statuses()[-1]
+        self.assertEqual(last["depth"], 1)
+        self.assertFalse(last["healthy"])
+        self.assertIn("certificate", last["last_error"].lower())
+        self.assertEqual(SigV4Proxy.requests, n)
+        self.assertTrue(os.path.exists(f[".log"][0]))
+        # The right CA: delivered.
+        with open(os.path.join(d, "config.json")) as fp:
+            cfg = json.load(fp)
+        cfg["S3CAFile"] = cert
+        with open(os.path.join(d, "config.json"), "w") as fp:
+            json.dump(cfg, fp)
+        drv = Driver(d, 60)
+        self.assertEqual(drv.wait(), 0, drv.err)
+        self.assertEqual(drv.statuses()[-1]["depth"], 0, drv.lines)
+        self.check_arrived(sid, f, None)
+        self.assertEqual(SigV4Proxy.bad, [])
+
+    def test_8_hostile_answers(self):
+        laughs = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaa">'
+                  + b"".join(b'<!ENTITY %s "%s">' % (
+                      bytes([98 + i]), (b"&%s;" % bytes([97 + i])) * 10)
+                      for i in range(8))
+                  + b']><InitiateMultipartUploadResult><UploadId>&i;'
+                  b'</UploadId></InitiateMultipartUploadResult>')
+        modes = {
+            # Random bytes, 200, no ETag: nothing counts as stored.
+            "garbage": lambda m, p: (200, os.urandom(3000)),
+            # CreateMultipartUpload without an UploadId; PutObject
+            # without an ETag.
+            "no-upload-id": lambda m, p: (
+                200, b"<InitiateMultipartUploadResult><Bucket>x</Bucket>"
+                b"</InitiateMultipartUploadResult>") if "uploads=" in p
+            else (200, b""),
+            # Entity expansion in the UploadId.
+            "laughs": lambda m, p: (200, laughs) if "uploads=" in p
+            else (500, b""),
+            # 200 from CompleteMultipartUpload with an <Error> body (S3
+            # does that); PutObject refused with a 5 MB error body.
+            "complete-error": lambda m, p: (
+                200, b"<Error><Code>InternalError</Code><Message>"
+                b"boom</Message></Error>")
+            if m == "POST" and "uploadId=" in p
+            else (500, b"<" * (5 << 20)) if "?" not in p else None,
+        }
+        s3 = self.moto.client()
+        try:
+            for name, fn in modes.items():
+                SigV4Proxy.hostile = fn
+                d = self.data_dir()
+                sid = "hostile-%s" % name
+                f = self.files(d, sid, {".log": 100,
+                                        ".rec": 9 * 1024 * 1024})
+                drv = Driver(d, 3, [sid, BUCKET, PREFIX, "0", "",
+                                    *(p for p, _ in f.values())])
+                self.assertEqual(drv.wait(), 0, (name, drv.err))
+                last = drv.statuses()[-1]
+                self.assertEqual(last["depth"], 2, (name, drv.lines))
+                self.assertFalse(last["healthy"], name)
+                self.assertLess(len(last["last_error"]), 256)
+                for p, _ in f.values():
+                    self.assertTrue(os.path.exists(p), (name, p))
+                got = s3.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX + sid)
+                self.assertEqual(got.get("KeyCount", 0), 0, name)
+        finally:
+            SigV4Proxy.hostile = None
+
     def test_5_garbage_item(self):
         d = self.data_dir()
         f = self.files(d, "eve-1", {".log": 10})
@@ -374,6 +514,95 @@ class S3SinkTest(unittest.TestCase):
             self.assertIn("enqueue", drv.lines[0])
         self.assertTrue(os.path.exists(f[".log"][0]))
         self.assertGreater(SigV4Proxy.requests, 0)
+
+
+class S3SessionTest(unittest.TestCase):
+    """A shell session whose preferences name the bucket: the S3 server
+    stops mid-session and comes back later; the record's objects arrive
+    complete under the prefix, DescribeSessions points at them."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="porthole-s3sess-")
+        self.proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     SigV4Proxy)
+        self.proxy.daemon_threads = True
+        threading.Thread(target=self.proxy.serve_forever,
+                         daemon=True).start()
+        self.moto = Moto(harness.free_port(),
+                         os.path.join(self.tmp, "moto.log"))
+        self.moto.start()
+        SigV4Proxy.bad = []
+
+    def tearDown(self):
+        self.moto.stop()
+        self.moto.log.close()
+        self.proxy.shutdown()
+        self.proxy.server_close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def configure(self, c):
+        path = os.path.join(c.data_dir, "config.json")
+        with open(path) as f:
+            cfg = json.load(f)
+        cfg.update({"S3Endpoint": "http://127.0.0.1:%d"
+                    % self.proxy.server_address[1],
+                    "S3Region": REGION, "S3AccessKeyId": AKID,
+                    "S3SecretAccessKey": SECRET,
+                    "SinkRetryMinSeconds": 1, "SinkRetryMaxSeconds": 2})
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        os.chmod(path, 0o600)
+        c.restart_server()
+
+    def test_session_record_survives_outage(self):
+        import sessionkit
+        with harness.Cluster("s3sink") as c:
+            self.configure(c)
+            agent = c.add_agent("s3")
+            sessionkit.set_session_prefs(
+                c, s3BucketName=BUCKET, s3KeyPrefix=PREFIX.rstrip("/"),
+                s3EncryptionEnabled=True)
+            s = c.open_session(agent.instance_id, client="aws")
+            sid = s.session_id
+            s.run("echo before-$((6*7))-outage")
+            self.moto.stop()
+            s.run("echo during-$((6*7))-outage")
+            self.assertEqual(s.exit(), 0)
+            local = os.path.join(c.data_dir, "records", sid + ".log")
+            harness.wait_for(
+                lambda: "event=sink_unhealthy" in c.server.log(), 60,
+                what="portholed to report the bucket down")
+            self.assertTrue(os.path.exists(local), local)
+            time.sleep(2)
+            self.moto.start()
+            s3 = self.moto.client()
+            keys = [PREFIX + sid + e for e in (".log", ".cast", ".rec")]
+
+            def arrived():
+                got = {o["Key"] for o in s3.list_objects_v2(
+                    Bucket=BUCKET).get("Contents", [])}
+                return all(k in got for k in keys)
+            harness.wait_for(arrived, 60, what="the record in the bucket")
+            for k in keys:
+                h = s3.head_object(Bucket=BUCKET, Key=k)
+                self.assertEqual(h.get("ServerSideEncryption"), "AES256")
+            log = s3.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read()
+            text = log.decode("utf-8", "replace")
+            self.assertIn("before-42-outage", text)
+            self.assertIn("during-42-outage", text)
+            cast = s3.get_object(Bucket=BUCKET, Key=keys[1])["Body"].read()
+            self.assertIn(b"during-42-outage", cast)
+            harness.wait_for(lambda: not os.path.exists(local), 30,
+                             what="the local copy to go")
+            out = c.ssm().describe_sessions(State="History")["Sessions"]
+            mine = [x for x in out if x["SessionId"] == sid]
+            self.assertEqual(len(mine), 1, out)
+            url = mine[0].get("OutputUrl", {}).get("S3OutputUrl", "")
+            self.assertTrue(url.endswith("/%s/%s" % (BUCKET, keys[0])),
+                            url)
+            self.assertIn("event=sink_healthy", c.server.log())
+            self.assertNotIn(SECRET, c.server.log())
+            self.assertEqual(SigV4Proxy.bad, [])
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
  * credentials, nothing listening) keep every file, count attempts, back
  * off and say so in sink_status; a file that vanished is reported lost;
  * garbage items, bucket names, prefixes and config.json values are
- * refused; s3's URLs (path-style, virtual-hosted, key encoding).
+ * refused; s3's URLs (path-style, virtual-hosted, key encoding) and
+ * s3_upload's argument checks.
  *
  * With arguments it is the driver of tests/e2e/test_s3_sink.py (against
  * a real S3 server): see drive_main. */
@@ -228,7 +229,8 @@ test_garbage(void **state)
 	    "a\nb", "a\"b" };
 	static const char *const buckets[] = { "ab", "UPPER", "a..b", "-ab",
 	    "ab-", "a_b", "a b", "bucket/x",
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
 	struct sink_status ss;
 	size_t i;
 	int s3;
@@ -277,6 +279,8 @@ test_garbage(void **state)
 	bad.key_prefix = "p/";
 	bad.encrypt = 1;
 	bad.kms_key_id = "key\n";
+	assert_int_equal(sink_enqueue(f->sink, &bad), PH_ERR_INVALID);
+	bad.kms_key_id = "alias/my key";
 	assert_int_equal(sink_enqueue(f->sink, &bad), PH_ERR_INVALID);
 	bad = it;
 	snprintf(url, sizeof(url), "%s/missing.log", f->dir);
@@ -456,6 +460,37 @@ test_urls(void **state)
 	assert_false(s3_bucket_valid(".ab"));
 }
 
+/* s3_upload's own checks, before any I/O. */
+static void
+test_upload_args(void **state)
+{
+	struct s3_object ob = { "bkt", "k", S3_SSE_NONE, NULL, NULL };
+	struct s3_config c;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(s3_config_load(&c, NULL, "us-east-1", err,
+	    sizeof(err)), 0);
+	assert_int_equal(s3_upload(&c, &ob, "/nonexistent", NULL, err,
+	    sizeof(err)), PH_ERR_STATE);
+	assert_non_null(strstr(err, "credentials"));
+	snprintf(c.access_key, sizeof(c.access_key), "AKID");
+	snprintf(c.secret_key, sizeof(c.secret_key), "secret");
+	assert_int_equal(s3_upload(&c, &ob, "/nonexistent", NULL, err,
+	    sizeof(err)), PH_ERR_NOTFOUND);
+	ob.bucket = "B";
+	assert_int_equal(s3_upload(&c, &ob, "/x", NULL, err, sizeof(err)),
+	    PH_ERR_INVALID);
+	ob.bucket = "bkt";
+	ob.key = "";
+	assert_int_equal(s3_upload(&c, &ob, "/x", NULL, NULL, 0),
+	    PH_ERR_INVALID);
+	assert_int_equal(s3_upload(NULL, &ob, "/x", NULL, err, sizeof(err)),
+	    PH_ERR_INVALID);
+	s3_config_clear(&c);
+	assert_string_equal(c.secret_key, "");
+}
+
 /* ---- the e2e test's driver ----------------------------------------------- */
 
 static volatile sig_atomic_t drive_stop;
@@ -571,6 +606,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_bad_config, setup,
 		    teardown),
 		cmocka_unit_test(test_urls),
+		cmocka_unit_test(test_upload_args),
 	};
 	FILE *quiet = NULL;
 	int rc;
