@@ -15,9 +15,6 @@
 #include <cmocka.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "common/err.h"
 #include "common/http.h"
@@ -28,6 +25,7 @@
 #include "server/server.h"
 #include "server/store.h"
 #include "server/store_iam.h"
+#include "support/signed_request.h"
 
 /* ---- stubs (weak: real definitions win when linked in) ------------------ */
 
@@ -107,103 +105,6 @@ gateway_disconnect_instance(struct gateway *gw, const char *instance_id)
 {
 	(void)gw;
 	(void)instance_id;
-}
-
-/* ---- a small SigV4 signer (AWS's documented algorithm) ------------------ */
-
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
-static void
-sha256_hex(const void *p, size_t n, char out[65])
-{
-	uint8_t md[32];
-	unsigned len = 0;
-
-	assert_int_equal(EVP_Digest(p, n, md, &len, EVP_sha256(), NULL), 1);
-	hex(md, 32, out);
-}
-
-static void
-hmac(const void *key, size_t klen, const char *msg, uint8_t out[32])
-{
-	uint8_t tmp[32];
-	unsigned len = 0;
-
-	/* out may be the key itself */
-	assert_non_null(HMAC(EVP_sha256(), key, (int)klen,
-	    (const unsigned char *)msg, strlen(msg), tmp, &len));
-	memcpy(out, tmp, sizeof(tmp));
-}
-
-struct signed_req {
-	struct http_request req;
-	struct http_header h[5];
-	char auth[512], date[32], target[128];
-	char body[1024];
-};
-
-static void
-sign(struct signed_req *s, const char *akid, const char *secret,
-    const char *service, const char *target, const char *body)
-{
-	char creq[2048], sts[1024], scope[128], bh[65], ch[65], k0[64];
-	char sig[65], day[9];
-	uint8_t k[32];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	memset(s, 0, sizeof(*s));
-	gmtime_r(&now, &tm);
-	strftime(s->date, sizeof(s->date), "%Y%m%dT%H%M%SZ", &tm);
-	strftime(day, sizeof(day), "%Y%m%d", &tm);
-	snprintf(s->target, sizeof(s->target), "%s", target);
-	snprintf(s->body, sizeof(s->body), "%s", body);
-	sha256_hex(body, strlen(body), bh);
-	snprintf(creq, sizeof(creq), "POST\n/\n\n"
-	    "content-type:application/x-amz-json-1.1\nhost:localhost:8443\n"
-	    "x-amz-date:%s\nx-amz-target:%s\n\n"
-	    "content-type;host;x-amz-date;x-amz-target\n%s", s->date, target,
-	    bh);
-	sha256_hex(creq, strlen(creq), ch);
-	snprintf(scope, sizeof(scope), "%s/us-east-1/%s/aws4_request", day,
-	    service);
-	snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s\n%s", s->date,
-	    scope, ch);
-	snprintf(k0, sizeof(k0), "AWS4%s", secret);
-	hmac(k0, strlen(k0), day, k);
-	hmac(k, 32, "us-east-1", k);
-	hmac(k, 32, service, k);
-	hmac(k, 32, "aws4_request", k);
-	hmac(k, 32, sts, k);
-	hex(k, 32, sig);
-	snprintf(s->auth, sizeof(s->auth), "AWS4-HMAC-SHA256 Credential=%s/%s, "
-	    "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
-	    "Signature=%s", akid, scope, sig);
-	s->h[0].name = "Content-Type";
-	s->h[0].value = "application/x-amz-json-1.1";
-	s->h[1].name = "Host";
-	s->h[1].value = "localhost:8443";
-	s->h[2].name = "X-Amz-Date";
-	s->h[2].value = s->date;
-	s->h[3].name = "X-Amz-Target";
-	s->h[3].value = s->target;
-	s->h[4].name = "Authorization";
-	s->h[4].value = s->auth;
-	s->req.method = "POST";
-	s->req.target = "/";
-	s->req.path = "/";
-	s->req.query = "";
-	s->req.headers = s->h;
-	s->req.nheaders = 5;
-	s->req.body = (const uint8_t *)s->body;
-	s->req.body_len = strlen(s->body);
 }
 
 /* ---- fixture -------------------------------------------------------------- */
@@ -306,24 +207,24 @@ test_signed_calls(void **state)
 	struct signed_req s;
 	json_t *o;
 
-	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.CreateActivation",
-	    "{\"IamRole\":\"R\"}");
+	signed_req_make(&s, f->akid, f->secret, NULL, "ssm",
+	    "AmazonSSM.CreateActivation", "{\"IamRole\":\"R\"}");
 	api_handle(&f->srv, &s.req);
 	o = expect(200, NULL);
 	assert_int_equal(strlen(json_string_value(json_object_get(o,
 	    "ActivationCode"))), 20);
 	json_decref(o);
 
-	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
-	    "");
+	signed_req_make(&s, f->akid, f->secret, NULL, "ssm",
+	    "AmazonSSM.DescribeActivations", "");
 	api_handle(&f->srv, &s.req);
 	o = expect(200, NULL);
 	assert_int_equal(json_array_size(json_object_get(o,
 	    "ActivationList")), 1);
 	json_decref(o);
 
-	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.StartSession",
-	    "{\"Target\":\"mi-00000000000000000\"}");
+	signed_req_make(&s, f->akid, f->secret, NULL, "ssm",
+	    "AmazonSSM.StartSession", "{\"Target\":\"mi-00000000000000000\"}");
 	api_handle(&f->srv, &s.req);
 	json_decref(expect(400, "TargetNotConnected"));
 }
@@ -335,58 +236,61 @@ test_refusals(void **state)
 	struct signed_req s;
 
 	/* not signed */
-	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
-	    "{}");
+	signed_req_make(&s, f->akid, f->secret, NULL, "ssm",
+	    "AmazonSSM.DescribeActivations", "{}");
 	s.req.nheaders = 4;
 	api_handle(&f->srv, &s.req);
 	json_decref(expect(403, "MissingAuthenticationTokenException"));
 	/* wrong secret, unknown key */
-	sign(&s, f->akid, "x", "ssm", "AmazonSSM.DescribeActivations", "{}");
+	signed_req_make(&s, f->akid, "x", NULL, "ssm",
+	    "AmazonSSM.DescribeActivations", "{}");
 	api_handle(&f->srv, &s.req);
 	json_decref(expect(403, "InvalidSignatureException"));
-	sign(&s, "AKIAUNKNOWNUNKNOWN00", f->secret, "ssm",
+	signed_req_make(&s, "AKIAUNKNOWNUNKNOWN00", f->secret, NULL, "ssm",
 	    "AmazonSSM.DescribeActivations", "{}");
 	api_handle(&f->srv, &s.req);
 	json_decref(expect(403, "UnrecognizedClientException"));
 	/* body changed after signing */
-	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
-	    "{}");
+	signed_req_make(&s, f->akid, f->secret, NULL, "ssm",
+	    "AmazonSSM.DescribeActivations", "{}");
 	s.req.body = (const uint8_t *)"{\"MaxResults\":1}";
 	s.req.body_len = strlen((const char *)s.req.body);
 	api_handle(&f->srv, &s.req);
 	json_decref(expect(403, "InvalidSignatureException"));
 	/* a valid user without rights */
-	sign(&s, f->bob_akid, f->bob_secret, "ssm",
+	signed_req_make(&s, f->bob_akid, f->bob_secret, NULL, "ssm",
 	    "AmazonSSM.DescribeActivations", "{}");
 	api_handle(&f->srv, &s.req);
 	json_decref(expect(400, "AccessDeniedException"));
 	/* routing */
-	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.Nope", "{}");
-	api_handle(&f->srv, &s.req);
-	json_decref(expect(400, "UnknownOperationException"));
-	sign(&s, f->akid, f->secret, "ssm", "TrentService.ListKeys", "{}");
-	api_handle(&f->srv, &s.req);
-	json_decref(expect(400, "UnknownOperationException"));
-	sign(&s, f->akid, f->secret, "s3", "AmazonSSM.DescribeActivations",
+	signed_req_make(&s, f->akid, f->secret, NULL, "ssm", "AmazonSSM.Nope",
 	    "{}");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(400, "UnknownOperationException"));
+	signed_req_make(&s, f->akid, f->secret, NULL, "ssm",
+	    "TrentService.ListKeys", "{}");
+	api_handle(&f->srv, &s.req);
+	json_decref(expect(400, "UnknownOperationException"));
+	signed_req_make(&s, f->akid, f->secret, NULL, "s3",
+	    "AmazonSSM.DescribeActivations", "{}");
 	api_handle(&f->srv, &s.req);
 	json_decref(expect(400, "UnknownOperationException"));
 	/* bodies */
-	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
-	    "{\"Filters\": [");
+	signed_req_make(&s, f->akid, f->secret, NULL, "ssm",
+	    "AmazonSSM.DescribeActivations", "{\"Filters\": [");
 	api_handle(&f->srv, &s.req);
 	json_decref(expect(400, "SerializationException"));
-	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
-	    "[1,2]");
+	signed_req_make(&s, f->akid, f->secret, NULL, "ssm",
+	    "AmazonSSM.DescribeActivations", "[1,2]");
 	api_handle(&f->srv, &s.req);
 	json_decref(expect(400, "SerializationException"));
-	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
-	    "{\"a\":\"\\u0000\"}");
+	signed_req_make(&s, f->akid, f->secret, NULL, "ssm",
+	    "AmazonSSM.DescribeActivations", "{\"a\":\"\\u0000\"}");
 	api_handle(&f->srv, &s.req);
 	json_decref(expect(400, "SerializationException"));
 	/* not the API */
-	sign(&s, f->akid, f->secret, "ssm", "AmazonSSM.DescribeActivations",
-	    "{}");
+	signed_req_make(&s, f->akid, f->secret, NULL, "ssm",
+	    "AmazonSSM.DescribeActivations", "{}");
 	s.req.method = "GET";
 	api_handle(&f->srv, &s.req);
 	json_decref(expect(404, "UnknownOperationException"));

@@ -15,8 +15,6 @@
 #include <cmocka.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sqlite3.h>
 
 #include "common/err.h"
@@ -30,6 +28,7 @@
 #include "server/store.h"
 #include "server/store_iam.h"
 #include "server/store_sts.h"
+#include "support/signed_request.h"
 
 #define ACCT "123456789012"
 #define ROLE_ARN "arn:aws:iam::" ACCT ":role/ops/deploy"
@@ -115,122 +114,6 @@ gateway_disconnect_instance(struct gateway *gw, const char *instance_id)
 {
 	(void)gw;
 	(void)instance_id;
-}
-
-/* ---- a small SigV4 signer (AWS's documented algorithm) ------------------ */
-
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
-static void
-sha256_hex(const void *p, size_t n, char out[65])
-{
-	uint8_t md[32];
-	unsigned len = 0;
-
-	assert_int_equal(EVP_Digest(p, n, md, &len, EVP_sha256(), NULL), 1);
-	hex(md, 32, out);
-}
-
-static void
-hmac(const void *key, size_t klen, const char *msg, uint8_t out[32])
-{
-	uint8_t tmp[32];
-	unsigned len = 0;
-
-	assert_non_null(HMAC(EVP_sha256(), key, (int)klen,
-	    (const unsigned char *)msg, strlen(msg), tmp, &len));
-	memcpy(out, tmp, sizeof(tmp));
-}
-
-struct signed_req {
-	struct http_request req;
-	struct http_header h[6];
-	char auth[512], date[32], target[128], token[STS_TOKEN_SIZE];
-	char body[8192];
-};
-
-/* A Query request (target NULL) or a JSON 1.1 one (target given), with
- * X-Amz-Security-Token signed when token is given. */
-static void
-sign(struct signed_req *s, const char *akid, const char *secret,
-    const char *token, const char *service, const char *target,
-    const char *body)
-{
-	static char form[] = "application/x-www-form-urlencoded; "
-	    "charset=utf-8";
-	static char json[] = "application/x-amz-json-1.1";
-	char creq[4096], sts[1024], scope[128], bh[65], ch[65], k0[64];
-	char sig[65], day[9], canon[1024], names[128];
-	uint8_t k[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	size_t n = 0;
-
-	memset(s, 0, sizeof(*s));
-	gmtime_r(&now, &tm);
-	strftime(s->date, sizeof(s->date), "%Y%m%dT%H%M%SZ", &tm);
-	strftime(day, sizeof(day), "%Y%m%d", &tm);
-	snprintf(s->body, sizeof(s->body), "%s", body);
-	if (token != NULL)
-		snprintf(s->token, sizeof(s->token), "%s", token);
-	if (target != NULL)
-		snprintf(s->target, sizeof(s->target), "%s", target);
-	sha256_hex(body, strlen(body), bh);
-	snprintf(canon, sizeof(canon), "content-type:%s\nhost:localhost:8443\n"
-	    "x-amz-date:%s\n%s%s%s%s%s%s", target ? json : form, s->date,
-	    token ? "x-amz-security-token:" : "", token ? token : "",
-	    token ? "\n" : "", target ? "x-amz-target:" : "",
-	    target ? target : "", target ? "\n" : "");
-	snprintf(names, sizeof(names), "content-type;host;x-amz-date%s%s",
-	    token ? ";x-amz-security-token" : "",
-	    target ? ";x-amz-target" : "");
-	snprintf(creq, sizeof(creq), "POST\n/\n\n%s\n%s\n%s", canon, names,
-	    bh);
-	sha256_hex(creq, strlen(creq), ch);
-	snprintf(scope, sizeof(scope), "%s/us-east-1/%s/aws4_request", day,
-	    service);
-	snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s\n%s", s->date,
-	    scope, ch);
-	snprintf(k0, sizeof(k0), "AWS4%s", secret);
-	hmac(k0, strlen(k0), day, k);
-	hmac(k, 32, "us-east-1", k);
-	hmac(k, 32, service, k);
-	hmac(k, 32, "aws4_request", k);
-	hmac(k, 32, sts, k);
-	hex(k, 32, sig);
-	snprintf(s->auth, sizeof(s->auth), "AWS4-HMAC-SHA256 Credential=%s/%s, "
-	    "SignedHeaders=%s, Signature=%s", akid, scope, names, sig);
-	s->h[n].name = "Content-Type";
-	s->h[n++].value = target ? json : form;
-	s->h[n].name = "Host";
-	s->h[n++].value = "localhost:8443";
-	s->h[n].name = "X-Amz-Date";
-	s->h[n++].value = s->date;
-	if (token != NULL) {
-		s->h[n].name = "X-Amz-Security-Token";
-		s->h[n++].value = s->token;
-	}
-	if (target != NULL) {
-		s->h[n].name = "X-Amz-Target";
-		s->h[n++].value = s->target;
-	}
-	s->h[n].name = "Authorization";
-	s->h[n++].value = s->auth;
-	s->req.method = "POST";
-	s->req.target = "/";
-	s->req.path = "/";
-	s->req.query = "";
-	s->req.headers = s->h;
-	s->req.nheaders = n;
-	s->req.body = (const uint8_t *)s->body;
-	s->req.body_len = strlen(s->body);
 }
 
 /* ---- fixture -------------------------------------------------------------- */
@@ -355,7 +238,7 @@ query(struct fx *f, const char *akid, const char *secret, const char *token,
 	struct signed_req *s = calloc(1, sizeof(*s));
 
 	assert_non_null(s);
-	sign(s, akid, secret, token, "sts", NULL, body);
+	signed_req_make(s, akid, secret, token, "sts", NULL, body);
 	api_handle(&f->srv, &s->req);
 	free(s);
 }
@@ -452,7 +335,7 @@ test_token_refused(void **state)
 	query(f, f->t_akid, f->t_secret, bad, WHOAMI);
 	expect(403, API_STS_INVALID_CODE);
 	/* JSON services answer with their own type. */
-	sign(s, f->t_akid, f->t_secret, NULL, "ssm",
+	signed_req_make(s, f->t_akid, f->t_secret, NULL, "ssm",
 	    "AmazonSSM.DescribeSessions", "{\"State\":\"Active\"}");
 	api_handle(&f->srv, &s->req);
 	assert_int_equal(resp_status, 403);
@@ -492,7 +375,7 @@ test_expired(void **state)
 	expect(403, API_STS_EXPIRED_CODE);
 	assert_string_equal(xml_text("Message", v, sizeof(v)),
 	    API_STS_EXPIRED_MESSAGE);
-	sign(s, f->t_akid, f->t_secret, f->t_token, "ssm",
+	signed_req_make(s, f->t_akid, f->t_secret, f->t_token, "ssm",
 	    "AmazonSSM.DescribeSessions", "{\"State\":\"Active\"}");
 	api_handle(&f->srv, &s->req);
 	assert_int_equal(resp_status, 400);
@@ -667,7 +550,7 @@ ssm_as_session(struct fx *f, const char *action, const char *body)
 
 	assert_non_null(s);
 	snprintf(target, sizeof(target), "AmazonSSM.%s", action);
-	sign(s, f->t_akid, f->t_secret, f->t_token, "ssm", target, body);
+	signed_req_make(s, f->t_akid, f->t_secret, f->t_token, "ssm", target, body);
 	api_handle(&f->srv, &s->req);
 	free(s);
 }
