@@ -554,6 +554,12 @@ class S3SessionTest(unittest.TestCase):
         os.chmod(path, 0o600)
         c.restart_server()
 
+    def status(self, c):
+        return subprocess.run([harness.binary("porthole"), "logs",
+                               "--status"], capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL,
+                              env=c.env)
+
     def test_session_record_survives_outage(self):
         import sessionkit
         with harness.Cluster("s3sink") as c:
@@ -573,7 +579,18 @@ class S3SessionTest(unittest.TestCase):
                 lambda: "event=sink_unhealthy" in c.server.log(), 60,
                 what="portholed to report the bucket down")
             self.assertTrue(os.path.exists(local), local)
-            time.sleep(2)
+            # The queue, as `porthole logs --status` shows it (exit 1
+            # while the last upload failed).
+            p = self.status(c)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            st = dict(line.split(": ", 1)
+                      for line in p.stdout.splitlines())
+            self.assertGreater(int(st["queue_depth"]), 0, p.stdout)
+            self.assertEqual(st["healthy"], "no", p.stdout)
+            self.assertIn("oldest_queued", st)
+            self.assertTrue(st.get("last_error"), p.stdout)
+            self.assertNotIn(SECRET, p.stdout)
+            time.sleep(1)
             self.moto.start()
             s3 = self.moto.client()
             keys = [PREFIX + sid + e for e in (".log", ".cast", ".rec")]
@@ -594,6 +611,11 @@ class S3SessionTest(unittest.TestCase):
             self.assertIn(b"during-42-outage", cast)
             harness.wait_for(lambda: not os.path.exists(local), 30,
                              what="the local copy to go")
+            harness.wait_for(
+                lambda: self.status(c).stdout ==
+                "queue_depth: 0\nhealthy: yes\n", 30,
+                what="an empty, healthy queue in logs --status")
+            self.assertEqual(self.status(c).returncode, 0)
             out = c.ssm().describe_sessions(State="History")["Sessions"]
             mine = [x for x in out if x["SessionId"] == sid]
             self.assertEqual(len(mine), 1, out)
