@@ -21,7 +21,9 @@ s3BucketName, s3KeyPrefix and s3EncryptionEnabled in the preferences;
 the S3 server stops mid-session and starts again after it ended; the
 record's .log, .cast and .rec arrive complete under the prefix with
 SSE-S3, the local copy goes, and DescribeSessions --state History names
-the transcript's object.
+the transcript's object; `porthole logs --status` (GetRecordDeliveryStatus)
+shows files queued and the sink unhealthy during the outage, an empty,
+healthy queue after the delivery.
 """
 
 import hashlib
