@@ -45,6 +45,10 @@ struct audit {
 	char dir[600];
 	uint64_t max_bytes;
 	int syslog;
+	audit_rotated_fn rotated;
+	void *rotated_arg;
+	char told_day[11];   /* the newest file reported closed */
+	unsigned told_idx;
 	int fd;              /* the file being appended to, or -1 */
 	char day[11];        /* its day */
 	unsigned idx;        /* its index */
@@ -572,6 +576,10 @@ audit_open(struct audit **out, const char *data_dir,
 	if (a->max_bytes < AUDIT_MIN_FILE_BYTES)
 		a->max_bytes = AUDIT_MIN_FILE_BYTES;
 	a->syslog = cfg != NULL && cfg->syslog;
+	if (cfg != NULL) {
+		a->rotated = cfg->rotated;
+		a->rotated_arg = cfg->rotated_arg;
+	}
 	a->tokens = AUDIT_UNAUTH_BURST;
 	if (mkdir(a->dir, 0700) != 0 && errno != EEXIST)
 		goto fail;
@@ -718,23 +726,55 @@ audit_open_file(struct audit *a, const char *day, unsigned idx)
 	return 0;
 }
 
+/* Tell a->rotated that (day, idx) is closed, unless an older or the same
+ * file was told already (an event stamped before midnight arriving
+ * after it reopens the old day). */
+static void
+audit_tell_rotated(struct audit *a, const char *day, unsigned idx)
+{
+	char path[700];
+	int c = strcmp(day, a->told_day);
+
+	if (a->rotated == NULL || (a->told_day[0] != '\0' && (c < 0 ||
+	    (c == 0 && idx <= a->told_idx))))
+		return;
+	snprintf(a->told_day, sizeof(a->told_day), "%s", day);
+	a->told_idx = idx;
+	audit_path(a, day, idx, path, sizeof(path));
+	a->rotated(a->rotated_arg, path);
+}
+
 /* The file for an event of len bytes on day: today's newest, or a new
  * one past the size limit. */
 static int
 audit_file_for(struct audit *a, const char *day, size_t len)
 {
-	int rc;
+	char old[11];
+	unsigned old_idx = a->idx;
+	int rc, done = 0;
 
+	snprintf(old, sizeof(old), "%s", a->day);
 	if (a->fd < 0 || strcmp(a->day, day) != 0) {
 		if ((rc = audit_open_file(a, day, audit_last_index(a,
 		    day))) != 0)
 			return rc;
+		/* Only a later day closes a file: an event stamped before
+		 * midnight that comes after it goes back to its own day. */
+		done = old[0] != '\0' && strcmp(old, day) < 0;
 	}
 	if (a->size > 0 && a->size + len > a->max_bytes) {
 		if (a->idx >= AUDIT_MAX_INDEX)
 			return PH_ERR_TOOBIG;
-		return audit_open_file(a, day, a->idx + 1);
+		if (done)
+			audit_tell_rotated(a, old, old_idx);
+		snprintf(old, sizeof(old), "%s", a->day);
+		old_idx = a->idx;
+		if ((rc = audit_open_file(a, day, a->idx + 1)) != 0)
+			return rc;
+		done = 1;
 	}
+	if (done)
+		audit_tell_rotated(a, old, old_idx);
 	return 0;
 }
 
