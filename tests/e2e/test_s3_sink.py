@@ -518,10 +518,9 @@ class S3SinkTest(unittest.TestCase):
         self.assertGreater(SigV4Proxy.requests, 0)
 
 
-class S3SessionTest(unittest.TestCase):
-    """A shell session whose preferences name the bucket: the S3 server
-    stops mid-session and comes back later; the record's objects arrive
-    complete under the prefix, DescribeSessions points at them."""
+class S3ServerFixture:
+    """moto and the signature-checking proxy for a test with a
+    portholed of its own."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="porthole-s3sess-")
@@ -542,10 +541,11 @@ class S3SessionTest(unittest.TestCase):
         self.proxy.server_close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def configure(self, c):
+    def configure(self, c, **extra):
         path = os.path.join(c.data_dir, "config.json")
         with open(path) as f:
             cfg = json.load(f)
+        cfg.update(extra)
         cfg.update({"S3Endpoint": "http://127.0.0.1:%d"
                     % self.proxy.server_address[1],
                     "S3Region": REGION, "S3AccessKeyId": AKID,
@@ -555,6 +555,13 @@ class S3SessionTest(unittest.TestCase):
             json.dump(cfg, f)
         os.chmod(path, 0o600)
         c.restart_server()
+
+
+
+class S3SessionTest(S3ServerFixture, unittest.TestCase):
+    """A shell session whose preferences name the bucket: the S3 server
+    stops mid-session and comes back later; the record's objects arrive
+    complete under the prefix, DescribeSessions points at them."""
 
     def status(self, c):
         return subprocess.run([harness.binary("porthole"), "logs",
@@ -626,6 +633,61 @@ class S3SessionTest(unittest.TestCase):
                             url)
             self.assertIn("event=sink_healthy", c.server.log())
             self.assertNotIn(SECRET, c.server.log())
+            self.assertEqual(SigV4Proxy.bad, [])
+
+
+class S3AuditTest(S3ServerFixture, unittest.TestCase):
+    """AuditS3Bucket: audit files closed by rotation (by size here) are
+    uploaded byte-exact under AuditS3KeyPrefix; the trail keeps them and
+    LookupEvents still reads their events; the outbox link goes."""
+
+    def test_rotated_audit_files_delivered(self):
+        with harness.Cluster("s3audit") as c:
+            self.configure(c, AuditS3Bucket=BUCKET,
+                           AuditS3KeyPrefix="audit-trail",
+                           AuditS3EncryptionEnabled=True,
+                           AuditMaxFileBytes=4096)
+            adir = os.path.join(c.data_dir, "audit")
+            ssm = c.ssm()
+
+            def rotated():
+                ssm.describe_sessions(State="History")
+                return len([n for n in os.listdir(adir)
+                            if n.endswith(".jsonl")]) >= 3
+            harness.wait_for(rotated, 60, interval=0.01,
+                             what="the audit trail to rotate")
+            names = sorted(n for n in os.listdir(adir)
+                           if n.endswith(".jsonl"))
+            day = time.strftime("%Y-%m-%d", time.gmtime())
+            first = "audit-%s.jsonl" % day
+            self.assertIn(first, names)
+            s3 = self.moto.client()
+            key = "audit-trail/" + first
+            harness.wait_for(lambda: s3.head_object(Bucket=BUCKET,
+                                                    Key=key), 30,
+                             what="the first audit file in the bucket")
+            h = s3.head_object(Bucket=BUCKET, Key=key)
+            self.assertEqual(h.get("ServerSideEncryption"), "AES256")
+            body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            with open(os.path.join(adir, first), "rb") as f:
+                self.assertEqual(body, f.read())
+            for line in body.splitlines():
+                json.loads(line)
+            outbox = os.path.join(c.data_dir, "audit-outbox")
+            harness.wait_for(lambda: first not in os.listdir(outbox), 30,
+                             what="the outbox link to go")
+            # The trail still has the file, and LookupEvents its events.
+            self.assertTrue(os.path.exists(os.path.join(adir, first)))
+            ev = json.loads(body.splitlines()[0])
+            out = c.aws("cloudtrail", "lookup-events", "--lookup-"
+                        "attributes", "AttributeKey=EventId,"
+                        "AttributeValue=" + ev["eventID"])
+            self.assertEqual([e["EventId"] for e in out["Events"]],
+                             [ev["eventID"]])
+            log = c.server.log()
+            self.assertIn("event=audit_file_queued file=" + first, log)
+            self.assertNotIn("audit_file_not_queued", log)
+            self.assertNotIn(SECRET, log)
             self.assertEqual(SigV4Proxy.bad, [])
 
 
