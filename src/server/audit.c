@@ -744,6 +744,36 @@ audit_tell_rotated(struct audit *a, const char *day, unsigned idx)
 	a->rotated(a->rotated_arg, path);
 }
 
+/* The newest file of a day before day: 0 with its day and index, or
+ * PH_ERR_NOTFOUND. */
+static int
+audit_newest_before(const struct audit *a, const char *day, char out[11],
+    unsigned *out_idx)
+{
+	char d[11];
+	unsigned idx;
+	struct dirent *e;
+	DIR *dir;
+	int n = 0, c;
+
+	out[0] = '\0';
+	*out_idx = 0;
+	if ((dir = opendir(a->dir)) == NULL)
+		return PH_ERR_NOTFOUND;
+	while ((e = readdir(dir)) != NULL && n++ < AUDIT_MAX_FILES) {
+		if (audit_name_parse(e->d_name, d, &idx) != 0 ||
+		    strcmp(d, day) >= 0)
+			continue;
+		c = strcmp(d, out);
+		if (out[0] == '\0' || c > 0 || (c == 0 && idx > *out_idx)) {
+			memcpy(out, d, 11);
+			*out_idx = idx;
+		}
+	}
+	closedir(dir);
+	return out[0] != '\0' ? 0 : PH_ERR_NOTFOUND;
+}
+
 /* The file for an event of len bytes on day: today's newest, or a new
  * one past the size limit. */
 static int
@@ -761,6 +791,12 @@ audit_file_for(struct audit *a, const char *day, size_t len)
 		/* Only a later day closes a file: an event stamped before
 		 * midnight that comes after it goes back to its own day. */
 		done = old[0] != '\0' && strcmp(old, day) < 0;
+		/* The first file since the start: an earlier day's last
+		 * file was closed when portholed stopped (the receiver
+		 * ignores one it was told before). */
+		if (old[0] == '\0' && a->rotated != NULL &&
+		    audit_newest_before(a, day, old, &old_idx) == 0)
+			done = 1;
 	}
 	if (a->size > 0 && a->size + len > a->max_bytes) {
 		if (a->idx >= AUDIT_MAX_INDEX)

@@ -62,9 +62,9 @@ audit_sink_rotated(void *arg, const char *path)
 	struct audit_sink *as = arg;
 	struct sink_item it;
 	const char *base, *paths[1];
-	char dir[600], link_path[700], id[SESSION_ID_MAX];
+	char dir[600], link_path[700], id[SESSION_ID_MAX], url[2100];
 	size_t n;
-	int rc;
+	int rc, s3 = 0;
 
 	if (as == NULL || as->bucket[0] == '\0')
 		return;
@@ -84,6 +84,10 @@ audit_sink_rotated(void *arg, const char *path)
 		rc = PH_ERR_STATE;
 		goto fail;
 	}
+	/* Told again after a restart: queued (or delivered) already. */
+	if (sink_output_url(as->srv->sink, id, url, sizeof(url), &s3) == 0 &&
+	    url[0] != '\0')
+		return;
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/" AUDIT_OUTBOX_SUBDIR,
 	    as->srv->data_dir) >= sizeof(dir) ||
 	    (size_t)snprintf(link_path, sizeof(link_path), "%s/%s", dir,

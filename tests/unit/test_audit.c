@@ -1165,12 +1165,17 @@ test_rotation_reports_closed_files(void **state)
 	snprintf(path, sizeof(path), "%s/audit/audit-2026-12-04.%d.jsonl",
 	    f->dir, k + 1);
 	assert_string_equal(r->paths[k + 1], path);
-	/* A writer that starts reports nothing it did not close. */
+	/* A writer that starts reports the last file of an earlier day
+	 * (closed when the last writer stopped: the receiver ignores a
+	 * file told before), not the file it continues. */
 	audit_close(f->a);
 	r->n = 0;
 	assert_int_equal(audit_open(&f->a, f->dir, &cfg), 0);
-	assert_int_equal(write_seq(f->a, T0 + DAY_MS + 5, 1002, 10), 0);
-	assert_int_equal(r->n, 0);
+	assert_int_equal(write_seq(f->a, T0 + DAY_MS + 5, 1003, 10), 0);
+	assert_int_equal(r->n, 1);
+	assert_string_equal(r->paths[0], path);
+	assert_int_equal(write_seq(f->a, T0 + DAY_MS + 6, 1004, 10), 0);
+	assert_int_equal(r->n, 1);
 	free(r);
 }
 
