@@ -24,6 +24,10 @@ SSE-S3, the local copy goes, and DescribeSessions --state History names
 the transcript's object; `porthole logs --status` (GetRecordDeliveryStatus)
 shows files queued and the sink unhealthy during the outage, an empty,
 healthy queue after the delivery.
+
+S3AuditTest: with AuditS3Bucket, audit files closed by rotation (by size)
+arrive byte-exact under AuditS3KeyPrefix with SSE-S3 and stay in the
+trail, where LookupEvents still finds their events.
 """
 
 import hashlib
