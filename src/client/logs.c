@@ -33,6 +33,7 @@ struct logs_opts {
 	double speed;
 	int wait_s;               /* RecordNotReady: retry this long */
 	int replay;
+	int status;               /* logs --status: the delivery queue */
 };
 
 static void
@@ -42,6 +43,8 @@ logs_usage(FILE *f)
 	    "usage: porthole logs SESSION-ID [--text|--cast|--raw] "
 	    "[--wait SECONDS]\n"
 	    "           [--profile P] [--region R] [--endpoint-url URL]\n"
+	    "       porthole logs --status [--profile P] [--region R] "
+	    "[--endpoint-url URL]\n"
 	    "       porthole replay SESSION-ID [--speed N] [--wait SECONDS]\n"
 	    "           [--profile P] [--region R] [--endpoint-url URL]\n"
 	    "logs prints a session's record: --text (default) the plain-text\n"
@@ -49,7 +52,10 @@ logs_usage(FILE *f)
 	    "the raw record as portholed stores it. replay plays the output\n"
 	    "with its timing, N times faster (--speed 0: no waits; a pause is\n"
 	    "at most %d s). --wait retries while the record is not complete.\n"
-	    "Needs ssm:GetSessionLog on the session.\n",
+	    "Needs ssm:GetSessionLog on the session.\n"
+	    "logs --status shows the record delivery queue (its depth, the\n"
+	    "oldest item, the last upload error); exit status 1 while the\n"
+	    "last upload failed. Needs ssm:GetRecordDeliveryStatus.\n",
 	    CLIENT_REPLAY_MAX_WAIT_MS / 1000);
 }
 
@@ -266,6 +272,64 @@ logs_run(const struct client_awscfg *cfg, const struct logs_opts *o)
 	return rc;
 }
 
+/* logs --status: GetRecordDeliveryStatus, printed one "name: value" a
+ * line. 0 healthy, 1 not, EXIT_API when the call fails. */
+static int
+logs_status(const struct client_awscfg *cfg)
+{
+	struct buf resp;
+	json_error_t jerr;
+	json_t *o = NULL, *d, *t, *h, *e;
+	char err[1024], when[32];
+	long status = 0;
+	struct tm tm;
+	time_t sec = 0;
+	int rc;
+
+	buf_init(&resp, CLIENT_AWSAPI_MAX_RESPONSE);
+	err[0] = '\0';
+	rc = client_awsapi_call(cfg, "AmazonSSM.GetRecordDeliveryStatus",
+	    "ssm", "{}", &status, &resp, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "\n%s\n", err[0] ? err : ph_strerror(rc));
+		rc = EXIT_API;
+		goto done;
+	}
+	o = json_loadb((const char *)resp.data, resp.len, 0, &jerr);
+	d = json_object_get(o, "QueueDepth");
+	t = json_object_get(o, "OldestQueuedTime");
+	h = json_object_get(o, "Healthy");
+	e = json_object_get(o, "LastError");
+	if (!json_is_integer(d) || json_integer_value(d) < 0 ||
+	    !json_is_boolean(h) || (t != NULL && !json_is_number(t)) ||
+	    (e != NULL && !json_is_string(e))) {
+		fprintf(stderr, "porthole: unusable GetRecordDeliveryStatus "
+		    "response\n");
+		rc = EXIT_API;
+		goto done;
+	}
+	printf("queue_depth: %lld\n", (long long)json_integer_value(d));
+	when[0] = '\0';
+	if (t != NULL && json_number_value(t) > 0 &&
+	    json_number_value(t) < 253402300800.0) {
+		sec = (time_t)json_number_value(t);
+		if (gmtime_r(&sec, &tm) != NULL)
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+			    &tm);
+	}
+	if (when[0] != '\0')
+		printf("oldest_queued: %s (%lld s ago)\n", when,
+		    (long long)(time(NULL) - sec));
+	printf("healthy: %s\n", json_is_true(h) ? "yes" : "no");
+	if (e != NULL)
+		printf("last_error: %s\n", json_string_value(e));
+	rc = json_is_true(h) ? 0 : 1;
+done:
+	json_decref(o);
+	buf_free(&resp);
+	return rc;
+}
+
 int
 client_logs_main(int argc, char **argv)
 {
@@ -275,6 +339,7 @@ client_logs_main(int argc, char **argv)
 		{ "raw", no_argument, NULL, 'r' },
 		{ "speed", required_argument, NULL, 's' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "status", no_argument, NULL, 'S' },
 		{ "profile", required_argument, NULL, 'p' },
 		{ "region", required_argument, NULL, 'R' },
 		{ "endpoint-url", required_argument, NULL, 'e' },
@@ -298,6 +363,7 @@ client_logs_main(int argc, char **argv)
 		case 't': o.format = "log"; break;
 		case 'c': o.format = "cast"; break;
 		case 'r': o.format = "rec"; break;
+		case 'S': o.status = 1; break;
 		case 's':
 			o.speed = strtod(optarg, &end);
 			if (*end != '\0' || end == optarg || !(o.speed >= 0) ||
@@ -324,11 +390,15 @@ client_logs_main(int argc, char **argv)
 		default: logs_usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1 || argv[optind][0] == '\0') {
+	if (o.status && (o.replay || optind != argc)) {
 		logs_usage(stderr);
 		return EXIT_USAGE;
 	}
-	o.session_id = argv[optind];
+	if (!o.status && (optind != argc - 1 || argv[optind][0] == '\0')) {
+		logs_usage(stderr);
+		return EXIT_USAGE;
+	}
+	o.session_id = o.status ? "" : argv[optind];
 	if (o.replay && strcmp(o.format, "rec") != 0) {
 		fprintf(stderr, "porthole: replay plays the raw record; "
 		    "--text and --cast are for logs\n");
@@ -340,7 +410,7 @@ client_logs_main(int argc, char **argv)
 		client_awscfg_clear(&cfg);
 		return EXIT_API;
 	}
-	rc = logs_run(&cfg, &o);
+	rc = o.status ? logs_status(&cfg) : logs_run(&cfg, &o);
 	client_awscfg_clear(&cfg);
 	return rc;
 }

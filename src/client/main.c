@@ -40,6 +40,7 @@ main_synopsis(FILE *f)
 	    "           [--region R] [--endpoint-url URL]\n"
 	    "           [--keepalive SECONDS] [--escape-char C|^X|none]\n"
 	    "       porthole logs SESSION-ID [--text|--cast|--raw]\n"
+	    "       porthole logs --status\n"
 	    "       porthole replay SESSION-ID [--speed N]\n"
 	    "       porthole audit [--since T] [--until T] [--user U] "
 	    "[--event E]\n"

@@ -1673,6 +1673,7 @@ static const struct api_json_action ssm_actions[] = {
 	{ "DescribeSessions", ssm_describe_sessions },
 	{ "GetConnectionStatus", ssm_get_connection_status },
 	{ "GetDocument", api_documents_get },
+	{ "GetRecordDeliveryStatus", api_ssm_get_record_delivery_status },
 	{ "GetSessionLog", api_ssm_get_session_log },
 	{ "ListDocumentVersions", api_documents_list_versions },
 	{ "ListDocuments", api_documents_list },

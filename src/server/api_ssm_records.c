@@ -241,3 +241,30 @@ api_ssm_get_session_log(const struct api_call *c, json_t *in, json_t *out,
 		    c->principal != NULL ? c->principal->arn : "?");
 	return rc;
 }
+
+int
+api_ssm_get_record_delivery_status(const struct api_call *c, json_t *in,
+    json_t *out, struct api_error *err)
+{
+	struct sink_status st;
+	int rc;
+
+	/* No input: unknown members are ignored, as for every action. */
+	(void)in;
+	if ((rc = api_authorize(c, "ssm:GetRecordDeliveryStatus", "*",
+	    err)) != 0)
+		return rc;
+	sink_status(c->srv->sink, &st);
+	json_object_set_new(out, "QueueDepth", json_integer((json_int_t)
+	    st.depth));
+	/* Epoch seconds, as botocore gives every timestamp. */
+	if (st.depth > 0 && st.oldest_ms > 0)
+		json_object_set_new(out, "OldestQueuedTime",
+		    api_json_time(st.oldest_ms));
+	json_object_set_new(out, "Healthy", json_boolean(st.healthy));
+	/* s3.c's messages name the bucket and the failure, never a key. */
+	if (st.last_error[0] != '\0')
+		json_object_set_new(out, "LastError",
+		    json_string(st.last_error));
+	return 0;
+}

@@ -7,7 +7,13 @@
  *   out: SessionId, Format, Content (base64), Length (bytes in Content),
  *        TotalLength, Complete (the agent delivered all of it), and
  *        NextOffset while more follows.
- * Authorised as ssm:GetSessionLog on the session's ARN. */
+ * Authorised as ssm:GetSessionLog on the session's ARN.
+ * GetRecordDeliveryStatus (AmazonSSM.GetRecordDeliveryStatus, porthole's
+ * own, no input) shows the sink's queue:
+ *   out: QueueDepth (files waiting for upload), OldestQueuedTime (epoch
+ *        seconds; only while QueueDepth > 0), Healthy (the last upload
+ *        attempt succeeded), LastError (the last failure, while any).
+ * Authorised as ssm:GetRecordDeliveryStatus on "*". */
 #ifndef PORTHOLE_API_SSM_RECORDS_H
 #define PORTHOLE_API_SSM_RECORDS_H
 
@@ -36,5 +42,7 @@ void api_ssm_records_output_url(const struct api_call *c, const char *sid,
     json_t *session);
 int api_ssm_get_session_log(const struct api_call *c, json_t *in,
     json_t *out, struct api_error *err);
+int api_ssm_get_record_delivery_status(const struct api_call *c,
+    json_t *in, json_t *out, struct api_error *err);
 
 #endif

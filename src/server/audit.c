@@ -45,6 +45,10 @@ struct audit {
 	char dir[600];
 	uint64_t max_bytes;
 	int syslog;
+	audit_rotated_fn rotated;
+	void *rotated_arg;
+	char told_day[11];   /* the newest file reported closed */
+	unsigned told_idx;
 	int fd;              /* the file being appended to, or -1 */
 	char day[11];        /* its day */
 	unsigned idx;        /* its index */
@@ -572,6 +576,10 @@ audit_open(struct audit **out, const char *data_dir,
 	if (a->max_bytes < AUDIT_MIN_FILE_BYTES)
 		a->max_bytes = AUDIT_MIN_FILE_BYTES;
 	a->syslog = cfg != NULL && cfg->syslog;
+	if (cfg != NULL) {
+		a->rotated = cfg->rotated;
+		a->rotated_arg = cfg->rotated_arg;
+	}
 	a->tokens = AUDIT_UNAUTH_BURST;
 	if (mkdir(a->dir, 0700) != 0 && errno != EEXIST)
 		goto fail;
@@ -718,23 +726,91 @@ audit_open_file(struct audit *a, const char *day, unsigned idx)
 	return 0;
 }
 
+/* Tell a->rotated that (day, idx) is closed, unless an older or the same
+ * file was told already (an event stamped before midnight arriving
+ * after it reopens the old day). */
+static void
+audit_tell_rotated(struct audit *a, const char *day, unsigned idx)
+{
+	char path[700];
+	int c = strcmp(day, a->told_day);
+
+	if (a->rotated == NULL || (a->told_day[0] != '\0' && (c < 0 ||
+	    (c == 0 && idx <= a->told_idx))))
+		return;
+	snprintf(a->told_day, sizeof(a->told_day), "%s", day);
+	a->told_idx = idx;
+	audit_path(a, day, idx, path, sizeof(path));
+	a->rotated(a->rotated_arg, path);
+}
+
+/* The newest file of a day before day: 0 with its day and index, or
+ * PH_ERR_NOTFOUND. */
+static int
+audit_newest_before(const struct audit *a, const char *day, char out[11],
+    unsigned *out_idx)
+{
+	char d[11];
+	unsigned idx;
+	struct dirent *e;
+	DIR *dir;
+	int n = 0, c;
+
+	out[0] = '\0';
+	*out_idx = 0;
+	if ((dir = opendir(a->dir)) == NULL)
+		return PH_ERR_NOTFOUND;
+	while ((e = readdir(dir)) != NULL && n++ < AUDIT_MAX_FILES) {
+		if (audit_name_parse(e->d_name, d, &idx) != 0 ||
+		    strcmp(d, day) >= 0)
+			continue;
+		c = strcmp(d, out);
+		if (out[0] == '\0' || c > 0 || (c == 0 && idx > *out_idx)) {
+			memcpy(out, d, 11);
+			*out_idx = idx;
+		}
+	}
+	closedir(dir);
+	return out[0] != '\0' ? 0 : PH_ERR_NOTFOUND;
+}
+
 /* The file for an event of len bytes on day: today's newest, or a new
  * one past the size limit. */
 static int
 audit_file_for(struct audit *a, const char *day, size_t len)
 {
-	int rc;
+	char old[11];
+	unsigned old_idx = a->idx;
+	int rc, done = 0;
 
+	snprintf(old, sizeof(old), "%s", a->day);
 	if (a->fd < 0 || strcmp(a->day, day) != 0) {
 		if ((rc = audit_open_file(a, day, audit_last_index(a,
 		    day))) != 0)
 			return rc;
+		/* Only a later day closes a file: an event stamped before
+		 * midnight that comes after it goes back to its own day. */
+		done = old[0] != '\0' && strcmp(old, day) < 0;
+		/* The first file since the start: an earlier day's last
+		 * file was closed when portholed stopped (the receiver
+		 * ignores one it was told before). */
+		if (old[0] == '\0' && a->rotated != NULL &&
+		    audit_newest_before(a, day, old, &old_idx) == 0)
+			done = 1;
 	}
 	if (a->size > 0 && a->size + len > a->max_bytes) {
 		if (a->idx >= AUDIT_MAX_INDEX)
 			return PH_ERR_TOOBIG;
-		return audit_open_file(a, day, a->idx + 1);
+		if (done)
+			audit_tell_rotated(a, old, old_idx);
+		snprintf(old, sizeof(old), "%s", a->day);
+		old_idx = a->idx;
+		if ((rc = audit_open_file(a, day, a->idx + 1)) != 0)
+			return rc;
+		done = 1;
 	}
+	if (done)
+		audit_tell_rotated(a, old, old_idx);
 	return 0;
 }
 

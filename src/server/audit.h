@@ -44,9 +44,15 @@ struct principal;
 
 struct audit;
 
+/* A file was closed by rotation (the day changed, or it reached the size
+ * limit) and gets no more events: its path. */
+typedef void (*audit_rotated_fn)(void *arg, const char *path);
+
 struct audit_config {
 	uint64_t max_file_bytes;  /* rotate past this; 0: the default */
 	int syslog;               /* also syslog(3) each line (AUTHPRIV) */
+	audit_rotated_fn rotated; /* NULL: nothing to tell */
+	void *rotated_arg;
 };
 
 /* Create DATA_DIR/audit (0700) if needed and get ready to append. The

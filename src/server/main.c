@@ -19,6 +19,7 @@
 #include "common/tls.h"
 #include "server/api.h"
 #include "server/audit.h"
+#include "server/audit_sink.h"
 #include "server/authz.h"
 #include "server/gateway.h"
 #include "server/init.h"
@@ -224,7 +225,7 @@ load_audit_config(json_t *o, struct audit_config *ac)
 
 static void
 load_config(struct server *srv, struct net_config *nc,
-    struct audit_config *ac)
+    struct audit_config *ac, struct audit_sink *as)
 {
 	char path[600];
 	json_error_t jerr;
@@ -237,6 +238,12 @@ load_config(struct server *srv, struct net_config *nc,
 	o = json_load_file(path, 0, &jerr);
 	load_net_config(o, nc);   /* the defaults when o is NULL */
 	load_audit_config(o, ac);
+	/* Rotated audit files to AuditS3Bucket, through the record sink. */
+	audit_sink_config(as, srv, o);
+	if (as->bucket[0] != '\0') {
+		ac->rotated = audit_sink_rotated;
+		ac->rotated_arg = as;
+	}
 	if (o == NULL)
 		return;
 	if ((v = json_string_value(json_object_get(o, "Region"))) != NULL)
@@ -382,6 +389,7 @@ serve_main(int argc, char **argv)
 	const char *data_dir = NULL, *listen = DEFAULT_LISTEN;
 	struct kms_root_opts kro;
 	struct audit_config ac;
+	struct audit_sink as;
 	char host[256], cert[600], key[600], ca[600], db[600], why[300];
 	struct serve_state st;
 	unsigned long long nofile;
@@ -414,7 +422,7 @@ serve_main(int argc, char **argv)
 	snprintf(key, sizeof(key), "%s/server.key", data_dir);
 	snprintf(ca, sizeof(ca), "%s/ca.pem", data_dir);
 	snprintf(db, sizeof(db), "%s/" SERVER_DB_FILE, data_dir);
-	load_config(&st.srv, &net_cfg, &ac);
+	load_config(&st.srv, &net_cfg, &ac, &as);
 
 	st.srv.loop = uv_default_loop();
 	signal(SIGPIPE, SIG_IGN);
@@ -437,9 +445,10 @@ serve_main(int argc, char **argv)
 		store_close(st.srv.store);
 		return 1;
 	}
-	log_info("event=audit_trail dir=%s max_file_bytes=%llu syslog=%d",
-	    audit_dir(st.srv.audit), (unsigned long long)ac.max_file_bytes,
-	    ac.syslog);
+	log_info("event=audit_trail dir=%s max_file_bytes=%llu syslog=%d "
+	    "bucket=%s", audit_dir(st.srv.audit),
+	    (unsigned long long)ac.max_file_bytes, ac.syslog,
+	    as.bucket[0] != '\0' ? as.bucket : "(none)");
 	if ((rc = kms_open(&st.srv.kms, data_dir, &kro)) != 0) {
 		fprintf(stderr, "portholed serve: cannot open the KMS key "
 		    "store in %s (%s)\n", data_dir, ph_strerror(rc));

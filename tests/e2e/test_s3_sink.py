@@ -21,7 +21,13 @@ s3BucketName, s3KeyPrefix and s3EncryptionEnabled in the preferences;
 the S3 server stops mid-session and starts again after it ended; the
 record's .log, .cast and .rec arrive complete under the prefix with
 SSE-S3, the local copy goes, and DescribeSessions --state History names
-the transcript's object.
+the transcript's object; `porthole logs --status` (GetRecordDeliveryStatus)
+shows files queued and the sink unhealthy during the outage, an empty,
+healthy queue after the delivery.
+
+S3AuditTest: with AuditS3Bucket, audit files closed by rotation (by size)
+arrive byte-exact under AuditS3KeyPrefix with SSE-S3 and stay in the
+trail, where LookupEvents still finds their events.
 """
 
 import hashlib
@@ -516,10 +522,9 @@ class S3SinkTest(unittest.TestCase):
         self.assertGreater(SigV4Proxy.requests, 0)
 
 
-class S3SessionTest(unittest.TestCase):
-    """A shell session whose preferences name the bucket: the S3 server
-    stops mid-session and comes back later; the record's objects arrive
-    complete under the prefix, DescribeSessions points at them."""
+class S3ServerFixture:
+    """moto and the signature-checking proxy for a test with a
+    portholed of its own."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="porthole-s3sess-")
@@ -540,10 +545,11 @@ class S3SessionTest(unittest.TestCase):
         self.proxy.server_close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def configure(self, c):
+    def configure(self, c, **extra):
         path = os.path.join(c.data_dir, "config.json")
         with open(path) as f:
             cfg = json.load(f)
+        cfg.update(extra)
         cfg.update({"S3Endpoint": "http://127.0.0.1:%d"
                     % self.proxy.server_address[1],
                     "S3Region": REGION, "S3AccessKeyId": AKID,
@@ -553,6 +559,19 @@ class S3SessionTest(unittest.TestCase):
             json.dump(cfg, f)
         os.chmod(path, 0o600)
         c.restart_server()
+
+
+
+class S3SessionTest(S3ServerFixture, unittest.TestCase):
+    """A shell session whose preferences name the bucket: the S3 server
+    stops mid-session and comes back later; the record's objects arrive
+    complete under the prefix, DescribeSessions points at them."""
+
+    def status(self, c):
+        return subprocess.run([harness.binary("porthole"), "logs",
+                               "--status"], capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL,
+                              env=c.env)
 
     def test_session_record_survives_outage(self):
         import sessionkit
@@ -573,7 +592,18 @@ class S3SessionTest(unittest.TestCase):
                 lambda: "event=sink_unhealthy" in c.server.log(), 60,
                 what="portholed to report the bucket down")
             self.assertTrue(os.path.exists(local), local)
-            time.sleep(2)
+            # The queue, as `porthole logs --status` shows it (exit 1
+            # while the last upload failed).
+            p = self.status(c)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            st = dict(line.split(": ", 1)
+                      for line in p.stdout.splitlines())
+            self.assertGreater(int(st["queue_depth"]), 0, p.stdout)
+            self.assertEqual(st["healthy"], "no", p.stdout)
+            self.assertIn("oldest_queued", st)
+            self.assertTrue(st.get("last_error"), p.stdout)
+            self.assertNotIn(SECRET, p.stdout)
+            time.sleep(1)
             self.moto.start()
             s3 = self.moto.client()
             keys = [PREFIX + sid + e for e in (".log", ".cast", ".rec")]
@@ -594,6 +624,11 @@ class S3SessionTest(unittest.TestCase):
             self.assertIn(b"during-42-outage", cast)
             harness.wait_for(lambda: not os.path.exists(local), 30,
                              what="the local copy to go")
+            harness.wait_for(
+                lambda: self.status(c).stdout ==
+                "queue_depth: 0\nhealthy: yes\n", 30,
+                what="an empty, healthy queue in logs --status")
+            self.assertEqual(self.status(c).returncode, 0)
             out = c.ssm().describe_sessions(State="History")["Sessions"]
             mine = [x for x in out if x["SessionId"] == sid]
             self.assertEqual(len(mine), 1, out)
@@ -602,6 +637,61 @@ class S3SessionTest(unittest.TestCase):
                             url)
             self.assertIn("event=sink_healthy", c.server.log())
             self.assertNotIn(SECRET, c.server.log())
+            self.assertEqual(SigV4Proxy.bad, [])
+
+
+class S3AuditTest(S3ServerFixture, unittest.TestCase):
+    """AuditS3Bucket: audit files closed by rotation (by size here) are
+    uploaded byte-exact under AuditS3KeyPrefix; the trail keeps them and
+    LookupEvents still reads their events; the outbox link goes."""
+
+    def test_rotated_audit_files_delivered(self):
+        with harness.Cluster("s3audit") as c:
+            self.configure(c, AuditS3Bucket=BUCKET,
+                           AuditS3KeyPrefix="audit-trail",
+                           AuditS3EncryptionEnabled=True,
+                           AuditMaxFileBytes=4096)
+            adir = os.path.join(c.data_dir, "audit")
+            ssm = c.ssm()
+
+            def rotated():
+                ssm.describe_sessions(State="History")
+                return len([n for n in os.listdir(adir)
+                            if n.endswith(".jsonl")]) >= 3
+            harness.wait_for(rotated, 60, interval=0.01,
+                             what="the audit trail to rotate")
+            names = sorted(n for n in os.listdir(adir)
+                           if n.endswith(".jsonl"))
+            day = time.strftime("%Y-%m-%d", time.gmtime())
+            first = "audit-%s.jsonl" % day
+            self.assertIn(first, names)
+            s3 = self.moto.client()
+            key = "audit-trail/" + first
+            harness.wait_for(lambda: s3.head_object(Bucket=BUCKET,
+                                                    Key=key), 30,
+                             what="the first audit file in the bucket")
+            h = s3.head_object(Bucket=BUCKET, Key=key)
+            self.assertEqual(h.get("ServerSideEncryption"), "AES256")
+            body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            with open(os.path.join(adir, first), "rb") as f:
+                self.assertEqual(body, f.read())
+            for line in body.splitlines():
+                json.loads(line)
+            outbox = os.path.join(c.data_dir, "audit-outbox")
+            harness.wait_for(lambda: first not in os.listdir(outbox), 30,
+                             what="the outbox link to go")
+            # The trail still has the file, and LookupEvents its events.
+            self.assertTrue(os.path.exists(os.path.join(adir, first)))
+            ev = json.loads(body.splitlines()[0])
+            out = c.aws("cloudtrail", "lookup-events", "--lookup-"
+                        "attributes", "AttributeKey=EventId,"
+                        "AttributeValue=" + ev["eventID"])
+            self.assertEqual([e["EventId"] for e in out["Events"]],
+                             [ev["eventID"]])
+            log = c.server.log()
+            self.assertIn("event=audit_file_queued file=" + first, log)
+            self.assertNotIn("audit_file_not_queued", log)
+            self.assertNotIn(SECRET, log)
             self.assertEqual(SigV4Proxy.bad, [])
 
 

@@ -1074,6 +1074,50 @@ test_resolve_allowed_values_non_string(void **state)
 	json_decref(doc);
 }
 
+/* ---- record delivery status --------------------------------------------- */
+
+static void
+test_record_delivery_status(void **state)
+{
+	struct fx *f = *state;
+	struct api_error err;
+	struct api_call c;
+	json_t *in, *out = NULL;
+	const char *bodies[] = { "{}", "{\"QueueDepth\":\"x\"}",
+	    "{\"Junk\":[1,{\"a\":null}]}" };
+	size_t i;
+
+	/* No sink configured: nothing queued, healthy; unknown members are
+	 * ignored as every action does. */
+	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		out = run(f, "GetRecordDeliveryStatus", bodies[i], &err);
+		assert_non_null(out);
+		assert_int_equal(json_integer_value(json_object_get(out,
+		    "QueueDepth")), 0);
+		assert_true(json_is_true(json_object_get(out, "Healthy")));
+		assert_null(json_object_get(out, "OldestQueuedTime"));
+		assert_null(json_object_get(out, "LastError"));
+		assert_int_equal(json_object_size(out), 2);
+		json_decref(out);
+	}
+	assert_null(run_as(f, &f->bob, "GetRecordDeliveryStatus", "{}",
+	    &err));
+	assert_string_equal(err.type, "AccessDeniedException");
+	assert_non_null(strstr(err.message,
+	    "ssm:GetRecordDeliveryStatus"));
+	/* A body that is not an object. */
+	memset(&c, 0, sizeof(c));
+	c.srv = &f->srv;
+	c.principal = &f->admin;
+	in = json_string("status");
+	out = NULL;
+	assert_int_not_equal(api_ssm_dispatch(&c, "GetRecordDeliveryStatus",
+	    in, &out, &err), 0);
+	assert_string_equal(err.type, "SerializationException");
+	assert_null(out);
+	json_decref(in);
+}
+
 int
 main(void)
 {
@@ -1091,6 +1135,7 @@ main(void)
 		T(test_resume_terminate),
 		T(test_describe_sessions),
 		T(test_connection_status),
+		T(test_record_delivery_status),
 		cmocka_unit_test(test_time_and_tokens),
 		cmocka_unit_test(test_resolve_allowed_values_non_string),
 	};

@@ -24,6 +24,7 @@
 #include "server/api.h"
 #include "server/api_cloudtrail.h"
 #include "server/audit.h"
+#include "server/audit_sink.h"
 #include "server/authz.h"
 #include "server/server.h"
 
@@ -61,7 +62,7 @@ rm_tree(const char *dir)
 static int
 open_fixture(struct fixture *f, uint64_t max)
 {
-	struct audit_config cfg = { max, 0 };
+	struct audit_config cfg = { max, 0, NULL, NULL };
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-audit-XXXXXX");
 	if (mkdtemp(f->dir) == NULL)
@@ -480,7 +481,8 @@ test_rotation_by_size_and_day(void **state)
 	/* A new writer continues the newest file of the day. */
 	audit_close(f->a);
 	{
-		struct audit_config cfg = { AUDIT_MIN_FILE_BYTES, 0 };
+		struct audit_config cfg = { AUDIT_MIN_FILE_BYTES, 0, NULL,
+		    NULL };
 
 		assert_int_equal(audit_open(&f->a, f->dir, &cfg), 0);
 	}
@@ -828,7 +830,7 @@ test_open_refuses(void **state)
 	/* With syslog: the line goes there too (or nowhere, without a
 	 * syslog daemon), the file has it either way. */
 	{
-		struct audit_config cfg = { 0, 1 };
+		struct audit_config cfg = { 0, 1, NULL, NULL };
 		struct audit_event ev;
 
 		assert_int_equal(audit_open(&a, dir, &cfg), 0);
@@ -1096,6 +1098,134 @@ test_client_format(void **state)
 	assert_string_equal(line, "-  -  -  -  -  ok");
 }
 
+/* ---- files closed by rotation ------------------------------------------ */
+
+struct rotated {
+	char paths[64][256];
+	int n;
+};
+
+static void
+rotated_cb(void *arg, const char *path)
+{
+	struct rotated *r = arg;
+
+	if (r->n < 64)
+		snprintf(r->paths[r->n], sizeof(r->paths[0]), "%s", path);
+	r->n++;
+}
+
+static void
+test_rotation_reports_closed_files(void **state)
+{
+	struct fixture *f = *state;
+	struct rotated *r = calloc(1, sizeof(*r));
+	struct audit_config cfg = { AUDIT_MIN_FILE_BYTES, 0, rotated_cb,
+	    NULL };
+	char path[256];
+	struct stat sb;
+	int i, k;
+
+	assert_non_null(r);
+	cfg.rotated_arg = r;
+	audit_close(f->a);
+	assert_int_equal(audit_open(&f->a, f->dir, &cfg), 0);
+	/* By size: each full file is reported once, in order, when the
+	 * next one opens; the file being written never is. */
+	for (i = 0; i < 60; i++)
+		assert_int_equal(write_seq(f->a, T0 + i, i, 300), 0);
+	assert_true(r->n >= 3 && r->n < 64);
+	for (k = 0; k < r->n; k++) {
+		if (k == 0)
+			snprintf(path, sizeof(path),
+			    "%s/audit/audit-2026-12-04.jsonl", f->dir);
+		else
+			snprintf(path, sizeof(path),
+			    "%s/audit/audit-2026-12-04.%d.jsonl", f->dir, k);
+		assert_string_equal(r->paths[k], path);
+		assert_int_equal(stat(path, &sb), 0);
+	}
+	snprintf(path, sizeof(path), "%s/audit/audit-2026-12-04.%d.jsonl",
+	    f->dir, r->n + 1);
+	assert_int_not_equal(stat(path, &sb), 0);
+	/* By day: the day's last file. */
+	k = r->n;
+	assert_int_equal(write_seq(f->a, T0 + DAY_MS, 1000, 10), 0);
+	assert_int_equal(r->n, k + 1);
+	snprintf(path, sizeof(path), "%s/audit/audit-2026-12-04.%d.jsonl",
+	    f->dir, k);
+	assert_string_equal(r->paths[k], path);
+	/* An event stamped before midnight that arrives after it goes to
+	 * the old day (a new file: the last one was full) and reports
+	 * nothing twice; the new day's next event closes that file. */
+	assert_int_equal(write_seq(f->a, T0 + 100, 1001, 300), 0);
+	assert_int_equal(r->n, k + 1);
+	assert_int_equal(write_seq(f->a, T0 + DAY_MS + 1, 1002, 10), 0);
+	assert_int_equal(r->n, k + 2);
+	snprintf(path, sizeof(path), "%s/audit/audit-2026-12-04.%d.jsonl",
+	    f->dir, k + 1);
+	assert_string_equal(r->paths[k + 1], path);
+	/* A writer that starts reports the last file of an earlier day
+	 * (closed when the last writer stopped: the receiver ignores a
+	 * file told before), not the file it continues. */
+	audit_close(f->a);
+	r->n = 0;
+	assert_int_equal(audit_open(&f->a, f->dir, &cfg), 0);
+	assert_int_equal(write_seq(f->a, T0 + DAY_MS + 5, 1003, 10), 0);
+	assert_int_equal(r->n, 1);
+	assert_string_equal(r->paths[0], path);
+	assert_int_equal(write_seq(f->a, T0 + DAY_MS + 6, 1004, 10), 0);
+	assert_int_equal(r->n, 1);
+	free(r);
+}
+
+static void
+test_audit_sink_config_garbage(void **state)
+{
+	static const char *const bad[] = {
+		"{\"AuditS3Bucket\":7}",
+		"{\"AuditS3Bucket\":\"UPPER_case\"}",
+		"{\"AuditS3Bucket\":\"../x\"}",
+		"{\"AuditS3Bucket\":\"\"}",
+		"{\"AuditS3Bucket\":\"ok-bucket\",\"AuditS3KeyPrefix\":[]}",
+		"{\"AuditS3Bucket\":\"ok-bucket\",\"AuditS3KeyPrefix\":"
+		    "\"a\\nb\"}",
+	};
+	struct audit_sink as;
+	struct server srv;
+	json_t *o;
+	size_t i;
+
+	(void)state;
+	memset(&srv, 0, sizeof(srv));
+	snprintf(srv.data_dir, sizeof(srv.data_dir), "/nonexistent");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = json_loads(bad[i], 0, NULL);
+		assert_non_null(o);
+		audit_sink_config(&as, &srv, o);
+		if (as.bucket[0] != '\0')
+			fail_msg("%s: bucket %s", bad[i], as.bucket);
+		json_decref(o);
+	}
+	audit_sink_config(&as, &srv, NULL);
+	assert_string_equal(as.bucket, "");
+	o = json_loads("{\"AuditS3Bucket\":\"audit-bucket\","
+	    "\"AuditS3KeyPrefix\":\"trail\",\"AuditS3EncryptionEnabled\":"
+	    "true}", 0, NULL);
+	audit_sink_config(&as, &srv, o);
+	json_decref(o);
+	assert_string_equal(as.bucket, "audit-bucket");
+	assert_string_equal(as.prefix, "trail");
+	assert_int_equal(as.encrypt, 1);
+	/* No sink (yet): logged, nothing made, no crash; nor for paths
+	 * that are not audit files. */
+	audit_sink_rotated(&as, "/nonexistent/audit/audit-2026-12-04.jsonl");
+	audit_sink_rotated(&as, "/nonexistent/audit/x");
+	audit_sink_rotated(&as, ".jsonl");
+	audit_sink_rotated(&as, "");
+	audit_sink_rotated(NULL, "/x/audit-2026-12-04.jsonl");
+}
+
 int
 main(void)
 {
@@ -1108,6 +1238,9 @@ main(void)
 		cmocka_unit_test(test_open_refuses),
 		cmocka_unit_test_setup_teardown(test_record_file, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_rotation_reports_closed_files, setup_small, teardown),
+		cmocka_unit_test(test_audit_sink_config_garbage),
 		cmocka_unit_test_setup_teardown(test_rotation_by_size_and_day,
 		    setup_small, teardown),
 		cmocka_unit_test_setup_teardown(

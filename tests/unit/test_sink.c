@@ -26,6 +26,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "server/audit_sink.h"
 #include "server/s3.h"
 #include "server/server.h"
 #include "server/sink.h"
@@ -520,6 +521,51 @@ print_status(struct sink *s)
 	json_decref(o);
 }
 
+/* An audit file closed by rotation (audit_sink.c): a link queued as
+ * audit-DAY.N, the trail's file kept; told again, nothing new. */
+static void
+test_audit_file(void **state)
+{
+	struct fx *f = *state;
+	struct audit_sink as;
+	struct sink_status ss;
+	char path[300], link_path[300], url[300];
+	json_t *o;
+	int s3 = 0;
+
+	snprintf(path, sizeof(path), "%s/audit", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	mkfile(f, "audit/audit-2026-12-04.3.jsonl", 500, path, sizeof(path));
+	assert_int_equal(sink_open(&f->srv, &f->sink), 0);
+	f->srv.sink = f->sink;
+	o = json_loads("{\"AuditS3Bucket\":\"audit-bkt\","
+	    "\"AuditS3KeyPrefix\":\"trail\"}", 0, NULL);
+	audit_sink_config(&as, &f->srv, o);
+	json_decref(o);
+	audit_sink_rotated(&as, path);
+	snprintf(link_path, sizeof(link_path), "%s/" AUDIT_OUTBOX_SUBDIR
+	    "/audit-2026-12-04.3.jsonl", f->dir);
+	/* No credentials: the upload fails, the link waits. */
+	assert_true(exists(path) && exists(link_path));
+	assert_int_equal(sink_output_url(f->sink, "audit-2026-12-04.3", url,
+	    sizeof(url), &s3), 0);
+	assert_int_equal(s3, 1);
+	assert_non_null(strstr(url, "audit-bkt"));
+	assert_non_null(strstr(url, "/trail/audit-2026-12-04.3.jsonl"));
+	sink_status(f->sink, &ss);
+	assert_int_equal(ss.depth, 1);
+	/* Told again (a restart): still one item, no error. */
+	audit_sink_rotated(&as, path);
+	sink_status(f->sink, &ss);
+	assert_int_equal(ss.depth, 1);
+	/* Not an audit file's name: refused, nothing queued. */
+	mkfile(f, "audit/other.txt", 5, path, sizeof(path));
+	audit_sink_rotated(&as, path);
+	sink_status(f->sink, &ss);
+	assert_int_equal(ss.depth, 1);
+	f->srv.sink = NULL;
+}
+
 /* test_sink drive DATA_DIR SECONDS [SESSION BUCKET PREFIX ENCRYPT KMS
  * FILE...]: open DATA_DIR's store and sink, queue the item if given, and
  * run until the queue is empty, SECONDS passed or SIGTERM; a status line
@@ -599,6 +645,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_local_only, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_file, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_no_credentials, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable, setup,
