@@ -375,23 +375,33 @@ iam_caller_user(const struct api_call *c, struct api_v *v,
 	return 0;
 }
 
-/* Look a user up and authorise action on it; a missing user is
- * authorised on the ARN it would have, then NoSuchEntity. */
+/* A lookup of KIND NAME that failed with rc, for action: a store failure
+ * is ours; a missing entity is authorised on the ARN it would have, so a
+ * caller who may not ask does not learn whether it exists, then
+ * NoSuchEntity. */
+static int
+iam_entity_missing(const struct api_call *c, const char *action,
+    const char *kind, const char *name, int rc, struct api_error *err)
+{
+	char arn[IAM_ARN_SIZE];
+
+	if (rc != PH_ERR_NOTFOUND)
+		return iam_store_error(err, "iam_entity_get", rc);
+	iam_arn(c, kind, "/", name, arn, sizeof(arn));
+	if ((rc = api_authorize(c, action, arn, err)) != 0)
+		return rc;
+	return iam_no_entity(err, kind, name);
+}
+
+/* Look an entity up and authorise action on it. */
 static int
 iam_user_for(const struct api_call *c, const char *action, const char *name,
     struct iam_user_rec *u, struct api_error *err)
 {
-	char arn[IAM_ARN_SIZE];
 	int rc;
 
-	if ((rc = store_iam_user_get(c->srv->store, name, u)) != 0) {
-		if (rc != PH_ERR_NOTFOUND)
-			return iam_store_error(err, "iam_user_get", rc);
-		iam_arn(c, "user", "/", name, arn, sizeof(arn));
-		if ((rc = api_authorize(c, action, arn, err)) != 0)
-			return rc;
-		return iam_no_entity(err, "user", name);
-	}
+	if ((rc = store_iam_user_get(c->srv->store, name, u)) != 0)
+		return iam_entity_missing(c, action, "user", name, rc, err);
 	return api_authorize(c, action, u->arn, err);
 }
 
@@ -399,17 +409,10 @@ static int
 iam_group_for(const struct api_call *c, const char *action, const char *name,
     struct iam_group_rec *g, struct api_error *err)
 {
-	char arn[IAM_ARN_SIZE];
 	int rc;
 
-	if ((rc = store_iam_group_get(c->srv->store, name, g)) != 0) {
-		if (rc != PH_ERR_NOTFOUND)
-			return iam_store_error(err, "iam_group_get", rc);
-		iam_arn(c, "group", "/", name, arn, sizeof(arn));
-		if ((rc = api_authorize(c, action, arn, err)) != 0)
-			return rc;
-		return iam_no_entity(err, "group", name);
-	}
+	if ((rc = store_iam_group_get(c->srv->store, name, g)) != 0)
+		return iam_entity_missing(c, action, "group", name, rc, err);
 	return api_authorize(c, action, g->arn, err);
 }
 
@@ -418,17 +421,10 @@ static int
 iam_role_for(const struct api_call *c, const char *action, const char *name,
     struct iam_role_rec *r, struct api_error *err)
 {
-	char arn[IAM_ARN_SIZE];
 	int rc;
 
-	if ((rc = store_iam_role_get(c->srv->store, name, r)) != 0) {
-		if (rc != PH_ERR_NOTFOUND)
-			return iam_store_error(err, "iam_role_get", rc);
-		iam_arn(c, "role", "/", name, arn, sizeof(arn));
-		if ((rc = api_authorize(c, action, arn, err)) != 0)
-			return rc;
-		return iam_no_entity(err, "role", name);
-	}
+	if ((rc = store_iam_role_get(c->srv->store, name, r)) != 0)
+		return iam_entity_missing(c, action, "role", name, rc, err);
 	return api_authorize(c, action, r->arn, err);
 }
 
