@@ -4,6 +4,8 @@
 #ifndef PORTHOLE_GATEWAY_H
 #define PORTHOLE_GATEWAY_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "common/http.h"
@@ -27,6 +29,13 @@ int gateway_start_session(struct gateway *gw, const char *instance_id,
     const char *session_id, const char *document_name,
     json_t *document_content, json_t *parameters, const char *owner_arn,
     const char *run_as_user);
+
+/* Send one frame of type (spec 3.3, e.g. agent_job) with a JSON payload
+ * on the instance's control channel; its MessageId is written to
+ * message_id if not NULL. PH_ERR_NOTFOUND if the agent is not connected
+ * to this node. */
+int gateway_send_control(struct gateway *gw, const char *instance_id,
+    const char *type, const char *payload, uint8_t message_id[16]);
 
 /* End a session: channel_closed to the agent (control and data channel)
  * and to the client; the session record goes to Terminated. */

@@ -15,6 +15,7 @@ struct authz_cache;
 struct sink;
 struct records;
 struct audit;
+struct commands;
 
 struct server {
 	uv_loop_t *loop;
@@ -26,6 +27,7 @@ struct server {
 	struct sink *sink;     /* finished records' delivery (sink.c) */
 	struct records *records;  /* record appends' queue (records.c) */
 	struct audit *audit;   /* the audit trail (audit.h), or NULL */
+	struct commands *commands; /* Run Command's dispatcher, or NULL */
 	char data_dir[512];
 	char region[32];       /* default signing region, e.g. us-east-1 */
 	char account_id[13];   /* 12 digits */
