@@ -10,7 +10,10 @@
 #ifndef PORTHOLE_SERVER_COMMANDS_H
 #define PORTHOLE_SERVER_COMMANDS_H
 
+#include <jansson.h>
+
 #include "common/clientmsg.h"
+#include "common/http.h"
 #include "server/server.h"
 
 struct commands;
@@ -22,6 +25,25 @@ void commands_free(struct commands *cm);
 /* api_ssm_commands: a command was created (or cancelled): look at it now
  * rather than at the next tick. */
 void commands_kick(struct commands *cm, const char *command_id);
+
+/* CancelCommand: invocations not yet delivered (of the listed instances,
+ * or all if instance_ids is NULL or empty) become Cancelled at once;
+ * delivered ones become Cancelling and their agents get a cancelCommand
+ * job. The command's status follows. 0, PH_ERR_NOTFOUND, or PH_ERR_STATE
+ * if the command is already final. */
+int commands_cancel(struct commands *cm, const char *command_id,
+    json_t *instance_ids);
+
+/* The whole output of a step, for OutputS3BucketName: the agent PUTs it
+ * (mutual TLS, as the instance) to
+ *   /v1/command-output/<CommandId>/<StepName>/<stdout|stderr>
+ * StepName percent-encoded; the body is the output (at most
+ * COMMANDS_OUTPUT_MAX bytes). portholed checks that the instance has an
+ * invocation of that command with a bucket and writes the object through
+ * the sink under AWS's key layout; the invocation's StandardOutputUrl /
+ * StandardErrorUrl point at it. api.c routes the request here. */
+#define COMMANDS_OUTPUT_MAX ((size_t)64 * 1024 * 1024)
+void commands_handle_output(struct commands *cm, struct http_request *req);
 
 /* gateway: an agent's control channel was registered (pending
  * invocations for it can be delivered) or went away. */
