@@ -81,6 +81,11 @@ upd_pid_start(long pid)
 	/* The command name may hold spaces and ')': fields count from the
 	 * last ')'. */
 	p = strrchr(text, ')');
+	/* A zombie has ended: nothing left to stop. */
+	if (p != NULL && p[1] == ' ' && p[2] == 'Z') {
+		free(text);
+		return 0;
+	}
 	for (i = 2; p != NULL && i < 22; i++)
 		p = strchr(p + 1, ' ');
 	if (p != NULL)
