@@ -427,8 +427,21 @@ commands_apply_reply(struct invocation_rec *v, const struct command_rec *c,
 			if (n != NULL && strcmp(n, key) == 0)
 				break;
 		}
-		if (i < json_array_size(plugins))
+		if (i < json_array_size(plugins)) {
+			/* An upload's URLs outlive the step's later replies. */
+			json_t *was = json_array_get(plugins, i);
+			const char *u;
+
+			if ((u = cm_jstr(was, "StandardOutputUrl")) != NULL &&
+			    u[0] != '\0')
+				json_object_set_new(p, "StandardOutputUrl",
+				    json_string(u));
+			if ((u = cm_jstr(was, "StandardErrorUrl")) != NULL &&
+			    u[0] != '\0')
+				json_object_set_new(p, "StandardErrorUrl",
+				    json_string(u));
 			json_array_set_new(plugins, i, p);
+		}
 		else
 			json_array_append_new(plugins, p);
 	}
@@ -970,6 +983,12 @@ commands_free(struct commands *cm)
 	cm->closing = 2;
 	uv_close((uv_handle_t *)&cm->tick, cm_closed_cb);
 	uv_close((uv_handle_t *)&cm->soon, cm_closed_cb);
+}
+
+struct server *
+commands_server(struct commands *cm)
+{
+	return cm->srv;
 }
 
 void
