@@ -11,6 +11,7 @@
 #include "agent/session.h"
 #include "agent/sysinfo.h"
 #include "agent/task.h"
+#include "agent/version.h"
 #include "common/buf.h"
 #include "common/clientmsg.h"
 #include "common/err.h"
@@ -428,7 +429,7 @@ ctl_on_open(struct ws *w)
 	/* spec 2.3, plus porthole's platform fields the gateway stores. */
 	o = json_pack("{s:n, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
 	    "Cookie", "MessageSchemaVersion", "1.0", "RequestId", rid,
-	    "TokenValue", "", "AgentVersion", PORTHOLE_AGENT_VERSION,
+	    "TokenValue", "", "AgentVersion", agent_version(),
 	    "PlatformType", "linux", "PlatformName", c->si.platform_name,
 	    "PlatformVersion", c->si.platform_version,
 	    "ComputerName", c->si.hostname, "IPAddress", c->si.ip_address);

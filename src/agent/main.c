@@ -14,6 +14,8 @@
 #include "agent/register.h"
 #include "agent/runcommand.h"
 #include "agent/state.h"
+#include "agent/update.h"
+#include "agent/version.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/tls.h"
@@ -229,7 +231,7 @@ cmd_run(int argc, char **argv)
 	uv_signal_start(&r.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&r.sigint, on_signal, SIGINT);
 	log_info("event=agent_start version=%s instance=%s endpoint=%s",
-	    PORTHOLE_AGENT_VERSION, st.instance_id, st.endpoint);
+	    agent_version(), st.instance_id, st.endpoint);
 	if (st.record_off)
 		log_warn("event=recording_off reason=\"agent.json "
 		    "RecordSessions is false\"");
@@ -260,9 +262,12 @@ main(int argc, char **argv)
 		return cmd_register(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	/* Started by an aws:updateSsmAgent step (update.h), not by hand. */
+	if (strcmp(argv[1], "update-watchdog") == 0)
+		return update_watchdog_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 ||
 	    strcmp(argv[1], "--version") == 0) {
-		printf("porthole-agent %s\n", PORTHOLE_AGENT_VERSION);
+		printf("porthole-agent %s\n", agent_version());
 		return 0;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

@@ -15,8 +15,11 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/pkgsig.h"
+#include "server/agent_packages.h"
 #include "server/api_documents.h"
 #include "server/api_json.h"
+#include "server/api_ssm_commands.h"
 #include "server/api_ssm_records.h"
 #include "server/authz.h"
 #include "server/gateway.h"
@@ -253,6 +256,10 @@ struct act_list {
 	json_t *ids, *names, *roles;   /* filter values (OR within a key) */
 	int offset, limit, seen, more;
 	json_t *list;
+	/* ssm_is_latest's answer for one PlatformType */
+	int latest_known;
+	char latest_os[16];
+	char latest[PKGSIG_VERSION_MAX + 1];
 };
 
 static int
@@ -462,6 +469,10 @@ struct inst_list {
 	size_t nf;
 	int offset, limit, seen, more;
 	json_t *list;
+	/* ssm_is_latest's answer for one PlatformType */
+	int latest_known;
+	char latest_os[16];
+	char latest[PKGSIG_VERSION_MAX + 1];
 };
 
 struct tag_probe {
@@ -550,6 +561,27 @@ ssm_instance_matches(struct inst_list *l, const struct instance_rec *in)
 	return 1;
 }
 
+/* IsLatestVersion: not older than the newest build hosted for the
+ * instance's OS (agent_packages.h), or with none hosted, than this
+ * portholed's own agent version. The answer per OS is kept for the
+ * rest of the listing. */
+static int
+ssm_is_latest(struct inst_list *l, const struct instance_rec *in)
+{
+	if (!l->latest_known || strcmp(l->latest_os, in->platform_type)) {
+		snprintf(l->latest_os, sizeof(l->latest_os), "%s",
+		    in->platform_type);
+		if (store_agent_package_latest_os(l->c->srv->store,
+		    in->platform_type, l->latest) != 0)
+			snprintf(l->latest, sizeof(l->latest), "%s",
+			    PORTHOLE_AGENT_VERSION);
+		l->latest_known = 1;
+	}
+	if (!pkgsig_valid_version(in->agent_version))
+		return strcmp(in->agent_version, l->latest) == 0;
+	return pkgsig_version_cmp(in->agent_version, l->latest) >= 0;
+}
+
 static int
 ssm_instance_cb(void *arg, const struct instance_rec *in)
 {
@@ -573,8 +605,7 @@ ssm_instance_cb(void *arg, const struct instance_rec *in)
 	if (in->agent_version[0] != '\0') {
 		ssm_set_str(o, "AgentVersion", in->agent_version);
 		json_object_set_new(o, "IsLatestVersion",
-		    json_boolean(strcmp(in->agent_version,
-		    PORTHOLE_AGENT_VERSION) == 0));
+		    json_boolean(ssm_is_latest(l, in)));
 	}
 	ssm_set_opt_str(o, "PlatformType", in->platform_type);
 	ssm_set_opt_str(o, "PlatformName", in->platform_name);
@@ -1662,6 +1693,7 @@ ssm_get_connection_status(const struct api_call *c, json_t *in, json_t *out,
 
 static const struct api_json_action ssm_actions[] = {
 	{ "AddTagsToResource", ssm_add_tags_to_resource },
+	{ "CancelCommand", api_ssm_cancel_command },
 	{ "CreateActivation", ssm_create_activation },
 	{ "CreateDocument", api_documents_create },
 	{ "DeleteActivation", ssm_delete_activation },
@@ -1672,14 +1704,18 @@ static const struct api_json_action ssm_actions[] = {
 	{ "DescribeInstanceInformation", ssm_describe_instance_information },
 	{ "DescribeSessions", ssm_describe_sessions },
 	{ "GetConnectionStatus", ssm_get_connection_status },
+	{ "GetCommandInvocation", api_ssm_get_command_invocation },
 	{ "GetDocument", api_documents_get },
 	{ "GetRecordDeliveryStatus", api_ssm_get_record_delivery_status },
 	{ "GetSessionLog", api_ssm_get_session_log },
+	{ "ListCommandInvocations", api_ssm_list_command_invocations },
+	{ "ListCommands", api_ssm_list_commands },
 	{ "ListDocumentVersions", api_documents_list_versions },
 	{ "ListDocuments", api_documents_list },
 	{ "ListTagsForResource", ssm_list_tags_for_resource },
 	{ "RemoveTagsFromResource", ssm_remove_tags_from_resource },
 	{ "ResumeSession", ssm_resume_session },
+	{ "SendCommand", api_ssm_send_command },
 	{ "StartSession", ssm_start_session },
 	{ "TerminateSession", ssm_terminate_session },
 	{ "UpdateDocument", api_documents_update },

@@ -270,6 +270,74 @@ static const char *const migrations[] = {
 	"CREATE INDEX session_records_pending ON session_records"
 	"(complete, rendered);"
 	"PRAGMA user_version = 6;",
+	/* version 7: Run Command (store_commands.c): one row per SendCommand
+	 * and one per target instance. JSON columns hold what the API shows
+	 * (Parameters, Targets, CommandPlugins) as text. */
+	"CREATE TABLE commands ("
+	" command_id TEXT PRIMARY KEY,"
+	" document_name TEXT NOT NULL,"
+	" document_version TEXT NOT NULL DEFAULT '',"
+	" comment TEXT,"
+	" parameters_json TEXT NOT NULL DEFAULT '{}',"
+	" targets_json TEXT NOT NULL DEFAULT '[]',"
+	" instance_ids_json TEXT NOT NULL DEFAULT '[]',"
+	" content_json TEXT NOT NULL DEFAULT '{}',"
+	" owner_arn TEXT NOT NULL DEFAULT '',"
+	" requested_ms INTEGER NOT NULL,"
+	" expires_ms INTEGER NOT NULL,"
+	" timeout_seconds INTEGER NOT NULL,"
+	" max_concurrency TEXT NOT NULL DEFAULT '50',"
+	" max_errors TEXT NOT NULL DEFAULT '0',"
+	" status TEXT NOT NULL,"
+	" status_details TEXT NOT NULL DEFAULT '',"
+	" target_count INTEGER NOT NULL DEFAULT 0,"
+	" completed_count INTEGER NOT NULL DEFAULT 0,"
+	" error_count INTEGER NOT NULL DEFAULT 0,"
+	" delivery_timed_out_count INTEGER NOT NULL DEFAULT 0,"
+	" output_s3_bucket TEXT,"
+	" output_s3_prefix TEXT,"
+	" output_s3_region TEXT,"
+	" service_role_arn TEXT,"
+	" notification_json TEXT,"
+	" cloudwatch_json TEXT,"
+	" alarm_json TEXT);"
+	"CREATE INDEX commands_requested ON commands (requested_ms);"
+	"CREATE INDEX commands_status ON commands (status);"
+	"CREATE TABLE command_invocations ("
+	" command_id TEXT NOT NULL REFERENCES commands(command_id)"
+	"  ON DELETE CASCADE,"
+	" instance_id TEXT NOT NULL,"
+	" instance_name TEXT NOT NULL DEFAULT '',"
+	" seq INTEGER NOT NULL,"
+	" status TEXT NOT NULL,"
+	" status_details TEXT NOT NULL DEFAULT '',"
+	" requested_ms INTEGER NOT NULL,"
+	" delivered_ms INTEGER NOT NULL DEFAULT 0,"
+	" started_ms INTEGER NOT NULL DEFAULT 0,"
+	" ended_ms INTEGER NOT NULL DEFAULT 0,"
+	" response_code INTEGER NOT NULL DEFAULT -1,"
+	" stdout_text TEXT NOT NULL DEFAULT '',"
+	" stderr_text TEXT NOT NULL DEFAULT '',"
+	" stdout_url TEXT,"
+	" stderr_url TEXT,"
+	" plugins_json TEXT NOT NULL DEFAULT '[]',"
+	" PRIMARY KEY (command_id, instance_id));"
+	"CREATE INDEX command_invocations_instance ON command_invocations"
+	" (instance_id, requested_ms);"
+	"PRAGMA user_version = 7;",
+	/* version 8: hosted agent builds (agent_packages.c). The bytes are
+	 * files under DATA_DIR/agent-packages/; the signature is portholed's
+	 * over platform, version and SHA-256 (common/pkgsig.h). */
+	"CREATE TABLE agent_packages ("
+	" platform TEXT NOT NULL,"
+	" version TEXT NOT NULL,"
+	" sha256 TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" signature TEXT NOT NULL,"
+	" file TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" PRIMARY KEY (platform, version));"
+	"PRAGMA user_version = 8;",
 };
 
 #define STORE_SCHEMA_VERSION \
@@ -358,6 +426,61 @@ static const struct {
 	  "\"description\":\"(Optional) Port number of the SSH server\","
 	  "\"allowedPattern\":\"" PORT_PATTERN "\",\"default\":\"22\"}},"
 	  "\"properties\":{\"portNumber\":\"{{ portNumber }}\"}}" },
+};
+
+/* The Command documents AWS provides in every account (issue 12), with
+ * AWS's content: schema 1.2, so the same bytes AWS serves. */
+#define EXEC_TIMEOUT_PATTERN \
+	"([1-9][0-9]{0,4})|(1[0-6][0-9]{4})|(17[0-1][0-9]{3})|" \
+	"(172[0-7][0-9]{2})|(172800)"
+#define SCRIPT_DOC(desc, cmddesc, timeoutdesc, plugin) \
+	"{\"schemaVersion\":\"1.2\",\"description\":\"" desc "\"," \
+	"\"parameters\":{\"commands\":{\"type\":\"StringList\"," \
+	"\"description\":\"" cmddesc "\",\"minItems\":1," \
+	"\"displayType\":\"textarea\"},\"workingDirectory\":{" \
+	"\"type\":\"String\",\"default\":\"\",\"description\":" \
+	"\"(Optional) The path to the working directory on your " \
+	"instance.\",\"maxChars\":4096},\"executionTimeout\":{" \
+	"\"type\":\"String\",\"default\":\"3600\",\"description\":\"" \
+	timeoutdesc "\",\"allowedPattern\":\"" EXEC_TIMEOUT_PATTERN "\"}}," \
+	"\"runtimeConfig\":{\"" plugin "\":{\"properties\":[{" \
+	"\"id\":\"0." plugin "\",\"runCommand\":\"{{ commands }}\"," \
+	"\"workingDirectory\":\"{{ workingDirectory }}\"," \
+	"\"timeoutSeconds\":\"{{ executionTimeout }}\"}]}}}"
+
+static const struct {
+	const char *name;
+	const char *content;
+} builtin_command_docs[] = {
+	{ "AWS-RunShellScript",
+	  SCRIPT_DOC("Run a shell script or specify the commands to run.",
+	  "(Required) Specify a shell script or a command to run.",
+	  "(Optional) The time in seconds for a command to complete before "
+	  "it is considered to have failed. Default is 3600 (1 hour). "
+	  "Maximum is 172800 (48 hours).", "aws:runShellScript") },
+	{ "AWS-RunPowerShellScript",
+	  SCRIPT_DOC("Run a PowerShell script or specify the paths to scripts "
+	  "to run.", "(Required) Specify the commands to run or the paths to "
+	  "existing scripts on the instance.",
+	  "(Optional) The time in seconds for a command to be completed "
+	  "before it is considered to have failed. Default is 3600 (1 hour). "
+	  "Maximum is 172800 (48 hours).", "aws:runPowerShellScript") },
+	{ "AWS-UpdateSSMAgent",
+	  "{\"schemaVersion\":\"1.2\",\"description\":\"Update the Amazon SSM "
+	  "Agent to the latest version or specified version.\","
+	  "\"parameters\":{\"version\":{\"default\":\"\",\"description\":"
+	  "\"(Optional) A specific version of the Amazon SSM Agent to "
+	  "install. If not specified, the agent will be updated to the latest "
+	  "version.\",\"type\":\"String\"},\"allowDowngrade\":{\"default\":"
+	  "\"false\",\"description\":\"(Optional) Allow the Amazon SSM Agent "
+	  "service to be downgraded to an earlier version. If set to false, "
+	  "the service can be upgraded to newer versions only (default). If "
+	  "set to true, specify the earlier version.\",\"type\":\"String\","
+	  "\"allowedValues\":[\"true\",\"false\"]}},\"runtimeConfig\":{"
+	  "\"aws:updateSsmAgent\":{\"properties\":[{\"agentName\":"
+	  "\"amazon-ssm-agent\",\"source\":\"https://s3.{Region}.amazonaws.com/"
+	  "amazon-ssm-{Region}/ssm-agent-manifest.json\",\"allowDowngrade\":"
+	  "\"{{ allowDowngrade }}\",\"targetVersion\":\"{{ version }}\"}]}}}" },
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -719,15 +842,27 @@ st_seed_documents(struct store *st)
 	size_t i;
 	int rc = 0;
 
+	size_t nsession = sizeof(builtin_docs) / sizeof(builtin_docs[0]);
+	size_t ncommand = sizeof(builtin_command_docs) /
+	    sizeof(builtin_command_docs[0]);
+
 	if ((rc = st_prep(st, "INSERT INTO documents (name, document_type, "
-	    "content, builtin, created_ms) VALUES (?1, 'Session', ?2, 1, ?3) "
+	    "content, builtin, created_ms) VALUES (?1, ?4, ?2, 1, ?3) "
 	    "ON CONFLICT (name) DO UPDATE SET content = excluded.content "
 	    "WHERE builtin = 1 AND content <> excluded.content", &s)) != 0)
 		return rc;
-	for (i = 0; i < sizeof(builtin_docs) / sizeof(builtin_docs[0]); i++) {
+	for (i = 0; i < nsession + ncommand; i++) {
 		sqlite3_reset(s);
-		st_text(s, 1, builtin_docs[i].name);
-		st_text(s, 2, builtin_docs[i].content);
+		if (i < nsession) {
+			st_text(s, 1, builtin_docs[i].name);
+			st_text(s, 2, builtin_docs[i].content);
+			st_text(s, 4, "Session");
+		} else {
+			st_text(s, 1, builtin_command_docs[i - nsession].name);
+			st_text(s, 2,
+			    builtin_command_docs[i - nsession].content);
+			st_text(s, 4, "Command");
+		}
 		sqlite3_bind_int64(s, 3, st_now_ms());
 		if ((rc = st_step_done(st, s, "seed_documents")) != 0)
 			break;
