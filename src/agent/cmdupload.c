@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,11 @@
 #include "common/log.h"
 
 #define CMDUPLOAD_TIMEOUT_MS 120000L
+/* portholed takes bodies up to 8 MiB (HTTP_MAX_BODY): a longer output is
+ * sent cut, with a note, and stays whole on the instance. */
+#define CMDUPLOAD_MAX (((size_t)8 << 20) - 512)
+#define CMDUPLOAD_NOTE "\n--- output truncated for upload: %llu bytes " \
+    "in all, the whole output is in %s on the instance ---\n"
 
 struct cmdupload {
 	uv_work_t work;
@@ -88,10 +94,14 @@ up_one(struct cmdupload *u, CURL *h, size_t i, const char *stream)
 {
 	char path[2048], url[3200], file[AGENT_PATH_MAX + 64];
 	char errbuf[CURL_ERROR_SIZE];
+	struct curl_slist *hdrs;
 	struct stat sb;
 	long status = 0;
+	char *body = NULL;
+	size_t blen = 0;
 	CURLcode cc;
 	FILE *f;
+	int n;
 
 	if (cmdupload_path(u->command_id, u->items[i].name, stream, path,
 	    sizeof(path)) != 0)
@@ -105,6 +115,24 @@ up_one(struct cmdupload *u, CURL *h, size_t i, const char *stream)
 			fclose(f);
 		return PH_ERR_IO;
 	}
+	if ((uint64_t)sb.st_size > CMDUPLOAD_MAX) {
+		/* Cut: the head and a note, from memory. */
+		size_t got, cap = CMDUPLOAD_MAX + AGENT_PATH_MAX + 256;
+
+		body = malloc(cap);
+		if (body == NULL) {
+			fclose(f);
+			return PH_ERR_NOMEM;
+		}
+		got = fread(body, 1, CMDUPLOAD_MAX, f);
+		n = snprintf(body + got, cap - got, CMDUPLOAD_NOTE,
+		    (unsigned long long)sb.st_size, file);
+		blen = got + (n > 0 && (size_t)n < cap - got ? (size_t)n : 0);
+		fclose(f);
+		f = NULL;
+	}
+	/* No "Expect: 100-continue" round trip. */
+	hdrs = curl_slist_append(NULL, "Expect:");
 	errbuf[0] = '\0';
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -115,9 +143,18 @@ up_one(struct cmdupload *u, CURL *h, size_t i, const char *stream)
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(h, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(h, CURLOPT_READDATA, f);
-	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)sb.st_size);
+	if (body != NULL) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)blen);
+	} else {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READDATA, f);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+		    (curl_off_t)sb.st_size);
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, up_discard);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, CMDUPLOAD_TIMEOUT_MS);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
@@ -128,7 +165,10 @@ up_one(struct cmdupload *u, CURL *h, size_t i, const char *stream)
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, up_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, u);
 	cc = curl_easy_perform(h);
-	fclose(f);
+	if (f != NULL)
+		fclose(f);
+	free(body);
+	curl_slist_free_all(hdrs);
 	if (cc != CURLE_OK) {
 		log_warn("event=command_output_upload_error command=%s "
 		    "step=\"%s\" stream=%s err=\"%s\"", u->command_id,

@@ -25,13 +25,6 @@
 
 extern char **environ;
 
-/* docparams.c and update.c come from other branches: until both are
- * merged, a build without them still links (the steps that need them
- * then fail or skip substitution). */
-#pragma weak docparams_substitute
-#pragma weak update_step_start
-#pragma weak update_confirm
-
 /* Commands running at once; more are refused (ProcessorBufferFull). */
 #define RC_MAX_RUNNING 32
 /* InProgress replies with the output so far, at most this often. */
@@ -860,7 +853,7 @@ rc_start_update(struct rc_cmd *c, char *msg, size_t msglen)
 	struct cmdstep *s = &c->steps[c->cur];
 	int rv;
 
-	if (c->rc->st == NULL || update_step_start == NULL) {
+	if (c->rc->st == NULL) {
 		snprintf(msg, msglen, "aws:updateSsmAgent is not available "
 		    "on this agent. Step name: %s", s->name);
 		return PH_ERR_STATE;
@@ -993,8 +986,8 @@ rc_start_command(struct runcommand *rc, struct cmdjob *job)
 	}
 	/* spec 8.2: the agent substitutes what references remain. */
 	params = rc_params(&c->job);
-	rv = params == NULL ? PH_ERR_NOMEM : docparams_substitute == NULL ?
-	    0 : docparams_substitute(c->job.doc, params, RC_DOC_MAX);
+	rv = params == NULL ? PH_ERR_NOMEM :
+	    docparams_substitute(c->job.doc, params, RC_DOC_MAX);
 	json_decref(params);
 	if (rv != 0) {
 		snprintf(err, sizeof(err), "the document's parameters could "
@@ -1305,7 +1298,7 @@ rc_confirm_update(struct runcommand *rc)
 	if (rc->update_checked)
 		return;
 	rc->update_checked = 1;
-	if (rc->st != NULL && update_confirm != NULL && update_confirm(rc->st, &pending, cmd,
+	if (rc->st != NULL && update_confirm(rc->st, &pending, cmd,
 	    sizeof(cmd), step, sizeof(step), &r, msg, sizeof(msg)) == 0 &&
 	    pending && cmdjob_valid_command_id(cmd)) {
 		snprintf(p, sizeof(p), "%s/%s", rc->root, cmd);
