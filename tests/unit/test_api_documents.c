@@ -32,6 +32,20 @@
 static int stub_starts;
 static json_t *stub_doc;
 
+/* Run Command's dispatcher (linked through api_ssm) sends on the control
+ * channel; no agent is connected here. */
+__attribute__((weak)) int
+gateway_send_control(struct gateway *gw, const char *instance_id,
+    const char *type, const char *payload, uint8_t message_id[16])
+{
+	(void)gw;
+	(void)instance_id;
+	(void)type;
+	(void)payload;
+	(void)message_id;
+	return PH_ERR_NOTFOUND;
+}
+
 __attribute__((weak)) int
 gateway_instance_online(struct gateway *gw, const char *instance_id)
 {
@@ -1297,6 +1311,8 @@ test_migration_from_v1(void **state)
 	f->srv.store = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	    /* version 8 (agent packages) */
+	    "DROP TABLE agent_packages;"
 	    /* version 7 (Run Command) */
 	    "DROP TABLE command_invocations; DROP TABLE commands;"
 	    /* version 6 (session records), 5 (the sink's queue) */
