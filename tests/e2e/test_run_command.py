@@ -291,7 +291,9 @@ class RunCommand(harness.ClusterTestCase):
         cid = cmd["CommandId"]
         self.wait_status(cid, db, ("InProgress",), timeout=30)
         t0 = time.monotonic()
-        ssm.cancel_command(CommandId=cid, InstanceIds=[db])
+        self.assertEqual(self.cluster.aws(
+            "ssm", "cancel-command", "--command-id", cid, "--instance-ids",
+            db), {})
         inv = self.wait_status(cid, db, ("Cancelled",), timeout=30)
         self.assertLess(time.monotonic() - t0, 30)
         self.assertEqual(inv["Status"], "Cancelled")

@@ -239,7 +239,8 @@ test_send_instance_ids(void **state)
 	    "\"NotificationConfig\":{\"NotificationArn\":\"arn:aws:sns:us-east-"
 	    "1:123456789012:t\",\"NotificationEvents\":[\"All\"],"
 	    "\"NotificationType\":\"Command\"},\"CloudWatchOutputConfig\":"
-	    "{\"CloudWatchOutputEnabled\":true},\"SomethingNew\":1}",
+	    "{\"CloudWatchOutputEnabled\":true},\"AlarmConfiguration\":"
+	    "{\"Alarms\":[{\"Name\":\"cpu\"}]},\"SomethingNew\":1}",
 	    f->mi[1], f->mi[0]);
 	out = send_ok(f, body, id);
 	cmd = json_object_get(out, "Command");
@@ -275,6 +276,8 @@ test_send_instance_ids(void **state)
 	    "NotificationType"), "Command");
 	assert_true(json_is_true(json_object_get(json_object_get(cmd,
 	    "CloudWatchOutputConfig"), "CloudWatchOutputEnabled")));
+	assert_string_equal(sget(json_array_get(json_object_get(json_object_get(
+	    cmd, "AlarmConfiguration"), "Alarms"), 0), "Name"), "cpu");
 	json_decref(out);
 
 	/* one invocation per target, in the order given */
@@ -307,6 +310,8 @@ test_send_instance_ids(void **state)
 	l = json_object_get(out, "Commands");
 	assert_int_equal(json_array_size(l), 1);
 	assert_string_equal(sget(json_array_get(l, 0), "CommandId"), id);
+	assert_non_null(json_object_get(json_array_get(l, 0),
+	    "AlarmConfiguration"));
 	json_decref(out);
 }
 
