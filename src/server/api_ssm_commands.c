@@ -935,10 +935,10 @@ api_ssm_send_command(const struct api_call *c, json_t *in, json_t *out,
 	if ((rec.document_name = strdup(doc.name)) == NULL ||
 	    (comment != NULL && (rec.comment = strdup(comment)) == NULL) ||
 	    (rec.parameters_json = dump_or_null(resolved)) == NULL ||
-	    (rec.targets_json = json_dumps(targets != NULL ? targets :
-	    json_array(), JSON_COMPACT)) == NULL ||
-	    (rec.instance_ids_json = json_dumps(ids != NULL ? ids :
-	    json_array(), JSON_COMPACT)) == NULL ||
+	    (rec.targets_json = targets != NULL ? json_dumps(targets,
+	    JSON_COMPACT) : strdup("[]")) == NULL ||
+	    (rec.instance_ids_json = ids != NULL ? json_dumps(ids,
+	    JSON_COMPACT) : strdup("[]")) == NULL ||
 	    (rec.content_json = json_dumps(rendered, JSON_COMPACT)) == NULL ||
 	    (rec.owner_arn = strdup(c->principal != NULL ?
 	    c->principal->arn : "")) == NULL ||
