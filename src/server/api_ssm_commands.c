@@ -1415,7 +1415,11 @@ api_ssm_get_command_invocation(const struct api_call *c, json_t *in,
 	plugins = json_or(r.plugins_json, json_array());
 	if (plugin != NULL) {
 		json_array_foreach(plugins, i, x) {
+			/* The step's name, or its plugin's (aws:...). */
 			name = json_string_value(json_object_get(x, "Name"));
+			if (name == NULL || strcmp(name, plugin) != 0)
+				name = json_string_value(json_object_get(x,
+				    "PluginName"));
 			if (name != NULL && strcmp(name, plugin) == 0) {
 				p = x;
 				break;
