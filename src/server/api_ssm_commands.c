@@ -493,7 +493,8 @@ target_matches(json_t *t, const struct instance_rec *in, json_t *tags)
 		if (val == NULL)
 			continue;
 		if (strcmp(key, "InstanceIds") == 0) {
-			if (strcmp(val, in->id) == 0)
+			/* "*": every managed instance, as AWS has it */
+			if (strcmp(val, in->id) == 0 || strcmp(val, "*") == 0)
 				return 1;
 		} else if (strcmp(key, "tag-key") == 0) {
 			if (json_object_get(tags, val) != NULL)
