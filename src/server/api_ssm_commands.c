@@ -28,6 +28,9 @@
 #define CMD_MAX_PARAMS 200
 #define CMD_LIST_MAX 50
 #define CMD_PLUGIN_OUTPUT_MAX 2500
+/* Rows a filtered list reads from the store at a time: memory stays
+ * bounded however many commands there are. */
+#define CMD_SCAN_CHUNK 100
 /* Instances one tag target may resolve to. */
 #define CMD_MAX_RESOLVED 100000
 
@@ -1089,6 +1092,7 @@ struct cmd_list {
 	const struct cmd_filters *f;
 	json_t *arr;
 	int skip, limit, more, failed;
+	size_t seen;                  /* rows of this chunk */
 };
 
 static int
@@ -1097,6 +1101,7 @@ cmd_list_cb(void *arg, const struct command_rec *r)
 	struct cmd_list *l = arg;
 	json_t *o;
 
+	l->seen++;
 	if (l->f->stage != 0 && status_final(r->status) != (l->f->stage == 2))
 		return 0;
 	if (l->skip > 0) {
@@ -1175,15 +1180,24 @@ api_ssm_list_commands(const struct api_call *c, json_t *in, json_t *out,
 	l.f = &f;
 	l.limit = limit;
 	/* ExecutionStage is decided here, so the store pages only without
-	 * it. */
+	 * it; with it the rows are read a chunk at a time. */
 	if (f.stage == 0) {
 		q.offset = (size_t)offset;
 		q.limit = (size_t)limit + 1;
-	} else
+	} else {
 		l.skip = offset;
+		q.limit = CMD_SCAN_CHUNK;
+	}
 	if ((l.arr = json_array()) == NULL)
 		return api_error_internal(err, "list_commands", PH_ERR_NOMEM);
-	rc = store_command_query(c->srv->store, &q, cmd_list_cb, &l);
+	for (;;) {
+		l.seen = 0;
+		rc = store_command_query(c->srv->store, &q, cmd_list_cb, &l);
+		if (rc != 0 || l.failed || l.more || f.stage == 0 ||
+		    l.seen < CMD_SCAN_CHUNK)
+			break;
+		q.offset += CMD_SCAN_CHUNK;
+	}
 	if (rc != 0 || l.failed) {
 		json_decref(l.arr);
 		return api_error_internal(err, "list_commands",
@@ -1242,6 +1256,7 @@ struct inv_list {
 	int details;
 	json_t *arr;
 	int skip, limit, more, failed;
+	size_t seen;                  /* rows of this chunk */
 };
 
 static json_t *
@@ -1291,6 +1306,7 @@ inv_list_cb(void *arg, const struct invocation_rec *r)
 	const struct cmd_filters *f = l->f;
 	json_t *o;
 
+	l->seen++;
 	if (!l->have_cmd || strcmp(l->cmd.command_id, r->command_id) != 0) {
 		command_rec_clear(&l->cmd);
 		l->have_cmd = 0;
@@ -1332,6 +1348,7 @@ api_ssm_list_command_invocations(const struct api_call *c, json_t *in,
 	const char *cid, *iid;
 	struct api_v v;
 	json_t *det;
+	size_t chunk;
 	int rc, limit, offset;
 
 	api_v_init(&v);
@@ -1359,9 +1376,14 @@ api_ssm_list_command_invocations(const struct api_call *c, json_t *in,
 	if ((l.arr = json_array()) == NULL)
 		return api_error_internal(err, "list_command_invocations",
 		    PH_ERR_NOMEM);
-	/* Filters are applied here, so the store pages nothing. */
-	rc = store_invocation_query(c->srv->store, cid, iid, 0, 0,
-	    inv_list_cb, &l);
+	/* Filters are applied here: the rows are read a chunk at a time. */
+	for (chunk = 0;; chunk += CMD_SCAN_CHUNK) {
+		l.seen = 0;
+		rc = store_invocation_query(c->srv->store, cid, iid, chunk,
+		    CMD_SCAN_CHUNK, inv_list_cb, &l);
+		if (rc != 0 || l.failed || l.more || l.seen < CMD_SCAN_CHUNK)
+			break;
+	}
 	command_rec_clear(&l.cmd);
 	if (rc != 0 || l.failed) {
 		json_decref(l.arr);
