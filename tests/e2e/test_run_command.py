@@ -172,6 +172,16 @@ class RunCommand(harness.ClusterTestCase):
         self.assertEqual(len(plugins), 1)
         self.assertIn("hello from root", plugins[0]["Output"])
         self.assertEqual(plugins[0]["ResponseCode"], 0)
+        # the audit trail has the call, without its Parameters (botocore
+        # marks them sensitive; CloudTrail hides them)
+        evs = [json.loads(e["CloudTrailEvent"]) for e in c.aws(
+            "cloudtrail", "lookup-events", "--lookup-attributes",
+            "AttributeKey=EventName,AttributeValue=SendCommand")["Events"]]
+        self.assertTrue(evs)
+        for ev in evs:
+            self.assertEqual(ev["requestParameters"]["Parameters"],
+                             "HIDDEN_DUE_TO_SECURITY_REASONS")
+        self.assertNotIn("hello from", json.dumps(evs))
         # the CLI's paging over list-commands
         out = c.aws("ssm", "list-commands", "--max-items", "1")
         self.assertEqual(len(out["Commands"]), 1)
