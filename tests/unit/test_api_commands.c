@@ -359,6 +359,23 @@ test_send_targets(void **state)
 	assert_int_equal(iget(json_object_get(out, "Command"), "TargetCount"),
 	    1);
 	json_decref(out);
+	/* the document by ARN, at $LATEST */
+	snprintf(body, sizeof(body), "{\"DocumentName\":\"arn:aws:ssm:"
+	    "us-east-1::document/AWS-RunShellScript\",\"DocumentVersion\":"
+	    "\"$LATEST\",\"InstanceIds\":[\"%s\"],\"Parameters\":"
+	    "{\"commands\":[\"true\"]}}", f->mi[2]);
+	out = send_ok(f, body, id);
+	cmd = json_object_get(out, "Command");
+	assert_string_equal(sget(cmd, "DocumentName"), "AWS-RunShellScript");
+	assert_string_equal(sget(cmd, "DocumentVersion"), "1");
+	json_decref(out);
+	snprintf(body, sizeof(body), "{\"DocumentName\":\"AWS-RunShellScript\","
+	    "\"DocumentVersion\":\"7\",\"InstanceIds\":[\"%s\"],"
+	    "\"Parameters\":{\"commands\":[\"true\"]}}", f->mi[2]);
+	expect_error(f, "SendCommand", body, "InvalidDocumentVersion", NULL);
+	expect_error(f, "SendCommand", "{\"DocumentName\":\"arn:aws:ssm:x\","
+	    "\"InstanceIds\":[\"mi-0123456789abcdef0\"]}", "InvalidDocument",
+	    NULL);
 	/* InstanceIds=*: all of them */
 	out = send_ok(f, "{\"DocumentName\":\"AWS-RunShellScript\","
 	    "\"Targets\":[{\"Key\":\"InstanceIds\",\"Values\":[\"*\"]}],"
