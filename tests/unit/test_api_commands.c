@@ -511,12 +511,13 @@ test_send_errors(void **state)
 			{ "\"NotificationConfig\":{\"NotificationEvents\":"
 			    "[\"Sometimes\"]}", "notificationEvents.1" },
 			{ "\"NotificationConfig\":[]", NULL },
-			{ "\"CloudWatchOutputConfig\":{\"CloudWatchLogGroupName\""
-			    ":\"\"}", "cloudWatchLogGroupName" },
-			{ "\"AlarmConfiguration\":{\"Alarms\":[{\"Name\":\"a\"},"
-			    "{\"Name\":\"b\"}]}", "alarms" },
-			{ "\"AlarmConfiguration\":{\"Alarms\":[{\"Name\":\"  \"}"
-			    "]}", "alarms.1.member.name" },
+			{ "\"CloudWatchOutputConfig\":"
+			    "{\"CloudWatchLogGroupName\":\"\"}",
+			    "cloudWatchLogGroupName" },
+			{ "\"AlarmConfiguration\":{\"Alarms\":"
+			    "[{\"Name\":\"a\"},{\"Name\":\"b\"}]}", "alarms" },
+			{ "\"AlarmConfiguration\":{\"Alarms\":"
+			    "[{\"Name\":\"  \"}]}", "alarms.1.member.name" },
 			{ "\"AlarmConfiguration\":{\"Alarms\":[{}]}",
 			    "alarms.1.member.name" },
 			{ "\"AlarmConfiguration\":{}", "alarms" },
@@ -861,7 +862,8 @@ test_lists(void **state)
 	expect_error(f, "ListCommands", "{\"Filters\":[]}",
 	    "ValidationException", "filters");
 	expect_error(f, "ListCommands", "{\"Filters\":[{\"key\":\"Nope\","
-	    "\"value\":\"x\"}]}", "ValidationException", "filters.1.member.key");
+	    "\"value\":\"x\"}]}", "ValidationException",
+	    "filters.1.member.key");
 	expect_error(f, "ListCommands", "{\"Filters\":[{\"key\":\"Status\"}]}",
 	    "ValidationException", "filters.1.member.value");
 	expect_error(f, "ListCommands", "{\"Filters\":[{\"key\":\"Status\","
