@@ -433,24 +433,13 @@ struct cmd_targets {
 	size_t n, cap;
 };
 
-static int
-targets_has(const struct cmd_targets *t, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		if (strcmp(t->v[i].id, id) == 0)
-			return 1;
-	return 0;
-}
-
+/* No duplicates arrive here: InstanceIds has none (DuplicateInstanceId)
+ * and the tag scan visits each instance once. */
 static int
 targets_add(struct cmd_targets *t, const struct instance_rec *in)
 {
 	struct cmd_target *nv;
 
-	if (targets_has(t, in->id))
-		return 0;
 	if (t->n >= CMD_MAX_RESOLVED)
 		return PH_ERR_TOOBIG;
 	if (t->n == t->cap) {
