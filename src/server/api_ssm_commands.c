@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/err.h"
@@ -28,6 +29,9 @@
 #define CMD_MAX_PARAMS 200
 #define CMD_LIST_MAX 50
 #define CMD_PLUGIN_OUTPUT_MAX 2500
+/* Rows a filtered list reads from the store at a time: memory stays
+ * bounded however many commands there are. */
+#define CMD_SCAN_CHUNK 100
 /* Instances one tag target may resolve to. */
 #define CMD_MAX_RESOLVED 100000
 
@@ -429,24 +433,13 @@ struct cmd_targets {
 	size_t n, cap;
 };
 
-static int
-targets_has(const struct cmd_targets *t, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		if (strcmp(t->v[i].id, id) == 0)
-			return 1;
-	return 0;
-}
-
+/* No duplicates arrive here: InstanceIds has none (DuplicateInstanceId)
+ * and the tag scan visits each instance once. */
 static int
 targets_add(struct cmd_targets *t, const struct instance_rec *in)
 {
 	struct cmd_target *nv;
 
-	if (targets_has(t, in->id))
-		return 0;
 	if (t->n >= CMD_MAX_RESOLVED)
 		return PH_ERR_TOOBIG;
 	if (t->n == t->cap) {
@@ -493,7 +486,8 @@ target_matches(json_t *t, const struct instance_rec *in, json_t *tags)
 		if (val == NULL)
 			continue;
 		if (strcmp(key, "InstanceIds") == 0) {
-			if (strcmp(val, in->id) == 0)
+			/* "*": every managed instance, as AWS has it */
+			if (strcmp(val, in->id) == 0 || strcmp(val, "*") == 0)
 				return 1;
 		} else if (strcmp(key, "tag-key") == 0) {
 			if (json_object_get(tags, val) != NULL)
@@ -876,17 +870,27 @@ api_ssm_send_command(const struct api_call *c, json_t *in, json_t *out,
 		    "The S3 bucket name %s is not valid.", bucket);
 		goto out;
 	}
-	if (json_array_size(ids) > 0)
+	/* Named instances are authorised before anything is said about
+	 * them (an unknown one is a denial for who may not use it); tag
+	 * targets once resolved. */
+	if (json_array_size(ids) > 0) {
+		for (i = 0; i < json_array_size(ids); i++) {
+			cmd_instance_arn(c, json_string_value(
+			    json_array_get(ids, i)), arn, sizeof(arn));
+			if ((rc = api_authorize(c, "ssm:SendCommand", arn,
+			    err)) != 0)
+				goto out;
+		}
 		rc = cmd_resolve_ids(c, ids, &tg, err);
-	else
+	} else {
 		rc = cmd_resolve_targets(c, targets, &tg, err);
+		for (i = 0; rc == 0 && i < tg.n; i++) {
+			cmd_instance_arn(c, tg.v[i].id, arn, sizeof(arn));
+			rc = api_authorize(c, "ssm:SendCommand", arn, err);
+		}
+	}
 	if (rc != 0)
 		goto out;
-	for (i = 0; i < tg.n; i++) {
-		cmd_instance_arn(c, tg.v[i].id, arn, sizeof(arn));
-		if ((rc = api_authorize(c, "ssm:SendCommand", arn, err)) != 0)
-			goto out;
-	}
 	/* Named instances must be able to run it; tag targets of other
 	 * platforms are the agent's to skip, as AWS's fleets do. */
 	if (json_array_size(ids) > 0)
@@ -925,10 +929,10 @@ api_ssm_send_command(const struct api_call *c, json_t *in, json_t *out,
 	if ((rec.document_name = strdup(doc.name)) == NULL ||
 	    (comment != NULL && (rec.comment = strdup(comment)) == NULL) ||
 	    (rec.parameters_json = dump_or_null(resolved)) == NULL ||
-	    (rec.targets_json = json_dumps(targets != NULL ? targets :
-	    json_array(), JSON_COMPACT)) == NULL ||
-	    (rec.instance_ids_json = json_dumps(ids != NULL ? ids :
-	    json_array(), JSON_COMPACT)) == NULL ||
+	    (rec.targets_json = targets != NULL ? json_dumps(targets,
+	    JSON_COMPACT) : strdup("[]")) == NULL ||
+	    (rec.instance_ids_json = ids != NULL ? json_dumps(ids,
+	    JSON_COMPACT) : strdup("[]")) == NULL ||
 	    (rec.content_json = json_dumps(rendered, JSON_COMPACT)) == NULL ||
 	    (rec.owner_arn = strdup(c->principal != NULL ?
 	    c->principal->arn : "")) == NULL ||
@@ -1078,6 +1082,7 @@ struct cmd_list {
 	const struct cmd_filters *f;
 	json_t *arr;
 	int skip, limit, more, failed;
+	size_t seen;                  /* rows of this chunk */
 };
 
 static int
@@ -1086,6 +1091,7 @@ cmd_list_cb(void *arg, const struct command_rec *r)
 	struct cmd_list *l = arg;
 	json_t *o;
 
+	l->seen++;
 	if (l->f->stage != 0 && status_final(r->status) != (l->f->stage == 2))
 		return 0;
 	if (l->skip > 0) {
@@ -1164,15 +1170,24 @@ api_ssm_list_commands(const struct api_call *c, json_t *in, json_t *out,
 	l.f = &f;
 	l.limit = limit;
 	/* ExecutionStage is decided here, so the store pages only without
-	 * it. */
+	 * it; with it the rows are read a chunk at a time. */
 	if (f.stage == 0) {
 		q.offset = (size_t)offset;
 		q.limit = (size_t)limit + 1;
-	} else
+	} else {
 		l.skip = offset;
+		q.limit = CMD_SCAN_CHUNK;
+	}
 	if ((l.arr = json_array()) == NULL)
 		return api_error_internal(err, "list_commands", PH_ERR_NOMEM);
-	rc = store_command_query(c->srv->store, &q, cmd_list_cb, &l);
+	for (;;) {
+		l.seen = 0;
+		rc = store_command_query(c->srv->store, &q, cmd_list_cb, &l);
+		if (rc != 0 || l.failed || l.more || f.stage == 0 ||
+		    l.seen < CMD_SCAN_CHUNK)
+			break;
+		q.offset += CMD_SCAN_CHUNK;
+	}
 	if (rc != 0 || l.failed) {
 		json_decref(l.arr);
 		return api_error_internal(err, "list_commands",
@@ -1231,6 +1246,7 @@ struct inv_list {
 	int details;
 	json_t *arr;
 	int skip, limit, more, failed;
+	size_t seen;                  /* rows of this chunk */
 };
 
 static json_t *
@@ -1280,6 +1296,7 @@ inv_list_cb(void *arg, const struct invocation_rec *r)
 	const struct cmd_filters *f = l->f;
 	json_t *o;
 
+	l->seen++;
 	if (!l->have_cmd || strcmp(l->cmd.command_id, r->command_id) != 0) {
 		command_rec_clear(&l->cmd);
 		l->have_cmd = 0;
@@ -1321,6 +1338,7 @@ api_ssm_list_command_invocations(const struct api_call *c, json_t *in,
 	const char *cid, *iid;
 	struct api_v v;
 	json_t *det;
+	size_t chunk;
 	int rc, limit, offset;
 
 	api_v_init(&v);
@@ -1348,9 +1366,14 @@ api_ssm_list_command_invocations(const struct api_call *c, json_t *in,
 	if ((l.arr = json_array()) == NULL)
 		return api_error_internal(err, "list_command_invocations",
 		    PH_ERR_NOMEM);
-	/* Filters are applied here, so the store pages nothing. */
-	rc = store_invocation_query(c->srv->store, cid, iid, 0, 0,
-	    inv_list_cb, &l);
+	/* Filters are applied here: the rows are read a chunk at a time. */
+	for (chunk = 0;; chunk += CMD_SCAN_CHUNK) {
+		l.seen = 0;
+		rc = store_invocation_query(c->srv->store, cid, iid, chunk,
+		    CMD_SCAN_CHUNK, inv_list_cb, &l);
+		if (rc != 0 || l.failed || l.more || l.seen < CMD_SCAN_CHUNK)
+			break;
+	}
 	command_rec_clear(&l.cmd);
 	if (rc != 0 || l.failed) {
 		json_decref(l.arr);
@@ -1405,7 +1428,11 @@ api_ssm_get_command_invocation(const struct api_call *c, json_t *in,
 	plugins = json_or(r.plugins_json, json_array());
 	if (plugin != NULL) {
 		json_array_foreach(plugins, i, x) {
+			/* The step's name, or its plugin's (aws:...). */
 			name = json_string_value(json_object_get(x, "Name"));
+			if (name == NULL || strcmp(name, plugin) != 0)
+				name = json_string_value(json_object_get(x,
+				    "PluginName"));
 			if (name != NULL && strcmp(name, plugin) == 0) {
 				p = x;
 				break;

@@ -65,7 +65,7 @@ make_command(struct store *st, const char *id, const char *doc,
 {
 	struct invocation_rec inv[4];
 	struct command_rec c;
-	char names[4][16];
+	char names[4][32];
 	size_t i;
 
 	assert_true(n <= 4);
@@ -91,7 +91,8 @@ make_command(struct store *st, const char *id, const char *doc,
 		    "mi-0000000000000000%zu", i);
 		snprintf(names[i], sizeof(names[i]), "host%zu", i);
 		inv[i].instance_name = names[i];
-		inv[i].seq = (int)(n - 1 - i);   /* reverse: seq decides order */
+		/* reverse: seq decides the order */
+		inv[i].seq = (int)(n - 1 - i);
 		inv[i].requested_ms = when;
 		inv[i].response_code = -1;
 	}
