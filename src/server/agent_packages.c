@@ -184,7 +184,7 @@ pkg_open_store(const char *data_dir, struct store **st, char *err,
 		return PH_ERR_TOOBIG;
 	}
 	why[0] = '\0';
-	rc = store_open_ex(st, path, 0, why, sizeof(why));
+	rc = store_open_ex(st, path, STORE_OPEN_SHARED, why, sizeof(why));
 	if (rc != 0)
 		snprintf(err, errlen, "cannot open %s: %s", path,
 		    why[0] ? why : ph_strerror(rc));
