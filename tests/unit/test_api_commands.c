@@ -227,7 +227,7 @@ static void
 test_send_instance_ids(void **state)
 {
 	struct fx *f = *state;
-	char id[STORE_COMMAND_ID_SIZE], body[512];
+	char id[STORE_COMMAND_ID_SIZE], body[1024];
 	json_t *out, *cmd, *inv, *l;
 
 	snprintf(body, sizeof(body), "{\"DocumentName\":\"AWS-RunShellScript\","
@@ -418,11 +418,13 @@ test_send_errors(void **state)
 	expect_error(f, "SendCommand", body, "ValidationException", NULL);
 	expect_error(f, "SendCommand", "{\"DocumentName\":"
 	    "\"AWS-RunShellScript\",\"Targets\":[{\"Key\":"
-	    "\"resource-groups:Name\",\"Values\":[\"g\"]}]}",
+	    "\"resource-groups:Name\",\"Values\":[\"g\"]}],\"Parameters\":"
+	    "{\"commands\":[\"x\"]}}",
 	    "InvalidParameters", "not supported");
 	expect_error(f, "SendCommand", "{\"DocumentName\":"
 	    "\"AWS-RunShellScript\",\"Targets\":[{\"Key\":\"tag:role\","
-	    "\"Values\":[]}]}", "InvalidParameters", NULL);
+	    "\"Values\":[]}],\"Parameters\":{\"commands\":[\"x\"]}}",
+	    "InvalidParameters", "value");
 
 	/* shapes */
 	expect_error(f, "SendCommand", "{}", "ValidationException",
@@ -698,7 +700,7 @@ test_lists(void **state)
 	assert_int_equal(json_array_size(json_object_get(out, "Commands")), 2);
 	tok = sget(out, "NextToken");
 	snprintf(body, sizeof(body), "{\"MaxResults\":2,\"NextToken\":\"%s\"}",
-	    tok);
+	    tok != NULL ? tok : "");
 	json_decref(out);
 	out = ok(f, "ListCommands", body);
 	assert_int_equal(json_array_size(json_object_get(out, "Commands")), 1);
