@@ -263,6 +263,19 @@ class Rollback(UpdateBase):
         self.publish(broken, "9.0.0.0")
         before = sha256_file(a.binary())
         cid = self.update(a, "version=9.0.0.0")
+        # While it waits, the watchdog holds none of the agent's sockets.
+        pidfile = os.path.join(a.state_dir, "update-watchdog.pid")
+        harness.wait_for(lambda: os.path.exists(pidfile), 30, 0.05,
+                         "the watchdog to start")
+        with open(pidfile) as f:
+            wpid = int(f.read())
+        fds = os.listdir("/proc/%d/fd" % wpid)
+        for fd in fds:
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (wpid, fd))
+            except OSError:
+                continue
+            self.assertFalse(link.startswith("socket:"), (fd, link))
         inv, seen = self.watch(cid, a, 120)
         self.assertEqual(inv["Status"], "Failed", (inv, seen))
         err = inv["StandardErrorContent"]
