@@ -493,7 +493,8 @@ target_matches(json_t *t, const struct instance_rec *in, json_t *tags)
 		if (val == NULL)
 			continue;
 		if (strcmp(key, "InstanceIds") == 0) {
-			if (strcmp(val, in->id) == 0)
+			/* "*": every managed instance, as AWS has it */
+			if (strcmp(val, in->id) == 0 || strcmp(val, "*") == 0)
 				return 1;
 		} else if (strcmp(key, "tag-key") == 0) {
 			if (json_object_get(tags, val) != NULL)
@@ -1415,7 +1416,11 @@ api_ssm_get_command_invocation(const struct api_call *c, json_t *in,
 	plugins = json_or(r.plugins_json, json_array());
 	if (plugin != NULL) {
 		json_array_foreach(plugins, i, x) {
+			/* The step's name, or its plugin's (aws:...). */
 			name = json_string_value(json_object_get(x, "Name"));
+			if (name == NULL || strcmp(name, plugin) != 0)
+				name = json_string_value(json_object_get(x,
+				    "PluginName"));
 			if (name != NULL && strcmp(name, plugin) == 0) {
 				p = x;
 				break;

@@ -359,6 +359,13 @@ test_send_targets(void **state)
 	assert_int_equal(iget(json_object_get(out, "Command"), "TargetCount"),
 	    1);
 	json_decref(out);
+	/* InstanceIds=*: all of them */
+	out = send_ok(f, "{\"DocumentName\":\"AWS-RunShellScript\","
+	    "\"Targets\":[{\"Key\":\"InstanceIds\",\"Values\":[\"*\"]}],"
+	    "\"Parameters\":{\"commands\":[\"true\"]}}", id);
+	assert_int_equal(iget(json_object_get(out, "Command"), "TargetCount"),
+	    NINST);
+	json_decref(out);
 	/* nothing matches: done at once */
 	out = send_ok(f, "{\"DocumentName\":\"AWS-RunShellScript\","
 	    "\"Targets\":[{\"Key\":\"tag:role\",\"Values\":[\"none\"]}],"
