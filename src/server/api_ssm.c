@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "server/api_documents.h"
 #include "server/api_json.h"
+#include "server/api_ssm_commands.h"
 #include "server/api_ssm_records.h"
 #include "server/authz.h"
 #include "server/gateway.h"
@@ -1662,6 +1663,7 @@ ssm_get_connection_status(const struct api_call *c, json_t *in, json_t *out,
 
 static const struct api_json_action ssm_actions[] = {
 	{ "AddTagsToResource", ssm_add_tags_to_resource },
+	{ "CancelCommand", api_ssm_cancel_command },
 	{ "CreateActivation", ssm_create_activation },
 	{ "CreateDocument", api_documents_create },
 	{ "DeleteActivation", ssm_delete_activation },
@@ -1672,14 +1674,18 @@ static const struct api_json_action ssm_actions[] = {
 	{ "DescribeInstanceInformation", ssm_describe_instance_information },
 	{ "DescribeSessions", ssm_describe_sessions },
 	{ "GetConnectionStatus", ssm_get_connection_status },
+	{ "GetCommandInvocation", api_ssm_get_command_invocation },
 	{ "GetDocument", api_documents_get },
 	{ "GetRecordDeliveryStatus", api_ssm_get_record_delivery_status },
 	{ "GetSessionLog", api_ssm_get_session_log },
+	{ "ListCommandInvocations", api_ssm_list_command_invocations },
+	{ "ListCommands", api_ssm_list_commands },
 	{ "ListDocumentVersions", api_documents_list_versions },
 	{ "ListDocuments", api_documents_list },
 	{ "ListTagsForResource", ssm_list_tags_for_resource },
 	{ "RemoveTagsFromResource", ssm_remove_tags_from_resource },
 	{ "ResumeSession", ssm_resume_session },
+	{ "SendCommand", api_ssm_send_command },
 	{ "StartSession", ssm_start_session },
 	{ "TerminateSession", ssm_terminate_session },
 	{ "UpdateDocument", api_documents_update },

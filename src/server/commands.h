@@ -10,6 +10,9 @@
 #ifndef PORTHOLE_SERVER_COMMANDS_H
 #define PORTHOLE_SERVER_COMMANDS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "common/clientmsg.h"
@@ -58,5 +61,40 @@ void commands_on_job_ack(struct commands *cm, const char *instance_id,
     const struct clientmsg *m);
 void commands_on_job_reply(struct commands *cm, const char *instance_id,
     const struct clientmsg *m);
+
+/* The dispatcher's rules, exposed for its unit tests. */
+struct command_rec;
+struct invocation_rec;
+
+/* How many counts of targets "10" or "10%" of target_count is (a
+ * percentage rounded down); at_least_one for MaxConcurrency. */
+int commands_rate_value(const char *rate, int target_count, int at_least_one);
+/* Success, Failed, TimedOut, Cancelled: nothing changes it any more. */
+int commands_status_final(const char *status);
+
+/* A command's invocations by outcome. */
+struct commands_tally {
+	int target, delivered, open, cancelling, success, failed;
+	int exec_timed_out, delivery_timed_out, cancelled, terminated;
+};
+void commands_tally_add(struct commands_tally *t, const char *status,
+    const char *details, int64_t delivered_ms);
+/* The command's Status, StatusDetails and four counts, as AWS computes
+ * them from its invocations and MaxErrors (as a count). */
+void commands_aggregate(const struct commands_tally *t, int max_errors,
+    struct command_rec *c);
+/* The agent's document or step status as Status / StatusDetails. */
+void commands_map_status(const char *agent, char *status, size_t ssize,
+    char *details, size_t dsize);
+/* JobId "aws.ssm.<CommandId>.<InstanceId>" split; PH_ERR_INVALID. */
+int commands_parse_job_id(const char *job_id, char command_id[37],
+    char instance_id[64]);
+/* Apply an agent_job_reply's content (SendReplyPayload JSON) to an
+ * invocation: Status, StatusDetails, plugins_json (CommandPlugin objects,
+ * with each step's StandardOutputContent / StandardErrorContent),
+ * stdout/stderr (24,000 / 8,000 characters), ResponseCode, times.
+ * 0 or PH_ERR_INVALID (v unchanged). */
+int commands_apply_reply(struct invocation_rec *v, const struct command_rec *c,
+    const char *content, size_t len, int64_t now_ms);
 
 #endif

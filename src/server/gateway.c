@@ -31,6 +31,7 @@
 #include "common/ws.h"
 #include "server/audit.h"
 #include "server/authz.h"
+#include "server/commands.h"
 #include "server/instance_principal.h"
 #include "server/store.h"
 #include "server/strmap.h"
@@ -819,6 +820,8 @@ ctl_open(struct ctl *c, const uint8_t *p, size_t n)
 	}
 	log_info("event=agent_online instance=%s addr=%s", c->instance_id,
 	    conn_peer_addr(ws_conn(c->ws)));
+	/* Run Command jobs waiting for it (or not acked before). */
+	commands_agent_online(c->gw->srv->commands, c->instance_id);
 }
 
 static void
@@ -887,6 +890,10 @@ ctl_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 	store_instance_seen(c->gw->srv->store, c->instance_id, gw_now_ms());
 	if (strcmp(m.type, MT_AGENT_TASK_COMPLETE) == 0)
 		ctl_task_complete(c, &m);
+	else if (strcmp(m.type, MT_AGENT_JOB_ACK) == 0)
+		commands_on_job_ack(c->gw->srv->commands, c->instance_id, &m);
+	else if (strcmp(m.type, MT_AGENT_JOB_REPLY) == 0)
+		commands_on_job_reply(c->gw->srv->commands, c->instance_id, &m);
 	else
 		log_debug("event=control_message instance=%s type=%s",
 		    c->instance_id, m.type);
@@ -910,6 +917,7 @@ ctl_on_close(struct ws *w, int code)
 			    c->instance_id, gw_now_ms());
 		log_info("event=agent_offline instance=%s code=%d",
 		    c->instance_id, code);
+		commands_agent_offline(gw->srv->commands, c->instance_id);
 		/* Sessions whose agent has neither channel left have failed. */
 		n = gw->draining ? 0 : strmap_count(gw->relays);
 		all = n ? calloc(n, sizeof(*all)) : NULL;
@@ -1249,6 +1257,29 @@ fail:
 	json_decref(outer);
 	json_decref(task);
 	json_decref(params);
+	return rc;
+}
+
+int
+gateway_send_control(struct gateway *gw, const char *instance_id,
+    const char *type, const char *payload, uint8_t message_id[16])
+{
+	struct ctl *c = strmap_get(gw->ctls, instance_id);
+	uint8_t id[16];
+	struct buf b;
+	int rc;
+
+	if (c == NULL || !c->registered || gw->shutting_down)
+		return PH_ERR_NOTFOUND;
+	uuid_v4(id);
+	buf_init(&b, GW_MAX_CONTROL_MESSAGE);
+	rc = clientmsg_encode(&b, type, 0, CLIENTMSG_FLAG_SYN |
+	    CLIENTMSG_FLAG_FIN, id, PT_NONE, payload, strlen(payload));
+	if (rc == 0)
+		rc = ws_send(c->ws, WS_BINARY, b.data, b.len);
+	buf_free(&b);
+	if (rc == 0 && message_id != NULL)
+		memcpy(message_id, id, 16);
 	return rc;
 }
 

@@ -21,6 +21,7 @@
 #include "server/audit.h"
 #include "server/audit_sink.h"
 #include "server/authz.h"
+#include "server/commands.h"
 #include "server/gateway.h"
 #include "server/init.h"
 #include "server/kms.h"
@@ -479,6 +480,9 @@ serve_main(int argc, char **argv)
 	records_start(&st.srv);
 	if ((rc = gateway_new(&st.srv.gw, &st.srv)) != 0)
 		goto fail;
+	/* Run Command: resumes the commands a previous process left. */
+	if ((rc = commands_new(&st.srv.commands, &st.srv)) != 0)
+		goto fail;
 	rc = listener_start(st.srv.loop, st.srv.tls, host, port, on_accept,
 	    &st.srv, &st.listener);
 	if (rc != 0) {
@@ -513,6 +517,8 @@ serve_main(int argc, char **argv)
 	/* Everything still open after shutdown (lingering closes). */
 	gateway_free(st.srv.gw);
 	st.srv.gw = NULL;
+	commands_free(st.srv.commands);
+	st.srv.commands = NULL;
 	/* An upload in progress stops; its file stays queued. */
 	sink_close(st.srv.sink);
 	st.srv.sink = NULL;
@@ -525,6 +531,7 @@ fail:
 		listener_stop(st.listener);
 	if (st.srv.gw)
 		gateway_free(st.srv.gw);
+	commands_free(st.srv.commands);
 	sink_close(st.srv.sink);
 	records_close(&st.srv);
 	tls_ctx_free(st.srv.tls);

@@ -117,4 +117,13 @@ int store_invocation_query(struct store *st, const char *command_id,
 int store_command_foreach_active(struct store *st,
     int (*fn)(void *arg, const struct command_rec *c), void *arg);
 
+/* SendCommand's AlarmConfiguration (JSON text as given, NULL: none),
+ * kept beside the command: the command record has no field for it. */
+int store_command_set_alarm(struct store *st, const char *command_id,
+    const char *alarm_json);
+/* *out: a new string, or NULL if the command has none. PH_ERR_NOTFOUND
+ * if the command is unknown. */
+int store_command_get_alarm(struct store *st, const char *command_id,
+    char **out);
+
 #endif

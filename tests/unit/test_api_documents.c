@@ -1293,6 +1293,8 @@ test_migration_from_v1(void **state)
 	f->srv.store = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	    /* version 7 (Run Command) */
+	    "DROP TABLE command_invocations; DROP TABLE commands;"
 	    /* version 6 (session records), 5 (the sink's queue) */
 	    "DROP TABLE session_records; DROP TABLE sink_queue;"
 	    /* version 4 (session policies) */
