@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(cmake make gcc pkg-config libuv1-dev libssl-dev openssl
       libhttp-parser-dev libwslay-dev libjansson-dev libsqlite3-dev libxml2-dev
-      libcurl4-openssl-dev libcmocka-dev sudo passwd iproute2 procps
+      libcurl4-openssl-dev libcmocka-dev libyaml-dev sudo passwd iproute2 procps
       ca-certificates clang libclang-rt-14-dev)
 # `make bench` also runs an OpenSSH server side by side and profiles with
 # perf. Installing openssh-server must not start a listening sshd on this

@@ -3,8 +3,9 @@
  * constraints (api_json), asks authz_check once for the document it acts
  * on, then reads or writes the store. Session documents are checked in
  * depth before they are stored, so StartSession only ever sends the agent
- * a document it can run; Command documents are stored for Run Command and
- * only checked for JSON and schema version. */
+ * a document it can run; Command documents are checked as deeply before
+ * SendCommand (cmddoc.c) runs them. Content is JSON or YAML (read with
+ * libyaml into the same tree, docyaml.c). */
 #include "server/api_documents.h"
 
 #include <ctype.h>
@@ -22,6 +23,7 @@
 #include "common/log.h"
 #include "server/api_json.h"
 #include "server/authz.h"
+#include "server/cmddoc.h"
 #include "server/store.h"
 
 /* AWS: at most 500 documents of the account's own. */
@@ -521,14 +523,51 @@ doc_regex_ok(const char *pat)
 	return 1;
 }
 
+/* A Command parameter's default against its type. */
 static void
-doc_check_parameters(struct doc_check *k, json_t *params)
+doc_check_default(struct doc_check *k, const char *name, const char *type,
+    json_t *dv)
+{
+	json_t *x;
+	size_t i;
+	int ok = 1;
+
+	if (strcmp(type, "String") == 0)
+		ok = json_is_string(dv);
+	else if (strcmp(type, "StringList") == 0) {
+		ok = json_is_array(dv) || json_is_string(dv);
+		json_array_foreach(dv, i, x)
+			ok &= json_is_string(x);
+	} else if (strcmp(type, "Integer") == 0)
+		ok = json_is_integer(dv) || json_is_string(dv);
+	else if (strcmp(type, "Boolean") == 0)
+		ok = json_is_boolean(dv) || (json_is_string(dv) &&
+		    (strcmp(json_string_value(dv), "true") == 0 ||
+		    strcmp(json_string_value(dv), "false") == 0));
+	else if (strcmp(type, "StringMap") == 0)
+		ok = json_is_object(dv);
+	else if (strcmp(type, "MapList") == 0) {
+		ok = json_is_array(dv);
+		json_array_foreach(dv, i, x)
+			ok &= json_is_object(x);
+	}
+	if (!ok)
+		doc_fail(k, "parameters.%s.default is %s, which is not a "
+		    "value of type %s", name, doc_jtype(dv), type);
+}
+
+static void
+doc_check_parameters(struct doc_check *k, json_t *params, int command)
 {
 	static const char *const keys[] = { "type", "description", "default",
 	    "allowedValues", "allowedPattern", "displayType", "minItems",
 	    "maxItems", "minChars", "maxChars", NULL };
 	static const char *const ptypes[] = { "String", "StringList", NULL };
-	const char *name, *pk, *s;
+	static const char *const ctypes[] = { "String", "StringList",
+	    "Integer", "Boolean", "StringMap", "MapList", NULL };
+	static const char *const limits[] = { "minItems", "maxItems",
+	    "minChars", "maxChars", NULL };
+	const char *name, *pk, *s, *type;
 	json_t *def, *pv, *x;
 	size_t i;
 
@@ -556,19 +595,35 @@ doc_check_parameters(struct doc_check *k, json_t *params)
 			if (!doc_in(keys, pk))
 				doc_fail(k, "parameters.%s.%.64s is not known",
 				    name, pk);
-		s = json_string_value(json_object_get(def, "type"));
-		if (s == NULL || !doc_in(ptypes, s))
+		type = json_string_value(json_object_get(def, "type"));
+		if (command && (type == NULL || !doc_in(ctypes, type))) {
+			doc_fail(k, "parameters.%s.type must be String, "
+			    "StringList, Integer, Boolean, StringMap or "
+			    "MapList", name);
+			type = NULL;
+		} else if (!command && (type == NULL || !doc_in(ptypes, type)))
 			doc_fail(k, "parameters.%s.type must be String or "
 			    "StringList", name);
 		if (doc_str(k, def, "description", "parameters.", &s) < 0)
 			continue;
+		if (doc_str(k, def, "displayType", "parameters.", &s) < 0)
+			continue;
+		for (i = 0; limits[i] != NULL; i++) {
+			pv = json_object_get(def, limits[i]);
+			if (pv != NULL && (!json_is_integer(pv) ||
+			    json_integer_value(pv) < 0))
+				doc_fail(k, "parameters.%s.%s must be a "
+				    "number from 0", name, limits[i]);
+		}
 		pv = json_object_get(def, "allowedValues");
 		if (pv != NULL) {
 			if (!json_is_array(pv))
 				doc_fail(k, "parameters.%s.allowedValues must "
 				    "be a list of strings", name);
 			json_array_foreach(pv, i, x)
-				if (!json_is_string(x)) {
+				if (!json_is_string(x) && (!command ||
+				    (!json_is_integer(x) &&
+				    !json_is_boolean(x)))) {
 					doc_fail(k, "parameters.%s."
 					    "allowedValues must be a list of "
 					    "strings", name);
@@ -576,11 +631,14 @@ doc_check_parameters(struct doc_check *k, json_t *params)
 				}
 		}
 		if (doc_str(k, def, "allowedPattern", "parameters.", &s) > 0 &&
-		    !doc_regex_ok(s))
+		    (strlen(s) > 1024 || !doc_regex_ok(s)))
 			doc_fail(k, "parameters.%s.allowedPattern is not a "
 			    "valid regular expression", name);
 		pv = json_object_get(def, "default");
-		if (pv != NULL && !json_is_string(pv) && !json_is_array(pv))
+		if (pv != NULL && command && type != NULL)
+			doc_check_default(k, name, type, pv);
+		else if (pv != NULL && !command && !json_is_string(pv) &&
+		    !json_is_array(pv))
 			doc_fail(k, "parameters.%s.default must be a string "
 			    "or a list of strings", name);
 	}
@@ -751,7 +809,7 @@ doc_check_session(struct doc_check *k, json_t *root)
 		doc_check_inputs(k, v);
 	params = json_object_get(root, "parameters");
 	if (params != NULL)
-		doc_check_parameters(k, params);
+		doc_check_parameters(k, params, 0);
 	props = json_object_get(root, "properties");
 	if (st != NULL && (strcmp(st, "InteractiveCommands") == 0 ||
 	    strcmp(st, "NonInteractiveCommands") == 0))
@@ -772,15 +830,281 @@ doc_check_session(struct doc_check *k, json_t *root)
 	}
 }
 
+/* A script step's or 1.2 property's inputs. */
+static void
+doc_check_script_inputs(struct doc_check *k, const char *where,
+    json_t *inputs, int v12)
+{
+	static const char *const keys[] = { "runCommand", "workingDirectory",
+	    "timeoutSeconds", "id", NULL };
+	const char *key;
+	json_t *v, *x;
+	size_t i;
+
+	json_object_foreach(inputs, key, v) {
+		if (!doc_in(keys, key) || (!v12 && strcmp(key, "id") == 0)) {
+			doc_fail(k, "%s.%.64s is not an input of the plugin "
+			    "(runCommand, workingDirectory, timeoutSeconds)",
+			    where, key);
+		} else if (strcmp(key, "runCommand") == 0) {
+			if (json_is_string(v))
+				continue;
+			if (!json_is_array(v)) {
+				doc_fail(k, "%s.runCommand must be a list of "
+				    "strings, not %s", where, doc_jtype(v));
+				continue;
+			}
+			json_array_foreach(v, i, x)
+				if (!json_is_string(x)) {
+					doc_fail(k, "%s.runCommand must be a "
+					    "list of strings", where);
+					break;
+				}
+		} else if (strcmp(key, "timeoutSeconds") == 0) {
+			if (!json_is_string(v) && !json_is_integer(v))
+				doc_fail(k, "%s.timeoutSeconds must be a "
+				    "number of seconds", where);
+			else if (json_is_integer(v) &&
+			    (json_integer_value(v) < 1 ||
+			    json_integer_value(v) > 172800))
+				doc_fail(k, "%s.timeoutSeconds must be 1 to "
+				    "172800", where);
+		} else if (!json_is_string(v)) {
+			doc_fail(k, "%s.%s must be a string, not %s", where,
+			    key, doc_jtype(v));
+		}
+	}
+	if (json_object_get(inputs, "runCommand") == NULL)
+		doc_fail(k, "%s.runCommand is required", where);
+}
+
+static void
+doc_check_agent_inputs(struct doc_check *k, const char *where,
+    json_t *inputs)
+{
+	static const char *const keys[] = { "agentName", "source",
+	    "allowDowngrade", "targetVersion", "id", NULL };
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(inputs, key, v) {
+		if (!doc_in(keys, key))
+			doc_fail(k, "%s.%.64s is not an input of "
+			    "aws:updateSsmAgent (agentName, source, "
+			    "allowDowngrade, targetVersion)", where, key);
+		else if (!json_is_string(v) && !(json_is_boolean(v) &&
+		    strcmp(key, "allowDowngrade") == 0))
+			doc_fail(k, "%s.%s must be a string, not %s", where,
+			    key, doc_jtype(v));
+	}
+	if (json_object_get(inputs, "agentName") == NULL)
+		doc_fail(k, "%s.agentName is required", where);
+	if (json_object_get(inputs, "source") == NULL)
+		doc_fail(k, "%s.source is required", where);
+}
+
+static int
+doc_plugin_known(const char *action)
+{
+	return cmddoc_plugin_runs_on(action, "Windows") ||
+	    cmddoc_plugin_runs_on(action, "Linux") ||
+	    cmddoc_plugin_runs_on(action, "MacOS");
+}
+
+static void
+doc_check_plugin_inputs(struct doc_check *k, const char *action,
+    const char *where, json_t *inputs, int v12)
+{
+	if (!json_is_object(inputs)) {
+		doc_fail(k, "%s must be an object, not %s", where,
+		    inputs != NULL ? doc_jtype(inputs) : "missing");
+		return;
+	}
+	if (strcmp(action, "aws:updateSsmAgent") == 0)
+		doc_check_agent_inputs(k, where, inputs);
+	else
+		doc_check_script_inputs(k, where, inputs, v12);
+}
+
+/* {"StringEquals": ["platformType", "Linux" | "Windows" | "MacOS"]} */
+static void
+doc_check_precondition(struct doc_check *k, size_t n, json_t *pre)
+{
+	static const char *const plats[] = { "Linux", "Windows", "MacOS",
+	    NULL };
+	json_t *eq = json_object_get(pre, "StringEquals");
+	const char *a, *b;
+
+	a = json_string_value(json_array_get(eq, 0));
+	b = json_string_value(json_array_get(eq, 1));
+	if (!json_is_object(pre) || json_object_size(pre) != 1 ||
+	    !json_is_array(eq) || json_array_size(eq) != 2 || a == NULL ||
+	    b == NULL || strcmp(a, "platformType") != 0 || !doc_in(plats, b))
+		doc_fail(k, "mainSteps[%zu].precondition must be "
+		    "{\"StringEquals\": [\"platformType\", P]} with P Linux, "
+		    "Windows or MacOS", n);
+}
+
+/* AWS: step names are letters, digits, _ - and ., 1 to 128 long. */
+static int
+doc_step_name_ok(const char *s)
+{
+	return s[0] != '\0' && strlen(s) <= 128 && doc_pat_chars(s, "_-.");
+}
+
+static void
+doc_check_steps(struct doc_check *k, json_t *steps)
+{
+	static const char *const keys[] = { "action", "name", "inputs",
+	    "precondition", NULL };
+	const char *key, *action, *name;
+	json_t *step, *v, *other;
+	char where[64];
+	size_t i, j;
+
+	if (!json_is_array(steps) || json_array_size(steps) == 0) {
+		doc_fail(k, "mainSteps must be a list of at least one step");
+		return;
+	}
+	if (json_array_size(steps) > 100)
+		doc_fail(k, "a document has at most 100 steps");
+	json_array_foreach(steps, i, step) {
+		if (!json_is_object(step)) {
+			doc_fail(k, "mainSteps[%zu] must be an object, not %s",
+			    i, doc_jtype(step));
+			continue;
+		}
+		json_object_foreach(step, key, v)
+			if (!doc_in(keys, key))
+				doc_fail(k, "mainSteps[%zu].%.64s is not a key "
+				    "of a step (action, name, inputs, "
+				    "precondition)", i, key);
+		snprintf(where, sizeof(where), "mainSteps[%zu].", i);
+		if (doc_str(k, step, "action", where, &action) == 0)
+			doc_fail(k, "mainSteps[%zu].action is required", i);
+		else if (action != NULL && !doc_plugin_known(action)) {
+			doc_fail(k, "mainSteps[%zu].action '%.64s' is not "
+			    "supported (aws:runShellScript, "
+			    "aws:runPowerShellScript, aws:updateSsmAgent)", i,
+			    action);
+			action = NULL;
+		}
+		if (doc_str(k, step, "name", where, &name) == 0)
+			doc_fail(k, "mainSteps[%zu].name is required", i);
+		else if (name != NULL && !doc_step_name_ok(name))
+			doc_fail(k, "mainSteps[%zu].name '%.64s' must be 1 to "
+			    "128 letters, digits, _, - or .", i, name);
+		else if (name != NULL) {
+			for (j = 0; j < i; j++) {
+				other = json_object_get(json_array_get(steps,
+				    j), "name");
+				if (json_is_string(other) && strcmp(
+				    json_string_value(other), name) == 0) {
+					doc_fail(k, "mainSteps[%zu].name '%.64s'"
+					    " is used by an earlier step", i,
+					    name);
+					break;
+				}
+			}
+		}
+		if ((v = json_object_get(step, "precondition")) != NULL)
+			doc_check_precondition(k, i, v);
+		snprintf(where, sizeof(where), "mainSteps[%zu].inputs", i);
+		if (action != NULL)
+			doc_check_plugin_inputs(k, action, where,
+			    json_object_get(step, "inputs"), 0);
+	}
+}
+
+/* Schema 1.2: {"runtimeConfig": {"aws:plugin": {"properties": [...]}}} */
+static void
+doc_check_runtime_config(struct doc_check *k, json_t *rc)
+{
+	const char *plugin, *key;
+	json_t *cfg, *props, *p, *v;
+	char where[128];
+	size_t i;
+
+	if (!json_is_object(rc) || json_object_size(rc) == 0) {
+		doc_fail(k, "runtimeConfig must be an object naming at least "
+		    "one plugin");
+		return;
+	}
+	json_object_foreach(rc, plugin, cfg) {
+		if (!doc_plugin_known(plugin)) {
+			doc_fail(k, "runtimeConfig.%.64s is not a supported "
+			    "plugin (aws:runShellScript, "
+			    "aws:runPowerShellScript, aws:updateSsmAgent)",
+			    plugin);
+			continue;
+		}
+		if (!json_is_object(cfg)) {
+			doc_fail(k, "runtimeConfig.%s must be an object",
+			    plugin);
+			continue;
+		}
+		json_object_foreach(cfg, key, v)
+			if (strcmp(key, "properties") != 0)
+				doc_fail(k, "runtimeConfig.%s.%.64s is not "
+				    "known (properties)", plugin, key);
+		props = json_object_get(cfg, "properties");
+		if (json_is_object(props)) {
+			snprintf(where, sizeof(where),
+			    "runtimeConfig.%s.properties", plugin);
+			doc_check_plugin_inputs(k, plugin, where, props, 1);
+			continue;
+		}
+		if (!json_is_array(props) || json_array_size(props) == 0) {
+			doc_fail(k, "runtimeConfig.%s.properties must be a "
+			    "list of at least one object", plugin);
+			continue;
+		}
+		json_array_foreach(props, i, p) {
+			snprintf(where, sizeof(where),
+			    "runtimeConfig.%s.properties[%zu]", plugin, i);
+			doc_check_plugin_inputs(k, plugin, where, p, 1);
+		}
+	}
+}
+
 static void
 doc_check_command(struct doc_check *k, json_t *root)
 {
 	static const char *const versions[] = { "1.2", "2.0", "2.2", NULL };
-	const char *ver;
+	static const char *const keys[] = { "schemaVersion", "description",
+	    "parameters", "mainSteps", "runtimeConfig", NULL };
+	const char *ver, *key;
+	json_t *v, *params;
 
+	json_object_foreach(root, key, v)
+		if (!doc_in(keys, key))
+			doc_fail(k, "%.64s is not a key of a Command document "
+			    "(schemaVersion, description, parameters, "
+			    "mainSteps, runtimeConfig)", key);
 	if (doc_str(k, root, "schemaVersion", "", &ver) == 0)
 		doc_fail(k, "schemaVersion is required");
-	else if (ver != NULL && !doc_in(versions, ver)) {
+	(void)doc_str(k, root, "description", "", &key);
+	params = json_object_get(root, "parameters");
+	if (params != NULL)
+		doc_check_parameters(k, params, 1);
+	if (ver != NULL && strcmp(ver, "1.2") == 0) {
+		if (json_object_get(root, "mainSteps") != NULL)
+			doc_fail(k, "schemaVersion 1.2 documents have "
+			    "runtimeConfig, not mainSteps");
+		doc_check_runtime_config(k, json_object_get(root,
+		    "runtimeConfig"));
+	} else if (ver != NULL && doc_in(versions, ver)) {
+		if (json_object_get(root, "runtimeConfig") != NULL)
+			doc_fail(k, "schemaVersion %s documents have "
+			    "mainSteps, not runtimeConfig", ver);
+		doc_check_steps(k, json_object_get(root, "mainSteps"));
+	}
+	params = json_is_object(params) ? params : NULL;
+	doc_check_refs(k, json_object_get(root, "mainSteps"), params, 0);
+	doc_check_refs(k, json_object_get(root, "runtimeConfig"), params, 0);
+	/* Last, so a document whose only fault is its schema version gets
+	 * AWS's InvalidDocumentSchemaVersion. */
+	if (ver != NULL && !doc_in(versions, ver)) {
 		doc_fail(k, "schemaVersion %.16s is not supported for Command "
 		    "documents; use 1.2, 2.0 or 2.2", ver);
 		k->schema_only = k->n == 1;
@@ -792,8 +1116,9 @@ api_documents_check_content(const char *document_type, const char *format,
     const char *content, size_t len, struct api_error *err)
 {
 	struct doc_check k;
-	json_error_t jerr;
+	char why[200];
 	json_t *root;
+	int yaml = format != NULL && strcmp(format, "YAML") == 0;
 
 	if (len > API_DOCUMENTS_MAX_BYTES)
 		return api_error_set(err, 400, "MaxDocumentSizeExceeded",
@@ -803,20 +1128,15 @@ api_documents_check_content(const char *document_type, const char *format,
 		return api_error_set(err, 400, "InvalidDocumentContent",
 		    "DocumentFormat TEXT is not valid for %s documents; use "
 		    "JSON.", document_type);
-	root = json_loadb(content, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		if (format != NULL && strcmp(format, "YAML") == 0)
-			return api_error_set(err, 400,
-			    "InvalidDocumentContent", "porthole reads YAML "
-			    "documents only in their JSON form (line %d: %s); "
-			    "send the content as JSON.", jerr.line, jerr.text);
+	root = cmddoc_parse(format, content, len, why, sizeof(why));
+	if (root == NULL)
 		return api_error_set(err, 400, "InvalidDocumentContent",
-		    "The document content is not valid JSON: %s (line %d, "
-		    "column %d).", jerr.text, jerr.line, jerr.column);
-	}
+		    "The document content is not valid %s: %s.",
+		    yaml ? "YAML" : "JSON", why);
 	memset(&k, 0, sizeof(k));
 	if (!json_is_object(root))
-		doc_fail(&k, "the document must be a JSON object, not %s",
+		doc_fail(&k, "the document must be %s, not %s",
+		    yaml ? "a YAML mapping" : "a JSON object",
 		    doc_jtype(root));
 	else if (strcmp(document_type, "Session") == 0)
 		doc_check_session(&k, root);
@@ -883,26 +1203,32 @@ doc_owner(const struct api_call *c, const char *name, char *out,
 	    c->srv->account_id);
 }
 
+/* A stored version's content as a tree (JSON or YAML), or NULL. */
+static json_t *
+doc_parse(const struct document_rec *d)
+{
+	char why[160];
+
+	return cmddoc_parse(d->document_format, d->content,
+	    strlen(d->content), why, sizeof(why));
+}
+
 /* Platforms a document runs on: every one for Session documents; for
- * Command documents those of the plugins its steps use. */
+ * Command documents those where a step's plugin exists and its
+ * precondition allows (cmddoc_runs_on, as SendCommand decides). */
 static json_t *
 doc_platforms(const struct document_rec *d)
 {
-	json_t *l = json_array();
-	int lin = 1, win = 1;
+	static const char *const plats[] = { "Windows", "Linux", "MacOS" };
+	json_t *l = json_array(), *root = NULL;
+	size_t i;
 
-	if (strcmp(d->document_type, "Command") == 0) {
-		lin = strstr(d->content, "aws:runShellScript") != NULL;
-		win = strstr(d->content, "aws:runPowerShellScript") != NULL;
-		if (!lin && !win)
-			lin = win = 1;
-	}
-	if (win)
-		json_array_append_new(l, json_string("Windows"));
-	if (lin) {
-		json_array_append_new(l, json_string("Linux"));
-		json_array_append_new(l, json_string("MacOS"));
-	}
+	if (strcmp(d->document_type, "Command") == 0)
+		root = doc_parse(d);
+	for (i = 0; i < sizeof(plats) / sizeof(plats[0]); i++)
+		if (root == NULL || cmddoc_content_runs_on(root, plats[i]))
+			json_array_append_new(l, json_string(plats[i]));
+	json_decref(root);
 	return l;
 }
 
@@ -951,7 +1277,7 @@ doc_description(const struct api_call *c, const struct document_rec *d)
 	char hash[65], owner[32];
 	const char *s;
 
-	root = json_loads(d->content, 0, NULL);
+	root = doc_parse(d);
 	doc_sha256_hex(d->content, hash);
 	doc_owner(c, d->name, owner, sizeof(owner));
 	doc_set_str(o, "Hash", hash);
@@ -1142,6 +1468,30 @@ doc_reserved_name(const char *name)
 	return 0;
 }
 
+/* Session documents are kept as JSON: StartSession and the preferences
+ * read them as JSON. One sent as YAML is stored in its JSON form. */
+static int
+doc_session_as_json(struct document_new *n, char **owned,
+    struct api_error *err)
+{
+	json_t *root;
+	char why[160];
+
+	*owned = NULL;
+	if (strcmp(n->document_type, "Session") != 0 ||
+	    strcmp(n->document_format, "YAML") != 0)
+		return 0;
+	root = cmddoc_parse("YAML", n->content, strlen(n->content), why,
+	    sizeof(why));
+	*owned = json_dumps(root, JSON_INDENT(2));
+	json_decref(root);
+	if (*owned == NULL)
+		return api_error_internal(err, "session_yaml", PH_ERR_NOMEM);
+	n->content = *owned;
+	n->document_format = "JSON";
+	return 0;
+}
+
 int
 api_documents_create(const struct api_call *c, json_t *in, json_t *out,
     struct api_error *err)
@@ -1151,7 +1501,7 @@ api_documents_create(const struct api_call *c, json_t *in, json_t *out,
 	struct store_tag *tags = NULL;
 	struct document_rec d;
 	struct document_new n;
-	char arn[300];
+	char arn[300], *conv = NULL;
 	struct api_v v;
 	json_t *list;
 	int rc, ntags = 0;
@@ -1206,7 +1556,8 @@ api_documents_create(const struct api_call *c, json_t *in, json_t *out,
 	if ((rc = api_authorize(c, "ssm:CreateDocument", arn, err)) != 0)
 		goto out;
 	if ((rc = api_documents_check_content(n.document_type,
-	    n.document_format, n.content, strlen(n.content), err)) != 0)
+	    n.document_format, n.content, strlen(n.content), err)) != 0 ||
+	    (rc = doc_session_as_json(&n, &conv, err)) != 0)
 		goto out;
 	if (strcmp(n.name, API_DOCUMENTS_PREFS) == 0 &&
 	    (rc = doc_check_prefs(n.document_type, n.content,
@@ -1242,6 +1593,7 @@ api_documents_create(const struct api_call *c, json_t *in, json_t *out,
 out:
 	store_document_rec_clear(&d);
 	free(tags);
+	free(conv);
 	return rc;
 }
 
@@ -1274,7 +1626,7 @@ api_documents_update(const struct api_call *c, json_t *in, json_t *out,
 	const char *ver;
 	struct doc_dup dup;
 	int64_t want, newv;
-	char arn[300];
+	char arn[300], *conv = NULL;
 	struct api_v v;
 	int rc, prefs;
 
@@ -1322,7 +1674,8 @@ api_documents_update(const struct api_call *c, json_t *in, json_t *out,
 	}
 	n.document_type = latest.document_type;
 	if ((rc = api_documents_check_content(n.document_type,
-	    n.document_format, n.content, strlen(n.content), err)) != 0)
+	    n.document_format, n.content, strlen(n.content), err)) != 0 ||
+	    (rc = doc_session_as_json(&n, &conv, err)) != 0)
 		goto out;
 	prefs = strcmp(n.name, API_DOCUMENTS_PREFS) == 0;
 	if (prefs && (rc = doc_check_prefs(n.document_type, n.content,
@@ -1385,6 +1738,7 @@ api_documents_update(const struct api_call *c, json_t *in, json_t *out,
 out:
 	store_document_rec_clear(&latest);
 	store_document_rec_clear(&d);
+	free(conv);
 	return rc;
 }
 
@@ -1430,7 +1784,8 @@ api_documents_get(const struct api_call *c, json_t *in, json_t *out,
 {
 	struct document_rec d;
 	const char *format;
-	char *yaml = NULL;
+	char *yaml = NULL, *json = NULL;
+	json_t *root;
 	int rc;
 
 	if ((rc = doc_lookup(c, in, "ssm:GetDocument", &d, &format,
@@ -1449,6 +1804,16 @@ api_documents_get(const struct api_call *c, json_t *in, json_t *out,
 			    PH_ERR_INVALID);
 			goto out;
 		}
+	} else if (format != NULL && strcmp(format, "JSON") == 0 &&
+	    strcmp(d.document_format, "YAML") == 0) {
+		root = doc_parse(&d);
+		json = root != NULL ? json_dumps(root, JSON_INDENT(2)) : NULL;
+		json_decref(root);
+		if (json == NULL) {
+			rc = api_error_internal(err, "get_document",
+			    PH_ERR_INVALID);
+			goto out;
+		}
 	}
 	doc_set_str(out, "Name", d.name);
 	json_object_set_new(out, "CreatedDate", api_json_time(d.created_ms));
@@ -1456,12 +1821,14 @@ api_documents_get(const struct api_call *c, json_t *in, json_t *out,
 	doc_set_opt_str(out, "VersionName", d.version_name);
 	doc_set_version(out, "DocumentVersion", d.version);
 	doc_set_str(out, "Status", "Active");
-	doc_set_str(out, "Content", yaml != NULL ? yaml : d.content);
+	doc_set_str(out, "Content", yaml != NULL ? yaml : json != NULL ?
+	    json : d.content);
 	doc_set_str(out, "DocumentType", d.document_type);
 	doc_set_str(out, "DocumentFormat", yaml != NULL ? "YAML" :
-	    d.document_format);
+	    json != NULL ? "JSON" : d.document_format);
 out:
 	free(yaml);
+	free(json);
 	store_document_rec_clear(&d);
 	return rc;
 }
@@ -1621,7 +1988,7 @@ doc_list_cb(void *arg, const struct document_rec *d)
 	/* Parse the content only when a filter or the answer needs it. */
 	for (i = 0; i < l->nf; i++)
 		if (l->f[i].key == DF_SCHEMA && root == NULL)
-			root = json_loads(d->content, 0, NULL);
+			root = doc_parse(d);
 	if (!doc_matches(l, d, root) || l->seen++ < l->offset) {
 		json_decref(root);
 		return 0;
@@ -1632,7 +1999,7 @@ doc_list_cb(void *arg, const struct document_rec *d)
 		return 1;
 	}
 	if (root == NULL)
-		root = json_loads(d->content, 0, NULL);
+		root = doc_parse(d);
 	o = json_object();
 	doc_owner(l->c, d->name, owner, sizeof(owner));
 	doc_set_str(o, "Name", d->name);

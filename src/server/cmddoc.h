@@ -44,4 +44,14 @@ json_t *cmddoc_render(const struct cmddoc *d, json_t *resolved);
  * (platformType) allows it; 0 if none does. */
 int cmddoc_runs_on(const struct cmddoc *d, const char *platform_type);
 
+/* A document's content in its format (JSON, YAML; NULL: JSON) as a JSON
+ * tree, or NULL with why filled in. */
+json_t *cmddoc_parse(const char *format, const char *content, size_t len,
+    char *why, size_t whysz);
+/* cmddoc_runs_on for a parsed content (DescribeDocument's PlatformTypes). */
+int cmddoc_content_runs_on(json_t *content, const char *platform_type);
+/* The platforms a plugin (aws:runShellScript, ...) exists on: 1 if it runs
+ * on platform_type, 0 if not or if the plugin is unknown. */
+int cmddoc_plugin_runs_on(const char *action, const char *platform_type);
+
 #endif

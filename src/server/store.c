@@ -415,6 +415,61 @@ static const struct {
 	  "\"properties\":{\"portNumber\":\"{{ portNumber }}\"}}" },
 };
 
+/* The Command documents AWS provides in every account (issue 12), with
+ * AWS's content: schema 1.2, so the same bytes AWS serves. */
+#define EXEC_TIMEOUT_PATTERN \
+	"([1-9][0-9]{0,4})|(1[0-6][0-9]{4})|(17[0-1][0-9]{3})|" \
+	"(172[0-7][0-9]{2})|(172800)"
+#define SCRIPT_DOC(desc, cmddesc, timeoutdesc, plugin) \
+	"{\"schemaVersion\":\"1.2\",\"description\":\"" desc "\"," \
+	"\"parameters\":{\"commands\":{\"type\":\"StringList\"," \
+	"\"description\":\"" cmddesc "\",\"minItems\":1," \
+	"\"displayType\":\"textarea\"},\"workingDirectory\":{" \
+	"\"type\":\"String\",\"default\":\"\",\"description\":" \
+	"\"(Optional) The path to the working directory on your " \
+	"instance.\",\"maxChars\":4096},\"executionTimeout\":{" \
+	"\"type\":\"String\",\"default\":\"3600\",\"description\":\"" \
+	timeoutdesc "\",\"allowedPattern\":\"" EXEC_TIMEOUT_PATTERN "\"}}," \
+	"\"runtimeConfig\":{\"" plugin "\":{\"properties\":[{" \
+	"\"id\":\"0." plugin "\",\"runCommand\":\"{{ commands }}\"," \
+	"\"workingDirectory\":\"{{ workingDirectory }}\"," \
+	"\"timeoutSeconds\":\"{{ executionTimeout }}\"}]}}}"
+
+static const struct {
+	const char *name;
+	const char *content;
+} builtin_command_docs[] = {
+	{ "AWS-RunShellScript",
+	  SCRIPT_DOC("Run a shell script or specify the commands to run.",
+	  "(Required) Specify a shell script or a command to run.",
+	  "(Optional) The time in seconds for a command to complete before "
+	  "it is considered to have failed. Default is 3600 (1 hour). "
+	  "Maximum is 172800 (48 hours).", "aws:runShellScript") },
+	{ "AWS-RunPowerShellScript",
+	  SCRIPT_DOC("Run a PowerShell script or specify the paths to scripts "
+	  "to run.", "(Required) Specify the commands to run or the paths to "
+	  "existing scripts on the instance.",
+	  "(Optional) The time in seconds for a command to be completed "
+	  "before it is considered to have failed. Default is 3600 (1 hour). "
+	  "Maximum is 172800 (48 hours).", "aws:runPowerShellScript") },
+	{ "AWS-UpdateSSMAgent",
+	  "{\"schemaVersion\":\"1.2\",\"description\":\"Update the Amazon SSM "
+	  "Agent to the latest version or specified version.\","
+	  "\"parameters\":{\"version\":{\"default\":\"\",\"description\":"
+	  "\"(Optional) A specific version of the Amazon SSM Agent to "
+	  "install. If not specified, the agent will be updated to the latest "
+	  "version.\",\"type\":\"String\"},\"allowDowngrade\":{\"default\":"
+	  "\"false\",\"description\":\"(Optional) Allow the Amazon SSM Agent "
+	  "service to be downgraded to an earlier version. If set to false, "
+	  "the service can be upgraded to newer versions only (default). If "
+	  "set to true, specify the earlier version.\",\"type\":\"String\","
+	  "\"allowedValues\":[\"true\",\"false\"]}},\"runtimeConfig\":{"
+	  "\"aws:updateSsmAgent\":{\"properties\":[{\"agentName\":"
+	  "\"amazon-ssm-agent\",\"source\":\"https://s3.{Region}.amazonaws.com/"
+	  "amazon-ssm-{Region}/ssm-agent-manifest.json\",\"allowDowngrade\":"
+	  "\"{{ allowDowngrade }}\",\"targetVersion\":\"{{ version }}\"}]}}}" },
+};
+
 /* ---- small helpers ------------------------------------------------------ */
 
 int64_t
@@ -774,15 +829,27 @@ st_seed_documents(struct store *st)
 	size_t i;
 	int rc = 0;
 
+	size_t nsession = sizeof(builtin_docs) / sizeof(builtin_docs[0]);
+	size_t ncommand = sizeof(builtin_command_docs) /
+	    sizeof(builtin_command_docs[0]);
+
 	if ((rc = st_prep(st, "INSERT INTO documents (name, document_type, "
-	    "content, builtin, created_ms) VALUES (?1, 'Session', ?2, 1, ?3) "
+	    "content, builtin, created_ms) VALUES (?1, ?4, ?2, 1, ?3) "
 	    "ON CONFLICT (name) DO UPDATE SET content = excluded.content "
 	    "WHERE builtin = 1 AND content <> excluded.content", &s)) != 0)
 		return rc;
-	for (i = 0; i < sizeof(builtin_docs) / sizeof(builtin_docs[0]); i++) {
+	for (i = 0; i < nsession + ncommand; i++) {
 		sqlite3_reset(s);
-		st_text(s, 1, builtin_docs[i].name);
-		st_text(s, 2, builtin_docs[i].content);
+		if (i < nsession) {
+			st_text(s, 1, builtin_docs[i].name);
+			st_text(s, 2, builtin_docs[i].content);
+			st_text(s, 4, "Session");
+		} else {
+			st_text(s, 1, builtin_command_docs[i - nsession].name);
+			st_text(s, 2,
+			    builtin_command_docs[i - nsession].content);
+			st_text(s, 4, "Command");
+		}
 		sqlite3_bind_int64(s, 3, st_now_ms());
 		if ((rc = st_step_done(st, s, "seed_documents")) != 0)
 			break;

@@ -653,16 +653,18 @@ test_list(void **state)
 	out = create(f, "Uptime", doc_cmd, NULL, &err);
 	json_decref(out);
 
-	assert_int_equal(list_count(f, "{}", "AWS-StartInteractiveCommand"),
-	    8);
+	/* 7 Session and 3 Command documents are built in */
+	assert_int_equal(list_count(f, "{}", "AWS-RunPowerShellScript"),
+	    11);
 	assert_int_equal(list_count(f, "{\"Filters\":[{\"Key\":"
 	    "\"DocumentType\",\"Values\":[\"Session\"]}]}", NULL), 7);
 	assert_int_equal(list_count(f, "{\"Filters\":[{\"Key\":"
-	    "\"DocumentType\",\"Values\":[\"Command\"]}]}", "Uptime"), 1);
+	    "\"DocumentType\",\"Values\":[\"Command\"]}]}",
+	    "AWS-RunPowerShellScript"), 4);
 	assert_int_equal(list_count(f, "{\"Filters\":[{\"Key\":\"Owner\","
 	    "\"Values\":[\"Self\"]}]}", "Ops-Shell"), 3);
 	assert_int_equal(list_count(f, "{\"Filters\":[{\"Key\":\"Owner\","
-	    "\"Values\":[\"Amazon\"]}]}", NULL), 5);
+	    "\"Values\":[\"Amazon\"]}]}", NULL), 8);
 	assert_int_equal(list_count(f, "{\"Filters\":[{\"Key\":\"Name\","
 	    "\"Values\":[\"AWS-StartPort\"]}]}", NULL), 2);
 	assert_int_equal(list_count(f, "{\"Filters\":[{\"Key\":\"Name\","
@@ -680,7 +682,7 @@ test_list(void **state)
 	    "\"Values\":[\"env\"]}]}", NULL), 1);
 	assert_int_equal(list_count(f, "{\"Filters\":[{\"Key\":"
 	    "\"PlatformTypes\",\"Values\":[\"Windows\"]},{\"Key\":"
-	    "\"DocumentType\",\"Values\":[\"Command\"]}]}", NULL), 0);
+	    "\"DocumentType\",\"Values\":[\"Command\"]}]}", NULL), 2);
 	assert_int_equal(list_count(f, "{\"DocumentFilterList\":[{\"key\":"
 	    "\"Name\",\"value\":\"Ops-Shell\"}]}", "Ops-Shell"), 1);
 	assert_int_equal(list_count(f, "{\"DocumentFilterList\":[{\"key\":"
@@ -704,8 +706,8 @@ test_list(void **state)
 		    "\"NextToken\":\"%s\"}", json_string_value(id));
 		json_decref(out);
 	}
-	assert_int_equal(total, 8);
-	assert_int_equal(pages, 3);
+	assert_int_equal(total, 11);
+	assert_int_equal(pages, 4);
 
 	out = run(f, "ListDocuments", "{\"Filters\":[{\"Key\":\"Name\","
 	    "\"Values\":[\"Uptime\"]}]}", &err);
@@ -971,7 +973,9 @@ test_content_garbage(void **state)
 	out = create(f, "Bad-Doc", "schemaVersion: '1.0'\n",
 	    "{\"DocumentType\":\"Session\",\"DocumentFormat\":\"YAML\"}",
 	    &err);
-	check_error("YAML", &err, out, "InvalidDocumentContent", "JSON form");
+	/* YAML is read (libyaml): this one lacks a sessionType */
+	check_error("YAML", &err, out, "InvalidDocumentContent",
+	    "sessionType is required");
 	/* YAML that is JSON is fine */
 	out = create(f, "Yaml-Doc", doc_a, "{\"DocumentType\":\"Session\","
 	    "\"DocumentFormat\":\"YAML\"}", &err);
