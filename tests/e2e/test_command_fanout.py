@@ -89,6 +89,7 @@ class LoadGen:
                 os.killpg(self.p.pid, signal.SIGKILL)
                 self.p.wait(10)
         self.reader.join(10)
+        self.p.stdout.close()
         self.errf.close()
         text = (self.out[0] if self.out else b"").decode(errors="replace")
         for line in reversed(text.strip().splitlines()):
@@ -103,6 +104,9 @@ class LoadGen:
         if self.p.poll() is None:
             os.killpg(self.p.pid, signal.SIGKILL)
             self.p.wait(10)
+        if not self.p.stdout.closed:
+            self.reader.join(10)
+            self.p.stdout.close()
         if not self.errf.closed:
             self.errf.close()
 
@@ -223,6 +227,8 @@ class CommandFanout(harness.ClusterTestCase):
         delivered += self.check_max_errors(ssm,
                                            out["Command"]["CommandId"])
         js = lg.stop()
+        if os.environ.get("FANOUT_VERBOSE"):
+            print(json.dumps(js))
         # The agents' own view: never more than 5 jobs at once, and a job
         # for exactly the invocations that ran.
         self.assertLessEqual(js["command_max_in_flight"], 5, js)
