@@ -464,11 +464,12 @@ lc_proc_cpu(long pid)
 		return -1;
 	p = fgets(line, sizeof(line), f);
 	fclose(f);
-	/* Fields after the command name, which may hold spaces. */
+	/* Fields after the command name, which may hold spaces: p is
+	 * before field 3 (state); utime and stime are 14 and 15. */
 	if (p == NULL || (p = strrchr(line, ')')) == NULL)
 		return -1;
 	p++;
-	for (k = 2; k < 14 && p != NULL; k++)
+	for (k = 3; k < 14 && p != NULL; k++)
 		p = strchr(p + 1, ' ');
 	if (p == NULL || sscanf(p, " %llu %llu", &ut, &st) != 2)
 		return -1;
