@@ -9,7 +9,7 @@
  *   3. after delay_ms the final agent_job_reply: Success, standard output
  *      "<instance id>\n", or Failed with code 1 for the failing agents.
  * A final reply not acknowledged (agent_job_reply_ack) within
- * LC_RESEND_MS is sent again, at most LC_RESENDS times. "In flight" is
+ * LC_RESEND_MS (10 s) is sent again, at most LC_RESENDS times. "In flight" is
  * from the job's arrival to its final reply: the agents' own view of
  * MaxConcurrency. */
 #include <inttypes.h>
@@ -24,7 +24,10 @@
 #include "common/log.h"
 #include "common/uuid.h"
 
-#define LC_RESEND_MS 3000
+/* The real agent keeps an unacknowledged reply on disk and resends it
+ * minutes later; sooner here, so a lost ack shows within a run, but not so
+ * soon that a busy portholed gets every reply twice. */
+#define LC_RESEND_MS 10000
 #define LC_RESENDS 5
 #define LC_POLL_MS 250
 #define LC_PAGES_MAX 10000
