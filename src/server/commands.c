@@ -56,6 +56,8 @@ struct commands {
 	uv_timer_t soon;
 	struct strmap *sent;      /* JobId -> cm_mark: job sent, not acked */
 	struct strmap *cancels;   /* JobId -> cm_mark: cancelCommand sent */
+	struct strmap *dirty;     /* command id -> its copy: drive soon */
+	int soon_all;             /* drive every active command soon */
 	int closing;              /* close callbacks still to come */
 	int soon_armed;
 	int in_drive;             /* no re-entry from a kick */
@@ -427,8 +429,21 @@ commands_apply_reply(struct invocation_rec *v, const struct command_rec *c,
 			if (n != NULL && strcmp(n, key) == 0)
 				break;
 		}
-		if (i < json_array_size(plugins))
+		if (i < json_array_size(plugins)) {
+			/* An upload's URLs outlive the step's later replies. */
+			json_t *was = json_array_get(plugins, i);
+			const char *u;
+
+			if ((u = cm_jstr(was, "StandardOutputUrl")) != NULL &&
+			    u[0] != '\0')
+				json_object_set_new(p, "StandardOutputUrl",
+				    json_string(u));
+			if ((u = cm_jstr(was, "StandardErrorUrl")) != NULL &&
+			    u[0] != '\0')
+				json_object_set_new(p, "StandardErrorUrl",
+				    json_string(u));
 			json_array_set_new(plugins, i, p);
+		}
 		else
 			json_array_append_new(plugins, p);
 	}
@@ -901,18 +916,69 @@ cm_tick_cb(uv_timer_t *t)
 }
 
 static void
+cm_dirty_clear(struct commands *cm)
+{
+	char **all;
+	size_t n, i;
+
+	n = strmap_count(cm->dirty);
+	if (n == 0 || (all = calloc(n, sizeof(*all))) == NULL)
+		return;
+	n = strmap_values(cm->dirty, (void **)all, n);
+	for (i = 0; i < n; i++) {
+		strmap_del(cm->dirty, all[i], all[i]);
+		free(all[i]);
+	}
+	free(all);
+}
+
+/* Replies and acks of many agents come in bursts: the commands they
+ * touch are driven once, together, a moment later. */
+static void
 cm_soon_cb(uv_timer_t *t)
 {
 	struct commands *cm = t->data;
+	char **all = NULL;
+	size_t n, i;
 
 	cm->soon_armed = 0;
-	cm_drive_all(cm);
+	if (cm->soon_all) {
+		cm->soon_all = 0;
+		cm_dirty_clear(cm);
+		cm_drive_all(cm);
+		return;
+	}
+	n = strmap_count(cm->dirty);
+	if (n == 0 || (all = calloc(n, sizeof(*all))) == NULL)
+		return;
+	n = strmap_values(cm->dirty, (void **)all, n);
+	for (i = 0; i < n; i++)
+		strmap_del(cm->dirty, all[i], all[i]);
+	for (i = 0; i < n; i++) {
+		commands_kick(cm, all[i]);
+		free(all[i]);
+	}
+	free(all);
 }
 
+/* Drive one command (NULL: all) soon. */
 static void
-cm_soon(struct commands *cm)
+cm_soon(struct commands *cm, const char *command_id)
 {
-	if (cm->soon_armed || cm->closing)
+	char *id, *old = NULL;
+
+	if (cm->closing)
+		return;
+	if (command_id == NULL)
+		cm->soon_all = 1;
+	else if (strmap_get(cm->dirty, command_id) == NULL &&
+	    (id = strdup(command_id)) != NULL) {
+		if (strmap_put(cm->dirty, id, id, (void **)&old) != 0)
+			free(id);
+		else
+			free(old);
+	}
+	if (cm->soon_armed)
 		return;
 	cm->soon_armed = 1;
 	uv_timer_start(&cm->soon, cm_soon_cb, CM_SOON_MS, 0);
@@ -929,8 +995,10 @@ commands_new(struct commands **out, struct server *srv)
 	if ((cm = calloc(1, sizeof(*cm))) == NULL)
 		return PH_ERR_NOMEM;
 	cm->srv = srv;
-	if (strmap_new(&cm->sent) != 0 || strmap_new(&cm->cancels) != 0) {
+	if (strmap_new(&cm->sent) != 0 || strmap_new(&cm->cancels) != 0 ||
+	    strmap_new(&cm->dirty) != 0) {
 		strmap_free(cm->sent);
+		strmap_free(cm->cancels);
 		free(cm);
 		return PH_ERR_NOMEM;
 	}
@@ -941,7 +1009,7 @@ commands_new(struct commands **out, struct server *srv)
 	uv_unref((uv_handle_t *)&cm->tick);
 	uv_unref((uv_handle_t *)&cm->soon);
 	/* Commands left active by the previous process. */
-	cm_soon(cm);
+	cm_soon(cm, NULL);
 	*out = cm;
 	return 0;
 }
@@ -955,8 +1023,10 @@ cm_closed_cb(uv_handle_t *h)
 		return;
 	cm_mark_clear(cm->sent, NULL);
 	cm_mark_clear(cm->cancels, NULL);
+	cm_dirty_clear(cm);
 	strmap_free(cm->sent);
 	strmap_free(cm->cancels);
+	strmap_free(cm->dirty);
 	free(cm);
 }
 
@@ -970,6 +1040,12 @@ commands_free(struct commands *cm)
 	cm->closing = 2;
 	uv_close((uv_handle_t *)&cm->tick, cm_closed_cb);
 	uv_close((uv_handle_t *)&cm->soon, cm_closed_cb);
+}
+
+struct server *
+commands_server(struct commands *cm)
+{
+	return cm->srv;
 }
 
 void
@@ -991,7 +1067,7 @@ commands_agent_online(struct commands *cm, const char *instance_id)
 	/* Jobs it did not ack, and cancels, are sent again. */
 	cm_mark_clear(cm->sent, instance_id);
 	cm_mark_clear(cm->cancels, instance_id);
-	cm_soon(cm);
+	cm_soon(cm, NULL);
 }
 
 void
@@ -1142,7 +1218,7 @@ commands_on_job_ack(struct commands *cm, const char *instance_id,
 		log_warn("event=store_error op=invocation_update command=%s "
 		    "instance=%s", cmd_id, inst);
 	invocation_rec_clear(&v);
-	commands_kick(cm, cmd_id);
+	cm_soon(cm, cmd_id);
 done:
 	json_decref(o);
 }
@@ -1250,7 +1326,7 @@ commands_on_job_reply(struct commands *cm, const char *instance_id,
 		    "status=%s code=%d", cmd_id, inst, v.status,
 		    v.response_code);
 	}
-	commands_kick(cm, cmd_id);
+	cm_soon(cm, cmd_id);
 done:
 	invocation_rec_clear(&v);
 	command_rec_clear(&c);

@@ -62,6 +62,9 @@ void commands_on_job_ack(struct commands *cm, const char *instance_id,
 void commands_on_job_reply(struct commands *cm, const char *instance_id,
     const struct clientmsg *m);
 
+/* The server the dispatcher runs for (commands_output.c). */
+struct server *commands_server(struct commands *cm);
+
 /* The dispatcher's rules, exposed for its unit tests. */
 struct command_rec;
 struct invocation_rec;

@@ -102,6 +102,10 @@ route_request(struct http_request *req, void *arg)
 		register_handle(srv, req);
 		return;
 	}
+	if (strncmp(req->path, "/v1/command-output/", 19) == 0) {
+		commands_handle_output(srv->commands, req);
+		return;
+	}
 	if (records_is_request(req->path)) {
 		records_handle(srv, req);
 		return;

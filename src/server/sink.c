@@ -529,6 +529,39 @@ fail:
 	return rc;
 }
 
+int
+sink_enqueue_object(struct sink *s, const char *id, const char *bucket,
+    const char *key, const char *path, char *url, size_t urlsize)
+{
+	struct sink_row r;
+	struct stat sb;
+	int rc;
+
+	if (s == NULL || !sink_id_valid(id) || bucket == NULL ||
+	    !s3_bucket_valid(bucket) || key == NULL || key[0] == '\0' ||
+	    !sink_text_valid(key, SINK_KEY_SIZE - 1) || path == NULL ||
+	    !sink_text_valid(path, SINK_PATH_SIZE - 1))
+		return PH_ERR_INVALID;
+	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return PH_ERR_NOTFOUND;
+	memset(&r, 0, sizeof(r));
+	snprintf(r.session_id, sizeof(r.session_id), "%s", id);
+	snprintf(r.path, sizeof(r.path), "%s", path);
+	snprintf(r.bucket, sizeof(r.bucket), "%s", bucket);
+	snprintf(r.object_key, sizeof(r.object_key), "%s", key);
+	r.queued_ms = r.next_ms = sink_now_ms();
+	if ((rc = s3_object_url(&s->cfg, bucket, key, r.url,
+	    sizeof(r.url))) != 0)
+		return rc;
+	if ((rc = store_sink_add(s->srv->store, &r, 1)) != 0)
+		return rc;
+	if (url != NULL && urlsize > 0)
+		snprintf(url, urlsize, "%s", r.url);
+	log_info("event=sink_queued session=%s files=1 bucket=%s", id, bucket);
+	sink_kick(s);
+	return 0;
+}
+
 /* ---- where a record is --------------------------------------------------- */
 
 struct url_pick {

@@ -39,6 +39,12 @@ int sink_open(struct server *srv, struct sink **out);
 void sink_close(struct sink *s);
 /* Queue an item (durably, before returning 0). */
 int sink_enqueue(struct sink *s, const struct sink_item *it);
+/* Queue one file for a bucket under an exact object key (Run Command's
+ * step outputs, commands_output.c); id names the row as a session id
+ * does (letters, digits, - _ . @) and a row of the same id and path is
+ * replaced. The object's URL goes to url. */
+int sink_enqueue_object(struct sink *s, const char *id, const char *bucket,
+    const char *key, const char *path, char *url, size_t urlsize);
 /* Where a session's record is, for DescribeSessions' OutputUrl: the S3
  * object's URL once queued for a bucket (s3_url 1), else the local path
  * (s3_url 0). PH_ERR_NOTFOUND if the session has no record. */

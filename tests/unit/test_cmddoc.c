@@ -19,6 +19,7 @@
 #include "server/api_ssm.h"
 #include "server/authz.h"
 #include "server/cmddoc.h"
+#include "server/docyaml.h"
 #include "server/store.h"
 
 #define T0 ((int64_t)1700000000000)
@@ -424,6 +425,268 @@ test_versions(void **state)
 	expect_load_error(f, "Ver", "3", "InvalidDocumentVersion");
 }
 
+static const char yaml_doc[] =
+    "---\n"
+    "schemaVersion: 2.2   # a plain 2.2 stays the string \"2.2\"\n"
+    "description: \"YAML doc\"\n"
+    "parameters:\n"
+    "  who:\n"
+    "    type: String\n"
+    "    default: world\n"
+    "    allowedPattern: '^[a-z]+$'\n"
+    "  count:\n"
+    "    type: Integer\n"
+    "    default: 3\n"
+    "  lines:\n"
+    "    type: StringList\n"
+    "    default: [\"a\", 'b']\n"
+    "    minItems: 1\n"
+    "mainSteps:\n"
+    "  - action: aws:runShellScript\n"
+    "    name: hello.world-1\n"
+    "    precondition:\n"
+    "      StringEquals: [platformType, Linux]\n"
+    "    inputs:\n"
+    "      timeoutSeconds: '60'\n"
+    "      runCommand:\n"
+    "        - echo hello {{ who }} {{count}}\n"
+    "        - |\n"
+    "          cat <<EOF\n"
+    "          {{ lines }}\n"
+    "          EOF\n";
+
+static void
+test_yaml(void **state)
+{
+	struct fx *f = *state;
+	struct api_error err;
+	struct cmddoc d;
+	json_t *r = NULL, *doc, *in, *out;
+	const char *s;
+
+	must_put(f, "CreateDocument", "Yaml-Cmd", "YAML", yaml_doc);
+	must_load(f, "Yaml-Cmd", NULL, &d);
+	assert_string_equal(json_string_value(json_object_get(d.content,
+	    "schemaVersion")), "2.2");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(
+	    json_object_get(d.content, "parameters"), "count"), "default")),
+	    3);
+	assert_true(cmddoc_runs_on(&d, "Linux"));
+	assert_false(cmddoc_runs_on(&d, "MacOS"));
+	assert_int_equal(resolve(&d, "{\"who\":[\"you\"]}", &r, &err), 0);
+	doc = cmddoc_render(&d, r);
+	in = json_object_get(json_array_get(json_object_get(doc, "mainSteps"),
+	    0), "inputs");
+	assert_string_equal(json_string_value(json_array_get(
+	    json_object_get(in, "runCommand"), 0)), "echo hello you 3");
+	s = json_string_value(json_array_get(json_object_get(in,
+	    "runCommand"), 1));
+	assert_non_null(strstr(s, "[\"a\",\"b\"]"));
+	json_decref(doc);
+	json_decref(r);
+	expect_bad_params(&d, "{\"who\":[\"You!\"]}", "allowedPattern");
+	cmddoc_clear(&d);
+
+	/* GetDocument: stored YAML as given, or converted to JSON. */
+	in = json_pack("{s:s}", "Name", "Yaml-Cmd");
+	out = NULL;
+	assert_int_equal(api_ssm_dispatch(&f->c, "GetDocument", in, &out,
+	    &err), 0);
+	assert_string_equal(json_string_value(json_object_get(out,
+	    "Content")), yaml_doc);
+	assert_string_equal(json_string_value(json_object_get(out,
+	    "DocumentFormat")), "YAML");
+	json_decref(out);
+	json_object_set_new(in, "DocumentFormat", json_string("JSON"));
+	assert_int_equal(api_ssm_dispatch(&f->c, "GetDocument", in, &out,
+	    &err), 0);
+	assert_string_equal(json_string_value(json_object_get(out,
+	    "DocumentFormat")), "JSON");
+	doc = load(json_string_value(json_object_get(out, "Content")));
+	assert_string_equal(json_string_value(json_object_get(doc,
+	    "description")), "YAML doc");
+	json_decref(doc);
+	json_decref(out);
+	json_decref(in);
+
+	/* DescribeDocument's platforms follow the precondition. */
+	in = json_pack("{s:s}", "Name", "Yaml-Cmd");
+	assert_int_equal(api_ssm_dispatch(&f->c, "DescribeDocument", in, &out,
+	    &err), 0);
+	doc = json_object_get(json_object_get(out, "Document"),
+	    "PlatformTypes");
+	assert_int_equal(json_array_size(doc), 1);
+	assert_string_equal(json_string_value(json_array_get(doc, 0)),
+	    "Linux");
+	json_decref(out);
+	json_decref(in);
+
+	/* A built-in's JSON as YAML, and that YAML read back. */
+	in = json_pack("{s:s, s:s}", "Name", "AWS-RunShellScript",
+	    "DocumentFormat", "YAML");
+	assert_int_equal(api_ssm_dispatch(&f->c, "GetDocument", in, &out,
+	    &err), 0);
+	must_put(f, "CreateDocument", "Shell-Copy", "YAML",
+	    json_string_value(json_object_get(out, "Content")));
+	json_decref(out);
+	json_decref(in);
+	must_load(f, "Shell-Copy", NULL, &d);
+	assert_true(cmddoc_runs_on(&d, "Linux"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    json_object_get(d.content, "parameters"), "executionTimeout"),
+	    "default")), "3600");
+	cmddoc_clear(&d);
+}
+
+static void
+expect_bad_doc(struct fx *f, const char *what, const char *format,
+    const char *content, const char *fragment)
+{
+	struct api_error err;
+
+	if (put_doc(f, "CreateDocument", "Bad-Doc", format, "Command",
+	    content, &err) == 0)
+		fail_msg("%s: accepted", what);
+	if (strcmp(err.type, "InvalidDocumentContent") != 0 &&
+	    strcmp(err.type, "InvalidDocumentSchemaVersion") != 0 &&
+	    strcmp(err.type, "MaxDocumentSizeExceeded") != 0)
+		fail_msg("%s: %s (%s)", what, err.type, err.message);
+	assert_int_equal(err.status, 400);
+	if (fragment != NULL && strstr(err.message, fragment) == NULL)
+		fail_msg("%s: \"%s\" lacks \"%s\"", what, err.message,
+		    fragment);
+}
+
+#define STEP(act, inputs) \
+    "{\"schemaVersion\":\"2.2\",\"mainSteps\":[{\"action\":\"" act "\"," \
+    "\"name\":\"s\",\"inputs\":" inputs "}]}"
+
+static void
+test_garbage(void **state)
+{
+	struct fx *f = *state;
+	char *big;
+	size_t i, n;
+
+	expect_bad_doc(f, "bad yaml", "YAML", "a: [b\n", "not valid YAML");
+	expect_bad_doc(f, "tab yaml", "YAML", "a:\n\t- b\n", "YAML");
+	expect_bad_doc(f, "alias", "YAML", "a: &x [1]\nb: *x\n", "alias");
+	expect_bad_doc(f, "bomb", "YAML",
+	    "a: &a [\"x\",\"x\"]\nb: &b [*a,*a]\nc: &c [*b,*b]\n", "alias");
+	expect_bad_doc(f, "two docs", "YAML", "a: 1\n---\nb: 2\n",
+	    "more than one");
+	expect_bad_doc(f, "dup key", "YAML", "a: 1\na: 2\n", "twice");
+	expect_bad_doc(f, "complex key", "YAML", "? [a]\n: 1\n", "scalar");
+	expect_bad_doc(f, "empty yaml", "YAML", "# nothing\n", "empty");
+	expect_bad_doc(f, "scalar yaml", "YAML", "hello\n", "mapping");
+	expect_bad_doc(f, "list yaml", "YAML", "- a\n", "mapping");
+	{
+		/* Not reachable through JSON requests; docyaml itself. */
+		static const char bad[] = "a: \"\xff\xfe\"\nb: \"x\\0y\"\n";
+		char why[160];
+
+		assert_null(docyaml_load(bad, sizeof(bad) - 1, why,
+		    sizeof(why)));
+		assert_null(docyaml_load("b: \"x\\0y\"\n", 10, why,
+		    sizeof(why)));
+	}
+	n = 200;
+	big = malloc(n * 2 + 16);
+	for (i = 0; i < n; i++)
+		big[i] = '[';
+	big[n] = '\0';
+	expect_bad_doc(f, "deep yaml", "YAML", big, "deep");
+	for (i = 0; i < n; i++)
+		big[i] = '[';
+	for (i = 0; i < n; i++)
+		big[n + i] = ']';
+	big[2 * n] = '\0';
+	expect_bad_doc(f, "deep json", "JSON", big, NULL);
+	free(big);
+	big = malloc(70 * 1024);
+	memset(big, ' ', 70 * 1024 - 1);
+	big[70 * 1024 - 1] = '\0';
+	expect_bad_doc(f, "too big", "YAML", big, "64 KB");
+	free(big);
+
+	expect_bad_doc(f, "no schema", "JSON", "{\"mainSteps\":[]}",
+	    "schemaVersion is required");
+	expect_bad_doc(f, "schema type", "JSON", "{\"schemaVersion\":2.2}",
+	    "must be a string");
+	expect_bad_doc(f, "unknown top", "JSON", "{\"schemaVersion\":\"2.2\","
+	    "\"mainSteps\":[],\"extra\":1}", "extra");
+	expect_bad_doc(f, "no steps", "JSON", "{\"schemaVersion\":\"2.2\"}",
+	    "mainSteps");
+	expect_bad_doc(f, "steps not list", "JSON", "{\"schemaVersion\":"
+	    "\"2.2\",\"mainSteps\":{}}", "mainSteps");
+	expect_bad_doc(f, "unknown action", "JSON", STEP("aws:runDocument",
+	    "{}"), "aws:runDocument");
+	expect_bad_doc(f, "no runCommand", "JSON", STEP("aws:runShellScript",
+	    "{}"), "runCommand is required");
+	expect_bad_doc(f, "runCommand type", "JSON",
+	    STEP("aws:runShellScript", "{\"runCommand\":[1]}"),
+	    "list of strings");
+	expect_bad_doc(f, "unknown input", "JSON",
+	    STEP("aws:runShellScript", "{\"runCommand\":\"x\",\"foo\":1}"),
+	    "foo");
+	expect_bad_doc(f, "timeout", "JSON",
+	    STEP("aws:runShellScript", "{\"runCommand\":\"x\","
+	    "\"timeoutSeconds\":0}"), "timeoutSeconds");
+	expect_bad_doc(f, "inputs type", "JSON",
+	    STEP("aws:runShellScript", "[]"), "inputs");
+	expect_bad_doc(f, "agent inputs", "JSON",
+	    STEP("aws:updateSsmAgent", "{\"agentName\":\"a\"}"),
+	    "source is required");
+	expect_bad_doc(f, "bad name", "JSON", "{\"schemaVersion\":\"2.2\","
+	    "\"mainSteps\":[{\"action\":\"aws:runShellScript\",\"name\":"
+	    "\"a b\",\"inputs\":{\"runCommand\":\"x\"}}]}", "name");
+	expect_bad_doc(f, "dup name", "JSON", "{\"schemaVersion\":\"2.2\","
+	    "\"mainSteps\":[{\"action\":\"aws:runShellScript\",\"name\":"
+	    "\"a\",\"inputs\":{\"runCommand\":\"x\"}},{\"action\":"
+	    "\"aws:runShellScript\",\"name\":\"a\",\"inputs\":{\"runCommand\":"
+	    "\"y\"}}]}", "earlier step");
+	expect_bad_doc(f, "precondition", "JSON", "{\"schemaVersion\":\"2.2\","
+	    "\"mainSteps\":[{\"action\":\"aws:runShellScript\",\"name\":"
+	    "\"a\",\"precondition\":{\"StringEquals\":[\"platformType\","
+	    "\"BeOS\"]},\"inputs\":{\"runCommand\":\"x\"}}]}",
+	    "precondition");
+	expect_bad_doc(f, "bad regex", "JSON", "{\"schemaVersion\":\"2.2\","
+	    "\"parameters\":{\"p\":{\"type\":\"String\",\"allowedPattern\":"
+	    "\"([a-z\"}},\"mainSteps\":[{\"action\":\"aws:runShellScript\","
+	    "\"name\":\"a\",\"inputs\":{\"runCommand\":\"{{ p }}\"}}]}",
+	    "allowedPattern");
+	expect_bad_doc(f, "undefined ref", "JSON", "{\"schemaVersion\":\"2.2\","
+	    "\"mainSteps\":[{\"action\":\"aws:runShellScript\",\"name\":"
+	    "\"a\",\"inputs\":{\"runCommand\":\"echo {{ nope }}\"}}]}",
+	    "nope");
+	expect_bad_doc(f, "param type", "JSON", "{\"schemaVersion\":\"2.2\","
+	    "\"parameters\":{\"p\":{\"type\":\"Float\"}},\"mainSteps\":[{"
+	    "\"action\":\"aws:runShellScript\",\"name\":\"a\",\"inputs\":{"
+	    "\"runCommand\":\"x\"}}]}", "type must be");
+	expect_bad_doc(f, "default type", "JSON", "{\"schemaVersion\":\"2.2\","
+	    "\"parameters\":{\"p\":{\"type\":\"Boolean\",\"default\":\"maybe\""
+	    "}},\"mainSteps\":[{\"action\":\"aws:runShellScript\",\"name\":"
+	    "\"a\",\"inputs\":{\"runCommand\":\"x\"}}]}", "default");
+	expect_bad_doc(f, "minItems", "JSON", "{\"schemaVersion\":\"2.2\","
+	    "\"parameters\":{\"p\":{\"type\":\"StringList\",\"minItems\":"
+	    "\"1\"}},\"mainSteps\":[{\"action\":\"aws:runShellScript\","
+	    "\"name\":\"a\",\"inputs\":{\"runCommand\":\"x\"}}]}", "minItems");
+	expect_bad_doc(f, "1.2 with steps", "JSON", "{\"schemaVersion\":\"1.2\","
+	    "\"mainSteps\":[],\"runtimeConfig\":{}}", "runtimeConfig");
+	expect_bad_doc(f, "1.2 plugin", "JSON", "{\"schemaVersion\":\"1.2\","
+	    "\"runtimeConfig\":{\"aws:psModule\":{\"properties\":[]}}}",
+	    "aws:psModule");
+	expect_bad_doc(f, "1.2 props", "JSON", "{\"schemaVersion\":\"1.2\","
+	    "\"runtimeConfig\":{\"aws:runShellScript\":{\"properties\":"
+	    "[{\"id\":\"0\"}]}}}", "runCommand is required");
+	expect_bad_doc(f, "yaml wrong type", "YAML", "schemaVersion: '2.2'\n"
+	    "mainSteps:\n  - action: aws:runShellScript\n    name: a\n"
+	    "    inputs:\n      runCommand: {a: b}\n", "runCommand");
+	expect_bad_doc(f, "schema", "JSON", "{\"schemaVersion\":\"3.0\","
+	    "\"mainSteps\":[{\"action\":\"aws:runShellScript\",\"name\":\"a\","
+	    "\"inputs\":{\"runCommand\":\"x\"}}]}", "2.2");
+}
+
 int
 main(void)
 {
@@ -435,6 +698,8 @@ main(void)
 		T(test_resolve_update_agent),
 		T(test_typed_params),
 		T(test_versions),
+		T(test_yaml),
+		T(test_garbage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
