@@ -404,7 +404,7 @@ cmd_instance_list(struct api_v *v, json_t *in, const char *member,
 	list = api_v_list(v, in, member, path, 0, 0, CMD_MAX_INSTANCE_IDS);
 	json_array_foreach(list, i, x) {
 		snprintf(p, sizeof(p), "%s.%zu.member", path, i + 1);
-		if (api_v_str_value(v, x, p, &id_d, &s) != 0 || s == NULL)
+		if (api_v_str_value(v, x, p, &id_d, &s) != 1)
 			continue;
 		for (j = 0; j < i; j++) {
 			t = json_string_value(json_array_get(list, j));
@@ -733,7 +733,7 @@ cmd_validate_configs(struct api_v *v, json_t *notif, json_t *cw,
 			if (b == NULL || json_is_null(b))
 				api_v_fail(v, p, NULL, "Member must not be "
 				    "null");
-			else if (api_v_str_value(v, b, p, &name_d, &s) == 0 &&
+			else if (api_v_str_value(v, b, p, &name_d, &s) == 1 &&
 			    s != NULL && strspn(s, " \t\r\n") == strlen(s))
 				api_v_fail(v, p, s, "Member must satisfy "
 				    "regular expression pattern: ^(?!\\s*$).+");

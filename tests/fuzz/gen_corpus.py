@@ -259,6 +259,57 @@ def documents():
     c.add("versions", b"\x00" + lp(b"2.3.68.0\n2.3.1000.0") + b"{}")
 
 
+def cmddoc():
+    c = Corpus("cmddoc")
+    shell = jb({"schemaVersion": "1.2", "description": "shell",
+                "parameters": {
+                    "commands": {"type": "StringList", "minItems": 1},
+                    "workingDirectory": {"type": "String", "default": ""},
+                    "executionTimeout": {
+                        "type": "String", "default": "3600",
+                        "allowedPattern": "([1-9][0-9]{0,4})|(172800)"}},
+                "runtimeConfig": {"aws:runShellScript": {"properties": [{
+                    "id": "0.aws:runShellScript",
+                    "runCommand": "{{ commands }}",
+                    "workingDirectory": "{{ workingDirectory }}",
+                    "timeoutSeconds": "{{ executionTimeout }}"}]}}})
+    typed = jb({"schemaVersion": "2.2", "description": "typed",
+                "parameters": {
+                    "n": {"type": "Integer", "default": 5},
+                    "b": {"type": "Boolean", "default": True},
+                    "m": {"type": "StringMap", "default": {"k": "v"}},
+                    "ml": {"type": "MapList", "default": [{"a": "1"}]},
+                    "s": {"type": "String", "allowedValues": ["x", "y"]}},
+                "mainSteps": [
+                    {"action": "aws:runShellScript", "name": "lin",
+                     "precondition": {"StringEquals": ["platformType",
+                                                       "Linux"]},
+                     "inputs": {"runCommand": ["echo {{ s }} {{ n }}"],
+                                "timeoutSeconds": "{{ n }}"}},
+                    {"action": "aws:updateSsmAgent", "name": "up",
+                     "inputs": {"agentName": "amazon-ssm-agent",
+                                "source": "https://example/manifest.json",
+                                "allowDowngrade": "{{ b }}"}}]})
+    yaml = (b"schemaVersion: '2.2'\ndescription: yaml\nparameters:\n"
+            b"  who:\n    type: String\n    default: world\n"
+            b"mainSteps:\n  - action: aws:runPowerShellScript\n"
+            b"    name: hello\n    inputs:\n      runCommand:\n"
+            b"        - echo {{ who }}\n        - |\n          multi\n"
+            b"          line\n")
+    c.add("shell_json", b"\x00" + lp(jb({"commands": ["id", "ls"]})) + shell)
+    c.add("shell_bad_timeout", b"\x00" +
+          lp(jb({"commands": ["id"], "executionTimeout": ["0"]})) + shell)
+    c.add("typed_json", b"\x00" + lp(jb({"s": ["x"], "n": ["-3"]})) + typed)
+    c.add("typed_missing", b"\x00" + lp(b"{}") + typed)
+    c.add("yaml", b"\x01" + lp(jb({"who": ["you"]})) + yaml)
+    c.add("yaml_alias", b"\x01" + lp(b"{}") +
+          b"a: &x [1, 2]\nb: *x\nc: [*x, *x]\n")
+    c.add("yaml_deep", b"\x01" + lp(b"{}") + b"[" * 100)
+    c.add("yaml_flow", b"\x01" + lp(b"{}") +
+          b"{schemaVersion: '2.2', mainSteps: [{action: aws:runShellScript,"
+          b" name: a, inputs: {runCommand: [true, 1, ~, 0755]}}]}")
+
+
 SSM, KMS = 0, 1
 ADMIN, BOB, INSTANCE = 0, 2, 4
 SSM_ACTIONS = [
@@ -558,7 +609,7 @@ def record():
 
 def main():
     for gen in (clientmsg, sigv4, kms_policy, escape, client_proto,
-                agent_handshake, channel, documents, api, http, ws, gateway,
+                agent_handshake, channel, documents, cmddoc, api, http, ws, gateway,
                 record):
         gen()
 

@@ -81,6 +81,20 @@ conn_peer_addr(const struct conn *c)
 	return "127.0.0.1";
 }
 
+/* Run Command's dispatcher (linked through api_ssm) sends on the control
+ * channel; no agent is connected here. */
+__attribute__((weak)) int
+gateway_send_control(struct gateway *gw, const char *instance_id,
+    const char *type, const char *payload, uint8_t message_id[16])
+{
+	(void)gw;
+	(void)instance_id;
+	(void)type;
+	(void)payload;
+	(void)message_id;
+	return PH_ERR_NOTFOUND;
+}
+
 __attribute__((weak)) int
 gateway_instance_online(struct gateway *gw, const char *instance_id)
 {
