@@ -29,7 +29,7 @@
  * soon that a busy portholed gets every reply twice. */
 #define LC_RESEND_MS 10000
 #define LC_RESENDS 5
-#define LC_POLL_MS 250
+#define LC_POLL_MS 100
 #define LC_PAGES_MAX 10000
 #define LC_RESP_MAX ((size_t)4 << 20)
 #define LC_STEP_DEFAULT "aws:runShellScript"

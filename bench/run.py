@@ -116,11 +116,12 @@ LIMITS = {
           "spool (64 KiB writes, no fsync), reads it back and uploads it "
           "over TLS (1-4 MiB requests); portholed appends and "
           "acknowledges",
-    "11": "portholed's CPU: every agent_job_ack and agent_job_reply "
-          "kicks the dispatcher, which re-reads all of the command's "
-          "invocations from the store (about 89 % of its CPU in perf at "
-          "1,000 targets: quadratic); the load generator's simulated "
-          "agents share the 2 CPUs",
+    "11": "per reply portholed prepares and runs its SQLite statements "
+          "afresh (sqlite3_prepare_v2 about a quarter of its CPU in perf) "
+          "and updates the invocation and the command; each agent waits "
+          "100 ms before its final reply and the driver polls every "
+          "100 ms; the load generator's simulated agents share the 2 "
+          "CPUs",
     "8": "per frame: TLS decrypt and re-encrypt, wslay unmasking the "
          "agent's masked frames byte by byte, copies between the TLS, "
          "WebSocket and queue buffers",
