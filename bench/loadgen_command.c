@@ -584,6 +584,8 @@ lc_drive_work(uv_work_t *w)
 	if (c->o.server_pid > 0) {
 		cpu0 = lc_proc_cpu(c->o.server_pid);
 		rss_peak = lc_proc_kb(c->o.server_pid, "VmRSS:");
+		json_object_set_new(s, "server_rss_kb_before",
+		    json_integer(rss_peak));
 	}
 	if ((tg = lc_targets(c, err, sizeof(err))) == NULL)
 		goto fail;

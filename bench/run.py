@@ -1431,7 +1431,8 @@ class Bench:
         self.row("11c", names["11c"][0], "MiB", "lower",
                  rss / 1024.0 if isinstance(rss, int) and rss > 0 else None,
                  None, status=st, limited_by=lim,
-                 detail={"vmhwm_kib": cmd.get("server_vmhwm_kb")})
+                 detail={"vmhwm_kib": cmd.get("server_vmhwm_kb"),
+                         "rss_kib_before": cmd.get("server_rss_kb_before")})
 
     # ---- running ------------------------------------------------------------
 
