@@ -14,14 +14,19 @@ id as output, each after 400 ms. Through boto3 and the AWS CLI:
   them; the command ends Failed.
 - MaxConcurrency 100% to the ten succeeding agents: every invocation
   Success with the instance id as output.
-- `porthole send-command --wait`: a progress line (not a terminal: plain
-  lines), per-instance results, exit status 0 when all succeeded and 1
-  when one failed; bad arguments exit 2 with a message.
+- `porthole send-command --wait`: a progress line (rewritten in place on
+  a terminal, plain lines otherwise), per-instance results (Failed with
+  its code, Cancelled/Terminated for targets MaxErrors kept from
+  running), exit status 0 when all succeeded and 1 when one failed;
+  without --wait the CommandId; bad arguments exit 2 with a message and
+  send nothing; an unknown document exits 255 with the AWS error.
 Every loop is bounded in count and time.
 """
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import threading
@@ -289,6 +294,53 @@ class CommandFanout(harness.ClusterTestCase):
         self.assertRegex(p.stdout, r"(?m)^%s  Success  code 0$"
                          % self.good[3])
         self.assertRegex(p.stderr, r"(?m)^2 / 2 done, 1 failed \(Failed\)$")
+        # MaxErrors 0, one at a time, the failing one first (targets go
+        # out in order): the others are never run, and say so.
+        p = subprocess.run(
+            [porthole, "send-command", "--document-name",
+             "AWS-RunShellScript", "--instance-ids", bad, self.good[4],
+             self.good[5], "--parameters", "commands=echo hi",
+             "--max-concurrency", "1", "--max-errors", "0", "--wait",
+             "--wait-seconds", str(COMMAND_TIMEOUT)],
+            capture_output=True, text=True, timeout=COMMAND_TIMEOUT + 30,
+            stdin=subprocess.DEVNULL, env=env)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^%s  Failed  code 1$" % bad)
+        for iid in self.good[4:6]:
+            self.assertRegex(p.stdout, r"(?m)^%s  Cancelled/Terminated"
+                             % iid)
+        # On a terminal the progress line is rewritten in place.
+        master, slave = pty.openpty()
+        try:
+            proc = subprocess.Popen(
+                [porthole, "send-command", "--document-name",
+                 "AWS-RunShellScript", "--instance-ids", self.good[6],
+                 "--parameters", "commands=echo hi", "--wait",
+                 "--wait-seconds", str(COMMAND_TIMEOUT)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=slave, env=env)
+            os.close(slave)
+            slave = -1
+            out, _ = proc.communicate(timeout=COMMAND_TIMEOUT + 30)
+            tty = b""
+            for _ in range(1000):
+                r, _w, _x = select.select([master], [], [], 0.5)
+                if not r:
+                    break
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                tty += chunk
+        finally:
+            if slave >= 0:
+                os.close(slave)
+            os.close(master)
+        self.assertEqual(proc.returncode, 0, out + tty)
+        self.assertIn(b"\r\x1b[K1 / 1 done, 0 failed (Success)", tty)
+        self.assertIn(("%s  Success  code 0" % self.good[6]).encode(), out)
         # Without --wait: the CommandId only, exit 0.
         p = subprocess.run(
             [porthole, "send-command", "--document-name",
