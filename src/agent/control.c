@@ -7,9 +7,11 @@
 
 #include "agent/backoff.h"
 #include "agent/jsonci.h"
+#include "agent/runcommand.h"
 #include "agent/session.h"
 #include "agent/sysinfo.h"
 #include "agent/task.h"
+#include "agent/version.h"
 #include "common/buf.h"
 #include "common/clientmsg.h"
 #include "common/err.h"
@@ -65,6 +67,7 @@ struct agent_control {
 	struct ctl_session *sessions;
 	size_t nsessions;
 	struct ctl_complete *completes;
+	struct runcommand *rc;   /* Run Command (borrowed), may be NULL */
 	int stopping;
 	int ws_closing;
 	int forced;
@@ -355,6 +358,23 @@ ctl_task_ack(struct agent_control *c, const struct clientmsg *m)
 	json_decref(o);
 }
 
+static void
+ctl_agent_job(struct agent_control *c, const struct clientmsg *m)
+{
+	if (c->rc == NULL) {
+		log_info("event=agent_job_ignored reason=no_runcommand");
+		return;
+	}
+	runcommand_on_job(c->rc, m);
+}
+
+static void
+ctl_agent_job_reply_ack(struct agent_control *c, const struct clientmsg *m)
+{
+	if (c->rc != NULL)
+		runcommand_on_reply_ack(c->rc, m);
+}
+
 /* STYLE.md 5: the control messages the agent acts on. */
 static const struct {
 	const char *type;
@@ -363,6 +383,8 @@ static const struct {
 	{ MT_INTERACTIVE_SHELL, ctl_interactive_shell },
 	{ MT_CHANNEL_CLOSED, ctl_channel_closed },
 	{ MT_AGENT_TASK_ACK, ctl_task_ack },
+	{ MT_AGENT_JOB, ctl_agent_job },
+	{ MT_AGENT_JOB_REPLY_ACK, ctl_agent_job_reply_ack },
 };
 
 static void
@@ -407,7 +429,7 @@ ctl_on_open(struct ws *w)
 	/* spec 2.3, plus porthole's platform fields the gateway stores. */
 	o = json_pack("{s:n, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
 	    "Cookie", "MessageSchemaVersion", "1.0", "RequestId", rid,
-	    "TokenValue", "", "AgentVersion", PORTHOLE_AGENT_VERSION,
+	    "TokenValue", "", "AgentVersion", agent_version(),
 	    "PlatformType", "linux", "PlatformName", c->si.platform_name,
 	    "PlatformVersion", c->si.platform_version,
 	    "ComputerName", c->si.hostname, "IPAddress", c->si.ip_address);
@@ -426,6 +448,8 @@ ctl_on_open(struct ws *w)
 	    c->ctx.st->instance_id, c->attempt);
 	/* Results that waited for the channel go out now. */
 	ctl_run_completes(c, c->opened_ms);
+	if (c->rc != NULL)
+		runcommand_channel_up(c->rc);
 }
 
 static void
@@ -600,6 +624,21 @@ void
 agent_control_set_recorder(struct agent_control *c, struct rec_uploader *u)
 {
 	c->ctx.rec = u;
+}
+
+void
+agent_control_set_runcommand(struct agent_control *c, struct runcommand *rc)
+{
+	c->rc = rc;
+}
+
+int
+agent_control_send_frame(void *ud, const char *type, const char *payload,
+    uint8_t message_id[16])
+{
+	struct agent_control *c = ud;
+
+	return ctl_send(c, type, message_id, payload);
 }
 
 void

@@ -4,6 +4,8 @@
 #ifndef PORTHOLE_AGENT_CONTROL_H
 #define PORTHOLE_AGENT_CONTROL_H
 
+#include <stdint.h>
+
 #include <uv.h>
 
 #include "agent/record_upload.h"
@@ -19,6 +21,14 @@ int agent_control_new(struct agent_control **out, uv_loop_t *loop,
 /* Sessions' records go to u (record_upload.h; borrowed, outlives c). */
 void agent_control_set_recorder(struct agent_control *c,
     struct rec_uploader *u);
+struct runcommand;
+/* Run Command (runcommand.h) gets agent_job frames and channel-up
+ * notices; NULL detaches it (it stopped). Borrowed. */
+void agent_control_set_runcommand(struct agent_control *c,
+    struct runcommand *rc);
+/* runcommand_send_fn for runcommand_new: ud is the agent_control. */
+int agent_control_send_frame(void *ud, const char *type,
+    const char *payload, uint8_t message_id[16]);
 /* Dial now (and keep redialling). */
 void agent_control_start(struct agent_control *c);
 /* SIGTERM: end every session cleanly, report them, close the channel and

@@ -12,7 +12,10 @@
 #include "agent/control.h"
 #include "agent/record_upload.h"
 #include "agent/register.h"
+#include "agent/runcommand.h"
 #include "agent/state.h"
+#include "agent/update.h"
+#include "agent/version.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/tls.h"
@@ -95,6 +98,7 @@ cmd_register(int argc, char **argv)
 struct run_ctx {
 	uv_loop_t *loop;
 	struct agent_control *ctl;
+	struct runcommand *rc;
 	uv_signal_t sigterm, sigint;
 	int stopping;
 };
@@ -106,6 +110,18 @@ on_stopped(void *arg)
 
 	r->ctl = NULL; /* freed, or abandoned on a forced stop */
 	uv_stop(r->loop);
+}
+
+/* Run Command stopped (its steps killed, their results on disk): now the
+ * control channel. */
+static void
+on_runcommand_stopped(void *arg)
+{
+	struct run_ctx *r = arg;
+
+	r->rc = NULL;
+	agent_control_set_runcommand(r->ctl, NULL);
+	agent_control_shutdown(r->ctl, on_stopped, r);
 }
 
 static void
@@ -122,7 +138,10 @@ on_signal(uv_signal_t *h, int signum)
 	uv_signal_stop(&r->sigint);
 	uv_close((uv_handle_t *)&r->sigterm, NULL);
 	uv_close((uv_handle_t *)&r->sigint, NULL);
-	agent_control_shutdown(r->ctl, on_stopped, r);
+	if (r->rc != NULL)
+		runcommand_shutdown(r->rc, on_runcommand_stopped, r);
+	else
+		agent_control_shutdown(r->ctl, on_stopped, r);
 }
 
 static int
@@ -194,6 +213,17 @@ cmd_run(int argc, char **argv)
 		return 1;
 	}
 	agent_control_set_recorder(r.ctl, upl);
+	/* Commands left unfinished by an earlier run are reported from
+	 * here (commands/ in the state directory). */
+	if (runcommand_new(&r.rc, r.loop, st.dir, st.instance_id,
+	    agent_control_send_frame, r.ctl) != 0) {
+		log_error("event=runcommand_unavailable dir=%s/commands",
+		    st.dir);
+		r.rc = NULL;
+	} else {
+		runcommand_set_state(r.rc, &st);
+		agent_control_set_runcommand(r.ctl, r.rc);
+	}
 	uv_signal_init(r.loop, &r.sigterm);
 	uv_signal_init(r.loop, &r.sigint);
 	r.sigterm.data = &r;
@@ -201,7 +231,7 @@ cmd_run(int argc, char **argv)
 	uv_signal_start(&r.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&r.sigint, on_signal, SIGINT);
 	log_info("event=agent_start version=%s instance=%s endpoint=%s",
-	    PORTHOLE_AGENT_VERSION, st.instance_id, st.endpoint);
+	    agent_version(), st.instance_id, st.endpoint);
 	if (st.record_off)
 		log_warn("event=recording_off reason=\"agent.json "
 		    "RecordSessions is false\"");
@@ -232,9 +262,12 @@ main(int argc, char **argv)
 		return cmd_register(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	/* Started by an aws:updateSsmAgent step (update.h), not by hand. */
+	if (strcmp(argv[1], "update-watchdog") == 0)
+		return update_watchdog_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 ||
 	    strcmp(argv[1], "--version") == 0) {
-		printf("porthole-agent %s\n", PORTHOLE_AGENT_VERSION);
+		printf("porthole-agent %s\n", agent_version());
 		return 0;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

@@ -13,6 +13,7 @@
 #ifndef PORTHOLE_AGENT_RUNCOMMAND_H
 #define PORTHOLE_AGENT_RUNCOMMAND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -44,5 +45,14 @@ void runcommand_channel_up(struct runcommand *rc);
 void runcommand_on_job(struct runcommand *rc, const struct clientmsg *m);
 void runcommand_on_reply_ack(struct runcommand *rc,
     const struct clientmsg *m);
+
+struct agent_state;
+/* The agent's identity and endpoint (region for the steps' environment,
+ * certificate for output uploads, aws:updateSsmAgent). Borrowed; set
+ * before the first job. */
+void runcommand_set_state(struct runcommand *rc,
+    const struct agent_state *st);
+/* Commands running now (tests, logs). */
+size_t runcommand_running(const struct runcommand *rc);
 
 #endif

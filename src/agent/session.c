@@ -20,6 +20,7 @@
 #include "agent/shell_pty.h"
 #include "agent/user.h"
 #include "agent/utf8.h"
+#include "agent/version.h"
 #include "common/buf.h"
 #include "common/channel.h"
 #include "common/clientmsg.h"
@@ -700,7 +701,7 @@ sess_new_handshake(struct agent_session *s)
 	p.instance_id = s->ctx->st->instance_id;
 	p.type = s->task.type;
 	p.kms_key_id = s->task.kms_key_id;
-	p.agent_version = PORTHOLE_AGENT_VERSION;
+	p.agent_version = agent_version();
 	return agent_handshake_new(&s->hs, &p, &sess_hs_ops, s);
 }
 

@@ -52,4 +52,64 @@ int update_confirm(const struct agent_state *st, int *pending,
     size_t msglen);
 /* The r->stdout_text / stderr_text of update_confirm point into msg. */
 
+/* ---- the parts, for the watchdog and the tests ------------------------ */
+
+#define UPDATE_MARKER_FILE "update.json"   /* in the state directory */
+#define UPDATE_LOCK_FILE "update.lock"
+#define UPDATE_WATCHDOG_PID_FILE "update-watchdog.pid"
+#define UPDATE_RESTARTED_PID_FILE "update-restarted.pid"
+#define UPDATE_CONFIRM_S_DEFAULT 120u      /* agent.json UpdateConfirmSeconds */
+#define UPDATE_CONFIRM_S_MAX 3600u
+
+/* update.json: the update in progress (0600). state is "Pending" until
+ * the new agent confirms (it then removes the file) or the watchdog rolls
+ * back ("RolledBack", with reason). */
+struct update_marker {
+	char command_id[128];
+	char step_name[128];
+	char from[32], to[32];
+	char path[4096];          /* the agent's binary */
+	char old_path[4100];      /* path + ".old": the binary before */
+	long long deadline;       /* CLOCK_REALTIME seconds */
+	unsigned confirm_s;
+	long pid;                 /* the agent's, kept across the exec */
+	unsigned long long pid_start;  /* its start time (/proc/PID/stat) */
+	char state[16];
+	char reason[512];
+	json_t *argv;             /* the agent's command line (array) */
+};
+
+int update_marker_write(const char *state_dir, const struct update_marker *m);
+/* PH_ERR_NOTFOUND without a marker. m->argv is a new reference. */
+int update_marker_read(const char *state_dir, struct update_marker *m);
+void update_marker_clear(struct update_marker *m);
+
+/* Check a downloaded package: sha256_hex must be its digest and sig_b64
+ * the CA's (ca_path) signature over platform, version and digest. why
+ * says what failed. */
+int update_verify_package(const char *ca_path, const char *platform,
+    const char *version, const char *sha256_hex, const char *sig_b64,
+    const void *data, size_t n, char *why, size_t whylen);
+/* Put data in place of the binary at path: the old one stays as
+ * path.old (a hard link, or a copy), the new one is written beside it,
+ * fsync'd and renamed over path. */
+int update_install(const char *path, const void *data, size_t n, char *why,
+    size_t whylen);
+/* Put path.old back over path. */
+int update_restore(const char *path, const char *old_path);
+
+/* The watchdog's work, in the calling process: wait until the marker's
+ * deadline for the confirmation; without it mark the update RolledBack,
+ * stop the new agent (pid and its start time), restore the old binary and
+ * start it with the marker's argv, detached (its pid goes to
+ * UPDATE_RESTARTED_PID_FILE). 0 either way, or an error. poll_ms: how
+ * often it looks. */
+int update_watchdog_run(const char *state_dir, unsigned poll_ms);
+/* `porthole-agent update-watchdog --state-dir DIR`: what the update step
+ * starts (detached, from the old binary) before the restart. */
+int update_watchdog_main(int argc, char **argv);
+
+/* The confirmation deadline of agent.json (config_path), in seconds. */
+unsigned update_confirm_seconds(const char *config_path);
+
 #endif

@@ -15,6 +15,8 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/pkgsig.h"
+#include "server/agent_packages.h"
 #include "server/api_documents.h"
 #include "server/api_json.h"
 #include "server/api_ssm_commands.h"
@@ -254,6 +256,10 @@ struct act_list {
 	json_t *ids, *names, *roles;   /* filter values (OR within a key) */
 	int offset, limit, seen, more;
 	json_t *list;
+	/* ssm_is_latest's answer for one PlatformType */
+	int latest_known;
+	char latest_os[16];
+	char latest[PKGSIG_VERSION_MAX + 1];
 };
 
 static int
@@ -463,6 +469,10 @@ struct inst_list {
 	size_t nf;
 	int offset, limit, seen, more;
 	json_t *list;
+	/* ssm_is_latest's answer for one PlatformType */
+	int latest_known;
+	char latest_os[16];
+	char latest[PKGSIG_VERSION_MAX + 1];
 };
 
 struct tag_probe {
@@ -551,6 +561,27 @@ ssm_instance_matches(struct inst_list *l, const struct instance_rec *in)
 	return 1;
 }
 
+/* IsLatestVersion: not older than the newest build hosted for the
+ * instance's OS (agent_packages.h), or with none hosted, than this
+ * portholed's own agent version. The answer per OS is kept for the
+ * rest of the listing. */
+static int
+ssm_is_latest(struct inst_list *l, const struct instance_rec *in)
+{
+	if (!l->latest_known || strcmp(l->latest_os, in->platform_type)) {
+		snprintf(l->latest_os, sizeof(l->latest_os), "%s",
+		    in->platform_type);
+		if (store_agent_package_latest_os(l->c->srv->store,
+		    in->platform_type, l->latest) != 0)
+			snprintf(l->latest, sizeof(l->latest), "%s",
+			    PORTHOLE_AGENT_VERSION);
+		l->latest_known = 1;
+	}
+	if (!pkgsig_valid_version(in->agent_version))
+		return strcmp(in->agent_version, l->latest) == 0;
+	return pkgsig_version_cmp(in->agent_version, l->latest) >= 0;
+}
+
 static int
 ssm_instance_cb(void *arg, const struct instance_rec *in)
 {
@@ -574,8 +605,7 @@ ssm_instance_cb(void *arg, const struct instance_rec *in)
 	if (in->agent_version[0] != '\0') {
 		ssm_set_str(o, "AgentVersion", in->agent_version);
 		json_object_set_new(o, "IsLatestVersion",
-		    json_boolean(strcmp(in->agent_version,
-		    PORTHOLE_AGENT_VERSION) == 0));
+		    json_boolean(ssm_is_latest(l, in)));
 	}
 	ssm_set_opt_str(o, "PlatformType", in->platform_type);
 	ssm_set_opt_str(o, "PlatformName", in->platform_name);

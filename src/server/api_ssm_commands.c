@@ -876,17 +876,27 @@ api_ssm_send_command(const struct api_call *c, json_t *in, json_t *out,
 		    "The S3 bucket name %s is not valid.", bucket);
 		goto out;
 	}
-	if (json_array_size(ids) > 0)
+	/* Named instances are authorised before anything is said about
+	 * them (an unknown one is a denial for who may not use it); tag
+	 * targets once resolved. */
+	if (json_array_size(ids) > 0) {
+		for (i = 0; i < json_array_size(ids); i++) {
+			cmd_instance_arn(c, json_string_value(
+			    json_array_get(ids, i)), arn, sizeof(arn));
+			if ((rc = api_authorize(c, "ssm:SendCommand", arn,
+			    err)) != 0)
+				goto out;
+		}
 		rc = cmd_resolve_ids(c, ids, &tg, err);
-	else
+	} else {
 		rc = cmd_resolve_targets(c, targets, &tg, err);
+		for (i = 0; rc == 0 && i < tg.n; i++) {
+			cmd_instance_arn(c, tg.v[i].id, arn, sizeof(arn));
+			rc = api_authorize(c, "ssm:SendCommand", arn, err);
+		}
+	}
 	if (rc != 0)
 		goto out;
-	for (i = 0; i < tg.n; i++) {
-		cmd_instance_arn(c, tg.v[i].id, arn, sizeof(arn));
-		if ((rc = api_authorize(c, "ssm:SendCommand", arn, err)) != 0)
-			goto out;
-	}
 	/* Named instances must be able to run it; tag targets of other
 	 * platforms are the agent's to skip, as AWS's fleets do. */
 	if (json_array_size(ids) > 0)
@@ -925,10 +935,10 @@ api_ssm_send_command(const struct api_call *c, json_t *in, json_t *out,
 	if ((rec.document_name = strdup(doc.name)) == NULL ||
 	    (comment != NULL && (rec.comment = strdup(comment)) == NULL) ||
 	    (rec.parameters_json = dump_or_null(resolved)) == NULL ||
-	    (rec.targets_json = json_dumps(targets != NULL ? targets :
-	    json_array(), JSON_COMPACT)) == NULL ||
-	    (rec.instance_ids_json = json_dumps(ids != NULL ? ids :
-	    json_array(), JSON_COMPACT)) == NULL ||
+	    (rec.targets_json = targets != NULL ? json_dumps(targets,
+	    JSON_COMPACT) : strdup("[]")) == NULL ||
+	    (rec.instance_ids_json = ids != NULL ? json_dumps(ids,
+	    JSON_COMPACT) : strdup("[]")) == NULL ||
 	    (rec.content_json = json_dumps(rendered, JSON_COMPACT)) == NULL ||
 	    (rec.owner_arn = strdup(c->principal != NULL ?
 	    c->principal->arn : "")) == NULL ||

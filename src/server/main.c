@@ -17,6 +17,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/tls.h"
+#include "server/agent_packages.h"
 #include "server/api.h"
 #include "server/audit.h"
 #include "server/audit_sink.h"
@@ -32,6 +33,8 @@
 #include "server/store.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
+/* Only where --data-dir is optional (agent-package). */
+#define DEFAULT_DATA_DIR "/var/lib/portholed"
 
 /* Connections that have not authenticated yet (config.json keys in
  * docs/operator.md). A stalled TLS handshake holds about 48 KiB of
@@ -79,10 +82,14 @@ usage(FILE *f)
 	    "[--kms-root-passphrase-file FILE]\n"
 	    "       portholed kms-rotate-root-key --data-dir DIR "
 	    "[--kms-root-passphrase-file FILE]\n"
+	    "       portholed agent-package add FILE --version V "
+	    "[--platform %s] [--data-dir DIR]\n"
+	    "       portholed agent-package list [--data-dir DIR]\n"
 	    "       portholed --version\n"
 	    "The KMS root key is %s (base64 of 32 bytes) if set, else derived "
-	    "from\n--kms-root-passphrase-file, else DIR/%s.\n",
-	    KMS_ROOT_KEY_ENV, KMS_ROOT_KEY_FILE);
+	    "from\n--kms-root-passphrase-file, else DIR/%s.\n"
+	    "agent-package's DIR defaults to %s.\n", pkgsig_platform(),
+	    KMS_ROOT_KEY_ENV, KMS_ROOT_KEY_FILE, DEFAULT_DATA_DIR);
 }
 
 /* Route a request: WebSocket channels to the gateway, registration and
@@ -108,6 +115,10 @@ route_request(struct http_request *req, void *arg)
 	}
 	if (records_is_request(req->path)) {
 		records_handle(srv, req);
+		return;
+	}
+	if (agent_packages_is_request(req->path)) {
+		agent_packages_handle(srv, req);
 		return;
 	}
 	api_handle(srv, req);
@@ -592,6 +603,62 @@ rotate_main(int argc, char **argv)
 	return 0;
 }
 
+/* `portholed agent-package add FILE --version V [--platform P]` and
+ * `portholed agent-package list`: the agent builds AWS-UpdateSSMAgent
+ * installs (docs/agent-update.md). Safe while portholed runs. */
+static int
+agent_package_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "version", required_argument, NULL, 'v' },
+		{ "platform", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *data_dir = DEFAULT_DATA_DIR, *version = NULL, *sub;
+	const char *platform = pkgsig_platform(), *file = NULL;
+	char err[1400];
+	int opt, rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	sub = argv[1];
+	optind = 1;
+	while ((opt = getopt_long(argc - 1, argv + 1, "d:v:p:h", opts,
+	    NULL)) != -1) {
+		switch (opt) {
+		case 'd': data_dir = optarg; break;
+		case 'v': version = optarg; break;
+		case 'p': platform = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (strcmp(sub, "list") == 0 && optind == argc - 1 &&
+	    version == NULL) {
+		rc = agent_packages_list(data_dir, stdout, err, sizeof(err));
+	} else if (strcmp(sub, "add") == 0 && optind == argc - 2 &&
+	    version != NULL) {
+		file = argv[1 + optind];
+		rc = agent_packages_add(data_dir, file, platform, version, err,
+		    sizeof(err));
+	} else {
+		fprintf(stderr, "usage: portholed agent-package add FILE "
+		    "--version V [--platform P] [--data-dir DIR]\n"
+		    "       portholed agent-package list [--data-dir DIR]\n");
+		return 2;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "portholed agent-package %s: %s\n", sub,
+		    err[0] ? err : ph_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -616,6 +683,8 @@ main(int argc, char **argv)
 		return serve_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "kms-rotate-root-key") == 0)
 		return rotate_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "agent-package") == 0)
+		return agent_package_main(argc - 1, argv + 1);
 	fprintf(stderr, "portholed: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -325,6 +325,19 @@ static const char *const migrations[] = {
 	"CREATE INDEX command_invocations_instance ON command_invocations"
 	" (instance_id, requested_ms);"
 	"PRAGMA user_version = 7;",
+	/* version 8: hosted agent builds (agent_packages.c). The bytes are
+	 * files under DATA_DIR/agent-packages/; the signature is portholed's
+	 * over platform, version and SHA-256 (common/pkgsig.h). */
+	"CREATE TABLE agent_packages ("
+	" platform TEXT NOT NULL,"
+	" version TEXT NOT NULL,"
+	" sha256 TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" signature TEXT NOT NULL,"
+	" file TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" PRIMARY KEY (platform, version));"
+	"PRAGMA user_version = 8;",
 };
 
 #define STORE_SCHEMA_VERSION \

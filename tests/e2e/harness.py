@@ -321,9 +321,12 @@ class Process:
 class Agent:
     """One porthole-agent with its own state directory."""
 
-    def __init__(self, cluster, label):
+    def __init__(self, cluster, label, binary_path=None):
         self.cluster = cluster
         self.label = label
+        # Another agent binary than the build's (a copy an update test
+        # may replace); None: binary("porthole-agent").
+        self.binary_path = binary_path
         self.state_dir = os.path.join(cluster.tmp, "agent-" + label)
         self.log_path = os.path.join(cluster.tmp, "agent-%s.log" % label)
         self.instance_id = None
@@ -334,7 +337,7 @@ class Agent:
                  timeout=60):
         """Run `porthole-agent register`. Returns the CompletedProcess;
         with check, fails unless it exited 0 and named an instance id."""
-        argv = [binary("porthole-agent"), "register",
+        argv = [self.binary(), "register",
                 "--endpoint", self.cluster.endpoint,
                 "--ca", self.cluster.ca,
                 "--code", code, "--id", activation_id,
@@ -364,15 +367,50 @@ class Agent:
         if self.proc is not None and self.proc.alive():
             raise AssertionError("agent %s already running" % self.label)
         self.proc = Process("agent-" + self.label,
-                            [binary("porthole-agent"), "run",
+                            [self.binary(), "run",
                              "--state-dir", self.state_dir],
                             self.log_path, self.cluster.env)
         self.cluster.processes.append(self.proc)
         return self.proc
 
+    def binary(self):
+        return self.binary_path or binary("porthole-agent")
+
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
+
+    def detached_pids(self):
+        """Processes an agent update started outside the harness's
+        children (its watchdog, an agent it restarted after a roll-back):
+        the pids their files in the state directory name, if those still
+        run for this state directory."""
+        out = []
+        for name in ("update-watchdog.pid", "update-restarted.pid"):
+            try:
+                with open(os.path.join(self.state_dir, name)) as f:
+                    pid = int(f.read().strip())
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    cmd = f.read()
+            except (OSError, ValueError):
+                continue
+            if self.state_dir.encode() in cmd:
+                out.append(pid)
+        return out
+
+    def kill_detached(self):
+        for pid in self.detached_pids():
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    break
+                deadline = time.time() + STOP_GRACE
+                while time.time() < deadline and \
+                        os.path.exists("/proc/%d" % pid):
+                    time.sleep(0.1)
+                if not os.path.exists("/proc/%d" % pid):
+                    break
 
     def state_files(self):
         out = []
@@ -569,6 +607,8 @@ class Cluster:
                 p.close()
             except Exception as e:  # noqa: BLE001 - keep tearing down
                 sys.stderr.write("teardown %s: %r\n" % (p.name, e))
+        for a in self.agents:
+            a.kill_detached()
         # After the stops: LeakSanitizer reports at exit.
         reports = sanitizer_failure("while %s ran or stopped" % self.name)
         if dump or reports:
@@ -676,15 +716,16 @@ class Cluster:
         out = self.aws(*args)
         return out["ActivationId"], out["ActivationCode"]
 
-    def new_agent(self, label):
-        a = Agent(self, label)
+    def new_agent(self, label, binary_path=None):
+        a = Agent(self, label, binary_path)
         self.agents.append(a)
         return a
 
-    def add_agent(self, label="main", name=None, start=True, wait=True):
+    def add_agent(self, label="main", name=None, start=True, wait=True,
+                  binary_path=None):
         """create-activation, register, run, and wait until Online."""
         act_id, code = self.create_activation(limit=1)
-        a = self.new_agent(label)
+        a = self.new_agent(label, binary_path)
         a.register(act_id, code, name=name or "e2e-" + label)
         if start:
             a.start()

@@ -239,7 +239,8 @@ test_send_instance_ids(void **state)
 	    "\"NotificationConfig\":{\"NotificationArn\":\"arn:aws:sns:us-east-"
 	    "1:123456789012:t\",\"NotificationEvents\":[\"All\"],"
 	    "\"NotificationType\":\"Command\"},\"CloudWatchOutputConfig\":"
-	    "{\"CloudWatchOutputEnabled\":true},\"SomethingNew\":1}",
+	    "{\"CloudWatchOutputEnabled\":true},\"AlarmConfiguration\":"
+	    "{\"Alarms\":[{\"Name\":\"cpu\"}]},\"SomethingNew\":1}",
 	    f->mi[1], f->mi[0]);
 	out = send_ok(f, body, id);
 	cmd = json_object_get(out, "Command");
@@ -275,6 +276,8 @@ test_send_instance_ids(void **state)
 	    "NotificationType"), "Command");
 	assert_true(json_is_true(json_object_get(json_object_get(cmd,
 	    "CloudWatchOutputConfig"), "CloudWatchOutputEnabled")));
+	assert_string_equal(sget(json_array_get(json_object_get(json_object_get(
+	    cmd, "AlarmConfiguration"), "Alarms"), 0), "Name"), "cpu");
 	json_decref(out);
 
 	/* one invocation per target, in the order given */
@@ -307,6 +310,8 @@ test_send_instance_ids(void **state)
 	l = json_object_get(out, "Commands");
 	assert_int_equal(json_array_size(l), 1);
 	assert_string_equal(sget(json_array_get(l, 0), "CommandId"), id);
+	assert_non_null(json_object_get(json_array_get(l, 0),
+	    "AlarmConfiguration"));
 	json_decref(out);
 }
 
@@ -467,6 +472,72 @@ test_send_errors(void **state)
 	expect_error(f, "SendCommand", "{\"DocumentName\":\"AWS-RunShellScript"
 	    "\",\"InstanceIds\":[\"mi-0123456789abcdef0\"],\"AlarmConfiguration"
 	    "\":{\"Alarms\":[]}}", "ValidationException", "alarms");
+	/* every member's bounds */
+	{
+		static const struct {
+			const char *extra, *path;
+		} bounds[] = {
+			{ "\"OutputS3Region\":\"ab\"", "outputS3Region" },
+			{ "\"OutputS3Region\":\"abcdefghijklmnopqrstu\"",
+			    "outputS3Region" },
+			{ "\"OutputS3BucketName\":\"ab\"",
+			    "outputS3BucketName" },
+			{ "\"DocumentHash\":5", NULL },
+			{ "\"ServiceRoleArn\":[]", NULL },
+			{ "\"NotificationConfig\":{\"NotificationEvents\":"
+			    "[\"Sometimes\"]}", "notificationEvents.1" },
+			{ "\"NotificationConfig\":[]", NULL },
+			{ "\"CloudWatchOutputConfig\":{\"CloudWatchLogGroupName\""
+			    ":\"\"}", "cloudWatchLogGroupName" },
+			{ "\"AlarmConfiguration\":{\"Alarms\":[{\"Name\":\"a\"},"
+			    "{\"Name\":\"b\"}]}", "alarms" },
+			{ "\"AlarmConfiguration\":{\"Alarms\":[{\"Name\":\"  \"}"
+			    "]}", "alarms.1.member.name" },
+			{ "\"AlarmConfiguration\":{\"Alarms\":[{}]}",
+			    "alarms.1.member.name" },
+			{ "\"AlarmConfiguration\":{}", "alarms" },
+			{ "\"Parameters\":{\"commands\":[7]}", NULL },
+		};
+		size_t k;
+
+		for (k = 0; k < sizeof(bounds) / sizeof(bounds[0]); k++) {
+			struct api_error e;
+			json_t *o;
+
+			snprintf(body, sizeof(body), "{\"DocumentName\":"
+			    "\"AWS-RunShellScript\",\"InstanceIds\":"
+			    "[\"%s\"],%s}", f->mi[0], bounds[k].extra);
+			o = run(f, "SendCommand", body, &e);
+			if (o != NULL)
+				fail_msg("%s succeeded", body);
+			if (strcmp(e.type, "ValidationException") != 0 &&
+			    strcmp(e.type, "SerializationException") != 0)
+				fail_msg("%s: %s", body, e.type);
+			if (bounds[k].path != NULL &&
+			    strstr(e.message, bounds[k].path) == NULL)
+				fail_msg("%s: %s", body, e.message);
+		}
+	}
+	memset(big, 'k', 164);
+	big[164] = '\0';
+	snprintf(body, sizeof(body), "{\"DocumentName\":\"AWS-RunShellScript\","
+	    "\"Targets\":[{\"Key\":\"%s\",\"Values\":[\"a\"]}]}", big);
+	expect_error(f, "SendCommand", body, "ValidationException",
+	    "targets.1.member.key");
+	expect_error(f, "SendCommand", "{\"DocumentName\":\"AWS-RunShellScript"
+	    "\",\"Targets\":[{\"Key\":\"tag:a$b\",\"Values\":[\"a\"]}]}",
+	    "ValidationException", "targets.1.member.key");
+	expect_error(f, "SendCommand", "{\"DocumentName\":\"AWS-RunShellScript"
+	    "\",\"Targets\":[{\"Values\":[\"a\"]}]}",
+	    "ValidationException", "targets.1.member.key");
+	snprintf(body, sizeof(body), "{\"DocumentName\":\"AWS-RunShellScript\","
+	    "\"Targets\":[{\"Key\":\"tag-key\",\"Values\":[");
+	for (i = 0; i < 51; i++)
+		snprintf(body + strlen(body), sizeof(body) - strlen(body),
+		    "%s\"v\"", i ? "," : "");
+	snprintf(body + strlen(body), sizeof(body) - strlen(body), "]}]}");
+	expect_error(f, "SendCommand", body, "ValidationException",
+	    "targets.1.member.values");
 	memset(big, 'c', 101);
 	big[101] = '\0';
 	snprintf(body, sizeof(body), "{\"DocumentName\":\"AWS-RunShellScript\","

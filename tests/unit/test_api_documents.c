@@ -1311,6 +1311,8 @@ test_migration_from_v1(void **state)
 	f->srv.store = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	    /* version 8 (agent packages) */
+	    "DROP TABLE agent_packages;"
 	    /* version 7 (Run Command) */
 	    "DROP TABLE command_invocations; DROP TABLE commands;"
 	    /* version 6 (session records), 5 (the sink's queue) */
