@@ -5,6 +5,7 @@
  * a whole-value match) before the content is rendered for the agents. */
 #include "server/cmddoc.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <regex.h>
@@ -25,6 +26,13 @@
  * much: agent_job frames carry it whole. */
 #define CMDDOC_RENDER_MAX ((size_t)1024 * 1024)
 #define CMDDOC_PATTERN_MAX 1024
+/* glibc's regcomp expands bounded repetitions and regexec's time grows
+ * with the expanded size times the value's length: a pattern may expand
+ * to at most this many atoms, and values matched against one are at most
+ * CMDDOC_MATCH_MAX bytes (tens of milliseconds at worst). */
+#define CMDDOC_PATTERN_COST 1000
+#define CMDDOC_PATTERN_DEPTH 32
+#define CMDDOC_MATCH_MAX 4096
 #define CMDDOC_VALUE_MAX ((size_t)64 * 1024)
 
 /* ---- platforms ---------------------------------------------------------- */
@@ -295,8 +303,125 @@ cmddoc_bad(struct api_error *err, const char *fmt, const char *name,
 	return api_error_set(err, 400, "InvalidParameters", "%s", msg);
 }
 
+/* A {m}, {m,} or {m,n} bound at p ('{'): its largest count and *end at
+ * its '}', or 0 if p does not start one (then '{' is a literal). */
+static size_t
+cmddoc_bound(const char *p, const char **end)
+{
+	unsigned long m, n;
+	char *e;
+
+	if (!isdigit((unsigned char)p[1]))
+		return 0;
+	m = strtoul(p + 1, &e, 10);
+	n = m;
+	if (*e == ',') {
+		if (isdigit((unsigned char)e[1]))
+			n = strtoul(e + 1, &e, 10);
+		else {
+			n = m + 1;
+			e++;
+		}
+	}
+	if (*e != '}')
+		return 0;
+	*end = e;
+	if (m > 255 || n > 255)
+		return (size_t)CMDDOC_PATTERN_COST + 1;
+	return n > m ? n : (m > 0 ? m : 1);
+}
+
+/* Estimate the size glibc expands the pattern to: groups nest, and a
+ * bound multiplies the atom or group before it. */
+static int
+cmddoc_pattern_cost_ok(const char *p)
+{
+	size_t stack[CMDDOC_PATTERN_DEPTH], depth = 0, cur = 0, last = 0, b;
+	const char *end, *q;
+
+	for (; *p != '\0'; p++) {
+		switch (*p) {
+		case '(':
+			if (depth == CMDDOC_PATTERN_DEPTH)
+				return 0;
+			stack[depth++] = cur;
+			cur = last = 0;
+			break;
+		case ')':
+			if (depth == 0) {
+				cur++;
+				last = 1;
+				break;
+			}
+			last = cur > 0 ? cur : 1;
+			cur = stack[--depth] + last;
+			break;
+		case '{':
+			if ((b = cmddoc_bound(p, &end)) == 0) {
+				cur++;
+				last = 1;
+				break;
+			}
+			if (b > CMDDOC_PATTERN_COST)
+				return 0;
+			cur += last * (b - 1);
+			last *= b;
+			p = end;
+			break;
+		case '[':
+			q = p + 1;
+			if (*q == '^')
+				q++;
+			if (*q == ']')
+				q++;
+			while (*q != '\0' && *q != ']')
+				q++;
+			if (*q == '\0')
+				return 1;         /* regcomp refuses it */
+			p = q;
+			cur++;
+			last = 1;
+			break;
+		case '\\':
+			if (p[1] != '\0')
+				p++;
+			cur++;
+			last = 1;
+			break;
+		case '*':
+		case '+':
+		case '?':
+			break;
+		case '|':
+			last = 0;
+			break;
+		default:
+			cur++;
+			last = 1;
+			break;
+		}
+		if (cur > CMDDOC_PATTERN_COST || last > CMDDOC_PATTERN_COST)
+			return 0;
+	}
+	return 1;
+}
+
+int
+cmddoc_pattern_ok(const char *pattern)
+{
+	regex_t re;
+
+	if (pattern == NULL || strlen(pattern) > CMDDOC_PATTERN_MAX ||
+	    !cmddoc_pattern_cost_ok(pattern) ||
+	    regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+		return 0;
+	regfree(&re);
+	return 1;
+}
+
 /* Does the whole value match the pattern (AWS anchors allowedPattern to
- * the value)? -1 if the pattern does not compile. */
+ * the value)? -1 if the pattern does not compile (or is too costly), -2
+ * if the value is too long to match. */
 static int
 cmddoc_match(const char *pattern, const char *value)
 {
@@ -305,7 +430,11 @@ cmddoc_match(const char *pattern, const char *value)
 	int ok;
 
 	if (strlen(pattern) > CMDDOC_PATTERN_MAX ||
-	    regcomp(&re, pattern, REG_EXTENDED) != 0)
+	    !cmddoc_pattern_cost_ok(pattern))
+		return -1;
+	if (strlen(value) > CMDDOC_MATCH_MAX)
+		return -2;
+	if (regcomp(&re, pattern, REG_EXTENDED) != 0)
 		return -1;
 	ok = regexec(&re, value, 1, m, 0) == 0 && m[0].rm_so == 0 &&
 	    (size_t)m[0].rm_eo == strlen(value);
@@ -425,7 +554,11 @@ cmddoc_check_values(const char *name, json_t *def, json_t *vals,
 				    s);
 		}
 		if (pat != NULL) {
-			if ((m = cmddoc_match(pat, s)) < 0)
+			if ((m = cmddoc_match(pat, s)) == -2)
+				return cmddoc_bad(err, "Parameter %s: a value "
+				    "checked against an allowedPattern is at "
+				    "most 4096 bytes.%s", name, NULL);
+			if (m < 0)
 				return cmddoc_bad(err, "Parameter %s has an "
 				    "allowedPattern that does not compile.%s",
 				    name, NULL);

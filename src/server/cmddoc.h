@@ -48,6 +48,10 @@ int cmddoc_runs_on(const struct cmddoc *d, const char *platform_type);
  * tree, or NULL with why filled in. */
 json_t *cmddoc_parse(const char *format, const char *content, size_t len,
     char *why, size_t whysz);
+/* 1 if an allowedPattern compiles (POSIX extended, regcomp) and is cheap
+ * enough to run: at most 1,024 characters, repetition bounds of at most
+ * 255 that expand it to at most 1,000 atoms, 32 nested groups. */
+int cmddoc_pattern_ok(const char *pattern);
 /* cmddoc_runs_on for a parsed content (DescribeDocument's PlatformTypes). */
 int cmddoc_content_runs_on(json_t *content, const char *platform_type);
 /* The platforms a plugin (aws:runShellScript, ...) exists on: 1 if it runs

@@ -8,7 +8,8 @@ JSON and in YAML (stored as given), that GetDocument converts between the
 two formats both ways, that versions and the default version work, that
 DescribePlatformTypes follow the steps' plugins and preconditions, and
 that garbage content (bad YAML, aliases and YAML bombs, deep nesting,
-wrong types, unknown actions, regular expressions that do not compile,
+wrong types, unknown actions, regular expressions that do not compile
+or would expand past the bound,
 {{ references }} to no parameter) is answered with AWS's error and
 portholed keeps serving.
 """
@@ -281,6 +282,14 @@ class CommandDocuments(harness.ClusterTestCase):
                 "schemaVersion": "2.2",
                 "parameters": {"p": {"type": "String",
                                      "allowedPattern": "([a-z"}},
+                "mainSteps": [{"action": "aws:runShellScript", "name": "s",
+                               "inputs": {"runCommand": ["{{ p }}"]}}]}),
+             "allowedPattern"),
+            ("JSON", json.dumps({
+                "schemaVersion": "2.2",
+                "parameters": {"p": {
+                    "type": "String",
+                    "allowedPattern": "(((a{0,255}){0,255}){0,255})"}},
                 "mainSteps": [{"action": "aws:runShellScript", "name": "s",
                                "inputs": {"runCommand": ["{{ p }}"]}}]}),
              "allowedPattern"),

@@ -298,6 +298,18 @@ test_resolve_shell(void **state)
 	expect_bad_params(&d, "{\"commands\":[\"x\"],"
 	    "\"executionTimeout\":[\"1\",\"2\"]}", "exactly one");
 	expect_bad_params(&d, "{\"commands\":[]}", "minItems");
+	{
+		/* Values matched against a pattern are bounded. */
+		static const char head[] =
+		    "{\"commands\":[\"x\"],\"executionTimeout\":[\"";
+		char *g = malloc(6000);
+
+		memcpy(g, head, sizeof(head) - 1);
+		memset(g + sizeof(head) - 1, '1', 5000);
+		memcpy(g + sizeof(head) - 1 + 5000, "\"]}", 4);
+		expect_bad_params(&d, g, "4096");
+		free(g);
+	}
 	expect_bad_params(&d, "{\"commands\":\"ls\"}", "list");
 	expect_bad_params(&d, "{\"commands\":[1]}", "string");
 	expect_bad_params(&d, "[\"commands\"]", NULL);
@@ -655,6 +667,21 @@ test_garbage(void **state)
 	    "\"([a-z\"}},\"mainSteps\":[{\"action\":\"aws:runShellScript\","
 	    "\"name\":\"a\",\"inputs\":{\"runCommand\":\"{{ p }}\"}}]}",
 	    "allowedPattern");
+	assert_true(cmddoc_pattern_ok("^[a-zA-Z0-9_.-]{1,128}$"));
+	assert_true(cmddoc_pattern_ok("([1-9][0-9]{0,4})|(172800)"));
+	assert_true(cmddoc_pattern_ok("^a{2}[{]x\\{$"));
+	assert_false(cmddoc_pattern_ok("(((a{0,255}){0,255}){0,255})"));
+	assert_false(cmddoc_pattern_ok("^.{0,4096}$"));
+	assert_false(cmddoc_pattern_ok("(a{1,100}){1,100}"));
+	assert_false(cmddoc_pattern_ok("(((((((((((((((((((((((((((((((((("
+	    "a))))))))))))))))))))))))))))))))))"));
+	assert_false(cmddoc_pattern_ok("[a-"));
+	assert_false(cmddoc_pattern_ok(NULL));
+	expect_bad_doc(f, "costly regex", "JSON", "{\"schemaVersion\":\"2.2\","
+	    "\"parameters\":{\"p\":{\"type\":\"String\",\"allowedPattern\":"
+	    "\"((a{1,200}){1,200}){1,200}\"}},\"mainSteps\":[{\"action\":"
+	    "\"aws:runShellScript\",\"name\":\"a\",\"inputs\":{\"runCommand\":"
+	    "\"{{ p }}\"}}]}", "allowedPattern");
 	expect_bad_doc(f, "undefined ref", "JSON", "{\"schemaVersion\":\"2.2\","
 	    "\"mainSteps\":[{\"action\":\"aws:runShellScript\",\"name\":"
 	    "\"a\",\"inputs\":{\"runCommand\":\"echo {{ nope }}\"}}]}",
