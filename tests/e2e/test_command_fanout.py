@@ -385,6 +385,31 @@ class CommandFanout(harness.ClusterTestCase):
         self.assertEqual(js["command_bad_jobs"], 0, js)
         self.assertEqual(js["command_in_flight_at_end"], 0, js)
 
+    def test_porthole_send_command_real_agent(self):
+        """A real porthole-agent: the output lines and the exit code."""
+        agent = self.cluster.add_agent("real")
+        porthole = harness.binary("porthole")
+        p = subprocess.run(
+            [porthole, "send-command", "--document-name",
+             "AWS-RunShellScript", "--instance-ids", agent.instance_id,
+             "--parameters", "commands=echo one; echo two",
+             "--parameters", "commands=echo oops >&2; exit 3",
+             "--comment", "porthole send-command e2e", "--wait",
+             "--wait-seconds", str(COMMAND_TIMEOUT)],
+            capture_output=True, text=True, timeout=COMMAND_TIMEOUT + 30,
+            stdin=subprocess.DEVNULL, env=self.cluster.env)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^%s  Failed  code 3\n    one\n"
+                         r"    two$" % agent.instance_id)
+        self.assertRegex(p.stderr, r"(?m)^1 / 1 done, 1 failed \(Failed\)$")
+        cid = p.stdout.splitlines()[0]
+        inv = self.cluster.ssm().get_command_invocation(
+            CommandId=cid, InstanceId=agent.instance_id)
+        self.assertEqual(inv["ResponseCode"], 3)
+        self.assertIn("oops", inv["StandardErrorContent"])
+        cmd = self.cluster.ssm().list_commands(CommandId=cid)["Commands"][0]
+        self.assertEqual(cmd["Comment"], "porthole send-command e2e")
+
 
 if __name__ == "__main__":
     harness.main()
