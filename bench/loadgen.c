@@ -26,6 +26,11 @@
  * also has "session_cycles" and "sessions_per_second". With
  * --session-credentials the session calls are signed with that file's
  * [porthole] key instead (an IAM user, to measure the policy engine).
+ * With --command-delay-ms (command mode, bench/loadgen_command.h) the
+ * agents answer Run Command jobs (Failed for every Nth agent with
+ * --command-fail-every N); with --send-command DOC a driver also sends
+ * one command to them once connected, waits until it is final and adds
+ * its summary ("command") to the line; the run then ends.
  * Diagnostics go to stderr; the exit status is 0 if the run completed
  * (whatever it measured; SIGINT or SIGTERM end the hold early and add
  * "interrupted":true), 1 on a setup error, 2 on a usage error. */
@@ -42,6 +47,7 @@
 #include <uv.h>
 
 #include "bench/loadgen.h"
+#include "bench/loadgen_command.h"
 #include "bench/loadgen_session.h"
 #include "common/clientmsg.h"
 #include "common/err.h"
@@ -108,6 +114,9 @@ struct lg {
 	struct lg_sessions *sessions;   /* session mode, or NULL */
 	size_t sess_agents;
 	unsigned sess_seconds;
+	struct lg_cmd *cmd;             /* command mode, or NULL */
+	int cmd_drive;                  /* --send-command given */
+	const char *ready_file;
 };
 
 static uint64_t
@@ -163,6 +172,7 @@ lg_ag_on_open(struct ws *w)
 	free(js);
 	ws_set_keepalive(w, LG_KEEPALIVE_MS, LG_KEEPALIVE_TIMEOUT_MS);
 	a->state = AG_OPEN;
+	lg_cmd_set_channel(a->lg->cmd, a->idx, w);
 	a->lg->opened++;
 	a->lg->open_now++;
 	a->lg->inflight--;
@@ -187,6 +197,8 @@ lg_ag_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 	a->lg->ctl_messages++;
 	if (a->lg->sessions != NULL)
 		lg_sess_control_message(a->lg->sessions, a->sess, w, &m);
+	if (a->lg->cmd != NULL)
+		lg_cmd_control_message(a->lg->cmd, a->idx, &m);
 }
 
 static void
@@ -199,6 +211,7 @@ lg_ag_on_close(struct ws *w, int code)
 		return;
 	lg = a->lg;
 	a->ws = NULL;
+	lg_cmd_set_channel(lg->cmd, a->idx, NULL);
 	if (a->state == AG_DIALING) {
 		a->state = AG_FAILED;
 		lg->failures++;
@@ -299,6 +312,7 @@ lg_start_close(struct lg *lg)
 	lg->phase = PH_CLOSE;
 	if (lg->sessions != NULL)
 		lg_sess_stop(lg->sessions);
+	lg_cmd_stop(lg->cmd);
 	uv_timer_stop(&lg->phase_timer);
 	for (i = 0; i < lg->n; i++)
 		if (lg->agents[i].ws != NULL)
@@ -324,6 +338,9 @@ lg_hold_done_cb(uv_timer_t *t)
 	size_t i, k = 0;
 
 	lg->open_at_hold_end = lg->open_now;
+	/* The driver's own wait bounds a command run. */
+	if (lg_cmd_busy(lg->cmd))
+		return;
 	if (lg->sessions == NULL || lg->sess_agents == 0) {
 		lg_start_close(lg);
 		return;
@@ -341,6 +358,42 @@ lg_hold_done_cb(uv_timer_t *t)
 }
 
 static void
+lg_command_done(void *arg)
+{
+	lg_start_close(arg);
+}
+
+/* --ready-file: the connected agents and the failing ones, written once
+ * the hold starts (a test waits for it before sending commands). */
+static void
+lg_write_ready(struct lg *lg)
+{
+	json_t *o, *on, *fail;
+	char tmp[4200];
+	size_t i;
+
+	if (lg->ready_file == NULL)
+		return;
+	on = json_array();
+	fail = json_array();
+	for (i = 0; i < lg->n; i++) {
+		if (lg->agents[i].state != AG_OPEN)
+			continue;
+		json_array_append_new(on, json_string(lg->ids.ids[i]));
+		if (lg->cmd != NULL && lg_cmd_agent_fails(lg->cmd, i))
+			json_array_append_new(fail,
+			    json_string(lg->ids.ids[i]));
+	}
+	o = json_pack("{s:o, s:o}", "connected", on, "failing", fail);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", lg->ready_file);
+	if (o == NULL || json_dump_file(o, tmp, JSON_COMPACT) != 0 ||
+	    rename(tmp, lg->ready_file) != 0)
+		fprintf(stderr, "porthole-loadgen: cannot write %s\n",
+		    lg->ready_file);
+	json_decref(o);
+}
+
+static void
 lg_connect_maybe_done(struct lg *lg)
 {
 	if (lg->phase != PH_CONNECT || lg->inflight > 0 || lg->next < lg->n)
@@ -354,6 +407,9 @@ lg_connect_maybe_done(struct lg *lg)
 	    lg->hold_s);
 	uv_timer_start(&lg->phase_timer, lg_hold_done_cb,
 	    (uint64_t)lg->hold_s * 1000, 0);
+	lg_write_ready(lg);
+	if (lg->cmd_drive && lg_cmd_drive(lg->cmd, lg_command_done, lg) != 0)
+		lg_start_close(lg);
 }
 
 static void
@@ -468,7 +524,14 @@ usage(FILE *f)
 	    "[--state-cache DIR]\n"
 	    "         [--sessions-per-second-agents M --sessions-seconds S]\n"
 	    "         [--session-credentials AWS_CREDENTIALS_FILE]\n"
-	    "         [--parallel P] [--connect-timeout SECONDS]\n");
+	    "         [--parallel P] [--connect-timeout SECONDS]\n"
+	    "         [--command-delay-ms MS] [--command-fail-every N]\n"
+	    "         [--send-command DOC [--commands CMD] "
+	    "[--max-concurrency C]\n"
+	    "          [--max-errors E] [--target tag:K=V|tag-key:K|"
+	    "instance-ids]\n"
+	    "          [--command-timeout SECONDS] [--server-pid PID]]\n"
+	    "         [--tag K=V] [--ready-file PATH]\n");
 }
 
 static int
@@ -503,6 +566,17 @@ main(int argc, char **argv)
 		{ "session-credentials", required_argument, NULL, 'K' },
 		{ "parallel", required_argument, NULL, 'p' },
 		{ "connect-timeout", required_argument, NULL, 't' },
+		{ "command-delay-ms", required_argument, NULL, 'D' },
+		{ "command-fail-every", required_argument, NULL, 'F' },
+		{ "send-command", required_argument, NULL, 'X' },
+		{ "commands", required_argument, NULL, 'R' },
+		{ "max-concurrency", required_argument, NULL, 'Q' },
+		{ "max-errors", required_argument, NULL, 'E' },
+		{ "target", required_argument, NULL, 'T' },
+		{ "command-timeout", required_argument, NULL, 'W' },
+		{ "server-pid", required_argument, NULL, 'P' },
+		{ "tag", required_argument, NULL, 'g' },
+		{ "ready-file", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -512,6 +586,10 @@ main(int argc, char **argv)
 	const char *endpoint = NULL, *data_dir = NULL, *code = NULL;
 	const char *act = NULL, *cache = NULL, *sess_creds = NULL;
 	unsigned long agents = 0, hold = 0, m = 0, ss = 0, par, cto;
+	unsigned long cdelay = 0, cfail = 0, ctimeout = 600, spid = 0;
+	struct lg_cmd_opts co;
+	const char *tag = NULL;
+	int cmd_mode = 0;
 	size_t registered = 0, i;
 	uint64_t t0, t_reg;
 	json_t *out = NULL;
@@ -520,6 +598,7 @@ main(int argc, char **argv)
 
 	memset(&lg, 0, sizeof(lg));
 	memset(&ro, 0, sizeof(ro));
+	memset(&co, 0, sizeof(co));
 	par = LG_PARALLEL_DEFAULT;
 	cto = LG_CONNECT_TIMEOUT_DEFAULT;
 	log_set_program("porthole-loadgen");
@@ -560,6 +639,32 @@ main(int argc, char **argv)
 			if (lg_num(optarg, 3600, &cto) != 0 || cto == 0)
 				goto bad;
 			break;
+		case 'D':
+			if (lg_num(optarg, 3600000, &cdelay) != 0)
+				goto bad;
+			cmd_mode = 1;
+			break;
+		case 'F':
+			if (lg_num(optarg, LG_AGENTS_MAX, &cfail) != 0)
+				goto bad;
+			cmd_mode = 1;
+			break;
+		case 'W':
+			if (lg_num(optarg, LG_HOLD_MAX, &ctimeout) != 0 ||
+			    ctimeout == 0)
+				goto bad;
+			break;
+		case 'P':
+			if (lg_num(optarg, INT_MAX, &spid) != 0 || spid == 0)
+				goto bad;
+			break;
+		case 'X': co.send_document = optarg; cmd_mode = 1; break;
+		case 'R': co.commands = optarg; break;
+		case 'Q': co.max_concurrency = optarg; break;
+		case 'E': co.max_errors = optarg; break;
+		case 'T': co.target = optarg; break;
+		case 'g': tag = optarg; break;
+		case 'r': lg.ready_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}
@@ -567,7 +672,8 @@ main(int argc, char **argv)
 	if (optind != argc || endpoint == NULL || lg.ca_file == NULL ||
 	    !have_agents || !have_hold || (code == NULL) != (act == NULL) ||
 	    (data_dir == NULL && code == NULL) || m > agents ||
-	    (m > 0 && (ss == 0 || data_dir == NULL)))
+	    (m > 0 && (ss == 0 || data_dir == NULL)) ||
+	    ((co.send_document != NULL || tag != NULL) && data_dir == NULL))
 		goto bad;
 	if (lg_ws_base(endpoint, lg.ws_base, sizeof(lg.ws_base)) != 0) {
 		fprintf(stderr, "porthole-loadgen: --endpoint must be "
@@ -628,6 +734,42 @@ main(int argc, char **argv)
 		lg.sess_agents = m;
 		lg.sess_seconds = (unsigned)ss;
 	}
+	if (cmd_mode || tag != NULL) {
+		struct lg_admin admin;
+		int crc;
+
+		memset(&admin, 0, sizeof(admin));
+		if (data_dir != NULL && lg_admin_load(&admin, data_dir,
+		    endpoint, lg.ca_file, err, sizeof(err)) != 0) {
+			fprintf(stderr, "porthole-loadgen: %s\n", err);
+			goto out;
+		}
+		if (tag != NULL) {
+			uint64_t tt = lg_ms(&lg);
+
+			if (lg_cmd_tag_agents(&admin, lg.ids.ids, lg.n, tag,
+			    err, sizeof(err)) != 0) {
+				lg_admin_clear(&admin);
+				fprintf(stderr, "porthole-loadgen: %s\n", err);
+				goto out;
+			}
+			fprintf(stderr, "porthole-loadgen: tagged %zu instances "
+			    "in %.2f s\n", lg.n,
+			    (double)(lg_ms(&lg) - tt) / 1000.0);
+		}
+		co.delay_ms = (unsigned)cdelay;
+		co.fail_every = (unsigned)cfail;
+		co.timeout_s = (unsigned)ctimeout;
+		co.server_pid = (long)spid;
+		crc = lg_cmd_new(&lg.cmd, lg.loop, lg.n, lg.ids.ids, &co,
+		    &admin);
+		lg_admin_clear(&admin);
+		if (crc != 0) {
+			fprintf(stderr, "porthole-loadgen: out of memory\n");
+			goto out;
+		}
+		lg.cmd_drive = co.send_document != NULL;
+	}
 	uv_timer_init(lg.loop, &lg.tick);
 	uv_timer_init(lg.loop, &lg.phase_timer);
 	uv_signal_init(lg.loop, &lg.sigint);
@@ -644,6 +786,10 @@ main(int argc, char **argv)
 	lg_connect_maybe_done(&lg);
 	uv_run(lg.loop, UV_RUN_DEFAULT);
 	lg.phase = PH_DONE;
+	/* A driver still waiting (a signal ended the run) is bounded by its
+	 * own timeout; its memory must outlive it. */
+	while (lg_cmd_busy(lg.cmd))
+		uv_run(lg.loop, UV_RUN_ONCE);
 
 	out = json_pack("{s:I, s:I, s:f, s:I}",
 	    "agents_requested", (json_int_t)lg.n,
@@ -674,6 +820,8 @@ main(int argc, char **argv)
 		json_object_set_new(out, "interrupted", json_true());
 	if (lg.sessions != NULL)
 		lg_sess_report(lg.sessions, out);
+	if (lg.cmd != NULL)
+		lg_cmd_report(lg.cmd, out);
 	line = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER |
 	    JSON_REAL_PRECISION(6));
 	if (line != NULL) {
@@ -687,6 +835,7 @@ main(int argc, char **argv)
 out:
 	if (lg.sessions != NULL)
 		lg_sess_free(lg.sessions);
+	lg_cmd_free(lg.cmd);
 	for (i = 0; lg.agents != NULL && i < lg.n; i++)
 		if (lg.agents[i].tls != NULL)
 			tls_ctx_free(lg.agents[i].tls);

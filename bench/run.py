@@ -30,6 +30,12 @@ Rows:
      rounds alternating in ABBA order in the same run (issue 11); the
      OpenSSH column holds recording off, the ratio is on / off (goal
      >= 0.95)
+  11 Run Command fan-out: porthole-loadgen's command mode holds 1,000
+     simulated agents (real mutual TLS), SendCommand AWS-RunShellScript to
+     all of them by tag with MaxConcurrency 100%: seconds until the
+     command is final with every invocation Success (11a), portholed's
+     CPU seconds over that time (11b) and its peak RSS (11c); figures,
+     not thresholds (issue 12)
 
 Usage:
   bench/run.py [--quick | --smoke] [--scale X] [--out FILE]
@@ -110,6 +116,12 @@ LIMITS = {
           "spool (64 KiB writes, no fsync), reads it back and uploads it "
           "over TLS (1-4 MiB requests); portholed appends and "
           "acknowledges",
+    "11": "per reply portholed prepares and runs its SQLite statements "
+          "afresh (sqlite3_prepare_v2 about a quarter of its CPU in perf) "
+          "and updates the invocation and the command; each agent waits "
+          "100 ms before its final reply and the driver polls every "
+          "100 ms; the load generator's simulated agents share the 2 "
+          "CPUs",
     "8": "per frame: TLS decrypt and re-encrypt, wslay unmasking the "
          "agent's masked frames byte by byte, copies between the TLS, "
          "WebSocket and queue buffers",
@@ -1367,6 +1379,61 @@ class Bench:
                          "loadgen_admin": got["admin"],
                          "agents": n, "statements": 20})
 
+    # ---- row 11: Run Command fan-out --------------------------------------
+
+    def row_fanout(self):
+        lg = harness.binary("porthole-loadgen")
+        n = 20 if self.args.smoke else (200 if self.scale < 0.5 else 1000)
+        names = {
+            "11a": ("SendCommand to %d agents, MaxConcurrency 100%%: "
+                    "time to all Success" % n, "s"),
+            "11b": ("portholed CPU for that command", "s"),
+            "11c": ("portholed peak RSS during that command", "MiB"),
+        }
+        helptext = self.loadgen_help(lg) if os.access(lg, os.X_OK) else ""
+        if "--send-command" not in helptext:
+            for rid, (name, unit) in names.items():
+                self.row(rid, name, unit, "lower", status="pending",
+                         limited_by="porthole-loadgen has no command "
+                         "mode yet")
+            return
+        self.cluster.ensure_role("porthole-loadgen")
+        extra = ["--agents", str(n), "--hold", "900",
+                 "--state-cache", os.path.join(self.cluster.tmp,
+                                               "loadgen-cache"),
+                 "--command-delay-ms", "100", "--tag", "Fleet=bench-fanout",
+                 "--send-command", "AWS-RunShellScript",
+                 "--commands", "echo hi", "--max-concurrency", "100%",
+                 "--target", "tag:Fleet=bench-fanout",
+                 "--command-timeout", "600",
+                 "--server-pid", str(self.cluster.server.pid)]
+        js, _smp = self.loadgen_run(lg, extra, 0,
+                                    min(self.row_budget, 800))
+        js = js or {}
+        cmd = js.get("command") or {}
+        inv = cmd.get("invocations") or {}
+        ok = (cmd.get("status") == "Success" and inv.get("Success") == n
+              and js.get("agents_connected") == n)
+        st = "ok" if ok else "partial"
+        lim = LIMITS["11"]
+        if not ok:
+            lim = "not every invocation Success: %s %s; %s" % (
+                cmd.get("status"), json.dumps(inv),
+                cmd.get("error", ""))
+        det = {"loadgen": js, "agents": n}
+        rss = cmd.get("server_rss_kb_peak")
+        self.row("11a", names["11a"][0], "s", "lower",
+                 cmd.get("seconds_to_final"), None, status=st,
+                 limited_by=lim, detail=det)
+        self.row("11b", names["11b"][0], "s", "lower",
+                 cmd.get("server_cpu_seconds"), None, status=st,
+                 limited_by=lim)
+        self.row("11c", names["11c"][0], "MiB", "lower",
+                 rss / 1024.0 if isinstance(rss, int) and rss > 0 else None,
+                 None, status=st, limited_by=lim,
+                 detail={"vmhwm_kib": cmd.get("server_vmhwm_kb"),
+                         "rss_kib_before": cmd.get("server_rss_kb_before")})
+
     # ---- running ------------------------------------------------------------
 
     def run_row(self, rid, fn, budget):
@@ -1408,6 +1475,7 @@ class Bench:
             ("7", self.row_scale, 900),
             ("9", self.row_policy, 600),
             ("10", self.row_recording, big),
+            ("11", self.row_fanout, 900),
         ]
         for rid, fn, budget in plan:
             if want and rid not in want and rid.rstrip("b") not in want:
@@ -1429,6 +1497,7 @@ ROW_NAMES = {
     "7": "server scale", "8": "relay cost",
     "9": "StartSession under a 20-statement policy",
     "10": "bulk output, recording on and off",
+    "11": "Run Command fan-out",
 }
 
 
@@ -1553,7 +1622,8 @@ def main():
                     help="perf record -g portholed and the agent during "
                     "row 1a into DIR")
     ap.add_argument("--rows", default=None,
-                    help="comma-separated rows to run (1,1b,3,4,5,6,7,9)")
+                    help="comma-separated rows to run (1,1b,3,4,5,6,7,9,10,"
+                    "11)")
     ap.add_argument("--dump", action="store_true",
                     help="print tracebacks and the logs at the end")
     args = ap.parse_args()

@@ -139,8 +139,9 @@ x_write_all(int fd, const char *p, size_t n)
 		w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
+		/* Disk full: the step goes on, this output is lost. */
 		if (w <= 0)
-			return; /* disk full: the step goes on, output is lost */
+			return;
 		p += w;
 		n -= (size_t)w;
 	}

@@ -15,6 +15,7 @@
 #include "client/kms.h"
 #include "client/logs.h"
 #include "client/plugin.h"
+#include "client/sendcmd.h"
 #include "client/session.h"
 #include "client/tty.h"
 #include "common/err.h"
@@ -44,6 +45,10 @@ main_synopsis(FILE *f)
 	    "       porthole replay SESSION-ID [--speed N]\n"
 	    "       porthole audit [--since T] [--until T] [--user U] "
 	    "[--event E]\n"
+	    "       porthole send-command --document-name D "
+	    "(--targets T | --instance-ids I)\n"
+	    "           [--parameters name=value] [--wait] ... "
+	    "(send-command --help)\n"
 	    "       porthole --version\n"
 	    "       porthole --help\n");
 }
@@ -378,6 +383,9 @@ main_porthole(int argc, char **argv)
 	/* The audit trail has its own options (client/audit.h). */
 	if (argc >= 2 && strcmp(argv[1], "audit") == 0)
 		return client_audit_main(argc - 1, argv + 1);
+	/* Run Command (client/sendcmd.h). */
+	if (argc >= 2 && strcmp(argv[1], "send-command") == 0)
+		return client_sendcmd_main(argc - 1, argv + 1);
 	if (client_cli_parse(&a, argc, argv) != 0) {
 		fprintf(stderr, "porthole: %s\n\n", a.err);
 		main_synopsis(stderr);

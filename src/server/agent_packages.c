@@ -184,7 +184,7 @@ pkg_open_store(const char *data_dir, struct store **st, char *err,
 		return PH_ERR_TOOBIG;
 	}
 	why[0] = '\0';
-	rc = store_open_ex(st, path, 0, why, sizeof(why));
+	rc = store_open_ex(st, path, STORE_OPEN_SHARED, why, sizeof(why));
 	if (rc != 0)
 		snprintf(err, errlen, "cannot open %s: %s", path,
 		    why[0] ? why : ph_strerror(rc));
@@ -483,16 +483,18 @@ fail:
 	return rc;
 }
 
-int
-agent_packages_process(struct server *srv, const char *method,
-    const char *path, const char *query, const char *peer_cn, int *status,
-    char *headers, size_t headers_len, struct buf *body)
+/* Everything before the bytes: the method, the certificate, the query
+ * and the row. 0 with *status 0 and pkg filled when the blob is to be
+ * read; else the answer is in body. */
+static int
+pkg_lookup(struct server *srv, const char *method, const char *path,
+    const char *query, const char *peer_cn, int *status, struct buf *body,
+    struct agent_package *pkg)
 {
 	char platform[PKGSIG_PLATFORM_MAX + 1], version[PKGSIG_VERSION_MAX + 1];
-	struct agent_package pkg;
-	int rc, n;
+	int rc;
 
-	headers[0] = '\0';
+	*status = 0;
 	if (method == NULL || (strcmp(method, "GET") != 0 &&
 	    strcmp(method, "HEAD") != 0))
 		return pkg_error(body, status, 405, "MethodNotAllowed",
@@ -515,17 +517,28 @@ agent_packages_process(struct server *srv, const char *method,
 	    sizeof(version)) != 0)
 		return pkg_error(body, status, 400, "ValidationException",
 		    "The query must be platform=OS-ARCH[&version=N.N.N.N]");
-	rc = store_agent_package_get(srv->store, platform, version, &pkg);
+	rc = store_agent_package_get(srv->store, platform, version, pkg);
 	if (rc == PH_ERR_NOTFOUND)
 		return pkg_error(body, status, 404, "NotFound",
 		    version[0] != '\0' ? "That agent version is not hosted "
 		    "for this platform" : "No agent version is hosted for "
 		    "this platform");
-	if (rc == 0)
-		rc = pkg_read_blob(srv, &pkg, body);
+	if (rc != 0)
+		return pkg_error(body, status, 503, "ServiceUnavailable",
+		    "The package table cannot be read now");
+	return 0;
+}
+
+/* After pkg_read_blob's rc: the status, headers and body to send. */
+static int
+pkg_answer(const struct agent_package *pkg, const char *peer_cn, int rc,
+    int *status, char *headers, size_t headers_len, struct buf *body)
+{
+	int n;
+
 	if (rc != 0) {
 		log_warn("event=agent_package_unreadable platform=%s "
-		    "version=%s err=\"%s\"", pkg.platform, pkg.version,
+		    "version=%s err=\"%s\"", pkg->platform, pkg->version,
 		    ph_strerror(rc));
 		return pkg_error(body, status, rc == PH_ERR_NOTFOUND ? 404 :
 		    500, rc == PH_ERR_NOTFOUND ? "NotFound" :
@@ -534,34 +547,114 @@ agent_packages_process(struct server *srv, const char *method,
 	n = snprintf(headers, headers_len, "X-Porthole-Package-Platform: %s"
 	    "\r\nX-Porthole-Package-Version: %s\r\n"
 	    "X-Porthole-Package-Sha256: %s\r\n"
-	    "X-Porthole-Package-Signature: %s\r\n", pkg.platform,
-	    pkg.version, pkg.sha256, pkg.signature);
+	    "X-Porthole-Package-Signature: %s\r\n", pkg->platform,
+	    pkg->version, pkg->sha256, pkg->signature);
 	if (n < 0 || (size_t)n >= headers_len)
 		return PH_ERR_NOMEM;
 	log_info("event=agent_package_download instance=%s platform=%s "
-	    "version=%s bytes=%zu", peer_cn, pkg.platform, pkg.version,
+	    "version=%s bytes=%zu", peer_cn, pkg->platform, pkg->version,
 	    body->len);
 	*status = 200;
 	return 0;
 }
 
-void
-agent_packages_handle(struct server *srv, struct http_request *req)
+int
+agent_packages_process(struct server *srv, const char *method,
+    const char *path, const char *query, const char *peer_cn, int *status,
+    char *headers, size_t headers_len, struct buf *body)
+{
+	struct agent_package pkg;
+	int rc;
+
+	headers[0] = '\0';
+	if ((rc = pkg_lookup(srv, method, path, query, peer_cn, status, body,
+	    &pkg)) != 0 || *status != 0)
+		return rc;
+	return pkg_answer(&pkg, peer_cn, pkg_read_blob(srv, &pkg, body),
+	    status, headers, headers_len, body);
+}
+
+/* A download whose bytes are read on the thread pool: up to 128 MiB
+ * from disk must not stall the sessions on the loop. */
+struct pkg_read {
+	uv_work_t work;
+	struct http_request *req;
+	const struct server *srv;
+	struct agent_package pkg;
+	char peer_cn[64];
+	struct buf body;
+	int rc;
+};
+
+static void
+pkg_read_work(uv_work_t *w)
+{
+	struct pkg_read *j = w->data;
+
+	j->rc = pkg_read_blob(j->srv, &j->pkg, &j->body);
+}
+
+static void
+pkg_respond(struct http_request *req, int rc, int status,
+    const char *headers, struct buf *body)
 {
 	static const char oom[] = "{\"__type\":\"InternalServerError\","
 	    "\"message\":\"out of memory\"}";
-	char headers[1024];
-	struct buf body;
-	int status = 500;
 
-	buf_init(&body, 64 << 10);
-	if (agent_packages_process(srv, req->method, req->path, req->query,
-	    req->conn != NULL ? conn_peer_cn(req->conn) : NULL, &status,
-	    headers, sizeof(headers), &body) != 0)
+	if (rc != 0)
 		http_respond(req, 500, PKG_JSON, NULL, oom, sizeof(oom) - 1);
 	else
 		http_respond(req, status, status == 200 ?
 		    "application/octet-stream" : PKG_JSON, headers,
-		    body.data, body.len);
+		    body->data, body->len);
+}
+
+static void
+pkg_read_after(uv_work_t *w, int cancelled)
+{
+	struct pkg_read *j = w->data;
+	char headers[1024];
+	int status = 500, rc;
+
+	headers[0] = '\0';
+	rc = pkg_answer(&j->pkg, j->peer_cn, cancelled ? PH_ERR_STATE : j->rc,
+	    &status, headers, sizeof(headers), &j->body);
+	pkg_respond(j->req, rc, status, headers, &j->body);
+	buf_free(&j->body);
+	free(j);
+}
+
+void
+agent_packages_handle(struct server *srv, struct http_request *req)
+{
+	const char *cn = req->conn != NULL ? conn_peer_cn(req->conn) : NULL;
+	struct agent_package pkg;
+	struct pkg_read *j;
+	struct buf body;
+	int status = 500, rc;
+
+	buf_init(&body, 64 << 10);
+	rc = pkg_lookup(srv, req->method, req->path, req->query, cn, &status,
+	    &body, &pkg);
+	if (rc != 0 || status != 0) {
+		pkg_respond(req, rc, status, "", &body);
+		buf_free(&body);
+		return;
+	}
 	buf_free(&body);
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		pkg_respond(req, PH_ERR_NOMEM, 500, "", &body);
+		return;
+	}
+	j->work.data = j;
+	j->req = req;
+	j->srv = srv;
+	j->pkg = pkg;
+	snprintf(j->peer_cn, sizeof(j->peer_cn), "%s", cn);
+	buf_init(&j->body, 64 << 10);
+	if (srv->loop == NULL || uv_queue_work(srv->loop, &j->work,
+	    pkg_read_work, pkg_read_after) != 0) {
+		pkg_read_work(&j->work);
+		pkg_read_after(&j->work, 0);
+	}
 }

@@ -903,9 +903,11 @@ api_ssm_send_command(const struct api_call *c, json_t *in, json_t *out,
 				    tg.v[i].id, tg.v[i].platform);
 				goto out;
 			}
+	/* cmddoc_render fails on a result over its size limit. */
 	if ((rendered = cmddoc_render(&doc, resolved)) == NULL) {
-		rc = api_error_set(err, 400, "InvalidDocument", "Document %s "
-		    "could not be rendered with these parameters.", doc.name);
+		rc = api_error_set(err, 400, "MaxDocumentSizeExceeded",
+		    "Document %s with these parameters is too large.",
+		    doc.name);
 		goto out;
 	}
 

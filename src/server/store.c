@@ -973,8 +973,9 @@ store_open_ex(struct store **out, const char *path, int flags, char *why,
 		goto fail;
 	/* One portholed owns this file: at start no agent is connected, so
 	 * an Online left by a crash is stale. */
-	if ((rc = st_exec(st, "UPDATE instances SET ping_status = "
-	    "'ConnectionLost' WHERE ping_status <> 'ConnectionLost'")) != 0)
+	if (!(flags & STORE_OPEN_SHARED) && (rc = st_exec(st, "UPDATE "
+	    "instances SET ping_status = 'ConnectionLost' WHERE ping_status "
+	    "<> 'ConnectionLost'")) != 0)
 		goto fail;
 	*out = st;
 	return 0;

@@ -12,6 +12,9 @@ struct store;
 int store_open(struct store **out, const char *path);
 
 #define STORE_OPEN_CREATE 0x1   /* create the database if it is missing */
+/* A command beside a running portholed (agent-package add): the
+ * instances' PingStatus is not reset to ConnectionLost. */
+#define STORE_OPEN_SHARED 0x2
 
 /* store_open with flags; without STORE_OPEN_CREATE a missing database is
  * PH_ERR_NOTFOUND. On failure why (if not NULL) gets the cause in words

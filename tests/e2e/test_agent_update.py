@@ -26,6 +26,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import threading
 import time
 import unittest
 
@@ -121,6 +122,43 @@ class UpdateBase(harness.ClusterTestCase):
                                  harness.tail(agent.log_path, 40),
                                  harness.tail(self.cluster.server_log, 40)))
 
+    def update_watched(self, agent, *params, timeout=120):
+        """update() through the AWS CLI while a thread polls the
+        instance's invocations with boto3 from before the command exists
+        (the CLI takes about a second to start): (final invocation,
+        statuses seen)."""
+        ssm = self.cluster.ssm()
+        seen = []
+        stop = threading.Event()
+        known = {i["CommandId"] for i in ssm.list_command_invocations(
+            InstanceId=agent.instance_id).get("CommandInvocations", [])}
+
+        def poll():
+            deadline = time.time() + timeout
+            while not stop.is_set() and time.time() < deadline:
+                try:
+                    r = ssm.list_command_invocations(
+                        InstanceId=agent.instance_id)
+                except Exception:  # noqa: BLE001 - keep polling
+                    r = {}
+                for inv in r.get("CommandInvocations", []):
+                    if inv["CommandId"] not in known and \
+                            (not seen or seen[-1] != inv["Status"]):
+                        seen.append(inv["Status"])
+                time.sleep(0.05)
+        t = threading.Thread(target=poll, daemon=True)
+        t.start()
+        try:
+            cid = self.update(agent, *params)
+            inv, later = self.watch(cid, agent, timeout)
+        finally:
+            stop.set()
+            t.join(10)
+        for st in later:
+            if not seen or seen[-1] != st:
+                seen.append(st)
+        return inv, seen
+
     def info(self, agent):
         return self.cluster.instance_info(agent.instance_id)
 
@@ -167,8 +205,7 @@ class SeedFlow(UpdateBase):
             self.assertIn("linux-", listing)
 
             before = sha256_file(a.binary())
-            cid = self.update(a)
-            inv, seen = self.watch(cid, a, 120)
+            inv, seen = self.update_watched(a)
             self.assertEqual(inv["Status"], "Success", (inv, seen))
             self.assertIn("InProgress", seen)
             self.assertIn("updated porthole-agent from %s to %s"
@@ -226,6 +263,19 @@ class Rollback(UpdateBase):
         self.publish(broken, "9.0.0.0")
         before = sha256_file(a.binary())
         cid = self.update(a, "version=9.0.0.0")
+        # While it waits, the watchdog holds none of the agent's sockets.
+        pidfile = os.path.join(a.state_dir, "update-watchdog.pid")
+        harness.wait_for(lambda: os.path.exists(pidfile), 30, 0.05,
+                         "the watchdog to start")
+        with open(pidfile) as f:
+            wpid = int(f.read())
+        fds = os.listdir("/proc/%d/fd" % wpid)
+        for fd in fds:
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (wpid, fd))
+            except OSError:
+                continue
+            self.assertFalse(link.startswith("socket:"), (fd, link))
         inv, seen = self.watch(cid, a, 120)
         self.assertEqual(inv["Status"], "Failed", (inv, seen))
         err = inv["StandardErrorContent"]

@@ -310,6 +310,55 @@ def cmddoc():
           b" name: a, inputs: {runCommand: [true, 1, ~, 0755]}}]}")
 
 
+def agent_job():
+    c = Corpus("agent_job")
+
+    def job(topic, content, job_id="aws.ssm.c-1.mi-0123456789abcdef0"):
+        return jb({"Content": content if isinstance(content, str) else
+                   jb(content).decode(), "JobId": job_id, "Topic": topic,
+                   "SchemaVersion": 1})
+    shell = {"schemaVersion": "1.2", "runtimeConfig": {
+        "aws:runShellScript": {"properties": [{
+            "id": "0.aws:runShellScript", "runCommand": ["echo hi", "id"],
+            "workingDirectory": "", "timeoutSeconds": "3600"}]}}}
+    steps = {"schemaVersion": "2.2", "mainSteps": [
+        {"action": "aws:runShellScript", "name": "lin",
+         "precondition": {"StringEquals": ["platformType", "Linux"]},
+         "inputs": {"runCommand": "echo {{ who }}"}},
+        {"action": "aws:runPowerShellScript", "name": "win",
+         "precondition": {"StringEquals": ["platformType", "Windows"]},
+         "inputs": {"runCommand": ["Write-Output hi"]}},
+        {"action": "aws:updateSsmAgent", "name": "up",
+         "inputs": {"agentName": "amazon-ssm-agent"}},
+        {"action": "aws:unknown", "name": "odd",
+         "precondition": {"Bogus": ["a", "b"]}}],
+        "parameters": {"who": {"type": "String", "default": "x"}}}
+    send = {"CommandId": "c-1", "DocumentName": "AWS-RunShellScript",
+            "DocumentContent": shell, "Parameters": {"commands": ["id"]},
+            "OutputS3BucketName": "bkt", "OutputS3KeyPrefix": "p",
+            "CloudWatchOutputEnabled": "false"}
+    c.add("send_v12", job("aws.ssm.sendCommand.test", send))
+    send2 = dict(send, DocumentContent=steps, CommandId="c-2")
+    c.add("send_v22", job("aws.ssm.sendCommand", send2))
+    c.add("send_lower_keys", jb({
+        "content": jb({"commandid": "c-3", "documentcontent": shell})
+        .decode(), "jobid": "aws.ssm.c-3.mi-1",
+        "topic": "aws.ssm.sendCommand"}))
+    c.add("cancel", job("aws.ssm.cancelCommand", {
+        "CancelMessageId": "aws.ssm.c-1.mi-0123456789abcdef0"},
+        job_id="aws.ssm.k-1.mi-0123456789abcdef0"))
+    c.add("bad_content", job("aws.ssm.sendCommand", "{not json"))
+    c.add("reply_ack", jb({"jobId": "aws.ssm.c-1.mi-1",
+                           "acknowledgedMessageId":
+                           "6ba7b810-9dad-11d1-80b4-00c04fd430c8"}))
+    c.add("stored_reply", jb({
+        "messageId": "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+        "commandId": "c-1", "final": True, "createdMs": CREATED_MS,
+        "payload": "{}"}))
+    c.add("utf8", "h\u00e9llo \u2603 ".encode() + b"\xff\xc0\x80\xed\xa0"
+          b"\x80\xf4\x90\x80\x80" + "\U0001f600".encode())
+
+
 SSM, KMS = 0, 1
 ADMIN, BOB, INSTANCE = 0, 2, 4
 SSM_ACTIONS = [
@@ -609,7 +658,8 @@ def record():
 
 def main():
     for gen in (clientmsg, sigv4, kms_policy, escape, client_proto,
-                agent_handshake, channel, documents, cmddoc, api, http, ws, gateway,
+                agent_handshake, channel, documents, cmddoc, agent_job, api,
+                http, ws, gateway,
                 record):
         gen()
 

@@ -615,6 +615,36 @@ test_send_errors(void **state)
 	}
 }
 
+/* Parameters that render a document over 1 MiB. */
+static void
+test_send_too_large(void **state)
+{
+	struct fx *f = *state;
+	struct api_error err;
+	size_t n = 0, i;
+	char *body, *v;
+	json_t *out;
+
+	body = malloc(2 << 20);
+	v = malloc(60001);
+	assert_non_null(body);
+	assert_non_null(v);
+	memset(v, 'a', 60000);
+	v[60000] = '\0';
+	n = (size_t)snprintf(body, 256, "{\"DocumentName\":"
+	    "\"AWS-RunShellScript\",\"InstanceIds\":[\"%s\"],"
+	    "\"Parameters\":{\"commands\":[", f->mi[0]);
+	for (i = 0; i < 20; i++)
+		n += (size_t)snprintf(body + n, (2 << 20) - n, "%s\"%s\"",
+		    i ? "," : "", v);
+	snprintf(body + n, (2 << 20) - n, "]}}");
+	out = run(f, "SendCommand", body, &err);
+	assert_null(out);
+	assert_string_equal(err.type, "MaxDocumentSizeExceeded");
+	free(body);
+	free(v);
+}
+
 static void
 test_access_denied(void **state)
 {
@@ -1049,6 +1079,7 @@ main(void)
 		T(test_send_instance_ids),
 		T(test_send_targets),
 		T(test_send_errors),
+		T(test_send_too_large),
 		T(test_access_denied),
 		T(test_get_invocation),
 		T(test_lists),

@@ -134,7 +134,8 @@ test_parse_garbage(void **state)
 		    "\"Content\":\"[1]\"}",
 		"{\"JobId\":\"aws.ssm.x.y\",\"Topic\":\"aws.ssm.sendCommand\","
 		    "\"Content\":\"{\\\"CommandId\\\":\\\"../etc\\\"}\"}",
-		"{\"JobId\":\"aws.ssm.x.y\",\"Topic\":\"aws.ssm.cancelCommand\","
+		"{\"JobId\":\"aws.ssm.x.y\","
+		    "\"Topic\":\"aws.ssm.cancelCommand\","
 		    "\"Content\":\"{\\\"CancelMessageId\\\":\\\"bogus\\\"}\"}",
 	};
 	struct cmdjob j;

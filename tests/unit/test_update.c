@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <jansson.h>
 #include <uv.h>
 
@@ -496,5 +497,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_step, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int rc;
+
+	/* As the agent's main does: libcurl and OpenSSL set up once, on
+	 * this thread, before the step downloads on the thread pool. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return rc;
 }
