@@ -20,6 +20,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "server/sink.h"
+#include "server/store.h"
 #include "server/store_commands.h"
 
 #define CO_PREFIX "/v1/command-output/"
@@ -257,7 +258,9 @@ commands_handle_output(struct commands *cm, struct http_request *req)
 	/* Only the invocation's instance sends its output; an unknown
 	 * command looks the same as somebody else's. */
 	cn = req->conn != NULL ? conn_peer_cn(req->conn) : NULL;
-	rc = cn != NULL ? store_invocation_get(srv->store, cmd_id, cn, &v) :
+	/* A deregistered instance's certificate delivers nothing. */
+	rc = cn != NULL && store_instance_active(srv->store, cn) == 0 ?
+	    store_invocation_get(srv->store, cmd_id, cn, &v) :
 	    PH_ERR_NOTFOUND;
 	if (rc == PH_ERR_NOTFOUND) {
 		log_limited(LOG_WARN, "command_output_refused",
