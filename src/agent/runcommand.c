@@ -456,11 +456,27 @@ runcommand_on_job(struct runcommand *rc, const struct clientmsg *m)
 	rc_start_command(rc, &job);
 }
 
+/* The command's final reply was acknowledged (or given up on): its
+ * directory may go, a marker and then the bound on kept directories. */
+static void
+rc_command_over(struct runcommand *rc, const char *command_id)
+{
+	char p[AGENT_PATH_MAX + 96];
+
+	if (!cmdjob_valid_command_id(command_id) ||
+	    rc_find(rc, command_id) != NULL)
+		return;
+	if (fmt(p, sizeof(p), "%s/%s/acked", rc->root, command_id) != 0)
+		return;
+	(void)agent_write_file_atomic(p, "", 0, 0600);
+	rc_prune(rc);
+}
+
 void
 runcommand_on_reply_ack(struct runcommand *rc, const struct clientmsg *m)
 {
 	struct cmdstore_reply r;
-	char job[CMDJOB_ID_MAX + 1], p[AGENT_PATH_MAX + 96];
+	char job[CMDJOB_ID_MAX + 1];
 	uint8_t id[16];
 
 	if (rc == NULL)
@@ -474,14 +490,8 @@ runcommand_on_reply_ack(struct runcommand *rc, const struct clientmsg *m)
 		log_debug("event=reply_ack_unknown job=%.80s", job);
 		return;
 	}
-	if (r.final && cmdjob_valid_command_id(r.command_id) &&
-	    rc_find(rc, r.command_id) == NULL) {
-		/* Acknowledged: the directory may go (a marker, then the
-		 * bound on kept directories). */
-		snprintf(p, sizeof(p), "%s/%s/acked", rc->root, r.command_id);
-		(void)agent_write_file_atomic(p, "", 0, 0600);
-		rc_prune(rc);
-	}
+	if (r.final)
+		rc_command_over(rc, r.command_id);
 	log_info("event=reply_acked command=%s final=%d", r.command_id,
 	    r.final);
 	free(r.payload);
@@ -503,6 +513,8 @@ rc_resend(struct runcommand *rc, int all)
 			log_warn("event=reply_expired command=%s",
 			    r[i].command_id);
 			(void)cmdstore_reply_delete(rc->root, r[i].id);
+			if (r[i].final)
+				rc_command_over(rc, r[i].command_id);
 			continue;
 		}
 		if (!all && now < r[i].created_ms + RC_RESEND_AFTER_MS)

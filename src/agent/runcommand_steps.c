@@ -193,8 +193,12 @@ rc_step_done(void *ud, const struct cmdexec_result *r)
 		    r->exit_code, NULL);
 		break;
 	default:
-		rc_set_result(res, r->exit_code == 0 ? "Success" : "Failed",
+		rc_set_result(res, r->exit_code == 0 ||
+		    r->exit_code == RC_EXIT_SUCCESS_STOP ? "Success" : "Failed",
 		    r->exit_code, NULL);
+		if (r->exit_code == RC_EXIT_SUCCESS_STOP ||
+		    r->exit_code == RC_EXIT_FAILURE_STOP)
+			c->exit_doc = 1;
 	}
 	log_info("event=step_done command=%s step=\"%s\" status=%s code=%d "
 	    "stdout_bytes=%llu stderr_bytes=%llu", c->job.command_id,
@@ -460,6 +464,15 @@ rc_run_next(struct rc_cmd *c)
 		if (c->cancelled) {
 			rc_set_result(&c->res[c->cur], "Cancelled", 1,
 			    "the command was cancelled before this step ran");
+			c->cur++;
+			continue;
+		}
+		if (c->exit_doc) {
+			/* AWS's agent: the document ends after 168/169. */
+			snprintf(msg, sizeof(msg), "Plugin with name %s and id "
+			    "%s skipped due to prior step with an exit "
+			    "condition", s->action, s->name);
+			rc_set_result(&c->res[c->cur], "Skipped", 0, msg);
 			c->cur++;
 			continue;
 		}
