@@ -702,6 +702,17 @@ test_run_shell(void **state)
 	/* The reply is on disk until acknowledged. */
 	snprintf(replies, sizeof(replies), "%s/commands/replies", e.dir);
 	assert_true(count_files(replies) >= 1);
+	/* Garbage jobs are acknowledged with the spec's codes. */
+	deliver(e.rc, MT_AGENT_JOB, "{\"JobId\":\"aws.ssm.g-1.mi-0123\","
+	    "\"Topic\":\"aws.ssm.sendCommand\",\"Content\":\"{oops\"}");
+	assert_int_equal(ack_code(&e.cap, "aws.ssm.g-1.mi-0123"),
+	    CMDJOB_ACK_PARSE_ERROR);
+	deliver(e.rc, MT_AGENT_JOB, "{\"JobId\":\"aws.ssm.g-2.mi-0123\","
+	    "\"Topic\":\"aws.ssm.sendCommand\",\"Content\":"
+	    "\"{\\\"CommandId\\\":\\\"g-2\\\",\\\"DocumentContent\\\":{}}\"}");
+	assert_int_equal(ack_code(&e.cap, "aws.ssm.g-2.mi-0123"),
+	    CMDJOB_ACK_INVALID_DOCUMENT);
+	deliver(e.rc, MT_AGENT_JOB, "\x01garbage");
 	/* The same job again: DuplicateCommand, nothing runs. */
 	run_job(e.rc, "c-ok", shell_doc("echo again", NULL));
 	assert_int_equal(ack_code(&e.cap, "aws.ssm.c-ok.mi-0123"),
@@ -755,7 +766,9 @@ test_run_success_and_steps(void **state)
 	doc = json_loads("{\"schemaVersion\":\"2.2\",\"mainSteps\":["
 	    "{\"action\":\"aws:runShellScript\",\"name\":\"nowd\",\"inputs\":"
 	    "{\"runCommand\":\"pwd\",\"workingDirectory\":\"/nonexistent/x\"}},"
-	    "{\"action\":\"aws:frobnicate\",\"name\":\"odd\"}]}", 0, NULL);
+	    "{\"action\":\"aws:frobnicate\",\"name\":\"odd\"},"
+	    "{\"action\":\"aws:runPowerShellScript\",\"name\":\"ps\","
+	    "\"inputs\":{\"runCommand\":[\"Write-Output 1\"]}}]}", 0, NULL);
 	run_job(e.rc, "c-bad", doc);
 	ct = wait_final(&e.loop, &e.cap, "c-bad", 20);
 	assert_string_equal(json_string_value(json_object_get(ct,
@@ -764,6 +777,10 @@ test_run_success_and_steps(void **state)
 	    "nowd"), "output")), "does not exist"));
 	assert_non_null(strstr(json_string_value(json_object_get(step_of(ct,
 	    "odd"), "output")), "aws:frobnicate"));
+	/* Without pwsh in PATH PowerShell steps fail saying so. */
+	if (system("command -v pwsh >/dev/null 2>&1") != 0)
+		assert_non_null(strstr(json_string_value(json_object_get(
+		    step_of(ct, "ps"), "output")), "pwsh"));
 	json_decref(ct);
 	env_close(&e, 1);
 }
