@@ -281,7 +281,10 @@ class Rollback(UpdateBase):
                          "the watchdog to start")
         with open(pidfile) as f:
             wpid = int(f.read())
-        fds = os.listdir("/proc/%d/fd" % wpid)
+        try:
+            fds = os.listdir("/proc/%d/fd" % wpid)
+        except FileNotFoundError:
+            fds = []    # already done: a very slow machine
         for fd in fds:
             try:
                 link = os.readlink("/proc/%d/fd/%s" % (wpid, fd))
