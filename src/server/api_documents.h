@@ -42,10 +42,11 @@ int api_documents_delete(const struct api_call *c, json_t *in, json_t *out,
     struct api_error *err);
 
 /* Check a document's content for its type: size (MaxDocumentSizeExceeded),
- * JSON syntax, and for Session documents every rule of the schema
- * (InvalidDocumentContent naming each violation, or
- * InvalidDocumentSchemaVersion). format is JSON, YAML or TEXT (NULL:
- * JSON). 0, or PH_ERR_INVALID with err set. */
+ * JSON or YAML syntax (YAML through libyaml, docyaml.h), and every rule of
+ * the Session or Command schema (InvalidDocumentContent naming each
+ * violation, or InvalidDocumentSchemaVersion; docs/documents.md). format
+ * is JSON, YAML or TEXT (NULL: JSON). 0, or PH_ERR_INVALID with err
+ * set. */
 int api_documents_check_content(const char *document_type,
     const char *format, const char *content, size_t len,
     struct api_error *err);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/err.h"
@@ -28,6 +29,9 @@
 #define CMD_MAX_PARAMS 200
 #define CMD_LIST_MAX 50
 #define CMD_PLUGIN_OUTPUT_MAX 2500
+/* Rows a filtered list reads from the store at a time: memory stays
+ * bounded however many commands there are. */
+#define CMD_SCAN_CHUNK 100
 /* Instances one tag target may resolve to. */
 #define CMD_MAX_RESOLVED 100000
 
@@ -429,24 +433,13 @@ struct cmd_targets {
 	size_t n, cap;
 };
 
-static int
-targets_has(const struct cmd_targets *t, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		if (strcmp(t->v[i].id, id) == 0)
-			return 1;
-	return 0;
-}
-
+/* No duplicates arrive here: InstanceIds has none (DuplicateInstanceId)
+ * and the tag scan visits each instance once. */
 static int
 targets_add(struct cmd_targets *t, const struct instance_rec *in)
 {
 	struct cmd_target *nv;
 
-	if (targets_has(t, in->id))
-		return 0;
 	if (t->n >= CMD_MAX_RESOLVED)
 		return PH_ERR_TOOBIG;
 	if (t->n == t->cap) {
@@ -910,9 +903,11 @@ api_ssm_send_command(const struct api_call *c, json_t *in, json_t *out,
 				    tg.v[i].id, tg.v[i].platform);
 				goto out;
 			}
+	/* cmddoc_render fails on a result over its size limit. */
 	if ((rendered = cmddoc_render(&doc, resolved)) == NULL) {
-		rc = api_error_set(err, 400, "InvalidDocument", "Document %s "
-		    "could not be rendered with these parameters.", doc.name);
+		rc = api_error_set(err, 400, "MaxDocumentSizeExceeded",
+		    "Document %s with these parameters is too large.",
+		    doc.name);
 		goto out;
 	}
 
@@ -1089,6 +1084,7 @@ struct cmd_list {
 	const struct cmd_filters *f;
 	json_t *arr;
 	int skip, limit, more, failed;
+	size_t seen;                  /* rows of this chunk */
 };
 
 static int
@@ -1097,6 +1093,7 @@ cmd_list_cb(void *arg, const struct command_rec *r)
 	struct cmd_list *l = arg;
 	json_t *o;
 
+	l->seen++;
 	if (l->f->stage != 0 && status_final(r->status) != (l->f->stage == 2))
 		return 0;
 	if (l->skip > 0) {
@@ -1175,15 +1172,24 @@ api_ssm_list_commands(const struct api_call *c, json_t *in, json_t *out,
 	l.f = &f;
 	l.limit = limit;
 	/* ExecutionStage is decided here, so the store pages only without
-	 * it. */
+	 * it; with it the rows are read a chunk at a time. */
 	if (f.stage == 0) {
 		q.offset = (size_t)offset;
 		q.limit = (size_t)limit + 1;
-	} else
+	} else {
 		l.skip = offset;
+		q.limit = CMD_SCAN_CHUNK;
+	}
 	if ((l.arr = json_array()) == NULL)
 		return api_error_internal(err, "list_commands", PH_ERR_NOMEM);
-	rc = store_command_query(c->srv->store, &q, cmd_list_cb, &l);
+	for (;;) {
+		l.seen = 0;
+		rc = store_command_query(c->srv->store, &q, cmd_list_cb, &l);
+		if (rc != 0 || l.failed || l.more || f.stage == 0 ||
+		    l.seen < CMD_SCAN_CHUNK)
+			break;
+		q.offset += CMD_SCAN_CHUNK;
+	}
 	if (rc != 0 || l.failed) {
 		json_decref(l.arr);
 		return api_error_internal(err, "list_commands",
@@ -1242,6 +1248,7 @@ struct inv_list {
 	int details;
 	json_t *arr;
 	int skip, limit, more, failed;
+	size_t seen;                  /* rows of this chunk */
 };
 
 static json_t *
@@ -1291,6 +1298,7 @@ inv_list_cb(void *arg, const struct invocation_rec *r)
 	const struct cmd_filters *f = l->f;
 	json_t *o;
 
+	l->seen++;
 	if (!l->have_cmd || strcmp(l->cmd.command_id, r->command_id) != 0) {
 		command_rec_clear(&l->cmd);
 		l->have_cmd = 0;
@@ -1332,6 +1340,7 @@ api_ssm_list_command_invocations(const struct api_call *c, json_t *in,
 	const char *cid, *iid;
 	struct api_v v;
 	json_t *det;
+	size_t chunk;
 	int rc, limit, offset;
 
 	api_v_init(&v);
@@ -1359,9 +1368,14 @@ api_ssm_list_command_invocations(const struct api_call *c, json_t *in,
 	if ((l.arr = json_array()) == NULL)
 		return api_error_internal(err, "list_command_invocations",
 		    PH_ERR_NOMEM);
-	/* Filters are applied here, so the store pages nothing. */
-	rc = store_invocation_query(c->srv->store, cid, iid, 0, 0,
-	    inv_list_cb, &l);
+	/* Filters are applied here: the rows are read a chunk at a time. */
+	for (chunk = 0;; chunk += CMD_SCAN_CHUNK) {
+		l.seen = 0;
+		rc = store_invocation_query(c->srv->store, cid, iid, chunk,
+		    CMD_SCAN_CHUNK, inv_list_cb, &l);
+		if (rc != 0 || l.failed || l.more || l.seen < CMD_SCAN_CHUNK)
+			break;
+	}
 	command_rec_clear(&l.cmd);
 	if (rc != 0 || l.failed) {
 		json_decref(l.arr);

@@ -539,8 +539,18 @@ audit_build(const struct audit_event *ev, const char *event_id,
 static json_t *
 audit_params(const struct audit_event *ev)
 {
-	if (ev->request != NULL)
-		return audit_redact(ev->request);
+	json_t *o;
+
+	if (ev->request != NULL) {
+		o = audit_redact(ev->request);
+		/* botocore marks SendCommand's Parameters sensitive (scripts
+		 * carry secrets); CloudTrail hides them. */
+		if (ev->name != NULL && strcmp(ev->name, "SendCommand") == 0 &&
+		    json_is_object(o) && json_object_get(o, "Parameters"))
+			json_object_set_new(o, "Parameters",
+			    json_string(AUDIT_HIDDEN));
+		return o;
+	}
 	if (ev->form != NULL || ev->form_len > 0)
 		return audit_form_params(ev->form, ev->form_len);
 	return NULL;

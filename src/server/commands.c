@@ -75,6 +75,7 @@ struct cm_inv {
 struct cm_invs {
 	struct cm_inv *v;
 	size_t n, cap;
+	int partial;              /* not all of them: no status from these */
 };
 
 static int64_t
@@ -674,13 +675,17 @@ cm_collect_inv(void *arg, const struct invocation_rec *v)
 	struct cm_invs *a = arg;
 	struct cm_inv *n;
 
-	if (a->n >= CM_MAX_INVOCATIONS)
+	if (a->n >= CM_MAX_INVOCATIONS) {
+		a->partial = 1;
 		return 1;
+	}
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 16;
 
-		if ((n = realloc(a->v, cap * sizeof(*n))) == NULL)
+		if ((n = realloc(a->v, cap * sizeof(*n))) == NULL) {
+			a->partial = 1;
 			return 1;
+		}
 		a->v = n;
 		a->cap = cap;
 	}
@@ -733,6 +738,12 @@ cm_update_command(struct commands *cm, struct command_rec *c,
 	struct command_rec before;
 	size_t i;
 
+	if (a->partial) {
+		log_limited(LOG_WARN, "commands_partial",
+		    "event=command_status_skipped command=%s invocations=%zu",
+		    c->command_id, a->n);
+		return;
+	}
 	memset(&t, 0, sizeof(t));
 	for (i = 0; i < a->n; i++)
 		commands_tally_add(&t, a->v[i].status, a->v[i].details,
@@ -767,7 +778,7 @@ cm_update_command(struct commands *cm, struct command_rec *c,
 static void
 cm_drive_rec(struct commands *cm, struct command_rec *c, int64_t now)
 {
-	struct cm_invs a = { NULL, 0, 0 };
+	struct cm_invs a = { NULL, 0, 0, 0 };
 	char job_id[160];
 	int conc, max_err, inflight = 0, errors = 0, online;
 	struct cm_mark *k;
@@ -1083,7 +1094,7 @@ int
 commands_cancel(struct commands *cm, const char *command_id,
     json_t *instance_ids)
 {
-	struct cm_invs a = { NULL, 0, 0 };
+	struct cm_invs a = { NULL, 0, 0, 0 };
 	struct command_rec c;
 	char job_id[160];
 	int64_t now = cm_now_ms();

@@ -172,6 +172,17 @@ class RunCommand(harness.ClusterTestCase):
         self.assertEqual(len(plugins), 1)
         self.assertIn("hello from root", plugins[0]["Output"])
         self.assertEqual(plugins[0]["ResponseCode"], 0)
+        # the audit trail has the call, without its Parameters (botocore
+        # marks them sensitive; CloudTrail hides them)
+        evs = [json.loads(e["CloudTrailEvent"]) for e in c.aws(
+            "cloudtrail", "lookup-events", "--lookup-attributes",
+            "AttributeKey=EventName,AttributeValue=SendCommand")["Events"]]
+        params = [(ev.get("requestParameters") or {}).get("Parameters")
+                  for ev in evs]
+        self.assertIn("HIDDEN_DUE_TO_SECURITY_REASONS", params)
+        self.assertEqual(set(params) - {None},
+                         {"HIDDEN_DUE_TO_SECURITY_REASONS"})
+        self.assertNotIn("hello from", json.dumps(evs))
         # the CLI's paging over list-commands
         out = c.aws("ssm", "list-commands", "--max-items", "1")
         self.assertEqual(len(out["Commands"]), 1)
@@ -202,8 +213,10 @@ class RunCommand(harness.ClusterTestCase):
     def test_boto3_targets_and_lists(self):
         ssm = self.ssm()
         web, db = self.web.instance_id, self.db.instance_id
+        doc = ssm.describe_document(Name="AWS-RunShellScript")["Document"]
         cmd = self.send(["echo tag"], targets=[
-            {"Key": "tag:Role", "Values": ["web"]}])
+            {"Key": "tag:Role", "Values": ["web"]}],
+            DocumentHash=doc["Hash"], DocumentHashType="Sha256")
         self.assertEqual(cmd["TargetCount"], 1)
         self.assertEqual(cmd["Targets"],
                          [{"Key": "tag:Role", "Values": ["web"]}])
@@ -249,6 +262,11 @@ class RunCommand(harness.ClusterTestCase):
         self.assertIn(cmd["CommandId"], seen)
         self.assertIn(both["CommandId"], seen)
         self.assertEqual(len(seen), len(set(seen)))
+        self.assertClientError("InvalidDocument", ssm.send_command,
+                               DocumentName="AWS-RunShellScript",
+                               InstanceIds=[web],
+                               Parameters={"commands": ["true"]},
+                               DocumentHash="0" * 64)
         # cancelling a finished command changes nothing
         self.assertEqual(
             {k: v for k, v in ssm.cancel_command(

@@ -717,6 +717,42 @@ test_garbage(void **state)
 	    "\"inputs\":{\"runCommand\":\"x\"}}]}", "2.2");
 }
 
+static void
+test_docyaml_scalars(void **state)
+{
+	static const char y[] =
+	    "s: '1'\nq: \"true\"\ni: 42\nn: -7\np: +5\nz: 0\noct: 0755\n"
+	    "f: 2.2\nt: true\nF: False\nnull1: ~\nnull2:\nnull3: null\n"
+	    "tagged: !!str 12\nflow: {a: [1, b]}\nbig: 99999999999999999999\n"
+	    "block: |\n  two\n  lines\n";
+	static const char want[] =
+	    "{\"s\":\"1\",\"q\":\"true\",\"i\":42,\"n\":-7,\"p\":5,\"z\":0,"
+	    "\"oct\":\"0755\",\"f\":\"2.2\",\"t\":true,\"F\":false,"
+	    "\"null1\":null,\"null2\":null,\"null3\":null,\"tagged\":\"12\","
+	    "\"flow\":{\"a\":[1,\"b\"]},\"big\":\"99999999999999999999\","
+	    "\"block\":\"two\\nlines\\n\"}";
+	char why[160];
+	json_t *got, *w = load(want);
+
+	(void)state;
+	got = docyaml_load(y, sizeof(y) - 1, why, sizeof(why));
+	if (got == NULL)
+		fail_msg("docyaml: %s", why);
+	if (!json_equal(got, w)) {
+		char *d = json_dumps(got, JSON_COMPACT);
+
+		fail_msg("got %s", d);
+	}
+	json_decref(got);
+	json_decref(w);
+	/* JSON text is YAML too (older porthole stored YAML that way). */
+	got = docyaml_load(want, sizeof(want) - 1, why, sizeof(why));
+	assert_non_null(got);
+	json_decref(got);
+	assert_null(docyaml_load("a: *x\n", 6, why, sizeof(why)));
+	assert_non_null(strstr(why, "line 1"));
+}
+
 int
 main(void)
 {
@@ -730,6 +766,7 @@ main(void)
 		T(test_versions),
 		T(test_yaml),
 		T(test_garbage),
+		cmocka_unit_test(test_docyaml_scalars),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

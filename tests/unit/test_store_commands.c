@@ -91,7 +91,8 @@ make_command(struct store *st, const char *id, const char *doc,
 		    "mi-0000000000000000%zu", i);
 		snprintf(names[i], sizeof(names[i]), "host%zu", i);
 		inv[i].instance_name = names[i];
-		inv[i].seq = (int)(n - 1 - i);   /* reverse: seq decides order */
+		/* reverse: seq decides the order */
+		inv[i].seq = (int)(n - 1 - i);
 		inv[i].requested_ms = when;
 		inv[i].response_code = -1;
 	}
