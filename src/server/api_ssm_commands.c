@@ -28,6 +28,9 @@
 #define CMD_MAX_PARAMS 200
 #define CMD_LIST_MAX 50
 #define CMD_PLUGIN_OUTPUT_MAX 2500
+/* Rows a filtered list reads from the store at a time: memory stays
+ * bounded however many commands there are. */
+#define CMD_SCAN_CHUNK 100
 /* Instances one tag target may resolve to. */
 #define CMD_MAX_RESOLVED 100000
 
@@ -493,7 +496,8 @@ target_matches(json_t *t, const struct instance_rec *in, json_t *tags)
 		if (val == NULL)
 			continue;
 		if (strcmp(key, "InstanceIds") == 0) {
-			if (strcmp(val, in->id) == 0)
+			/* "*": every managed instance, as AWS has it */
+			if (strcmp(val, in->id) == 0 || strcmp(val, "*") == 0)
 				return 1;
 		} else if (strcmp(key, "tag-key") == 0) {
 			if (json_object_get(tags, val) != NULL)
@@ -1088,6 +1092,7 @@ struct cmd_list {
 	const struct cmd_filters *f;
 	json_t *arr;
 	int skip, limit, more, failed;
+	size_t seen;                  /* rows of this chunk */
 };
 
 static int
@@ -1096,6 +1101,7 @@ cmd_list_cb(void *arg, const struct command_rec *r)
 	struct cmd_list *l = arg;
 	json_t *o;
 
+	l->seen++;
 	if (l->f->stage != 0 && status_final(r->status) != (l->f->stage == 2))
 		return 0;
 	if (l->skip > 0) {
@@ -1174,15 +1180,24 @@ api_ssm_list_commands(const struct api_call *c, json_t *in, json_t *out,
 	l.f = &f;
 	l.limit = limit;
 	/* ExecutionStage is decided here, so the store pages only without
-	 * it. */
+	 * it; with it the rows are read a chunk at a time. */
 	if (f.stage == 0) {
 		q.offset = (size_t)offset;
 		q.limit = (size_t)limit + 1;
-	} else
+	} else {
 		l.skip = offset;
+		q.limit = CMD_SCAN_CHUNK;
+	}
 	if ((l.arr = json_array()) == NULL)
 		return api_error_internal(err, "list_commands", PH_ERR_NOMEM);
-	rc = store_command_query(c->srv->store, &q, cmd_list_cb, &l);
+	for (;;) {
+		l.seen = 0;
+		rc = store_command_query(c->srv->store, &q, cmd_list_cb, &l);
+		if (rc != 0 || l.failed || l.more || f.stage == 0 ||
+		    l.seen < CMD_SCAN_CHUNK)
+			break;
+		q.offset += CMD_SCAN_CHUNK;
+	}
 	if (rc != 0 || l.failed) {
 		json_decref(l.arr);
 		return api_error_internal(err, "list_commands",
@@ -1241,6 +1256,7 @@ struct inv_list {
 	int details;
 	json_t *arr;
 	int skip, limit, more, failed;
+	size_t seen;                  /* rows of this chunk */
 };
 
 static json_t *
@@ -1290,6 +1306,7 @@ inv_list_cb(void *arg, const struct invocation_rec *r)
 	const struct cmd_filters *f = l->f;
 	json_t *o;
 
+	l->seen++;
 	if (!l->have_cmd || strcmp(l->cmd.command_id, r->command_id) != 0) {
 		command_rec_clear(&l->cmd);
 		l->have_cmd = 0;
@@ -1331,6 +1348,7 @@ api_ssm_list_command_invocations(const struct api_call *c, json_t *in,
 	const char *cid, *iid;
 	struct api_v v;
 	json_t *det;
+	size_t chunk;
 	int rc, limit, offset;
 
 	api_v_init(&v);
@@ -1358,9 +1376,14 @@ api_ssm_list_command_invocations(const struct api_call *c, json_t *in,
 	if ((l.arr = json_array()) == NULL)
 		return api_error_internal(err, "list_command_invocations",
 		    PH_ERR_NOMEM);
-	/* Filters are applied here, so the store pages nothing. */
-	rc = store_invocation_query(c->srv->store, cid, iid, 0, 0,
-	    inv_list_cb, &l);
+	/* Filters are applied here: the rows are read a chunk at a time. */
+	for (chunk = 0;; chunk += CMD_SCAN_CHUNK) {
+		l.seen = 0;
+		rc = store_invocation_query(c->srv->store, cid, iid, chunk,
+		    CMD_SCAN_CHUNK, inv_list_cb, &l);
+		if (rc != 0 || l.failed || l.more || l.seen < CMD_SCAN_CHUNK)
+			break;
+	}
 	command_rec_clear(&l.cmd);
 	if (rc != 0 || l.failed) {
 		json_decref(l.arr);
@@ -1415,7 +1438,11 @@ api_ssm_get_command_invocation(const struct api_call *c, json_t *in,
 	plugins = json_or(r.plugins_json, json_array());
 	if (plugin != NULL) {
 		json_array_foreach(plugins, i, x) {
+			/* The step's name, or its plugin's (aws:...). */
 			name = json_string_value(json_object_get(x, "Name"));
+			if (name == NULL || strcmp(name, plugin) != 0)
+				name = json_string_value(json_object_get(x,
+				    "PluginName"));
 			if (name != NULL && strcmp(name, plugin) == 0) {
 				p = x;
 				break;

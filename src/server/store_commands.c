@@ -547,8 +547,8 @@ store_invocation_query(struct store *st, const char *command_id,
 		rc = st_prep(st, "SELECT " INV_COLUMNS " FROM "
 		    "command_invocations WHERE (?2 IS NULL OR "
 		    "instance_id = ?2) AND (?1 IS NULL OR command_id = ?1) "
-		    "ORDER BY requested_ms DESC, command_id DESC "
-		    "LIMIT ?3 OFFSET ?4", &s);
+		    "ORDER BY requested_ms DESC, command_id DESC, seq, "
+		    "instance_id LIMIT ?3 OFFSET ?4", &s);
 	if (rc != 0)
 		return rc;
 	st_text(s, 1, command_id);

@@ -107,7 +107,7 @@ class CommandDispatch(harness.ClusterTestCase):
         marker = "sleep 2938"
         script = ["(%s; echo never) &" % marker, "%s" % marker,
                   "echo not-reached"]
-        cid = self.send({"commands": script, "executionTimeout": ["3"]})
+        cid = self.send({"commands": script, "executionTimeout": ["5"]})
         inv = self.wait_invocation(cid, FINAL, 60)
         self.assertEqual((inv["Status"], inv["StatusDetails"]),
                          ("TimedOut", "ExecutionTimedOut"), inv)

@@ -202,8 +202,10 @@ class RunCommand(harness.ClusterTestCase):
     def test_boto3_targets_and_lists(self):
         ssm = self.ssm()
         web, db = self.web.instance_id, self.db.instance_id
+        doc = ssm.describe_document(Name="AWS-RunShellScript")["Document"]
         cmd = self.send(["echo tag"], targets=[
-            {"Key": "tag:Role", "Values": ["web"]}])
+            {"Key": "tag:Role", "Values": ["web"]}],
+            DocumentHash=doc["Hash"], DocumentHashType="Sha256")
         self.assertEqual(cmd["TargetCount"], 1)
         self.assertEqual(cmd["Targets"],
                          [{"Key": "tag:Role", "Values": ["web"]}])
@@ -249,6 +251,11 @@ class RunCommand(harness.ClusterTestCase):
         self.assertIn(cmd["CommandId"], seen)
         self.assertIn(both["CommandId"], seen)
         self.assertEqual(len(seen), len(set(seen)))
+        self.assertClientError("InvalidDocument", ssm.send_command,
+                               DocumentName="AWS-RunShellScript",
+                               InstanceIds=[web],
+                               Parameters={"commands": ["true"]},
+                               DocumentHash="0" * 64)
         # cancelling a finished command changes nothing
         self.assertEqual(
             {k: v for k, v in ssm.cancel_command(

@@ -359,6 +359,13 @@ test_send_targets(void **state)
 	assert_int_equal(iget(json_object_get(out, "Command"), "TargetCount"),
 	    1);
 	json_decref(out);
+	/* InstanceIds=*: all of them */
+	out = send_ok(f, "{\"DocumentName\":\"AWS-RunShellScript\","
+	    "\"Targets\":[{\"Key\":\"InstanceIds\",\"Values\":[\"*\"]}],"
+	    "\"Parameters\":{\"commands\":[\"true\"]}}", id);
+	assert_int_equal(iget(json_object_get(out, "Command"), "TargetCount"),
+	    NINST);
+	json_decref(out);
 	/* nothing matches: done at once */
 	out = send_ok(f, "{\"DocumentName\":\"AWS-RunShellScript\","
 	    "\"Targets\":[{\"Key\":\"tag:role\",\"Values\":[\"none\"]}],"
@@ -858,6 +865,111 @@ test_lists(void **state)
 	json_decref(ok(f, "ListCommands", "{\"Whatever\":{\"x\":[1]}}"));
 }
 
+/* More rows than one chunk of the filtered scans: pages are whole and
+ * nothing is seen twice. */
+static void
+test_lists_many(void **state)
+{
+	struct fx *f = *state;
+	struct invocation_rec *inv;
+	struct command_rec c;
+	char body[256], tok[64];
+	json_t *out, *l, *seen;
+	int i, pages;
+
+	inv = calloc(130, sizeof(*inv));
+	assert_non_null(inv);
+	seen = json_object();
+	for (i = 0; i < 130; i++) {
+		memset(&c, 0, sizeof(c));
+		snprintf(c.command_id, sizeof(c.command_id),
+		    "00000000-0000-4000-8000-%012d", i);
+		c.document_name = (char *)"AWS-RunShellScript";
+		c.requested_ms = T0 + (i % 7);   /* ties on the time */
+		c.expires_ms = T0 + 3600000;
+		c.timeout_seconds = 3600;
+		snprintf(c.status, sizeof(c.status), "%s",
+		    i % 2 ? "Success" : "InProgress");
+		snprintf(inv[i].instance_id, sizeof(inv[i].instance_id),
+		    "mi-%017d", i);
+		inv[i].seq = i;
+		inv[i].requested_ms = T0;
+		inv[i].response_code = -1;
+		snprintf(inv[i].status, sizeof(inv[i].status), "%s",
+		    i % 3 ? "Pending" : "Success");
+		assert_int_equal(store_command_create(f->srv.store, &c, NULL,
+		    0), 0);
+	}
+	{
+		/* one more command, with 130 invocations */
+		struct command_rec nc;
+
+		memset(&nc, 0, sizeof(nc));
+		snprintf(nc.command_id, sizeof(nc.command_id),
+		    "00000000-0000-4000-8000-999999999999");
+		nc.document_name = (char *)"AWS-RunShellScript";
+		nc.requested_ms = T0 - 1;
+		snprintf(nc.status, sizeof(nc.status), "InProgress");
+		for (i = 0; i < 130; i++)
+			snprintf(inv[i].command_id, sizeof(inv[i].command_id),
+			    "%s", nc.command_id);
+		assert_int_equal(store_command_create(f->srv.store, &nc, inv,
+		    130), 0);
+	}
+	free(inv);
+
+	/* invocations: Status filter, 50 a page */
+	tok[0] = '\0';
+	for (pages = 0; pages < 10; pages++) {
+		snprintf(body, sizeof(body), "{\"Filters\":[{\"key\":"
+		    "\"Status\",\"value\":\"Pending\"}]%s%s%s}",
+		    tok[0] ? ",\"NextToken\":\"" : "", tok, tok[0] ? "\"" : "");
+		out = ok(f, "ListCommandInvocations", body);
+		l = json_object_get(out, "CommandInvocations");
+		for (i = 0; i < (int)json_array_size(l); i++) {
+			const char *mi = sget(json_array_get(l, (size_t)i),
+			    "InstanceId");
+
+			assert_null(json_object_get(seen, mi));
+			json_object_set_new(seen, mi, json_true());
+		}
+		snprintf(tok, sizeof(tok), "%s", json_string_value(
+		    json_object_get(out, "NextToken")) ?
+		    json_string_value(json_object_get(out, "NextToken")) : "");
+		json_decref(out);
+		if (tok[0] == '\0')
+			break;
+	}
+	/* 130 minus every third (Success) */
+	assert_int_equal(json_object_size(seen), 130 - 44);
+	json_object_clear(seen);
+	/* commands: ExecutionStage, 50 a page */
+	tok[0] = '\0';
+	for (pages = 0; pages < 10; pages++) {
+		snprintf(body, sizeof(body), "{\"Filters\":[{\"key\":"
+		    "\"ExecutionStage\",\"value\":\"Executing\"}]%s%s%s}",
+		    tok[0] ? ",\"NextToken\":\"" : "", tok, tok[0] ? "\"" : "");
+		out = ok(f, "ListCommands", body);
+		l = json_object_get(out, "Commands");
+		for (i = 0; i < (int)json_array_size(l); i++) {
+			const char *id = sget(json_array_get(l, (size_t)i),
+			    "CommandId");
+
+			assert_null(json_object_get(seen, id));
+			json_object_set_new(seen, id, json_true());
+		}
+		snprintf(tok, sizeof(tok), "%s", json_string_value(
+		    json_object_get(out, "NextToken")) ?
+		    json_string_value(json_object_get(out, "NextToken")) : "");
+		json_decref(out);
+		if (tok[0] == '\0')
+			break;
+	}
+	/* 65 even ones and the one with the invocations */
+	assert_int_equal(json_object_size(seen), 66);
+	json_decref(seen);
+}
+
 static void
 test_cancel(void **state)
 {
@@ -921,6 +1033,7 @@ main(void)
 		T(test_access_denied),
 		T(test_get_invocation),
 		T(test_lists),
+		T(test_lists_many),
 		T(test_cancel),
 	};
 

@@ -65,7 +65,7 @@ make_command(struct store *st, const char *id, const char *doc,
 {
 	struct invocation_rec inv[4];
 	struct command_rec c;
-	char names[4][16];
+	char names[4][32];
 	size_t i;
 
 	assert_true(n <= 4);
