@@ -3,8 +3,9 @@
  * step's whole stdout or stderr; it is kept as a local file and queued
  * through the sink for the command's OutputS3BucketName under AWS's key
  * layout, <prefix>/<CommandId>/<InstanceId>/<plugin>/<step>/<stream>,
- * the plugin and step without their colons (aws:runShellScript becomes
- * awsrunShellScript). A separate module from the dispatcher so the
+ * the plugin without its colon (aws:runShellScript becomes
+ * awsrunShellScript) and the step of a 1.2 document, named by its
+ * plugin, "0.awsrunShellScript". A separate module from the dispatcher so the
  * gateway does not pull in the sink. */
 #include "server/commands.h"
 
@@ -166,8 +167,8 @@ co_plugin_of(const char *plugins_json, const char *step, char *out,
 
 /* Point the step (and the invocation) at the object. */
 static int
-co_set_url(struct invocation_rec *v, const char *step, int is_err,
-    const char *url)
+co_set_url(struct invocation_rec *v, const char *step, const char *plugin,
+    int is_err, const char *url)
 {
 	json_error_t jerr;
 	json_t *a, *p;
@@ -175,6 +176,7 @@ co_set_url(struct invocation_rec *v, const char *step, int is_err,
 	char **dst = is_err ? &v->stderr_url : &v->stdout_url;
 	char *s;
 	size_t i;
+	int found = 0;
 
 	if ((s = strdup(url)) == NULL)
 		return PH_ERR_NOMEM;
@@ -184,10 +186,20 @@ co_set_url(struct invocation_rec *v, const char *step, int is_err,
 	    NULL;
 	json_array_foreach(a, i, p) {
 		n = json_string_value(json_object_get(p, "Name"));
-		if (n != NULL && strcmp(n, step) == 0)
+		if (n != NULL && strcmp(n, step) == 0) {
 			json_object_set_new(p, is_err ? "StandardErrorUrl" :
 			    "StandardOutputUrl", json_string(url));
+			found = 1;
+		}
 	}
+	/* The agent uploads before its reply names the step: the step's
+	 * place is kept with its URL, and the reply fills in the rest. */
+	if (!found && json_is_array(a) && (p = json_pack("{s:s, s:s, s:s, "
+	    "s:s, s:i, s:s, s:s}", "Name", step, "PluginName", plugin,
+	    "Status", "InProgress", "StatusDetails", "InProgress",
+	    "ResponseCode", -1, "StandardOutputUrl", is_err ? "" : url,
+	    "StandardErrorUrl", is_err ? url : "")) != NULL)
+		json_array_append_new(a, p);
 	if (json_is_array(a) && (s = json_dumps(a, JSON_COMPACT)) != NULL) {
 		free(v->plugins_json);
 		v->plugins_json = s;
@@ -201,7 +213,7 @@ commands_handle_output(struct commands *cm, struct http_request *req)
 {
 	char cmd_id[STORE_COMMAND_ID_SIZE], step[CO_STEP_MAX + 1];
 	char plugin[CO_STEP_MAX + 1], pdir[CO_STEP_MAX + 1];
-	char sdir[CO_STEP_MAX + 1], sfile[CO_STEP_MAX + 1];
+	char sdir[CO_STEP_MAX + 3], sfile[CO_STEP_MAX + 1];
 	char dir[700], path[1024], key[1100], url[2048], id[128];
 	const char *cn, *rest, *s1, *s2, *stream, *prefix;
 	struct invocation_rec v;
@@ -272,7 +284,14 @@ commands_handle_output(struct commands *cm, struct http_request *req)
 	}
 	co_plugin_of(v.plugins_json, step, plugin, sizeof(plugin));
 	co_strip_colons(pdir, sizeof(pdir), plugin);
-	co_strip_colons(sdir, sizeof(sdir), step);
+	/* A schemaVersion 1.2 document's steps are its plugins: AWS files
+	 * them as "0.awsrunShellScript" (the property's index); a 2.x
+	 * step goes under its name. */
+	if (strchr(step, ':') != NULL) {
+		co_strip_colons(sfile, sizeof(sfile), step);
+		snprintf(sdir, sizeof(sdir), "0.%s", sfile);
+	} else
+		snprintf(sdir, sizeof(sdir), "%s", step);
 	snprintf(sfile, sizeof(sfile), "%s", step);
 	for (i = 0; sfile[i] != '\0'; i++)
 		if (sfile[i] == ':')
@@ -302,7 +321,7 @@ commands_handle_output(struct commands *cm, struct http_request *req)
 	rc = sink_enqueue_object(srv->sink, id, c.output_s3_bucket, key, path,
 	    url, sizeof(url));
 	if (rc == 0)
-		rc = co_set_url(&v, step, is_err, url);
+		rc = co_set_url(&v, step, plugin, is_err, url);
 	if (rc == 0)
 		rc = store_invocation_update(srv->store, &v);
 	if (rc != 0) {

@@ -103,6 +103,24 @@ class CommandDispatch(harness.ClusterTestCase):
         cmd = self.wait_command(cid)
         self.assertEqual((cmd["Status"], cmd["ErrorCount"]), ("Failed", 1))
 
+    def test_output_to_bucket(self):
+        cid = self.send({"commands": ["echo to-the-bucket"]},
+                        "--output-s3-bucket-name", "porthole-e2e-out",
+                        "--output-s3-key-prefix", "runs")
+        self.wait_invocation(cid, FINAL, 60)
+        want = "runs/%s/%s/awsrunShellScript/0.awsrunShellScript/stdout" % (
+            cid, self.target)
+        inv = harness.wait_for(
+            lambda: (lambda i: i if i and i["StandardOutputUrl"] else None)(
+                self.invocation(cid)), 20, 0.5, "StandardOutputUrl")
+        self.assertTrue(inv["StandardOutputUrl"].endswith(want), inv)
+        self.assertIn("porthole-e2e-out", inv["StandardOutputUrl"])
+        det = self.cluster.aws("ssm", "list-command-invocations",
+                               "--command-id", cid, "--details")
+        plugin = det["CommandInvocations"][0]["CommandPlugins"][0]
+        self.assertTrue(plugin["StandardOutputUrl"].endswith(want), plugin)
+        self.assertEqual(plugin["OutputS3BucketName"], "porthole-e2e-out")
+
     def test_execution_timeout_kills_process_tree(self):
         marker = "sleep 2938"
         script = ["(%s; echo never) &" % marker, "%s" % marker,
@@ -580,7 +598,7 @@ class DispatchRules(harness.ClusterTestCase):
                                    cert=(a.cert, a.key))
         self.assertEqual(st, 200, body)
         self.assertEqual(body["Key"], "runs/%s/%s/awsrunShellScript/"
-                         "awsrunShellScript/stdout" % (cid, a.iid))
+                         "0.awsrunShellScript/stdout" % (cid, a.iid))
         self.assertIn("porthole-e2e-out", body["Url"])
         self.assertEqual(self.inv(cid, a.iid)["StandardOutputUrl"],
                          body["Url"])
