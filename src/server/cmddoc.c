@@ -388,8 +388,12 @@ cmddoc_pattern_cost_ok(const char *p)
 			cur++;
 			last = 1;
 			break;
-		case '*':
 		case '+':
+			/* a+ compiles as a a*: the atom twice. */
+			cur += last;
+			last *= 2;
+			break;
+		case '*':
 		case '?':
 			break;
 		case '|':

@@ -676,6 +676,9 @@ test_garbage(void **state)
 	assert_false(cmddoc_pattern_ok("(((((((((((((((((((((((((((((((((("
 	    "a))))))))))))))))))))))))))))))))))"));
 	assert_false(cmddoc_pattern_ok("[a-"));
+	/* Stacked + doubles what glibc compiles (a fuzzing find). */
+	assert_false(cmddoc_pattern_ok("()2++++++++++++++++++++++++++++++"));
+	assert_true(cmddoc_pattern_ok("^[a-z]+(,[a-z]+)*$"));
 	assert_false(cmddoc_pattern_ok(NULL));
 	expect_bad_doc(f, "costly regex", "JSON", "{\"schemaVersion\":\"2.2\","
 	    "\"parameters\":{\"p\":{\"type\":\"String\",\"allowedPattern\":"
