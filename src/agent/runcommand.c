@@ -234,7 +234,10 @@ rc_stream_closed(uv_handle_t *h)
 	struct rc_cmd *c = h->data;
 	struct runcommand *rc = c->rc;
 
-	rc_cmd_free(c);
+	if (c->orphan == 1)
+		c->rc = NULL; /* rc_update_done frees it */
+	else
+		rc_cmd_free(c);
 	rc->handles--;
 	rc_maybe_stopped(rc);
 }
@@ -247,6 +250,8 @@ rc_cmd_release(struct rc_cmd *c)
 	if (c->stream_open) {
 		c->stream_open = 0;
 		uv_close((uv_handle_t *)&c->stream, rc_stream_closed);
+	} else if (c->orphan == 1) {
+		c->rc = NULL; /* rc_update_done frees it */
 	} else {
 		rc_cmd_free(c);
 	}
@@ -650,7 +655,9 @@ runcommand_shutdown(struct runcommand *rc, void (*on_stopped)(void *),
 		}
 		if (c->in_update) {
 			/* Left running on disk: update_confirm reports it
-			 * after the restart. */
+			 * after the restart. The update still holds c: it
+			 * outlives rc and its done callback frees it. */
+			c->orphan = 1;
 			rc_cmd_release(c);
 			continue;
 		}

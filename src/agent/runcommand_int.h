@@ -58,6 +58,7 @@ struct rc_cmd {
 	char dir[AGENT_PATH_MAX];
 	struct cmdexec *exec;
 	int in_update;
+	int orphan;      /* the agent stopped inside aws:updateSsmAgent */
 	int cancelled;
 	int exit_doc;              /* a step exited 168/169: skip the rest */
 	int uploading;

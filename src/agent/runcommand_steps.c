@@ -443,6 +443,15 @@ rc_update_done(void *ud, const struct update_result *r)
 		    c->job.command_id);
 		return;
 	}
+	if (c->orphan) {
+		/* The agent stopped meanwhile: the state on disk still says
+		 * running, the next start reports it. */
+		if (c->rc == NULL)
+			rc_cmd_free(c);
+		else
+			c->orphan = 2; /* freed when its timer closes */
+		return;
+	}
 	c->in_update = 0;
 	rc_write_outputs(c, c->cur, r->stdout_text, r->stderr_text);
 	rc_set_result(&c->res[c->cur], r->status, r->code, NULL);
