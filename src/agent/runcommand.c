@@ -364,6 +364,10 @@ fail:
 		    "aws:runDocument");
 		c->steps[0].inputs = json_object();
 	}
+	if (c->res == NULL) {
+		rc_cmd_release(c);
+		return;
+	}
 	rc_set_result(&c->res[0], "Failed", 1, err);
 	c->cur = c->nsteps;
 	rc_final(c);
