@@ -529,6 +529,39 @@ class DispatchRules(harness.ClusterTestCase):
         self.wait_inv(cid, a.iid, ("Cancelled",))
         self.wait_cmd(cid, ("Cancelled",))
 
+    def test_cancel_one_instance(self):
+        a, b = self.fakes[0], self.fakes[1]
+        cid = self.send([a.iid, b.iid])
+        ja, jb = a.wait_job(cid), b.wait_job(cid)
+        a.ack(ja)
+        b.ack(jb)
+        self.wait_inv(cid, b.iid, ("InProgress",))
+        self.cluster.aws("ssm", "cancel-command", "--command-id", cid,
+                         "--instance-ids", b.iid)
+        self.assertEqual(self.inv(cid, b.iid)["Status"], "Cancelling")
+        self.assertEqual(self.inv(cid, a.iid)["Status"], "InProgress")
+        self.assertEqual(a.jobs(cid, 1, topic="aws.ssm.cancelCommand"), [])
+        b.wait_job(cid, topic="aws.ssm.cancelCommand")
+        b.wait_reply_ack(b.reply(jb["json"]["JobId"], "Cancelled"))
+        a.wait_reply_ack(a.reply(ja["json"]["JobId"], "Success"))
+        self.wait_inv(cid, a.iid, ("Success",))
+        self.wait_inv(cid, b.iid, ("Cancelled",))
+        self.wait_cmd(cid, ("Cancelled",))
+
+    def test_sent_but_never_acked_times_out(self):
+        a = self.fakes[2]
+        cid = self.send([a.iid], "--timeout-seconds", "30")
+        job = a.wait_job(cid)
+        i = self.wait_inv(cid, a.iid, ("TimedOut",), timeout=45)
+        self.assertEqual(i["StatusDetails"], "DeliveryTimedOut")
+        # A late ack changes nothing, and a late reply is acked, dropped.
+        a.ack(job)
+        a.wait_reply_ack(a.reply(job["json"]["JobId"], "Success"))
+        time.sleep(1)
+        self.assertEqual(self.inv(cid, a.iid)["Status"], "TimedOut")
+        cmd = self.wait_cmd(cid, ("TimedOut",))
+        self.assertEqual(cmd["DeliveryTimedOutCount"], 1)
+
     def test_garbage_acks_and_replies(self):
         cl = self.cluster
         a, b = self.fakes[0], self.fakes[1]
