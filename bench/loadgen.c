@@ -753,8 +753,8 @@ main(int argc, char **argv)
 				fprintf(stderr, "porthole-loadgen: %s\n", err);
 				goto out;
 			}
-			fprintf(stderr, "porthole-loadgen: tagged %zu instances "
-			    "in %.2f s\n", lg.n,
+			fprintf(stderr, "porthole-loadgen: tagged %zu "
+			    "instances in %.2f s\n", lg.n,
 			    (double)(lg_ms(&lg) - tt) / 1000.0);
 		}
 		co.delay_ms = (unsigned)cdelay;

@@ -234,7 +234,10 @@ rc_stream_closed(uv_handle_t *h)
 	struct rc_cmd *c = h->data;
 	struct runcommand *rc = c->rc;
 
-	rc_cmd_free(c);
+	if (c->orphan == 1)
+		c->rc = NULL; /* rc_update_done frees it */
+	else
+		rc_cmd_free(c);
 	rc->handles--;
 	rc_maybe_stopped(rc);
 }
@@ -247,6 +250,8 @@ rc_cmd_release(struct rc_cmd *c)
 	if (c->stream_open) {
 		c->stream_open = 0;
 		uv_close((uv_handle_t *)&c->stream, rc_stream_closed);
+	} else if (c->orphan == 1) {
+		c->rc = NULL; /* rc_update_done frees it */
 	} else {
 		rc_cmd_free(c);
 	}
@@ -359,6 +364,10 @@ fail:
 		    "aws:runDocument");
 		c->steps[0].inputs = json_object();
 	}
+	if (c->res == NULL) {
+		rc_cmd_release(c);
+		return;
+	}
 	rc_set_result(&c->res[0], "Failed", 1, err);
 	c->cur = c->nsteps;
 	rc_final(c);
@@ -456,11 +465,27 @@ runcommand_on_job(struct runcommand *rc, const struct clientmsg *m)
 	rc_start_command(rc, &job);
 }
 
+/* The command's final reply was acknowledged (or given up on): its
+ * directory may go, a marker and then the bound on kept directories. */
+static void
+rc_command_over(struct runcommand *rc, const char *command_id)
+{
+	char p[AGENT_PATH_MAX + 96];
+
+	if (!cmdjob_valid_command_id(command_id) ||
+	    rc_find(rc, command_id) != NULL)
+		return;
+	if (fmt(p, sizeof(p), "%s/%s/acked", rc->root, command_id) != 0)
+		return;
+	(void)agent_write_file_atomic(p, "", 0, 0600);
+	rc_prune(rc);
+}
+
 void
 runcommand_on_reply_ack(struct runcommand *rc, const struct clientmsg *m)
 {
 	struct cmdstore_reply r;
-	char job[CMDJOB_ID_MAX + 1], p[AGENT_PATH_MAX + 96];
+	char job[CMDJOB_ID_MAX + 1];
 	uint8_t id[16];
 
 	if (rc == NULL)
@@ -474,14 +499,8 @@ runcommand_on_reply_ack(struct runcommand *rc, const struct clientmsg *m)
 		log_debug("event=reply_ack_unknown job=%.80s", job);
 		return;
 	}
-	if (r.final && cmdjob_valid_command_id(r.command_id) &&
-	    rc_find(rc, r.command_id) == NULL) {
-		/* Acknowledged: the directory may go (a marker, then the
-		 * bound on kept directories). */
-		snprintf(p, sizeof(p), "%s/%s/acked", rc->root, r.command_id);
-		(void)agent_write_file_atomic(p, "", 0, 0600);
-		rc_prune(rc);
-	}
+	if (r.final)
+		rc_command_over(rc, r.command_id);
 	log_info("event=reply_acked command=%s final=%d", r.command_id,
 	    r.final);
 	free(r.payload);
@@ -503,6 +522,8 @@ rc_resend(struct runcommand *rc, int all)
 			log_warn("event=reply_expired command=%s",
 			    r[i].command_id);
 			(void)cmdstore_reply_delete(rc->root, r[i].id);
+			if (r[i].final)
+				rc_command_over(rc, r[i].command_id);
 			continue;
 		}
 		if (!all && now < r[i].created_ms + RC_RESEND_AFTER_MS)
@@ -638,7 +659,9 @@ runcommand_shutdown(struct runcommand *rc, void (*on_stopped)(void *),
 		}
 		if (c->in_update) {
 			/* Left running on disk: update_confirm reports it
-			 * after the restart. */
+			 * after the restart. The update still holds c: it
+			 * outlives rc and its done callback frees it. */
+			c->orphan = 1;
 			rc_cmd_release(c);
 			continue;
 		}

@@ -32,6 +32,10 @@
 #define RC_DOC_MAX ((size_t)4 << 20)
 #define RC_SCRIPT_MAX ((size_t)1 << 20)
 #define RC_STATE_MAX ((size_t)1 << 20)
+/* AWS's exit codes that end the document after the step: as succeeded,
+ * as failed. */
+#define RC_EXIT_SUCCESS_STOP 168
+#define RC_EXIT_FAILURE_STOP 169
 #define RC_MSG_RESTARTED "the agent restarted while the command was running"
 #define RC_MSG_STOPPED "the agent stopped while the command was running"
 
@@ -54,7 +58,9 @@ struct rc_cmd {
 	char dir[AGENT_PATH_MAX];
 	struct cmdexec *exec;
 	int in_update;
+	int orphan;      /* the agent stopped inside aws:updateSsmAgent */
 	int cancelled;
+	int exit_doc;              /* a step exited 168/169: skip the rest */
 	int uploading;
 	int uploaded;
 	uv_timer_t stream;

@@ -4,6 +4,7 @@
  * reply. */
 #include <dirent.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "agent/cmdupload.h"
 #include "agent/jsonci.h"
 #include "agent/runcommand_int.h"
+#include "agent/sysinfo.h"
 #include "agent/update.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -193,8 +195,12 @@ rc_step_done(void *ud, const struct cmdexec_result *r)
 		    r->exit_code, NULL);
 		break;
 	default:
-		rc_set_result(res, r->exit_code == 0 ? "Success" : "Failed",
+		rc_set_result(res, r->exit_code == 0 ||
+		    r->exit_code == RC_EXIT_SUCCESS_STOP ? "Success" : "Failed",
 		    r->exit_code, NULL);
+		if (r->exit_code == RC_EXIT_SUCCESS_STOP ||
+		    r->exit_code == RC_EXIT_FAILURE_STOP)
+			c->exit_doc = 1;
 	}
 	log_info("event=step_done command=%s step=\"%s\" status=%s code=%d "
 	    "stdout_bytes=%llu stderr_bytes=%llu", c->job.command_id,
@@ -231,68 +237,92 @@ rc_which(const char *name, char *out, size_t len)
 	return PH_ERR_NOTFOUND;
 }
 
+/* AWS's variables for a step; the agent's own values of them and TERM
+ * (no terminal here) are not passed on. */
+static const char *const rc_env_ours[] = {
+	"AWS_SSM_INSTANCE_ID", "AWS_SSM_REGION_NAME", "AWS_SSM_PLATFORM_NAME",
+	"AWS_SSM_PLATFORM_VERSION", "SSM_COMMAND_ID", "TERM",
+};
+#define RC_ENV_OURS 6
+
 static int
 rc_env_skip(const char *e)
 {
-	static const char *ours[] = { "AWS_SSM_INSTANCE_ID=",
-	    "AWS_SSM_REGION_NAME=", "SSM_COMMAND_ID=" };
-	size_t i;
+	size_t i, n;
 
-	for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
-		if (strncmp(e, ours[i], strlen(ours[i])) == 0)
+	for (i = 0; i < RC_ENV_OURS; i++) {
+		n = strlen(rc_env_ours[i]);
+		if (strncmp(e, rc_env_ours[i], n) == 0 && e[n] == '=')
 			return 1;
+	}
 	return 0;
 }
 
-/* The agent's environment plus AWS's variables for the step (ours are
- * the last three entries). */
+static char *
+rc_envstr(const char *name, const char *value)
+{
+	char *s;
+
+	return asprintf(&s, "%s=%s", name, value) < 0 ? NULL : s;
+}
+
+/* The agent's environment plus AWS's variables (AWS's agent sets the
+ * same), and HOME when the agent has none (PowerShell needs it). The
+ * entries from position *first on are owned. */
 static char **
-rc_env(struct rc_cmd *c)
+rc_env(struct rc_cmd *c, size_t *first)
 {
 	const char *region = c->rc->st != NULL ? c->rc->st->region : "";
-	size_t n = 0, i, k = 0;
+	struct agent_sysinfo si;
+	struct passwd *pw;
+	size_t n = 0, i, k = 0, o;
 	char **env;
+	int home = 0, bad = 0;
 
+	agent_sysinfo_collect(&si);
 	while (environ != NULL && environ[n] != NULL)
 		n++;
-	env = calloc(n + 4, sizeof(*env));
+	env = calloc(n + RC_ENV_OURS + 2, sizeof(*env));
 	if (env == NULL)
 		return NULL;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		if (strncmp(environ[i], "HOME=", 5) == 0)
+			home = 1;
 		if (!rc_env_skip(environ[i]))
 			env[k++] = environ[i];
-	if (asprintf(&env[k], "AWS_SSM_INSTANCE_ID=%s",
-	    c->rc->instance_id) < 0)
-		goto fail;
-	if (asprintf(&env[k + 1], "AWS_SSM_REGION_NAME=%s", region) < 0)
-		goto fail1;
-	if (asprintf(&env[k + 2], "SSM_COMMAND_ID=%s",
-	    c->job.command_id) < 0)
-		goto fail2;
+	}
+	*first = o = k;
+	env[k++] = rc_envstr("AWS_SSM_INSTANCE_ID", c->rc->instance_id);
+	env[k++] = rc_envstr("AWS_SSM_REGION_NAME", region);
+	if (si.platform_name[0] != '\0')
+		env[k++] = rc_envstr("AWS_SSM_PLATFORM_NAME",
+		    si.platform_name);
+	if (si.platform_version[0] != '\0')
+		env[k++] = rc_envstr("AWS_SSM_PLATFORM_VERSION",
+		    si.platform_version);
+	env[k++] = rc_envstr("SSM_COMMAND_ID", c->job.command_id);
+	if (!home && (pw = getpwuid(geteuid())) != NULL)
+		env[k++] = rc_envstr("HOME", pw->pw_dir);
+	for (i = o; i < k; i++)
+		bad |= env[i] == NULL;
+	if (bad) {
+		for (i = o; i < k; i++)
+			free(env[i]);
+		free(env);
+		return NULL;
+	}
 	return env;
-fail2:
-	free(env[k + 1]);
-fail1:
-	free(env[k]);
-fail:
-	free(env);
-	return NULL;
 }
 
 static void
-rc_env_free(char **env)
+rc_env_free(char **env, size_t first)
 {
 	size_t i;
 
 	if (env == NULL)
 		return;
-	for (i = 0; env[i] != NULL; i++)
-		;
-	if (i >= 3) {
-		free(env[i - 1]);
-		free(env[i - 2]);
-		free(env[i - 3]);
-	}
+	for (i = first; env[i] != NULL; i++)
+		free(env[i]);
 	free(env);
 }
 
@@ -305,6 +335,7 @@ rc_start_script(struct rc_cmd *c, int powershell, char *msg, size_t msglen)
 	char outp[AGENT_PATH_MAX + 64], errp[AGENT_PATH_MAX + 64];
 	char prog[AGENT_PATH_MAX], cwd[AGENT_PATH_MAX];
 	char *text, *args[4], **env;
+	size_t env_first = 0;
 	const char *wd;
 	struct cmdexec_opts o;
 	struct stat sb;
@@ -363,7 +394,7 @@ rc_start_script(struct rc_cmd *c, int powershell, char *msg, size_t msglen)
 	}
 	snprintf(outp, sizeof(outp), "%s/stdout", sdir);
 	snprintf(errp, sizeof(errp), "%s/stderr", sdir);
-	env = rc_env(c);
+	env = rc_env(c, &env_first);
 	if (env == NULL) {
 		snprintf(msg, msglen, "out of memory");
 		return PH_ERR_NOMEM;
@@ -388,7 +419,7 @@ rc_start_script(struct rc_cmd *c, int powershell, char *msg, size_t msglen)
 	c->res[c->cur].start_ms = now_ms();
 	rv = cmdexec_start(&c->exec, c->rc->loop, &o, rc_step_done, c, msg,
 	    msglen);
-	rc_env_free(env);
+	rc_env_free(env, env_first);
 	if (rv != 0)
 		return rv;
 	c->res[c->cur].ran = 1;
@@ -410,6 +441,15 @@ rc_update_done(void *ud, const struct update_result *r)
 		 * restart reports this step (update_confirm). */
 		log_info("event=update_restart command=%s",
 		    c->job.command_id);
+		return;
+	}
+	if (c->orphan) {
+		/* The agent stopped meanwhile: the state on disk still says
+		 * running, the next start reports it. */
+		if (c->rc == NULL)
+			rc_cmd_free(c);
+		else
+			c->orphan = 2; /* freed when its timer closes */
 		return;
 	}
 	c->in_update = 0;
@@ -460,6 +500,15 @@ rc_run_next(struct rc_cmd *c)
 		if (c->cancelled) {
 			rc_set_result(&c->res[c->cur], "Cancelled", 1,
 			    "the command was cancelled before this step ran");
+			c->cur++;
+			continue;
+		}
+		if (c->exit_doc) {
+			/* AWS's agent: the document ends after 168/169. */
+			snprintf(msg, sizeof(msg), "Plugin with name %s and id "
+			    "%s skipped due to prior step with an exit "
+			    "condition", s->action, s->name);
+			rc_set_result(&c->res[c->cur], "Skipped", 0, msg);
 			c->cur++;
 			continue;
 		}

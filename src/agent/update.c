@@ -1019,8 +1019,9 @@ update_step_start(uv_loop_t *loop, const struct agent_state *st,
 	if (target == NULL)
 		target = "";
 	if (target[0] != '\0' && !pkgsig_valid_version(target)) {
-		snprintf(j->err, sizeof(j->err), "targetVersion \"%.40s\" is "
-		    "not a version (N.N.N.N)", target);
+		/* Not echoed: it goes to the log as well. */
+		snprintf(j->err, sizeof(j->err), "targetVersion is not a "
+		    "version (1 to 4 dot-separated numbers, e.g. 3.3.1000.0)");
 		j->outcome = UPD_FAILED;
 	} else if (agent_json_bool(inputs, "allowDowngrade", 0, &allow) !=
 	    0) {

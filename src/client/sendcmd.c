@@ -72,8 +72,8 @@ client_sendcmd_add_targets(json_t *targets, const char *s, char *err,
 	char key[200];
 
 	if (s == NULL || *s == '\0' || strlen(s) > SC_ARG_MAX)
-		return sc_fail(err, errlen, "--targets wants Key=K,Values=V1,V2 "
-		    "or JSON%s", "");
+		return sc_fail(err, errlen, "--targets wants "
+		    "Key=K,Values=V1,V2 or JSON%s", "");
 	if (*s == '[' || *s == '{') {
 		if ((l = json_loads(s, 0, NULL)) == NULL)
 			return sc_fail(err, errlen, "--targets: not valid "
@@ -89,8 +89,8 @@ client_sendcmd_add_targets(json_t *targets, const char *s, char *err,
 				if (!json_is_object(t) ||
 				    json_object_size(t) != 2)
 					sc_fail(err, errlen, "--targets: each "
-					    "target is {\"Key\": ..., \"Values\": "
-					    "[...]}%s", "");
+					    "target is {\"Key\": ..., "
+					    "\"Values\": [...]}%s", "");
 				json_decref(l);
 				return PH_ERR_INVALID;
 			}
@@ -104,8 +104,9 @@ client_sendcmd_add_targets(json_t *targets, const char *s, char *err,
 	if (strncmp(s, "Key=", 4) != 0 ||
 	    (vals = strstr(s, ",Values=")) == NULL ||
 	    (size_t)(vals - s - 4) >= sizeof(key))
-		return sc_fail(err, errlen, "--targets wants Key=K,Values=V1,V2 "
-		    "(e.g. Key=tag:Env,Values=prod), not \"%.64s\"", s);
+		return sc_fail(err, errlen, "--targets wants "
+		    "Key=K,Values=V1,V2 (e.g. Key=tag:Env,Values=prod), not "
+		    "\"%.64s\"", s);
 	snprintf(key, sizeof(key), "%.*s", (int)(vals - s - 4), s + 4);
 	v = json_array();
 	for (p = vals + 8; v != NULL; p = comma + 1) {
@@ -115,8 +116,8 @@ client_sendcmd_add_targets(json_t *targets, const char *s, char *err,
 			return sc_fail(err, errlen, "--targets: an empty value "
 			    "in \"%.64s\"", s);
 		}
-		json_array_append_new(v, json_stringn(p, comma ? (size_t)(comma -
-		    p) : strlen(p)));
+		json_array_append_new(v, json_stringn(p, comma != NULL ?
+		    (size_t)(comma - p) : strlen(p)));
 		if (comma == NULL)
 			break;
 	}
@@ -238,8 +239,8 @@ sc_add_instance_ids(json_t *ids, const char *s, char *err, size_t errlen)
 		return sc_fail(err, errlen, "--instance-ids wants at least one "
 		    "id%s", "");
 	if (json_array_size(ids) > CLIENT_SENDCMD_MAX_INSTANCE_IDS)
-		return sc_fail(err, errlen, "--instance-ids: at most 50 ids (use "
-		    "--targets for more)%s", "");
+		return sc_fail(err, errlen, "--instance-ids: at most 50 ids "
+		    "(use --targets for more)%s", "");
 	return 0;
 }
 
@@ -323,9 +324,9 @@ client_sendcmd_parse(struct client_sendcmd_args *a, int argc, char **argv)
 			break;
 		case 'e':
 			if (!client_sendcmd_rate_valid(optarg, 1)) {
-				sc_fail(a->err, el, "--max-errors wants a number "
-				    "or a percentage from 0%% to 100%%, not "
-				    "\"%.16s\"", optarg);
+				sc_fail(a->err, el, "--max-errors wants a "
+				    "number or a percentage from 0%% to 100%%, "
+				    "not \"%.16s\"", optarg);
 				return -1;
 			}
 			a->max_errors = optarg;
@@ -334,8 +335,8 @@ client_sendcmd_parse(struct client_sendcmd_args *a, int argc, char **argv)
 			if (sc_long(optarg, CLIENT_SENDCMD_TIMEOUT_MIN,
 			    CLIENT_SENDCMD_TIMEOUT_MAX,
 			    &a->timeout_seconds) != 0) {
-				sc_fail(a->err, el, "--timeout-seconds wants 30 "
-				    "to 2592000, not \"%.16s\"", optarg);
+				sc_fail(a->err, el, "--timeout-seconds wants "
+				    "30 to 2592000, not \"%.16s\"", optarg);
 				return -1;
 			}
 			break;
@@ -540,7 +541,8 @@ sc_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: porthole send-command --document-name NAME\n"
-	    "           (--targets Key=K,Values=V1,V2 | --instance-ids ID,...)\n"
+	    "           (--targets Key=K,Values=V1,V2 |\n"
+	    "            --instance-ids ID,...)\n"
 	    "           [--parameters name=value|JSON]... "
 	    "[--document-version V]\n"
 	    "           [--max-concurrency N|N%%] [--max-errors N|N%%]\n"

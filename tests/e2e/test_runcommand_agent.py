@@ -1,8 +1,8 @@
 """Run Command on the agent, through the AWS CLI and a real portholed:
 the working directory and AWS's environment variables, a missing working
 directory, stderr and exit codes, output that grows while the step runs
-(InProgress), a large output cut at AWS's limits, executionTimeout killing
-a process tree that ignores SIGTERM, a custom 2.2 document with a skipped
+(InProgress), a large output cut at AWS's limits, executionTimeout and
+CancelCommand killing a process tree that ignores SIGTERM, a custom 2.2 document with a skipped
 step, the whole output PUT for OutputS3BucketName, and an agent stopped
 mid-command reporting it Failed after its restart."""
 
@@ -119,6 +119,18 @@ class RunCommandAgent(harness.ClusterTestCase):
         self.assertEqual((inv["Status"], inv["StatusDetails"]),
                          ("TimedOut", "ExecutionTimedOut"), inv)
         self.assertNotIn("not-reached", inv["StandardOutputContent"])
+        harness.wait_for(lambda: not self.pids_of(marker), 15, 0.2,
+                         "no %r left" % marker)
+
+    def test_cancel_kills_process_tree(self):
+        marker = "sleep 3819"
+        cid = self.send({"commands": [
+            "(trap '' TERM; %s) &" % marker, "echo started", marker]})
+        self.wait(cid, ("InProgress",), 30,
+                  lambda i: "started" in i["StandardOutputContent"])
+        self.cluster.aws("ssm", "cancel-command", "--command-id", cid)
+        inv = self.wait(cid, timeout=30)
+        self.assertEqual(inv["Status"], "Cancelled", inv)
         harness.wait_for(lambda: not self.pids_of(marker), 15, 0.2,
                          "no %r left" % marker)
 

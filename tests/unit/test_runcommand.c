@@ -702,6 +702,17 @@ test_run_shell(void **state)
 	/* The reply is on disk until acknowledged. */
 	snprintf(replies, sizeof(replies), "%s/commands/replies", e.dir);
 	assert_true(count_files(replies) >= 1);
+	/* Garbage jobs are acknowledged with the spec's codes. */
+	deliver(e.rc, MT_AGENT_JOB, "{\"JobId\":\"aws.ssm.g-1.mi-0123\","
+	    "\"Topic\":\"aws.ssm.sendCommand\",\"Content\":\"{oops\"}");
+	assert_int_equal(ack_code(&e.cap, "aws.ssm.g-1.mi-0123"),
+	    CMDJOB_ACK_PARSE_ERROR);
+	deliver(e.rc, MT_AGENT_JOB, "{\"JobId\":\"aws.ssm.g-2.mi-0123\","
+	    "\"Topic\":\"aws.ssm.sendCommand\",\"Content\":"
+	    "\"{\\\"CommandId\\\":\\\"g-2\\\",\\\"DocumentContent\\\":{}}\"}");
+	assert_int_equal(ack_code(&e.cap, "aws.ssm.g-2.mi-0123"),
+	    CMDJOB_ACK_INVALID_DOCUMENT);
+	deliver(e.rc, MT_AGENT_JOB, "\x01garbage");
 	/* The same job again: DuplicateCommand, nothing runs. */
 	run_job(e.rc, "c-ok", shell_doc("echo again", NULL));
 	assert_int_equal(ack_code(&e.cap, "aws.ssm.c-ok.mi-0123"),
@@ -755,7 +766,9 @@ test_run_success_and_steps(void **state)
 	doc = json_loads("{\"schemaVersion\":\"2.2\",\"mainSteps\":["
 	    "{\"action\":\"aws:runShellScript\",\"name\":\"nowd\",\"inputs\":"
 	    "{\"runCommand\":\"pwd\",\"workingDirectory\":\"/nonexistent/x\"}},"
-	    "{\"action\":\"aws:frobnicate\",\"name\":\"odd\"}]}", 0, NULL);
+	    "{\"action\":\"aws:frobnicate\",\"name\":\"odd\"},"
+	    "{\"action\":\"aws:runPowerShellScript\",\"name\":\"ps\","
+	    "\"inputs\":{\"runCommand\":[\"Write-Output 1\"]}}]}", 0, NULL);
 	run_job(e.rc, "c-bad", doc);
 	ct = wait_final(&e.loop, &e.cap, "c-bad", 20);
 	assert_string_equal(json_string_value(json_object_get(ct,
@@ -764,7 +777,130 @@ test_run_success_and_steps(void **state)
 	    "nowd"), "output")), "does not exist"));
 	assert_non_null(strstr(json_string_value(json_object_get(step_of(ct,
 	    "odd"), "output")), "aws:frobnicate"));
+	/* Without pwsh in PATH PowerShell steps fail saying so. */
+	if (system("command -v pwsh >/dev/null 2>&1") != 0)
+		assert_non_null(strstr(json_string_value(json_object_get(
+		    step_of(ct, "ps"), "output")), "pwsh"));
 	json_decref(ct);
+	env_close(&e, 1);
+}
+
+static void
+test_exit_codes_168_169(void **state)
+{
+	struct env e;
+	json_t *ct, *doc;
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	env_open(&e);
+	doc = json_loads("{\"schemaVersion\":\"2.2\",\"mainSteps\":["
+	    "{\"action\":\"aws:runShellScript\",\"name\":\"a\",\"inputs\":"
+	    "{\"runCommand\":\"exit 168\"}},"
+	    "{\"action\":\"aws:runShellScript\",\"name\":\"b\",\"inputs\":"
+	    "{\"runCommand\":\"echo never\"}}]}", 0, NULL);
+	run_job(e.rc, "c-168", doc);
+	ct = wait_final(&e.loop, &e.cap, "c-168", 20);
+	assert_string_equal(json_string_value(json_object_get(ct,
+	    "documentStatus")), "Success");
+	assert_string_equal(json_string_value(json_object_get(step_of(ct,
+	    "b"), "status")), "Skipped");
+	json_decref(ct);
+	doc = json_loads("{\"schemaVersion\":\"2.2\",\"mainSteps\":["
+	    "{\"action\":\"aws:runShellScript\",\"name\":\"a\",\"inputs\":"
+	    "{\"runCommand\":\"exit 169\"}},"
+	    "{\"action\":\"aws:runShellScript\",\"name\":\"b\",\"inputs\":"
+	    "{\"runCommand\":\"echo never\"}}]}", 0, NULL);
+	run_job(e.rc, "c-169", doc);
+	ct = wait_final(&e.loop, &e.cap, "c-169", 20);
+	assert_string_equal(json_string_value(json_object_get(ct,
+	    "documentStatus")), "Failed");
+	assert_int_equal(json_integer_value(json_object_get(step_of(ct, "a"),
+	    "code")), 169);
+	assert_string_equal(json_string_value(json_object_get(step_of(ct,
+	    "b"), "status")), "Skipped");
+	json_decref(ct);
+	env_close(&e, 1);
+}
+
+/* While a step runs, InProgress replies carry its output so far. */
+static void
+test_streaming(void **state)
+{
+	struct env e;
+	json_t *ct;
+	size_t i;
+	int seen = 0;
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	env_open(&e);
+	run_job(e.rc, "c-stream", shell_doc("echo first-part; sleep 3; "
+	    "echo second-part", NULL));
+	ct = wait_final(&e.loop, &e.cap, "c-stream", 20);
+	json_decref(ct);
+	for (i = 0; i < e.cap.n; i++) {
+		json_t *o, *c, *s;
+		const char *out;
+
+		if (strcmp(e.cap.f[i].type, MT_AGENT_JOB_REPLY) != 0)
+			continue;
+		o = json_loads(e.cap.f[i].payload, 0, NULL);
+		c = json_loads(json_string_value(json_object_get(o,
+		    "content")), 0, NULL);
+		s = step_of(c, "run");
+		out = json_string_value(json_object_get(s, "standardOutput"));
+		if (strcmp(json_string_value(json_object_get(c,
+		    "documentStatus")), "InProgress") == 0 && out != NULL &&
+		    strcmp(out, "first-part\n") == 0 &&
+		    strcmp(json_string_value(json_object_get(s, "status")),
+		    "InProgress") == 0)
+			seen = 1;
+		json_decref(c);
+		json_decref(o);
+	}
+	assert_true(seen);
+	env_close(&e, 1);
+}
+
+static void
+ack_all(struct env *e)
+{
+	char ack[256], ids[UUID_STR_LEN];
+	size_t i;
+
+	for (i = 0; i < e->cap.n; i++) {
+		if (strcmp(e->cap.f[i].type, MT_AGENT_JOB_REPLY) != 0)
+			continue;
+		uuid_format(e->cap.f[i].id, ids);
+		snprintf(ack, sizeof(ack), "{\"jobId\":\"x\","
+		    "\"acknowledgedMessageId\":\"%s\"}", ids);
+		deliver(e->rc, MT_AGENT_JOB_REPLY_ACK, ack);
+	}
+}
+
+/* Acknowledged commands' directories are kept up to a bound. */
+static void
+test_prune(void **state)
+{
+	struct env e;
+	char cmd[32], root[128];
+	json_t *ct;
+	int i;
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	env_open(&e);
+	for (i = 0; i < 12; i++) {
+		snprintf(cmd, sizeof(cmd), "c-prune-%d", i);
+		run_job(e.rc, cmd, shell_doc("true", NULL));
+		ct = wait_final(&e.loop, &e.cap, cmd, 20);
+		json_decref(ct);
+		ack_all(&e);
+	}
+	snprintf(root, sizeof(root), "%s/commands", e.dir);
+	/* 8 command directories and replies/. */
+	assert_int_equal(count_files(root), 9);
 	env_close(&e, 1);
 }
 
@@ -963,6 +1099,9 @@ main(void)
 		cmocka_unit_test(test_upload_path),
 		cmocka_unit_test(test_run_shell),
 		cmocka_unit_test(test_run_success_and_steps),
+		cmocka_unit_test(test_exit_codes_168_169),
+		cmocka_unit_test(test_streaming),
+		cmocka_unit_test(test_prune),
 		cmocka_unit_test(test_timeout_kills_tree),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_shutdown_then_restart),
