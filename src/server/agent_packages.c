@@ -14,6 +14,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "server/api_json.h"
 #include "server/pki.h"
 #include "server/store.h"
 #include "server/store_internal.h"
@@ -373,28 +374,6 @@ agent_packages_is_request(const char *path)
 	return path != NULL && strcmp(path, AGENT_PACKAGES_PATH) == 0;
 }
 
-static int
-pkg_error(struct buf *body, int *status, int code, const char *type,
-    const char *msg)
-{
-	json_t *o;
-	char *s;
-	int rc;
-
-	*status = code;
-	buf_reset(body);
-	o = json_pack("{s:s, s:s}", "__type", type, "message", msg);
-	if (o == NULL)
-		return PH_ERR_NOMEM;
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (s == NULL)
-		return PH_ERR_NOMEM;
-	rc = buf_append_str(body, s);
-	free(s);
-	return rc;
-}
-
 /* The query: platform=P and optionally version=V, each once, nothing
  * else. Values are restricted to characters no URL encodes. */
 static int
@@ -497,10 +476,10 @@ pkg_lookup(struct server *srv, const char *method, const char *path,
 	*status = 0;
 	if (method == NULL || (strcmp(method, "GET") != 0 &&
 	    strcmp(method, "HEAD") != 0))
-		return pkg_error(body, status, 405, "MethodNotAllowed",
+		return api_json_error_body(body, status, 405, "MethodNotAllowed",
 		    "Use GET");
 	if (!agent_packages_is_request(path))
-		return pkg_error(body, status, 404, "NotFound",
+		return api_json_error_body(body, status, 404, "NotFound",
 		    "No such endpoint");
 	/* Agents only: the client certificate of an instance that is
 	 * registered and not deregistered. */
@@ -509,22 +488,22 @@ pkg_lookup(struct server *srv, const char *method, const char *path,
 		log_limited(LOG_WARN, "agent_package_refused",
 		    "event=agent_package_refused instance=%.64s",
 		    peer_cn != NULL ? peer_cn : "-");
-		return pkg_error(body, status, 403, "AccessDeniedException",
+		return api_json_error_body(body, status, 403, "AccessDeniedException",
 		    "Agent packages are for registered instances' "
 		    "certificates");
 	}
 	if (pkg_query(query, platform, sizeof(platform), version,
 	    sizeof(version)) != 0)
-		return pkg_error(body, status, 400, "ValidationException",
+		return api_json_error_body(body, status, 400, "ValidationException",
 		    "The query must be platform=OS-ARCH[&version=N.N.N.N]");
 	rc = store_agent_package_get(srv->store, platform, version, pkg);
 	if (rc == PH_ERR_NOTFOUND)
-		return pkg_error(body, status, 404, "NotFound",
+		return api_json_error_body(body, status, 404, "NotFound",
 		    version[0] != '\0' ? "That agent version is not hosted "
 		    "for this platform" : "No agent version is hosted for "
 		    "this platform");
 	if (rc != 0)
-		return pkg_error(body, status, 503, "ServiceUnavailable",
+		return api_json_error_body(body, status, 503, "ServiceUnavailable",
 		    "The package table cannot be read now");
 	return 0;
 }
@@ -540,7 +519,7 @@ pkg_answer(const struct agent_package *pkg, const char *peer_cn, int rc,
 		log_warn("event=agent_package_unreadable platform=%s "
 		    "version=%s err=\"%s\"", pkg->platform, pkg->version,
 		    ph_strerror(rc));
-		return pkg_error(body, status, rc == PH_ERR_NOTFOUND ? 404 :
+		return api_json_error_body(body, status, rc == PH_ERR_NOTFOUND ? 404 :
 		    500, rc == PH_ERR_NOTFOUND ? "NotFound" :
 		    "InternalServerError", "The package cannot be read");
 	}

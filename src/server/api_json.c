@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "server/authz.h"
@@ -559,4 +560,26 @@ api_pat_managed_instance(const char *s)
 		if (!isdigit((unsigned char)s[i]) && (s[i] < 'a' || s[i] > 'f'))
 			return 0;
 	return 1;
+}
+
+int
+api_json_error_body(struct buf *body, int *status, int http_status,
+    const char *type, const char *msg)
+{
+	json_t *o;
+	char *s;
+	int rc;
+
+	*status = http_status;
+	buf_reset(body);
+	o = json_pack("{s:s, s:s}", "__type", type, "message", msg);
+	if (o == NULL)
+		return PH_ERR_NOMEM;
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		return PH_ERR_NOMEM;
+	rc = buf_append_str(body, s);
+	free(s);
+	return rc;
 }

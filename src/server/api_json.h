@@ -16,6 +16,13 @@
  * 4xx, PH_ERR_IO for 5xx). */
 int api_error_set(struct api_error *err, int status, const char *type,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The body of an AWS JSON error, {"__type": type, "message": msg}, into
+ * body (reset first), and *status = http_status: the answer of the
+ * agent-facing /v1 routes (registration, records, command output, agent
+ * packages). 0, or PH_ERR_NOMEM. */
+struct buf;
+int api_json_error_body(struct buf *body, int *status, int http_status,
+    const char *type, const char *msg);
 /* A failure of ours, not the caller's: logged with what failed, answered
  * as AWS's InternalServerError without details. */
 int api_error_internal(struct api_error *err, const char *what, int rc);

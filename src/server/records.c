@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/record.h"
 #include "common/tls.h"
+#include "server/api_json.h"
 #include "server/records_render.h"
 #include "server/sink.h"
 #include "server/store.h"
@@ -110,29 +111,6 @@ length_json(struct buf *resp, int *status, int code, int64_t length)
 	*status = code;
 	buf_reset(resp);
 	return buf_appendf(resp, "{\"length\":%lld}", (long long)length);
-}
-
-/* {"__type": type, "message": msg} */
-static int
-error_json(struct buf *resp, int *status, int code, const char *type,
-    const char *msg)
-{
-	json_t *o;
-	char *s;
-	int rc;
-
-	*status = code;
-	buf_reset(resp);
-	o = json_pack("{s:s, s:s}", "__type", type, "message", msg);
-	if (o == NULL)
-		return PH_ERR_NOMEM;
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (s == NULL)
-		return PH_ERR_NOMEM;
-	rc = buf_append_str(resp, s);
-	free(s);
-	return rc;
 }
 
 /* The query must be exactly "NAME=DIGITS". */
@@ -271,7 +249,7 @@ append_run(const struct server *srv, const char *sid, int64_t offset,
 	if (records_dir(srv, dir, sizeof(dir)) != 0 ||
 	    records_file(srv, sid, "rec", path, sizeof(path)) != 0 ||
 	    stored_length(path, &length) != 0)
-		return error_json(resp, status, 503, "ServiceUnavailable",
+		return api_json_error_body(resp, status, 503, "ServiceUnavailable",
 		    "The record cannot be stored now");
 	if (offset > length)
 		return length_json(resp, status, 409, length);
@@ -279,14 +257,14 @@ append_run(const struct server *srv, const char *sid, int64_t offset,
 	if ((uint64_t)skip >= len)
 		return length_json(resp, status, 200, length);
 	if (complete)
-		return error_json(resp, status, 400, "ValidationException",
+		return api_json_error_body(resp, status, 400, "ValidationException",
 		    "The record is complete");
 	rc = append_bytes(dir, path, body + skip, len - (size_t)skip, &length);
 	if (rc == PH_ERR_AGAIN)   /* changed under us: the agent resends */
-		return error_json(resp, status, 503, "ServiceUnavailable",
+		return api_json_error_body(resp, status, 503, "ServiceUnavailable",
 		    "The record changed; retry");
 	if (rc != 0)
-		return error_json(resp, status, 503, "ServiceUnavailable",
+		return api_json_error_body(resp, status, 503, "ServiceUnavailable",
 		    "The record cannot be stored now");
 	return length_json(resp, status, 200, length);
 }
@@ -306,16 +284,16 @@ do_append(struct server *srv, const char *sid, const struct record_row *row,
 	int64_t offset;
 
 	if (query_number(query, "offset", &offset) != 0)
-		return error_json(resp, status, 400, "ValidationException",
+		return api_json_error_body(resp, status, 400, "ValidationException",
 		    "The query must be offset=BYTES");
 	if (len > RECORDS_REQUEST_MAX)
-		return error_json(resp, status, 413, "RequestTooLarge",
+		return api_json_error_body(resp, status, 413, "RequestTooLarge",
 		    "An append carries at most 4194304 bytes");
 	if (len == 0)
-		return error_json(resp, status, 400, "ValidationException",
+		return api_json_error_body(resp, status, 400, "ValidationException",
 		    "An append carries at least one byte");
 	if (!magic_ok(offset, body, len))
-		return error_json(resp, status, 400, "ValidationException",
+		return api_json_error_body(resp, status, 400, "ValidationException",
 		    "The record does not start with the record magic");
 	if (defer != NULL) {
 		defer->deferred = 1;
@@ -336,16 +314,16 @@ do_complete(struct server *srv, const char *sid, const struct record_row *row,
 	int rc;
 
 	if (query_number(query, "length", &want) != 0)
-		return error_json(resp, status, 400, "ValidationException",
+		return api_json_error_body(resp, status, 400, "ValidationException",
 		    "The query must be length=BYTES");
 	if (records_file(srv, sid, "rec", path, sizeof(path)) != 0 ||
 	    stored_length(path, &length) != 0)
-		return error_json(resp, status, 503, "ServiceUnavailable",
+		return api_json_error_body(resp, status, 503, "ServiceUnavailable",
 		    "The record cannot be read now");
 	if (want != length)
 		return length_json(resp, status, 409, length);
 	if (length == 0)
-		return error_json(resp, status, 400, "ValidationException",
+		return api_json_error_body(resp, status, 400, "ValidationException",
 		    "An empty record cannot be complete");
 	if (row->complete)
 		return length_json(resp, status, 200, length);
@@ -353,7 +331,7 @@ do_complete(struct server *srv, const char *sid, const struct record_row *row,
 	if (rc == PH_ERR_STATE)
 		return length_json(resp, status, 409, row->length);
 	if (rc != 0)
-		return error_json(resp, status, 503, "ServiceUnavailable",
+		return api_json_error_body(resp, status, 503, "ServiceUnavailable",
 		    "The record cannot be completed now");
 	log_info("event=record_complete session=%s length=%lld", sid,
 	    (long long)length);
@@ -381,10 +359,10 @@ process(struct server *srv, const char *method, const char *path,
 	if (resp->max < RECORDS_RESP_MAX)
 		resp->max = RECORDS_RESP_MAX;
 	if (method == NULL || strcmp(method, "POST") != 0)
-		return error_json(resp, status, 405, "MethodNotAllowed",
+		return api_json_error_body(resp, status, 405, "MethodNotAllowed",
 		    "Use POST");
 	if (!records_is_request(path))
-		return error_json(resp, status, 404, "NotFound",
+		return api_json_error_body(resp, status, 404, "NotFound",
 		    "No such endpoint");
 	rest = path + sizeof(RECORDS_PATH_PREFIX) - 1;
 	slash = strchr(rest, '/');
@@ -392,7 +370,7 @@ process(struct server *srv, const char *method, const char *path,
 	complete = slash != NULL;
 	if ((complete && strcmp(slash, complete_sfx) != 0) ||
 	    !records_valid_session_id(rest, n))
-		return error_json(resp, status, 400, "ValidationException",
+		return api_json_error_body(resp, status, 400, "ValidationException",
 		    "The path must be /v1/record/SESSION-ID[/complete]");
 	memcpy(sid, rest, n);
 	sid[n] = '\0';
@@ -401,13 +379,13 @@ process(struct server *srv, const char *method, const char *path,
 	 * session looks the same as somebody else's. */
 	rc = store_session_get(srv->store, sid, &sess);
 	if (rc != 0 && rc != PH_ERR_NOTFOUND)
-		return error_json(resp, status, 503, "ServiceUnavailable",
+		return api_json_error_body(resp, status, 503, "ServiceUnavailable",
 		    "The session cannot be looked up now");
 	if (rc != 0 || peer_cn == NULL || strcmp(peer_cn, sess.target) != 0) {
 		log_limited(LOG_WARN, "record_refused",
 		    "event=record_refused session=%.96s instance=%.64s", sid,
 		    peer_cn != NULL ? peer_cn : "-");
-		return error_json(resp, status, 403, "AccessDeniedException",
+		return api_json_error_body(resp, status, 403, "AccessDeniedException",
 		    "The certificate is not the session's target's");
 	}
 	rc = store_record_get(srv->store, sid, &row);
@@ -418,7 +396,7 @@ process(struct server *srv, const char *method, const char *path,
 			rc = store_record_get(srv->store, sid, &row);
 	}
 	if (rc != 0)
-		return error_json(resp, status, 503, "ServiceUnavailable",
+		return api_json_error_body(resp, status, 503, "ServiceUnavailable",
 		    "The record cannot be looked up now");
 	if (complete)
 		return do_complete(srv, sid, &row, query, status, resp,
@@ -514,7 +492,7 @@ append_after(uv_work_t *w, int status)
 	(void)append_pop(r);
 	r->busy = 0;
 	if (status != 0)
-		(void)error_json(&j->resp, &j->status, 503,
+		(void)api_json_error_body(&j->resp, &j->status, 503,
 		    "ServiceUnavailable", "The record cannot be stored now");
 	append_respond(j);
 	append_kick(r);
@@ -533,7 +511,7 @@ append_kick(struct records *r)
 			return;
 		}
 		(void)append_pop(r);
-		(void)error_json(&j->resp, &j->status, 503,
+		(void)api_json_error_body(&j->resp, &j->status, 503,
 		    "ServiceUnavailable", "The record cannot be stored now");
 		append_respond(j);
 	}
@@ -561,7 +539,7 @@ records_close(struct server *srv)
 		return;
 	/* Only when the loop has stopped: nothing is in flight. */
 	while ((j = append_pop(r)) != NULL) {
-		(void)error_json(&j->resp, &j->status, 503,
+		(void)api_json_error_body(&j->resp, &j->status, 503,
 		    "ServiceUnavailable", "portholed is stopping");
 		append_respond(j);
 	}
@@ -622,7 +600,7 @@ records_handle(struct server *srv, struct http_request *req)
 		    sizeof(oom) - 1);
 	} else if (defer.deferred) {
 		if (append_queue(srv->records, req, &defer) != 0) {
-			(void)error_json(&resp, &status, 503,
+			(void)api_json_error_body(&resp, &status, 503,
 			    "ServiceUnavailable", "Too many appends wait; "
 			    "retry");
 			http_respond(req, status, RECORDS_JSON, NULL,

@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "server/api_json.h"
 #include "server/pki.h"
 #include "server/register.h"
 #include "server/server.h"
@@ -32,29 +33,6 @@ wall_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* {"__type": type, "message": msg} into resp. */
-static int
-error_json(struct buf *resp, int *status, int code, const char *type,
-    const char *msg)
-{
-	json_t *o;
-	char *s;
-	int rc;
-
-	*status = code;
-	buf_reset(resp);
-	o = json_pack("{s:s, s:s}", "__type", type, "message", msg);
-	if (o == NULL)
-		return PH_ERR_NOMEM;
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (s == NULL)
-		return PH_ERR_NOMEM;
-	rc = buf_append_str(resp, s);
-	free(s);
-	return rc;
 }
 
 static int
@@ -247,31 +225,31 @@ register_process(struct server *srv, const uint8_t *body, size_t len,
 	if (resp->max < REGISTER_RESP_MAX)
 		resp->max = REGISTER_RESP_MAX;
 	if (len > REGISTER_BODY_MAX) {
-		rc = error_json(resp, status, 400, "ValidationException",
+		rc = api_json_error_body(resp, status, 400, "ValidationException",
 		    "The request body is larger than 65536 bytes");
 		goto done;
 	}
 	/* No NUL escapes (jansson's default), no duplicate keys. */
 	o = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (o == NULL) {
-		rc = error_json(resp, status, 400, "ValidationException",
+		rc = api_json_error_body(resp, status, 400, "ValidationException",
 		    "The request body is not valid JSON");
 		goto done;
 	}
 	if (parse_fields(o, &f, &type, msg, sizeof(msg)) != 0) {
-		rc = error_json(resp, status, 400, type, msg);
+		rc = api_json_error_body(resp, status, 400, type, msg);
 		goto done;
 	}
 	/* Check the CSR before the store counts a registration. */
 	if (pki_csr_parse(f.csr, f.csr_len, &req, msg, sizeof(msg)) != 0) {
 		log_info("event=register_refused peer=%s activation=%s "
 		    "reason=\"%s\"", peer, f.activation_id, msg);
-		rc = error_json(resp, status, 400, "ValidationException", msg);
+		rc = api_json_error_body(resp, status, 400, "ValidationException", msg);
 		goto done;
 	}
 	if (pki_load_ca(srv->data_dir, &ca_key, &ca) != 0 ||
 	    pki_cert_pem(ca, &ca_pem, NULL) != 0) {
-		rc = error_json(resp, status, 500, "InternalServerError",
+		rc = api_json_error_body(resp, status, 500, "InternalServerError",
 		    "The server cannot issue certificates");
 		goto done;
 	}
@@ -283,11 +261,11 @@ register_process(struct server *srv, const uint8_t *body, size_t len,
 		    "error=%s", peer, f.activation_id, ph_strerror(src));
 		if (src == PH_ERR_DENIED || src == PH_ERR_EXPIRED ||
 		    src == PH_ERR_TOOBIG)
-			rc = error_json(resp, status, 400,
+			rc = api_json_error_body(resp, status, 400,
 			    store_activation_error_type(src),
 			    activation_message(src));
 		else
-			rc = error_json(resp, status, 500,
+			rc = api_json_error_body(resp, status, 500,
 			    "InternalServerError", activation_message(src));
 		goto done;
 	}
@@ -302,7 +280,7 @@ register_process(struct server *srv, const uint8_t *body, size_t len,
 		log_error("event=register_failed peer=%s instance=%s "
 		    "reason=issue_certificate", peer, instance_id);
 		store_instance_deregister(srv->store, instance_id, now_ms);
-		rc = error_json(resp, status, 500, "InternalServerError",
+		rc = api_json_error_body(resp, status, 500, "InternalServerError",
 		    "The certificate could not be issued");
 		goto done;
 	}
