@@ -141,7 +141,8 @@ int smux_flush(struct smux *m);
  * tells whether the caller's refused input will be taken. */
 void smux_resume(struct smux *m, uint32_t sid);
 
-/* Queue one NOP frame (xtaci's keepalive ping). */
+/* Queue one NOP frame (xtaci's keepalive ping); skipped while the
+ * outgoing queue is full. */
 int smux_nop(struct smux *m);
 
 /* Keepalive (spec 7.4 and 10.2: the version gates decide whether it is
