@@ -526,6 +526,175 @@ test_listen_fails(void **state)
 	fake_done(&f);
 }
 
+/* The agent's end of mux mode: an smux server fed with what we sent. */
+struct agent {
+	struct smux *m;
+	struct buf out;          /* its smux byte stream to us */
+	struct buf got[8];       /* data per stream, by open order */
+	uint32_t sids[8];
+	int nsids;
+	int fins;
+};
+
+static int
+a_write(void *ud, const uint8_t *p, size_t n)
+{
+	return buf_append(&((struct agent *)ud)->out, p, n);
+}
+
+static int
+a_open(void *ud, uint32_t sid)
+{
+	struct agent *a = ud;
+
+	if (a->nsids >= 8)
+		return -1;
+	a->sids[a->nsids] = sid;
+	buf_init(&a->got[a->nsids], (size_t)1 << 20);
+	a->nsids++;
+	return 0;
+}
+
+static int
+a_data(void *ud, uint32_t sid, const uint8_t *p, size_t n)
+{
+	struct agent *a = ud;
+	int i;
+
+	for (i = 0; i < a->nsids; i++)
+		if (a->sids[i] == sid)
+			return buf_append(&a->got[i], p, n);
+	return 0;
+}
+
+static void
+a_fin(void *ud, uint32_t sid)
+{
+	(void)sid;
+	((struct agent *)ud)->fins++;
+}
+
+static const struct smux_cbs acbs = {
+	.write = a_write, .on_open = a_open, .on_data = a_data,
+	.on_fin = a_fin,
+};
+
+/* Move bytes both ways until nothing moves. */
+static void
+pump(struct fake *f, struct agent *a)
+{
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		if (f->sent.len > 0) {
+			assert_int_equal(smux_input(a->m, f->sent.data,
+			    f->sent.len), 0);
+			buf_reset(&f->sent);
+		}
+		while (a->out.len > 0) {
+			/* Odd pieces: payloads are not frames. */
+			size_t k = a->out.len < 777 ? a->out.len : 777;
+
+			assert_int_equal(client_portfwd_deliver(f->pf,
+			    PT_OUTPUT, a->out.data, k), 0);
+			buf_consume(&a->out, k);
+		}
+		usleep(2000);
+	}
+}
+
+static void
+test_mux(void **state)
+{
+	struct client_port_props pp;
+	struct fake f;
+	struct agent a;
+	char want[128], got[64];
+	int fd1, fd2, i;
+	ssize_t r;
+
+	(void)state;
+	memset(&pp, 0, sizeof(pp));
+	pp.local_forwarding = 1;
+	memset(&a, 0, sizeof(a));
+	buf_init(&a.out, (size_t)8 << 20);
+	assert_int_equal(smux_new(&a.m, SMUX_SERVER, &acbs, &a, NULL), 0);
+	fake_init(&f, CLIENT_PORT_MUX, &pp);
+	snprintf(want, sizeof(want), "Port %u opened for sessionId sess-1.\n"
+	    "Waiting for connections...\n", client_portfwd_port(f.pf));
+	assert_string_equal(buf_cstr(&f.printed), want);
+
+	fd1 = tcp_connect(client_portfwd_port(f.pf));
+	fd2 = tcp_connect(client_portfwd_port(f.pf));
+	SPIN(&f, client_portfwd_connections(f.pf) == 2);
+	assert_non_null(strstr(buf_cstr(&f.printed),
+	    "\nConnection accepted for session [sess-1]\n"));
+	/* Said once only. */
+	assert_null(strstr(strstr(buf_cstr(&f.printed), "[sess-1]") + 1,
+	    "[sess-1]"));
+	assert_int_equal(write(fd1, "one", 3), 3);
+	assert_int_equal(write(fd2, "two", 3), 3);
+	pump(&f, &a);
+	assert_int_equal(a.nsids, 2);
+	/* Client stream ids are odd, from 3. */
+	assert_true(a.sids[0] % 2 == 1 && a.sids[1] % 2 == 1);
+	assert_true(a.sids[0] >= 3 && a.sids[1] >= 3);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(a.got[i].len, 3);
+		assert_true(memcmp(a.got[i].data, "one", 3) == 0 ||
+		    memcmp(a.got[i].data, "two", 3) == 0);
+	}
+	/* Answers go to the right connection. */
+	for (i = 0; i < 2; i++) {
+		if (memcmp(a.got[i].data, "one", 3) == 0)
+			assert_int_equal(smux_write(a.m, a.sids[i], "ONE", 3),
+			    0);
+		else
+			assert_int_equal(smux_write(a.m, a.sids[i], "TWO", 3),
+			    0);
+	}
+	pump(&f, &a);
+	r = recv(fd1, got, sizeof(got), MSG_DONTWAIT);
+	assert_int_equal(r, 3);
+	assert_memory_equal(got, "ONE", 3);
+	r = recv(fd2, got, sizeof(got), MSG_DONTWAIT);
+	assert_int_equal(r, 3);
+	assert_memory_equal(got, "TWO", 3);
+
+	/* The destination refused stream 2: flag, then FIN. */
+	assert_int_equal(client_portfwd_deliver(f.pf, PT_FLAG,
+	    U8("\0\0\0\3"), 4), 0);
+	assert_non_null(strstr(buf_cstr(&f.printed),
+	    CLIENT_PORT_CONNECT_FAILED));
+	for (i = 0; i < 2; i++)
+		if (memcmp(a.got[i].data, "two", 3) == 0)
+			assert_int_equal(smux_close(a.m, a.sids[i]), 0);
+	pump(&f, &a);
+	SPIN(&f, client_portfwd_connections(f.pf) == 1);
+	r = recv(fd2, got, sizeof(got), MSG_DONTWAIT);
+	assert_int_equal(r, 0);
+	close(fd2);
+	/* The local client leaves: FIN to the agent. */
+	close(fd1);
+	SPIN(&f, client_portfwd_connections(f.pf) == 0);
+	pump(&f, &a);
+	assert_int_equal(a.fins, 1);
+	assert_false(f.fatal);
+
+	/* Garbage smux from the agent ends forwarding cleanly. */
+	assert_int_equal(client_portfwd_deliver(f.pf, PT_OUTPUT,
+	    U8("\x07\x09\xff\xff\x01\x00\x00\x00"), 8), 0);
+	assert_true(f.fatal);
+	assert_int_equal(client_portfwd_deliver(f.pf, PT_OUTPUT,
+	    U8("\x01\x02\x01\x00\x03\x00\x00\x00x"), 9), 0);
+	fake_done(&f);
+	for (i = 0; i < a.nsids; i++)
+		buf_free(&a.got[i]);
+	buf_free(&a.out);
+	smux_free(a.m);
+}
+
 int
 main(void)
 {
@@ -537,6 +706,7 @@ main(void)
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_mux),
 		cmocka_unit_test(test_unix_socket),
 		cmocka_unit_test(test_listen_fails),
 	};
