@@ -656,11 +656,46 @@ def record():
     c.add("frames_only", rec_frame(b"o", 1, b"x") + rec_frame(b"q", 2, b""))
 
 
+def smux_frame(cmd, sid, data=b"", ver=1):
+    return bytes([ver, cmd]) + struct.pack("<HI", len(data), sid) + data
+
+
+def smux():
+    c = Corpus("smux")
+    # flags: bit 0 server role. Ops: 0 peer bytes (u16 length, bytes),
+    # 1 open, 2 write (stream, u16 length), 3 close (stream), 4 flush,
+    # 5 transport refuses, 6 consumer busy, 7 resume (all?, stream),
+    # 8 tick (u16 ms), 9 keepalive (u16 interval, u16 timeout), 10 NOP.
+    # A stream operand below 128 picks a stream seen so far.
+    def peer(b):
+        return b"\x00" + u16(len(b)) + b
+
+    opening = smux_frame(0, 3) + smux_frame(2, 3, b"SSH-2.0-x\r\n")
+    c.add("server_stream", b"\x01" + peer(opening) + b"\x02\x00" +
+          u16(100) + peer(smux_frame(1, 3)) + b"\x03\x00")
+    c.add("server_split", b"\x01" + peer(opening[:5]) +
+          peer(opening[5:13]) + peer(opening[13:]) + b"\x0a")
+    c.add("server_busy", b"\x01" + b"\x06" + peer(opening) +
+          peer(smux_frame(2, 3, b"x" * 3000)) +
+          peer(smux_frame(2, 3, b"y" * 10)) + b"\x06\x07\x01" +
+          peer(smux_frame(2, 3, b"z")))
+    c.add("client_open_write", b"\x00" + b"\x01\x01" + b"\x02\x00" +
+          u16(5000) + b"\x05" + b"\x02\x01" + u16(3000) + b"\x04" +
+          peer(smux_frame(1, 5)) + b"\x03\x01")
+    c.add("client_keepalive", b"\x00" + b"\x09" + u16(10) + u16(30) +
+          b"\x08" + u16(5) + b"\x08" + u16(11) + peer(smux_frame(3, 0)) +
+          b"\x08" + u16(40))
+    c.add("garbage", b"\x01" + peer(smux_frame(4, 3, b"\x00" * 8)) +
+          peer(smux_frame(2, 9, b"abc")) + peer(smux_frame(0, 4)))
+    c.add("huge", b"\x01" + peer(b"\x01\x02\xff\xff\x03\x00\x00\x00"))
+    c.add("version2", b"\x00" + peer(smux_frame(3, 0, ver=2)))
+
+
 def main():
     for gen in (clientmsg, sigv4, kms_policy, escape, client_proto,
                 agent_handshake, channel, documents, cmddoc, agent_job, api,
                 http, ws, gateway,
-                record):
+                record, smux):
         gen()
 
 
