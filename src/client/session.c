@@ -168,6 +168,7 @@ struct sess {
 	struct client_portfwd *pf;
 	int pf_paused;           /* pf asked us to stop reading the socket */
 	uint64_t port_eof_ms;    /* stdio mode: when stdin ended */
+	int eof_deferred;        /* stdin ended before the type was known */
 	uv_signal_t sig_term, sig_hup;
 
 	unsigned retries;
@@ -731,6 +732,14 @@ stdin_eof(struct sess *s)
 		s->port_eof_ms = channel_now_ms();
 		return;
 	}
+	if (s->port_mode != 0)
+		return;
+	if (!s->hs_seen && !s->ready) {
+		/* A Port session must not get the end-of-file character:
+		 * decided when the session type is known. */
+		s->eof_deferred = 1;
+		return;
+	}
 	if (!s->in_is_tty)
 		input_add(s, &eot, 1);
 }
@@ -836,9 +845,16 @@ stdin_update(struct sess *s)
 static void
 sess_set_ready(struct sess *s)
 {
+	static const uint8_t eot = 0x04;
+
 	if (s->ready)
 		return;
 	s->ready = 1;
+	if (s->eof_deferred && s->port_mode == 0) {
+		s->eof_deferred = 0;
+		if (!s->in_is_tty)
+			input_add(s, &eot, 1);
+	}
 	input_flush(s);
 }
 
@@ -1255,8 +1271,13 @@ sess_port_begin(struct sess *s)
 	client_escape_init(&s->esc, -1);
 	sess_init_signal(s, &s->sig_term, sig_term_cb, SIGTERM);
 	sess_init_signal(s, &s->sig_hup, sig_term_cb, SIGHUP);
-	if (s->port_mode == CLIENT_PORT_STDIO)
+	if (s->port_mode == CLIENT_PORT_STDIO) {
+		if (s->eof_deferred)
+			s->port_eof_ms = channel_now_ms();
+		s->eof_deferred = 0;
 		return;
+	}
+	s->eof_deferred = 0;
 	/* What was typed before goes nowhere. */
 	buf_reset(&s->inq);
 	stdin_update(s);
