@@ -32,6 +32,8 @@ import portkit
 
 BIG = 100 * 1000 * 1000     # 100 MB
 N_CONN = 100
+# AWS's plugin (and porthole's client) on ConnectToPortError:
+# "Connection to destination port failed, check SSM Agent logs."
 REFUSED_RE = r"(?i)(refused|fail|error|could not|unable)"
 
 
@@ -214,9 +216,11 @@ class PortForward(harness.ClusterTestCase):
             s.wait_output(REFUSED_RE, timeout=20, start=before)
             self.assertTrue(s.alive(), "the client exited: %s" % s.output())
             # A second try is refused the same way; still alive.
+            before = len(s.output())
             p = portkit.curl("http://127.0.0.1:%d/blob/1/10" % s.local_port,
                              timeout=60)
             self.assertNotEqual(p.returncode, 0)
+            s.wait_output(REFUSED_RE, timeout=20, start=before)
             self.assertTrue(s.alive(), s.output())
             # Something listens there now: the next connection works.
             srv = portkit.HttpServer("127.0.0.1", port=port)

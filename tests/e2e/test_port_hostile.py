@@ -37,6 +37,11 @@ from harness import RawWebSocket, client_message, open_data_channel_json
 SYN, FIN, PSH, NOP = 0, 1, 2, 3
 FLAG_DISCONNECT, FLAG_TERMINATE = 1, 2
 END_WITHIN = 20
+# What the client says when the agent refuses a connection: AWS's plugin
+# has one line for every ConnectToPortError ("Connection to destination
+# port failed, check SSM Agent logs."); a refusal at session start may
+# name the denial.
+DENIED_RE = r"(?i)denied|not allowed|forbidden|destination port failed"
 
 
 def smux(cmd, sid, data=b"", ver=1, length=None):
@@ -401,20 +406,23 @@ class DenyList(harness.ClusterTestCase):
             if s.alive():
                 s.wait_listening()
                 for _ in range(2):
+                    before = len(s.output())
                     p = portkit.curl("http://127.0.0.1:%d/blob/1/10"
                                      % s.local_port, timeout=60)
                     self.assertNotEqual(p.returncode, 0,
                                         "a denied destination answered")
-                    s.wait_output(r"(?i)denied|not allowed|forbidden",
-                                  timeout=20)
+                    s.wait_output(DENIED_RE, timeout=20, start=before)
                     self.assertTrue(s.alive(), s.output())
                 s.interrupt()
             else:
                 # Refused when the session opened: the client says why.
-                self.assertRegex(s.output(),
-                                 r"(?i)denied|not allowed|forbidden")
+                self.assertRegex(s.output(), DENIED_RE)
             self.assertEqual(srv.gets, 0, "the denied server was reached")
         self.assertTrue(self.agent.proc.alive())
+        # The agent's log says why, naming the address.
+        log = harness.tail(self.agent.log_path, 2000)
+        self.assertRegex(log, r"(?i)den(y|ied).*127\.0\.0\.3|"
+                         r"127\.0\.0\.3.*den(y|ied)")
         # The same agent still forwards to an allowed address.
         ok = portkit.HttpServer("127.0.0.1")
         self.addCleanup(ok.close)
@@ -441,10 +449,10 @@ class DenyList(harness.ClusterTestCase):
             p = portkit.curl("http://127.0.0.1:%d/" % s.local_port,
                              timeout=60)
             self.assertNotEqual(p.returncode, 0)
-            s.wait_output(r"(?i)denied|not allowed|forbidden", timeout=20)
+            s.wait_output(DENIED_RE, timeout=20)
             s.interrupt()
         else:
-            self.assertRegex(s.output(), r"(?i)denied|not allowed|forbidden")
+            self.assertRegex(s.output(), DENIED_RE)
 
 
 if __name__ == "__main__":
