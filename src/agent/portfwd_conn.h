@@ -23,7 +23,7 @@
 #define PF_LINGER_MS 10000                   /* after our FIN, for theirs */
 #define PF_ADDR_MAX 16                       /* addresses tried per dial */
 #define PF_RESOLVE_TTL_MS 30000              /* a name's addresses kept */
-#define PF_WHY_MAX 300
+#define PF_WHY_MAX 600
 
 /* The destination, shared by a session's connections. */
 struct pf_dest {
