@@ -406,6 +406,8 @@ struct rig {
 	uint32_t sids[8];
 	int fins[8];
 	int nstreams;
+	enum portfwd_mode mode;
+	struct buf basic_got;     /* basic and stdio: what came back */
 };
 
 static struct rig *the_rig;
@@ -480,6 +482,8 @@ rig_send(void *ud, uint32_t type, const void *p, size_t n)
 		return 0;
 	}
 	assert_int_equal(type, PT_OUTPUT);
+	if (r->mode != PF_MODE_MUX)
+		return buf_append(&r->basic_got, p, n);
 	assert_int_equal(smux_input(r->client, p, n), 0);
 	return 0;
 }
@@ -606,8 +610,8 @@ rig_open_stream(struct rig *r)
 }
 
 static void
-rig_start(struct rig *r, const char *host, int port,
-    const struct pf_denylist *deny)
+rig_start_mode(struct rig *r, const char *host, int port,
+    const struct pf_denylist *deny, enum portfwd_mode mode, int expect_rc)
 {
 	struct portfwd_params p;
 	struct sockaddr_in a;
@@ -631,9 +635,18 @@ rig_start(struct rig *r, const char *host, int port,
 	p.deny = deny;
 	p.host = host;
 	p.port = port > 0 ? (unsigned)port : (unsigned)r->port;
-	p.mode = PF_MODE_MUX;
+	p.mode = mode;
+	r->mode = mode;
+	buf_init(&r->basic_got, 0);
 	p.session_id = "s-test";
-	assert_int_equal(portfwd_new(&r->pf, &p, &rig_pf_cbs, r), 0);
+	assert_int_equal(portfwd_new(&r->pf, &p, &rig_pf_cbs, r), expect_rc);
+}
+
+static void
+rig_start(struct rig *r, const char *host, int port,
+    const struct pf_denylist *deny)
+{
+	rig_start_mode(r, host, port, deny, PF_MODE_MUX, 0);
 }
 
 static void
@@ -652,6 +665,7 @@ rig_stop(struct rig *r)
 	portfwd_close(r->pf);
 	smux_free(r->client);
 	buf_free(&r->to_agent);
+	buf_free(&r->basic_got);
 	for (i = 0; i < r->nstreams; i++)
 		buf_free(&r->got[i]);
 	/* Connections closing (their FIN answered by the echo server)
@@ -831,6 +845,67 @@ test_mux_hostile(void **state)
 	rig_stop(&r);
 }
 
+static void
+basic_send(struct rig *r, const char *s)
+{
+	assert_int_equal(portfwd_input(r->pf, PT_OUTPUT, (const uint8_t *)s,
+	    strlen(s)), 0);
+}
+
+static void
+test_basic_and_stdio(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	/* Basic: bytes before the dial completes wait for it. */
+	rig_start_mode(&r, "127.0.0.1", 0, NULL, PF_MODE_BASIC, 0);
+	basic_send(&r, "one");
+	RUN_UNTIL(&r, r.basic_got.len == 3);
+	assert_memory_equal(r.basic_got.data, "one", 3);
+	/* DisconnectToPort: closed; the next Output dials again. */
+	assert_int_equal(portfwd_input(r.pf, PT_FLAG, (const uint8_t *)
+	    "\0\0\0\x01", 4), 0);
+	basic_send(&r, "two");
+	RUN_UNTIL(&r, r.basic_got.len == 6);
+	assert_memory_equal(r.basic_got.data + 3, "two", 3);
+	assert_false(r.ended);
+	RUN_UNTIL(&r, r.records >= 3); /* connect, disconnect, connect */
+	assert_int_equal(portfwd_input(r.pf, PT_FLAG, (const uint8_t *)
+	    "\0\0\0\x02", 4), 0);
+	assert_true(r.ended && !r.failed);
+	rig_stop(&r);
+
+	/* Basic to a port where nothing listens: the session fails, saying
+	 * why. */
+	rig_start_mode(&r, "127.0.0.1", 0, NULL, PF_MODE_BASIC, 0);
+	uv_close((uv_handle_t *)&r.server, NULL);
+	r.server.data = NULL;
+	RUN_UNTIL(&r, r.ended);
+	assert_true(r.failed);
+	assert_non_null(strstr(r.end_msg, "Unable to connect"));
+	rig_stop(&r);
+
+	/* SSH (stdio) to a denied address: fails, "forbidden". */
+	{
+		struct pf_denylist deny;
+
+		memset(&deny, 0, sizeof(deny));
+		assert_int_equal(pf_deny_add(&deny, "127.0.0.1/32"), 0);
+		rig_start_mode(&r, "127.0.0.1", 0, &deny, PF_MODE_STDIO, 0);
+		RUN_UNTIL(&r, r.ended);
+		assert_true(r.failed);
+		assert_non_null(strstr(r.end_msg, "forbidden"));
+		rig_stop(&r);
+	}
+
+	/* Bad parameters are refused. */
+	rig_start_mode(&r, "127.0.0.1", 70000, NULL, PF_MODE_BASIC,
+	    PH_ERR_INVALID);
+	r.pf = NULL;
+	rig_stop(&r);
+}
+
 int
 main(void)
 {
@@ -846,6 +921,7 @@ main(void)
 		cmocka_unit_test(test_mux_echo),
 		cmocka_unit_test(test_mux_refused_and_denied),
 		cmocka_unit_test(test_mux_hostile),
+		cmocka_unit_test(test_basic_and_stdio),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
