@@ -6,6 +6,7 @@
 #include "client/session.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -33,6 +34,7 @@
 #include "common/uuid.h"
 #include "common/ws.h"
 
+#define SESS_HEAP_KEEP ((size_t)4 << 20) /* see client_session_run */
 #define SESS_TICK_MS 50            /* channel_tick period */
 #define SESS_WINCH_POLL_MS 500     /* spec 7.1: size poll */
 #define SESS_INPUT_PAYLOAD 1024    /* spec 10.4: at most 1024 bytes each */
@@ -1792,6 +1794,12 @@ client_session_run(const struct client_session_params *p)
 	memset(s, 0, sizeof(*s));
 	s->p = p;
 	s->remote_exit = -1;
+	/* Bulk transfers free and allocate frame-sized blocks at a high
+	 * rate: without these glibc gives the heap top back and takes it
+	 * again (brk, page faults) for every few messages. Bounded: at most
+	 * SESS_HEAP_KEEP of free heap is kept. */
+	(void)mallopt(M_TRIM_THRESHOLD, (int)SESS_HEAP_KEEP);
+	(void)mallopt(M_MMAP_THRESHOLD, (int)SESS_HEAP_KEEP);
 	s->exit_code = CLIENT_EXIT_FAIL;
 	uuid_v4_str(s->client_id);
 	srand((unsigned)uv_hrtime() ^ (unsigned)getpid());
