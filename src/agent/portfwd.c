@@ -21,7 +21,6 @@ struct pf_stream {
 	uint32_t sid;
 	struct pf_conn *conn;
 	int connected;
-	int fin_in;              /* the client closed its side */
 	int blocked;             /* the destination's reads wait for room */
 	struct pf_stream *hnext; /* bucket chain */
 	struct pf_stream *prev, *next;
@@ -444,8 +443,6 @@ mux_connected(void *ud, struct pf_conn *c)
 	pf_record_connect(pf, st->sid, c);
 	log_debug("event=port_stream_connected session=%s stream=%u "
 	    "address=%s", pf->session_id, st->sid, pf_conn_address(c));
-	if (st->fin_in)
-		pf_conn_shutdown(c);
 	/* Data that came while it was dialled. */
 	smux_resume(pf->mux, st->sid);
 	pf->cbs.on_change(pf->ud);
@@ -574,15 +571,12 @@ mux_on_fin(void *ud, uint32_t sid)
 
 	if (st == NULL)
 		return;
-	if (!st->connected) {
-		/* Gone before it was connected. */
-		mux_drop(pf, st, 1, 0, "the client closed the stream");
-		return;
-	}
-	/* Half-close, as ssh -L: the destination gets FIN after the queued
-	 * bytes; what it still sends goes to the client until its FIN. */
-	st->fin_in = 1;
-	pf_conn_shutdown(st->conn);
+	/* smux v1 has no half-close: the client's FIN closed the stream on
+	 * its side (xtaci's Close, porthole's client alike) and it drops
+	 * whatever we still send. The destination gets what was queued,
+	 * then FIN; the stream is forgotten now, so one whose destination
+	 * never closes cannot pin a stream slot. */
+	mux_drop(pf, st, 1, st->connected, "the client closed the stream");
 }
 
 static void

@@ -467,8 +467,7 @@ smux_input(struct smux *m, const uint8_t *p, size_t n)
 	if (m->dead)
 		return PH_ERR_STATE;
 	/* Refusal FINs and closes from callbacks wait in the queue. */
-	rc = smux_flush(m);
-	return rc == 0 ? 0 : rc;
+	return smux_flush(m);
 }
 
 int

@@ -409,6 +409,7 @@ struct rig {
 };
 
 static struct rig *the_rig;
+static int echo_tag;       /* data of the echo server's connections */
 
 static void
 echo_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -457,6 +458,7 @@ echo_conn(uv_stream_t *srv, int status)
 	uv_tcp_t *c = malloc(sizeof(*c));
 
 	uv_tcp_init(srv->loop, c);
+	c->data = &echo_tag;
 	if (uv_accept(srv, (uv_stream_t *)c) == 0)
 		uv_read_start((uv_stream_t *)c, echo_alloc, echo_read);
 	else
@@ -637,9 +639,9 @@ rig_start(struct rig *r, const char *host, int port,
 static void
 rig_walk_close(uv_handle_t *h, void *arg)
 {
-	if (!uv_is_closing(h))
-		uv_close(h, h == (uv_handle_t *)&the_rig->server ? NULL :
-		    echo_closed);
+	/* Only the echo server's handles: portfwd closes its own. */
+	if (!uv_is_closing(h) && h->data == &echo_tag)
+		uv_close(h, echo_closed);
 }
 
 static void
@@ -652,10 +654,15 @@ rig_stop(struct rig *r)
 	buf_free(&r->to_agent);
 	for (i = 0; i < r->nstreams; i++)
 		buf_free(&r->got[i]);
-	/* Lingering connections and the server go; bounded. */
-	for (i = 0; i < 200 && uv_loop_alive(&r->loop); i++) {
-		uv_walk(&r->loop, rig_walk_close, NULL);
+	/* Connections closing (their FIN answered by the echo server)
+	 * and the server go; bounded. */
+	if (!uv_is_closing((uv_handle_t *)&r->server))
+		uv_close((uv_handle_t *)&r->server, NULL);
+	for (i = 0; i < 3000 && uv_loop_alive(&r->loop); i++) {
+		if (i == 2000)
+			uv_walk(&r->loop, rig_walk_close, NULL);
 		uv_run(&r->loop, UV_RUN_NOWAIT);
+		uv_sleep(1);
 	}
 	assert_int_equal(uv_loop_close(&r->loop), 0);
 }
@@ -719,6 +726,7 @@ test_mux_refused_and_denied(void **state)
 	 * the session goes on. */
 	rig_start(&r, "127.0.0.1", 0, NULL);
 	uv_close((uv_handle_t *)&r.server, NULL); /* now refuses */
+	r.server.data = NULL;
 	uv_run(&r.loop, UV_RUN_NOWAIT);
 	a = rig_open_stream(&r);
 	RUN_UNTIL(&r, r.flags3 == 1);
