@@ -21,7 +21,6 @@ struct pf_stream {
 	uint32_t sid;
 	struct pf_conn *conn;
 	int connected;
-	int fin_in;              /* the client closed its side */
 	int blocked;             /* the destination's reads wait for room */
 	struct pf_stream *hnext; /* bucket chain */
 	struct pf_stream *prev, *next;
@@ -444,8 +443,6 @@ mux_connected(void *ud, struct pf_conn *c)
 	pf_record_connect(pf, st->sid, c);
 	log_debug("event=port_stream_connected session=%s stream=%u "
 	    "address=%s", pf->session_id, st->sid, pf_conn_address(c));
-	if (st->fin_in)
-		pf_conn_shutdown(c);
 	/* Data that came while it was dialled. */
 	smux_resume(pf->mux, st->sid);
 	pf->cbs.on_change(pf->ud);
@@ -558,6 +555,11 @@ mux_on_data(void *ud, uint32_t sid, const uint8_t *p, size_t n)
 		return PH_ERR_AGAIN; /* mux_connected resumes it */
 	if (pf_conn_queued(st->conn) >= PF_WQ_HIGH)
 		return PH_ERR_AGAIN; /* mux_drain resumes it */
+	if (pf->dest.wq_total >= PF_IN_MAX) {
+		/* All the destinations together hold enough. */
+		pf->dest.wq_over = 1;
+		return PH_ERR_AGAIN; /* portfwd_resume resumes them */
+	}
 	if (pf_conn_write(st->conn, p, n) != 0) {
 		/* smux closes the stream on our error. */
 		mux_drop(pf, st, 0, 0, "write to the destination failed");
@@ -574,15 +576,12 @@ mux_on_fin(void *ud, uint32_t sid)
 
 	if (st == NULL)
 		return;
-	if (!st->connected) {
-		/* Gone before it was connected. */
-		mux_drop(pf, st, 1, 0, "the client closed the stream");
-		return;
-	}
-	/* Half-close, as ssh -L: the destination gets FIN after the queued
-	 * bytes; what it still sends goes to the client until its FIN. */
-	st->fin_in = 1;
-	pf_conn_shutdown(st->conn);
+	/* smux v1 has no half-close: the client's FIN closed the stream on
+	 * its side (xtaci's Close, porthole's client alike) and it drops
+	 * whatever we still send. The destination gets what was queued,
+	 * then FIN; the stream is forgotten now, so one whose destination
+	 * never closes cannot pin a stream slot. */
+	mux_drop(pf, st, 1, st->connected, "the client closed the stream");
 }
 
 static void
@@ -736,6 +735,12 @@ portfwd_resume(struct portfwd *pf)
 	if (smux_flush(pf->mux) != 0) {
 		pf_end(pf, 1, "the multiplexed stream failed");
 		return;
+	}
+	if (pf->dest.wq_over && pf->dest.wq_total < PF_IN_MAX / 2) {
+		pf->dest.wq_over = 0;
+		smux_resume(pf->mux, 0);
+		if (pf->ended)
+			return;
 	}
 	if (pf->nblocked == 0 || smux_write_room(pf->mux) == 0)
 		return;

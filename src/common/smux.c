@@ -53,6 +53,7 @@ struct smux {
 	struct stream *tab[SMUX_BUCKETS];
 	size_t nstreams;
 	size_t buffered;		/* all streams' queues */
+	size_t nfull;			/* streams at max_stream_buffer */
 	uint32_t next_sid;		/* last id this end opened */
 	int go_away;			/* ids ran out */
 
@@ -120,6 +121,8 @@ stream_del(struct smux *m, struct stream *s)
 		s->head = c->next;
 		free(c);
 	}
+	if (s->buffered >= m->lim.max_stream_buffer)
+		m->nfull--;
 	m->buffered -= s->buffered;
 	m->nstreams--;
 	free(s);
@@ -277,6 +280,9 @@ stream_queue(struct smux *m, struct stream *s, const uint8_t *p, size_t n)
 	else
 		s->head = c;
 	s->tail = c;
+	if (s->buffered < m->lim.max_stream_buffer &&
+	    s->buffered + n >= m->lim.max_stream_buffer)
+		m->nfull++;
 	s->buffered += n;
 	m->buffered += n;
 	return 0;
@@ -401,20 +407,9 @@ header(struct smux *m)
 int
 smux_can_input(const struct smux *m)
 {
-	size_t i;
-	const struct stream *s;
-
 	if (m->dead)
 		return 1;	/* smux_input answers PH_ERR_STATE */
-	if (m->buffered == 0)
-		return 1;
-	if (m->buffered >= m->lim.max_recv_buffer)
-		return 0;
-	for (i = 0; i < SMUX_BUCKETS; i++)
-		for (s = m->tab[i]; s != NULL; s = s->next)
-			if (s->buffered >= m->lim.max_stream_buffer)
-				return 0;
-	return 1;
+	return m->buffered < m->lim.max_recv_buffer && m->nfull == 0;
 }
 
 int
@@ -472,8 +467,7 @@ smux_input(struct smux *m, const uint8_t *p, size_t n)
 	if (m->dead)
 		return PH_ERR_STATE;
 	/* Refusal FINs and closes from callbacks wait in the queue. */
-	rc = smux_flush(m);
-	return rc == 0 ? 0 : rc;
+	return smux_flush(m);
 }
 
 int
@@ -582,6 +576,9 @@ resume_one(struct smux *m, uint32_t sid)
 		s->head = c->next;
 		if (s->head == NULL)
 			s->tail = NULL;
+		if (s->buffered >= m->lim.max_stream_buffer &&
+		    s->buffered - c->len < m->lim.max_stream_buffer)
+			m->nfull--;
 		s->buffered -= c->len;
 		m->buffered -= c->len;
 		free(c);

@@ -707,8 +707,11 @@ doc_check_shell_props(struct doc_check *k, json_t *props)
 static void
 doc_check_port_props(struct doc_check *k, json_t *props)
 {
+	/* The agent reads the first three, AWS's plugin the rest (a unix
+	 * socket when localConnectionType is "unix"). */
 	static const char *const keys[] = { "portNumber", "type", "host",
-	    "localPortNumber", "localUnixSocket", NULL };
+	    "localPortNumber", "localUnixSocket", "localConnectionType",
+	    NULL };
 	const char *pk, *s;
 	json_t *pv;
 
@@ -720,7 +723,7 @@ doc_check_port_props(struct doc_check *k, json_t *props)
 		if (!doc_in(keys, pk))
 			doc_fail(k, "properties.%.64s is not known "
 			    "(portNumber, type, host, localPortNumber, "
-			    "localUnixSocket)", pk);
+			    "localUnixSocket, localConnectionType)", pk);
 		else if (!json_is_string(pv))
 			doc_fail(k, "properties.%s must be a string, not %s",
 			    pk, doc_jtype(pv));

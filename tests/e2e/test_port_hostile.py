@@ -21,7 +21,8 @@ The deny list: an agent whose agent.json has DeniedPortForwardingRemoteIPs
 ["127.0.0.3"] refuses host=127.0.0.3 (where a server really listens) with
 a clear message to the client, the client keeps running and a second
 connection gets the same answer, and the same agent still forwards to
-127.0.0.1.
+127.0.0.1. An agent with no list in agent.json refuses the EC2 metadata
+address 169.254.169.254 (the default list) without dialling it.
 """
 
 import json
@@ -366,6 +367,28 @@ class PortHostile(harness.ClusterTestCase):
         self.assertBystanderFine(22)
 
 
+    def test_default_deny_list_metadata_address(self):
+        # The EC2 metadata address is refused by an agent whose
+        # agent.json names no list (the default), before any dial.
+        s = portkit.PortSession(
+            self.cluster, self.target,
+            "AWS-StartPortForwardingSessionToRemoteHost",
+            {"host": "169.254.169.254", "portNumber": "80",
+             "localPortNumber": "0"}, client="porthole")
+        harness.wait_for(lambda: portkit.OPENED_RE.search(s.output())
+                         or not s.alive(), 40, 0.1,
+                         "the client to listen or exit")
+        if s.alive():
+            s.wait_listening()
+            p = portkit.curl("http://127.0.0.1:%d/" % s.local_port,
+                             timeout=60)
+            self.assertNotEqual(p.returncode, 0)
+            s.wait_output(DENIED_RE, timeout=20)
+            s.interrupt()
+        else:
+            self.assertRegex(s.output(), DENIED_RE)
+
+
 class DenyList(harness.ClusterTestCase):
     """An agent whose agent.json denies 127.0.0.3."""
 
@@ -432,27 +455,6 @@ class DenyList(harness.ClusterTestCase):
                          "-o", os.devnull, "-w", "%{http_code}")
         self.assertEqual(p.stdout, "200", p.stderr + s.output())
         s.interrupt()
-
-    def test_default_deny_list_metadata_address(self):
-        # The EC2 metadata address is refused by default (without
-        # touching the network: the agent must refuse before dialling).
-        s = portkit.PortSession(
-            self.cluster, self.target,
-            "AWS-StartPortForwardingSessionToRemoteHost",
-            {"host": "169.254.169.254", "portNumber": "80",
-             "localPortNumber": "0"}, client="porthole")
-        harness.wait_for(lambda: portkit.OPENED_RE.search(s.output())
-                         or not s.alive(), 40, 0.1,
-                         "the client to listen or exit")
-        if s.alive():
-            s.wait_listening()
-            p = portkit.curl("http://127.0.0.1:%d/" % s.local_port,
-                             timeout=60)
-            self.assertNotEqual(p.returncode, 0)
-            s.wait_output(DENIED_RE, timeout=20)
-            s.interrupt()
-        else:
-            self.assertRegex(s.output(), DENIED_RE)
 
 
 if __name__ == "__main__":

@@ -116,6 +116,17 @@ class ClientCut(ResumeMixin, harness.ClusterTestCase):
         self.addCleanup(self.proxy.close)
         self.env = self.cluster.make_env(AWS_ENDPOINT_URL=self.proxy.url)
 
+    def resumes(self):
+        log = harness.tail(self.cluster.server_log, 100000)
+        return len([x for x in log.splitlines()
+                    if "action=ResumeSession" in x and "status=200" in x])
+
+    def check_download(self, s, cuts, on_cut, seed):
+        n = self.resumes()
+        super().check_download(s, cuts, on_cut, seed)
+        # The client really reconnected with a fresh token.
+        self.assertGreaterEqual(self.resumes() - n, 1)
+
     def session(self, client):
         return portkit.forward(self.cluster, self.target, self.http.port,
                                client=client, local_port=0, env=self.env)

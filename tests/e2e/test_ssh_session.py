@@ -113,8 +113,9 @@ class SshSession(harness.ClusterTestCase):
         # this host: ssh must refuse (the tunnel does not bypass it).
         other = os.path.join(self.cluster.tmp, "empty_known_hosts")
         open(other, "w").close()
-        argv = ["ssh", *self.sshd.ssh_opts(portkit.proxy_command("porthole")),
-                "-o", "UserKnownHostsFile=" + other,
+        # ssh takes the first value of an option: this one first.
+        argv = ["ssh", "-o", "UserKnownHostsFile=" + other,
+                *self.sshd.ssh_opts(portkit.proxy_command("porthole")),
                 "-p", str(self.sshd.port), self.dest(), "true"]
         p = subprocess.run(argv, capture_output=True, text=True,
                            timeout=120, stdin=subprocess.DEVNULL,

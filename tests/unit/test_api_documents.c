@@ -901,6 +901,10 @@ test_session_rules(void **state)
 	    "\"properties\":{\"portNumber\":\"5432\",\"type\":"
 	    "\"LocalPortForwarding\"}}", NULL, NULL);
 	check_session("{\"schemaVersion\":\"1.0\",\"sessionType\":\"Port\","
+	    "\"properties\":{\"portNumber\":\"5432\",\"type\":"
+	    "\"LocalPortForwarding\",\"localUnixSocket\":\"/tmp/pg.sock\","
+	    "\"localConnectionType\":\"unix\"}}", NULL, NULL);
+	check_session("{\"schemaVersion\":\"1.0\",\"sessionType\":\"Port\","
 	    "\"properties\":{\"type\":\"LocalPortForwarding\"}}",
 	    "InvalidDocumentContent", "portNumber is required");
 	check_session("{\"schemaVersion\":\"1.0\",\"sessionType\":\"Port\","
