@@ -410,7 +410,6 @@ struct rig {
 	struct buf basic_got;     /* basic and stdio: what came back */
 };
 
-static struct rig *the_rig;
 static int echo_mute;      /* the server accepts and never reads */
 static int echo_tag;       /* data of the echo server's connections */
 
@@ -620,7 +619,6 @@ rig_start_mode(struct rig *r, const char *host, int port,
 	int len = sizeof(a);
 
 	memset(r, 0, sizeof(*r));
-	the_rig = r;
 	assert_int_equal(uv_loop_init(&r->loop), 0);
 	uv_tcp_init(&r->loop, &r->server);
 	uv_ip4_addr("127.0.0.1", 0, &a);
