@@ -1549,7 +1549,8 @@ class Bench:
         for rid, client in (("12a", "porthole"), ("12b", "aws")):
             v, t, w, pk = ph[client]
             self.row(rid, "port forwarding, one TCP stream of %s, %s "
-                     "start-session vs ssh -L" % (size(n), client_name[client]), "MB/s",
+                     "start-session vs ssh -L"
+                     % (size(n), client_name[client]), "MB/s",
                      "higher", v, o,
                      detail={"bytes": n, "porthole_s": t,
                              "openssh_s": oh[1] if oh else None,
