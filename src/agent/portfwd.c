@@ -555,6 +555,11 @@ mux_on_data(void *ud, uint32_t sid, const uint8_t *p, size_t n)
 		return PH_ERR_AGAIN; /* mux_connected resumes it */
 	if (pf_conn_queued(st->conn) >= PF_WQ_HIGH)
 		return PH_ERR_AGAIN; /* mux_drain resumes it */
+	if (pf->dest.wq_total >= PF_IN_MAX) {
+		/* All the destinations together hold enough. */
+		pf->dest.wq_over = 1;
+		return PH_ERR_AGAIN; /* portfwd_resume resumes them */
+	}
 	if (pf_conn_write(st->conn, p, n) != 0) {
 		/* smux closes the stream on our error. */
 		mux_drop(pf, st, 0, 0, "write to the destination failed");
@@ -730,6 +735,12 @@ portfwd_resume(struct portfwd *pf)
 	if (smux_flush(pf->mux) != 0) {
 		pf_end(pf, 1, "the multiplexed stream failed");
 		return;
+	}
+	if (pf->dest.wq_over && pf->dest.wq_total < PF_IN_MAX / 2) {
+		pf->dest.wq_over = 0;
+		smux_resume(pf->mux, 0);
+		if (pf->ended)
+			return;
 	}
 	if (pf->nblocked == 0 || smux_write_room(pf->mux) == 0)
 		return;

@@ -43,6 +43,7 @@ struct pf_conn {
 	uint32_t tag;
 	enum conn_state st;
 	int closed;           /* the owner let go: no callbacks */
+	int detached;         /* queued bytes no longer in d->wq_total */
 	int pending;          /* handles not yet closed (timer, sockets) */
 	uv_timer_t timer;     /* kick, connect timeout, linger */
 	uv_getaddrinfo_t *gai;
@@ -557,6 +558,8 @@ conn_on_write(uv_write_t *req, int status)
 	struct pf_conn *c = w->c;
 
 	c->queued -= w->len;
+	if (!c->detached)
+		c->d->wq_total -= w->len;
 	free(w);
 	if (c->st == C_CLOSED)
 		return;
@@ -620,6 +623,7 @@ pf_conn_write(struct pf_conn *c, const void *p, size_t n)
 		return PH_ERR_IO;
 	}
 	c->queued += w->len;
+	c->d->wq_total += w->len;
 	if (c->queued > PF_WQ_HIGH)
 		c->above_high = 1;
 	return 0;
@@ -659,11 +663,23 @@ conn_teardown(struct pf_conn *c)
 	conn_maybe_free(c);
 }
 
+/* The owner lets go: the destination (and its counter) may be gone
+ * before this connection's last callbacks. */
+static void
+conn_detach(struct pf_conn *c)
+{
+	if (c->detached)
+		return;
+	c->detached = 1;
+	c->d->wq_total -= c->queued;
+}
+
 void
 pf_conn_close(struct pf_conn *c)
 {
 	if (c == NULL)
 		return;
+	conn_detach(c);
 	c->closed = 1;
 	conn_teardown(c);
 }
@@ -683,6 +699,7 @@ pf_conn_finish(struct pf_conn *c)
 {
 	if (c == NULL)
 		return;
+	conn_detach(c);
 	c->closed = 1;
 	if (c->st != C_OPEN || c->eof_err != 0) {
 		conn_teardown(c);

@@ -36,6 +36,11 @@ struct pf_dest {
 	size_t naddrs;
 	uint64_t resolved_ms;
 	int resolved;
+	/* Bytes queued for all the session's open connections (one that is
+	 * closed or finishing no longer counts), and whether the owner
+	 * refused input for their sum (cleared by the owner). */
+	size_t wq_total;
+	int wq_over;
 };
 
 struct pf_conn;

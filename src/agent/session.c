@@ -605,8 +605,14 @@ static int
 sess_port_send(void *ud, uint32_t payload_type, const void *p, size_t n)
 {
 	struct agent_session *s = ud;
+	int rc;
 
-	return channel_send(s->ch, payload_type, p, n);
+	rc = channel_send(s->ch, payload_type, p, n);
+	/* A full window needs the acknowledgements that a paused socket
+	 * would hold back. */
+	if (s->in_paused && !channel_can_send(s->ch))
+		sess_port_pause(s);
+	return rc;
 }
 
 static int

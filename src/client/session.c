@@ -6,6 +6,7 @@
 #include "client/session.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -33,6 +34,7 @@
 #include "common/uuid.h"
 #include "common/ws.h"
 
+#define SESS_HEAP_KEEP ((size_t)4 << 20) /* see client_session_run */
 #define SESS_TICK_MS 50            /* channel_tick period */
 #define SESS_WINCH_POLL_MS 500     /* spec 7.1: size poll */
 #define SESS_INPUT_PAYLOAD 1024    /* spec 10.4: at most 1024 bytes each */
@@ -92,6 +94,7 @@ struct sess {
 	struct ws *ws;
 	int ws_open;
 	int out_paused;          /* socket reads stopped: stdout is slow */
+	int read_paused;         /* what ws_pause_read was last told */
 	int connected_once;
 	struct channel *ch;
 	unsigned keepalive_ms;   /* 0: no pings */
@@ -188,6 +191,7 @@ static void sess_fatal(struct sess *s, const char *fmt, ...)
 static void stdin_update(struct sess *s);
 static void input_flush(struct sess *s);
 static void sess_port_interrupt(struct sess *s);
+static void sess_update_pause(struct sess *s);
 static void sess_port_begin(struct sess *s);
 static void sess_init_signal(struct sess *s, uv_signal_t *h, uv_signal_cb cb,
     int sig);
@@ -257,9 +261,25 @@ out_maybe_resume(struct sess *s)
 {
 	if (s->out_paused && s->outq.len < SESS_OUT_SOFT / 2) {
 		s->out_paused = 0;
-		if (s->ws != NULL && !s->pf_paused)
-			ws_pause_read(s->ws, 0);
+		sess_update_pause(s);
 	}
+}
+
+/* Stop reading the data channel while a local reader (stdout, a
+ * forwarded connection) is behind, except when our own window is full:
+ * then the agent's acknowledgements must come in, or a program that
+ * writes before it reads would wait on us for ever. Frames we cannot take
+ * meanwhile are refused (the agent resends them). */
+static void
+sess_update_pause(struct sess *s)
+{
+	int want = (s->out_paused || s->pf_paused) &&
+	    channel_can_send(s->ch);
+
+	if (s->ws == NULL || want == s->read_paused)
+		return;
+	s->read_paused = want;
+	ws_pause_read(s->ws, want);
 }
 
 /* Write queued output in order until a descriptor would block; then
@@ -369,8 +389,8 @@ out_enqueue(struct sess *s, int fd, const uint8_t *p, size_t n, int force)
 		return PH_ERR_AGAIN;
 	if (!force && s->outq.len + n >= SESS_OUT_SOFT && s->ws != NULL &&
 	    !s->out_paused) {
-		ws_pause_read(s->ws, 1);
 		s->out_paused = 1;
+		sess_update_pause(s);
 	}
 	if (s->seg_count > 0)
 		tail = &s->segs[(s->seg_head + s->seg_count - 1) %
@@ -691,6 +711,7 @@ input_flush(struct sess *s)
 	stdin_update(s);
 	if (s->pf != NULL && !s->finished)
 		client_portfwd_writable(s->pf);
+	sess_update_pause(s);
 }
 
 /* Bytes for the remote side (not through the escape filter). */
@@ -1155,9 +1176,14 @@ sess_pf_send(void *ud, const uint8_t *p, size_t n)
 {
 	struct sess *s = ud;
 
+	int rc;
+
 	if (!input_open(s))
 		return PH_ERR_AGAIN;
-	return channel_send(s->ch, PT_OUTPUT, p, n);
+	rc = channel_send(s->ch, PT_OUTPUT, p, n);
+	if (!channel_can_send(s->ch))
+		sess_update_pause(s);
+	return rc;
 }
 
 static int
@@ -1196,8 +1222,7 @@ sess_pf_pause(void *ud, int pause)
 	struct sess *s = ud;
 
 	s->pf_paused = pause;
-	if (s->ws != NULL)
-		ws_pause_read(s->ws, pause || s->out_paused);
+	sess_update_pause(s);
 }
 
 static void
@@ -1511,6 +1536,8 @@ ws_message_cb(struct ws *w, int opcode, const uint8_t *p, size_t n)
 	/* An acknowledgement may have opened the window. */
 	if ((s->inq.len > 0 || s->pf != NULL) && !s->finished)
 		input_flush(s);
+	else
+		sess_update_pause(s);
 }
 
 static void
@@ -1536,6 +1563,7 @@ ws_close_cb(struct ws *w, int code)
 	s->ws = NULL;
 	s->ws_open = 0;
 	s->out_paused = 0;  /* the next connection starts reading */
+	s->read_paused = 0;
 	uv_timer_stop(&s->stable);
 	if (s->finished) {
 		uv_timer_stop(&s->grace);
@@ -1582,8 +1610,8 @@ sess_dial(struct sess *s, char *err, size_t errlen)
 	}
 	s->ws = w;
 	ws_set_max_message(w, SESS_WS_MAX_MESSAGE);
-	if (s->pf_paused)
-		ws_pause_read(w, 1);
+	s->read_paused = 0;
+	sess_update_pause(s);
 	return 0;
 }
 
@@ -1792,6 +1820,12 @@ client_session_run(const struct client_session_params *p)
 	memset(s, 0, sizeof(*s));
 	s->p = p;
 	s->remote_exit = -1;
+	/* Bulk transfers free and allocate frame-sized blocks at a high
+	 * rate: without these glibc gives the heap top back and takes it
+	 * again (brk, page faults) for every few messages. Bounded: at most
+	 * SESS_HEAP_KEEP of free heap is kept. */
+	(void)mallopt(M_TRIM_THRESHOLD, (int)SESS_HEAP_KEEP);
+	(void)mallopt(M_MMAP_THRESHOLD, (int)SESS_HEAP_KEEP);
 	s->exit_code = CLIENT_EXIT_FAIL;
 	uuid_v4_str(s->client_id);
 	srand((unsigned)uv_hrtime() ^ (unsigned)getpid());

@@ -695,6 +695,90 @@ test_mux(void **state)
 	smux_free(a.m);
 }
 
+/* A local client that does not read: the client stops reading the data
+ * channel (pause), smux refuses more once its limits are reached, nothing
+ * grows without bound; once it reads, everything arrives in order. */
+static void
+test_mux_slow_reader(void **state)
+{
+	struct client_port_props pp;
+	struct fake f;
+	struct agent a;
+	struct sockaddr_in sa;
+	static uint8_t chunk[16384], rb[65536];
+	size_t pushed = 0, total = 0, k;
+	uint64_t sum_in = 0, sum_out = 0;
+	int fd, rcv = 4096, i, rc = 0;
+	ssize_t r;
+
+	(void)state;
+	memset(&pp, 0, sizeof(pp));
+	pp.local_forwarding = 1;
+	memset(&a, 0, sizeof(a));
+	buf_init(&a.out, (size_t)64 << 20);
+	assert_int_equal(smux_new(&a.m, SMUX_SERVER, &acbs, &a, NULL), 0);
+	fake_init(&f, CLIENT_PORT_MUX, &pp);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv,
+	    sizeof(rcv)), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)client_portfwd_port(f.pf));
+	sa.sin_addr.s_addr = htonl(0x7f000001);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	SPIN(&f, client_portfwd_connections(f.pf) == 1);
+	assert_int_equal(write(fd, "x", 1), 1);
+	pump(&f, &a);
+	assert_int_equal(a.nsids, 1);
+	for (i = 0; i < (int)sizeof(chunk); i++)
+		chunk[i] = (uint8_t)(i * 7 + 3);
+	/* Up to 64 MiB, until the client refuses. */
+	while (pushed < ((size_t)64 << 20) && rc == 0) {
+		assert_int_equal(smux_write(a.m, a.sids[0], chunk,
+		    sizeof(chunk)), 0);
+		pushed += sizeof(chunk);
+		for (k = 0; k < sizeof(chunk); k++)
+			sum_in += chunk[k];
+		while (a.out.len > 0) {
+			rc = client_portfwd_deliver(f.pf, PT_OUTPUT,
+			    a.out.data, a.out.len);
+			if (rc != 0)
+				break;
+			buf_reset(&a.out);
+		}
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	}
+	assert_int_equal(rc, PH_ERR_AGAIN);
+	assert_true(f.paused);
+	assert_true(pushed < ((size_t)16 << 20));
+	/* Now read: the refused bytes are offered again as it drains. */
+	for (i = 0; i < 20000 && total < pushed; i++) {
+		if (a.out.len > 0 && client_portfwd_deliver(f.pf, PT_OUTPUT,
+		    a.out.data, a.out.len) == 0)
+			buf_reset(&a.out);
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+		r = recv(fd, rb, sizeof(rb), MSG_DONTWAIT);
+		if (r > 0) {
+			for (k = 0; k < (size_t)r; k++)
+				sum_out += rb[k];
+			total += (size_t)r;
+		} else
+			usleep(500);
+	}
+	assert_int_equal(total, pushed);
+	assert_true(sum_in == sum_out);
+	assert_false(f.paused);
+	assert_false(f.fatal);
+	close(fd);
+	SPIN(&f, client_portfwd_connections(f.pf) == 0);
+	fake_done(&f);
+	for (i = 0; i < a.nsids; i++)
+		buf_free(&a.got[i]);
+	buf_free(&a.out);
+	smux_free(a.m);
+}
+
 int
 main(void)
 {
@@ -707,6 +791,7 @@ main(void)
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_mux),
+		cmocka_unit_test(test_mux_slow_reader),
 		cmocka_unit_test(test_unix_socket),
 		cmocka_unit_test(test_listen_fails),
 	};

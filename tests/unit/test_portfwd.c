@@ -406,9 +406,12 @@ struct rig {
 	uint32_t sids[8];
 	int fins[8];
 	int nstreams;
+	enum portfwd_mode mode;
+	struct buf basic_got;     /* basic and stdio: what came back */
 };
 
 static struct rig *the_rig;
+static int echo_mute;      /* the server accepts and never reads */
 static int echo_tag;       /* data of the echo server's connections */
 
 static void
@@ -459,9 +462,10 @@ echo_conn(uv_stream_t *srv, int status)
 
 	uv_tcp_init(srv->loop, c);
 	c->data = &echo_tag;
-	if (uv_accept(srv, (uv_stream_t *)c) == 0)
-		uv_read_start((uv_stream_t *)c, echo_alloc, echo_read);
-	else
+	if (uv_accept(srv, (uv_stream_t *)c) == 0) {
+		if (!echo_mute)
+			uv_read_start((uv_stream_t *)c, echo_alloc, echo_read);
+	} else
 		uv_close((uv_handle_t *)c, echo_closed);
 }
 
@@ -480,6 +484,8 @@ rig_send(void *ud, uint32_t type, const void *p, size_t n)
 		return 0;
 	}
 	assert_int_equal(type, PT_OUTPUT);
+	if (r->mode != PF_MODE_MUX)
+		return buf_append(&r->basic_got, p, n);
 	assert_int_equal(smux_input(r->client, p, n), 0);
 	return 0;
 }
@@ -606,8 +612,8 @@ rig_open_stream(struct rig *r)
 }
 
 static void
-rig_start(struct rig *r, const char *host, int port,
-    const struct pf_denylist *deny)
+rig_start_mode(struct rig *r, const char *host, int port,
+    const struct pf_denylist *deny, enum portfwd_mode mode, int expect_rc)
 {
 	struct portfwd_params p;
 	struct sockaddr_in a;
@@ -631,9 +637,18 @@ rig_start(struct rig *r, const char *host, int port,
 	p.deny = deny;
 	p.host = host;
 	p.port = port > 0 ? (unsigned)port : (unsigned)r->port;
-	p.mode = PF_MODE_MUX;
+	p.mode = mode;
+	r->mode = mode;
+	buf_init(&r->basic_got, 0);
 	p.session_id = "s-test";
-	assert_int_equal(portfwd_new(&r->pf, &p, &rig_pf_cbs, r), 0);
+	assert_int_equal(portfwd_new(&r->pf, &p, &rig_pf_cbs, r), expect_rc);
+}
+
+static void
+rig_start(struct rig *r, const char *host, int port,
+    const struct pf_denylist *deny)
+{
+	rig_start_mode(r, host, port, deny, PF_MODE_MUX, 0);
 }
 
 static void
@@ -652,6 +667,7 @@ rig_stop(struct rig *r)
 	portfwd_close(r->pf);
 	smux_free(r->client);
 	buf_free(&r->to_agent);
+	buf_free(&r->basic_got);
 	for (i = 0; i < r->nstreams; i++)
 		buf_free(&r->got[i]);
 	/* Connections closing (their FIN answered by the echo server)
@@ -664,6 +680,10 @@ rig_stop(struct rig *r)
 		uv_run(&r->loop, UV_RUN_NOWAIT);
 		uv_sleep(1);
 	}
+	/* Idle ones (a mute server's connections) keep no loop alive. */
+	uv_walk(&r->loop, rig_walk_close, NULL);
+	for (i = 0; i < 10; i++)
+		uv_run(&r->loop, UV_RUN_NOWAIT);
 	assert_int_equal(uv_loop_close(&r->loop), 0);
 }
 
@@ -831,6 +851,115 @@ test_mux_hostile(void **state)
 	rig_stop(&r);
 }
 
+static void
+basic_send(struct rig *r, const char *s)
+{
+	assert_int_equal(portfwd_input(r->pf, PT_OUTPUT, (const uint8_t *)s,
+	    strlen(s)), 0);
+}
+
+static void
+test_basic_and_stdio(void **state)
+{
+	struct rig r;
+
+	(void)state;
+	/* Basic: bytes before the dial completes wait for it. */
+	rig_start_mode(&r, "127.0.0.1", 0, NULL, PF_MODE_BASIC, 0);
+	basic_send(&r, "one");
+	RUN_UNTIL(&r, r.basic_got.len == 3);
+	assert_memory_equal(r.basic_got.data, "one", 3);
+	/* DisconnectToPort: closed; the next Output dials again. */
+	assert_int_equal(portfwd_input(r.pf, PT_FLAG, (const uint8_t *)
+	    "\0\0\0\x01", 4), 0);
+	basic_send(&r, "two");
+	RUN_UNTIL(&r, r.basic_got.len == 6);
+	assert_memory_equal(r.basic_got.data + 3, "two", 3);
+	assert_false(r.ended);
+	RUN_UNTIL(&r, r.records >= 3); /* connect, disconnect, connect */
+	assert_int_equal(portfwd_input(r.pf, PT_FLAG, (const uint8_t *)
+	    "\0\0\0\x02", 4), 0);
+	assert_true(r.ended && !r.failed);
+	rig_stop(&r);
+
+	/* Basic to a port where nothing listens: the session fails, saying
+	 * why. */
+	rig_start_mode(&r, "127.0.0.1", 0, NULL, PF_MODE_BASIC, 0);
+	uv_close((uv_handle_t *)&r.server, NULL);
+	r.server.data = NULL;
+	RUN_UNTIL(&r, r.ended);
+	assert_true(r.failed);
+	assert_non_null(strstr(r.end_msg, "Unable to connect"));
+	rig_stop(&r);
+
+	/* SSH (stdio) to a denied address: fails, "forbidden". */
+	{
+		struct pf_denylist deny;
+
+		memset(&deny, 0, sizeof(deny));
+		assert_int_equal(pf_deny_add(&deny, "127.0.0.1/32"), 0);
+		rig_start_mode(&r, "127.0.0.1", 0, &deny, PF_MODE_STDIO, 0);
+		RUN_UNTIL(&r, r.ended);
+		assert_true(r.failed);
+		assert_non_null(strstr(r.end_msg, "forbidden"));
+		rig_stop(&r);
+	}
+
+	/* Bad parameters are refused. */
+	rig_start_mode(&r, "127.0.0.1", 70000, NULL, PF_MODE_BASIC,
+	    PH_ERR_INVALID);
+	r.pf = NULL;
+	rig_stop(&r);
+}
+
+/* Destinations that never read: the input is refused after a bounded
+ * amount, and the session is still alive. */
+static void
+test_mux_backpressure(void **state)
+{
+	static uint8_t chunk[16384];
+	size_t fed = 0, off;
+	struct rig r;
+	int a, b, i, again = 0;
+
+	(void)state;
+	echo_mute = 1;
+	rig_start(&r, "127.0.0.1", 0, NULL);
+	a = rig_open_stream(&r);
+	b = rig_open_stream(&r);
+	for (i = 0; i < 20000 && !again; i++) {
+		if (smux_write_room(r.client) >= sizeof(chunk)) {
+			assert_int_equal(smux_write(r.client, r.sids[i % 2 ? a :
+			    b], chunk, sizeof(chunk)), 0);
+		}
+		off = 0;
+		while (off < r.to_agent.len) {
+			size_t n = r.to_agent.len - off < 4096 ?
+			    r.to_agent.len - off : 4096;
+			int rc = portfwd_input(r.pf, PT_OUTPUT,
+			    r.to_agent.data + off, n);
+
+			if (rc == PH_ERR_AGAIN) {
+				again = 1;
+				break;
+			}
+			assert_int_equal(rc, 0);
+			off += n;
+		}
+		fed += off;
+		buf_consume(&r.to_agent, off);
+		uv_run(&r.loop, UV_RUN_NOWAIT);
+	}
+	assert_true(again);
+	assert_true(portfwd_input_congested(r.pf));
+	/* Two sockets' buffers, their write queues and smux's: far below
+	 * what was offered. */
+	assert_true(fed < (size_t)64 << 20);
+	assert_false(r.ended);
+	echo_mute = 0;
+	rig_stop(&r);
+}
+
 int
 main(void)
 {
@@ -846,6 +975,8 @@ main(void)
 		cmocka_unit_test(test_mux_echo),
 		cmocka_unit_test(test_mux_refused_and_denied),
 		cmocka_unit_test(test_mux_hostile),
+		cmocka_unit_test(test_basic_and_stdio),
+		cmocka_unit_test(test_mux_backpressure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
