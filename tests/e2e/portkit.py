@@ -261,6 +261,7 @@ def exchange(port, seed, n_down, n_up, sock=None, timeout=120):
 
 class _EchoHandler(socketserver.BaseRequestHandler):
     def handle(self):
+        self.server.owner.count += 1
         self.request.settimeout(60)
         try:
             for _ in range(10 ** 6):
@@ -274,7 +275,9 @@ class _EchoHandler(socketserver.BaseRequestHandler):
 
 class EchoServer:
     def __init__(self, host="127.0.0.1", port=0):
+        self.count = 0          # connections accepted
         self.srv = _Threaded((host, port), _EchoHandler)
+        self.srv.owner = self
         self.port = self.srv.server_address[1]
         self.thread = threading.Thread(target=self.srv.serve_forever,
                                        kwargs={"poll_interval": 0.2},

@@ -10,6 +10,10 @@ curl as the local program:
   ("Port N opened for sessionId ...", "Waiting for connections...") and
   the session is listed in DescribeSessions;
 - localPortNumber 0 makes the client pick a free port and print it;
+- a session document of our own (DocumentType Session, sessionType Port)
+  with localConnectionType unix makes the client listen on a unix socket
+  (mode 0600, removed when the client exits) that curl --unix-socket
+  reaches;
 - 100 connections held open at once through one multiplexed session, each
   moving 256 KiB down and 64 KiB up, are all byte-exact;
 - ...ToRemoteHost with host=127.0.0.2 reaches a server bound to
@@ -29,6 +33,7 @@ curl as the local program:
 """
 
 import hashlib
+import json
 import os
 import socket
 import sys
@@ -135,6 +140,46 @@ class PortForward(harness.ClusterTestCase):
             self.assertEqual(p.stdout.split(), ["200", "100000"],
                              p.stderr + s.output())
             self.ctrl_c(s)
+
+    def test_unix_socket_listener(self):
+        doc = {
+            "schemaVersion": "1.0",
+            "description": "port forwarding to a unix socket (e2e)",
+            "sessionType": "Port",
+            "parameters": {
+                "portNumber": {"type": "String", "default": "80"},
+                "localUnixSocket": {"type": "String"},
+            },
+            "properties": {
+                "portNumber": "{{ portNumber }}",
+                "type": "LocalPortForwarding",
+                "localConnectionType": "unix",
+                "localUnixSocket": "{{ localUnixSocket }}",
+            },
+        }
+        path = os.path.join(self.cluster.tmp, "unix-doc.json")
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        self.cluster.aws("ssm", "create-document", "--name",
+                         "E2E-UnixForward", "--document-type", "Session",
+                         "--content", "file://" + path)
+        sock = os.path.join(self.cluster.tmp, "fwd.sock")
+        for client in ("aws", "porthole"):
+            s = portkit.PortSession(
+                self.cluster, self.target, "E2E-UnixForward",
+                {"portNumber": str(self.http.port),
+                 "localUnixSocket": sock}, client=client)
+            s.wait_output(r"opened for sessionId (\S+?)\.", timeout=40)
+            self.assertTrue(os.path.exists(sock), s.output())
+            self.assertEqual(harness.file_mode(sock), 0o600)
+            p = portkit.curl("--unix-socket", sock,
+                             "http://x/blob/11/200000", "-o", os.devnull,
+                             "-w", "%{http_code} %{size_download}")
+            self.assertEqual(p.stdout.split(), ["200", "200000"],
+                             p.stderr + s.output())
+            self.assertEqual(s.interrupt(), 0, s.output())
+            self.assertFalse(os.path.exists(sock),
+                             "the socket stayed after the client exited")
 
     # ---- many connections at once ----------------------------------------
 
