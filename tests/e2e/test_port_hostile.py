@@ -15,7 +15,10 @@ session still answers a fresh stream, or it ended with channel_closed or a
 closed connection), the agent and portholed keep running, and another
 forwarding session opened beforehand (porthole start-session) keeps moving
 bytes exactly all along. A Flag TerminateSession from the raw client ends
-its session: Terminated.
+its session: Terminated. A client older than 1.1.70 gets basic mode: its
+bytes reach the destination as they are (garbage included),
+DisconnectToPort closes the destination connection and the next bytes
+dial a new one.
 
 The deny list: an agent whose agent.json has DeniedPortForwardingRemoteIPs
 ["127.0.0.3"] refuses host=127.0.0.3 (where a server really listens) with
@@ -146,7 +149,7 @@ class RawPortClient:
         raise AssertionError("no payload type %s within %ss"
                              % (ptypes, timeout))
 
-    def handshake(self):
+    def handshake(self, client_version="1.2.650.0"):
         f = self.next_stream((sessionkit.PT_HS_REQUEST,))
         req = json.loads(f["payload"])
         act = req["RequestedClientActions"][0]
@@ -155,7 +158,7 @@ class RawPortClient:
         props = act["ActionParameters"]["Properties"]
         self.tc.assertEqual(props.get("type"), "LocalPortForwarding")
         self.send(json.dumps({
-            "ClientVersion": "1.2.650.0",
+            "ClientVersion": client_version,
             "ProcessedClientActions": [
                 {"ActionType": "SessionType", "ActionStatus": 1,
                  "ActionResult": None, "Error": ""}],
@@ -177,6 +180,24 @@ class RawPortClient:
                 break
             out.append((cmd, sid, self.buf[8:8 + n]))
             self.buf = self.buf[8 + n:]
+        return out
+
+    def raw_bytes(self, want, timeout=20):
+        """Basic mode: read until `want` bytes of the agent's stream came
+        (or the session ended); returns them and empties the buffer."""
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            if len(self.buf) >= want:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                if self._read_one(left) is None:
+                    break
+            except TimeoutError:
+                break
+        out, self.buf = self.buf, b""
         return out
 
     def collect(self, sid, want, timeout=20):
@@ -313,6 +334,34 @@ class PortHostile(harness.ClusterTestCase):
                 rc.sid, ("Terminated", "Failed"), timeout=30)
         self.assertBystanderFine(seed)
         return rc
+
+    def test_basic_mode_old_client(self):
+        # A client older than 1.1.70 gets basic mode (spec 7.4): raw
+        # bytes, one destination connection, DisconnectToPort closes it
+        # and the next Output dials again.
+        rc = RawPortClient(self, self.echo.port)
+        self.addCleanup(rc.close)
+        rc.handshake(client_version="1.1.0.0")
+        n0 = self.echo.count
+        for i in range(3):
+            data = os.urandom(2000 + i)
+            rc.send(data)
+            self.assertEqual(rc.raw_bytes(len(data)), data,
+                             "round %d: %s" % (i, rc.ended))
+            rc.send(struct.pack("!I", FLAG_DISCONNECT), sessionkit.PT_FLAG)
+            time.sleep(0.3)
+        harness.wait_for(lambda: self.echo.count - n0 >= 3, 10, 0.2,
+                         "a new destination connection per round")
+        # Garbage in basic mode is just bytes for the destination.
+        junk = smux(0xFF, 1, b"x", ver=9) + os.urandom(3000)
+        rc.send(junk)
+        self.assertEqual(rc.raw_bytes(len(junk)), junk)
+        rc.send(struct.pack("!I", FLAG_TERMINATE), sessionkit.PT_FLAG)
+        self.assertIsNotNone(rc.wait_end(), "TerminateSession did not end "
+                             "the basic session")
+        self.cluster.wait_session_status(rc.sid, ("Terminated",),
+                                         timeout=30)
+        self.assertBystanderFine(30)
 
     def test_unknown_version(self):
         self.garbage(smux(PSH, 3, b"xyz", ver=2), 2)
