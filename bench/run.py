@@ -1545,10 +1545,12 @@ class Bench:
             finally:
                 stop_proc(p)
         o = oh[0] if oh else None
+        client_name = {"porthole": "porthole", "aws": "aws ssm"}
         for rid, client in (("12a", "porthole"), ("12b", "aws")):
             v, t, w, pk = ph[client]
             self.row(rid, "port forwarding, one TCP stream of %s, %s "
-                     "start-session vs ssh -L" % (size(n), client), "MB/s",
+                     "start-session vs ssh -L"
+                     % (size(n), client_name[client]), "MB/s",
                      "higher", v, o,
                      detail={"bytes": n, "porthole_s": t,
                              "openssh_s": oh[1] if oh else None,

@@ -287,6 +287,77 @@ class EchoServer:
         self.thread.join(timeout=5)
 
 
+class _SlowSinkHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        srv = self.server.owner
+        self.request.settimeout(120)
+        h = hashlib.sha256()
+        got = 0
+        try:
+            # Reads nothing until told to: the sender must be paused.
+            srv.go.wait(120)
+            for _ in range(10 ** 7):
+                b = self.request.recv(1 << 16)
+                if not b:
+                    break
+                h.update(b)
+                got += len(b)
+                if got >= srv.expect:
+                    break
+            self.request.sendall(h.digest())
+            for _ in range(100):
+                if not self.request.recv(4096):
+                    break
+        except OSError:
+            pass
+
+
+class SlowSink:
+    """Accepts, reads nothing until release(), then hashes `expect`
+    bytes and answers their SHA-256 (32 bytes)."""
+
+    def __init__(self, expect, host="127.0.0.1"):
+        self.expect = expect
+        self.go = threading.Event()
+        self.srv = _Threaded((host, 0), _SlowSinkHandler)
+        self.srv.owner = self
+        self.port = self.srv.server_address[1]
+        self.thread = threading.Thread(target=self.srv.serve_forever,
+                                       kwargs={"poll_interval": 0.2},
+                                       daemon=True)
+        self.thread.start()
+
+    def release(self):
+        self.go.set()
+
+    def close(self):
+        self.go.set()
+        self.srv.shutdown()
+        self.srv.server_close()
+        self.thread.join(timeout=5)
+
+
+def rss_kib(pid):
+    """VmRSS of a process and its children (KiB)."""
+    total = 0
+    pids = [pid]
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                pids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def echo_ok(port, n=4096, timeout=20):
     """A round trip of n random bytes through 127.0.0.1:port."""
     data = os.urandom(n)

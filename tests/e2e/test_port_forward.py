@@ -17,13 +17,21 @@ curl as the local program:
 - a destination port where nothing listens gives the client a clear
   message and the session stays usable: once a server listens there, the
   next connection goes through;
+- flow control keeps memory bounded: a local reader that stops reading
+  for a few seconds in the middle of a 100 MB download, and a destination
+  that reads nothing of a 100 MB upload for a few seconds, leave the
+  agent, the client and portholed each under 48 MiB more RSS than before
+  (the sender is paused, nothing buffers the whole file), and then the
+  bytes arrive intact;
 - Ctrl-C (SIGINT to the client's process group) ends the session with
   exit status 0, its local port closes, and DescribeSessions shows it
   Terminated.
 """
 
+import hashlib
 import os
 import socket
+import sys
 import threading
 import time
 
@@ -31,6 +39,8 @@ import harness
 import portkit
 
 BIG = 100 * 1000 * 1000     # 100 MB
+PAUSE = 4.0                 # seconds a reader stalls
+RSS_GROWTH_MIB = 48         # bound on each process's growth meanwhile
 N_CONN = 100
 # AWS's plugin (and porthole's client) on ConnectToPortError:
 # "Connection to destination port failed, check SSM Agent logs."
@@ -234,6 +244,99 @@ class PortForward(harness.ClusterTestCase):
                 srv.close()
             self.ctrl_c(s)
         self.assertTrue(self.agent.proc.alive())
+
+    # ---- backpressure ------------------------------------------------------
+
+    def rss(self, s):
+        return {"agent": portkit.rss_kib(self.agent.pid),
+                "portholed": portkit.rss_kib(self.cluster.server.pid),
+                "client": portkit.rss_kib(s.proc.pid)}
+
+    def assertBounded(self, before, after, what):
+        grown = {k: (after[k] - before[k]) // 1024 for k in before}
+        sys.stderr.write("%s: RSS growth MiB %s\n" % (what, grown))
+        for k, mib in grown.items():
+            self.assertLess(mib, RSS_GROWTH_MIB, "%s: %s grew by %d MiB "
+                            "(before %s, after %s KiB)" % (what, k, mib,
+                                                          before, after))
+
+    def test_slow_local_reader_bounded(self):
+        s = portkit.forward(self.cluster, self.target, self.http.port,
+                            client="porthole", local_port=0)
+        portkit.curl("http://127.0.0.1:%d/blob/1/1000" % s.local_port,
+                     "-o", os.devnull)
+        before = self.rss(s)
+        k = socket.create_connection(("127.0.0.1", s.local_port),
+                                     timeout=30)
+        try:
+            k.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            k.sendall(b"GET /big HTTP/1.0\r\n\r\n")
+            first = k.recv(65536)
+            self.assertTrue(first)
+            time.sleep(PAUSE)       # the reader stalls
+            stalled = self.rss(s)
+            k.settimeout(120)
+            head = first
+            for _ in range(100):
+                if b"\r\n\r\n" in head:
+                    break
+                head += k.recv(4096)
+            head, data = head.split(b"\r\n\r\n", 1)
+            h = hashlib.sha256()
+            n = 0
+            for _ in range(10 ** 6):
+                if data:
+                    h.update(data)
+                    n += len(data)
+                data = k.recv(1 << 20)
+                if not data:
+                    break
+        finally:
+            k.close()
+        self.assertBounded(before, stalled, "a stalled local reader")
+        # Then everything arrived, intact.
+        self.assertEqual((n, h.hexdigest()), (BIG, self.big_sha))
+        self.assertTrue(s.alive(), s.output())
+        self.ctrl_c(s)
+
+    def test_slow_destination_bounded(self):
+        sink = portkit.SlowSink(BIG)
+        self.addCleanup(sink.close)
+        s = portkit.forward(self.cluster, self.target, sink.port,
+                            client="porthole", local_port=0)
+        before = self.rss(s)
+        k = socket.create_connection(("127.0.0.1", s.local_port),
+                                     timeout=30)
+        box = {}
+
+        def send():
+            try:
+                with open(self.big, "rb") as f:
+                    for _ in range(BIG // portkit.MIB + 2):
+                        b = f.read(portkit.MIB)
+                        if not b:
+                            break
+                        k.sendall(b)
+                box["sent"] = True
+            except OSError as e:
+                box["error"] = e
+
+        k.settimeout(120)
+        t = threading.Thread(target=send, daemon=True)
+        t.start()
+        time.sleep(PAUSE)           # the destination reads nothing
+        stalled = self.rss(s)
+        self.assertNotIn("sent", box, "100 MB went into a destination "
+                         "that reads nothing: something buffered it all")
+        sink.release()
+        t.join(timeout=120)
+        self.assertEqual(box.get("sent"), True, box)
+        digest = portkit._read_exact(k, 32)
+        k.close()
+        self.assertEqual(digest.hex(), self.big_sha)
+        self.assertBounded(before, stalled, "a destination that does not "
+                           "read")
+        self.ctrl_c(s)
 
     # ---- Ctrl-C ----------------------------------------------------------
 

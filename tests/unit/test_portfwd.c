@@ -411,6 +411,7 @@ struct rig {
 };
 
 static struct rig *the_rig;
+static int echo_mute;      /* the server accepts and never reads */
 static int echo_tag;       /* data of the echo server's connections */
 
 static void
@@ -461,9 +462,10 @@ echo_conn(uv_stream_t *srv, int status)
 
 	uv_tcp_init(srv->loop, c);
 	c->data = &echo_tag;
-	if (uv_accept(srv, (uv_stream_t *)c) == 0)
-		uv_read_start((uv_stream_t *)c, echo_alloc, echo_read);
-	else
+	if (uv_accept(srv, (uv_stream_t *)c) == 0) {
+		if (!echo_mute)
+			uv_read_start((uv_stream_t *)c, echo_alloc, echo_read);
+	} else
 		uv_close((uv_handle_t *)c, echo_closed);
 }
 
@@ -678,6 +680,10 @@ rig_stop(struct rig *r)
 		uv_run(&r->loop, UV_RUN_NOWAIT);
 		uv_sleep(1);
 	}
+	/* Idle ones (a mute server's connections) keep no loop alive. */
+	uv_walk(&r->loop, rig_walk_close, NULL);
+	for (i = 0; i < 10; i++)
+		uv_run(&r->loop, UV_RUN_NOWAIT);
 	assert_int_equal(uv_loop_close(&r->loop), 0);
 }
 
@@ -906,6 +912,54 @@ test_basic_and_stdio(void **state)
 	rig_stop(&r);
 }
 
+/* Destinations that never read: the input is refused after a bounded
+ * amount, and the session is still alive. */
+static void
+test_mux_backpressure(void **state)
+{
+	static uint8_t chunk[16384];
+	size_t fed = 0, off;
+	struct rig r;
+	int a, b, i, again = 0;
+
+	(void)state;
+	echo_mute = 1;
+	rig_start(&r, "127.0.0.1", 0, NULL);
+	a = rig_open_stream(&r);
+	b = rig_open_stream(&r);
+	for (i = 0; i < 20000 && !again; i++) {
+		if (smux_write_room(r.client) >= sizeof(chunk)) {
+			assert_int_equal(smux_write(r.client, r.sids[i % 2 ? a :
+			    b], chunk, sizeof(chunk)), 0);
+		}
+		off = 0;
+		while (off < r.to_agent.len) {
+			size_t n = r.to_agent.len - off < 4096 ?
+			    r.to_agent.len - off : 4096;
+			int rc = portfwd_input(r.pf, PT_OUTPUT,
+			    r.to_agent.data + off, n);
+
+			if (rc == PH_ERR_AGAIN) {
+				again = 1;
+				break;
+			}
+			assert_int_equal(rc, 0);
+			off += n;
+		}
+		fed += off;
+		buf_consume(&r.to_agent, off);
+		uv_run(&r.loop, UV_RUN_NOWAIT);
+	}
+	assert_true(again);
+	assert_true(portfwd_input_congested(r.pf));
+	/* Two sockets' buffers, their write queues and smux's: far below
+	 * what was offered. */
+	assert_true(fed < (size_t)64 << 20);
+	assert_false(r.ended);
+	echo_mute = 0;
+	rig_stop(&r);
+}
+
 int
 main(void)
 {
@@ -922,6 +976,7 @@ main(void)
 		cmocka_unit_test(test_mux_refused_and_denied),
 		cmocka_unit_test(test_mux_hostile),
 		cmocka_unit_test(test_basic_and_stdio),
+		cmocka_unit_test(test_mux_backpressure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
