@@ -14,7 +14,6 @@ little and ratios mean more.
 Rows:
   1  bulk output through an interactive session (MB/s; plaintext and, when
      it works, KMS-encrypted) against `ssh -tt`
-  2  port forwarding (not implemented in porthole yet)
   3  bulk input piped into the remote side (MB/s)
   4  keystroke echo round trip, p50 and p99
   5  time from starting the client to the first prompt byte (median)
@@ -36,6 +35,15 @@ Rows:
      command is final with every invocation Success (11a), portholed's
      CPU seconds over that time (11b) and its peak RSS (11c); figures,
      not thresholds (issue 12)
+  12 port forwarding and SSH (issue 13), each against OpenSSH in the same
+     run: one TCP stream of 1 GiB through `porthole start-session`
+     (12a) and `aws ssm start-session` (12b) port forwarding against
+     `ssh -L`; 100 parallel connections each moving 10 MiB, total
+     seconds (12c); connection set-up time through an open forwarding
+     session, p50 and p99 (12d, 12e); scp of a 256 MiB file over
+     AWS-StartSSHSession as ProxyCommand against plain scp (12f); peak
+     RSS of the agent, the client and portholed during 12a (12g-12i,
+     against sshd's per-connection processes and the ssh client)
 
 Usage:
   bench/run.py [--quick | --smoke] [--scale X] [--out FILE]
@@ -78,6 +86,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 
 import harness  # noqa: E402
 import pexpect  # noqa: E402
+import portkit  # noqa: E402
 import sessionkit  # noqa: E402
 
 GIB = 1 << 30
@@ -95,7 +104,10 @@ LIMITS = {
          "every output frame (up to 16 KiB: TLS on two hops, SHA-256, a "
          "JSON acknowledgement back), where ssh has two processes",
     "1k": "as 1a, plus AES-256-GCM of every frame at both ends",
-    "2": "porthole has no AWS-StartPortForwardingSession yet",
+    "12": "every byte crosses three processes (client, portholed, agent) "
+          "and two TLS hops, each data-channel frame (up to 32 KiB of smux "
+          "bytes) with a header, SHA-256 and an acknowledgement back, "
+          "where ssh -L has two processes and one cipher",
     "3": "1 KiB input frames (spec 10.4: what AWS's agent accepts), each "
          "with a header, SHA-256, a JSON acknowledgement and TLS on two "
          "hops; the two raw-mode terminals",
@@ -126,6 +138,12 @@ LIMITS = {
          "agent's masked frames byte by byte, copies between the TLS, "
          "WebSocket and queue buffers",
 }
+
+
+# Rows 12g-12i: what bounds memory while a stream runs.
+RSS_LIMIT = ("backpressure: a slow reader pauses the writer through the "
+             "smux stream, the channel's bounded send window and the TCP "
+             "sockets; the figure is mostly libraries and fixed buffers")
 
 
 class RowTimeout(Exception):
@@ -424,6 +442,8 @@ class OpenSsh:
                 "MaxStartups 64:30:128",
                 "LogLevel ERROR",
                 "SetEnv HOME=%s" % self.home,
+                # Row 12f: scp speaks SFTP by default (OpenSSH >= 9).
+                "Subsystem sftp internal-sftp",
                 ""]))
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", self.config],
@@ -1434,6 +1454,236 @@ class Bench:
                  detail={"vmhwm_kib": cmd.get("server_vmhwm_kb"),
                          "rss_kib_before": cmd.get("server_rss_kb_before")})
 
+
+    # ---- row 12: port forwarding and SSH ----------------------------------
+
+    def n_stream(self):
+        return max(int(GIB * self.scale), MIB)
+
+    def n_parallel(self):
+        return (100, max(int(10 * MIB * self.scale), 64 * 1024)) \
+            if self.scale >= 0.05 else (10, 64 * 1024)
+
+    def n_setups(self):
+        return max(int(500 * min(self.scale * 4, 1.0)), 20)
+
+    def n_scp(self):
+        return max(int(256 * MIB * self.scale), MIB)
+
+    def ssh_forward(self, dport):
+        """`ssh -N -L` to the bench's sshd; returns (Popen, local port)."""
+        lp = harness.free_port()
+        argv = self.ossh.argv("-N", "-o", "ExitOnForwardFailure=yes",
+                              "-L", "127.0.0.1:%d:127.0.0.1:%d" % (lp, dport))
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=self.ssh_env,
+                             start_new_session=True)
+
+        def up():
+            if p.poll() is not None:
+                raise harness.Fatal("ssh -L exited %s: %s" % (
+                    p.returncode, p.stderr.read()[-500:]))
+            with socket.create_connection(("127.0.0.1", lp), 1):
+                return True
+        try:
+            harness.wait_for(up, 30, 0.1, "ssh -L to listen")
+        except BaseException:
+            stop_proc(p)
+            raise
+        return p, lp
+
+    def port_forward(self, dport, client="porthole"):
+        s = portkit.forward(self.cluster, self.agent.instance_id, dport,
+                            client=client, local_port=0)
+        self.sessions.append(s)
+        return s
+
+    def row_port(self):
+        src = SourceServer()
+        try:
+            self.port_rows(src)
+        finally:
+            src.close()
+
+    def port_rows(self, src):
+        n = self.n_stream()
+        ph = {}
+        for client in ("porthole", "aws"):
+            s = self.port_forward(src.port, client)
+            try:
+                pids = {"portholed": [self.cluster.server.pid],
+                        "agent": [self.agent.pid],
+                        "client": [s.proc.pid] + list(
+                            descendants(s.proc.pid))}
+                peak = PeakRss(pids)
+                groups = {k: (lambda v=v: v) for k, v in pids.items()}
+                watch = CpuWatch(groups)
+                # Warm: the first stream of a session pays for the dial.
+                stream_once(s.local_port, MIB, self.row_budget)
+                watch.start()
+                peak.start()
+                t = stream_once(s.local_port, n, self.row_budget)
+                ph[client] = (n / t / 1e6, t, watch.stop(), peak.stop())
+            finally:
+                self.end_port(s)
+        oh = None
+        ossh_pids = None
+        if self.ossh:
+            p, lp = self.ssh_forward(src.port)
+            try:
+                stream_once(lp, MIB, self.row_budget)
+                ossh_pids = {"sshd": self.ossh.session_pids(),
+                             "ssh client": [p.pid]}
+                peak = PeakRss(ossh_pids)
+                watch = CpuWatch({k: (lambda v=v: v)
+                                  for k, v in ossh_pids.items()})
+                watch.start()
+                peak.start()
+                t = stream_once(lp, n, self.row_budget)
+                oh = (n / t / 1e6, t, watch.stop(), peak.stop())
+            finally:
+                stop_proc(p)
+        o = oh[0] if oh else None
+        client_name = {"porthole": "porthole", "aws": "aws ssm"}
+        for rid, client in (("12a", "porthole"), ("12b", "aws")):
+            v, t, w, pk = ph[client]
+            self.row(rid, "port forwarding, one TCP stream of %s, %s "
+                     "start-session vs ssh -L"
+                     % (size(n), client_name[client]), "MB/s",
+                     "higher", v, o,
+                     detail={"bytes": n, "porthole_s": t,
+                             "openssh_s": oh[1] if oh else None,
+                             "porthole_cpu": w,
+                             "openssh_cpu": oh[2] if oh else None,
+                             "peak_rss_kib": pk,
+                             "openssh_peak_rss_kib": oh[3] if oh else None,
+                             "busiest_porthole": busiest(w),
+                             "busiest_openssh": busiest(oh[2]) if oh
+                             else None})
+        pk = ph["porthole"][3]
+        opk = oh[3] if oh else {}
+        mib = (lambda k: k / 1024.0 if k else None)
+        self.row("12g", "peak RSS during 12a: agent (vs sshd's connection "
+                 "processes)", "MiB", "lower", mib(pk.get("agent")),
+                 mib(opk.get("sshd")), limited_by=RSS_LIMIT)
+        self.row("12h", "peak RSS during 12a: porthole client (vs ssh -L)",
+                 "MiB", "lower", mib(pk.get("client")),
+                 mib(opk.get("ssh client")), limited_by=RSS_LIMIT)
+        self.row("12i", "peak RSS during 12a: portholed", "MiB", "lower",
+                 mib(pk.get("portholed")), None, limited_by=RSS_LIMIT)
+
+        # 12c: many connections at once.
+        k, each = self.n_parallel()
+        s = self.port_forward(src.port)
+        try:
+            parallel_once(s.local_port, k, MIB, self.row_budget)
+            tp = parallel_once(s.local_port, k, each, self.row_budget)
+        finally:
+            self.end_port(s)
+        to = None
+        if self.ossh:
+            p, lp = self.ssh_forward(src.port)
+            try:
+                parallel_once(lp, k, MIB, self.row_budget)
+                to = parallel_once(lp, k, each, self.row_budget)
+            finally:
+                stop_proc(p)
+        self.row("12c", "port forwarding, %d parallel connections x %s, "
+                 "total time" % (k, size(each)), "s", "lower", tp, to,
+                 detail={"connections": k, "bytes_each": each})
+
+        # 12d/12e: connection set-up through an open forwarding session.
+        m = self.n_setups()
+        s = self.port_forward(src.port)
+        try:
+            setup_times(s.local_port, 5, self.row_budget)
+            sp = setup_times(s.local_port, m, self.row_budget)
+        finally:
+            self.end_port(s)
+        so = []
+        if self.ossh:
+            p, lp = self.ssh_forward(src.port)
+            try:
+                setup_times(lp, 5, self.row_budget)
+                so = setup_times(lp, m, self.row_budget)
+            finally:
+                stop_proc(p)
+        self.row("12d", "connection set-up through an open forwarding "
+                 "session, p50 (%d connections)" % len(sp), "ms", "lower",
+                 percentile(sp, 50), percentile(so, 50))
+        self.row("12e", "connection set-up through an open forwarding "
+                 "session, p99 (%d connections)" % len(sp), "ms", "lower",
+                 percentile(sp, 99), percentile(so, 99))
+
+        # 12f: scp over AWS-StartSSHSession against plain scp.
+        if not self.ossh:
+            self.row("12f", "scp over AWS-StartSSHSession", "MB/s",
+                     "higher", status="not available",
+                     limited_by="no OpenSSH server in this run")
+            return
+        ns = self.n_scp()
+        d = os.path.join(self.cluster.tmp, "scp-bench")
+        os.makedirs(d, exist_ok=True)
+        f = os.path.join(d, "src.bin")
+        with open(f, "wb") as out:
+            block = os.urandom(MIB)
+            for i in range(ns // MIB):
+                out.write(block)
+            out.write(block[:ns % MIB])
+        target = self.agent.instance_id
+        with open(self.ossh.known_hosts, "a") as kh, \
+                open(self.ossh.host_key + ".pub") as hk:
+            key = hk.read().split()[:2]
+            kh.write("[%s]:%d %s %s\n" % (target, self.ossh.port, *key))
+        proxy = portkit.proxy_command("porthole")
+        tp = self.scp_once(["-o", "ProxyCommand=" + proxy], target, f,
+                           os.path.join(d, "via-porthole.bin"))
+        to = self.scp_once([], "127.0.0.1", f,
+                           os.path.join(d, "via-ssh.bin"))
+        shutil.rmtree(d, ignore_errors=True)
+        self.row("12f", "scp of %s over AWS-StartSSHSession (porthole "
+                 "ProxyCommand) vs plain scp" % size(ns), "MB/s", "higher",
+                 ns / tp / 1e6, ns / to / 1e6,
+                 detail={"bytes": ns, "porthole_s": tp, "openssh_s": to})
+
+    def scp_once(self, extra, host, src, dst):
+        argv = ["scp", "-q", "-F", "/dev/null",
+                "-o", "UserKnownHostsFile=" + self.ossh.known_hosts,
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+                "-o", "IdentitiesOnly=yes", "-i", self.ossh.client_key,
+                "-P", str(self.ossh.port), *extra, src,
+                "%s@%s:%s" % (self.ossh.user, host, dst)]
+        t0 = time.perf_counter()
+        p = subprocess.run(argv, timeout=self.row_budget, text=True,
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           env=self.cluster.env)
+        t = time.perf_counter() - t0
+        if p.returncode != 0:
+            raise AssertionError("scp to %s exited %d: %s"
+                                 % (host, p.returncode, p.stderr[-500:]))
+        if os.path.getsize(dst) != os.path.getsize(src):
+            raise AssertionError("scp copied %d of %d bytes"
+                                 % (os.path.getsize(dst),
+                                    os.path.getsize(src)))
+        os.unlink(dst)
+        return t
+
+    def end_port(self, s):
+        try:
+            s.interrupt(timeout=20)
+        except Exception:  # noqa: BLE001 - a stuck client is killed
+            pass
+        s.close()
+        try:
+            self.cluster.sessions.remove(s)
+        except ValueError:
+            pass
+        try:
+            self.sessions.remove(s)
+        except ValueError:
+            pass
+
     # ---- running ------------------------------------------------------------
 
     def run_row(self, rid, fn, budget):
@@ -1476,6 +1726,7 @@ class Bench:
             ("9", self.row_policy, 600),
             ("10", self.row_recording, big),
             ("11", self.row_fanout, 900),
+            ("12", self.row_port, max(300.0, 1800.0 * self.scale)),
         ]
         for rid, fn, budget in plan:
             if want and rid not in want and rid.rstrip("b") not in want:
@@ -1483,9 +1734,6 @@ class Bench:
             if rid == "1b" and not any(r["id"] == "1a" for r in self.rows):
                 self.output_ssh = (None, None)
             self.run_row(rid, fn, budget)
-        if not want or "2" in want:
-            self.row("2", "port forwarding, one TCP stream", "MB/s",
-                     "higher", status="not implemented yet")
         self.rows.sort(key=lambda r: (int(re.match(r"\d+", r["id"]).group()),
                                       r["id"]))
 
@@ -1498,7 +1746,227 @@ ROW_NAMES = {
     "9": "StartSession under a 20-statement policy",
     "10": "bulk output, recording on and off",
     "11": "Run Command fan-out",
+    "12": "port forwarding and SSH",
 }
+
+
+# ---- port forwarding helpers (row 12) --------------------------------------
+
+class SourceServer:
+    """A loopback TCP server: per connection it reads an 8-byte big-endian
+    count and sends that many bytes (a repeated 1 MiB random block), then
+    waits for the client to close."""
+
+    def __init__(self):
+        self.block = os.urandom(MIB)
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(512)
+        self.port = self.lsock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        for _ in range(10 ** 7):
+            if self.stopping:
+                break
+            try:
+                r, _w, _x = select.select([self.lsock], [], [], 0.2)
+                if not r:
+                    continue
+                c, _a = self.lsock.accept()
+            except (OSError, ValueError):
+                break
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.settimeout(600)
+            hdr = b""
+            for _ in range(100):
+                if len(hdr) >= 8:
+                    break
+                b = c.recv(8 - len(hdr))
+                if not b:
+                    return
+                hdr += b
+            n = int.from_bytes(hdr[:8], "big")
+            mv = memoryview(self.block)
+            for _ in range(n // MIB + 2):
+                if n <= 0:
+                    break
+                k = min(n, MIB)
+                c.sendall(mv[:k])
+                n -= k
+            for _ in range(100):
+                if not c.recv(4096):
+                    break
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.stopping = True
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        self.thread.join(timeout=3)
+
+
+def pull(sock, n, deadline):
+    buf = bytearray(1 << 20)
+    got = 0
+    for _ in range(10 ** 8):
+        if got >= n:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError("read %d of %d bytes" % (got, n))
+        k = sock.recv_into(buf)
+        if not k:
+            raise EOFError("connection closed after %d of %d bytes"
+                           % (got, n))
+        got += k
+    return got
+
+
+def stream_once(port, n, budget):
+    """Seconds to read n bytes from a SourceServer through port."""
+    deadline = time.monotonic() + budget
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.settimeout(60)
+        t0 = time.perf_counter()
+        s.sendall(n.to_bytes(8, "big"))
+        pull(s, n, deadline)
+        return time.perf_counter() - t0
+
+
+def parallel_once(port, k, each, budget):
+    """Seconds for k connections opened at once to read `each` bytes
+    each through port."""
+    deadline = time.monotonic() + budget
+    errors = []
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=60)
+             for _ in range(k)]
+    go = threading.Barrier(k + 1, timeout=60)
+
+    def one(s):
+        try:
+            s.settimeout(120)
+            go.wait()
+            s.sendall(each.to_bytes(8, "big"))
+            pull(s, each, deadline)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=one, args=(s,), daemon=True)
+               for s in socks]
+    for t in threads:
+        t.start()
+    go.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join(timeout=max(1.0, deadline - time.monotonic()))
+    t = time.perf_counter() - t0
+    if errors or any(x.is_alive() for x in threads):
+        raise AssertionError("%d of %d connections failed: %r"
+                             % (len(errors), k, errors[:3]))
+    return t
+
+
+def setup_times(port, m, budget):
+    """Milliseconds from connect() to the first byte of an answer, m
+    times in a row, sorted."""
+    deadline = time.monotonic() + budget
+    out = []
+    for _ in range(m):
+        if time.monotonic() > deadline:
+            break
+        t0 = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.settimeout(30)
+            s.sendall((1).to_bytes(8, "big"))
+            if not s.recv(1):
+                raise EOFError("no answer through port %d" % port)
+            out.append((time.perf_counter() - t0) * 1000.0)
+    out.sort()
+    return out
+
+
+def stop_proc(p):
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
+
+
+class PeakRss:
+    """Peak RSS (KiB) of named groups of processes over an interval: each
+    process's high-water mark is reset at start() (clear_refs 5, where
+    permitted) and VmHWM read at stop(); RSS is also sampled every 50 ms
+    as a fallback. A group's figure is the sum over its processes."""
+
+    def __init__(self, groups):
+        self.groups = groups
+        self.samples = {k: 0 for k in groups}
+        self.stopping = False
+        self.reset_ok = True
+
+    def start(self):
+        for pids in self.groups.values():
+            for p in pids:
+                try:
+                    with open("/proc/%d/clear_refs" % p, "w") as f:
+                        f.write("5")
+                except OSError:
+                    self.reset_ok = False
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self):
+        for _ in range(10 ** 6):
+            if self.stopping:
+                break
+            for k, pids in self.groups.items():
+                self.samples[k] = max(self.samples[k],
+                                      sum(rss_kib(p) for p in pids))
+            time.sleep(0.05)
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(timeout=2)
+        out = {}
+        for k, pids in self.groups.items():
+            hwm = 0
+            for p in pids:
+                hwm += vm_hwm_kib(p)
+            out[k] = max(hwm, self.samples[k]) if self.reset_ok \
+                else self.samples[k]
+        return out
+
+
+def vm_hwm_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _alarm(_sig, _frm):
@@ -1623,7 +2091,7 @@ def main():
                     "row 1a into DIR")
     ap.add_argument("--rows", default=None,
                     help="comma-separated rows to run (1,1b,3,4,5,6,7,9,10,"
-                    "11)")
+                    "11,12)")
     ap.add_argument("--dump", action="store_true",
                     help="print tracebacks and the logs at the end")
     args = ap.parse_args()

@@ -4,14 +4,14 @@ set -euo pipefail
 pkgs=(cmake make gcc pkg-config libuv1-dev libssl-dev openssl
       libhttp-parser-dev libwslay-dev libjansson-dev libsqlite3-dev libxml2-dev
       libcurl4-openssl-dev libcmocka-dev libyaml-dev sudo passwd iproute2 procps
-      ca-certificates clang libclang-rt-14-dev)
-# `make bench` also runs an OpenSSH server side by side and profiles with
-# perf. Installing openssh-server must not start a listening sshd on this
-# machine: policy-rc.d keeps Debian's maintainer scripts from starting it.
-norestart=0
+      ca-certificates clang libclang-rt-14-dev
+      openssh-server openssh-client rsync curl)
+# The port forwarding tests (tests/e2e/test_ssh_session.py and friends)
+# start their own sshd on loopback and drive ssh, scp, rsync and curl
+# through sessions; `make bench` also runs OpenSSH side by side and
+# profiles with perf.
 if [ "${1:-}" = "--bench" ]; then
-	pkgs+=(openssh-server openssh-client linux-perf)
-	norestart=1
+	pkgs+=(linux-perf)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -25,7 +25,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 		exit 1
 	fi
 	apt-get update -qq
-	if [ "$norestart" -eq 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+	# Installing openssh-server must not start a listening sshd on this
+	# machine: policy-rc.d keeps Debian's maintainer scripts from starting
+	# any service, whichever package pulls it in.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
 		chmod 0755 /usr/sbin/policy-rc.d
 		trap 'rm -f /usr/sbin/policy-rc.d' EXIT

@@ -32,6 +32,7 @@ struct agent_handshake {
 	char *instance_id;
 	char *kms_key_id;
 	char *agent_version;
+	char *properties;
 	enum agent_session_type type;
 	int encrypt;
 	enum agent_hs_state state;
@@ -67,18 +68,22 @@ int
 agent_handshake_request_json(const struct agent_hs_params *p,
     const char *challenge_b64, struct buf *out)
 {
-	json_t *o = NULL, *acts, *a;
+	json_t *o = NULL, *acts, *a, *props;
 	char *s;
 	int rc = PH_ERR_NOMEM;
 
 	if (p->agent_version == NULL)
 		return PH_ERR_INVALID;
+	props = p->properties != NULL ?
+	    json_loads(p->properties, JSON_DECODE_ANY, NULL) : json_null();
+	if (props == NULL)
+		return PH_ERR_INVALID;
 	/* spec 5.2: SessionType first; Properties are null for the shell
-	 * types (Port would carry the document's properties). */
+	 * types; Port carries the document's resolved properties. */
 	acts = json_array();
-	a = json_pack("{s:s, s:{s:s, s:n}}", "ActionType",
+	a = json_pack("{s:s, s:{s:s, s:o}}", "ActionType",
 	    HS_ACTION_SESSION_TYPE, "ActionParameters", "SessionType",
-	    agent_session_type_name(p->type), "Properties");
+	    agent_session_type_name(p->type), "Properties", props);
 	if (acts == NULL || a == NULL) {
 		json_decref(a);
 		goto fail;
@@ -388,6 +393,11 @@ agent_handshake_new(struct agent_handshake **out,
 	hs->session_id = strdup(p->session_id);
 	hs->instance_id = strdup(p->instance_id);
 	hs->agent_version = strdup(p->agent_version);
+	if (p->properties != NULL &&
+	    (hs->properties = strdup(p->properties)) == NULL) {
+		agent_handshake_free(hs);
+		return PH_ERR_NOMEM;
+	}
 	if (hs->encrypt)
 		hs->kms_key_id = strdup(p->kms_key_id);
 	if (hs->session_id == NULL || hs->instance_id == NULL ||
@@ -412,6 +422,7 @@ agent_handshake_free(struct agent_handshake *hs)
 	free(hs->instance_id);
 	free(hs->kms_key_id);
 	free(hs->agent_version);
+	free(hs->properties);
 	free(hs);
 }
 
@@ -471,6 +482,7 @@ agent_handshake_start(struct agent_handshake *hs, uint64_t now_ms)
 	p.type = hs->type;
 	p.kms_key_id = hs->kms_key_id;
 	p.agent_version = hs->agent_version;
+	p.properties = hs->properties;
 	if (hs->encrypt) {
 		rc = PH_ERR_CRYPTO;
 		if (RAND_bytes(nonce, sizeof(nonce)) != 1 ||

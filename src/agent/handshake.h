@@ -56,6 +56,9 @@ struct agent_hs_params {
 	enum agent_session_type type;
 	const char *kms_key_id;      /* NULL: no KMSEncryption action */
 	const char *agent_version;
+	/* Port: the document's resolved properties as JSON text, sent as
+	 * the SessionType action's Properties (spec 5.2); NULL: null. */
+	const char *properties;
 };
 
 struct agent_hs_ops {

@@ -16,6 +16,7 @@
 #include "agent/jsonci.h"
 #include "agent/kms_decrypt.h"
 #include "agent/noninteractive.h"
+#include "agent/portfwd.h"
 #include "agent/recorder.h"
 #include "agent/shell_pty.h"
 #include "agent/user.h"
@@ -147,6 +148,9 @@ struct agent_session {
 	int ni_code;
 	int ni_exit_pending;
 
+	/* Port (spec 7.4): the forwarding, in place of the shell. */
+	struct portfwd *pf;
+
 	/* the record (recorder.h); NULL once closed */
 	struct agent_recorder *rec;
 	int exit_code;        /* for the record's end frame; -1: unknown */
@@ -178,6 +182,7 @@ static void sess_end(struct agent_session *s, const char *status,
     const char *output);
 static void sess_dial(struct agent_session *s);
 static void sess_hs_check(struct agent_session *s);
+static void sess_port_totals(struct agent_session *s);
 
 static void
 sess_maybe_free(struct agent_session *s)
@@ -230,6 +235,8 @@ sess_close(struct agent_session *s)
 	/* It hangs up a command still running and frees itself. */
 	agent_ni_close(s->ni);
 	s->ni = NULL;
+	portfwd_close(s->pf);
+	s->pf = NULL;
 	/* A Decrypt still running frees itself; its answer is dropped. */
 	agent_kms_decrypt_cancel(s->kms_job);
 	s->kms_job = NULL;
@@ -267,7 +274,8 @@ sess_rec_failed(struct agent_session *s)
 	log_error("event=session_unrecorded session=%s", s->task.session_id);
 	n = snprintf(msg, sizeof(msg), "\r\nporthole-agent: the session "
 	    "ends: %s\r\n", agent_recorder_error(s->rec));
-	if (n > 0 && s->ws_open)
+	/* A port session's stream is the user's bytes: nothing of ours. */
+	if (n > 0 && s->ws_open && s->task.type != AGENT_ST_PORT)
 		(void)channel_send(s->ch, s->task.type ==
 		    AGENT_ST_NONINTERACTIVE ? PT_STDERR : PT_OUTPUT, msg,
 		    (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
@@ -322,10 +330,14 @@ sess_rec_close(struct agent_session *s)
 
 	if (s->rec == NULL)
 		return;
+	if (s->pf != NULL)
+		sess_port_totals(s);
 	if (s->output != NULL && s->output[0] != '\0')
 		reason = s->output;
 	else if (s->peer_gone)
 		reason = "terminated";
+	else if (s->task.type == AGENT_ST_PORT)
+		reason = "the port session ended";
 	else
 		reason = s->task.type == AGENT_ST_NONINTERACTIVE ?
 		    "the command exited" : "the shell exited";
@@ -554,6 +566,157 @@ sess_ni_spawn(struct agent_session *s)
 	return 0;
 }
 
+/* ---- port forwarding (spec 7.4; the logic is in portfwd.c) ------------- */
+
+static void
+sess_port_totals(struct agent_session *s)
+{
+	uint64_t in, out;
+	char js[160];
+	int n;
+
+	portfwd_counts(s->pf, &in, &out);
+	n = snprintf(js, sizeof(js), "{\"event\":\"port_totals\","
+	    "\"bytes_in\":%llu,\"bytes_out\":%llu}", (unsigned long long)in,
+	    (unsigned long long)out);
+	if (n > 0 && (size_t)n < sizeof(js) && s->rec != NULL)
+		(void)agent_recorder_frame(s->rec, 'm', js, (size_t)n);
+}
+
+/* Stop reading the data channel while the destinations are slow, but
+ * never while our own output waits for acknowledgements: they come on
+ * the same socket (refused payloads are resent by the client). */
+static void
+sess_port_pause(struct agent_session *s)
+{
+	int want;
+
+	if (s->ws == NULL)
+		return;
+	want = s->pf != NULL && s->phase == PH_RUNNING &&
+	    portfwd_input_congested(s->pf) && channel_can_send(s->ch);
+	if (want == s->in_paused)
+		return;
+	s->in_paused = want;
+	ws_pause_read(s->ws, want);
+}
+
+static int
+sess_port_send(void *ud, uint32_t payload_type, const void *p, size_t n)
+{
+	struct agent_session *s = ud;
+	int rc;
+
+	rc = channel_send(s->ch, payload_type, p, n);
+	/* A full window needs the acknowledgements that a paused socket
+	 * would hold back. */
+	if (s->in_paused && !channel_can_send(s->ch))
+		sess_port_pause(s);
+	return rc;
+}
+
+static int
+sess_port_writable(void *ud)
+{
+	struct agent_session *s = ud;
+
+	return s->phase == PH_RUNNING && !s->paused &&
+	    channel_can_send(s->ch) && !sess_rec_full(s) &&
+	    (s->ws == NULL || ws_write_pending(s->ws) < SESS_WS_HIGH_WATER);
+}
+
+static void
+sess_port_record(void *ud, const char *json, size_t n)
+{
+	(void)sess_rec(ud, 'm', json, n);
+}
+
+static void
+sess_port_change(void *ud)
+{
+	sess_port_pause(ud);
+}
+
+static void
+sess_port_end(void *ud, int failed, const char *msg)
+{
+	sess_end(ud, failed ? "Failed" : "Success", msg);
+}
+
+static const struct portfwd_cbs sess_port_cbs = {
+	.send = sess_port_send,
+	.writable = sess_port_writable,
+	.record = sess_port_record,
+	.on_change = sess_port_change,
+	.on_end = sess_port_end,
+};
+
+/* After HandshakeComplete: the mode from the client's version (spec
+ * 7.4), the record's port event (who, where, how), the first dial. */
+static int
+sess_port_start(struct agent_session *s)
+{
+	struct portfwd_params p;
+	const char *cv;
+	json_t *o;
+	char *js;
+	int rc;
+
+	cv = s->hs != NULL ? agent_handshake_client_version(s->hs) : "";
+	memset(&p, 0, sizeof(p));
+	p.loop = s->ctx->loop;
+	p.deny = &s->ctx->st->deny;
+	p.host = s->task.port_host;
+	p.port = s->task.port_number;
+	p.mode = portfwd_pick_mode(cv, s->task.port_lpf);
+	p.keepalive = p.mode == PF_MODE_MUX && portfwd_keepalive(cv);
+	p.session_id = s->task.session_id;
+	s->phase = PH_RUNNING;
+	o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "event", "port",
+	    "owner", s->task.owner ? s->task.owner : "", "host",
+	    p.host[0] ? p.host : "localhost", "port", (int)p.port, "mode",
+	    portfwd_mode_name(p.mode), "client_version", cv);
+	js = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) :
+	    NULL;
+	json_decref(o);
+	if (js != NULL && sess_rec(s, 'm', js, strlen(js)) != 0) {
+		free(js);
+		return PH_ERR_IO; /* the session ends: unrecorded */
+	}
+	free(js);
+	rc = portfwd_new(&s->pf, &p, &sess_port_cbs, s);
+	if (rc != 0) {
+		log_error("event=port_start_failed session=%s err=\"%s\"",
+		    s->task.session_id, ph_strerror(rc));
+		sess_end(s, "Failed", "cannot start port forwarding");
+		return rc;
+	}
+	return 0;
+}
+
+static int
+sess_port_deliver(struct agent_session *s, uint32_t payload_type,
+    const uint8_t *p, size_t n)
+{
+	int rc;
+
+	if (payload_type != PT_OUTPUT && payload_type != PT_FLAG)
+		return 0; /* Size and the rest mean nothing here */
+	if (s->pf == NULL) {
+		/* Before HandshakeComplete: the client resends it, for its
+		 * bytes must not be lost; TerminateSession ends it now. */
+		if (payload_type == PT_FLAG && n == 4 && p[0] == 0 &&
+		    p[1] == 0 && p[2] == 0 && p[3] == PF_FLAG_TERMINATE) {
+			sess_end(s, "Success", "");
+			return 0;
+		}
+		return s->phase == PH_CONNECTING ? PH_ERR_AGAIN : 0;
+	}
+	rc = portfwd_input(s->pf, payload_type, p, n);
+	sess_port_pause(s);
+	return rc;
+}
+
 static int
 sess_spawn(struct agent_session *s)
 {
@@ -561,6 +724,8 @@ sess_spawn(struct agent_session *s)
 	char err[512], msg[600];
 	int n;
 
+	if (s->task.type == AGENT_ST_PORT)
+		return sess_port_start(s);
 	if (s->task.type == AGENT_ST_NONINTERACTIVE)
 		return sess_ni_spawn(s);
 	if (s->task.type == AGENT_ST_INTERACTIVE && s->rows == 0) {
@@ -702,6 +867,8 @@ sess_new_handshake(struct agent_session *s)
 	p.type = s->task.type;
 	p.kms_key_id = s->task.kms_key_id;
 	p.agent_version = agent_version();
+	if (s->task.type == AGENT_ST_PORT)
+		p.properties = s->task.port_properties;
 	return agent_handshake_new(&s->hs, &p, &sess_hs_ops, s);
 }
 
@@ -882,6 +1049,8 @@ sess_deliver(void *ud, uint32_t payload_type, const uint8_t *p, size_t n)
 		sess_hs_check(s);
 		return 0;
 	}
+	if (s->task.type == AGENT_ST_PORT)
+		return sess_port_deliver(s, payload_type, p, n);
 	switch (payload_type) {
 	case PT_OUTPUT:
 		/* spec 4.3: before the handshake is complete, input is
@@ -1115,6 +1284,12 @@ sess_update_poll(struct agent_session *s)
 
 	/* The socket may take what waits in the channel now. */
 	channel_flush(s->ch);
+	if (s->pf != NULL) {
+		if (s->phase == PH_RUNNING)
+			portfwd_resume(s->pf);
+		sess_port_pause(s);
+		return;
+	}
 	if ((s->ni != NULL || s->ni_exit_pending) && s->phase == PH_RUNNING) {
 		/* The channel may have room again: more output, or the exit
 		 * code that waited. */
@@ -1282,6 +1457,8 @@ sess_on_tick(uv_timer_t *t)
 	}
 	if (s->phase == PH_CONNECTING && s->size_wait_until != 0)
 		sess_spawn(s); /* no Size came in time */
+	if (s->pf != NULL && s->phase == PH_RUNNING)
+		portfwd_tick(s->pf, now);
 	if (s->rec != NULL && agent_recorder_tick(s->rec) != 0)
 		sess_rec_failed(s);
 	sess_reap(s, now);
@@ -1351,11 +1528,6 @@ agent_session_start(struct agent_session **out,
 	int rc;
 
 	*out = NULL;
-	if (task->type == AGENT_ST_PORT) {
-		snprintf(err, errlen, "session type %s not supported yet",
-		    agent_session_type_name(task->type));
-		return PH_ERR_STATE;
-	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1373,8 +1545,14 @@ agent_session_start(struct agent_session **out,
 	agent_backoff_init(&s->bo, AGENT_BACKOFF_BASE_MS, AGENT_BACKOFF_CAP_MS);
 	memcpy(&s->task, task, sizeof(*task));
 	memset(task, 0, sizeof(*task)); /* transferred */
-	rc = sess_pick_user(s, err, errlen);
-	if (rc == 0 && (rc = agent_session_cmd_build(&s->cmd, &s->user,
+	/* spec 7.4: a port session runs no program and switches to no
+	 * user; the record names the agent's. */
+	if (s->task.type == AGENT_ST_PORT)
+		rc = agent_user_self(&s->user, err, errlen);
+	else
+		rc = sess_pick_user(s, err, errlen);
+	if (rc == 0 && s->task.type != AGENT_ST_PORT &&
+	    (rc = agent_session_cmd_build(&s->cmd, &s->user,
 	    s->task.type == AGENT_ST_INTERACTIVE ? s->task.commands :
 	    NULL)) != 0)
 		snprintf(err, errlen, "out of memory");

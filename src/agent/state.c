@@ -77,6 +77,37 @@ valid_instance_id(const char *s)
 	return n > 0 && s[0] != '.';
 }
 
+/* DeniedPortForwardingRemoteIPs: an array of addresses or CIDR blocks;
+ * absent or null keeps the default list. */
+static int
+state_deny(struct agent_state *st, json_t *v, char *err, size_t errlen)
+{
+	json_t *e;
+	size_t i;
+
+	memset(&st->deny, 0, sizeof(st->deny));
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_array(v)) {
+		state_err(err, errlen, "agent.json: "
+		    "DeniedPortForwardingRemoteIPs must be a list of "
+		    "addresses");
+		return PH_ERR_INVALID;
+	}
+	st->deny.set = 1;
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e) || pf_deny_add(&st->deny,
+		    json_string_value(e)) != 0) {
+			state_err(err, errlen, "agent.json: "
+			    "DeniedPortForwardingRemoteIPs[%zu] is not an IP "
+			    "address or CIDR block (at most %d entries)", i,
+			    PF_DENY_MAX);
+			return PH_ERR_INVALID;
+		}
+	}
+	return 0;
+}
+
 int
 agent_state_parse(struct agent_state *st, const char *text, size_t n,
     char *err, size_t errlen)
@@ -137,6 +168,9 @@ agent_state_parse(struct agent_state *st, const char *text, size_t n,
 	if (v != NULL)
 		st->record_spool_max =
 		    (unsigned long long)json_integer_value(v);
+	if ((rc = state_deny(st, agent_json_get(o,
+	    "DeniedPortForwardingRemoteIPs"), err, errlen)) != 0)
+		goto fail;
 	snprintf(st->instance_id, sizeof(st->instance_id), "%s", id);
 	snprintf(st->endpoint, sizeof(st->endpoint), "%s", ep);
 	snprintf(st->region, sizeof(st->region), "%s", region ? region : "");

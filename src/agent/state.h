@@ -12,11 +12,18 @@
  *               "RecordSpoolMaxBytes": N  session records not yet
  *                 acknowledged by portholed before sessions' output
  *                 waits (default 256 MiB, at least 1 MiB)
+ *               "DeniedPortForwardingRemoteIPs": ["169.254.169.254",
+ *                 "10.0.0.0/8", "fd00::/8", ...]  destinations port
+ *                 forwarding refuses (addresses or CIDR blocks, at
+ *                 most 64; replaces the default list of the EC2
+ *                 link-local services, portfwd_deny.h)
  */
 #ifndef PORTHOLE_AGENT_STATE_H
 #define PORTHOLE_AGENT_STATE_H
 
 #include <stddef.h>
+
+#include "agent/portfwd_deny.h"
 
 #define AGENT_STATE_DIR_DEFAULT "/var/lib/porthole-agent"
 #define AGENT_STATE_FILE_MAX ((size_t)64 * 1024)
@@ -34,6 +41,8 @@ struct agent_state {
 	 * records */
 	int record_off;
 	unsigned long long record_spool_max; /* RecordSpoolMaxBytes */
+	/* DeniedPortForwardingRemoteIPs; zeroed: the default list */
+	struct pf_denylist deny;
 	char key_path[AGENT_PATH_MAX];
 	char cert_path[AGENT_PATH_MAX];
 	char ca_path[AGENT_PATH_MAX];

@@ -225,6 +225,136 @@ task_commands(struct agent_task *t, json_t *linux_props, json_t *params,
 	return 0;
 }
 
+int
+agent_valid_port_host(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	for (n = 0; s[n] != '\0'; n++) {
+		if (n >= AGENT_HOST_MAX)
+			return 0;
+		if (!((s[n] >= 'a' && s[n] <= 'z') ||
+		    (s[n] >= 'A' && s[n] <= 'Z') ||
+		    (s[n] >= '0' && s[n] <= '9') || s[n] == '.' ||
+		    s[n] == '-' || s[n] == '_' || s[n] == ':' || s[n] == '%'))
+			return 0;
+	}
+	return n > 0 && s[0] != '-';
+}
+
+/* A resolved property: strings have their {{ name }} references replaced
+ * (spec 8.2); other JSON values stay as they are. */
+static json_t *
+port_prop(json_t *v, json_t *params, json_t *defs)
+{
+	char *text = NULL;
+	json_t *r;
+
+	if (!json_is_string(v))
+		return json_deep_copy(v);
+	if (json_string_length(v) > AGENT_PROPERTIES_MAX ||
+	    substitute(json_string_value(v), params, defs, &text) != 0)
+		return NULL;
+	r = json_string(text);
+	free(text);
+	return r;
+}
+
+/* spec 7.4: portNumber is required, a decimal string (or a number) in
+ * 1..65535. */
+static int
+port_number(json_t *v, unsigned *out)
+{
+	const char *s;
+	unsigned long n = 0;
+	size_t i;
+
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 1 || json_integer_value(v) > 65535)
+			return PH_ERR_INVALID;
+		*out = (unsigned)json_integer_value(v);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return PH_ERR_INVALID;
+	s = json_string_value(v);
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9' || i >= 5)
+			return PH_ERR_INVALID;
+		n = n * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (i == 0 || n < 1 || n > 65535)
+		return PH_ERR_INVALID;
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* Port properties (spec 7.4): portNumber, host, type; the resolved object
+ * goes to the client in the handshake (it reads localPortNumber etc.). */
+static int
+task_port(struct agent_task *t, json_t *props, json_t *params, json_t *defs,
+    char *err, size_t errlen)
+{
+	json_t *res = NULL, *v, *r;
+	const char *key, *host, *type;
+	int rc = PH_ERR_INVALID;
+
+	if (!json_is_object(props)) {
+		task_err(err, errlen, "the Port session has no properties");
+		return PH_ERR_INVALID;
+	}
+	if ((res = json_object()) == NULL)
+		return PH_ERR_NOMEM;
+	json_object_foreach(props, key, v) {
+		if ((r = port_prop(v, params, defs)) == NULL ||
+		    json_object_set_new(res, key, r) != 0) {
+			task_err(err, errlen, "cannot read the properties");
+			rc = PH_ERR_NOMEM;
+			goto fail;
+		}
+	}
+	if (port_number(agent_json_get(res, "portNumber"),
+	    &t->port_number) != 0) {
+		task_err(err, errlen, "properties.portNumber is missing or not "
+		    "a port number (1-65535)");
+		goto fail;
+	}
+	v = agent_json_get(res, "host");
+	if (v != NULL && !json_is_null(v) && !json_is_string(v)) {
+		task_err(err, errlen, "properties.host is not a string");
+		goto fail;
+	}
+	host = json_is_string(v) ? json_string_value(v) : "";
+	host += strspn(host, " \t");
+	if (host[0] != '\0' && !agent_valid_port_host(host)) {
+		task_err(err, errlen, "properties.host is not a host name or "
+		    "address");
+		goto fail;
+	}
+	snprintf(t->port_host, sizeof(t->port_host), "%s", host);
+	v = agent_json_get(res, "type");
+	if (v != NULL && !json_is_null(v) && !json_is_string(v)) {
+		task_err(err, errlen, "properties.type is not a string");
+		goto fail;
+	}
+	type = json_is_string(v) ? json_string_value(v) : "";
+	t->port_lpf = strcmp(type, AGENT_PORT_LPF) == 0;
+	t->port_properties = json_dumps(res, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER);
+	if (t->port_properties == NULL ||
+	    strlen(t->port_properties) > AGENT_PROPERTIES_MAX) {
+		task_err(err, errlen, "the properties are too large");
+		rc = PH_ERR_TOOBIG;
+		goto fail;
+	}
+	rc = 0;
+fail:
+	json_decref(res);
+	return rc;
+}
+
 static int
 task_inputs(struct agent_task *t, json_t *inputs, const char *payload_user,
     char *err, size_t errlen)
@@ -328,6 +458,8 @@ task_document(struct agent_task *t, json_t *doc, json_t *params,
 		return PH_ERR_INVALID;
 	}
 	defs = agent_json_get(doc, "parameters");
+	if (t->type == AGENT_ST_PORT)
+		return task_port(t, props, params, defs, err, errlen);
 	if (t->type == AGENT_ST_INTERACTIVE ||
 	    t->type == AGENT_ST_NONINTERACTIVE)
 		return task_commands(t, linux_props, params, defs, err,
@@ -382,6 +514,10 @@ agent_task_parse(struct agent_task *t, const uint8_t *p, size_t n,
 		}
 		user = json_string_value(ru);
 	}
+	/* Who started it, for the record; an odd value is left out. */
+	ru = agent_json_get(inner, "SessionOwner");
+	if (json_is_string(ru) && json_string_length(ru) > 0)
+		t->owner = dup_bounded(json_string_value(ru), AGENT_OWNER_MAX);
 	params = agent_json_get(inner, "Parameters");
 	rc = task_document(t, agent_json_get(inner, "DocumentContent"),
 	    params, user, err, errlen);
@@ -406,5 +542,7 @@ agent_task_free(struct agent_task *t)
 	free(t->commands);
 	free(t->shell_profile);
 	free(t->kms_key_id);
+	free(t->owner);
+	free(t->port_properties);
 	memset(t, 0, sizeof(*t));
 }

@@ -15,6 +15,12 @@
 #define AGENT_COMMANDS_MAX ((size_t)64 * 1024)
 #define AGENT_PROFILE_MAX ((size_t)64 * 1024)
 #define AGENT_KMS_KEY_MAX 2048
+/* Port (spec 7.4): a DNS name is at most 253 characters. */
+#define AGENT_HOST_MAX 253
+#define AGENT_PROPERTIES_MAX ((size_t)8 * 1024)
+#define AGENT_OWNER_MAX 2048
+/* spec 10.1: the type of port forwarding (anything else: SSH). */
+#define AGENT_PORT_LPF "LocalPortForwarding"
 
 /* spec 7: session plugin names. */
 enum agent_session_type {
@@ -37,6 +43,15 @@ struct agent_task {
 	char *commands;
 	char *shell_profile; /* Standard_Stream: inputs.shellProfile.linux */
 	char *kms_key_id;    /* inputs.kmsKeyId, NULL when empty */
+	char *owner;         /* SessionOwner (caller ARN), NULL if absent */
+	/* Port (spec 7.4): properties.portNumber (1..65535), host ("":
+	 * localhost), type LocalPortForwarding (else SSH: stdin/stdout), and
+	 * the properties with parameters substituted, as JSON text for the
+	 * handshake's SessionType action. */
+	unsigned port_number;
+	char port_host[AGENT_HOST_MAX + 1];
+	int port_lpf;
+	char *port_properties;
 };
 
 /* Parse an interactive_shell payload (the outer JSON whose Content is the
@@ -52,5 +67,9 @@ const char *agent_session_type_name(enum agent_session_type type);
 /* Session ids and user names as they may appear in paths and URLs. */
 int agent_valid_session_id(const char *s);
 int agent_valid_user_name(const char *s);
+/* A destination host as the Port properties may give it: a DNS name or
+ * an IPv4/IPv6 literal (letters, digits, '.', '-', '_', ':', '%'), 1..253
+ * characters. */
+int agent_valid_port_host(const char *s);
 
 #endif

@@ -191,8 +191,8 @@ proto_kms_params(json_t *params, struct client_handshake *hs)
 /* One RequestedClientAction → one ProcessedClientAction (spec 5.2). */
 static json_t *
 proto_process_action(json_t *action, const struct client_kms_outcome *kms,
-    struct client_handshake *hs, const char **errtext, char *ebuf,
-    size_t elen)
+    struct client_handshake *hs, const char *port_err, const char **errtext,
+    char *ebuf, size_t elen)
 {
 	json_t *params, *st, *result = NULL;
 	const char *type = NULL, *stype, *e;
@@ -222,12 +222,16 @@ proto_process_action(json_t *action, const struct client_kms_outcome *kms,
 			/* spec 5.2: all three run the shell mode. */
 			hs->type = t;
 			status = CLIENT_ACTION_SUCCESS;
+		} else if (t == CLIENT_SESSION_PORT && port_err == NULL) {
+			hs->type = t;
+			status = CLIENT_ACTION_SUCCESS;
 		} else {
 			status = CLIENT_ACTION_FAILED;
-			if (t == CLIENT_SESSION_PORT)
-				*errtext = "Port sessions are not supported "
-				    "by this client yet";
-			else {
+			if (t == CLIENT_SESSION_PORT) {
+				snprintf(ebuf, elen, "Invalid port session "
+				    "properties: %s", port_err);
+				*errtext = ebuf;
+			} else {
 				snprintf(ebuf, elen,
 				    "Unknown session type %.64s", stype);
 				*errtext = ebuf;
@@ -287,8 +291,8 @@ proto_handshake(const uint8_t *req, size_t n, const char *client_version,
 {
 	json_t *o, *actions, *action, *done = NULL, *errors = NULL, *pa,
 	    *resp;
-	const char *errtext, *av;
-	char ebuf[640];
+	const char *errtext, *av, *perr = NULL;
+	char ebuf[640], pbuf[256];
 	size_t i;
 	int rc = PH_ERR_NOMEM;
 
@@ -312,14 +316,19 @@ proto_handshake(const uint8_t *req, size_t n, const char *client_version,
 			    hs->agent_version[i] == '"')
 				hs->agent_version[i] = '?';
 	}
+	/* Port Properties (spec 7.4): read from the same request; used only
+	 * when the SessionType is Port. */
+	if (client_port_props_parse(req, n, &hs->port, pbuf,
+	    sizeof(pbuf)) != 0)
+		perr = pbuf;
 	done = json_array();
 	errors = json_array();
 	if (done == NULL || errors == NULL)
 		goto fail;
 	hs->ok = 1;
 	json_array_foreach(actions, i, action) {
-		pa = proto_process_action(action, kms, hs, &errtext, ebuf,
-		    sizeof(ebuf));
+		pa = proto_process_action(action, kms, hs, perr, &errtext,
+		    ebuf, sizeof(ebuf));
 		if (pa == NULL || json_array_append_new(done, pa) != 0)
 			goto fail;
 		if (*errtext != '\0') {

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client/portprops.h"
 #include "common/buf.h"
 
 /* Output text we accept in channel_closed / HandshakeComplete (bytes). */
@@ -46,7 +47,7 @@ enum client_session_type {
 	CLIENT_SESSION_STANDARD,        /* Standard_Stream */
 	CLIENT_SESSION_INTERACTIVE,     /* InteractiveCommands */
 	CLIENT_SESSION_NONINTERACTIVE,  /* NonInteractiveCommands */
-	CLIENT_SESSION_PORT,            /* Port (not supported yet) */
+	CLIENT_SESSION_PORT,            /* Port (spec 7.4) */
 };
 
 /* What the client learnt from a HandshakeRequest. */
@@ -62,6 +63,9 @@ struct client_handshake {
 	int ok;                         /* every action succeeded */
 	char agent_version[64];
 	char first_error[640];          /* first failed action's error */
+	/* SessionType Port: its Properties (client_port_props_parse); a
+	 * request whose Properties are unusable fails the action. */
+	struct client_port_props port;
 };
 
 /* How our side of KMSEncryption went (spec 5.2, 6.1). */
@@ -81,7 +85,8 @@ int client_proto_handshake_parse(const uint8_t *req, size_t n,
 
 /* Answer a HandshakeRequest with the HandshakeResponse JSON (PayloadType
  * 6) in out, and fill hs as client_proto_handshake_parse does.
- * SessionType: the three shell types succeed, others fail. KMSEncryption:
+ * SessionType: the three shell types succeed, and Port with usable
+ * Properties; others fail. KMSEncryption:
  * Failed when its parameters are unusable, when kms is NULL or !kms->ok
  * (with kms->error), else Success with ActionResult {"KMSCipherTextKey",
  * "KMSCipherTextHash":null[, "ChallengeAcknowledgement":true]}; a second

@@ -6,6 +6,7 @@
 #include "client/session.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +20,8 @@
 #include <uv.h>
 
 #include "client/escape.h"
+#include "client/portfwd.h"
+#include "client/portprops.h"
 #include "client/proto.h"
 #include "client/tty.h"
 #include "common/buf.h"
@@ -31,6 +34,7 @@
 #include "common/uuid.h"
 #include "common/ws.h"
 
+#define SESS_HEAP_KEEP ((size_t)4 << 20) /* see client_session_run */
 #define SESS_TICK_MS 50            /* channel_tick period */
 #define SESS_WINCH_POLL_MS 500     /* spec 7.1: size poll */
 #define SESS_INPUT_PAYLOAD 1024    /* spec 10.4: at most 1024 bytes each */
@@ -60,6 +64,10 @@
 #define SESS_GIVEUP_RESENDS 300
 #define SESS_GIVEUP_TERMINATE_S 10
 
+/* AWS-StartSSHSession: after stdin ends, what we sent may take this long
+ * to be acknowledged before we leave anyway. */
+#define SESS_PORT_EOF_DRAIN_MS 5000
+
 /* spec 6.5: what a legacy AWS CLI (plugin argc 4) gets for KMSEncryption. */
 #define SESS_LEGACY_KMS_ERROR "KMS encryption needs a newer AWS CLI: " \
 	"upgrade your AWS CLI to open encrypted sessions"
@@ -86,6 +94,7 @@ struct sess {
 	struct ws *ws;
 	int ws_open;
 	int out_paused;          /* socket reads stopped: stdout is slow */
+	int read_paused;         /* what ws_pause_read was last told */
 	int connected_once;
 	struct channel *ch;
 	unsigned keepalive_ms;   /* 0: no pings */
@@ -155,6 +164,16 @@ struct sess {
 	int term_report;         /* tell the user if it failed */
 	char term_err[512];
 
+	/* Port sessions (spec 7.4): 0 until the handshake says Port. The
+	 * stdin/stdout mode uses the keyboard and output paths above; basic
+	 * and mux use pf. */
+	enum client_port_mode port_mode;
+	struct client_portfwd *pf;
+	int pf_paused;           /* pf asked us to stop reading the socket */
+	uint64_t port_eof_ms;    /* stdio mode: when stdin ended */
+	int eof_deferred;        /* stdin ended before the type was known */
+	uv_signal_t sig_term, sig_hup;
+
 	unsigned retries;
 	int finished;
 	int closed_down;         /* the WebSocket is gone or given up on */
@@ -171,6 +190,11 @@ static void sess_fatal(struct sess *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void stdin_update(struct sess *s);
 static void input_flush(struct sess *s);
+static void sess_port_interrupt(struct sess *s);
+static void sess_update_pause(struct sess *s);
+static void sess_port_begin(struct sess *s);
+static void sess_init_signal(struct sess *s, uv_signal_t *h, uv_signal_cb cb,
+    int sig);
 
 /* ---- stdout and stderr ------------------------------------------------- */
 
@@ -237,9 +261,25 @@ out_maybe_resume(struct sess *s)
 {
 	if (s->out_paused && s->outq.len < SESS_OUT_SOFT / 2) {
 		s->out_paused = 0;
-		if (s->ws != NULL)
-			ws_pause_read(s->ws, 0);
+		sess_update_pause(s);
 	}
+}
+
+/* Stop reading the data channel while a local reader (stdout, a
+ * forwarded connection) is behind, except when our own window is full:
+ * then the agent's acknowledgements must come in, or a program that
+ * writes before it reads would wait on us for ever. Frames we cannot take
+ * meanwhile are refused (the agent resends them). */
+static void
+sess_update_pause(struct sess *s)
+{
+	int want = (s->out_paused || s->pf_paused) &&
+	    channel_can_send(s->ch);
+
+	if (s->ws == NULL || want == s->read_paused)
+		return;
+	s->read_paused = want;
+	ws_pause_read(s->ws, want);
 }
 
 /* Write queued output in order until a descriptor would block; then
@@ -349,8 +389,8 @@ out_enqueue(struct sess *s, int fd, const uint8_t *p, size_t n, int force)
 		return PH_ERR_AGAIN;
 	if (!force && s->outq.len + n >= SESS_OUT_SOFT && s->ws != NULL &&
 	    !s->out_paused) {
-		ws_pause_read(s->ws, 1);
 		s->out_paused = 1;
+		sess_update_pause(s);
 	}
 	if (s->seg_count > 0)
 		tail = &s->segs[(s->seg_head + s->seg_count - 1) %
@@ -495,6 +535,10 @@ sess_finish(struct sess *s, int code, const char *stdout_text,
 	uv_timer_stop(&s->retry);
 	uv_timer_stop(&s->stable);
 	uv_timer_stop(&s->hs_fail);
+	/* Listener, connections and the unix socket file go now. */
+	client_portfwd_close(s->pf);
+	s->pf = NULL;
+	s->pf_paused = 0;
 	out_flush(s);
 	client_tty_restore();
 	if (stdout_text != NULL && *stdout_text != '\0') {
@@ -597,7 +641,7 @@ sess_send_size(struct sess *s, int force)
 	unsigned cols, rows;
 	struct buf b;
 
-	if (s->finished || !s->ws_open)
+	if (s->finished || !s->ws_open || s->port_mode != 0)
 		return;
 	client_tty_winsize(&cols, &rows);
 	if (!force && s->size_sent && cols == s->cols && rows == s->rows)
@@ -641,15 +685,16 @@ input_open(struct sess *s)
 static void
 input_flush(struct sess *s)
 {
-	size_t off = 0, k;
+	size_t off = 0, k, max = s->port_mode != 0 ? CLIENT_PORT_PAYLOAD :
+	    SESS_INPUT_PAYLOAD;
 	int rc;
 
 	if (input_open(s)) {
 		while (off < s->inq.len && channel_can_send(s->ch) &&
 		    ws_write_pending(s->ws) < SESS_WS_PENDING_MAX) {
 			k = s->inq.len - off;
-			if (k > SESS_INPUT_PAYLOAD)
-				k = SESS_INPUT_PAYLOAD;
+			if (k > max)
+				k = max;
 			rc = channel_send(s->ch, PT_OUTPUT, s->inq.data + off,
 			    k);
 			if (rc == PH_ERR_AGAIN)
@@ -664,6 +709,9 @@ input_flush(struct sess *s)
 		buf_consume(&s->inq, off);
 	}
 	stdin_update(s);
+	if (s->pf != NULL && !s->finished)
+		client_portfwd_writable(s->pf);
+	sess_update_pause(s);
 }
 
 /* Bytes for the remote side (not through the escape filter). */
@@ -681,7 +729,8 @@ stdin_wanted(struct sess *s)
 	/* Read even before the session takes input, so "~." works on a
 	 * session that never answers; the queue bounds the read-ahead. */
 	return s->in_mode != IN_NONE && !s->in_eof && !s->finished &&
-	    s->inq.len < SESS_INQ_LOW;
+	    s->inq.len < SESS_INQ_LOW && s->port_mode != CLIENT_PORT_BASIC &&
+	    s->port_mode != CLIENT_PORT_MUX;
 }
 
 static void
@@ -698,6 +747,20 @@ stdin_eof(struct sess *s)
 	 * the remote shell see the end of its input as `sh < file` would, so
 	 * `printf 'cmd\n' | porthole start-session ...` terminates. A terminal
 	 * never gets here in raw mode (Ctrl-D is just a byte). */
+	if (s->port_mode == CLIENT_PORT_STDIO) {
+		/* AWS-StartSSHSession (spec 7.4): the end of our input is
+		 * the end of the client, once what was read is delivered. */
+		s->port_eof_ms = channel_now_ms();
+		return;
+	}
+	if (s->port_mode != 0)
+		return;
+	if (!s->hs_seen && !s->ready) {
+		/* A Port session must not get the end-of-file character:
+		 * decided when the session type is known. */
+		s->eof_deferred = 1;
+		return;
+	}
 	if (!s->in_is_tty)
 		input_add(s, &eot, 1);
 }
@@ -803,9 +866,16 @@ stdin_update(struct sess *s)
 static void
 sess_set_ready(struct sess *s)
 {
+	static const uint8_t eot = 0x04;
+
 	if (s->ready)
 		return;
 	s->ready = 1;
+	if (s->eof_deferred && s->port_mode == 0) {
+		s->eof_deferred = 0;
+		if (!s->in_is_tty)
+			input_add(s, &eot, 1);
+	}
 	input_flush(s);
 }
 
@@ -820,6 +890,10 @@ sig_forward_cb(uv_signal_t *h, int sig)
 
 	if (s->finished)
 		return;
+	if (s->port_mode != 0) {
+		sess_port_interrupt(s);
+		return;
+	}
 	b = sig == SIGINT ? 0x03 : sig == SIGQUIT ? 0x1c : 0x1a;
 	input_add(s, &b, 1);
 }
@@ -885,7 +959,8 @@ sess_handshake_answer(struct sess *s, const struct client_kms_outcome *kms)
 		sess_note(s, STDERR_FILENO, line);
 		uv_timer_start(&s->hs_fail, hs_fail_cb, SESS_HS_FAIL_WAIT_MS,
 		    0);
-	}
+	} else if (hs.type == CLIENT_SESSION_PORT && s->port_mode == 0)
+		sess_port_begin(s);
 	return 0;
 }
 
@@ -1081,6 +1156,172 @@ sess_handshake_complete(struct sess *s, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* ---- port sessions (spec 7.4) ------------------------------------------ */
+
+/* Our text on stdout, as AWS's plugin prints it (no line ending added). */
+static void
+sess_print(struct sess *s, const char *text)
+{
+	size_t n = strlen(text);
+
+	if (out_enqueue(s, STDOUT_FILENO, (const uint8_t *)text, n, 1) != 0) {
+		out_flush(s);
+		(void)out_write_all(STDOUT_FILENO, (const uint8_t *)text, n,
+		    1000);
+	}
+}
+
+static int
+sess_pf_send(void *ud, const uint8_t *p, size_t n)
+{
+	struct sess *s = ud;
+
+	int rc;
+
+	if (!input_open(s))
+		return PH_ERR_AGAIN;
+	rc = channel_send(s->ch, PT_OUTPUT, p, n);
+	if (!channel_can_send(s->ch))
+		sess_update_pause(s);
+	return rc;
+}
+
+static int
+sess_send_flag(struct sess *s, uint32_t flag)
+{
+	uint8_t b[4];
+
+	client_port_flag_encode(flag, b);
+	return channel_send(s->ch, PT_FLAG, b, sizeof(b));
+}
+
+static int
+sess_pf_send_flag(void *ud, uint32_t flag)
+{
+	return sess_send_flag(ud, flag);
+}
+
+static int
+sess_pf_can_send(void *ud)
+{
+	struct sess *s = ud;
+
+	return input_open(s) && channel_can_send(s->ch) &&
+	    ws_write_pending(s->ws) < SESS_WS_PENDING_MAX;
+}
+
+static void
+sess_pf_print(void *ud, const char *text)
+{
+	sess_print(ud, text);
+}
+
+static void
+sess_pf_pause(void *ud, int pause)
+{
+	struct sess *s = ud;
+
+	s->pf_paused = pause;
+	sess_update_pause(s);
+}
+
+static void
+sess_pf_fatal(void *ud, const char *msg)
+{
+	struct sess *s = ud;
+
+	sess_fatal(s, "%s", msg);
+	sess_terminate(s, CLIENT_TERMINATE_TIMEOUT, 0);
+}
+
+static const struct client_portfwd_cbs sess_pf_cbs = {
+	.send = sess_pf_send,
+	.send_flag = sess_pf_send_flag,
+	.can_send = sess_pf_can_send,
+	.print = sess_pf_print,
+	.pause_input = sess_pf_pause,
+	.fatal = sess_pf_fatal,
+};
+
+/* Ctrl-C (and Ctrl-\, Ctrl-Z, SIGTERM, SIGHUP) in a port session: end it
+ * on the agent and exit 0, as AWS's plugin does. */
+static void
+sess_port_interrupt(struct sess *s)
+{
+	char text[400];
+	int by_flag;
+
+	if (s->finished)
+		return;
+	by_flag = client_port_terminate_by_flag(s->port_mode,
+	    s->hs.agent_version);
+	if (by_flag && sess_send_flag(s, CLIENT_FLAG_TERMINATE_SESSION) != 0)
+		by_flag = 0;
+	if (!by_flag)
+		sess_terminate(s, CLIENT_TERMINATE_TIMEOUT, 1);
+	if (s->port_mode == CLIENT_PORT_STDIO) {
+		/* stdout is ssh's byte stream: nothing more goes there. */
+		sess_finish(s, CLIENT_EXIT_OK, NULL, NULL);
+		return;
+	}
+	sess_print(s, CLIENT_PORT_TERMINATE_LINE);
+	snprintf(text, sizeof(text),
+	    "\n\nExiting session with sessionId: %s.\n\n", s->p->session_id);
+	sess_finish(s, CLIENT_EXIT_OK, text, NULL);
+}
+
+static void
+sig_term_cb(uv_signal_t *h, int sig)
+{
+	(void)sig;
+	sess_port_interrupt(h->data);
+}
+
+/* The handshake said Port: pick the mode and set up its local end. */
+static void
+sess_port_begin(struct sess *s)
+{
+	char err[600];
+	int rc;
+
+	s->port_mode = client_port_mode_select(&s->hs.port,
+	    s->hs.agent_version);
+	log_info("event=port_session session=%s mode=%s agent_version=%s",
+	    s->p->session_id, s->port_mode == CLIENT_PORT_MUX ? "mux" :
+	    s->port_mode == CLIENT_PORT_BASIC ? "basic" : "stdio",
+	    s->hs.agent_version);
+	/* No terminal modes and no escapes in port sessions: Ctrl-C is a
+	 * signal again, and bytes pass untouched. */
+	client_tty_restore();
+	client_escape_init(&s->esc, -1);
+	sess_init_signal(s, &s->sig_term, sig_term_cb, SIGTERM);
+	sess_init_signal(s, &s->sig_hup, sig_term_cb, SIGHUP);
+	if (s->port_mode == CLIENT_PORT_STDIO) {
+		if (s->eof_deferred)
+			s->port_eof_ms = channel_now_ms();
+		s->eof_deferred = 0;
+		return;
+	}
+	s->eof_deferred = 0;
+	/* What was typed before goes nowhere. */
+	buf_reset(&s->inq);
+	stdin_update(s);
+	rc = client_portfwd_new(&s->pf, &s->loop, s->port_mode, &s->hs.port,
+	    s->p->session_id, client_port_smux_keepalive(s->hs.agent_version),
+	    &sess_pf_cbs, s);
+	if (rc == 0)
+		rc = client_portfwd_start(s->pf, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "Cannot start port forwarding: %s",
+		    ph_strerror(rc));
+	if (rc != 0) {
+		client_portfwd_close(s->pf);
+		s->pf = NULL;
+		sess_fatal(s, "%s", err);
+		sess_terminate(s, CLIENT_TERMINATE_TIMEOUT, 0);
+	}
+}
+
 /* ---- channel callbacks -------------------------------------------------- */
 
 static int
@@ -1117,6 +1358,11 @@ sess_deliver(void *ud, uint32_t type, const uint8_t *p, size_t n)
 	if (s->hs_pending)
 		return PH_ERR_AGAIN;
 	kms_wait = s->hs_seen && s->hs.kms_requested && !s->hs_complete;
+	if (s->pf != NULL && (type == PT_OUTPUT || type == PT_FLAG))
+		return client_portfwd_deliver(s->pf, type, p, n);
+	if ((s->port_mode == CLIENT_PORT_BASIC ||
+	    s->port_mode == CLIENT_PORT_MUX) && type == PT_OUTPUT)
+		return 0;  /* the listener failed: nobody to give it to */
 	switch (type) {
 	case PT_OUTPUT:
 	case PT_STDERR:
@@ -1288,8 +1534,10 @@ ws_message_cb(struct ws *w, int opcode, const uint8_t *p, size_t n)
 	}
 	s->retries = 0;
 	/* An acknowledgement may have opened the window. */
-	if (s->inq.len > 0 && !s->finished)
+	if ((s->inq.len > 0 || s->pf != NULL) && !s->finished)
 		input_flush(s);
+	else
+		sess_update_pause(s);
 }
 
 static void
@@ -1315,6 +1563,7 @@ ws_close_cb(struct ws *w, int code)
 	s->ws = NULL;
 	s->ws_open = 0;
 	s->out_paused = 0;  /* the next connection starts reading */
+	s->read_paused = 0;
 	uv_timer_stop(&s->stable);
 	if (s->finished) {
 		uv_timer_stop(&s->grace);
@@ -1361,6 +1610,8 @@ sess_dial(struct sess *s, char *err, size_t errlen)
 	}
 	s->ws = w;
 	ws_set_max_message(w, SESS_WS_MAX_MESSAGE);
+	s->read_paused = 0;
+	sess_update_pause(s);
 	return 0;
 }
 
@@ -1499,6 +1750,13 @@ tick_cb(uv_timer_t *t)
 		sess_give_up(s);
 		return;
 	}
+	if (s->port_eof_ms != 0 && ((s->inq.len == 0 &&
+	    channel_unacked(s->ch) == 0) ||
+	    channel_now_ms() - s->port_eof_ms >= SESS_PORT_EOF_DRAIN_MS)) {
+		/* As AWS's plugin: exit 0, nothing printed. */
+		sess_finish(s, CLIENT_EXIT_OK, NULL, NULL);
+		return;
+	}
 	if (s->in_mode == IN_TICK) {
 		for (i = 0; i < SESS_STDIN_TICK_READS && stdin_wanted(s); i++)
 			if (!stdin_read_one(s))
@@ -1562,6 +1820,12 @@ client_session_run(const struct client_session_params *p)
 	memset(s, 0, sizeof(*s));
 	s->p = p;
 	s->remote_exit = -1;
+	/* Bulk transfers free and allocate frame-sized blocks at a high
+	 * rate: without these glibc gives the heap top back and takes it
+	 * again (brk, page faults) for every few messages. Bounded: at most
+	 * SESS_HEAP_KEEP of free heap is kept. */
+	(void)mallopt(M_TRIM_THRESHOLD, (int)SESS_HEAP_KEEP);
+	(void)mallopt(M_MMAP_THRESHOLD, (int)SESS_HEAP_KEEP);
 	s->exit_code = CLIENT_EXIT_FAIL;
 	uuid_v4_str(s->client_id);
 	srand((unsigned)uv_hrtime() ^ (unsigned)getpid());

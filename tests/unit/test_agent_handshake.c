@@ -120,7 +120,7 @@ fake_clear(struct fake *f)
 static struct agent_handshake *
 new_hs(struct fake *f, enum agent_session_type type, const char *kms)
 {
-	struct agent_hs_params p = { SID, MI, type, kms, "3.3.1000.0" };
+	struct agent_hs_params p = { SID, MI, type, kms, "3.3.1000.0", NULL };
 	struct agent_handshake *hs;
 
 	memset(f, 0, sizeof(*f));
@@ -183,7 +183,7 @@ static void
 test_request_json(void **state)
 {
 	struct agent_hs_params p = { SID, MI, AGENT_ST_STANDARD, ALIAS,
-	    "3.3.1000.0" };
+	    "3.3.1000.0", NULL };
 	json_t *o, *a;
 	struct buf b;
 

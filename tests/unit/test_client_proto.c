@@ -208,20 +208,28 @@ test_handshake_port_kms_unknown(void **state)
 
 	(void)state;
 	buf_init(&b, 65536);
-	/* Port: not supported yet -> Failed. */
+	/* Port: succeeds with its Properties (spec 7.4). */
 	assert_int_equal(hs("{\"AgentVersion\":\"3\","
 	    "\"RequestedClientActions\":"
 	    "[{\"ActionType\":\"SessionType\",\"ActionParameters\":"
 	    "{\"SessionType\":\"Port\",\"Properties\":{\"portNumber\":"
 	    "\"80\"}}}]}", &h, &b), 0);
-	assert_false(h.ok);
-	assert_int_equal(h.type, CLIENT_SESSION_UNKNOWN);
+	assert_true(h.ok);
+	assert_int_equal(h.type, CLIENT_SESSION_PORT);
+	assert_string_equal(h.port.port_number, "80");
 	assert_string_equal(buf_cstr(&b),
 	    "{\"ClientVersion\":\"1.2.700.0\",\"ProcessedClientActions\":"
-	    "[{\"ActionType\":\"SessionType\",\"ActionStatus\":2,"
-	    "\"ActionResult\":null,\"Error\":\"Port sessions are not supported "
-	    "by this client yet\"}],\"Errors\":[\"Port sessions are not "
-	    "supported by this client yet\"]}");
+	    "[{\"ActionType\":\"SessionType\",\"ActionStatus\":1,"
+	    "\"ActionResult\":null,\"Error\":\"\"}],\"Errors\":null}");
+	/* Port with unusable Properties: Failed. */
+	assert_int_equal(hs("{\"AgentVersion\":\"3\","
+	    "\"RequestedClientActions\":"
+	    "[{\"ActionType\":\"SessionType\",\"ActionParameters\":"
+	    "{\"SessionType\":\"Port\",\"Properties\":{"
+	    "\"localPortNumber\":\"99999\"}}}]}", &h, &b), 0);
+	assert_false(h.ok);
+	assert_int_equal(h.type, CLIENT_SESSION_UNKNOWN);
+	assert_non_null(strstr(buf_cstr(&b), "\"ActionStatus\":2"));
 
 	/* Shell + KMSEncryption without a KMS outcome: KMS fails. */
 	assert_int_equal(hs("{\"AgentVersion\":\"3\","
