@@ -177,7 +177,7 @@ pf_record_failed(struct portfwd *pf, uint32_t sid, const char *why)
 	    (int)pf->dest.port, "reason", why));
 }
 
-/* ---- basic and stdio ------------------------------------------------------ */
+/* ---- basic and stdio ----------------------------------------------------- */
 
 static size_t
 basic_room(void *ud, struct pf_conn *c)

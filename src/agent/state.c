@@ -90,7 +90,8 @@ state_deny(struct agent_state *st, json_t *v, char *err, size_t errlen)
 		return 0;
 	if (!json_is_array(v)) {
 		state_err(err, errlen, "agent.json: "
-		    "DeniedPortForwardingRemoteIPs must be a list of addresses");
+		    "DeniedPortForwardingRemoteIPs must be a list of "
+		    "addresses");
 		return PH_ERR_INVALID;
 	}
 	st->deny.set = 1;

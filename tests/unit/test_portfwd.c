@@ -31,7 +31,7 @@
 #include "common/err.h"
 #include "common/smux.h"
 
-/* ---- deny list ------------------------------------------------------------ */
+/* ---- deny list ----------------------------------------------------------- */
 
 static int
 match(const struct pf_denylist *d, const char *ip)
@@ -117,8 +117,8 @@ test_deny_garbage(void **state)
 		"", "abc", "1.2.3", "1.2.3.4/", "1.2.3.4/33", "1.2.3.4/-1",
 		"1.2.3.4/8x", "::1/129", "/8", "1.2.3.4/0008", "fe80::1%eth0",
 		"1.2.3.4 ", " 1.2.3.4", "256.1.1.1", "1.2.3.4/8/8",
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		"aaaa",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaa",
 	};
 	struct pf_denylist d;
 	struct pf_cidr c;
@@ -187,7 +187,7 @@ test_state_deny(void **state)
 	    sizeof(err)), PH_ERR_INVALID);
 }
 
-/* ---- task properties ------------------------------------------------------ */
+/* ---- task properties ----------------------------------------------------- */
 
 /* A Port start message: props is the document's properties (JSON text),
  * params the StartSession Parameters. */
@@ -355,7 +355,7 @@ test_handshake_properties(void **state)
 	buf_free(&b);
 }
 
-/* ---- versions and modes ---------------------------------------------------- */
+/* ---- versions and modes -------------------------------------------------- */
 
 static void
 test_versions(void **state)
@@ -389,7 +389,7 @@ test_versions(void **state)
 	assert_string_equal(portfwd_mode_name(PF_MODE_MUX), "mux");
 }
 
-/* ---- a mux session on a real loop ------------------------------------------ */
+/* ---- a mux session on a real loop ---------------------------------------- */
 
 struct rig {
 	uv_loop_t loop;
@@ -410,7 +410,6 @@ struct rig {
 	struct buf basic_got;     /* basic and stdio: what came back */
 };
 
-static struct rig *the_rig;
 static int echo_mute;      /* the server accepts and never reads */
 static int echo_tag;       /* data of the echo server's connections */
 
@@ -620,7 +619,6 @@ rig_start_mode(struct rig *r, const char *host, int port,
 	int len = sizeof(a);
 
 	memset(r, 0, sizeof(*r));
-	the_rig = r;
 	assert_int_equal(uv_loop_init(&r->loop), 0);
 	uv_tcp_init(&r->loop, &r->server);
 	uv_ip4_addr("127.0.0.1", 0, &a);
