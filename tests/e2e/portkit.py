@@ -31,7 +31,6 @@ import socketserver
 import struct
 import subprocess
 import threading
-import time
 import http.server
 
 import harness
@@ -638,10 +637,6 @@ def proxy_command(client="aws"):
             "--parameters portNumber=%%p" % cmd)
 
 
-def wait_gone(pred, timeout, what):
-    return harness.wait_for(pred, timeout, 0.2, what)
-
-
 def tree_digest(root):
     """{relative path: sha256} of every regular file below root."""
     out = {}
@@ -650,9 +645,3 @@ def tree_digest(root):
             p = os.path.join(d, f)
             out[os.path.relpath(p, root)] = sha256_file(p)
     return out
-
-
-def time_it(fn, *a, **kw):
-    t0 = time.monotonic()
-    r = fn(*a, **kw)
-    return r, time.monotonic() - t0

@@ -339,11 +339,10 @@ class PortHostile(harness.ClusterTestCase):
         # A client older than 1.1.70 gets basic mode (spec 7.4): raw
         # bytes, one destination connection, DisconnectToPort closes it
         # and the next Output dials again.
+        # Counted before the session starts: the agent dials as it starts.
+        n0 = self.echo.count
         rc = RawPortClient(self, self.echo.port)
         self.addCleanup(rc.close)
-        # Counted from before the handshake: as AWS's agent, the agent
-        # dials the first connection when the session starts.
-        n0 = self.echo.count
         rc.handshake(client_version="1.1.0.0")
         for i in range(3):
             data = os.urandom(2000 + i)

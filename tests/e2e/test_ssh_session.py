@@ -14,7 +14,8 @@ a remote command's output and exit status come back; 32 MiB piped through
 ssh arrive byte-exact (sha256sum on the far side); scp copies a 24 MiB file
 there and back byte-exact; rsync -a copies a directory tree (-e with the
 same ProxyCommand) and a second run with a changed file transfers it
-again, all files byte-exact; the host key is checked strictly; each ssh
+again, all files byte-exact; sftp in batch mode puts and gets a file
+byte-exact; the host key is checked strictly; each ssh
 session shows in DescribeSessions as AWS-StartSSHSession and ends
 Terminated when ssh exits.
 """
@@ -91,16 +92,21 @@ class SshSession(harness.ClusterTestCase):
                 if s.get("DocumentName") == "AWS-StartSSHSession"]
 
     def remote_command(self, client):
-        n = len(self.ssh_sessions())
+        before = {x["SessionId"] for x in self.ssh_sessions()}
         p = self.ssh(client, "echo hello-$((6*7)); exit 3")
         self.assertEqual(p.returncode, 3, p.stderr.decode(errors="replace"))
         self.assertEqual(p.stdout.decode().strip(), "hello-42")
-        # The session ended with ssh and was recorded as an SSH session.
-        harness.wait_for(lambda: len(self.ssh_sessions()) > n, 30, 0.5,
-                         "the ssh session in the History list")
-        s = self.ssh_sessions()[0]
-        self.cluster.wait_session_status(s["SessionId"], ("Terminated",),
-                                         timeout=30)
+
+        # The session ended with ssh (the agent sees sshd close the
+        # connection) and was recorded as an SSH session.
+        def new():
+            return [x for x in self.ssh_sessions()
+                    if x["SessionId"] not in before]
+        ended = harness.wait_for(new, 30, 0.5,
+                                 "the ssh session in the History list")
+        self.assertEqual(len(ended), 1, ended)
+        self.cluster.wait_session_status(ended[0]["SessionId"],
+                                         ("Terminated",), timeout=30)
 
     def test_aws_proxycommand_remote_command(self):
         self.remote_command("aws")
@@ -149,6 +155,25 @@ class SshSession(harness.ClusterTestCase):
             self.assertEqual(portkit.sha256_file(back), sha)
             os.unlink(there)
             os.unlink(back)
+
+    def test_sftp_batch(self):
+        d = os.path.join(self.cluster.tmp, "sftp")
+        os.makedirs(d, exist_ok=True)
+        src = os.path.join(d, "src.bin")
+        sha = portkit.random_file(src, 4 * portkit.MIB)
+        batch = os.path.join(d, "batch")
+        with open(batch, "w") as f:
+            f.write("put %s %s/there.bin\nget %s/there.bin %s/back.bin\n"
+                    % (src, d, d, d))
+        argv = ["sftp", "-b", batch,
+                *self.sshd.ssh_opts(portkit.proxy_command("porthole")),
+                "-P", str(self.sshd.port), self.dest()]
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=180,
+                           env=self.cluster.env, cwd=self.cluster.home)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(portkit.sha256_file(os.path.join(d, "back.bin")),
+                         sha)
 
     def test_rsync_directory(self):
         base = os.path.join(self.cluster.tmp, "rsync")
