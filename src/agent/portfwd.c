@@ -91,10 +91,14 @@ portfwd_version_cmp(const char *a, const char *b)
 }
 
 enum portfwd_mode
-portfwd_pick_mode(const char *client_version, int lpf)
+portfwd_pick_mode(const char *agent_version, const char *client_version,
+    int lpf)
 {
 	if (!lpf)
 		return PF_MODE_STDIO;
+	if (agent_version != NULL && portfwd_version_cmp(agent_version,
+	    PF_MUX_MIN_AGENT_AFTER) <= 0)
+		return PF_MODE_BASIC;
 	if (client_version != NULL && client_version[0] != '\0' &&
 	    portfwd_version_cmp(client_version, PF_MUX_MIN_CLIENT) >= 0)
 		return PF_MODE_MUX;

@@ -23,6 +23,9 @@
 
 /* spec 10.2 */
 #define PF_MUX_MIN_CLIENT "1.1.70"
+/* spec 7.4: clients multiplex only with agents newer than this, so an
+ * agent of this version or older must not expect smux. */
+#define PF_MUX_MIN_AGENT_AFTER "3.0.196.0"
 #define PF_KEEPALIVE_OFF_AFTER "1.2.331.0"
 /* spec 3.4 flags */
 #define PF_FLAG_DISCONNECT 1
@@ -74,8 +77,11 @@ struct portfwd_params {
 /* Compare versions component by component, numerically ("1.2" <
  * "1.2.0.1"; a component that is not a number counts as 0). */
 int portfwd_version_cmp(const char *a, const char *b);
-/* spec 7.4 and 10.2: the agent's choice of mode and of the keepalive. */
-enum portfwd_mode portfwd_pick_mode(const char *client_version, int lpf);
+/* spec 7.4 and 10.2: the agent's choice of mode and of the keepalive.
+ * Both sides choose on their own, so the agent also asks what the client
+ * will have decided from the agent's version (agent_version). */
+enum portfwd_mode portfwd_pick_mode(const char *agent_version,
+    const char *client_version, int lpf);
 int portfwd_keepalive(const char *client_version);
 const char *portfwd_mode_name(enum portfwd_mode mode);
 

@@ -668,7 +668,7 @@ sess_port_start(struct agent_session *s)
 	p.deny = &s->ctx->st->deny;
 	p.host = s->task.port_host;
 	p.port = s->task.port_number;
-	p.mode = portfwd_pick_mode(cv, s->task.port_lpf);
+	p.mode = portfwd_pick_mode(agent_version(), cv, s->task.port_lpf);
 	p.keepalive = p.mode == PF_MODE_MUX && portfwd_keepalive(cv);
 	p.session_id = s->task.session_id;
 	s->phase = PH_RUNNING;

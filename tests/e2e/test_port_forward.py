@@ -35,6 +35,7 @@ curl as the local program:
 import hashlib
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -400,6 +401,28 @@ class PortForward(harness.ClusterTestCase):
         self.assertBounded(before, stalled, "a destination that does not "
                            "read")
         self.ctrl_c(s)
+
+    # ---- basic mode ------------------------------------------------------
+
+    def test_basic_mode_with_an_old_agent(self):
+        """An agent at 2.3.50.0 (not newer than 3.0.196.0): both clients
+        forward one connection at a time, DisconnectToPort between them,
+        and the agent does not expect smux (spec 7.4)."""
+        old = self.cluster.add_agent(
+            "old-basic", binary_path=harness.binary("porthole-agent-2.3.50.0"))
+        for client in ("aws", "porthole"):
+            s = portkit.forward(self.cluster, old.instance_id,
+                                self.http.port, client=client, local_port=0)
+            for size in (100000, 3000000):
+                p = portkit.curl("http://127.0.0.1:%d/blob/7/%d"
+                                 % (s.local_port, size), "-o", os.devnull,
+                                 "-w", "%{http_code} %{size_download}")
+                self.assertEqual(p.stdout.split(), ["200", str(size)],
+                                 p.stderr + s.output()[-2000:])
+            s.wait_output(r"Connection accepted for session %s\." %
+                          re.escape(s.session_id))
+            self.ctrl_c(s)
+        self.assertTrue(old.proc.alive())
 
     # ---- Ctrl-C ----------------------------------------------------------
 

@@ -371,15 +371,32 @@ test_versions(void **state)
 	assert_true(portfwd_version_cmp("abc", "0.1") < 0);
 	assert_true(portfwd_version_cmp("99999999999999999999.1", "1") > 0);
 
-	assert_int_equal(portfwd_pick_mode("1.1.70", 1), PF_MODE_MUX);
-	assert_int_equal(portfwd_pick_mode("1.2.700.0", 1), PF_MODE_MUX);
-	assert_int_equal(portfwd_pick_mode("1.1.69.0", 1), PF_MODE_BASIC);
-	assert_int_equal(portfwd_pick_mode("1.0", 1), PF_MODE_BASIC);
-	assert_int_equal(portfwd_pick_mode("", 1), PF_MODE_BASIC);
-	assert_int_equal(portfwd_pick_mode(NULL, 1), PF_MODE_BASIC);
-	assert_int_equal(portfwd_pick_mode("garbage", 1), PF_MODE_BASIC);
-	assert_int_equal(portfwd_pick_mode("1.2.700.0", 0), PF_MODE_STDIO);
-	assert_int_equal(portfwd_pick_mode("1.0.0.0", 0), PF_MODE_STDIO);
+	assert_int_equal(portfwd_pick_mode("3.3.1000.0", "1.1.70", 1),
+	    PF_MODE_MUX);
+	assert_int_equal(portfwd_pick_mode("3.3.1000.0", "1.2.700.0", 1),
+	    PF_MODE_MUX);
+	assert_int_equal(portfwd_pick_mode("3.3.1000.0", "1.1.69.0", 1),
+	    PF_MODE_BASIC);
+	assert_int_equal(portfwd_pick_mode("3.3.1000.0", "1.0", 1),
+	    PF_MODE_BASIC);
+	assert_int_equal(portfwd_pick_mode("3.3.1000.0", "", 1), PF_MODE_BASIC);
+	assert_int_equal(portfwd_pick_mode("3.3.1000.0", NULL, 1),
+	    PF_MODE_BASIC);
+	assert_int_equal(portfwd_pick_mode("3.3.1000.0", "garbage", 1),
+	    PF_MODE_BASIC);
+	assert_int_equal(portfwd_pick_mode("3.3.1000.0", "1.2.700.0", 0),
+	    PF_MODE_STDIO);
+	assert_int_equal(portfwd_pick_mode("3.3.1000.0", "1.0.0.0", 0),
+	    PF_MODE_STDIO);
+	/* An agent the client will not multiplex with stays basic. */
+	assert_int_equal(portfwd_pick_mode("3.0.196.0", "1.2.700.0", 1),
+	    PF_MODE_BASIC);
+	assert_int_equal(portfwd_pick_mode("2.3.50.0", "1.2.0.0", 1),
+	    PF_MODE_BASIC);
+	assert_int_equal(portfwd_pick_mode("3.0.197.0", "1.2.0.0", 1),
+	    PF_MODE_MUX);
+	assert_int_equal(portfwd_pick_mode("2.3.50.0", "1.2.0.0", 0),
+	    PF_MODE_STDIO);
 
 	assert_true(portfwd_keepalive("1.2.331.0"));
 	assert_true(portfwd_keepalive("1.1.70"));
