@@ -344,6 +344,33 @@ def ack_for(frame):
                                   payload_type=0)
 
 
+def read_client_frame(ws, left):
+    """One frame a raw client reads from its data channel: (frame, None)
+    with the parsed frame ({} for pings, other opcodes and frames that do
+    not parse), or (None, ended) once the channel ended: ("eof", None),
+    ("close", code bytes) or ("channel_closed", payload). Pings are
+    answered; TimeoutError when nothing came within `left` seconds."""
+    try:
+        op, data = ws.recv(timeout=max(left, 0.05))
+    except (ConnectionError, OSError) as e:
+        if isinstance(e, TimeoutError) or "timed out" in str(e):
+            raise TimeoutError() from None
+        return None, ("eof", None)
+    if op == harness.OP_CLOSE:
+        return None, ("close", data[:2])
+    if op == harness.OP_PING:
+        ws.send(harness.OP_PONG, data)
+        return {}, None
+    if op != harness.OP_BINARY:
+        return {}, None
+    f = parse_frame(data)
+    if f is None:
+        return {}, None
+    if f["type"] == "channel_closed":
+        return None, ("channel_closed", f["payload"])
+    return f, None
+
+
 def read_capture(path, offset=0):
     """Records of a relay capture file from byte `offset`: a list of
     (direction "A" or "C", frame bytes)."""

@@ -89,28 +89,11 @@ class RawPortClient:
             self.send(data[i:i + 1024])
 
     def _read_one(self, left):
-        try:
-            op, data = self.ws.recv(timeout=max(left, 0.05))
-        except (ConnectionError, OSError) as e:
-            if isinstance(e, TimeoutError) or "timed out" in str(e):
-                raise TimeoutError() from None
-            self.ended = ("eof", None)
+        f, ended = sessionkit.read_client_frame(self.ws, left)
+        if ended is not None:
+            self.ended = ended
             return None
-        if op == harness.OP_CLOSE:
-            self.ended = ("close", data[:2])
-            return None
-        if op == harness.OP_PING:
-            self.ws.send(harness.OP_PONG, data)
-            return {}
-        if op != harness.OP_BINARY:
-            return {}
-        f = sessionkit.parse_frame(data)
-        if f is None:
-            return {}
-        if f["type"] == "channel_closed":
-            self.ended = ("channel_closed", f["payload"])
-            return None
-        if f["type"] == "output_stream_data":
+        if f.get("type") == "output_stream_data":
             self.ws.send_binary(sessionkit.ack_for(f))
             if f["ptype"] == sessionkit.PT_OUTPUT and \
                     f["seq"] not in self.by_seq:
