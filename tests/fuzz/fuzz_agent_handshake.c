@@ -135,11 +135,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&f, 0, sizeof(f));
 	buf_init(&f.last, 1 << 20);
 	flags = fuzzin_u8(&in);
+	memset(&prm, 0, sizeof(prm));
 	prm.session_id = "s-0123456789abcdef0";
 	prm.instance_id = "mi-0123456789abcdef0";
 	prm.type = (enum agent_session_type)(AGENT_ST_STANDARD + (flags & 3));
 	prm.kms_key_id = flags & 4 ? "alias/session" : NULL;
 	prm.agent_version = "3.3.1000.0";
+	/* Port sessions hand their properties to the handshake. */
+	if (flags & 8)
+		prm.properties = "{\"portNumber\":\"80\","
+		    "\"type\":\"LocalPortForwarding\"}";
 	if (agent_handshake_new(&hs, &prm, &ops, &f) != 0)
 		goto out;
 	if (agent_handshake_start(hs, now) != 0)
