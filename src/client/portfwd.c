@@ -705,8 +705,12 @@ client_portfwd_start(struct client_portfwd *pf, char *err, size_t errlen)
 	}
 	/* spec 7.5 as AWS's plugin prints them: basic ends the line, mux
 	 * goes on with "Waiting for connections...". */
-	if (pf->mode == CLIENT_PORT_BASIC)
-		strcat(line, "\n");
+	if (pf->mode == CLIENT_PORT_BASIC) {
+		size_t n = strlen(line); /* room was kept for it */
+
+		line[n] = '\n';
+		line[n + 1] = '\0';
+	}
 	pf->cbs.print(pf->ud, line);
 	if (pf->mode == CLIENT_PORT_MUX)
 		pf->cbs.print(pf->ud, CLIENT_PORT_WAITING);
