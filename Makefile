@@ -20,7 +20,8 @@ build: deps
 # Unit tests and the three programs once more under AddressSanitizer +
 # UndefinedBehaviorSanitizer; the e2e-asan tests run those programs.
 asan: deps
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPORTHOLE_SANITIZE=ON -DPORTHOLE_E2E=OFF >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPORTHOLE_SANITIZE=ON -DPORTHOLE_E2E=OFF \
+		-DPORTHOLE_CONSOLE=OFF >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # Test programs run two at a time (each e2e program has its own ports and

@@ -10,6 +10,12 @@ pkgs=(cmake make gcc pkg-config libuv1-dev libssl-dev openssl
 # start their own sshd on loopback and drive ssh, scp, rsync and curl
 # through sessions; `make bench` also runs OpenSSH side by side and
 # profiles with perf.
+# The web console is built with Node.js and npm (console/, esbuild) and its
+# browser tests drive Debian's chromium; the proxy tests use tinyproxy.
+pkgs+=(chromium tinyproxy)
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	pkgs+=(nodejs npm)
+fi
 if [ "${1:-}" = "--bench" ]; then
 	pkgs+=(linux-perf)
 fi
