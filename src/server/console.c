@@ -681,6 +681,7 @@ con_signin(struct server *srv, struct console *c, struct http_request *req)
 		goto out;
 	}
 	console_limiter_clear(c->rl, ukey);
+	conn_set_authenticated(req->conn);
 	con_audit_login(srv, req, &u, 1, NULL, NULL);
 	snprintf(hdr, sizeof(hdr), "Set-Cookie: " CONSOLE_COOKIE "=%s; "
 	    CON_COOKIE_ATTRS "; Max-Age=%u\r\n", token, c->session_seconds);
@@ -717,8 +718,12 @@ con_session(struct server *srv, struct http_request *req,
 		if (rc == 0 && u->created_ms > s->created_ms)
 			rc = PH_ERR_NOTFOUND;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		/* A signed-in page is no longer held to the deadline of
+		 * connections that never authenticated. */
+		conn_set_authenticated(req->conn);
 		return 0;
+	}
 	if (rc != PH_ERR_NOTFOUND && rc != PH_ERR_EXPIRED &&
 	    rc != PH_ERR_TOOBIG) {
 		con_error(req, 500, "InternalServerError",
