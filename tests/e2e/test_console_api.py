@@ -205,6 +205,8 @@ class ConsoleApiTest(ClusterTestCase):
                      "SameSite=Strict", "Max-Age=3600"):
             self.assertIn(attr, [a.strip() for a in sc.split(";")], sc)
         cookie, csrf = self.cookie_of(r), body["CsrfToken"]
+        user = self.cluster.aws("iam", "get-user", "--user-name", "alice")
+        self.assertIn("PasswordLastUsed", user["User"])
         # The session carries on for a reloaded page.
         r = self.request("GET", "/console/api/session",
                          headers={"Cookie": "porthole_console=" + cookie},
@@ -303,6 +305,26 @@ class ConsoleApiTest(ClusterTestCase):
         r = self.signin("alice", source=12)
         self.assertAwsError(r, 429, "ThrottlingException")
         self.assertEqual(self.signin("alice", source=13).status, 200)
+
+    def test_concurrent_signins(self):
+        # More password checks at once than the server runs: each one is
+        # answered, 200 or 429, and the server keeps serving meanwhile.
+        import threading
+        results = []
+
+        def one(i):
+            results.append(self.signin("alice", source=20 + i).status)
+
+        threads = [threading.Thread(target=one, args=(i,))
+                   for i in range(6)]
+        for t in threads:
+            t.start()
+        self.cluster.ssm().describe_instance_information()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(len(results), 6)
+        self.assertTrue(set(results) <= {200, 429}, results)
+        self.assertIn(200, results)
 
     def test_csrf_and_origin(self):
         src = 14
