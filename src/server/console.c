@@ -79,7 +79,9 @@ console_limiter_new(struct console_limiter **out, size_t slots)
 	struct console_limiter *l;
 
 	*out = NULL;
-	if (slots == 0 || (l = calloc(1, sizeof(*l))) == NULL)
+	if (slots == 0)
+		return PH_ERR_INVALID;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return PH_ERR_NOMEM;
 	if ((l->slots = calloc(slots, sizeof(*l->slots))) == NULL) {
 		free(l);
