@@ -4,11 +4,13 @@ security headers, sign-in with a console password, the session, temporary
 credentials that authorise exactly as the user, sign-out revoking them,
 rate limiting, CSRF and Origin checks, hostile input, and the ConsoleLogin
 audit events. Plain http.client over TLS, as a browser would talk."""
+import calendar
 import glob
 import http.client
 import json
 import os
 import ssl
+import subprocess
 import sys
 import time
 import unittest
@@ -17,7 +19,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from harness import ClusterTestCase
+from harness import ClusterTestCase, Process, binary, wait_for
 
 CSP = ("default-src 'none'; script-src 'self'; "
        "style-src 'self' 'unsafe-inline'; "
@@ -221,8 +223,7 @@ class ConsoleApiTest(ClusterTestCase):
         self.assertTrue(creds["AccessKeyId"].startswith("ASIA"), creds)
         self.assertEqual(len(creds["SecretAccessKey"]), 40)
         self.assertTrue(creds["SessionToken"])
-        exp = time.mktime(time.strptime(creds["Expiration"],
-                                        "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        exp = iso_epoch(creds["Expiration"])
         self.assertLessEqual(exp - time.time(), 15 * 60 + 5)
         self.assertGreater(exp - time.time(), 14 * 60)
         ssm, sts = self.ssm_with(creds)
@@ -434,6 +435,50 @@ class ConsoleApiTest(ClusterTestCase):
             log = f.read()
         for pw in self.passwords.values():
             self.assertNotIn(pw, log)
+
+    def test_zzz_session_seconds(self):
+        # Runs last: restarts portholed with a 10-minute console session.
+        c = self.cluster
+        cookie, csrf = self.signed_in("alice", source=30)
+        for bad in ("5", "0", "x", "99999999", ""):
+            p = subprocess.run([binary("portholed"), "serve", "--data-dir",
+                                c.data_dir, "--console-session-seconds",
+                                bad], capture_output=True, text=True,
+                               timeout=30, stdin=subprocess.DEVNULL)
+            self.assertEqual(p.returncode, 2, (bad, p.stderr))
+        c.stop_server()
+        c.server = Process("portholed",
+                           [binary("portholed"), "serve", "--data-dir",
+                            c.data_dir, "--listen", "127.0.0.1:%d" % c.port,
+                            "--console-session-seconds", "600"],
+                           c.server_log, c.env)
+        c.processes.append(c.server)
+        wait_for(lambda: self.request("GET", "/console/").status == 200,
+                 30, what="portholed serving again")
+        # A session survives the restart (it is in the store).
+        r = self.request("GET", "/console/api/session",
+                         headers={"Cookie": "porthole_console=" + cookie},
+                         source=30)
+        self.assertEqual(r.status, 200, r.body)
+        r = self.signin("alice", source=31)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertTrue(any("Max-Age=600" in v
+                            for v in r.headers["set-cookie"]))
+        sess = r.json()
+        left = iso_epoch(sess["Expiration"]) - time.time()
+        self.assertTrue(590 <= left <= 605, left)
+        r = self.credentials(self.cookie_of(r), sess["CsrfToken"],
+                             source=31)
+        self.assertEqual(r.status, 200, r.body)
+        # Credentials never outlive the console session.
+        self.assertLessEqual(iso_epoch(r.json()["Expiration"]),
+                             iso_epoch(sess["Expiration"]))
+        self.assertGreater(iso_epoch(r.json()["Expiration"]) - time.time(),
+                           590)
+
+
+def iso_epoch(s):
+    return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 if __name__ == "__main__":
