@@ -38,11 +38,12 @@
 #define CON_PASSWORD_MAX 128
 
 /* style-src allows inline styles because xterm.js sizes and colours the
- * terminal with <style> elements it writes; scripts stay 'self' only. */
+ * terminal with <style> elements it writes; scripts stay 'self' only
+ * ('wasm-unsafe-eval' compiles asciinema-player's WebAssembly, no eval). */
 #define CON_SECURITY_HEADERS \
-	"Content-Security-Policy: default-src 'none'; script-src 'self'; " \
-	"style-src 'self' 'unsafe-inline'; img-src 'self' data:; " \
-	"font-src 'self'; " \
+	"Content-Security-Policy: default-src 'none'; script-src 'self' " \
+	"'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " \
+	"img-src 'self' data:; font-src 'self'; " \
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; " \
 	"form-action 'none'\r\n" \
 	"X-Content-Type-Options: nosniff\r\n" \

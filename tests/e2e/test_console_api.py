@@ -21,7 +21,7 @@ import botocore.exceptions
 
 from harness import ClusterTestCase, Process, binary, wait_for
 
-CSP = ("default-src 'none'; script-src 'self'; "
+CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; "
        "style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; font-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
