@@ -532,7 +532,8 @@ con_audit_credentials(struct server *srv, struct http_request *req,
 		return;
 	memset(&ev, 0, sizeof(ev));
 	memset(&p, 0, sizeof(p));
-	if (strlen(u->name) < sizeof(p.name) && strlen(u->arn) < sizeof(p.arn) &&
+	if (strlen(u->name) < sizeof(p.name) &&
+	    strlen(u->arn) < sizeof(p.arn) &&
 	    strlen(u->user_id) < sizeof(p.user_id)) {
 		p.kind = PRINCIPAL_USER;
 		p.active = 1;
