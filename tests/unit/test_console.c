@@ -298,6 +298,33 @@ test_limiter_bounded(void **state)
 	console_limiter_free(l);
 }
 
+static void
+test_addr_key(void **state)
+{
+	char k[CONSOLE_RL_KEY_SIZE], k2[CONSOLE_RL_KEY_SIZE];
+
+	(void)state;
+	assert_int_equal(console_addr_key("10.1.2.3", k, sizeof(k)), 0);
+	assert_string_equal(k, "addr:10.1.2.3");
+	assert_int_equal(console_addr_key("2001:db8:1:2:aaaa::1", k,
+	    sizeof(k)), 0);
+	assert_string_equal(k, "addr:2001:db8:1:2::");
+	assert_int_equal(console_addr_key("2001:db8:1:2:ffff:1:2:3", k2,
+	    sizeof(k2)), 0);
+	assert_string_equal(k, k2);
+	assert_int_equal(console_addr_key("2001:db8:1:3::1", k2, sizeof(k2)),
+	    0);
+	assert_string_not_equal(k, k2);
+	assert_int_equal(console_addr_key("::1", k, sizeof(k)), 0);
+	assert_string_equal(k, "addr:::");
+	assert_int_equal(console_addr_key("", k, sizeof(k)), 0);
+	assert_string_equal(k, "addr:");
+	assert_int_equal(console_addr_key(NULL, k, sizeof(k)), 0);
+	assert_int_equal(console_addr_key("not:an:address", k, sizeof(k)), 0);
+	assert_string_equal(k, "addr:not:an:address");
+	assert_int_equal(console_addr_key("10.1.2.3", k, 8), PH_ERR_TOOBIG);
+}
+
 /* ---- Origin, CSRF, Cookie ---------------------------------------------- */
 
 static void
@@ -636,6 +663,7 @@ main(void)
 		cmocka_unit_test(test_limiter_threshold_and_window),
 		cmocka_unit_test(test_limiter_clear_and_bad_keys),
 		cmocka_unit_test(test_limiter_bounded),
+		cmocka_unit_test(test_addr_key),
 		cmocka_unit_test(test_origin),
 		cmocka_unit_test(test_csrf),
 		cmocka_unit_test(test_cookie),
