@@ -394,8 +394,9 @@ sess_complete(struct agent_session *s)
 		return;
 	s->completed = 1;
 	/* spec 3.7 [R]: what the client got wrong and we let pass. */
-	log_info("event=session_end session=%s status=%s digest_mismatches=%llu "
-	    "length_mismatches=%llu", s->task.session_id, s->status,
+	log_info("event=session_end session=%s status=%s "
+	    "digest_mismatches=%llu length_mismatches=%llu",
+	    s->task.session_id, s->status,
 	    (unsigned long long)(s->ch ? channel_digest_mismatches(s->ch) : 0),
 	    (unsigned long long)(s->ch ? channel_length_mismatches(s->ch) : 0));
 	sess_rec_close(s);
@@ -961,8 +962,10 @@ ws_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 	struct agent_session *s = ws_userdata(w);
 	int rc;
 
-	if (s == NULL || !s->ws_open || opcode != WS_BINARY)
-		return; /* text frames carry nothing for the agent */
+	/* AWS's agent reads text and binary messages alike (spec 3.7). */
+	if (s == NULL || !s->ws_open ||
+	    (opcode != WS_BINARY && opcode != WS_TEXT))
+		return;
 	rc = channel_receive(s->ch, p, n);
 	if (rc != 0) {
 		/* The frame is dropped (not acknowledged, so a sender with a

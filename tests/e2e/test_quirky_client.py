@@ -12,7 +12,8 @@ mismatches in its session_end line; portholed relays every such frame.
 
 Then garbage that must still be refused: frames shorter than the header
 and a HeaderLength past the frame close the client's data channel (1007),
-and portholed and the agent serve the next quirky session.
+and portholed and the agent serve the next quirky session. Last, a
+ClientMessage sent as a text frame after the token is relayed and run.
 """
 
 import os
@@ -22,6 +23,7 @@ import struct
 import subprocess
 import time
 import unittest
+import uuid
 
 import harness
 from harness import RawWebSocket, client_message, open_data_channel_json
@@ -118,6 +120,38 @@ class QuirkyClient(harness.ClusterTestCase):
         self.assertTrue(self.cluster.server.alive(), "portholed died")
         # And the next sloppy client is served.
         self.run_client()
+
+    def test_3_client_message_as_text_frame(self):
+        # AWS's agent reads text and binary messages alike; portholed
+        # relays a ClientMessage sent as a text frame, and drops text that
+        # is not one (as before), keeping the channel open.
+        r = self.cluster.ssm().start_session(Target=self.target)
+        made = "/tmp/porthole-e2e-%s" % uuid.uuid4().hex
+        self.addCleanup(lambda: os.path.exists(made) and os.unlink(made))
+        ws = RawWebSocket(self.cluster.port, harness.stream_url_path(
+            r["StreamUrl"]), self.cluster.ca, timeout=15)
+        try:
+            self.assertEqual(ws.status, 101)
+            ws.send_text(open_data_channel_json(r["TokenValue"]))
+            time.sleep(1.5)  # the shell is up and reading its PTY
+            ws.send_text("not a ClientMessage")
+            # A text frame must be UTF-8 (RFC 6455; portholed's
+            # WebSocket layer closes with 1007 otherwise): CreatedDate
+            # and MessageId are chosen ASCII-only, the digest left zero.
+            f = bytearray(client_message(
+                "input_stream_data", ("touch %s\r" % made).encode(),
+                digest=b"\0" * 32))
+            f[40:48] = bytes.fromhex("0000017f7f7f7f7f")
+            f[64:80] = b"0123456789abcdef"
+            self.assertTrue(all(b < 0x80 for b in f))
+            ws.send(harness.OP_TEXT, bytes(f))
+            harness.wait_for(lambda: os.path.exists(made), 10, 0.2,
+                             "the text-frame input to run")
+            with self.assertRaises(TimeoutError):
+                ws.wait_closed(0.5)
+        finally:
+            ws.close()
+        self.cluster.ssm().terminate_session(SessionId=r["SessionId"])
 
 
 if __name__ == "__main__":
