@@ -33,12 +33,25 @@ CLIENT = os.path.join(HERE, "quirky_client.mjs")
 NODE = shutil.which("node")
 
 
+def node_has_websocket():
+    """Node 20.10+ has a WebSocket client behind --experimental-websocket
+    (on by default from Node 22)."""
+    if NODE is None:
+        return False
+    p = subprocess.run(
+        [NODE, "--experimental-websocket", "--no-warnings", "-e",
+         "process.exit(typeof WebSocket === 'function' ? 0 : 3)"],
+        capture_output=True, timeout=30)
+    return p.returncode == 0
+
+
 def read(path):
     with open(path, "r", errors="replace") as f:
         return f.read()
 
 
-@unittest.skipIf(NODE is None, "node is not installed")
+@unittest.skipUnless(node_has_websocket(),
+                     "needs node >= 20.10 (its WebSocket client)")
 class QuirkyClient(harness.ClusterTestCase):
 
     def run_client(self, timeout=60):
