@@ -29,6 +29,7 @@ import unittest
 import pexpect
 
 import harness
+import sessionkit
 from harness import (Cluster, Process, binary, tail, wait_for, PROMPT,
                      SET_PROMPT, strip_ansi)
 
@@ -314,6 +315,27 @@ class ProxyTest(unittest.TestCase):
         with open(self.tp_log, errors="replace") as f:
             log = f.read()
         self.assertRegex(log, r"CONNECT 127\.0\.0\.1:%d" % self.cluster.port)
+        # The session records went up through the proxy too.
+        self.wait_log(a, r"event=record_delivered")
+        a.proc.stop()
+
+    def test_2b_kms_session_through_proxy(self):
+        """A KMS-encrypted session: the walled-in agent's KMS Decrypt goes
+        through the proxy as well."""
+        env = self.env(https_proxy=self.tp_url)
+        a = self.cluster.new_agent("kms")
+        self.register(a, env)
+        self.start(a, env)
+        self.cluster.wait_online(a.instance_id, agent=a)
+        key = sessionkit.create_key(
+            self.cluster, policy=sessionkit.session_key_policy(self.cluster),
+            description="proxy e2e")
+        sessionkit.set_session_prefs(self.cluster, kmsKeyId=key["KeyId"])
+        try:
+            self.shell_via_aws(a.instance_id)
+        finally:
+            sessionkit.set_session_prefs(self.cluster)
+        self.wait_log(a, r"event=handshake_complete session=\S+ kms=1")
         a.proc.stop()
 
     def test_3_agent_json_proxy(self):
