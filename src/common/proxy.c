@@ -385,10 +385,12 @@ proxy_for_url(const char *url)
 		return NULL;
 	if (curl_url_set(u, CURLUPART_URL, url,
 	    CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
-	    CURLUE_OK) {
-		v = strtol(port, NULL, 10);
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		/* A scheme libcurl has no default port for: 0, which no
+		 * no_proxy entry with a port matches. */
+		v = curl_url_get(u, CURLUPART_PORT, &port,
+		    CURLU_DEFAULT_PORT) == CURLUE_OK ?
+		    strtol(port, NULL, 10) : 0;
 		px = proxy_for(proxy_dflt, host, (int)v);
 	} else
 		/* Not a URL we can read: libcurl will refuse it too; the

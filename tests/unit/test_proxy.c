@@ -235,6 +235,8 @@ test_default_and_url(void **state)
 	assert_null(proxy_for_url("https://127.0.0.1:8443/v1/register"));
 	assert_non_null(proxy_for_url("https://127.0.0.1:9443/"));
 	assert_null(proxy_for_url("wss://a.direct.example:443/"));
+	assert_null(proxy_for_url("weird://a.direct.example/"));
+	assert_non_null(proxy_for_url("weird://127.0.0.1/"));
 	/* Not a URL: through the proxy rather than around it. */
 	assert_non_null(proxy_for_url("::::"));
 	h = curl_easy_init();
