@@ -192,6 +192,13 @@ class ProxyTest(unittest.TestCase):
             return super().run(result)
         before = len(result.failures) + len(result.errors)
         out = super().run(result)
+        # A sanitizer report (make test-asan-e2e) fails the test.
+        reports = harness.sanitizer_failure("during %s" % self.id())
+        if reports:
+            try:
+                raise AssertionError(reports)
+            except AssertionError:
+                result.addFailure(self, sys.exc_info())
         if len(result.failures) + len(result.errors) > before and \
                 self.cluster is not None:
             self.cluster.failed = True
