@@ -38,9 +38,9 @@ usage(FILE *f)
 	    "\"RecordSessions\": false records no session;\n"
 	    "\"RecordSpoolMaxBytes\": N bounds the session records not yet\n"
 	    "delivered to portholed (default 256 MiB; see docs/operator.md);\n"
-	    "\"Proxy\": {\"Url\": \"http://host:port\", \"NoProxy\": \"a,b\"}\n"
+	    "\"Proxy\": {\"Url\": \"http://host:port\", \"NoProxy\": \"a\"}\n"
 	    "sends everything through an HTTP CONNECT proxy (without it:\n"
-	    "https_proxy/HTTPS_PROXY and no_proxy/NO_PROXY; --proxy saves it).\n"
+	    "https_proxy and no_proxy; register --proxy saves it).\n"
 	    "Logging level: PORTHOLE_LOG=debug|info|warn|error.\n",
 	    AGENT_STATE_DIR_DEFAULT);
 }

@@ -1539,8 +1539,8 @@ conn_dial_proxy(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
 	    px != NULL ? px->host : host, portstr, &hints);
 	if (rc != 0) {
 		log_warn("event=dial_failed host=%s%s%s err=\"resolve: %s\"",
-		    host, px != NULL ? " proxy=" : "", px != NULL ? px->url : "",
-		    uv_strerror(rc));
+		    host, px != NULL ? " proxy=" : "",
+		    px != NULL ? px->url : "", uv_strerror(rc));
 		conn_discard(c);
 		return PH_ERR_IO;
 	}
