@@ -5,16 +5,18 @@ pkgs=(cmake make gcc pkg-config libuv1-dev libssl-dev openssl
       libhttp-parser-dev libwslay-dev libjansson-dev libsqlite3-dev libxml2-dev
       libcurl4-openssl-dev libcmocka-dev libyaml-dev sudo passwd iproute2 procps
       ca-certificates clang libclang-rt-14-dev
-      openssh-server openssh-client rsync curl tinyproxy)
+      openssh-server openssh-client rsync curl)
 # The port forwarding tests (tests/e2e/test_ssh_session.py and friends)
 # start their own sshd on loopback and drive ssh, scp, rsync and curl
 # through sessions; `make bench` also runs OpenSSH side by side and
-# profiles with perf. tests/e2e/test_proxy.py runs its own tinyproxy in
-# the foreground with its own configuration; the policy-rc.d below keeps
-# the package from starting the system one.
+# profiles with perf.
 if [ "${1:-}" = "--bench" ]; then
 	pkgs+=(linux-perf)
 fi
+# tests/e2e/test_proxy.py runs its own tinyproxy in the foreground with its
+# own configuration; the policy-rc.d below keeps the package from starting
+# the system's.
+pkgs+=(tinyproxy)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
