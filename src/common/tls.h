@@ -87,6 +87,17 @@ int conn_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
     int port, const char *sni, const struct conn_cbs *cbs, void *ud,
     struct conn **out);
 
+/* conn_dial through an HTTP proxy (px NULL: direct; see proxy.h). The TCP
+ * connection goes to the proxy, which is asked to CONNECT host:port;
+ * TLS then runs end to end with host (SNI and verification for host, not
+ * the proxy). A proxy that answers other than 2xx, sends something not
+ * HTTP or a response header over 8 KiB, or does not answer within the
+ * connect deadline fails the dial (on_close, with the reason logged). */
+struct proxy;
+int conn_dial_proxy(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
+    int port, const char *sni, const struct proxy *px,
+    const struct conn_cbs *cbs, void *ud, struct conn **out);
+
 void conn_set_cbs(struct conn *c, const struct conn_cbs *cbs, void *ud);
 void *conn_userdata(const struct conn *c);
 /* Queue plaintext for sending (copied). Never blocks. */
