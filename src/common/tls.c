@@ -255,6 +255,29 @@ fail_logged:
 }
 
 int
+tls_ctx_reload_server(struct tls_ctx *ctx, const char *cert_file,
+    const char *key_file, const char *client_ca_file)
+{
+	struct tls_ctx *n;
+	SSL_CTX *old;
+	int rc;
+
+	if (ctx == NULL || !ctx->server)
+		return PH_ERR_INVALID;
+	if ((rc = tls_ctx_new_server(&n, cert_file, key_file,
+	    client_ca_file)) != 0)
+		return rc;
+	/* Connections hold a reference to the SSL_CTX they were made
+	 * with; the old one goes when the last of them does. */
+	old = ctx->ssl;
+	ctx->ssl = n->ssl;
+	ctx->verify_peer = n->verify_peer;
+	n->ssl = old;
+	tls_ctx_free(n);
+	return 0;
+}
+
+int
 tls_ctx_new_client(struct tls_ctx **out, const char *ca_file,
     const char *cert_file, const char *key_file)
 {

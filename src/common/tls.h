@@ -17,6 +17,11 @@ struct conn;
  * connections without one are still accepted and have no peer identity. */
 int tls_ctx_new_server(struct tls_ctx **out, const char *cert_file,
     const char *key_file, const char *client_ca_file);
+/* Load the server context's files again (a re-issued certificate):
+ * connections accepted from now on use them, open ones keep theirs. On
+ * any error ctx is unchanged. */
+int tls_ctx_reload_server(struct tls_ctx *ctx, const char *cert_file,
+    const char *key_file, const char *client_ca_file);
 /* Client context: trusts ca_file (NULL: the system store); cert_file and
  * key_file (both NULL for none) are presented for mutual TLS. TLS >= 1.2,
  * the server name is always verified. */

@@ -272,8 +272,8 @@ cert_usage(FILE *f)
 	    "comma-separated)\nand, with --aws-endpoint-names, the AWS "
 	    "endpoint names of the region\n(config.json's unless --region); "
 	    "--replace drops the current names.\nAgents and clients keep "
-	    "working: they trust the CA. Restart portholed\nto serve the new "
-	    "certificate.\n");
+	    "working: they trust the CA. SIGHUP (or a\nrestart) makes portholed "
+	    "serve the new certificate.\n");
 }
 
 int
@@ -356,8 +356,7 @@ server_cert_main(int argc, char **argv)
 	printf("portholed: new server certificate %s/%s for:\n", o.data_dir,
 	    PKI_SERVER_CERT_FILE);
 	print_names(stdout, &cn);
-	printf("Restart portholed to serve it (SIGUSR2 then start keeps "
-	    "sessions open).\nAgents and clients need no change: the CA is "
-	    "the same.\n");
+	printf("Send portholed SIGHUP (or restart it) to serve it.\nAgents "
+	    "and clients need no change: the CA is the same.\n");
 	return 0;
 }

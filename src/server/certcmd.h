@@ -23,7 +23,7 @@ struct cert_reissue_opts {
  * and renamed over the old one) and record the names in config.json's
  * Hostnames. *out gets the names. Errors are explained on stderr;
  * PH_ERR_INVALID for bad options. A running portholed serves the new
- * certificate after a restart. */
+ * certificate after SIGHUP or a restart. */
 int server_cert_reissue(const struct cert_reissue_opts *o,
     struct certnames *out);
 

@@ -65,7 +65,9 @@ struct net_config {
 struct serve_state {
 	struct server srv;
 	struct listener *listener;
-	uv_signal_t sigterm, sigint, sigusr2;
+	uv_signal_t sigterm, sigint, sigusr2, sighup;
+	/* The TLS files SIGHUP loads again. */
+	const char *cert, *key, *ca;
 	uv_timer_t linger;
 	uv_timer_t store_retry;
 	uv_timer_t tick;
@@ -428,6 +430,8 @@ on_signal(uv_signal_t *sig, int signum)
 	uv_signal_stop(&st->sigterm);
 	uv_signal_stop(&st->sigint);
 	uv_signal_stop(&st->sigusr2);
+	uv_signal_stop(&st->sighup);
+	uv_close((uv_handle_t *)&st->sighup, NULL);
 	uv_close((uv_handle_t *)&st->sigterm, NULL);
 	uv_close((uv_handle_t *)&st->sigint, NULL);
 	uv_close((uv_handle_t *)&st->sigusr2, NULL);
@@ -435,6 +439,24 @@ on_signal(uv_signal_t *sig, int signum)
 	uv_timer_init(sig->loop, &st->linger);
 	uv_timer_start(&st->linger, on_linger_done, 1500, 0);
 	uv_unref((uv_handle_t *)&st->linger);
+}
+
+/* SIGHUP: serve the server certificate and key as they are now on disk
+ * (after `portholed cert reissue`); a broken pair keeps the old one. */
+static void
+on_sighup(uv_signal_t *sig, int signum)
+{
+	struct serve_state *st = sig->data;
+	int rc;
+
+	(void)signum;
+	rc = tls_ctx_reload_server(st->srv.tls, st->cert, st->key, st->ca);
+	if (rc != 0)
+		log_error("event=tls_reload_failed cert=%s err=\"%s\" "
+		    "note=\"still serving the previous certificate\"",
+		    st->cert, ph_strerror(rc));
+	else
+		log_info("event=tls_reloaded cert=%s", st->cert);
 }
 
 /* State changes the store could not write (disk full) go out once it
@@ -574,6 +596,12 @@ serve_main(int argc, char **argv)
 	uv_signal_start(&st.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&st.sigint, on_signal, SIGINT);
 	uv_signal_start(&st.sigusr2, on_signal, SIGUSR2);
+	st.cert = cert;
+	st.key = key;
+	st.ca = ca;
+	uv_signal_init(st.srv.loop, &st.sighup);
+	st.sighup.data = &st;
+	uv_signal_start(&st.sighup, on_sighup, SIGHUP);
 	uv_timer_init(st.srv.loop, &st.store_retry);
 	st.store_retry.data = &st.srv;
 	uv_timer_start(&st.store_retry, on_store_retry, STORE_RETRY_MS,

@@ -4,10 +4,10 @@ endpoints, and unmodified tools reach it with no endpoint setting.
 portholed starts as usual (`portholed init`, 127.0.0.1:PORT) and an agent
 enrols on that address. Then `portholed cert reissue --aws-endpoint-names`
 re-issues the server certificate from the same CA for the region's AWS
-names (ssm, ssmmessages, ec2messages, kms, sts, cloudtrail, iam), and
-portholed restarts with a second listener on port 443 of a spare loopback
-address (`--listen 127.44.X.Y:443`). The first agent comes back without
-re-enrolling.
+names (ssm, ssmmessages, ec2messages, kms, sts, cloudtrail, iam); SIGHUP
+makes the running portholed serve it; portholed restarts with a second
+listener on port 443 of a spare loopback address (`--listen
+127.44.X.Y:443`). The first agent comes back without re-enrolling.
 
 The client side runs in private mount namespaces (`unshare -m`, then a
 bind mount of a hosts file over /etc/hosts, so the machine's own hosts
@@ -33,6 +33,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -153,6 +154,14 @@ class PrivateDns(harness.ClusterTestCase):
         if p.returncode != 0:
             raise harness.CommandError(p.args, p)
         cls.reissue_output = p.stdout
+        # SIGHUP serves it at once on the running listener.
+        c.server.signal(signal.SIGHUP)
+        harness.wait_for(lambda: "event=tls_reloaded" in c.server.log(),
+                         20, 0.2, "portholed to reload its certificate")
+        ctx = ssl.create_default_context(cafile=c.ca)
+        with socket.create_connection(("127.0.0.1", c.port), timeout=5) as s:
+            with ctx.wrap_socket(s, server_hostname=SSM_NAME):
+                pass
         cls.addr = spare_address()
         c.serve_args = ("--listen", "%s:443" % cls.addr)
         c.restart_server()

@@ -13,6 +13,8 @@
 
 #include "common/err.h"
 #include "common/tls.h"
+#include "server/certcmd.h"
+#include "server/certnames.h"
 #include "server/init.h"
 #include "server/listenaddr.h"
 
@@ -289,6 +291,80 @@ test_listener_addresses(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* tls_ctx_reload_server: a re-issued certificate is served from the
+ * next connection on; broken files keep the old one. */
+static void
+test_reload_certificate(void **state)
+{
+	char base[] = "/tmp/test_listenaddr.XXXXXX", dir[64], cert[96],
+	    key[96], ca[96], cmd[128];
+	const char *only[] = { "only.example" }, *v6[] = { "::1" };
+	struct cert_reissue_opts ro;
+	struct tls_ctx *sctx, *cctx;
+	struct certnames cn;
+	struct init_opts o;
+	struct listener *l;
+	uv_loop_t loop;
+	FILE *devnull;
+	int port, i;
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	snprintf(dir, sizeof(dir), "%s/d", base);
+	devnull = fopen("/dev/null", "w");
+	memset(&o, 0, sizeof(o));
+	o.data_dir = dir;
+	o.out = devnull;
+	assert_int_equal(server_init_datadir(&o), 0);
+	fclose(devnull);
+	snprintf(cert, sizeof(cert), "%s/server.pem", dir);
+	snprintf(key, sizeof(key), "%s/server.key", dir);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	assert_int_equal(tls_ctx_new_server(&sctx, cert, key, ca), 0);
+	assert_int_equal(tls_ctx_new_client(&cctx, ca, NULL, NULL), 0);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(listener_start(&loop, sctx, "::1", 0, on_accept,
+	    NULL, &l), 0);
+	port = listener_port(l);
+	assert_int_equal(dial(&loop, cctx, "::1", port), 0);
+
+	/* Re-issued for another name only: ::1 no longer verifies once
+	 * reloaded. */
+	memset(&ro, 0, sizeof(ro));
+	ro.data_dir = dir;
+	ro.hostnames = only;
+	ro.nhostnames = 1;
+	ro.replace = 1;
+	assert_int_equal(server_cert_reissue(&ro, &cn), 0);
+	assert_int_equal(dial(&loop, cctx, "::1", port), 0);
+	assert_int_equal(tls_ctx_reload_server(sctx, cert, key, ca), 0);
+	assert_int_not_equal(dial(&loop, cctx, "::1", port), 0);
+
+	/* Broken files: refused, the current certificate stays. */
+	assert_int_not_equal(tls_ctx_reload_server(sctx, ca, key, ca), 0);
+	assert_int_not_equal(tls_ctx_reload_server(sctx, "/nonexistent",
+	    key, ca), 0);
+	assert_int_equal(tls_ctx_reload_server(cctx, cert, key, ca),
+	    PH_ERR_INVALID);
+	assert_int_not_equal(dial(&loop, cctx, "::1", port), 0);
+	/* Names added back: served again after the next reload. */
+	ro.hostnames = v6;
+	ro.replace = 0;
+	assert_int_equal(server_cert_reissue(&ro, &cn), 0);
+	assert_int_equal(tls_ctx_reload_server(sctx, cert, key, ca), 0);
+	assert_int_equal(dial(&loop, cctx, "::1", port), 0);
+
+	listener_stop(l);
+	conn_abort_all(&loop, PH_ERR_STATE);
+	for (i = 0; i < 100 && uv_run(&loop, UV_RUN_NOWAIT) != 0; i++)
+		;
+	assert_int_equal(uv_loop_close(&loop), 0);
+	tls_ctx_free(sctx);
+	tls_ctx_free(cctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* The unauthenticated caps count every address of the listener. */
 static void
 test_listener_shared_caps(void **state)
@@ -347,6 +423,7 @@ main(void)
 		cmocka_unit_test(test_same),
 		cmocka_unit_test(test_listener_addresses),
 		cmocka_unit_test(test_listener_shared_caps),
+		cmocka_unit_test(test_reload_certificate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
