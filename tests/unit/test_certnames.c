@@ -355,12 +355,66 @@ test_cert_main(void **state)
 	assert_int_equal(server_cert_main(1, argv), 2);
 }
 
+/* `portholed init --aws-endpoint-names`, and too many names for one
+ * certificate refused before anything is created. */
+static void
+test_init_aws_names(void **state)
+{
+	char base[] = "/tmp/test_certnames.XXXXXX", dir[64], cmd[128],
+	    names[PKI_NAMES_MAX][32];
+	const char *many[PKI_NAMES_MAX], *one[] = { "portholed.corp.example" };
+	struct certnames cn;
+	struct init_opts o;
+	FILE *devnull;
+	X509 *x;
+	size_t i;
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	snprintf(dir, sizeof(dir), "%s/d", base);
+	devnull = fopen("/dev/null", "w");
+	assert_non_null(devnull);
+	memset(&o, 0, sizeof(o));
+	o.data_dir = dir;
+	o.out = devnull;
+	o.region = "ap-southeast-2";
+	o.aws_names = 1;
+	o.hostnames = one;
+	o.nhostnames = 1;
+	assert_int_equal(server_init_datadir(&o), 0);
+	snprintf(cmd, sizeof(cmd), "%s/server.pem", dir);
+	assert_int_equal(pki_load_cert(cmd, &x), 0);
+	memset(&cn, 0, sizeof(cn));
+	assert_int_equal(certnames_add_cert(&cn, x), 0);
+	X509_free(x);
+	assert_int_equal(cn.n, 1 + 8);
+	assert_string_equal(cn.name[0], "portholed.corp.example");
+	assert_true(certnames_has(&cn, "ssm.ap-southeast-2.amazonaws.com"));
+	assert_true(certnames_has(&cn, "kms.ap-southeast-2.amazonaws.com"));
+	assert_false(certnames_has(&cn, "localhost"));
+
+	for (i = 0; i < PKI_NAMES_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "n%zu.example", i);
+		many[i] = names[i];
+	}
+	snprintf(dir, sizeof(dir), "%s/e", base);
+	o.data_dir = dir;
+	o.hostnames = many;
+	o.nhostnames = PKI_NAMES_MAX;
+	assert_int_equal(server_init_datadir(&o), PH_ERR_INVALID);
+	assert_int_not_equal(access(dir, F_OK), 0);
+	fclose(devnull);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_canonical_set),
 		cmocka_unit_test(test_aws_names),
+		cmocka_unit_test(test_init_aws_names),
 		cmocka_unit_test_setup_teardown(test_reissue_adds_names, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_reissue_garbage, setup,
