@@ -135,12 +135,24 @@ struct conn {
 	struct conn **live_pprev;
 };
 
+/* One bound address of a listener. */
+struct listener_sock {
+	uv_tcp_t tcp;                   /* first: close callbacks cast */
+	struct listener *l;             /* NULL: bind failed, never used */
+	int port;
+};
+
+/* A service on one or more addresses: one callback, one set of caps and
+ * counts for all of them. */
 struct listener {
-	uv_tcp_t tcp;
+	struct listener_sock *socks[LISTENER_ADDRS_MAX];
+	size_t nsocks;
+	size_t nopen;                   /* socks whose handle is not closed */
+	int stopped;
+	uv_loop_t *loop;
 	struct tls_ctx *ctx;
 	void (*on_accept)(struct conn *, void *);
 	void *arg;
-	int port;
 	struct admit *adm;              /* NULL: no caps */
 	unsigned auth_ms;
 };
@@ -257,6 +269,29 @@ fail_logged:
 		SSL_CTX_free(t->ssl);
 	free(t);
 	return rc;
+}
+
+int
+tls_ctx_reload_server(struct tls_ctx *ctx, const char *cert_file,
+    const char *key_file, const char *client_ca_file)
+{
+	struct tls_ctx *n;
+	SSL_CTX *old;
+	int rc;
+
+	if (ctx == NULL || !ctx->server)
+		return PH_ERR_INVALID;
+	if ((rc = tls_ctx_new_server(&n, cert_file, key_file,
+	    client_ca_file)) != 0)
+		return rc;
+	/* Connections hold a reference to the SSL_CTX they were made
+	 * with; the old one goes when the last of them does. */
+	old = ctx->ssl;
+	ctx->ssl = n->ssl;
+	ctx->verify_peer = n->verify_peer;
+	n->ssl = old;
+	tls_ctx_free(n);
+	return 0;
 }
 
 int
@@ -1582,7 +1617,8 @@ listener_admit(struct listener *l, struct conn *c,
 static void
 listener_on_connection(uv_stream_t *s, int status)
 {
-	struct listener *l = s->data;
+	struct listener_sock *ls = s->data;
+	struct listener *l = ls->l;
 	struct sockaddr_storage ss;
 	struct conn *c;
 	int rc;
@@ -1627,58 +1663,107 @@ listener_on_connection(uv_stream_t *s, int status)
 }
 
 static void
-listener_closed(uv_handle_t *h)
+listener_sock_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct listener_sock *ls = (struct listener_sock *)h;
+	struct listener *l = ls->l;
+
+	free(ls);
+	if (l != NULL && --l->nopen == 0 && l->stopped)
+		free(l);
+}
+
+/* What a failed bind or listen means for the operator. */
+static int
+listener_err(int uverr)
+{
+	switch (uverr) {
+	case UV_EADDRINUSE:
+		return PH_ERR_EXISTS;
+	case UV_EACCES:
+	case UV_EPERM:
+		return PH_ERR_DENIED;
+	case UV_EADDRNOTAVAIL:
+		return PH_ERR_NOTFOUND;
+	default:
+		return PH_ERR_IO;
+	}
 }
 
 int
-listener_start(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
-    int port, void (*on_accept)(struct conn *c, void *arg), void *arg,
-    struct listener **out)
+listener_add(struct listener *l, const char *host, int port)
 {
 	struct sockaddr_storage ss;
-	struct listener *l;
-	int len = sizeof(ss), rc;
+	struct listener_sock *ls;
+	int len = sizeof(ss), rc, v6 = 0;
 
-	*out = NULL;
-	conn_ignore_sigpipe();
-	if (on_accept == NULL || port < 0 || port > 65535 ||
-	    (ctx != NULL && !ctx->server))
+	if (l == NULL || l->stopped || port < 0 || port > 65535)
 		return PH_ERR_INVALID;
+	if (l->nsocks >= LISTENER_ADDRS_MAX)
+		return PH_ERR_TOOBIG;
 	if (host == NULL || *host == '\0')
 		host = "0.0.0.0";
 	else if (strcmp(host, "localhost") == 0)
 		host = "127.0.0.1";
 	memset(&ss, 0, sizeof(ss));
-	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
-		log_error("event=listen_failed host=%s err=\"not an IP "
-		    "address\"", host);
-		return PH_ERR_INVALID;
+	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0) {
+		memset(&ss, 0, sizeof(ss));
+		if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
+			log_error("event=listen_failed host=%s err=\"not an IP "
+			    "address\"", host);
+			return PH_ERR_INVALID;
+		}
+		v6 = 1;
 	}
-	if ((l = calloc(1, sizeof(*l))) == NULL)
+	if ((ls = calloc(1, sizeof(*ls))) == NULL)
 		return PH_ERR_NOMEM;
-	l->ctx = ctx;
-	l->on_accept = on_accept;
-	l->arg = arg;
-	if ((rc = uv_tcp_init(loop, &l->tcp)) != 0) {
-		free(l);
+	if ((rc = uv_tcp_init(l->loop, &ls->tcp)) != 0) {
+		free(ls);
 		return PH_ERR_IO;
 	}
-	l->tcp.data = l;
-	if ((rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0)) != 0 ||
-	    (rc = uv_listen((uv_stream_t *)&l->tcp, 511,
+	ls->tcp.data = ls;
+	/* [::] means IPv6 only, so that 0.0.0.0 and [::] on one port are
+	 * two listeners that can coexist, as the operator listed them. */
+	if ((rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss,
+	    v6 ? UV_TCP_IPV6ONLY : 0)) != 0 ||
+	    (rc = uv_listen((uv_stream_t *)&ls->tcp, 511,
 	    listener_on_connection)) != 0) {
 		log_error("event=listen_failed host=%s port=%d err=\"%s\"",
 		    host, port, uv_strerror(rc));
-		uv_close((uv_handle_t *)&l->tcp, listener_closed);
-		return PH_ERR_IO;
+		uv_close((uv_handle_t *)&ls->tcp, listener_sock_closed);
+		return listener_err(rc);
 	}
-	if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) == 0)
-		l->port = ntohs(ss.ss_family == AF_INET6 ?
+	if (uv_tcp_getsockname(&ls->tcp, (struct sockaddr *)&ss, &len) == 0)
+		ls->port = ntohs(ss.ss_family == AF_INET6 ?
 		    ((struct sockaddr_in6 *)&ss)->sin6_port :
 		    ((struct sockaddr_in *)&ss)->sin_port);
+	ls->l = l;
+	l->socks[l->nsocks++] = ls;
+	l->nopen++;
+	return 0;
+}
+int
+listener_start(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
+    int port, void (*on_accept)(struct conn *c, void *arg), void *arg,
+    struct listener **out)
+{
+	struct listener *l;
+	int rc;
+
+	*out = NULL;
+	conn_ignore_sigpipe();
+	if (loop == NULL || on_accept == NULL || (ctx != NULL && !ctx->server))
+		return PH_ERR_INVALID;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return PH_ERR_NOMEM;
+	l->loop = loop;
+	l->ctx = ctx;
+	l->on_accept = on_accept;
+	l->arg = arg;
+	if ((rc = listener_add(l, host, port)) != 0) {
+		free(l);   /* no socket refers to it */
+		return rc;
+	}
 	*out = l;
 	return 0;
 }
@@ -1686,18 +1771,31 @@ listener_start(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
 int
 listener_port(const struct listener *l)
 {
-	return l != NULL ? l->port : -1;
+	return listener_port_at(l, 0);
+}
+
+int
+listener_port_at(const struct listener *l, size_t i)
+{
+	return l != NULL && i < l->nsocks ? l->socks[i]->port : -1;
 }
 
 void
 listener_stop(struct listener *l)
 {
-	if (l == NULL)
+	size_t i;
+
+	if (l == NULL || l->stopped)
 		return;
+	l->stopped = 1;
 	/* Freed once the connections it counts are gone. */
 	admit_free(l->adm);
 	l->adm = NULL;
-	uv_close((uv_handle_t *)&l->tcp, listener_closed);
+	for (i = 0; i < l->nsocks; i++)
+		uv_close((uv_handle_t *)&l->socks[i]->tcp,
+		    listener_sock_closed);
+	if (l->nsocks == 0)
+		free(l);
 }
 
 int
