@@ -33,9 +33,12 @@ function domState(s: SessionState): string {
 export async function openTerminal(container: HTMLElement,
     instanceId: string, opts: TerminalOptions = {}): Promise<TerminalHandle> {
 	const status = (s: string): void => {
+		if (container.dataset.state === s)
+			return;
 		container.dataset.state = s;
 		opts.onStatus?.(s);
 	};
+	delete container.dataset.state;
 	status("connecting");
 	container.dataset.encrypted = "false";
 	const req: Record<string, unknown> = { Target: instanceId };
