@@ -8,6 +8,7 @@ import { Terminal } from "@xterm/xterm";
 
 import { awsCall } from "../api/aws";
 import { utf8 } from "../dc/bytes";
+import { sanitize } from "../dc/proto";
 import { DataChannelSession, SessionState } from "../dc/session";
 
 export interface TerminalOptions {
@@ -71,7 +72,8 @@ export async function openTerminal(container: HTMLElement,
 		// not laid out yet: the observer below sizes it
 	}
 	const notice = (text: string): void => {
-		term.write(utf8(`\r\n${text.replace(/\r?\n/g, "\r\n")}\r\n`));
+		const t = sanitize(text).replace(/\r?\n/g, "\r\n");
+		term.write(utf8(`\r\n${t}\r\n`));
 	};
 	notice(`Starting session with SessionId: ${sessionId}`);
 
