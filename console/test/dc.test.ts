@@ -558,3 +558,39 @@ test("a session without a handshake opens input on first output", async () => {
 		s.dispose();
 	}
 });
+
+test("hostile handshake and control payloads throw ProtoError or parse",
+    () => {
+	const pieces = ['{"RequestedClientActions":', "[", "]", "{", "}",
+	    '"ActionType":', '"KMSEncryption"', '"SessionType"',
+	    '"ActionParameters":', '{"KMSKeyId":', '"Challenge":', "null",
+	    "1e999", '"\\u0000"', ",", '"x"', "true", "-1"];
+	let seed = 99;
+	const rnd = (n: number): number => {
+		seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+		return seed % n;
+	};
+	for (let i = 0; i < 3000; i++) {
+		let s = "";
+		for (let k = rnd(12); k >= 0; k--)
+			s += pieces[rnd(pieces.length)];
+		const p = utf8(s);
+		for (const fn of [
+			() => handshakeResponse(p, CLIENT_VERSION,
+			    { ok: true, ciphertextB64: "AQIDBA==" }),
+			() => parseHandshakeComplete(p),
+			() => parseClosed(p),
+			() => parseChallenge(p),
+		]) {
+			try {
+				fn();
+			} catch (e) {
+				assert.ok(e instanceof ProtoError, `${e} for ${s}`);
+			}
+		}
+	}
+	// Over 64 KiB: refused unread.
+	assert.throws(() => parseHandshakeRequest(utf8(
+	    `{"RequestedClientActions":[],"x":"${"a".repeat(70000)}"}`)),
+	    ProtoError);
+});
