@@ -654,3 +654,53 @@ test("unacknowledged input is retransmitted after the RTO, then dropped " +
 	assert.equal(ch.nextSendSeq(), 2n);
 	ch.close();
 });
+
+test("GenerateDataKey refused: the handshake says why, no input leaves",
+    async () => {
+	const agent = new FakeAgent();
+	const notices: string[] = [];
+	const s = new DataChannelSession({
+		sessionId: "s-2", streamUrl: "wss://x/", tokenValue: "t",
+		target: "mi-2",
+		generateDataKey: async () => {
+			throw Object.assign(new Error("User: arn:aws:iam::1:user/" +
+			    "bob is not authorized to perform: " +
+			    "kms:GenerateDataKey"),
+			    { code: "AccessDeniedException" });
+		},
+		resumeSession: async () => null,
+		terminateSession: async () => undefined,
+		onOutput: () => undefined,
+		onNotice: (t) => notices.push(t),
+		webSocket: () => {
+			const w = new FakeWs(agent);
+			agent.sockets.push(w);
+			return w;
+		},
+	});
+	s.start();
+	try {
+		await agent.until("open", () => agent.ws?.texts.length === 1);
+		s.sendInput(utf8("secret\r"));
+		await agent.send(PayloadType.HandshakeRequest,
+		    utf8(V.handshakes[3].request));
+		await agent.until("response", () => agent.input.some((x) =>
+		    x.type === PayloadType.HandshakeResponse));
+		const r = JSON.parse(fromUtf8(agent.input.find((x) =>
+		    x.type === PayloadType.HandshakeResponse)!.payload));
+		const a = r.ProcessedClientActions[1];
+		assert.equal(a.ActionStatus, 2);
+		assert.equal(a.Error, "An error occurred (AccessDeniedException) " +
+		    "when calling the GenerateDataKey operation: User: " +
+		    "arn:aws:iam::1:user/bob is not authorized to perform: " +
+		    "kms:GenerateDataKey");
+		assert.ok(notices.some((n) => n.startsWith(
+		    "KMS encryption failed: An error occurred")));
+		await new Promise((r) => setTimeout(r, 100));
+		assert.ok(!agent.input.some((x) =>
+		    x.type === PayloadType.Output), "nothing typed left");
+		assert.ok(!s.encrypted);
+	} finally {
+		s.dispose();
+	}
+});

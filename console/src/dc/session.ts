@@ -9,7 +9,7 @@ import { fromBase64, uuidV4 } from "./bytes";
 import { CryptoError, SessionCrypt } from "./crypto";
 import { ClientMessage, MT, PayloadType } from "./message";
 import {
-	Handshake, KmsOutcome, challengeResponse, handshakeResponse,
+	Handshake, KmsOutcome, b64Valid, challengeResponse, handshakeResponse,
 	kmsRequestBody, openDataChannel, parseChallenge, parseClosed,
 	parseHandshakeComplete, parseHandshakeRequest, sizePayload,
 } from "./proto";
@@ -389,24 +389,40 @@ export class DataChannelSession {
 	// response leaves (what the agent sends after it is sealed).
 	private async generateKey(hs: Handshake): Promise<KmsOutcome> {
 		let key: Uint8Array | null = null;
+		let r: { Plaintext: string; CiphertextBlob: string };
 		try {
-			const r = await this.o.generateDataKey(kmsRequestBody(
+			r = await this.o.generateDataKey(kmsRequestBody(
 			    hs.kmsKeyId, this.o.sessionId, this.o.target,
 			    hs.kmsChallenge));
+		} catch (e) {
+			// As the C client words it (kms.c, awsapi.c).
+			const code = e !== null && typeof e === "object" &&
+			    "code" in e ? String((e as { code: unknown }).code) :
+			    "";
+			return { ok: false, error: code !== "" ?
+			    `An error occurred (${code}) when calling the ` +
+			    `GenerateDataKey operation: ${errText(e)}` :
+			    errText(e) };
+		}
+		try {
 			if (typeof r?.CiphertextBlob !== "string" ||
 			    r.CiphertextBlob.length > 8192 ||
-			    typeof r.Plaintext !== "string")
-				throw new Error("The GenerateDataKey response " +
-				    "has no usable CiphertextBlob.");
-			key = fromBase64(r.Plaintext);
-			fromBase64(r.CiphertextBlob);
+			    !b64Valid(r.CiphertextBlob))
+				return { ok: false, error: "The GenerateDataKey " +
+				    "response has no usable CiphertextBlob." };
+			if (typeof r.Plaintext !== "string" ||
+			    !b64Valid(r.Plaintext) ||
+			    (key = fromBase64(r.Plaintext)).length !== 64)
+				return { ok: false, error: "The GenerateDataKey " +
+				    "response has no 64-byte Plaintext key." };
 			const sc = await SessionCrypt.create("client", key);
 			this.sc = sc;
 			this.ch.setCrypto(sc);
 			return { ok: true, ciphertextB64: r.CiphertextBlob,
 			    challengeAck: hs.kmsChallenge !== "" };
 		} catch (e) {
-			return { ok: false, error: errText(e) };
+			return { ok: false, error: "cannot set up the session " +
+			    `cipher: ${errText(e)}` };
 		} finally {
 			key?.fill(0);
 		}
