@@ -24,6 +24,7 @@ const MAX_RETRIES = 5;             // spec 4.7: first try + 5 retries
 const STABLE_MS = 5000;            // a connection this old resets retries
 const GIVEUP_RESENDS = 300;        // as the C client (about 5 minutes)
 const MAX_PENDING_INPUT = 256 * 1024;
+const HS_FAIL_WAIT_MS = 5000;      // after a failed handshake
 
 export type SessionState = "connecting" | "open" | "reconnecting" | "closed";
 
@@ -72,6 +73,7 @@ export class DataChannelSession {
 	private timer: ReturnType<typeof setInterval> | null = null;
 	private retryTimer: ReturnType<typeof setTimeout> | null = null;
 	private stableTimer: ReturnType<typeof setTimeout> | null = null;
+	private hsFailTimer: ReturnType<typeof setTimeout> | null = null;
 	private finished = false;
 	private ready = false;
 	private hs: Handshake | null = null;
@@ -379,9 +381,18 @@ export class DataChannelSession {
 		    .catch(() => undefined);
 		if (!r.hs.ok) {
 			this.hsFailed = true;
-			this.o.onNotice(r.hs.kmsRequested && kms !== null &&
-			    !kms.ok ? `KMS encryption failed: ${kms.error ?? ""}` :
-			    r.hs.firstError);
+			const why = r.hs.kmsRequested && kms !== null && !kms.ok ?
+			    `KMS encryption failed: ${kms.error ?? ""}` :
+			    r.hs.firstError;
+			this.o.onNotice(why);
+			// The agent cancels the session and channel_closed
+			// follows; past this we end on our own (as session.c).
+			this.hsFailTimer = setTimeout(() => {
+				if (this.finished)
+					return;
+				this.finish(why);
+				void this.o.terminateSession().catch(() => undefined);
+			}, HS_FAIL_WAIT_MS);
 		}
 	}
 
@@ -505,6 +516,8 @@ export class DataChannelSession {
 			clearTimeout(this.retryTimer);
 		if (this.stableTimer !== null)
 			clearTimeout(this.stableTimer);
+		if (this.hsFailTimer !== null)
+			clearTimeout(this.hsFailTimer);
 		this.ch.close();
 		const w = this.ws;
 		this.ws = null;
