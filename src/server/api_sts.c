@@ -78,6 +78,40 @@ sts_session_arn(const char *account, const char *role, const char *session,
 	    role, session);
 }
 
+/* Temporary credentials of an IAM user (the web console's): the
+ * principal is the user itself, as with GetSessionToken's credentials,
+ * so they authorise exactly as the user does. Deleting the user ends
+ * them; a new user of that name does not inherit them. */
+static int
+sts_user_principal(struct server *srv, const char *akid,
+    const struct sts_cred *cred, struct principal *p)
+{
+	struct iam_user_rec u;
+	int rc;
+
+	rc = store_iam_user_get(srv->store, cred->user_name, &u);
+	if (rc == PH_ERR_NOTFOUND || (rc == 0 &&
+	    u.created_ms > cred->created_ms)) {
+		log_info("event=sts_denied akid=%s reason=\"user %s is gone\"",
+		    akid, cred->user_name);
+		return PH_ERR_DENIED;
+	}
+	if (rc != 0)
+		return rc;
+	if (strlen(u.name) >= sizeof(p->name) ||
+	    strlen(u.arn) >= sizeof(p->arn))
+		return PH_ERR_DENIED;
+	p->kind = PRINCIPAL_USER;
+	p->active = 1;
+	memcpy(p->name, u.name, strlen(u.name) + 1);
+	memcpy(p->arn, u.arn, strlen(u.arn) + 1);
+	snprintf(p->user_id, sizeof(p->user_id), "%s", u.user_id);
+	snprintf(p->access_key_id, sizeof(p->access_key_id), "%s", akid);
+	p->is_root_admin = u.is_root_admin;
+	p->expiry_ms = cred->expiry_ms;
+	return 0;
+}
+
 int
 api_sts_principal(struct server *srv, const char *akid, const char *token,
     int64_t now_ms, struct principal *p)
@@ -94,6 +128,10 @@ api_sts_principal(struct server *srv, const char *akid, const char *token,
 		return rc == PH_ERR_NOTFOUND ? PH_ERR_DENIED : rc;
 	if (now_ms >= cred.expiry_ms) {
 		rc = PH_ERR_EXPIRED;
+		goto out;
+	}
+	if (cred.user_name[0] != '\0') {
+		rc = sts_user_principal(srv, akid, &cred, p);
 		goto out;
 	}
 	/* Deleting the role ends its sessions; a new role of that name

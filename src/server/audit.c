@@ -524,7 +524,8 @@ audit_build(const struct audit_event *ev, const char *event_id,
 	rc |= json_object_set_new(o, "eventID", json_string(event_id));
 	rc |= json_object_set_new(o, "readOnly",
 	    json_boolean(audit_read_only(ev->name)));
-	rc |= json_object_set_new(o, "eventType", json_string("AwsApiCall"));
+	rc |= json_object_set_new(o, "eventType", json_string(
+	    ev->event_type != NULL ? ev->event_type : "AwsApiCall"));
 	rc |= json_object_set_new(o, "managementEvent", json_true());
 	rc |= audit_set(o, "recipientAccountId", ev->account_id, 32);
 	rc |= json_object_set_new(o, "eventCategory",

@@ -98,6 +98,7 @@ struct audit_event {
 	const char *error_code;     /* NULL: the call succeeded */
 	const char *error_message;
 	const char *request_id;     /* requestID; NULL: none */
+	const char *event_type;     /* eventType; NULL: "AwsApiCall" */
 };
 
 /* Append ev. 0, or a negative code (the failure is logged, rate-limited,

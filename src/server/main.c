@@ -1,5 +1,6 @@
 /* portholed: `init` creates a data directory; `serve` runs the API, the
  * WebSocket gateway and the store on one TLS port. */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #if defined(__GLIBC__)
@@ -23,6 +24,7 @@
 #include "server/audit_sink.h"
 #include "server/authz.h"
 #include "server/commands.h"
+#include "server/console.h"
 #include "server/gateway.h"
 #include "server/init.h"
 #include "server/kms.h"
@@ -80,6 +82,8 @@ usage(FILE *f)
 	    "[--region R] [--account-id 12DIGITS]\n"
 	    "       portholed serve --data-dir DIR [--listen HOST:PORT] "
 	    "[--kms-root-passphrase-file FILE]\n"
+	    "                       [--console-dir DIR] "
+	    "[--console-session-seconds N]\n"
 	    "       portholed kms-rotate-root-key --data-dir DIR "
 	    "[--kms-root-passphrase-file FILE]\n"
 	    "       portholed agent-package add FILE --version V "
@@ -119,6 +123,10 @@ route_request(struct http_request *req, void *arg)
 	}
 	if (agent_packages_is_request(req->path)) {
 		agent_packages_handle(srv, req);
+		return;
+	}
+	if (console_is_request(req->path)) {
+		console_handle(srv, req);
 		return;
 	}
 	api_handle(srv, req);
@@ -399,10 +407,15 @@ serve_main(int argc, char **argv)
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "kms-root-passphrase-file", required_argument, NULL, 'P' },
+		{ "console-dir", required_argument, NULL, 'C' },
+		{ "console-session-seconds", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *data_dir = NULL, *listen = DEFAULT_LISTEN;
+	const char *console_dir = PORTHOLE_CONSOLE_DIR;
+	unsigned long console_s = CONSOLE_SESSION_SECONDS_DEFAULT;
+	char *end;
 	struct kms_root_opts kro;
 	struct audit_config ac;
 	struct audit_sink as;
@@ -420,6 +433,20 @@ serve_main(int argc, char **argv)
 		case 'd': data_dir = optarg; break;
 		case 'l': listen = optarg; break;
 		case 'P': kro.passphrase_file = optarg; break;
+		case 'C': console_dir = optarg; break;
+		case 'S':
+			errno = 0;
+			console_s = strtoul(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg ||
+			    console_s < CONSOLE_SESSION_SECONDS_MIN ||
+			    console_s > CONSOLE_SESSION_SECONDS_MAX) {
+				fprintf(stderr, "portholed serve: "
+				    "--console-session-seconds wants %d to "
+				    "%d\n", CONSOLE_SESSION_SECONDS_MIN,
+				    CONSOLE_SESSION_SECONDS_MAX);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -498,6 +525,11 @@ serve_main(int argc, char **argv)
 	/* Run Command: resumes the commands a previous process left. */
 	if ((rc = commands_new(&st.srv.commands, &st.srv)) != 0)
 		goto fail;
+	if ((rc = console_new(&st.srv.console, console_dir,
+	    (unsigned)console_s)) != 0)
+		goto fail;
+	log_info("event=console dir=%s session_s=%lu", console_dir,
+	    console_s);
 	rc = listener_start(st.srv.loop, st.srv.tls, host, port, on_accept,
 	    &st.srv, &st.listener);
 	if (rc != 0) {
@@ -547,6 +579,7 @@ fail:
 	if (st.srv.gw)
 		gateway_free(st.srv.gw);
 	commands_free(st.srv.commands);
+	console_free(st.srv.console);
 	sink_close(st.srv.sink);
 	records_close(&st.srv);
 	tls_ctx_free(st.srv.tls);

@@ -16,6 +16,7 @@ struct sink;
 struct records;
 struct audit;
 struct commands;
+struct console;
 
 struct server {
 	uv_loop_t *loop;
@@ -28,6 +29,7 @@ struct server {
 	struct records *records;  /* record appends' queue (records.c) */
 	struct audit *audit;   /* the audit trail (audit.h), or NULL */
 	struct commands *commands; /* Run Command's dispatcher, or NULL */
+	struct console *console;   /* the web console (console.h), or NULL */
 	char data_dir[512];
 	char region[32];       /* default signing region, e.g. us-east-1 */
 	char account_id[13];   /* 12 digits */

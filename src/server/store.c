@@ -338,6 +338,24 @@ static const char *const migrations[] = {
 	" created_ms INTEGER NOT NULL,"
 	" PRIMARY KEY (platform, version));"
 	"PRAGMA user_version = 8;",
+	/* version 9: web console sessions (store_console.c), keyed by the
+	 * SHA-256 of the cookie token, and the temporary credentials of an
+	 * IAM user issued under one (store_sts_issue_user): user_name set
+	 * instead of role_name, console_session the session's id. */
+	"CREATE TABLE console_sessions ("
+	" id TEXT PRIMARY KEY,"
+	" user_name TEXT NOT NULL,"
+	" csrf TEXT NOT NULL,"
+	" source_ip TEXT NOT NULL DEFAULT '',"
+	" created_ms INTEGER NOT NULL,"
+	" expiry_ms INTEGER NOT NULL);"
+	"ALTER TABLE sts_credentials ADD COLUMN user_name TEXT NOT NULL"
+	" DEFAULT '';"
+	"ALTER TABLE sts_credentials ADD COLUMN console_session TEXT NOT NULL"
+	" DEFAULT '';"
+	"CREATE INDEX sts_credentials_console ON sts_credentials"
+	" (console_session);"
+	"PRAGMA user_version = 9;",
 };
 
 #define STORE_SCHEMA_VERSION \

@@ -54,10 +54,45 @@ store_sts_issue(struct store *st, const char *role_name,
 	    NULL, NULL, now_ms, expiry_ms, out, token, token_size);
 }
 
+static int sts_issue(struct store *st, const char *role_name,
+    const char *user_name, const char *console_id, const char *session_name,
+    const char *source_arn, const char *policy, const char *arns,
+    int64_t now_ms, int64_t expiry_ms, struct sts_cred *out, char *token,
+    size_t token_size);
+
 int
 store_sts_issue_ex(struct store *st, const char *role_name,
     const char *session_name, const char *source_arn, const char *policy,
     const char *arns, int64_t now_ms, int64_t expiry_ms,
+    struct sts_cred *out, char *token, size_t token_size)
+{
+	if (role_name == NULL || role_name[0] == '\0') {
+		memset(out, 0, sizeof(*out));
+		return PH_ERR_INVALID;
+	}
+	return sts_issue(st, role_name, "", "", session_name, source_arn,
+	    policy, arns, now_ms, expiry_ms, out, token, token_size);
+}
+
+int
+store_sts_issue_user(struct store *st, const char *user_name,
+    const char *console_id, const char *source_arn, int64_t now_ms,
+    int64_t expiry_ms, struct sts_cred *out, char *token, size_t token_size)
+{
+	if (user_name == NULL || user_name[0] == '\0' || console_id == NULL ||
+	    strlen(console_id) >= sizeof(out->console_session) ||
+	    strlen(user_name) >= sizeof(out->user_name)) {
+		memset(out, 0, sizeof(*out));
+		return PH_ERR_INVALID;
+	}
+	return sts_issue(st, "", user_name, console_id, user_name, source_arn,
+	    NULL, NULL, now_ms, expiry_ms, out, token, token_size);
+}
+
+static int
+sts_issue(struct store *st, const char *role_name, const char *user_name,
+    const char *console_id, const char *session_name, const char *source_arn,
+    const char *policy, const char *arns, int64_t now_ms, int64_t expiry_ms,
     struct sts_cred *out, char *token, size_t token_size)
 {
 	static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -71,7 +106,7 @@ store_sts_issue_ex(struct store *st, const char *role_name,
 	if (token != NULL && token_size > 0)
 		token[0] = '\0';
 	if (role_name == NULL || session_name == NULL || source_arn == NULL ||
-	    token == NULL || role_name[0] == '\0' || session_name[0] == '\0' ||
+	    token == NULL || session_name[0] == '\0' ||
 	    strlen(role_name) >= sizeof(out->role_name) ||
 	    strlen(session_name) >= sizeof(out->session_name) ||
 	    strlen(source_arn) >= sizeof(out->source_arn) ||
@@ -84,8 +119,9 @@ store_sts_issue_ex(struct store *st, const char *role_name,
 	(void)store_sts_purge(st, now_ms - STS_PURGE_AFTER_MS, NULL);
 	if ((rc = st_prep(st, "INSERT INTO sts_credentials (akid, secret, "
 	    "token_hash, role_name, session_name, source_arn, expiry_ms, "
-	    "created_ms, session_policy, session_policy_arns) VALUES (?1, ?2, "
-	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", &s)) != 0)
+	    "created_ms, session_policy, session_policy_arns, user_name, "
+	    "console_session) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+	    "?10, ?11, ?12)", &s)) != 0)
 		goto fail;
 	memcpy(out->akid, "ASIA", 4);
 	/* A collision of 80 random bits is not expected; retry anyway. */
@@ -104,6 +140,8 @@ store_sts_issue_ex(struct store *st, const char *role_name,
 		sqlite3_bind_int64(s, 8, now_ms);
 		st_text(s, 9, policy != NULL ? policy : "");
 		st_text(s, 10, arns != NULL ? arns : "");
+		st_text(s, 11, user_name);
+		st_text(s, 12, console_id);
 		rc = st_step_done(st, s, "sts_issue");
 		if (rc != PH_ERR_EXISTS)
 			break;
@@ -115,6 +153,9 @@ store_sts_issue_ex(struct store *st, const char *role_name,
 	snprintf(out->session_name, sizeof(out->session_name), "%s",
 	    session_name);
 	snprintf(out->source_arn, sizeof(out->source_arn), "%s", source_arn);
+	snprintf(out->user_name, sizeof(out->user_name), "%s", user_name);
+	snprintf(out->console_session, sizeof(out->console_session), "%s",
+	    console_id);
 	out->expiry_ms = expiry_ms;
 	out->created_ms = now_ms;
 	return 0;
@@ -136,8 +177,8 @@ store_sts_get(struct store *st, const char *akid, struct sts_cred *out)
 	if (akid == NULL || strlen(akid) >= STS_AKID_SIZE)
 		return PH_ERR_NOTFOUND;
 	if ((rc = st_prep(st, "SELECT secret, role_name, session_name, "
-	    "source_arn, expiry_ms, created_ms FROM sts_credentials WHERE "
-	    "akid = ?1", &s)) != 0)
+	    "source_arn, expiry_ms, created_ms, user_name, console_session "
+	    "FROM sts_credentials WHERE akid = ?1", &s)) != 0)
 		return rc;
 	st_text(s, 1, akid);
 	rc = sqlite3_step(s);
@@ -157,6 +198,8 @@ store_sts_get(struct store *st, const char *akid, struct sts_cred *out)
 	st_col(s, 3, out->source_arn, sizeof(out->source_arn));
 	out->expiry_ms = sqlite3_column_int64(s, 4);
 	out->created_ms = sqlite3_column_int64(s, 5);
+	st_col(s, 6, out->user_name, sizeof(out->user_name));
+	st_col(s, 7, out->console_session, sizeof(out->console_session));
 	rc = 0;
 out:
 	sqlite3_finalize(s);

@@ -26,6 +26,10 @@ struct sts_cred {
 	char role_name[STS_ROLE_NAME_SIZE];
 	char session_name[STS_SESSION_NAME_SIZE];
 	char source_arn[STS_ARN_SIZE];   /* who called AssumeRole */
+	/* Credentials of an IAM user (the web console's): the user, and
+	 * the console session they were issued under; "" for a role's. */
+	char user_name[STS_ROLE_NAME_SIZE];
+	char console_session[65];
 	int64_t expiry_ms;
 	int64_t created_ms;
 };
@@ -44,6 +48,12 @@ int store_sts_issue_ex(struct store *st, const char *role_name,
     const char *session_name, const char *source_arn, const char *policy,
     const char *arns, int64_t now_ms, int64_t expiry_ms,
     struct sts_cred *out, char *token, size_t token_size);
+/* Temporary credentials of the IAM user user_name (as GetSessionToken
+ * issues them), issued under the console session console_id (hex, ""
+ * for none) and going with it; source_arn the user's ARN. */
+int store_sts_issue_user(struct store *st, const char *user_name,
+    const char *console_id, const char *source_arn, int64_t now_ms,
+    int64_t expiry_ms, struct sts_cred *out, char *token, size_t token_size);
 /* The session policies of akid, malloc'd ("" for none): 0 or
  * PH_ERR_NOTFOUND. */
 int store_sts_session_policies(struct store *st, const char *akid,
