@@ -37,7 +37,8 @@
 #define CON_PASSWORD_MAX 128
 
 #define CON_SECURITY_HEADERS \
-	"Content-Security-Policy: default-src 'none'; script-src 'self'; " \
+	"Content-Security-Policy: default-src 'none'; script-src 'self' " \
+	"'wasm-unsafe-eval'; " \
 	"style-src 'self'; img-src 'self' data:; font-src 'self'; " \
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; " \
 	"form-action 'none'\r\n" \

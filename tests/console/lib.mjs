@@ -3,9 +3,8 @@
 // download), a fresh profile per run, helpers to sign in and to read the
 // xterm.js terminal the way a user sees it (its DOM rows).
 
-import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -49,7 +48,8 @@ export async function waitFor(fn, what, ms = 20000, interval = 200) {
 }
 
 export async function launch({ url, artifacts, name }) {
-	const profile = mkdtempSync(join(tmpdir(), "porthole-chromium-"));
+	// playwright gives every launch a fresh temporary profile
+	// (user-data-dir) and removes it on close.
 	mkdirSync(artifacts, { recursive: true });
 	const browser = await chromium.launch({
 		executablePath: CHROMIUM,
@@ -57,8 +57,7 @@ export async function launch({ url, artifacts, name }) {
 		args: ["--headless", "--no-sandbox", "--disable-gpu",
 		    "--disable-quic", "--no-first-run",
 		    "--disable-background-networking",
-		    "--disable-component-update", "--disable-sync",
-		    `--user-data-dir=${profile}`],
+		    "--disable-component-update", "--disable-sync"],
 		timeout: 60000,
 	});
 	const context = await browser.newContext({
@@ -81,11 +80,7 @@ export async function launch({ url, artifacts, name }) {
 			return file;
 		},
 		async close() {
-			try {
-				await browser.close();
-			} finally {
-				rmSync(profile, { recursive: true, force: true });
-			}
+			await browser.close();
 		},
 	};
 	return t;
@@ -133,8 +128,8 @@ export async function typeLine(page, line, pred, what, ms = 20000) {
 	}, what, ms);
 }
 
-// Waits until the terminal is open: the session id is set and the shell
-// has printed something (its prompt).
+// Waits until the terminal is open: the session id is set and the data
+// channel's handshake is done (data-state open).
 export async function waitShell(page, ms = 40000) {
 	await waitFor(async () => {
 		const st = await page.evaluate(() => {
@@ -147,7 +142,10 @@ export async function waitShell(page, ms = 40000) {
 		if (st.err !== "")
 			throw new TestFailure("the session page shows an " +
 			    "error: " + st.err);
-		return st.sid !== "" && (await termText(page)).trim() !== "";
+		if (st.state === "closed")
+			throw new TestFailure("the session closed: " +
+			    await termText(page));
+		return st.sid !== "" && st.state === "open";
 	}, "the shell to open", ms);
 	return page.evaluate(() =>
 	    document.getElementById("terminal")?.dataset.sessionId ?? "");

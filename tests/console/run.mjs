@@ -41,6 +41,11 @@ let rc = 1;
 try {
 	t = await launch({ url, artifacts, name });
 	const result = await scenarios[name](t, params);
+	// The page works under its strict CSP: nothing it needs is refused.
+	const csp = t.log.filter((l) => /Content Security Policy/i.test(l));
+	if (csp.length > 0)
+		throw new Error("the page hit its Content-Security-Policy:\n" +
+		    csp.join("\n"));
 	console.log("RESULT " + JSON.stringify(result ?? {}));
 	rc = 0;
 } catch (e) {

@@ -19,7 +19,8 @@ import botocore.exceptions
 
 from harness import ClusterTestCase
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; "
+CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; "
+       "style-src 'self'; "
        "img-src 'self' data:; font-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 DESCRIBE_POLICY = json.dumps({
