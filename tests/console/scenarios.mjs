@@ -118,6 +118,12 @@ export const scenarios = {
 		const sid = await waitShell(page);
 		await typeLine(page, "whoami", (x) => hasLine(x, "ssm-user"),
 		    "whoami to print ssm-user");
+		// xterm's theme (its run-time styles, mirrored by the page
+		// under the CSP) applies: the default foreground is white.
+		const fg = await page.evaluate(() => getComputedStyle(
+		    document.querySelector("#terminal .xterm-rows")).color);
+		check(fg === "rgb(255, 255, 255)",
+		    `the terminal's theme is not applied (colour ${fg})`);
 		const before = await sttySize(page, 11);
 		const rowsBefore = await termRows(page);
 		check(before.rows === rowsBefore, `stty says ${before.rows} ` +
