@@ -32,6 +32,20 @@ async function sttySize(page, n) {
 	return { rows: Number(m[1]), cols: Number(m[2]) };
 }
 
+// Text that would run script if anything put it in the page as HTML.
+export const HOSTILE = "<img src=x onerror=window.__xss=1><b id=xss>b</b>";
+
+// Nothing hostile became markup: no element from it, no script ran.
+async function noMarkup(page, where) {
+	const r = await page.evaluate(() => ({
+		xss: window.__xss ?? null,
+		img: document.querySelectorAll("#page img").length,
+		b: document.getElementById("xss") !== null,
+	}));
+	check(r.xss === null && r.img === 0 && !r.b,
+	    `${where}: text became markup: ${JSON.stringify(r)}`);
+}
+
 async function errorText(page, what, ms = 20000) {
 	return waitFor(() => page.evaluate(() => Array.from(
 	    document.querySelectorAll(".error")).map((e) => e.textContent)
@@ -148,6 +162,10 @@ export const scenarios = {
 		await typeLine(page, "echo CC-$((40+2))",
 		    (x) => hasLine(x, "CC-42"), "the shell after Ctrl-C",
 		    15000);
+		await typeLine(page, `echo '${HOSTILE}' X-$((1+1))`,
+		    (x) => x.split("\n").some((l) => l.trim() ===
+		    `${HOSTILE} X-2`), "the hostile text as text");
+		await noMarkup(page, "the terminal");
 		await typeLine(page, `echo ${p.marker}-$((6*7))`,
 		    (x) => hasLine(x, `${p.marker}-42`), "the marker");
 		await t.shot();
@@ -204,6 +222,7 @@ export const scenarios = {
 		}, p.marker), "the replay to show the marker", 60000);
 		check(!played.startsWith("ERROR "), played);
 		await t.shot();
+		await noMarkup(page, "the replay");
 		await page.click("#show-transcript");
 		const transcript = await waitFor(() => page.evaluate((m) => {
 			const e = document.getElementById("transcript");
@@ -211,6 +230,7 @@ export const scenarios = {
 			    (e.textContent ?? "").includes(m) ?
 			    e.textContent : "";
 		}, p.marker), "the transcript", 20000);
+		await noMarkup(page, "the transcript");
 		return { cells, transcript: transcript.slice(0, 4000) };
 	},
 
@@ -308,6 +328,7 @@ export const scenarios = {
 		}, "the command to finish", 120000, 100);
 		const output = await page.textContent(
 		    `${row} pre[data-output]`);
+		await noMarkup(page, "the command output");
 		await t.shot();
 		return { status: final, seen, output,
 		    commandId: await page.textContent("#command-id") };

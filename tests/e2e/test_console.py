@@ -105,6 +105,9 @@ class Console(harness.ClusterTestCase):
         url = s[0].get("OutputUrl", {}).get("S3OutputUrl", "")
         self.assertEqual(cells[6], url)
         self.assertIn(MARKER + "-42", r["transcript"])
+        # The hostile line typed in test_3_shell is in the transcript as
+        # text (the scenario checks it made no element).
+        self.assertIn("<img src=x onerror=window.__xss=1>", r["transcript"])
 
     def test_5_denied(self):
         r = self.browser("denied", user=READER, password=READER_PW)

@@ -23,6 +23,7 @@ import sessionkit  # noqa: E402
 
 OPERATOR, OPERATOR_PW = "console-admin", "Adm1n-Console!"
 ALIAS = "alias/console-session-key"
+HOSTILE = "<img src=x onerror=window.__xss=1><b id=xss>b</b>"
 
 PAGE_PREFS = {
     "s3BucketName": "console-records",
@@ -93,10 +94,14 @@ class ConsoleAdmin(harness.ClusterTestCase):
 
     def test_run_command(self):
         r = self.browser("runcommand", commands=[
-            "echo RUNCMD-$((6*7))", "sleep 3", "echo RUNCMD-DONE"])
+            "echo RUNCMD-$((6*7))", "sleep 3", "echo '%s'" % HOSTILE,
+            "echo RUNCMD-DONE"])
         self.assertEqual(r["status"], "Success", r)
         self.assertIn("RUNCMD-42", r["output"])
         self.assertIn("RUNCMD-DONE", r["output"])
+        # Output is text in the page, never markup (the scenario also
+        # checks no element came of it).
+        self.assertIn(HOSTILE, r["output"])
         # The page showed the target in progress before it succeeded.
         self.assertTrue(set(r["seen"]) & {"Pending", "InProgress"}, r)
         inv = self.cluster.aws("ssm", "get-command-invocation",

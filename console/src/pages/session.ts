@@ -58,7 +58,9 @@ export function sessionPage(root: HTMLElement,
 	root.append(
 	    el("div", { class: "pagehead" },
 		el("h1", {}, "Session on ", el("code", {}, instanceId)),
-		el("span", { class: "spacer" }), stop),
+		el("span", { class: "spacer" }),
+		el("a", { class: "button", href: "#/instances" },
+		    "Managed instances"), stop),
 	    el("p", { class: "meta" }, "Session ID: ", sid, " ", state),
 	    banner, status, term);
 
@@ -83,6 +85,7 @@ export function sessionPage(root: HTMLElement,
 			state.className = "badge bad";
 			showError(status, e);
 			clear(term);
+			term.hidden = true;
 			term.dataset.state = "failed";
 			term.dataset.error = errorText(e);
 		}
