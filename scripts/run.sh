@@ -105,6 +105,11 @@ or with porthole's own client (same environment):
 
   porthole start-session --target $instance
 
+or in a browser (trusting $server_dir/ca.pem), with an IAM user's
+console password (aws iam create-user / create-login-profile):
+
+  $endpoint/console/
+
 Ctrl-C here stops portholed and the agent.
 MSG
 wait -n "${pids[@]}" || true

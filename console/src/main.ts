@@ -16,7 +16,6 @@ import { preferencesPage } from "./pages/preferences";
 import { runCommandPage } from "./pages/runcommand";
 import { sessionPage } from "./pages/session";
 import { append, clear, el, errorText, Page } from "./pages/ui";
-import { mirrorXtermStyles } from "./pages/xtermstyles";
 
 interface Route {
 	title: string;
@@ -176,5 +175,4 @@ async function start(): Promise<void> {
 	showSignIn();
 }
 
-mirrorXtermStyles();
 void start();

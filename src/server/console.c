@@ -36,10 +36,13 @@
 #define CON_USER_MAX 64
 #define CON_PASSWORD_MAX 128
 
+/* style-src allows inline styles because xterm.js sizes and colours the
+ * terminal with <style> elements it writes; scripts stay 'self' only
+ * ('wasm-unsafe-eval' compiles asciinema-player's WebAssembly, no eval). */
 #define CON_SECURITY_HEADERS \
 	"Content-Security-Policy: default-src 'none'; script-src 'self' " \
-	"'wasm-unsafe-eval'; " \
-	"style-src 'self'; img-src 'self' data:; font-src 'self'; " \
+	"'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " \
+	"img-src 'self' data:; font-src 'self'; " \
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; " \
 	"form-action 'none'\r\n" \
 	"X-Content-Type-Options: nosniff\r\n" \
@@ -509,6 +512,47 @@ con_audit_login(struct server *srv, struct http_request *req,
 	json_decref(resp);
 }
 
+/* Credentials issued to the page: an event as STS's GetSessionToken
+ * leaves, naming the key id and expiry, never the secret or token. */
+static void
+con_audit_credentials(struct server *srv, struct http_request *req,
+    const struct iam_user_rec *u, const char *akid, const char *expiration)
+{
+	char request_id[UUID_STR_LEN];
+	struct audit_event ev;
+	struct principal p;
+	json_t *resp;
+
+	log_info("event=console_credentials user=%s akid=%s peer=%s", u->name,
+	    akid, con_peer(req));
+	if (srv->audit == NULL)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	memset(&p, 0, sizeof(p));
+	if (strlen(u->name) < sizeof(p.name) && strlen(u->arn) < sizeof(p.arn) &&
+	    strlen(u->user_id) < sizeof(p.user_id)) {
+		p.kind = PRINCIPAL_USER;
+		p.active = 1;
+		memcpy(p.name, u->name, strlen(u->name) + 1);
+		memcpy(p.arn, u->arn, strlen(u->arn) + 1);
+		memcpy(p.user_id, u->user_id, strlen(u->user_id) + 1);
+		ev.principal = &p;
+	}
+	uuid_v4_str(request_id);
+	resp = json_pack("{s:{s:s, s:s}}", "credentials", "accessKeyId", akid,
+	    "expiration", expiration);
+	ev.service = "sts";
+	ev.name = "GetSessionToken";
+	ev.region = srv->region;
+	ev.account_id = srv->account_id;
+	ev.source_ip = con_peer(req);
+	ev.user_agent = http_header(req, "User-Agent");
+	ev.extra_response = resp;
+	ev.request_id = request_id;
+	(void)audit_record(srv->audit, &ev);
+	json_decref(resp);
+}
+
 /* A password's scrypt with the store's parameters, for a user name that
  * has no password: the answer takes as long as for a wrong one. */
 static void
@@ -610,7 +654,9 @@ con_signin(struct server *srv, struct console *c, struct http_request *req)
 		con_error(req, 429, "ThrottlingException", msg, hdr);
 		goto out;
 	}
-	if (found)
+	/* A user without a console password costs the same work too. */
+	if (found && store_iam_login_get(srv->store, u.name, NULL,
+	    NULL) == 0)
 		rc = store_iam_login_verify(srv->store, u.name, password);
 	else {
 		con_dummy_scrypt(password);
@@ -636,6 +682,7 @@ con_signin(struct server *srv, struct console *c, struct http_request *req)
 		goto out;
 	}
 	console_limiter_clear(c->rl, ukey);
+	conn_set_authenticated(req->conn);
 	con_audit_login(srv, req, &u, 1, NULL, NULL);
 	snprintf(hdr, sizeof(hdr), "Set-Cookie: " CONSOLE_COOKIE "=%s; "
 	    CON_COOKIE_ATTRS "; Max-Age=%u\r\n", token, c->session_seconds);
@@ -672,8 +719,12 @@ con_session(struct server *srv, struct http_request *req,
 		if (rc == 0 && u->created_ms > s->created_ms)
 			rc = PH_ERR_NOTFOUND;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		/* A signed-in page is no longer held to the deadline of
+		 * connections that never authenticated. */
+		conn_set_authenticated(req->conn);
 		return 0;
+	}
 	if (rc != PH_ERR_NOTFOUND && rc != PH_ERR_EXPIRED &&
 	    rc != PH_ERR_TOOBIG) {
 		con_error(req, 500, "InternalServerError",
@@ -738,9 +789,8 @@ con_credentials(struct server *srv, struct http_request *req)
 		    "An internal error occurred.", NULL);
 		goto out;
 	}
-	log_info("event=console_credentials user=%s akid=%s peer=%s", u.name,
-	    cred.akid, con_peer(req));
 	con_iso(expiry, exp, sizeof(exp));
+	con_audit_credentials(srv, req, &u, cred.akid, exp);
 	out = json_pack("{s:s, s:s, s:s, s:s}", "AccessKeyId", cred.akid,
 	    "SecretAccessKey", cred.secret, "SessionToken", token,
 	    "Expiration", exp);

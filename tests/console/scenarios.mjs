@@ -132,8 +132,8 @@ export const scenarios = {
 		const sid = await waitShell(page);
 		await typeLine(page, "whoami", (x) => hasLine(x, "ssm-user"),
 		    "whoami to print ssm-user");
-		// xterm's theme (its run-time styles, mirrored by the page
-		// under the CSP) applies: the default foreground is white.
+		// xterm's theme (its run-time <style> elements, which the CSP
+		// must let through) applies: the default foreground is white.
 		const fg = await page.evaluate(() => getComputedStyle(
 		    document.querySelector("#terminal .xterm-rows")).color);
 		check(fg === "rgb(255, 255, 255)",

@@ -20,7 +20,7 @@ import botocore.exceptions
 from harness import ClusterTestCase
 
 CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; "
-       "style-src 'self'; "
+       "style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; font-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 DESCRIBE_POLICY = json.dumps({
@@ -261,6 +261,17 @@ class ConsoleApiTest(ClusterTestCase):
         err = cm.exception.response["Error"]
         self.assertEqual(err["Code"], "AccessDeniedException")
         self.assertIn("user/bob", err["Message"])
+        # Deleting the user ends its console session and credentials.
+        self.cluster.aws("iam", "delete-login-profile", "--user-name", "bob")
+        self.cluster.aws("iam", "delete-user", "--user-name", "bob")
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            ssm.describe_instance_information()
+        self.assertEqual(cm.exception.response["Error"]["Code"],
+                         "UnrecognizedClientException")
+        r = self.request("GET", "/console/api/session",
+                         headers={"Cookie": "porthole_console=" + cookie},
+                         source=3)
+        self.assertAwsError(r, 401, "AuthenticationFailed")
 
     def test_wrong_password(self):
         wrong = self.signin("alice", "not-the-password", source=4)
@@ -270,6 +281,11 @@ class ConsoleApiTest(ClusterTestCase):
         self.assertAwsError(unknown, 401, "AuthenticationFailed")
         # The same answer either way: no user enumeration.
         self.assertEqual(wrong.json(), unknown.json())
+        # A user without a console password cannot sign in.
+        self.cluster.aws("iam", "create-user", "--user-name", "dave")
+        nopw = self.signin("dave", "anything", source=4)
+        self.assertAwsError(nopw, 401, "AuthenticationFailed")
+        self.assertEqual(nopw.json(), unknown.json())
 
     def test_rate_limit(self):
         # Per user name: five failures, then even the right password
@@ -384,6 +400,12 @@ class ConsoleApiTest(ClusterTestCase):
         self.assertEqual(bad[-1]["errorMessage"], "Failed authentication")
         self.assertTrue(any(x.get("errorCode") == "ThrottlingException"
                             for x in bad))
+        # The credentials the page was given: key id, never the secret.
+        gst = [e for e in events if e.get("eventName") == "GetSessionToken"]
+        self.assertTrue(gst)
+        self.assertTrue(gst[-1]["responseElements"]["credentials"][
+            "accessKeyId"].startswith("ASIA"))
+        self.assertEqual(gst[-1]["userIdentity"]["type"], "IAMUser")
         for pw in self.passwords.values():
             self.assertNotIn(pw, text)
         with open(self.cluster.server_log) as f:
