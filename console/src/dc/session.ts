@@ -503,13 +503,10 @@ export class DataChannelSession {
 	async terminate(): Promise<void> {
 		if (this.finished)
 			return;
-		try {
-			await this.o.terminateSession();
-		} finally {
-			setTimeout(() => this.finish(
-			    `Exiting session with sessionId: ${this.o.sessionId}.`),
-			    3000);
-		}
+		// A refusal (AccessDenied) leaves the session as it is.
+		await this.o.terminateSession();
+		setTimeout(() => this.finish(
+		    `Exiting session with sessionId: ${this.o.sessionId}.`), 3000);
 	}
 
 	// Leave without terminating (page closed): the session stays

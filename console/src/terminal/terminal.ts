@@ -8,6 +8,7 @@ import { Terminal } from "@xterm/xterm";
 
 import { awsCall } from "../api/aws";
 import { utf8 } from "../dc/bytes";
+import { sanitize } from "../dc/proto";
 import { DataChannelSession, SessionState } from "../dc/session";
 
 export interface TerminalOptions {
@@ -33,9 +34,12 @@ function domState(s: SessionState): string {
 export async function openTerminal(container: HTMLElement,
     instanceId: string, opts: TerminalOptions = {}): Promise<TerminalHandle> {
 	const status = (s: string): void => {
+		if (container.dataset.state === s)
+			return;
 		container.dataset.state = s;
 		opts.onStatus?.(s);
 	};
+	delete container.dataset.state;
 	status("connecting");
 	container.dataset.encrypted = "false";
 	const req: Record<string, unknown> = { Target: instanceId };
@@ -68,7 +72,8 @@ export async function openTerminal(container: HTMLElement,
 		// not laid out yet: the observer below sizes it
 	}
 	const notice = (text: string): void => {
-		term.write(utf8(`\r\n${text.replace(/\r?\n/g, "\r\n")}\r\n`));
+		const t = sanitize(text).replace(/\r?\n/g, "\r\n");
+		term.write(utf8(`\r\n${t}\r\n`));
 	};
 	notice(`Starting session with SessionId: ${sessionId}`);
 
