@@ -15,7 +15,8 @@ import { instancesPage } from "./pages/instances";
 import { preferencesPage } from "./pages/preferences";
 import { runCommandPage } from "./pages/runcommand";
 import { sessionPage } from "./pages/session";
-import { append, clear, el, errorText, Page } from "./pages/ui";
+import { append, clear, el, errorText, Page,
+    setSessionEndedHandler } from "./pages/ui";
 
 interface Route {
 	title: string;
@@ -153,10 +154,15 @@ async function doSignOut(): Promise<void> {
 
 // A call refused because the console session ended (401 from the
 // credentials endpoint) sends the user back to the sign-in form.
+function sessionEnded(): void {
+	if (user !== null)
+		showSignIn("Your console session has ended; sign in again.");
+}
+setSessionEndedHandler(sessionEnded);
 window.addEventListener("unhandledrejection", (ev) => {
 	const e = ev.reason;
-	if (e instanceof AwsError && e.status === 401 && user !== null)
-		showSignIn("Your console session has ended; sign in again.");
+	if (e instanceof AwsError && e.status === 401)
+		sessionEnded();
 });
 
 window.addEventListener("hashchange", route);

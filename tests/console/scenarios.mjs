@@ -91,6 +91,20 @@ export const scenarios = {
 		await page.waitForFunction((u) => document.getElementById(
 		    "user")?.textContent?.startsWith(u), p.user);
 		await t.shot();
+		// Signed out in another tab: this one's next call finds its
+		// credentials dead and goes back to the sign-in form.
+		const other = await t.context.newPage();
+		await other.goto(t.base, { waitUntil: "load" });
+		await other.waitForSelector("#signout");
+		await other.click("#signout");
+		await other.waitForSelector("#signin #username");
+		await other.close();
+		await page.click("#refresh");
+		await page.waitForSelector("#signin #username");
+		const ended = await page.textContent("#signin-status");
+		check(/session has ended/.test(ended ?? ""),
+		    `after a sign-out elsewhere: ${ended}`);
+		await signIn(t, p.user, p.password);
 		await page.click("#signout");
 		await page.waitForSelector("#signin #username");
 		await page.reload({ waitUntil: "load" });

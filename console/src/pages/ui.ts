@@ -64,10 +64,21 @@ export function errorBox(err: unknown): HTMLElement {
 	return el("p", { class: "error", role: "alert" }, errorText(err));
 }
 
+// The app shell's answer to a console session that ended (expired or
+// signed out elsewhere): the credentials endpoint says 401.
+let onSessionEnded: (() => void) | null = null;
+
+export function setSessionEndedHandler(f: () => void): void {
+	onSessionEnded = f;
+}
+
 // Replaces what a status element shows: an error, or a plain note.
 export function showError(where: HTMLElement, err: unknown): void {
 	clear(where);
 	where.appendChild(errorBox(err));
+	if (err instanceof AwsError && err.status === 401 &&
+	    onSessionEnded !== null)
+		onSessionEnded();
 }
 
 export function note(where: HTMLElement, text: string): void {
