@@ -14,6 +14,8 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
+import threading
 
 import harness
 
@@ -85,13 +87,70 @@ class BrowserFailure(AssertionError):
     pass
 
 
-def run_scenario(cluster, name, params, timeout=BROWSER_TIMEOUT):
+class _Signals:
+    """Answers a scenario's askDriver(NAME): runs handlers[NAME]() when
+    NAME.req appears in a fresh directory and writes its answer to
+    NAME.done."""
+
+    def __init__(self, handlers):
+        self.dir = tempfile.mkdtemp(prefix="porthole-console-signal-")
+        self.handlers = handlers
+        self.stop = threading.Event()
+        self.errors = []
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        done = set()
+        # Bounded: a scenario never runs longer than BROWSER_TIMEOUT.
+        for _ in range(int(BROWSER_TIMEOUT / 0.1) + 600):
+            if self.stop.wait(0.1):
+                return
+            for name, fn in self.handlers.items():
+                if name in done or not os.path.exists(
+                        os.path.join(self.dir, name + ".req")):
+                    continue
+                done.add(name)
+                try:
+                    answer = str(fn())
+                except Exception as e:  # reported by run_scenario
+                    self.errors.append("%s: %r" % (name, e))
+                    answer = "error"
+                with open(os.path.join(self.dir, name + ".done"),
+                          "w") as f:
+                    f.write(answer)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_scenario(cluster, name, params, timeout=BROWSER_TIMEOUT, url=None,
+                 handlers=None):
     """Runs one scenario; returns its RESULT object, or raises with the
     browser's account of the failure (message, page text, page log, the
-    screenshot's path)."""
+    screenshot's path). url: where the browser goes (default the
+    cluster's endpoint); handlers: {NAME: fn} run when the scenario asks
+    (askDriver in lib.mjs)."""
+    signals = _Signals(handlers) if handlers else None
+    try:
+        if signals is not None:
+            params = dict(params, signalDir=signals.dir)
+        r = _run(cluster, name, params, timeout, url or cluster.endpoint)
+    finally:
+        if signals is not None:
+            signals.close()
+    if signals is not None and signals.errors:
+        raise BrowserFailure("%s: driver handlers failed: %s"
+                             % (name, signals.errors))
+    return r
+
+
+def _run(cluster, name, params, timeout, url):
     env = dict(os.environ)
     env.update({
-        "PORTHOLE_CONSOLE_URL": cluster.endpoint,
+        "PORTHOLE_CONSOLE_URL": url,
         "PORTHOLE_CONSOLE_ARTIFACTS": artifacts_dir(),
         "PORTHOLE_CONSOLE_PARAMS": json.dumps(params),
         "PORTHOLE_CONSOLE_TIMEOUT": str(timeout),

@@ -3,7 +3,7 @@
 // download), a fresh profile per run, helpers to sign in and to read the
 // xterm.js terminal the way a user sees it (its DOM rows).
 
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -149,4 +149,16 @@ export async function waitShell(page, ms = 40000) {
 	}, "the shell to open", ms);
 	return page.evaluate(() =>
 	    document.getElementById("terminal")?.dataset.sessionId ?? "");
+}
+
+// Asks the Python driver to do something mid-scenario (e.g. cut the
+// network): writes SIGNAL_DIR/NAME.req and waits for NAME.done.
+export async function askDriver(p, name, ms = 30000) {
+	check(typeof p.signalDir === "string" && p.signalDir !== "",
+	    "no signalDir parameter: the driver cannot be asked");
+	const req = join(p.signalDir, `${name}.req`);
+	const done = join(p.signalDir, `${name}.done`);
+	writeFileSync(req, "");
+	await waitFor(() => existsSync(done), `the driver to ${name}`, ms);
+	return readFileSync(done, "utf8");
 }

@@ -3,7 +3,7 @@
 // a user does, saves a screenshot, and returns what the driver checks
 // against the AWS CLI's view. Failures throw TestFailure.
 
-import { TestFailure, check, signIn, termRows, termText, typeLine, waitFor,
+import { TestFailure, askDriver, check, signIn, termRows, termText, typeLine, waitFor,
     waitShell } from "./lib.mjs";
 
 const BANNER = "This session is encrypted using AWS KMS.";
@@ -211,6 +211,35 @@ export const scenarios = {
 		await terminate(page);
 		return { sessionId: sid, encrypted: st.encrypted,
 		    inTerminal: txt.includes(BANNER) };
+	},
+
+	// A short network drop: the driver cuts every connection (and
+	// refuses new ones for a moment); the same session carries on.
+	async resume(t, p) {
+		const { page } = t;
+		await signIn(t, p.user, p.password);
+		await page.goto(t.base + "#/session/" + p.instanceId);
+		const sid = await waitShell(page);
+		await page.evaluate(() => {
+			const c = document.getElementById("terminal");
+			window.__states = [];
+			new MutationObserver(() => window.__states.push(
+			    c.dataset.state)).observe(c, { attributes: true,
+			    attributeFilter: ["data-state"] });
+		});
+		await typeLine(page, "echo BEFORE-$((6*7))",
+		    (x) => hasLine(x, "BEFORE-42"), "a command before the drop");
+		const cut = await askDriver(p, "cut");
+		await typeLine(page, "echo RESUMED-$((6*7))",
+		    (x) => hasLine(x, "RESUMED-42"), "the shell after the drop",
+		    60000);
+		const after = await page.evaluate(() =>
+		    document.getElementById("terminal").dataset.sessionId);
+		check(after === sid, `the session changed: ${sid} -> ${after}`);
+		const states = await page.evaluate(() => window.__states);
+		await t.shot();
+		await terminate(page);
+		return { sessionId: sid, states, cut };
 	},
 
 	// History: the ended session's row, its replay and transcript.

@@ -6,7 +6,9 @@ script can read it, a reload carries on, Sign out ends it); the instance
 list shows the enrolled agent with its tags and filters by tag; a shell in
 the browser (whoami, stty size before and after the window shrinks,
 Ctrl-C, Terminate); session history shows the ended session and replays
-it; a user the policies deny sees AWS's AccessDeniedException text.
+it; a user the policies deny sees AWS's AccessDeniedException text; a
+short network drop (a TCP proxy cuts every connection) is resumed on the
+same session.
 
 Users are IAM users with login profiles and inline policies made with the
 AWS CLI. Each scenario saves a screenshot (consolekit.artifacts_dir()).
@@ -22,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "console"))
 
 import harness  # noqa: E402
 import consolekit  # noqa: E402
+import sessionkit  # noqa: E402
 
 OPERATOR, OPERATOR_PW = "console-operator", "Op3rator-Console!"
 READER, READER_PW = "console-reader", "R3ader-Console!"
@@ -121,6 +124,26 @@ class Console(harness.ClusterTestCase):
                              "History")["Sessions"]
         self.assertFalse([x for x in s if x["SessionId"].startswith(
             READER + "-")])
+
+    def test_6_resume_after_network_drop(self):
+        proxy = sessionkit.TcpProxy(self.cluster.port)
+        self.addCleanup(proxy.close)
+        cuts = []
+
+        def cut():
+            cuts.append(proxy.cut(outage=2.0))
+            return cuts[-1]
+        r = consolekit.run_scenario(
+            self.cluster, "resume", {"user": OPERATOR,
+                                     "password": OPERATOR_PW,
+                                     "instanceId": self.target},
+            url=proxy.url, handlers={"cut": cut})
+        self.assertTrue(cuts and cuts[0] > 0, "nothing was cut")
+        # The page showed the drop and came back on the same session.
+        self.assertIn("connecting", r["states"])
+        self.assertEqual(r["states"][-1], "open")
+        self.cluster.wait_session_status(r["sessionId"], ("Terminated",),
+                                         timeout=30)
 
 
 if __name__ == "__main__":
