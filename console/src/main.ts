@@ -111,7 +111,7 @@ function showSignIn(message = ""): void {
 	clear(app);
 	document.title = "Sign in - porthole";
 	const name = el("input", { id: "username", name: "username",
-	    autocomplete: "username", required: true, autofocus: true });
+	    autocomplete: "username", required: true });
 	const pw = el("input", { id: "password", name: "password",
 	    type: "password", autocomplete: "current-password",
 	    required: true });

@@ -352,7 +352,12 @@ export const scenarios = {
 		    document.getElementById("param-commands") !== null),
 		    "the document list and its parameters");
 		await page.fill("#param-commands", p.commands.join("\n"));
-		await page.check(`input[id="target-${p.instanceId}"]`);
+		if (p.tag) {
+			await page.check("#by-tag");
+			await page.fill("#target-tag", p.tag);
+		} else {
+			await page.check(`input[id="target-${p.instanceId}"]`);
+		}
 		await page.click("#run");
 		const row = `#invocations tr[data-instance="${p.instanceId}"]`;
 		const seen = [];

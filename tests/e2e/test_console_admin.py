@@ -111,6 +111,19 @@ class ConsoleAdmin(harness.ClusterTestCase):
         self.assertEqual(inv["StandardOutputContent"].strip(),
                          r["output"].strip())
 
+    def test_run_command_by_tag(self):
+        self.cluster.aws("ssm", "add-tags-to-resource", "--resource-type",
+                         "ManagedInstance", "--resource-id", self.target,
+                         "--tags", "Key=Role,Value=console-run")
+        r = self.browser("runcommand", tag="Role=console-run",
+                         commands=["echo TAGGED-$((6*7))"])
+        self.assertEqual(r["status"], "Success", r)
+        self.assertIn("TAGGED-42", r["output"])
+        cmd = self.cluster.aws("ssm", "list-commands", "--command-id",
+                               r["commandId"])["Commands"][0]
+        self.assertEqual(cmd["Targets"], [{"Key": "tag:Role",
+                                           "Values": ["console-run"]}])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -99,6 +99,10 @@ export function instancesPage(root: HTMLElement): () => void {
 		const t = table("grid", ["Name", "Instance ID", "Platform",
 		    "Agent version", "Ping status", "Tags", ""], rows);
 		t.id = "instance-table";
+		out.appendChild(el("p", { class: "meta", id: "instance-count" },
+		    shown.length === list.length ? list.length + " instance" +
+		    (list.length === 1 ? "" : "s") : shown.length + " of " +
+		    list.length + " instances"));
 		for (const [n, tr] of Array.from(
 		    t.tBodies[0].rows).entries())
 			tr.dataset.instance = shown[n].id;
