@@ -217,10 +217,25 @@ export function runCommandPage(root: HTMLElement): () => void {
 					await output(cmd, id, r.out);
 				}
 			}
+			// Done when every target so far is, and the command
+			// itself says it is over (a tag's targets may still be
+			// coming).
 			if (list.length > 0 && Array.from(rows.values())
 			    .every((r) => r.done)) {
-				note(status, "");
-				return;
+				let over = true;
+				try {
+					const c = await ssm("ListCommands",
+					    { CommandId: cmd });
+					const st = String(c.Commands?.[0]?.Status ??
+					    "");
+					over = st === "" || DONE.includes(st);
+				} catch {
+					/* not allowed to ask: the rows say enough */
+				}
+				if (over) {
+					note(status, "");
+					return;
+				}
 			}
 			await sleep(POLL_MS);
 		}
