@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <uv.h>
 
 #include "common/err.h"
 #include "common/log.h"
@@ -57,6 +58,7 @@ struct console {
 	char dir[PATH_MAX];
 	unsigned session_seconds;
 	struct console_limiter *rl;
+	unsigned signins_inflight;  /* password checks on the thread pool */
 };
 
 /* ---- rate limiting ---------------------------------------------------- */
@@ -78,7 +80,9 @@ console_limiter_new(struct console_limiter **out, size_t slots)
 	struct console_limiter *l;
 
 	*out = NULL;
-	if (slots == 0 || (l = calloc(1, sizeof(*l))) == NULL)
+	if (slots == 0)
+		return PH_ERR_INVALID;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return PH_ERR_NOMEM;
 	if ((l->slots = calloc(slots, sizeof(*l->slots))) == NULL) {
 		free(l);
@@ -469,7 +473,7 @@ con_peer(struct http_request *req)
  * {"ConsoleLogin": "Success"|"Failure"}. Never the password. */
 static void
 con_audit_login(struct server *srv, struct http_request *req,
-    const struct iam_user_rec *u, int ok, const char *code,
+    const char *peer, const struct iam_user_rec *u, int ok, const char *code,
     const char *message)
 {
 	char request_id[UUID_STR_LEN];
@@ -478,9 +482,8 @@ con_audit_login(struct server *srv, struct http_request *req,
 	json_t *resp;
 
 	log_info("event=console_login user=%s peer=%s result=%s%s%s",
-	    u != NULL ? u->name : "-", con_peer(req),
-	    ok ? "Success" : "Failure", code != NULL ? " error=" : "",
-	    code != NULL ? code : "");
+	    u != NULL ? u->name : "-", peer, ok ? "Success" : "Failure",
+	    code != NULL ? " error=" : "", code != NULL ? code : "");
 	if (srv->audit == NULL)
 		return;
 	memset(&ev, 0, sizeof(ev));
@@ -502,7 +505,7 @@ con_audit_login(struct server *srv, struct http_request *req,
 	ev.event_type = "AwsConsoleSignIn";
 	ev.region = srv->region;
 	ev.account_id = srv->account_id;
-	ev.source_ip = con_peer(req);
+	ev.source_ip = peer;
 	ev.user_agent = http_header(req, "User-Agent");
 	ev.extra_response = resp;
 	ev.error_code = code;
@@ -529,7 +532,8 @@ con_audit_credentials(struct server *srv, struct http_request *req,
 		return;
 	memset(&ev, 0, sizeof(ev));
 	memset(&p, 0, sizeof(p));
-	if (strlen(u->name) < sizeof(p.name) && strlen(u->arn) < sizeof(p.arn) &&
+	if (strlen(u->name) < sizeof(p.name) &&
+	    strlen(u->arn) < sizeof(p.arn) &&
 	    strlen(u->user_id) < sizeof(p.user_id)) {
 		p.kind = PRINCIPAL_USER;
 		p.active = 1;
@@ -551,19 +555,6 @@ con_audit_credentials(struct server *srv, struct http_request *req,
 	ev.request_id = request_id;
 	(void)audit_record(srv->audit, &ev);
 	json_decref(resp);
-}
-
-/* A password's scrypt with the store's parameters, for a user name that
- * has no password: the answer takes as long as for a wrong one. */
-static void
-con_dummy_scrypt(const char *password)
-{
-	static const unsigned char salt[16] = "porthole-console";
-	unsigned char out[32];
-
-	(void)EVP_PBE_scrypt(password, strlen(password), salt, sizeof(salt),
-	    32768, 8, 1, 64u * 1024 * 1024, out, sizeof(out));
-	OPENSSL_cleanse(out, sizeof(out));
 }
 
 static void
@@ -610,21 +601,108 @@ con_body(struct http_request *req)
 	return in;
 }
 
+/* A sign-in whose password check (scrypt: tens of milliseconds and 32
+ * MiB) runs on libuv's thread pool, so the event loop and every session
+ * on it go on meanwhile. Everything else happens on the loop. */
+struct signin_job {
+	uv_work_t work;
+	struct server *srv;
+	struct console *c;
+	struct http_request *req;
+	struct iam_user_rec u;
+	int found;
+	struct iam_login_hash hash;
+	char *password;
+	size_t password_len;
+	char ukey[CONSOLE_RL_KEY_SIZE];
+	char akey[CONSOLE_RL_KEY_SIZE];
+	char peer[64];
+	int64_t now_ms;
+	int rc;
+};
+
+static void
+signin_job_free(struct signin_job *j)
+{
+	if (j->password != NULL) {
+		OPENSSL_cleanse(j->password, j->password_len);
+		free(j->password);
+	}
+	OPENSSL_cleanse(&j->hash, sizeof(j->hash));
+	free(j);
+}
+
+static void
+signin_work(uv_work_t *w)
+{
+	struct signin_job *j = w->data;
+
+	j->rc = store_iam_login_check(&j->hash, j->password);
+}
+
+static void
+signin_done(uv_work_t *w, int status)
+{
+	struct signin_job *j = w->data;
+	struct server *srv = j->srv;
+	struct console *c = j->c;
+	struct http_request *req = j->req;
+	struct console_session sess;
+	char token[CONSOLE_TOKEN_SIZE], hdr[256];
+	json_t *out;
+	int rc = status == 0 ? j->rc : PH_ERR_STATE;
+
+	c->signins_inflight--;
+	if (rc == PH_ERR_DENIED) {
+		console_limiter_fail(c->rl, j->ukey, j->now_ms);
+		console_limiter_fail(c->rl, j->akey, j->now_ms);
+		con_audit_login(srv, req, j->peer, j->found ? &j->u : NULL, 0,
+		    "AuthenticationFailed", "Failed authentication");
+		con_error(req, 401, "AuthenticationFailed", "Your "
+		    "authentication information is incorrect. Please try "
+		    "again.", NULL);
+		goto out;
+	}
+	if (rc != 0 || (rc = store_console_create(srv->store, j->u.name,
+	    j->peer, j->now_ms, j->now_ms + (int64_t)c->session_seconds * 1000,
+	    &sess, token, sizeof(token))) != 0) {
+		log_error("event=console_signin_failed err=%s",
+		    ph_strerror(rc));
+		con_error(req, 500, "InternalServerError",
+		    "An internal error occurred.", NULL);
+		goto out;
+	}
+	console_limiter_clear(c->rl, j->ukey);
+	(void)store_iam_password_used(srv->store, j->u.name, j->now_ms);
+	conn_set_authenticated(req->conn);
+	con_audit_login(srv, req, j->peer, &j->u, 1, NULL, NULL);
+	snprintf(hdr, sizeof(hdr), "Set-Cookie: " CONSOLE_COOKIE "=%s; "
+	    CON_COOKIE_ATTRS "; Max-Age=%u\r\n", token, c->session_seconds);
+	out = con_session_body(srv, &j->u, &sess);
+	con_json(req, 200, out, hdr);
+	json_decref(out);
+	OPENSSL_cleanse(hdr, sizeof(hdr));
+	OPENSSL_cleanse(token, sizeof(token));
+	OPENSSL_cleanse(&sess, sizeof(sess));
+out:
+	signin_job_free(j);
+}
+
 static void
 con_signin(struct server *srv, struct console *c, struct http_request *req)
 {
-	char ukey[CONSOLE_RL_KEY_SIZE], akey[CONSOLE_RL_KEY_SIZE];
-	char token[CONSOLE_TOKEN_SIZE], hdr[256], msg[160];
-	struct console_session sess;
-	struct iam_user_rec u;
+	char hdr[64], msg[160];
+	struct signin_job *j = NULL;
 	const char *name, *password;
-	json_t *in, *pw, *out;
+	json_t *in, *pw;
 	unsigned wait, w2;
-	int64_t now = con_now_ms();
-	int rc, found;
+	int rc;
 
 	if ((in = con_body(req)) == NULL)
 		return;
+	/* The body holds the password; the parsed copy is all we need. */
+	if (req->body != NULL && req->body_len > 0)
+		OPENSSL_cleanse((void *)(uintptr_t)req->body, req->body_len);
 	name = json_string_value(json_object_get(in, "UserName"));
 	pw = json_object_get(in, "Password");
 	password = json_string_value(pw);
@@ -638,61 +716,62 @@ con_signin(struct server *srv, struct console *c, struct http_request *req)
 		    "characters).", NULL);
 		goto out;
 	}
-	con_key(ukey, sizeof(ukey), "user", name);
-	con_key(akey, sizeof(akey), "addr", con_peer(req));
-	wait = console_limiter_blocked(c->rl, ukey, now);
-	w2 = console_limiter_blocked(c->rl, akey, now);
-	if (w2 > wait)
-		wait = w2;
-	found = store_iam_user_get(srv->store, name, &u) == 0;
-	if (wait > 0) {
-		con_audit_login(srv, req, found ? &u : NULL, 0,
-		    "ThrottlingException", "Too many sign-in attempts");
-		snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", wait);
-		snprintf(msg, sizeof(msg), "Too many failed sign-in attempts; "
-		    "try again in %u seconds.", wait);
-		con_error(req, 429, "ThrottlingException", msg, hdr);
-		goto out;
-	}
-	/* A user without a console password costs the same work too. */
-	if (found && store_iam_login_get(srv->store, u.name, NULL,
-	    NULL) == 0)
-		rc = store_iam_login_verify(srv->store, u.name, password);
-	else {
-		con_dummy_scrypt(password);
-		rc = PH_ERR_DENIED;
-	}
-	if (rc == PH_ERR_DENIED) {
-		console_limiter_fail(c->rl, ukey, now);
-		console_limiter_fail(c->rl, akey, now);
-		con_audit_login(srv, req, found ? &u : NULL, 0,
-		    "AuthenticationFailed", "Failed authentication");
-		con_error(req, 401, "AuthenticationFailed", "Your "
-		    "authentication information is incorrect. Please try "
-		    "again.", NULL);
-		goto out;
-	}
-	if (rc != 0 || (rc = store_console_create(srv->store, u.name,
-	    con_peer(req), now, now + (int64_t)c->session_seconds * 1000,
-	    &sess, token, sizeof(token))) != 0) {
-		log_error("event=console_signin_failed err=%s",
-		    ph_strerror(rc));
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->password = strdup(password)) == NULL) {
+		free(j);
+		j = NULL;
 		con_error(req, 500, "InternalServerError",
 		    "An internal error occurred.", NULL);
 		goto out;
 	}
-	console_limiter_clear(c->rl, ukey);
-	conn_set_authenticated(req->conn);
-	con_audit_login(srv, req, &u, 1, NULL, NULL);
-	snprintf(hdr, sizeof(hdr), "Set-Cookie: " CONSOLE_COOKIE "=%s; "
-	    CON_COOKIE_ATTRS "; Max-Age=%u\r\n", token, c->session_seconds);
-	out = con_session_body(srv, &u, &sess);
-	con_json(req, 200, out, hdr);
-	json_decref(out);
-	OPENSSL_cleanse(hdr, sizeof(hdr));
-	OPENSSL_cleanse(token, sizeof(token));
-	OPENSSL_cleanse(&sess, sizeof(sess));
+	j->password_len = strlen(password);
+	j->srv = srv;
+	j->c = c;
+	j->req = req;
+	j->now_ms = con_now_ms();
+	snprintf(j->peer, sizeof(j->peer), "%s", con_peer(req));
+	con_key(j->ukey, sizeof(j->ukey), "user", name);
+	con_key(j->akey, sizeof(j->akey), "addr", j->peer);
+	j->found = store_iam_user_get(srv->store, name, &j->u) == 0;
+	wait = console_limiter_blocked(c->rl, j->ukey, j->now_ms);
+	w2 = console_limiter_blocked(c->rl, j->akey, j->now_ms);
+	if (w2 > wait)
+		wait = w2;
+	/* Beyond a few checks at once, the pool would be all scrypt. */
+	if (wait == 0 && c->signins_inflight >= CONSOLE_SIGNIN_INFLIGHT)
+		wait = 1;
+	if (wait > 0) {
+		con_audit_login(srv, req, j->peer, j->found ? &j->u : NULL, 0,
+		    "ThrottlingException", "Too many sign-in attempts");
+		snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", wait);
+		snprintf(msg, sizeof(msg), "Too many sign-in attempts; try "
+		    "again in %u seconds.", wait);
+		con_error(req, 429, "ThrottlingException", msg, hdr);
+		goto out;
+	}
+	/* Unknown users and users without a console password cost the
+	 * same work as a wrong password, and get the same answer. */
+	rc = j->found ? store_iam_login_hash(srv->store, j->u.name,
+	    &j->hash) : PH_ERR_NOTFOUND;
+	if (rc == PH_ERR_NOTFOUND || rc == PH_ERR_INVALID)
+		store_iam_login_dummy(&j->hash);
+	else if (rc != 0) {
+		con_error(req, 500, "InternalServerError",
+		    "An internal error occurred.", NULL);
+		goto out;
+	}
+	j->work.data = j;
+	if (uv_queue_work(srv->loop, &j->work, signin_work,
+	    signin_done) != 0) {
+		con_error(req, 503, "ServiceUnavailable",
+		    "Try again later.", NULL);
+		goto out;
+	}
+	c->signins_inflight++;
+	j = NULL;   /* signin_done answers and frees it */
 out:
+	if (j != NULL)
+		signin_job_free(j);
 	if (json_is_string(pw))
 		OPENSSL_cleanse((char *)json_string_value(pw),
 		    json_string_length(pw));

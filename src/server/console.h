@@ -27,6 +27,8 @@
 #define CONSOLE_RL_WINDOW_MS ((int64_t)5 * 60 * 1000)
 #define CONSOLE_RL_SLOTS 4096
 #define CONSOLE_RL_KEY_SIZE 160
+/* Password checks (scrypt) running at once; more get 429 at once. */
+#define CONSOLE_SIGNIN_INFLIGHT 2
 
 struct console;
 

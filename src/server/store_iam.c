@@ -755,42 +755,107 @@ store_iam_login_delete(struct store *st, const char *user_name)
 }
 
 int
-store_iam_login_verify(struct store *st, const char *user_name,
-    const char *password)
+store_iam_login_hash(struct store *st, const char *user_name,
+    struct iam_login_hash *out)
 {
-	unsigned char salt[64], want[IAM_HASH_LEN], got[IAM_HASH_LEN];
 	sqlite3_stmt *s = NULL;
-	int64_t n, r, p;
 	size_t saltlen;
+	int64_t n, r, p;
 	int rc;
 
-	if (password == NULL)
-		return PH_ERR_DENIED;
+	memset(out, 0, sizeof(*out));
 	if ((rc = st_prep(st, "SELECT salt, hash, scrypt_n, scrypt_r, "
 	    "scrypt_p FROM iam_login_profiles WHERE user_name = ?1", &s)) != 0)
 		return rc;
 	st_text(s, 1, user_name);
-	if ((rc = iam_one(s)) != 0) {
-		rc = rc == PH_ERR_NOTFOUND ? PH_ERR_DENIED : rc;
+	if ((rc = iam_one(s)) != 0)
 		goto out;
-	}
 	saltlen = (size_t)sqlite3_column_bytes(s, 0);
 	n = sqlite3_column_int64(s, 2);
 	r = sqlite3_column_int64(s, 3);
 	p = sqlite3_column_int64(s, 4);
-	rc = PH_ERR_DENIED;
-	if (saltlen == 0 || saltlen > sizeof(salt) ||
-	    sqlite3_column_bytes(s, 1) != IAM_HASH_LEN || n < 2 || r < 1 ||
-	    p < 1)
+	/* Parameters beyond what was ever written are refused: the work
+	 * of a check stays bounded. */
+	rc = PH_ERR_INVALID;
+	if (saltlen == 0 || saltlen > sizeof(out->salt) ||
+	    sqlite3_column_bytes(s, 1) != IAM_HASH_LEN || n < 2 ||
+	    n > ((int64_t)1 << 20) || r < 1 || r > 32 || p < 1 || p > 16)
 		goto out;
-	memcpy(salt, sqlite3_column_blob(s, 0), saltlen);
-	memcpy(want, sqlite3_column_blob(s, 1), IAM_HASH_LEN);
-	if (iam_scrypt(password, salt, saltlen, (uint64_t)n, (uint64_t)r,
-	    (uint64_t)p, got, sizeof(got)) != 0)
-		goto out;
-	rc = CRYPTO_memcmp(got, want, IAM_HASH_LEN) == 0 ? 0 : PH_ERR_DENIED;
+	memcpy(out->salt, sqlite3_column_blob(s, 0), saltlen);
+	memcpy(out->hash, sqlite3_column_blob(s, 1), IAM_HASH_LEN);
+	out->salt_len = saltlen;
+	out->n = (uint64_t)n;
+	out->r = (uint64_t)r;
+	out->p = (uint64_t)p;
+	rc = 0;
 out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+void
+store_iam_login_dummy(struct iam_login_hash *out)
+{
+	memset(out, 0, sizeof(*out));
+	/* No password hashes to all zeroes under a random salt. */
+	(void)st_random(out->salt, IAM_SALT_LEN);
+	out->salt_len = IAM_SALT_LEN;
+	out->n = IAM_SCRYPT_N;
+	out->r = IAM_SCRYPT_R;
+	out->p = IAM_SCRYPT_P;
+	out->dummy = 1;
+}
+
+int
+store_iam_login_check(const struct iam_login_hash *h, const char *password)
+{
+	unsigned char got[IAM_HASH_LEN];
+	int rc;
+
+	if (password == NULL || h->salt_len == 0)
+		return PH_ERR_DENIED;
+	if (iam_scrypt(password, h->salt, h->salt_len, h->n, h->r, h->p, got,
+	    sizeof(got)) != 0)
+		rc = PH_ERR_DENIED;
+	else
+		rc = CRYPTO_memcmp(got, h->hash, IAM_HASH_LEN) == 0 &&
+		    !h->dummy ? 0 : PH_ERR_DENIED;
 	OPENSSL_cleanse(got, sizeof(got));
+	return rc;
+}
+
+int
+store_iam_login_verify(struct store *st, const char *user_name,
+    const char *password)
+{
+	struct iam_login_hash h;
+	int rc;
+
+	if (password == NULL)
+		return PH_ERR_DENIED;
+	rc = store_iam_login_hash(st, user_name, &h);
+	if (rc == PH_ERR_NOTFOUND || rc == PH_ERR_INVALID)
+		return PH_ERR_DENIED;
+	if (rc != 0)
+		return rc;
+	rc = store_iam_login_check(&h, password);
+	OPENSSL_cleanse(&h, sizeof(h));
+	return rc;
+}
+
+int
+store_iam_password_used(struct store *st, const char *user_name,
+    int64_t now_ms)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = st_prep(st, "UPDATE iam_users SET password_last_used_ms = "
+	    "?2 WHERE name = ?1", &s)) != 0)
+		return rc;
+	st_text(s, 1, user_name);
+	sqlite3_bind_int64(s, 2, now_ms);
+	rc = st_step_done(st, s, "password_used");
 	sqlite3_finalize(s);
 	return rc;
 }

@@ -137,6 +137,26 @@ int store_iam_login_delete(struct store *st, const char *user_name);
 /* 0 if password is the user's, PH_ERR_DENIED otherwise. */
 int store_iam_login_verify(struct store *st, const char *user_name,
     const char *password);
+/* The same in two steps, so that the scrypt work can run off the event
+ * loop: the stored hash and its parameters (PH_ERR_NOTFOUND without a
+ * login profile), then the check, which touches no store and may run
+ * on any thread. store_iam_login_dummy: parameters for a user with no
+ * password, costing the same work and never matching. */
+struct iam_login_hash {
+	unsigned char salt[64];
+	size_t salt_len;
+	unsigned char hash[32];
+	uint64_t n, r, p;
+	int dummy;
+};
+int store_iam_login_hash(struct store *st, const char *user_name,
+    struct iam_login_hash *out);
+void store_iam_login_dummy(struct iam_login_hash *out);
+int store_iam_login_check(const struct iam_login_hash *h,
+    const char *password);
+/* A console sign-in with the password (GetUser's PasswordLastUsed). */
+int store_iam_password_used(struct store *st, const char *user_name,
+    int64_t now_ms);
 
 struct iam_group_rec {
 	char name[IAM_NAME_SIZE];

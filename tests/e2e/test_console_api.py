@@ -4,11 +4,13 @@ security headers, sign-in with a console password, the session, temporary
 credentials that authorise exactly as the user, sign-out revoking them,
 rate limiting, CSRF and Origin checks, hostile input, and the ConsoleLogin
 audit events. Plain http.client over TLS, as a browser would talk."""
+import calendar
 import glob
 import http.client
 import json
 import os
 import ssl
+import subprocess
 import sys
 import time
 import unittest
@@ -17,7 +19,8 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from harness import ClusterTestCase
+from harness import (ClusterTestCase, Process, binary, porthole_bin,
+                     wait_for)
 
 CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; "
        "style-src 'self' 'unsafe-inline'; "
@@ -29,6 +32,13 @@ DESCRIBE_POLICY = json.dumps({
                    "Action": ["ssm:DescribeInstanceInformation",
                               "sts:GetCallerIdentity"],
                    "Resource": "*"}]})
+
+
+def console_built():
+    """The console portholed serves by default: BUILD/console next to
+    BUILD/bin (the sanitizer build has none; its run checks the API)."""
+    return os.path.exists(os.path.join(porthole_bin(), os.pardir, "console",
+                                       "index.html"))
 
 
 class Resp:
@@ -145,6 +155,10 @@ class ConsoleApiTest(ClusterTestCase):
     # ---- static files ----------------------------------------------------
 
     def test_static_files(self):
+        if not console_built():
+            r = self.request("GET", "/console/")
+            self.assertAwsError(r, 404, "NotFound")
+            self.skipTest("the console is not built in this build")
         r = self.request("GET", "/console/")
         self.assertEqual(r.status, 200, r.body[:200])
         self.assertTrue(r.header("Content-Type").startswith("text/html"))
@@ -205,6 +219,8 @@ class ConsoleApiTest(ClusterTestCase):
                      "SameSite=Strict", "Max-Age=3600"):
             self.assertIn(attr, [a.strip() for a in sc.split(";")], sc)
         cookie, csrf = self.cookie_of(r), body["CsrfToken"]
+        user = self.cluster.aws("iam", "get-user", "--user-name", "alice")
+        self.assertIn("PasswordLastUsed", user["User"])
         # The session carries on for a reloaded page.
         r = self.request("GET", "/console/api/session",
                          headers={"Cookie": "porthole_console=" + cookie},
@@ -219,8 +235,7 @@ class ConsoleApiTest(ClusterTestCase):
         self.assertTrue(creds["AccessKeyId"].startswith("ASIA"), creds)
         self.assertEqual(len(creds["SecretAccessKey"]), 40)
         self.assertTrue(creds["SessionToken"])
-        exp = time.mktime(time.strptime(creds["Expiration"],
-                                        "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        exp = iso_epoch(creds["Expiration"])
         self.assertLessEqual(exp - time.time(), 15 * 60 + 5)
         self.assertGreater(exp - time.time(), 14 * 60)
         ssm, sts = self.ssm_with(creds)
@@ -304,6 +319,26 @@ class ConsoleApiTest(ClusterTestCase):
         self.assertAwsError(r, 429, "ThrottlingException")
         self.assertEqual(self.signin("alice", source=13).status, 200)
 
+    def test_concurrent_signins(self):
+        # More password checks at once than the server runs: each one is
+        # answered, 200 or 429, and the server keeps serving meanwhile.
+        import threading
+        results = []
+
+        def one(i):
+            results.append(self.signin("alice", source=20 + i).status)
+
+        threads = [threading.Thread(target=one, args=(i,))
+                   for i in range(6)]
+        for t in threads:
+            t.start()
+        self.cluster.ssm().describe_instance_information()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(len(results), 6)
+        self.assertTrue(set(results) <= {200, 429}, results)
+        self.assertIn(200, results)
+
     def test_csrf_and_origin(self):
         src = 14
         origin = "https://127.0.0.1:%d" % self.cluster.port
@@ -371,7 +406,8 @@ class ConsoleApiTest(ClusterTestCase):
         r = self.request("POST", api, rnd, source=src)
         self.assertEqual(r.status, 400)
         # Still serving.
-        self.assertEqual(self.request("GET", "/console/").status, 200)
+        self.assertEqual(self.request("GET", "/console/").status,
+                         200 if console_built() else 404)
         self.cluster.ssm().describe_instance_information()
 
     def test_zz_audit(self):
@@ -412,6 +448,50 @@ class ConsoleApiTest(ClusterTestCase):
             log = f.read()
         for pw in self.passwords.values():
             self.assertNotIn(pw, log)
+
+    def test_zzz_session_seconds(self):
+        # Runs last: restarts portholed with a 10-minute console session.
+        c = self.cluster
+        cookie, csrf = self.signed_in("alice", source=30)
+        for bad in ("5", "0", "x", "99999999", ""):
+            p = subprocess.run([binary("portholed"), "serve", "--data-dir",
+                                c.data_dir, "--console-session-seconds",
+                                bad], capture_output=True, text=True,
+                               timeout=30, stdin=subprocess.DEVNULL)
+            self.assertEqual(p.returncode, 2, (bad, p.stderr))
+        c.stop_server()
+        c.server = Process("portholed",
+                           [binary("portholed"), "serve", "--data-dir",
+                            c.data_dir, "--listen", "127.0.0.1:%d" % c.port,
+                            "--console-session-seconds", "600"],
+                           c.server_log, c.env)
+        c.processes.append(c.server)
+        wait_for(lambda: self.request("GET", "/console/").status in
+                 (200, 404), 30, what="portholed serving again")
+        # A session survives the restart (it is in the store).
+        r = self.request("GET", "/console/api/session",
+                         headers={"Cookie": "porthole_console=" + cookie},
+                         source=30)
+        self.assertEqual(r.status, 200, r.body)
+        r = self.signin("alice", source=31)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertTrue(any("Max-Age=600" in v
+                            for v in r.headers["set-cookie"]))
+        sess = r.json()
+        left = iso_epoch(sess["Expiration"]) - time.time()
+        self.assertTrue(590 <= left <= 605, left)
+        r = self.credentials(self.cookie_of(r), sess["CsrfToken"],
+                             source=31)
+        self.assertEqual(r.status, 200, r.body)
+        # Credentials never outlive the console session.
+        self.assertLessEqual(iso_epoch(r.json()["Expiration"]),
+                             iso_epoch(sess["Expiration"]))
+        self.assertGreater(iso_epoch(r.json()["Expiration"]) - time.time(),
+                           590)
+
+
+def iso_epoch(s):
+    return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 if __name__ == "__main__":
