@@ -504,12 +504,20 @@ test("an encrypted session: handshake, KMS, challenge, input, resize, " +
 		assert.equal(s.channel.unacked(), 1);
 		agent.dropAcks = false;
 		agent.ws.drop(1006);
+		await agent.until("down", () => s.state === "reconnecting");
+		// Resized while the connection is down: sent once it is back.
+		s.resize(100, 30);
 		await agent.until("reconnect", () => agent.sockets.length === 2 &&
 		    agent.ws.texts.length === 1);
 		assert.equal(JSON.parse(agent.ws.texts[0]).TokenValue, "token-2");
 		assert.equal(JSON.parse(agent.ws.texts[0]).ClientId, s.clientId);
 		await agent.until("resent ack", () => s.channel.unacked() === 0);
 		assert.equal(fromUtf8(agent.input[5].payload), "\x03");
+		await agent.until("size after resume", () =>
+		    agent.input.length === 7);
+		assert.equal(agent.input[6].type, PayloadType.Size);
+		assert.equal(fromUtf8(agent.input[6].payload),
+		    '{"cols":100,"rows":30}');
 		assert.equal(resumed, 1);
 		await agent.control(MT.closed, utf8(JSON.stringify({
 		    SessionId: "alice-0123456789abcdef0", Output: "" })));
@@ -557,4 +565,40 @@ test("a session without a handshake opens input on first output", async () => {
 	} finally {
 		s.dispose();
 	}
+});
+
+test("hostile handshake and control payloads throw ProtoError or parse",
+    () => {
+	const pieces = ['{"RequestedClientActions":', "[", "]", "{", "}",
+	    '"ActionType":', '"KMSEncryption"', '"SessionType"',
+	    '"ActionParameters":', '{"KMSKeyId":', '"Challenge":', "null",
+	    "1e999", '"\\u0000"', ",", '"x"', "true", "-1"];
+	let seed = 99;
+	const rnd = (n: number): number => {
+		seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+		return seed % n;
+	};
+	for (let i = 0; i < 3000; i++) {
+		let s = "";
+		for (let k = rnd(12); k >= 0; k--)
+			s += pieces[rnd(pieces.length)];
+		const p = utf8(s);
+		for (const fn of [
+			() => handshakeResponse(p, CLIENT_VERSION,
+			    { ok: true, ciphertextB64: "AQIDBA==" }),
+			() => parseHandshakeComplete(p),
+			() => parseClosed(p),
+			() => parseChallenge(p),
+		]) {
+			try {
+				fn();
+			} catch (e) {
+				assert.ok(e instanceof ProtoError, `${e} for ${s}`);
+			}
+		}
+	}
+	// Over 64 KiB: refused unread.
+	assert.throws(() => parseHandshakeRequest(utf8(
+	    `{"RequestedClientActions":[],"x":"${"a".repeat(70000)}"}`)),
+	    ProtoError);
 });

@@ -80,9 +80,10 @@ export class DataChannelSession {
 	private sc: SessionCrypt | null = null;
 	private pending: Uint8Array[] = [];
 	private pendingBytes = 0;
-	private cols = 0;
+	private cols = 0;           // the terminal's size
 	private rows = 0;
-	private sizeSent = false;
+	private sentCols = 0;       // the last size sent
+	private sentRows = 0;
 	state: SessionState = "connecting";
 
 	constructor(private readonly o: SessionOptions) {
@@ -260,6 +261,7 @@ export class DataChannelSession {
 	// asked for (spec 5.3 [R]).
 	private inputOpen(): boolean {
 		return this.ready && !this.finished && this.ws !== null &&
+		    this.ws.readyState === 1 &&
 		    (this.hs === null || !this.hs.kmsRequested || this.sc !== null);
 	}
 
@@ -293,21 +295,24 @@ export class DataChannelSession {
 	resize(cols: number, rows: number): void {
 		if (cols <= 0 || rows <= 0)
 			return;
-		const changed = cols !== this.cols || rows !== this.rows;
 		this.cols = cols;
 		this.rows = rows;
-		if (changed)
-			this.sendSize(true);
+		this.sendSize(false);
 	}
 
+	// A size that changed while the connection was down leaves once it
+	// is back (wsOpen).
 	private sendSize(force: boolean): void {
-		if (this.finished || this.ws === null || this.cols === 0)
+		if (this.finished || this.ws === null || this.cols === 0 ||
+		    this.ws.readyState !== 1 || !this.ch.canSend())
 			return;
-		if (!force && this.sizeSent)
+		if (!force && this.cols === this.sentCols &&
+		    this.rows === this.sentRows)
 			return;
+		this.sentCols = this.cols;
+		this.sentRows = this.rows;
 		void this.ch.send(PayloadType.Size,
 		    sizePayload(this.cols, this.rows)).catch(() => undefined);
-		this.sizeSent = true;
 	}
 
 	// ---- what the agent sends --------------------------------------
