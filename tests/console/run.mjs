@@ -1,7 +1,7 @@
 // Runs one browser scenario of the console against a running portholed:
 //   node tests/console/run.mjs SCENARIO
 // Environment:
-//   PORTHOLE_CONSOLE_URL        https://127.0.0.1:PORT (the console is /console/)
+//   PORTHOLE_CONSOLE_URL        https://127.0.0.1:PORT (console at /console/)
 //   PORTHOLE_CONSOLE_ARTIFACTS  directory for screenshots (SCENARIO.png)
 //   PORTHOLE_CONSOLE_PARAMS     JSON: user, password, instance id, ...
 //                               (in the environment, not argv: passwords)

@@ -3,8 +3,10 @@
 // a user does, saves a screenshot, and returns what the driver checks
 // against the AWS CLI's view. Failures throw TestFailure.
 
-import { TestFailure, askDriver, check, signIn, termRows, termText, typeLine, waitFor,
-    waitShell } from "./lib.mjs";
+import { join } from "node:path";
+
+import { TestFailure, askDriver, check, signIn, termRows, termText,
+    typeLine, waitFor, waitShell } from "./lib.mjs";
 
 const BANNER = "This session is encrypted using AWS KMS.";
 
@@ -183,8 +185,18 @@ export const scenarios = {
 		await typeLine(page, `echo ${p.marker}-$((6*7))`,
 		    (x) => hasLine(x, `${p.marker}-42`), "the marker");
 		await t.shot();
+		// Meanwhile, in another tab, the session is an active one.
+		const other = await t.context.newPage();
+		await other.goto(t.base + "#/history/active");
+		const arow = `#session-table tr[data-session="${sid}"]`;
+		await other.waitForSelector(arow, { timeout: 20000 });
+		const active = await other.$$eval(`${arow} td`, (tds) =>
+		    tds.map((td) => td.textContent));
+		await other.screenshot({ path: join(t.artifacts,
+		    "shell-active.png"), fullPage: true });
+		await other.close();
 		await terminate(page);
-		return { sessionId: sid, before, after, rowsAfter };
+		return { sessionId: sid, before, after, rowsAfter, active };
 	},
 
 	// KMS: the banner and a working shell.

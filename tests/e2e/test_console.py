@@ -88,6 +88,10 @@ class Console(harness.ClusterTestCase):
         self.assertTrue(sid.startswith(OPERATOR + "-"), sid)
         self.assertLess(r["after"]["cols"], r["before"]["cols"])
         self.assertEqual(r["after"]["rows"], r["rowsAfter"])
+        # The Active tab listed it while it ran.
+        self.assertEqual(r["active"][0].strip(), sid)
+        self.assertEqual(r["active"][2].strip(), "Connected")
+        self.assertEqual(r["active"][-1].strip(), "Terminate")
         self.cluster.wait_session_status(sid, ("Terminated",), timeout=30)
         type(self).ended_session = sid
 
