@@ -134,15 +134,22 @@ function b64bytes(s: string): Uint8Array {
 	return out;
 }
 
-// The whole record in one format, page by page; while the agent is still
-// delivering it (RecordNotReadyException) wait a little and ask again.
+// The whole record in one format, page by page (at most MAX_LOG_BYTES:
+// then truncated is set); while the agent is still delivering it
+// (RecordNotReadyException) wait a little and ask again.
 async function readLog(sid: string, format: string,
-    onWait: (n: number) => void, isGone: () => boolean): Promise<string> {
+    onWait: (n: number) => void, isGone: () => boolean,
+    truncated: { value: boolean } = { value: false }): Promise<string> {
 	for (let tries = 0; ; tries++) {
 		try {
 			const parts: Uint8Array[] = [];
 			let offset = 0, total = 0;
-			for (let i = 0; i < MAX_LOG_BYTES / PAGE_BYTES; i++) {
+			truncated.value = false;
+			for (let i = 0; ; i++) {
+				if (i >= MAX_LOG_BYTES / PAGE_BYTES) {
+					truncated.value = true;
+					break;
+				}
 				const r = await ssm("GetSessionLog", {
 				    SessionId: sid, Format: format,
 				    Offset: offset, MaxBytes: PAGE_BYTES });
@@ -236,12 +243,16 @@ export function replayPage(root: HTMLElement,
 	(async () => {
 		note(status, "Loading the recording...");
 		try {
+			const cut = { value: false };
 			const cast = await readLog(sid, "cast", (n) =>
 			    note(status, "The record is still arriving " +
-			    "(try " + n + ")..."), () => gone);
+			    "(try " + n + ")..."), () => gone, cut);
 			if (gone)
 				return;
-			note(status, "");
+			note(status, cut.value ? "The record is longer than " +
+			    "the page plays; it shows the first " +
+			    MAX_LOG_BYTES / 1048576 + " MiB (all of it: porthole " +
+			    "logs " + sid + " --cast)." : "");
 			player = AsciinemaPlayer.create(
 			    { data: castForPlayer(cast) }, stage,
 			    { autoPlay: true, idleTimeLimit: 2,
