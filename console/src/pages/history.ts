@@ -94,11 +94,14 @@ export function historyPage(root: HTMLElement,
 				    encodeURIComponent(sid),
 				    "data-replay": sid }, "Replay");
 				return [el("code", {}, sid),
-				    String(s.Owner ?? ""),
+				    el("span", { class: "arn" },
+				    String(s.Owner ?? "")),
 				    el("span", { class: "badge" },
 				    String(s.Status ?? "")),
 				    String(s.Target ?? ""),
-				    fmtDate(s.StartDate), fmtDate(s.EndDate),
+				    el("span", { class: "date" },
+				    fmtDate(s.StartDate)),
+				    el("span", { class: "date" }, fmtDate(s.EndDate)),
 				    el("span", { class: "url" },
 				    outputLocation(s, prefs)), act];
 			});
