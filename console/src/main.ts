@@ -115,7 +115,8 @@ function showSignIn(message = ""): void {
 	const pw = el("input", { id: "password", name: "password",
 	    type: "password", autocomplete: "current-password",
 	    required: true });
-	const status = el("div", { id: "signin-status", "aria-live": "polite" });
+	const status = el("div", { id: "signin-status",
+	    "aria-live": "polite" });
 	const submit = el("button", { type: "submit" }, "Sign in");
 	if (message !== "")
 		status.appendChild(el("p", { class: "note" }, message));

@@ -74,8 +74,8 @@ export async function launch({ url, artifacts, name }) {
 		url, artifacts, name, browser, context, page, log,
 		base: url.replace(/\/+$/, "") + "/console/",
 		async shot(label) {
-			const file = join(artifacts, label ? `${name}-${label}.png` :
-			    `${name}.png`);
+			const file = join(artifacts, label ?
+			    `${name}-${label}.png` : `${name}.png`);
 			await page.screenshot({ path: file, fullPage: true });
 			return file;
 		},

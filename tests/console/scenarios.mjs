@@ -9,6 +9,8 @@ import { TestFailure, askDriver, check, signIn, termRows, termText,
     typeLine, waitFor, waitShell } from "./lib.mjs";
 
 const BANNER = "This session is encrypted using AWS KMS.";
+const SECRET_RE = new RegExp("AccessKeyId|SecretAccessKey|SessionToken|" +
+    "ASIA|AKIA|porthole_console");
 
 function hasLine(txt, want) {
 	return txt.split("\n").some((l) => l.trim() === want);
@@ -87,8 +89,8 @@ export const scenarios = {
 			url: location.href,
 		}));
 		for (const [k, v] of Object.entries(stored))
-			check(!/AccessKeyId|SecretAccessKey|SessionToken|ASIA|AKIA|porthole_console/
-			    .test(v), `credentials visible in ${k}: ${v}`);
+			check(!SECRET_RE.test(v),
+			    `credentials visible in ${k}: ${v}`);
 		await page.reload({ waitUntil: "load" });
 		await page.waitForFunction((u) => document.getElementById(
 		    "user")?.textContent?.startsWith(u), p.user);
@@ -120,7 +122,8 @@ export const scenarios = {
 	async instances(t, p) {
 		const { page } = t;
 		await signIn(t, p.user, p.password);
-		const row = `#instance-table tr[data-instance="${p.instanceId}"]`;
+		const row = "#instance-table " +
+		    `tr[data-instance="${p.instanceId}"]`;
 		await page.waitForSelector(row, { timeout: 20000 });
 		const text = await page.textContent(row);
 		const cells = await page.$$eval(`${row} td`, (tds) =>
@@ -240,7 +243,8 @@ export const scenarios = {
 			    attributeFilter: ["data-state"] });
 		});
 		await typeLine(page, "echo BEFORE-$((6*7))",
-		    (x) => hasLine(x, "BEFORE-42"), "a command before the drop");
+		    (x) => hasLine(x, "BEFORE-42"),
+		    "a command before the drop");
 		const cut = await askDriver(p, "cut");
 		await typeLine(page, "echo RESUMED-$((6*7))",
 		    (x) => hasLine(x, "RESUMED-42"), "the shell after the drop",
@@ -324,7 +328,8 @@ export const scenarios = {
 		await page.fill("#shell-windows", v.shellProfile.windows);
 		await page.click("#save");
 		await waitFor(() => page.evaluate(() => {
-			const e = document.querySelector("#prefs-status .error");
+			const e = document.querySelector(
+			    "#prefs-status .error");
 			if (e !== null)
 				return "ERROR " + e.textContent;
 			return document.getElementById("saved")?.textContent;
@@ -340,7 +345,8 @@ export const scenarios = {
 				s3BucketName: val("s3-bucket"),
 				s3KeyPrefix: val("s3-prefix"),
 				s3EncryptionEnabled: on("s3-encryption"),
-				kmsKeyId: on("kms-enabled") ? val("kms-key") : "",
+				kmsKeyId: on("kms-enabled") ? val("kms-key") :
+				    "",
 				idleSessionTimeout: val("idle-timeout"),
 				maxSessionDuration: val("max-duration"),
 				runAsEnabled: on("run-as-enabled"),
@@ -349,7 +355,19 @@ export const scenarios = {
 				    windows: val("shell-windows") },
 			};
 		});
-		return { back };
+		// Saving the same again changes nothing (AWS's
+		// DuplicateDocumentContent, said plainly).
+		await page.click("#save");
+		const same = await waitFor(() => page.evaluate(() => {
+			const n = document.querySelector("#prefs-status p");
+			return n !== null && !/Saving/.test(n.textContent) ?
+			    n.textContent : "";
+		}), "the answer to an unchanged save");
+		// Out-of-range values are refused in the page, nothing saved.
+		await page.fill("#idle-timeout", "0");
+		await page.click("#save");
+		const bad = await errorText(page, "the idle timeout refusal");
+		return { back, same, bad };
 	},
 
 	// Run Command: AWS-RunShellScript on the instance, watched to the
@@ -383,8 +401,8 @@ export const scenarios = {
 			if (s !== "" && seen[seen.length - 1] !== s)
 				seen.push(s);
 			const out = await page.$(`${row} pre[data-output]`);
-			return ["Success", "Failed"].includes(s) && out !== null ?
-			    s : "";
+			return ["Success", "Failed"].includes(s) &&
+			    out !== null ? s : "";
 		}, "the command to finish", 120000, 100);
 		const output = await page.textContent(
 		    `${row} pre[data-output]`);

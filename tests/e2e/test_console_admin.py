@@ -72,6 +72,8 @@ class ConsoleAdmin(harness.ClusterTestCase):
     def test_preferences_saved_are_get_document(self):
         r = self.browser("prefs", prefs=PAGE_PREFS)
         self.assertEqual(r["back"], PAGE_PREFS)
+        self.assertEqual(r["same"], "No changes to save.")
+        self.assertIn("Idle session timeout", r["bad"])
         d = self.cluster.aws("ssm", "get-document", "--name",
                              "SSM-SessionManagerRunShell")
         self.assertEqual(d["DocumentType"], "Session")
@@ -89,6 +91,7 @@ class ConsoleAdmin(harness.ClusterTestCase):
         sessionkit.set_session_prefs(self.cluster, kmsKeyId=ALIAS)
         r = self.browser("kms")
         self.assertEqual(r["encrypted"], "true")
+        self.assertTrue(r["inTerminal"], "no KMS notice in the terminal")
         sid = r["sessionId"]
         self.cluster.wait_session_status(sid, ("Terminated",), timeout=30)
 

@@ -33,7 +33,8 @@ async function prefsBucket(): Promise<{ bucket: string;
     prefix: string } | null> {
 	try {
 		const d = await ssm("GetDocument", {
-		    Name: "SSM-SessionManagerRunShell", DocumentFormat: "JSON" });
+		    Name: "SSM-SessionManagerRunShell",
+		    DocumentFormat: "JSON" });
 		const i = JSON.parse(d.Content).inputs ?? {};
 		return { bucket: String(i.s3BucketName ?? ""),
 		    prefix: String(i.s3KeyPrefix ?? "") };
@@ -67,7 +68,8 @@ export function historyPage(root: HTMLElement,
 			if (gone)
 				return;
 			list.sort((a: any, b: any) =>
-			    Number(b.StartDate ?? 0) - Number(a.StartDate ?? 0));
+			    Number(b.StartDate ?? 0) -
+			    Number(a.StartDate ?? 0));
 			note(status, list.length === 0 ? (which === "Active" ?
 			    "No active sessions." : "No ended sessions.") : "");
 			clear(out);
@@ -79,7 +81,8 @@ export function historyPage(root: HTMLElement,
 				    el("button", { type: "button",
 				    class: "danger", "data-terminate": sid,
 				    onclick: async (ev: Event) => {
-					const b = ev.target as HTMLButtonElement;
+					const b = ev.target as
+					    HTMLButtonElement;
 					b.disabled = true;
 					try {
 						await ssm("TerminateSession",
@@ -90,8 +93,8 @@ export function historyPage(root: HTMLElement,
 						showError(status, e);
 					}
 				    } }, "Terminate") :
-				    el("a", { class: "button", href: "#/replay/" +
-				    encodeURIComponent(sid),
+				    el("a", { class: "button",
+				    href: "#/replay/" + encodeURIComponent(sid),
 				    "data-replay": sid }, "Replay");
 				return [el("code", {}, sid),
 				    el("span", { class: "arn" },
@@ -101,7 +104,8 @@ export function historyPage(root: HTMLElement,
 				    String(s.Target ?? ""),
 				    el("span", { class: "date" },
 				    fmtDate(s.StartDate)),
-				    el("span", { class: "date" }, fmtDate(s.EndDate)),
+				    el("span", { class: "date" },
+				    fmtDate(s.EndDate)),
 				    el("span", { class: "url" },
 				    outputLocation(s, prefs)), act];
 			});
@@ -254,8 +258,8 @@ export function replayPage(root: HTMLElement,
 				return;
 			note(status, cut.value ? "The record is longer than " +
 			    "the page plays; it shows the first " +
-			    MAX_LOG_BYTES / 1048576 + " MiB (all of it: porthole " +
-			    "logs " + sid + " --cast)." : "");
+			    MAX_LOG_BYTES / 1048576 + " MiB (all of it: " +
+			    "porthole logs " + sid + " --cast)." : "");
 			player = AsciinemaPlayer.create(
 			    { data: castForPlayer(cast) }, stage,
 			    { autoPlay: true, idleTimeLimit: 2,

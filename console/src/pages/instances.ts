@@ -122,7 +122,8 @@ export function instancesPage(root: HTMLElement): () => void {
 			    "InstanceInformationList");
 			list = info.map((x: any): Instance => ({
 				id: String(x.InstanceId ?? ""),
-				computer: String(x.ComputerName ?? x.Name ?? ""),
+				computer: String(x.ComputerName ?? x.Name ??
+				    ""),
 				platform: [x.PlatformName, x.PlatformVersion]
 				    .filter((s) => s).join(" ") ||
 				    String(x.PlatformType ?? ""),

@@ -66,7 +66,8 @@ export function preferencesPage(root: HTMLElement): () => void {
 	const save = el("button", { type: "submit", class: "primary",
 	    id: "save", disabled: true }, "Save");
 
-	function row(label: string, input: HTMLElement, help = ""): HTMLElement {
+	function row(label: string, input: HTMLElement,
+	    help = ""): HTMLElement {
 		return el("div", { class: "field" },
 		    el("label", { for: input.id }, label), input,
 		    help !== "" ? el("small", {}, help) : null);
@@ -120,7 +121,8 @@ export function preferencesPage(root: HTMLElement): () => void {
 			const m = Number(i.maxSessionDuration);
 			if (!Number.isInteger(m) || m < 1 || m > 1440)
 				return "Maximum session duration: a whole " +
-				    "number of minutes from 1 to 1440, or empty.";
+				    "number of minutes from 1 to 1440, or " +
+				    "empty.";
 		}
 		if (f.kmsOn.checked && i.kmsKeyId === "")
 			return "KMS encryption: name a key.";
@@ -173,7 +175,8 @@ export function preferencesPage(root: HTMLElement): () => void {
 				    Name: DOC, Content: content,
 				    DocumentFormat: "JSON",
 				    DocumentVersion: "$LATEST" });
-				ver = str(r.DocumentDescription?.DocumentVersion);
+				ver = str(r.DocumentDescription
+				    ?.DocumentVersion);
 				await ssm("UpdateDocumentDefaultVersion", {
 				    Name: DOC, DocumentVersion: ver });
 			} else {
@@ -181,7 +184,8 @@ export function preferencesPage(root: HTMLElement): () => void {
 				    Name: DOC, Content: content,
 				    DocumentType: "Session",
 				    DocumentFormat: "JSON" });
-				ver = str(r.DocumentDescription?.DocumentVersion);
+				ver = str(r.DocumentDescription
+				    ?.DocumentVersion);
 				exists = true;
 			}
 			doc = d;
@@ -206,7 +210,8 @@ export function preferencesPage(root: HTMLElement): () => void {
 	f.runAs.addEventListener("change", () => {
 		f.runAsUser.disabled = !f.runAs.checked;
 	});
-	const form = el("form", { id: "prefs", class: "form" },
+	const form = el("form", { id: "prefs", class: "form",
+	    novalidate: true },
 	    el("fieldset", {}, el("legend", {}, "S3 logging"),
 		row("S3 bucket", f.bucket, "Session records are copied " +
 		    "here as PREFIX/SESSION-ID.*; empty: kept on the server."),

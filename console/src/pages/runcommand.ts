@@ -52,7 +52,8 @@ export function runCommandPage(root: HTMLElement): () => void {
 			    .sort();
 			clear(docSel);
 			for (const n of names)
-				docSel.appendChild(el("option", { value: n }, n));
+				docSel.appendChild(el("option", { value: n },
+				    n));
 			if (names.includes("AWS-RunShellScript"))
 				docSel.value = "AWS-RunShellScript";
 			await loadParams();
@@ -84,8 +85,10 @@ export function runCommandPage(root: HTMLElement): () => void {
 				    spellcheck: "false" }) :
 				    el("input", { id });
 				input.value = dv;
-				params.push({ name: String(p.Name), type, input });
-				paramBox.appendChild(el("div", { class: "field" },
+				params.push({ name: String(p.Name), type,
+				    input });
+				paramBox.appendChild(el("div",
+				    { class: "field" },
 				    el("label", { for: id }, String(p.Name) +
 				    (type === "StringList" ? " (one per line)" :
 				    "")), input,
@@ -126,12 +129,14 @@ export function runCommandPage(root: HTMLElement): () => void {
 	}
 
 	function request(): any {
-		const body: any = { DocumentName: docSel.value, Parameters: {} };
+		const body: any = { DocumentName: docSel.value,
+		    Parameters: {} };
 		for (const p of params) {
 			const v = p.input.value;
 			if (p.type === "StringList" || p.name === "commands") {
 				const lines = v.split("\n").map((s) =>
-				    s.replace(/\r$/, "")).filter((s) => s !== "");
+				    s.replace(/\r$/, "")).filter((s) =>
+				    s !== "");
 				if (lines.length > 0)
 					body.Parameters[p.name] = lines;
 			} else if (v !== "") {
@@ -150,7 +155,8 @@ export function runCommandPage(root: HTMLElement): () => void {
 			    HTMLInputElement>("input:checked")).map((b) =>
 			    b.value);
 			if (chosen.length === 0)
-				throw new Error("Choose at least one instance.");
+				throw new Error(
+				    "Choose at least one instance.");
 			body.InstanceIds = chosen;
 		}
 		if (comment.value.trim() !== "")
@@ -169,7 +175,8 @@ export function runCommandPage(root: HTMLElement): () => void {
 			    String(r.StandardOutputContent ?? "")));
 			const err = String(r.StandardErrorContent ?? "");
 			if (err !== "")
-				into.appendChild(el("pre", { class: "output stderr",
+				into.appendChild(el("pre",
+				    { class: "output stderr",
 				    "data-stderr": inst }, err));
 		} catch (e) {
 			showError(into, e);
@@ -179,7 +186,8 @@ export function runCommandPage(root: HTMLElement): () => void {
 	async function watch(cmd: string): Promise<void> {
 		const rows = new Map<string, { status: HTMLElement;
 		    out: HTMLElement; done: boolean }>();
-		const t = table("grid", ["Instance ID", "Status", "Output"], []);
+		const t = table("grid", ["Instance ID", "Status", "Output"],
+		    []);
 		t.id = "invocations";
 		clear(results);
 		results.append(el("p", { class: "meta" }, "Command ID: ",
@@ -203,7 +211,8 @@ export function runCommandPage(root: HTMLElement): () => void {
 					    class: "badge" }), out: el("div"),
 					    done: false };
 					rows.set(id, r);
-					const tr = el("tr", { "data-instance": id },
+					const tr = el("tr",
+					    { "data-instance": id },
 					    el("td", {}, el("code", {}, id)),
 					    el("td", {}, r.status),
 					    el("td", {}, r.out));
@@ -226,11 +235,12 @@ export function runCommandPage(root: HTMLElement): () => void {
 				try {
 					const c = await ssm("ListCommands",
 					    { CommandId: cmd });
-					const st = String(c.Commands?.[0]?.Status ??
-					    "");
+					const st = String(
+					    c.Commands?.[0]?.Status ?? "");
 					over = st === "" || DONE.includes(st);
 				} catch {
-					/* not allowed to ask: the rows say enough */
+					/* not allowed to ask: the rows
+					 * say enough */
 				}
 				if (over) {
 					note(status, "");
