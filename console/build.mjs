@@ -38,6 +38,9 @@ const vendorCss = [
 
 async function buildApp() {
 	await mkdir(out, { recursive: true });
+	// What an earlier build may have left that this one might not make.
+	for (const f of ["app.js.map", "app.js.LEGAL.txt"])
+		await rm(join(out, f), { force: true });
 	await build({
 		absWorkingDir: here,
 		entryPoints: ["src/main.ts"],
@@ -51,8 +54,6 @@ async function buildApp() {
 		legalComments: "linked",
 		logLevel: "warning",
 	});
-	if (!sourcemap)
-		await rm(join(out, "app.js.map"), { force: true });
 	for (const f of ["index.html", "styles.css"])
 		await copyFile(join(here, f), join(out, f));
 	for (const [name, src] of vendorCss)

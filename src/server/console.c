@@ -4,6 +4,7 @@
  * credentials authorise as the user (api_sts.c), through authz.c. */
 #include "server/console.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -571,6 +572,26 @@ con_key(char *out, size_t size, const char *kind, const char *v)
 			out[i] = (char)(out[i] - 'A' + 'a');
 }
 
+int
+console_addr_key(const char *peer, char *out, size_t size)
+{
+	unsigned char a6[16];
+	char text[INET6_ADDRSTRLEN];
+
+	if (peer == NULL)
+		peer = "";
+	/* One IPv6 client holds a whole /64: count it as one address. */
+	if (strchr(peer, ':') != NULL && inet_pton(AF_INET6, peer, a6) == 1) {
+		memset(a6 + 8, 0, 8);
+		if (inet_ntop(AF_INET6, a6, text, sizeof(text)) == NULL)
+			return PH_ERR_INVALID;
+		peer = text;
+	}
+	if ((size_t)snprintf(out, size, "addr:%s", peer) >= size)
+		return PH_ERR_TOOBIG;
+	return 0;
+}
+
 static json_t *
 con_session_body(struct server *srv, const struct iam_user_rec *u,
     const struct console_session *s)
@@ -731,7 +752,7 @@ con_signin(struct server *srv, struct console *c, struct http_request *req)
 	j->now_ms = con_now_ms();
 	snprintf(j->peer, sizeof(j->peer), "%s", con_peer(req));
 	con_key(j->ukey, sizeof(j->ukey), "user", name);
-	con_key(j->akey, sizeof(j->akey), "addr", j->peer);
+	(void)console_addr_key(j->peer, j->akey, sizeof(j->akey));
 	j->found = store_iam_user_get(srv->store, name, &j->u) == 0;
 	wait = console_limiter_blocked(c->rl, j->ukey, j->now_ms);
 	w2 = console_limiter_blocked(c->rl, j->akey, j->now_ms);

@@ -68,6 +68,9 @@ void console_limiter_fail(struct console_limiter *l, const char *key,
     int64_t now_ms);
 void console_limiter_clear(struct console_limiter *l, const char *key);
 
+/* The rate limiter's key of a client address: "addr:" and the address,
+ * an IPv6 one cut to its /64. 0, PH_ERR_TOOBIG. */
+int console_addr_key(const char *peer, char *out, size_t size);
 /* Is a request's Origin (NULL: none sent) acceptable: none, or exactly
  * "https://" + host? */
 int console_origin_ok(const char *origin, const char *host);

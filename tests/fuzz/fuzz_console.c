@@ -1,9 +1,9 @@
 /* fuzz_console: the web console's request checks (src/server/console.c):
  * which file a request path names, the Cookie header, the Origin and
- * CSRF checks, and the sign-in rate limiter's keys. Input: a byte
- * choosing the check, then the text. A resolved path must stay under the
- * console directory (which holds a symbolic link out of it); a cookie
- * value must fit and hold no ';'. */
+ * CSRF checks, and the sign-in rate limiter's keys (client addresses
+ * too). Input: a byte choosing the check, then the text. A resolved path
+ * must stay under the console directory (which holds a symbolic link out
+ * of it); a cookie value must fit and hold no ';'. */
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -120,6 +120,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		break;
 	default:
+		if (console_addr_key(text, val, sizeof(val)) == 0 &&
+		    strncmp(val, "addr:", 5) != 0)
+			abort();
 		console_limiter_fail(rl, text, (int64_t)n * 1000);
 		(void)console_limiter_blocked(rl, text, (int64_t)n * 1000);
 		if (n % 7 == 0)

@@ -691,11 +691,23 @@ def smux():
     c.add("version2", b"\x00" + peer(smux_frame(3, 0, ver=2)))
 
 
+def console():
+    # fuzz_console: a byte choosing the check, then its text.
+    c = Corpus("console")
+    c.add("resolve-ok", b"\x00app.js")
+    c.add("resolve-up", b"\x00../secret")
+    c.add("resolve-link", b"\x00out")
+    c.add("cookie", b"\x01a=b; porthole_console=tok; c=d")
+    c.add("origin", b"\x02https://127.0.0.1:8443\n127.0.0.1:8443")
+    c.add("csrf", b"\x03abc\nabc")
+    c.add("limiter", b"\x04user:alice")
+
+
 def main():
     for gen in (clientmsg, sigv4, kms_policy, escape, client_proto,
                 agent_handshake, channel, documents, cmddoc, agent_job, api,
                 http, ws, gateway,
-                record, smux):
+                record, smux, console):
         gen()
 
 

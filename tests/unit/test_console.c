@@ -3,7 +3,8 @@
  * Content-Types, the sign-in rate limiter (threshold, window, bounded
  * table), the Origin and CSRF checks, Cookie header parsing, and the
  * console sessions of the store (only a hash of the token kept; ending
- * a session ends the credentials issued under it). */
+ * a session ends the credentials issued under it), and that those
+ * credentials authenticate as the IAM user itself (api_sts.c). */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,17 +14,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <sqlite3.h>
 
 #include "common/err.h"
+#include "server/api_sts.h"
+#include "server/authz.h"
 #include "server/console.h"
+#include "server/server.h"
 #include "server/store.h"
+#include "server/store_iam.h"
 #include "server/store_console.h"
 #include "server/store_sts.h"
 
 #define T0 ((int64_t)1700000000000)
+
+/* Now, in ms: a user made now must be older than credentials after it. */
+static int64_t
+st_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 #define MINUTE ((int64_t)60 * 1000)
 
 /* ---- path resolution ---------------------------------------------------- */
@@ -280,6 +296,33 @@ test_limiter_bounded(void **state)
 	assert_true(console_limiter_blocked(l, "user:flood9999",
 	    T0 + 20000) > 0);
 	console_limiter_free(l);
+}
+
+static void
+test_addr_key(void **state)
+{
+	char k[CONSOLE_RL_KEY_SIZE], k2[CONSOLE_RL_KEY_SIZE];
+
+	(void)state;
+	assert_int_equal(console_addr_key("10.1.2.3", k, sizeof(k)), 0);
+	assert_string_equal(k, "addr:10.1.2.3");
+	assert_int_equal(console_addr_key("2001:db8:1:2:aaaa::1", k,
+	    sizeof(k)), 0);
+	assert_string_equal(k, "addr:2001:db8:1:2::");
+	assert_int_equal(console_addr_key("2001:db8:1:2:ffff:1:2:3", k2,
+	    sizeof(k2)), 0);
+	assert_string_equal(k, k2);
+	assert_int_equal(console_addr_key("2001:db8:1:3::1", k2, sizeof(k2)),
+	    0);
+	assert_string_not_equal(k, k2);
+	assert_int_equal(console_addr_key("::1", k, sizeof(k)), 0);
+	assert_string_equal(k, "addr:::");
+	assert_int_equal(console_addr_key("", k, sizeof(k)), 0);
+	assert_string_equal(k, "addr:");
+	assert_int_equal(console_addr_key(NULL, k, sizeof(k)), 0);
+	assert_int_equal(console_addr_key("not:an:address", k, sizeof(k)), 0);
+	assert_string_equal(k, "addr:not:an:address");
+	assert_int_equal(console_addr_key("10.1.2.3", k, 8), PH_ERR_TOOBIG);
 }
 
 /* ---- Origin, CSRF, Cookie ---------------------------------------------- */
@@ -542,6 +585,72 @@ test_signout_revokes_credentials(void **state)
 	    PH_ERR_NOTFOUND);
 }
 
+static int
+make_user(struct store *st, const char *name)
+{
+	struct iam_user_rec u;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.name, sizeof(u.name), "%s", name);
+	snprintf(u.path, sizeof(u.path), "/");
+	snprintf(u.arn, sizeof(u.arn), "arn:aws:iam::123456789012:user/%s",
+	    name);
+	return store_iam_user_create(st, &u);
+}
+
+/* The credentials the page gets authenticate as the IAM user itself. */
+static void
+test_user_credentials_principal(void **state)
+{
+	struct fx *f = *state;
+	struct server srv;
+	struct principal p;
+	struct iam_user_rec u;
+	struct sts_cred c;
+	char token[STS_TOKEN_SIZE], why[128], saved;
+	int64_t now;
+
+	memset(&srv, 0, sizeof(srv));
+	srv.store = f->st;
+	snprintf(srv.account_id, sizeof(srv.account_id), "123456789012");
+	assert_int_equal(make_user(f->st, "alice"), 0);
+	assert_int_equal(store_iam_user_get(f->st, "alice", &u), 0);
+	now = st_now();
+	assert_int_equal(store_sts_issue_user(f->st, "alice", "", u.arn,
+	    now, now + 15 * MINUTE, &c, token, sizeof(token)), 0);
+	assert_true(api_sts_temporary(c.akid));
+	assert_int_equal(api_sts_principal(&srv, c.akid, token, now + 2000,
+	    &p), 0);
+	assert_int_equal(p.kind, PRINCIPAL_USER);
+	assert_string_equal(p.name, "alice");
+	assert_string_equal(p.arn, u.arn);
+	assert_string_equal(p.user_id, u.user_id);
+	assert_string_equal(p.access_key_id, c.akid);
+	assert_string_equal(p.role_name, "");
+	assert_false(p.is_root_admin);
+	assert_true(p.active);
+	/* Wrong or missing token, expired. */
+	saved = token[3];
+	token[3] = saved == 'A' ? 'B' : 'A';
+	assert_int_equal(api_sts_principal(&srv, c.akid, token, now + 2000,
+	    &p), PH_ERR_DENIED);
+	assert_int_equal(api_sts_principal(&srv, c.akid, NULL, now + 2000,
+	    &p), PH_ERR_DENIED);
+	token[3] = saved;
+	assert_int_equal(api_sts_principal(&srv, c.akid, token,
+	    now + 15 * MINUTE, &p), PH_ERR_EXPIRED);
+	/* The user deleted, then made again: not the same user. */
+	assert_int_equal(store_iam_user_delete(f->st, "alice", why,
+	    sizeof(why)), 0);
+	assert_int_equal(api_sts_principal(&srv, c.akid, token, now + 2000,
+	    &p), PH_ERR_DENIED);
+	usleep(20000);
+	assert_int_equal(make_user(f->st, "alice"), 0);
+	assert_int_equal(api_sts_principal(&srv, c.akid, token, now + 2000,
+	    &p), PH_ERR_DENIED);
+	authz_free(&srv);
+}
+
 int
 main(void)
 {
@@ -554,6 +663,7 @@ main(void)
 		cmocka_unit_test(test_limiter_threshold_and_window),
 		cmocka_unit_test(test_limiter_clear_and_bad_keys),
 		cmocka_unit_test(test_limiter_bounded),
+		cmocka_unit_test(test_addr_key),
 		cmocka_unit_test(test_origin),
 		cmocka_unit_test(test_csrf),
 		cmocka_unit_test(test_cookie),
@@ -561,6 +671,9 @@ main(void)
 		    store_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_signout_revokes_credentials, store_setup,
+		    store_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_user_credentials_principal, store_setup,
 		    store_teardown),
 	};
 
