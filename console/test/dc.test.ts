@@ -602,3 +602,105 @@ test("hostile handshake and control payloads throw ProtoError or parse",
 	    `{"RequestedClientActions":[],"x":"${"a".repeat(70000)}"}`)),
 	    ProtoError);
 });
+
+test("unacknowledged input is retransmitted after the RTO, then dropped " +
+    "when acknowledged", async () => {
+	const sent: Uint8Array[] = [];
+	let now = 1000;
+	const ch = new Channel({
+		sendFrame: (b) => { sent.push(b); return true; },
+		deliver: async () => true,
+		onControl: () => undefined,
+	});
+	ch.now = () => now;
+	await ch.send(PayloadType.Output, utf8("a"));
+	await ch.send(PayloadType.Output, utf8("b"));
+	assert.equal(sent.length, 2);
+	assert.equal(ch.unacked(), 2);
+	now += 100;
+	ch.tick();
+	assert.equal(sent.length, 2, "not before the RTO (200 ms)");
+	now += 150;
+	ch.tick();
+	assert.equal(sent.length, 4, "both resent, oldest first");
+	assert.equal((await decodeMessage(sent[2])).seq, 0n);
+	assert.equal((await decodeMessage(sent[3])).seq, 1n);
+	assert.equal(ch.headResends(), 1);
+	// The agent acknowledges seq 1 only (acks are selective).
+	const m1 = await decodeMessage(sent[1]);
+	await ch.receive(await encodeMessage({
+		type: MT.ack, seq: 0n, flags: 3n,
+		messageId: "e4eaaaf2-d142-11e1-b3e4-080027620cdd", payloadType: 0,
+		payload: utf8(JSON.stringify({
+			AcknowledgedMessageType: m1.type,
+			AcknowledgedMessageId: m1.messageId,
+			AcknowledgedMessageSequenceNumber: 1,
+			IsSequentialMessage: true })),
+	}));
+	assert.equal(ch.unacked(), 1);
+	// A garbage ack changes nothing.
+	await ch.receive(await encodeMessage({
+		type: MT.ack, seq: 0n, flags: 3n,
+		messageId: "e4eaaaf2-d142-11e1-b3e4-080027620cdd", payloadType: 0,
+		payload: utf8('{"AcknowledgedMessageSequenceNumber":"0"}'),
+	}));
+	assert.equal(ch.unacked(), 1);
+	ch.resendAll();
+	assert.equal(sent.length, 5);
+	assert.equal((await decodeMessage(sent[4])).seq, 0n);
+	// Empty payloads are never sent (spec 3.6).
+	await ch.send(PayloadType.Output, new Uint8Array(0));
+	assert.equal(sent.length, 5);
+	assert.equal(ch.nextSendSeq(), 2n);
+	ch.close();
+});
+
+test("GenerateDataKey refused: the handshake says why, no input leaves",
+    async () => {
+	const agent = new FakeAgent();
+	const notices: string[] = [];
+	const s = new DataChannelSession({
+		sessionId: "s-2", streamUrl: "wss://x/", tokenValue: "t",
+		target: "mi-2",
+		generateDataKey: async () => {
+			throw Object.assign(new Error("User: arn:aws:iam::1:user/" +
+			    "bob is not authorized to perform: " +
+			    "kms:GenerateDataKey"),
+			    { code: "AccessDeniedException" });
+		},
+		resumeSession: async () => null,
+		terminateSession: async () => undefined,
+		onOutput: () => undefined,
+		onNotice: (t) => notices.push(t),
+		webSocket: () => {
+			const w = new FakeWs(agent);
+			agent.sockets.push(w);
+			return w;
+		},
+	});
+	s.start();
+	try {
+		await agent.until("open", () => agent.ws?.texts.length === 1);
+		s.sendInput(utf8("secret\r"));
+		await agent.send(PayloadType.HandshakeRequest,
+		    utf8(V.handshakes[3].request));
+		await agent.until("response", () => agent.input.some((x) =>
+		    x.type === PayloadType.HandshakeResponse));
+		const r = JSON.parse(fromUtf8(agent.input.find((x) =>
+		    x.type === PayloadType.HandshakeResponse)!.payload));
+		const a = r.ProcessedClientActions[1];
+		assert.equal(a.ActionStatus, 2);
+		assert.equal(a.Error, "An error occurred (AccessDeniedException) " +
+		    "when calling the GenerateDataKey operation: User: " +
+		    "arn:aws:iam::1:user/bob is not authorized to perform: " +
+		    "kms:GenerateDataKey");
+		assert.ok(notices.some((n) => n.startsWith(
+		    "KMS encryption failed: An error occurred")));
+		await new Promise((r) => setTimeout(r, 100));
+		assert.ok(!agent.input.some((x) =>
+		    x.type === PayloadType.Output), "nothing typed left");
+		assert.ok(!s.encrypted);
+	} finally {
+		s.dispose();
+	}
+});

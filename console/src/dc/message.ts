@@ -3,7 +3,7 @@
 // MessageType space-padded to 32 bytes, big-endian integers, the MessageId
 // with its two 8-byte halves swapped, SHA-256 of the payload.
 
-import { bs, equalBytes, sha256, uuidBytes, uuidString } from "./bytes";
+import { equalBytes, sha256, uuidBytes, uuidString } from "./bytes";
 
 export const HEADER_LENGTH = 116;
 export const PAYLOAD_OFFSET = 120;
@@ -144,9 +144,4 @@ export async function decodeMessage(frame: Uint8Array,
 		payloadType: v.getUint32(112),
 		payload,
 	};
-}
-
-// Kept for callers that hold an ArrayBuffer from a WebSocket.
-export function frameBytes(data: ArrayBuffer | Uint8Array): Uint8Array {
-	return data instanceof Uint8Array ? data : bs(new Uint8Array(data));
 }

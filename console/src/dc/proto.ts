@@ -62,16 +62,15 @@ export function ackPayload(type: string, messageId: string,
 	    `"IsSequentialMessage":true}`);
 }
 
-// The acknowledged sequence number, or null for an unusable ack.
+// The acknowledged sequence number, or null for an unusable ack (as
+// channel.c: an integer AcknowledgedMessageSequenceNumber). Our own
+// sequence numbers stay far below 2^53.
 export function parseAck(p: Uint8Array): bigint | null {
-	const s = fromUtf8(p);
-	// Read the number from the text: JSON.parse would round a large
-	// int64 through a double.
-	const m = /"AcknowledgedMessageSequenceNumber"\s*:\s*(-?\d{1,19})\s*[,}]/
-	    .exec(s);
-	if (m === null || loadObject(p) === null)
+	const o = loadObject(p);
+	const v = o?.AcknowledgedMessageSequenceNumber;
+	if (typeof v !== "number" || !Number.isSafeInteger(v))
 		return null;
-	return BigInt(m[1]);
+	return BigInt(v);
 }
 
 // Text meant for the terminal: bounded, control characters (escape

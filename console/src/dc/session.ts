@@ -9,7 +9,7 @@ import { fromBase64, uuidV4 } from "./bytes";
 import { CryptoError, SessionCrypt } from "./crypto";
 import { ClientMessage, MT, PayloadType } from "./message";
 import {
-	Handshake, KmsOutcome, challengeResponse, handshakeResponse,
+	Handshake, KmsOutcome, b64Valid, challengeResponse, handshakeResponse,
 	kmsRequestBody, openDataChannel, parseChallenge, parseClosed,
 	parseHandshakeComplete, parseHandshakeRequest, sizePayload,
 } from "./proto";
@@ -24,6 +24,7 @@ const MAX_RETRIES = 5;             // spec 4.7: first try + 5 retries
 const STABLE_MS = 5000;            // a connection this old resets retries
 const GIVEUP_RESENDS = 300;        // as the C client (about 5 minutes)
 const MAX_PENDING_INPUT = 256 * 1024;
+const HS_FAIL_WAIT_MS = 5000;      // after a failed handshake
 
 export type SessionState = "connecting" | "open" | "reconnecting" | "closed";
 
@@ -72,6 +73,7 @@ export class DataChannelSession {
 	private timer: ReturnType<typeof setInterval> | null = null;
 	private retryTimer: ReturnType<typeof setTimeout> | null = null;
 	private stableTimer: ReturnType<typeof setTimeout> | null = null;
+	private hsFailTimer: ReturnType<typeof setTimeout> | null = null;
 	private finished = false;
 	private ready = false;
 	private hs: Handshake | null = null;
@@ -379,9 +381,18 @@ export class DataChannelSession {
 		    .catch(() => undefined);
 		if (!r.hs.ok) {
 			this.hsFailed = true;
-			this.o.onNotice(r.hs.kmsRequested && kms !== null &&
-			    !kms.ok ? `KMS encryption failed: ${kms.error ?? ""}` :
-			    r.hs.firstError);
+			const why = r.hs.kmsRequested && kms !== null && !kms.ok ?
+			    `KMS encryption failed: ${kms.error ?? ""}` :
+			    r.hs.firstError;
+			this.o.onNotice(why);
+			// The agent cancels the session and channel_closed
+			// follows; past this we end on our own (as session.c).
+			this.hsFailTimer = setTimeout(() => {
+				if (this.finished)
+					return;
+				this.finish(why);
+				void this.o.terminateSession().catch(() => undefined);
+			}, HS_FAIL_WAIT_MS);
 		}
 	}
 
@@ -389,24 +400,40 @@ export class DataChannelSession {
 	// response leaves (what the agent sends after it is sealed).
 	private async generateKey(hs: Handshake): Promise<KmsOutcome> {
 		let key: Uint8Array | null = null;
+		let r: { Plaintext: string; CiphertextBlob: string };
 		try {
-			const r = await this.o.generateDataKey(kmsRequestBody(
+			r = await this.o.generateDataKey(kmsRequestBody(
 			    hs.kmsKeyId, this.o.sessionId, this.o.target,
 			    hs.kmsChallenge));
+		} catch (e) {
+			// As the C client words it (kms.c, awsapi.c).
+			const code = e !== null && typeof e === "object" &&
+			    "code" in e ? String((e as { code: unknown }).code) :
+			    "";
+			return { ok: false, error: code !== "" ?
+			    `An error occurred (${code}) when calling the ` +
+			    `GenerateDataKey operation: ${errText(e)}` :
+			    errText(e) };
+		}
+		try {
 			if (typeof r?.CiphertextBlob !== "string" ||
 			    r.CiphertextBlob.length > 8192 ||
-			    typeof r.Plaintext !== "string")
-				throw new Error("The GenerateDataKey response " +
-				    "has no usable CiphertextBlob.");
-			key = fromBase64(r.Plaintext);
-			fromBase64(r.CiphertextBlob);
+			    !b64Valid(r.CiphertextBlob))
+				return { ok: false, error: "The GenerateDataKey " +
+				    "response has no usable CiphertextBlob." };
+			if (typeof r.Plaintext !== "string" ||
+			    !b64Valid(r.Plaintext) ||
+			    (key = fromBase64(r.Plaintext)).length !== 64)
+				return { ok: false, error: "The GenerateDataKey " +
+				    "response has no 64-byte Plaintext key." };
 			const sc = await SessionCrypt.create("client", key);
 			this.sc = sc;
 			this.ch.setCrypto(sc);
 			return { ok: true, ciphertextB64: r.CiphertextBlob,
 			    challengeAck: hs.kmsChallenge !== "" };
 		} catch (e) {
-			return { ok: false, error: errText(e) };
+			return { ok: false, error: "cannot set up the session " +
+			    `cipher: ${errText(e)}` };
 		} finally {
 			key?.fill(0);
 		}
@@ -489,6 +516,8 @@ export class DataChannelSession {
 			clearTimeout(this.retryTimer);
 		if (this.stableTimer !== null)
 			clearTimeout(this.stableTimer);
+		if (this.hsFailTimer !== null)
+			clearTimeout(this.hsFailTimer);
 		this.ch.close();
 		const w = this.ws;
 		this.ws = null;
