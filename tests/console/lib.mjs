@@ -3,7 +3,8 @@
 // download), a fresh profile per run, helpers to sign in and to read the
 // xterm.js terminal the way a user sees it (its DOM rows).
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync,
+    writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,6 +52,8 @@ export async function launch({ url, artifacts, name }) {
 	// playwright gives every launch a fresh temporary profile
 	// (user-data-dir) and removes it on close.
 	mkdirSync(artifacts, { recursive: true });
+	// A failure's screenshot from an earlier run would mislead.
+	rmSync(join(artifacts, `${name}-failed.png`), { force: true });
 	const browser = await chromium.launch({
 		executablePath: CHROMIUM,
 		headless: true,

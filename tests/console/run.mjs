@@ -39,7 +39,11 @@ const guard = setTimeout(() => {
 let t = null;
 let rc = 1;
 try {
-	t = await launch({ url, artifacts, name });
+	// Screenshots are named after the scenario, or params.label when
+	// one scenario serves several tests.
+	t = await launch({ url, artifacts, name: typeof params.label ===
+	    "string" && /^[A-Za-z0-9_-]+$/.test(params.label) ?
+	    params.label : name });
 	const result = await scenarios[name](t, params);
 	// The page works under its CSP: nothing it needs is refused.
 	const csp = t.log.filter((l) => /Content Security Policy/i.test(l));

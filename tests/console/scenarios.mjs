@@ -202,10 +202,19 @@ export const scenarios = {
 		return { sessionId: sid, before, after, rowsAfter, active };
 	},
 
-	// KMS: the banner and a working shell.
+	// KMS: the key named in the preferences page (when p.kmsKey), then
+	// the banner and a working shell.
 	async kms(t, p) {
 		const { page } = t;
 		await signIn(t, p.user, p.password);
+		if (p.kmsKey) {
+			await page.goto(t.base + "#/preferences");
+			await page.waitForSelector("#save:not([disabled])");
+			await page.check("#kms-enabled");
+			await page.fill("#kms-key", p.kmsKey);
+			await page.click("#save");
+			await page.waitForSelector("#saved");
+		}
 		await page.goto(t.base + "#/session/" + p.instanceId);
 		const sid = await waitShell(page);
 		await typeLine(page, "whoami", (x) => hasLine(x, "ssm-user"),

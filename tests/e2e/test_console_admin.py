@@ -95,6 +95,16 @@ class ConsoleAdmin(harness.ClusterTestCase):
         sid = r["sessionId"]
         self.cluster.wait_session_status(sid, ("Terminated",), timeout=30)
 
+    def test_kms_key_named_in_the_page(self):
+        r = self.browser("kms", kmsKey=ALIAS, label="kms-via-preferences")
+        self.assertEqual(r["encrypted"], "true")
+        d = self.cluster.aws("ssm", "get-document", "--name",
+                             "SSM-SessionManagerRunShell")
+        self.assertEqual(json.loads(d["Content"])["inputs"]["kmsKeyId"],
+                         ALIAS)
+        self.cluster.wait_session_status(r["sessionId"], ("Terminated",),
+                                         timeout=30)
+
     def test_run_command(self):
         r = self.browser("runcommand", commands=[
             "echo RUNCMD-$((6*7))", "sleep 3", "echo '%s'" % HOSTILE,
@@ -119,6 +129,7 @@ class ConsoleAdmin(harness.ClusterTestCase):
                          "ManagedInstance", "--resource-id", self.target,
                          "--tags", "Key=Role,Value=console-run")
         r = self.browser("runcommand", tag="Role=console-run",
+                         label="runcommand-by-tag",
                          commands=["echo TAGGED-$((6*7))"])
         self.assertEqual(r["status"], "Success", r)
         self.assertIn("TAGGED-42", r["output"])
