@@ -1315,6 +1315,8 @@ test_migration_from_v1(void **state)
 	f->srv.store = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+	    /* version 9 (console sessions) */
+	    "DROP TABLE console_sessions;"
 	    /* version 8 (agent packages) */
 	    "DROP TABLE agent_packages;"
 	    /* version 7 (Run Command) */
