@@ -36,8 +36,15 @@
 /* Hard cap on queued plaintext; callers are expected to respect
  * CONN_HIGH_WATER long before this. */
 #define CONN_PENDING_MAX ((size_t)256 << 20)
-/* Buffers grown beyond this are released once idle. */
+/* Buffers grown beyond this are released when they empty, unless a
+ * batch this big went through them within CONN_BUF_HOLD_MS: a bulk
+ * stream keeps its buffers (freeing them after every batch made each
+ * next one regrow by realloc and fault its pages in, about 5 % of a
+ * forwarding agent's CPU), a quiet connection gives them back. */
 #define CONN_BUF_KEEP ((size_t)64 << 10)
+#define CONN_BUF_HOLD_MS 1000
+/* ... and never kept above this. */
+#define CONN_BUF_KEEP_MAX ((size_t)4 << 20)
 #define CONN_HANDSHAKE_MS 30000
 #define CONN_CLOSE_MS 5000
 #define CONN_FAIL_CLOSE_MS 2000
@@ -106,6 +113,7 @@ struct conn {
 	struct addrinfo *ai;
 	struct addrinfo *ai_next;
 	struct buf pt;                  /* plaintext not yet encrypted */
+	uint64_t big_ms;                /* last CONN_BUF_KEEP-sized write */
 	size_t pt_off;                  /* start of the unsent part of pt */
 	struct buf flight;              /* bytes handed to uv_write */
 	struct buf unread;              /* plaintext given back by the reader */
@@ -558,14 +566,24 @@ conn_maybe_drained(struct conn *c)
 	}
 }
 
+/* Whether an emptied buffer goes back to the allocator (CONN_BUF_KEEP). */
+static int
+conn_buf_release(const struct conn *c, const struct buf *b)
+{
+	return b->cap > CONN_BUF_KEEP && (b->cap > CONN_BUF_KEEP_MAX ||
+	    uv_now(c->loop) - c->big_ms >= CONN_BUF_HOLD_MS);
+}
+
 static void
 conn_after_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
 
 	c->writing = 0;
+	if (c->flight.len >= CONN_BUF_KEEP)
+		c->big_ms = uv_now(c->loop);
 	buf_reset(&c->flight);
-	if (c->flight.cap > CONN_BUF_KEEP && conn_pt_left(c) == 0)
+	if (conn_pt_left(c) == 0 && conn_buf_release(c, &c->flight))
 		buf_free(&c->flight);
 	if (c->state == CS_DEAD)
 		return;
@@ -660,10 +678,10 @@ conn_flush(struct conn *c)
 		}
 	}
 	if (conn_pt_left(c) == 0) {
+		if (conn_buf_release(c, &c->pt))
+			buf_free(&c->pt);
 		c->pt_off = 0;
 		buf_reset(&c->pt);
-		if (c->pt.cap > CONN_BUF_KEEP)
-			buf_free(&c->pt);
 	}
 	if (c->flight.len > 0) {
 		b = uv_buf_init((char *)c->flight.data,
