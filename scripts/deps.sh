@@ -5,11 +5,12 @@ pkgs=(cmake make gcc pkg-config libuv1-dev libssl-dev openssl
       libhttp-parser-dev libwslay-dev libjansson-dev libsqlite3-dev libxml2-dev
       libcurl4-openssl-dev libcmocka-dev libyaml-dev sudo passwd iproute2 procps
       ca-certificates clang libclang-rt-14-dev
-      openssh-server openssh-client rsync curl)
+      openssh-server openssh-client rsync curl nodejs)
 # The port forwarding tests (tests/e2e/test_ssh_session.py and friends)
 # start their own sshd on loopback and drive ssh, scp, rsync and curl
 # through sessions; `make bench` also runs OpenSSH side by side and
-# profiles with perf.
+# profiles with perf. nodejs runs tests/e2e/quirky_client.mjs (its
+# WebSocket client needs Node >= 20.10; older ones skip that test).
 if [ "${1:-}" = "--bench" ]; then
 	pkgs+=(linux-perf)
 fi

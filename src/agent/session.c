@@ -111,6 +111,8 @@ struct agent_session {
 	int ws_final;         /* closed by us or refused: no reconnect */
 	int tries;            /* failed dials/drops since a stable open */
 	int bad_frames;       /* invalid frames on this connection */
+	int digest_logged;    /* spec 3.7: tolerated faults, logged once */
+	int length_logged;
 	uint64_t opened_ms;
 	uint64_t retry_at;    /* 0: no reconnect scheduled */
 	struct agent_backoff bo;
@@ -391,8 +393,12 @@ sess_complete(struct agent_session *s)
 	if (s->completed)
 		return;
 	s->completed = 1;
-	log_info("event=session_end session=%s status=%s", s->task.session_id,
-	    s->status);
+	/* spec 3.7 [R]: what the client got wrong and we let pass. */
+	log_info("event=session_end session=%s status=%s "
+	    "digest_mismatches=%llu length_mismatches=%llu",
+	    s->task.session_id, s->status,
+	    (unsigned long long)(s->ch ? channel_digest_mismatches(s->ch) : 0),
+	    (unsigned long long)(s->ch ? channel_length_mismatches(s->ch) : 0));
 	sess_rec_close(s);
 	s->cbs->on_complete(s->ud, s->task.session_id, s->status,
 	    s->output ? s->output : "");
@@ -923,14 +929,43 @@ ws_on_open(struct ws *w)
 	}
 }
 
+/* spec 3.7 [R]: a client whose digests or lengths are wrong is served as
+ * AWS's agent serves it; each fault is said once per session, at warn,
+ * and counted in the session_end line. */
+static void
+sess_log_quirks(struct agent_session *s)
+{
+	unsigned q = channel_rx_quirks(s->ch);
+
+	if ((q & CLIENTMSG_QUIRK_DIGEST) && !s->digest_logged) {
+		s->digest_logged = 1;
+		log_warn("event=client_digest_mismatch session=%s kind=%s "
+		    "action=tolerated note=\"counted, logged once\"",
+		    s->task.session_id, (q & CLIENTMSG_QUIRK_DIGEST_HEX) ?
+		    "hex_prefix" : "other");
+	}
+	if ((q & (CLIENTMSG_QUIRK_LENGTH | CLIENTMSG_QUIRK_HEADER)) &&
+	    !s->length_logged) {
+		s->length_logged = 1;
+		log_warn("event=client_length_mismatch session=%s "
+		    "payload_length=%s header_length=%s action=tolerated "
+		    "note=\"payload taken to the end of the message\"",
+		    s->task.session_id,
+		    (q & CLIENTMSG_QUIRK_LENGTH) ? "wrong" : "ok",
+		    (q & CLIENTMSG_QUIRK_HEADER) ? "not_116" : "ok");
+	}
+}
+
 static void
 ws_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 {
 	struct agent_session *s = ws_userdata(w);
 	int rc;
 
-	if (s == NULL || !s->ws_open || opcode != WS_BINARY)
-		return; /* text frames carry nothing for the agent */
+	/* AWS's agent reads text and binary messages alike (spec 3.7). */
+	if (s == NULL || !s->ws_open ||
+	    (opcode != WS_BINARY && opcode != WS_TEXT))
+		return;
 	rc = channel_receive(s->ch, p, n);
 	if (rc != 0) {
 		/* The frame is dropped (not acknowledged, so a sender with a
@@ -942,6 +977,7 @@ ws_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 			ws_close(w, 1007, "malformed ClientMessage");
 		return;
 	}
+	sess_log_quirks(s);
 	/* Acknowledgements may have freed room for more output. */
 	if (s->ws == w)
 		sess_update_poll(s);

@@ -135,6 +135,10 @@ struct channel {
 	struct buf sealed;      /* channel_send's ciphertext, reused */
 	struct buf opened;      /* the plaintext being delivered, reused */
 	uint64_t open_failures;
+	/* spec 3.7 [R]: faults tolerated in the peer's frames (agent). */
+	uint64_t digest_mismatches;
+	uint64_t length_mismatches;
+	unsigned rx_quirks;     /* CLIENTMSG_QUIRK_* seen so far */
 
 	uint64_t (*clock)(void *);
 	void *clock_arg;
@@ -779,6 +783,24 @@ channel_crypto_failures(const struct channel *ch)
 	return ch->open_failures;
 }
 
+uint64_t
+channel_digest_mismatches(const struct channel *ch)
+{
+	return ch->digest_mismatches;
+}
+
+uint64_t
+channel_length_mismatches(const struct channel *ch)
+{
+	return ch->length_mismatches;
+}
+
+unsigned
+channel_rx_quirks(const struct channel *ch)
+{
+	return ch->rx_quirks;
+}
+
 void
 channel_set_clock(struct channel *ch, uint64_t (*now_ms)(void *), void *arg)
 {
@@ -913,7 +935,19 @@ channel_receive(struct channel *ch, const uint8_t *frame, size_t n)
 
 	if (ch->dead)
 		return PH_ERR_STATE;
-	rc = clientmsg_decode(&m, frame, n, ch->wire_max);
+	/* spec 3.7 [R]: the agent takes from clients what AWS's agent
+	 * takes (no digest check, the payload runs to the end of the
+	 * message); the client stays strict with agents. */
+	rc = ch->role == CHANNEL_AGENT ?
+	    clientmsg_decode_lenient(&m, frame, n, ch->wire_max) :
+	    clientmsg_decode(&m, frame, n, ch->wire_max);
+	if (rc == 0 && m.quirks != 0) {
+		ch->rx_quirks |= m.quirks;
+		if (m.quirks & CLIENTMSG_QUIRK_DIGEST)
+			ch->digest_mismatches++;
+		if (m.quirks & CLIENTMSG_QUIRK_LENGTH)
+			ch->length_mismatches++;
+	}
 	if (rc != 0) {
 		log_debug("event=channel_bad_frame bytes=%zu err=\"%s\"", n,
 		    ph_strerror(rc));

@@ -70,7 +70,10 @@ int channel_can_send(const struct channel *ch);
 void channel_flush(struct channel *ch);
 
 /* Handle one received frame. Returns 0, or an error for a frame that
- * failed validation (the caller closes the connection). */
+ * failed validation (the caller closes the connection). An agent channel
+ * decodes as AWS's agent does (clientmsg_decode_lenient, spec 3.7 [R]): a
+ * wrong digest or PayloadLength is counted, not refused; a client channel
+ * decodes strictly. */
 int channel_receive(struct channel *ch, const uint8_t *frame, size_t n);
 
 /* End-to-end encryption of spec 6.3 (borrowed: sc must outlive its use
@@ -87,6 +90,14 @@ void channel_set_crypto(struct channel *ch, struct sessioncrypt *sc);
 /* Received payloads that failed to open so far (a caller may end the
  * session past a bound: the peer's key is not ours). */
 uint64_t channel_crypto_failures(const struct channel *ch);
+
+/* Frames accepted so far with a PayloadDigest that is not the SHA-256 of
+ * their payload, and with a PayloadLength that disagrees with the frame
+ * (agent channels; always 0 for client channels, which refuse them). */
+uint64_t channel_digest_mismatches(const struct channel *ch);
+uint64_t channel_length_mismatches(const struct channel *ch);
+/* CLIENTMSG_QUIRK_* bits of every frame accepted so far, or-ed. */
+unsigned channel_rx_quirks(const struct channel *ch);
 
 /* Retransmission timer: call every ~50-100 ms with a monotonic clock. */
 void channel_tick(struct channel *ch, uint64_t now_ms);

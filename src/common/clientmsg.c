@@ -170,11 +170,12 @@ parse_type(char out[CLIENTMSG_TYPE_LEN + 1], const uint8_t *p)
 
 static int
 decode_header(struct clientmsg *m, const uint8_t *frame, size_t n,
-    size_t max_payload)
+    size_t max_payload, int lenient)
 {
 	struct bufr r;
 	uint32_t hl, plen;
 	uint64_t v;
+	size_t off;
 	const uint8_t *typ, *id;
 
 	memset(m, 0, sizeof(*m));
@@ -182,9 +183,16 @@ decode_header(struct clientmsg *m, const uint8_t *frame, size_t n,
 	if (frame == NULL || n < CLIENTMSG_PAYLOAD_OFFSET)
 		return PH_ERR_SHORT;
 	bufr_init(&r, frame, n);
-	if (bufr_get_be32(&r, &hl) != 0 || hl != CLIENTMSG_HEADER_LENGTH)
+	if (bufr_get_be32(&r, &hl) != 0)
+		return PH_ERR_SHORT;
+	/* AWS's agent wants HeaderLength != 0 and starts the payload at
+	 * HeaderLength + 4; one past the frame is refused (spec 3.7 [R]:
+	 * AWS's reader dies on it). */
+	if (lenient ? hl == 0 || (uint64_t)hl + 4 > (uint64_t)n :
+	    hl != CLIENTMSG_HEADER_LENGTH)
 		return PH_ERR_INVALID;
-	if (n - CLIENTMSG_PAYLOAD_OFFSET > max_payload)
+	off = (size_t)hl + 4;
+	if (n - off > max_payload)
 		return PH_ERR_TOOBIG;
 	if (bufr_get_ref(&r, &typ, CLIENTMSG_TYPE_LEN) != 0 ||
 	    bufr_get_be32(&r, &m->schema_version) != 0 ||
@@ -197,10 +205,16 @@ decode_header(struct clientmsg *m, const uint8_t *frame, size_t n,
 	    bufr_get_be32(&r, &plen) != 0)
 		return PH_ERR_SHORT;
 	m->seq = (int64_t)v;
-	/* Only the frame's real length bounds the payload; a PayloadLength
-	 * that disagrees is refused, never trusted. */
-	if ((uint64_t)plen != (uint64_t)(n - CLIENTMSG_PAYLOAD_OFFSET))
-		return PH_ERR_INVALID;
+	/* Only the frame's real length bounds the payload: PayloadLength is
+	 * never trusted. Strict receivers refuse a disagreeing one; lenient
+	 * ones note it (spec 3.7: AWS's agent ignores it). */
+	if ((uint64_t)plen != (uint64_t)(n - off)) {
+		if (!lenient)
+			return PH_ERR_INVALID;
+		m->quirks |= CLIENTMSG_QUIRK_LENGTH;
+	}
+	if (hl != CLIENTMSG_HEADER_LENGTH)
+		m->quirks |= CLIENTMSG_QUIRK_HEADER;
 	if (parse_type(m->type, typ) != 0)
 		return PH_ERR_INVALID;
 	if (m->created_ms == 0)
@@ -208,9 +222,11 @@ decode_header(struct clientmsg *m, const uint8_t *frame, size_t n,
 	/* spec 3.2: undo the swap of the two halves. */
 	memcpy(m->message_id, id + 8, 8);
 	memcpy(m->message_id + 8, id, 8);
-	m->payload_len = plen;
+	m->header_length = hl;
+	m->payload_length = plen;
+	m->payload_len = n - off;
 	/* Never NULL, even when empty: callers may memcpy from it. */
-	m->payload = frame + CLIENTMSG_PAYLOAD_OFFSET;
+	m->payload = frame + off;
 	return 0;
 }
 
@@ -218,7 +234,7 @@ int
 clientmsg_peek(struct clientmsg *m, const uint8_t *frame, size_t n,
     size_t max_payload)
 {
-	return decode_header(m, frame, n, max_payload);
+	return decode_header(m, frame, n, max_payload, 1);
 }
 
 int
@@ -228,14 +244,41 @@ clientmsg_decode(struct clientmsg *m, const uint8_t *frame, size_t n,
 	uint8_t md[DIGEST_LEN];
 	int rc;
 
-	if ((rc = decode_header(m, frame, n, max_payload)) != 0)
+	if ((rc = decode_header(m, frame, n, max_payload, 0)) != 0)
 		return rc;
-	if (clientmsg_sha256(frame + CLIENTMSG_PAYLOAD_OFFSET, m->payload_len,
-	    md) != 0)
+	if (clientmsg_sha256(m->payload, m->payload_len, md) != 0)
 		return PH_ERR_CRYPTO;
 	if (CRYPTO_memcmp(md, frame + OFF_DIGEST, DIGEST_LEN) != 0) {
 		memset(m, 0, sizeof(*m));
 		return PH_ERR_DIGEST;
 	}
+	return 0;
+}
+
+int
+clientmsg_decode_lenient(struct clientmsg *m, const uint8_t *frame,
+    size_t n, size_t max_payload)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t md[DIGEST_LEN];
+	char h[DIGEST_LEN];
+	size_t i;
+	int rc;
+
+	if ((rc = decode_header(m, frame, n, max_payload, 1)) != 0)
+		return rc;
+	if (clientmsg_sha256(m->payload, m->payload_len, md) != 0)
+		return PH_ERR_CRYPTO;
+	if (CRYPTO_memcmp(md, frame + OFF_DIGEST, DIGEST_LEN) == 0)
+		return 0;
+	m->quirks |= CLIENTMSG_QUIRK_DIGEST;
+	/* The first 32 characters of the lower-case hex digest: what one
+	 * JavaScript client writes (spec 3.7). Named apart in the logs. */
+	for (i = 0; i < DIGEST_LEN / 2; i++) {
+		h[2 * i] = hex[md[i] >> 4];
+		h[2 * i + 1] = hex[md[i] & 0x0f];
+	}
+	if (CRYPTO_memcmp(h, frame + OFF_DIGEST, DIGEST_LEN) == 0)
+		m->quirks |= CLIENTMSG_QUIRK_DIGEST_HEX;
 	return 0;
 }

@@ -61,16 +61,36 @@ struct clientmsg {
 	uint32_t payload_type;
 	const uint8_t *payload;
 	size_t payload_len;
+	uint32_t header_length;   /* as sent */
+	uint32_t payload_length;  /* PayloadLength as sent (not trusted) */
+	unsigned quirks;          /* CLIENTMSG_QUIRK_*: tolerated faults */
 };
 
-/* Decode and validate one frame (spec 3.7 [R]): length >= 120, HeaderLength
+/* What the lenient decoders tolerated (spec 3.7 [R], receiving as AWS's
+ * agent does). */
+#define CLIENTMSG_QUIRK_DIGEST 0x1u     /* PayloadDigest != SHA-256 */
+#define CLIENTMSG_QUIRK_DIGEST_HEX 0x2u /* ... it is the first 32
+					 * characters of the hex SHA-256 */
+#define CLIENTMSG_QUIRK_LENGTH 0x4u     /* PayloadLength disagrees */
+#define CLIENTMSG_QUIRK_HEADER 0x8u     /* HeaderLength is not 116 */
+
+/* Decode and validate one frame strictly: length >= 120, HeaderLength
  * 116, PayloadLength == length - 120, payload <= max_payload, non-empty type,
  * CreatedDate != 0, SHA-256 digest matches. Returns PH_ERR_SHORT,
  * PH_ERR_INVALID, PH_ERR_TOOBIG or PH_ERR_DIGEST on failure. */
 int clientmsg_decode(struct clientmsg *m, const uint8_t *frame, size_t n,
     size_t max_payload);
-/* Decode only the header fields, without checking the digest (the gateway's
- * relay path, which forwards bytes it does not read). */
+/* Decode as AWS's agent does (spec 3.7 [R], the agent receiving from
+ * clients): the payload runs from HeaderLength + 4 to the end of the frame
+ * whatever PayloadLength says, and a wrong digest is not an error; both
+ * are reported in m->quirks. Still refused: frames under 120 bytes,
+ * HeaderLength 0 or past the frame, a payload above max_payload, an empty
+ * or unprintable MessageType, CreatedDate 0. */
+int clientmsg_decode_lenient(struct clientmsg *m, const uint8_t *frame,
+    size_t n, size_t max_payload);
+/* The header checks of clientmsg_decode_lenient without hashing the
+ * payload (the gateway's relay path, which forwards bytes it does not
+ * read, and must forward whatever the agent accepts). */
 int clientmsg_peek(struct clientmsg *m, const uint8_t *frame, size_t n,
     size_t max_payload);
 

@@ -521,8 +521,13 @@ gw_capture(struct gateway *gw, enum side from, const uint8_t *p, size_t n)
 		log_warn("event=relay_capture_failed");
 }
 
+/* Forward one frame as it is. The checks are the agent's (spec 3.7 [R],
+ * clientmsg_peek): a wrong digest or PayloadLength is the endpoints'
+ * business, so the relay passes whatever the agent accepts. A text frame
+ * is a ClientMessage too (AWS's agent reads both kinds alike); one that
+ * is not one is dropped, as text after OpenDataChannel always was. */
 static void
-dchan_relay(struct dchan *d, const uint8_t *p, size_t n)
+dchan_relay(struct dchan *d, int text, const uint8_t *p, size_t n)
 {
 	struct relay *r = d->r;
 	struct clientmsg m;
@@ -530,6 +535,12 @@ dchan_relay(struct dchan *d, const uint8_t *p, size_t n)
 	int rc;
 
 	rc = clientmsg_peek(&m, p, n, GW_MAX_DATA_PAYLOAD);
+	if (rc != 0 && text) {
+		log_debug("event=text_frame_ignored session=%s side=%s "
+		    "bytes=%zu", d->session_id, d->side == SIDE_AGENT ? "agent" : "client",
+		    n);
+		return;
+	}
 	if (rc != 0) {
 		log_limited(LOG_WARN, "bad_frame",
 		    "event=bad_frame session=%s side=%s err=\"%s\"",
@@ -648,9 +659,9 @@ dchan_on_message(struct ws *w, int opcode, const uint8_t *p, size_t n)
 	if (d == NULL || d->closing)
 		return;
 	if (d->r != NULL) {
-		if (opcode == WS_BINARY)
-			dchan_relay(d, p, n);
-		return; /* later text frames carry nothing for us */
+		if (opcode == WS_BINARY || opcode == WS_TEXT)
+			dchan_relay(d, opcode == WS_TEXT, p, n);
+		return;
 	}
 	/* spec 2.1/2.3: the first message is the OpenDataChannel text. */
 	if (opcode != WS_TEXT ||

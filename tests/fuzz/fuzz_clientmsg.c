@@ -40,13 +40,35 @@ check_round_trip(const struct clientmsg *m)
 	buf_free(&b);
 }
 
+/* The agent's decoder (spec 3.7 [R]): whatever it accepts lies inside the
+ * frame and ends with it; the relay's peek accepts the same frames; a
+ * frame the strict decoder takes has no quirk. */
+static void
+check_lenient(const uint8_t *data, size_t size)
+{
+	struct clientmsg m, p;
+	int rc, prc;
+
+	rc = clientmsg_decode_lenient(&m, data, size, 1 << 20);
+	prc = clientmsg_peek(&p, data, size, 1 << 20);
+	if ((rc == 0) != (prc == 0))
+		abort();
+	if (rc == 0 && (m.payload < data || m.payload + m.payload_len !=
+	    data + size || m.header_length == 0 ||
+	    (size_t)m.header_length + 4 > size || m.type[0] == '\0'))
+		abort();
+	if (clientmsg_decode(&p, data, size, 1 << 20) == 0 &&
+	    (rc != 0 || m.quirks != 0))
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct clientmsg m;
 	uint8_t *copy;
 
-	(void)clientmsg_peek(&m, data, size, 1 << 20);
+	check_lenient(data, size);
 	(void)clientmsg_decode(&m, data, size, 64);
 	if (clientmsg_decode(&m, data, size, 1 << 20) == 0)
 		check_round_trip(&m);
@@ -60,6 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    size - CLIENTMSG_PAYLOAD_OFFSET, copy + OFF_DIGEST);
 	if (clientmsg_decode(&m, copy, size, 1 << 20) == 0)
 		check_round_trip(&m);
+	check_lenient(copy, size);
 	free(copy);
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "common/buf.h"
 #include "common/channel.h"
@@ -1084,6 +1085,122 @@ test_garbage(void **state)
 	pair_free(&c, &a);
 }
 
+/* Make f (an encoded frame) look like a JavaScript client's: the digest
+ * field holds the first 32 characters of the hex SHA-256, PayloadLength
+ * says plen. */
+static void
+quirk_frame(struct buf *f, uint32_t plen)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t md[32];
+	unsigned int len = 0;
+	size_t i;
+
+	assert_int_equal(EVP_Digest(f->data + 120, f->len - 120, md, &len,
+	    EVP_sha256(), NULL), 1);
+	for (i = 0; i < 16; i++) {
+		f->data[80 + 2 * i] = (uint8_t)hex[md[i] >> 4];
+		f->data[80 + 2 * i + 1] = (uint8_t)hex[md[i] & 0x0f];
+	}
+	f->data[116] = (uint8_t)(plen >> 24);
+	f->data[117] = (uint8_t)(plen >> 16);
+	f->data[118] = (uint8_t)(plen >> 8);
+	f->data[119] = (uint8_t)plen;
+}
+
+/* spec 3.7 [R]: the agent takes what AWS's agent takes from a client. */
+static void
+test_agent_tolerates_client_quirks(void **state)
+{
+	static const char size[] = "{\"cols\":80,\"rows\":24}";
+	char ack[256];
+	struct end c, a;
+	struct buf b;
+	uint8_t id[16], junk[300];
+	size_t j, k;
+	int i, n, rc;
+
+	(void)state;
+	pair_new(&c, &a, NULL);
+	a.record = 1;
+	c.record = 1;
+	uuid_v4(id);
+	/* The first message: a size, PayloadType 3, seq 0, before any
+	 * output; hex digest, PayloadLength 0. */
+	buf_init(&b, 0);
+	assert_int_equal(clientmsg_encode(&b, MT_INPUT_STREAM, 0, 0, id,
+	    PT_SIZE, size, sizeof(size) - 1), 0);
+	quirk_frame(&b, 0);
+	assert_int_equal(channel_receive(a.ch, b.data, b.len), 0);
+	assert_int_equal(a.nrec, 1);
+	assert_int_equal(a.rec[0].pt, PT_SIZE);
+	assert_int_equal(a.rec[0].n, sizeof(size) - 1);
+	assert_memory_equal(a.rec[0].p, size, sizeof(size) - 1);
+	assert_int_equal(a.acks_sent, 1);
+	/* Keystrokes whose PayloadLength claims more than was sent. */
+	buf_reset(&b);
+	assert_int_equal(clientmsg_encode(&b, MT_INPUT_STREAM, 1, 0, id,
+	    PT_OUTPUT, "echo hi\r", 8), 0);
+	quirk_frame(&b, 4096);
+	assert_int_equal(channel_receive(a.ch, b.data, b.len), 0);
+	assert_int_equal(a.nrec, 2);
+	assert_int_equal(a.rec[1].n, 8);
+	assert_memory_equal(a.rec[1].p, "echo hi\r", 8);
+	assert_int_equal(channel_expected_seq(a.ch), 2);
+	/* Output, acknowledged the way that client does it: PayloadType 1,
+	 * Flags 0, always naming output_stream_data, hex digest. */
+	assert_int_equal(channel_send(a.ch, PT_OUTPUT, "hi\r\n", 4), 0);
+	assert_int_equal(channel_unacked(a.ch), 1);
+	n = snprintf(ack, sizeof(ack), "{\"AcknowledgedMessageType\":"
+	    "\"output_stream_data\",\"AcknowledgedMessageId\":\"%s\","
+	    "\"AcknowledgedMessageSequenceNumber\":0,"
+	    "\"IsSequentialMessage\":true}",
+	    "00000000-0000-4000-8000-000000000000");
+	assert_true(n > 0 && (size_t)n < sizeof(ack));
+	buf_reset(&b);
+	assert_int_equal(clientmsg_encode(&b, MT_ACKNOWLEDGE, 0, 0, id,
+	    PT_OUTPUT, ack, (size_t)n), 0);
+	quirk_frame(&b, 7);
+	assert_int_equal(channel_receive(a.ch, b.data, b.len), 0);
+	assert_int_equal(channel_unacked(a.ch), 0);
+	/* Counted, never fatal. */
+	assert_int_equal(channel_digest_mismatches(a.ch), 3);
+	assert_int_equal(channel_length_mismatches(a.ch), 3);
+	assert_true(channel_rx_quirks(a.ch) & CLIENTMSG_QUIRK_DIGEST_HEX);
+	/* Still refused where it protects the agent; random bytes never
+	 * fail on a digest here. */
+	rng_state = 11;
+	for (i = 0; i < 20000; i++) {
+		k = (size_t)(rng() % sizeof(junk));
+		for (j = 0; j < k; j++)
+			junk[j] = (uint8_t)rng();
+		rc = channel_receive(a.ch, junk, k);
+		assert_true(rc == 0 || rc == PH_ERR_SHORT ||
+		    rc == PH_ERR_INVALID || rc == PH_ERR_TOOBIG);
+	}
+	assert_int_equal(channel_receive(a.ch, b.data, 119), PH_ERR_SHORT);
+	b.data[3] = 0;
+	b.data[2] = 0x10; /* HeaderLength past the frame */
+	assert_int_equal(channel_receive(a.ch, b.data, b.len), PH_ERR_INVALID);
+	/* The client stays strict with agents, and its own frames carry
+	 * real digests and exact lengths. */
+	buf_reset(&b);
+	assert_int_equal(clientmsg_encode(&b, MT_OUTPUT_STREAM, 0, 1, id,
+	    PT_OUTPUT, "01234567", 8), 0);
+	quirk_frame(&b, 8);
+	assert_int_equal(channel_receive(c.ch, b.data, b.len), PH_ERR_DIGEST);
+	assert_int_equal(channel_digest_mismatches(c.ch), 0);
+	assert_int_equal(channel_send(c.ch, PT_OUTPUT, "01234567", 8), 0);
+	pump(&c, &a, 0);
+	assert_int_equal(channel_digest_mismatches(a.ch), 3);
+	assert_int_equal(channel_length_mismatches(a.ch), 3);
+	/* (Its seq 0 is a duplicate for this agent: acked, not delivered.) */
+	assert_int_equal(channel_unacked(c.ch), 0);
+	assert_int_equal(a.nrec, 2);
+	buf_free(&b);
+	pair_free(&c, &a);
+}
+
 static void
 test_control_and_own_type(void **state)
 {
@@ -1592,6 +1709,7 @@ main(void)
 		cmocka_unit_test(test_rto_adapts),
 		cmocka_unit_test(test_resend_all_after_reconnect),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_agent_tolerates_client_quirks),
 		cmocka_unit_test(test_control_and_own_type),
 		cmocka_unit_test(test_reentrant_echo),
 		cmocka_unit_test(test_synchronous_wiring),

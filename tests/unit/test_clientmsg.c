@@ -14,6 +14,8 @@
 #include "common/err.h"
 #include "common/uuid.h"
 
+#include <openssl/evp.h>
+
 #define MAXP ((size_t)64 << 10)
 
 /* spec 3.2: produced by the official plugin's serializer. */
@@ -260,8 +262,10 @@ test_decode_lengths(void **state)
 	put_be32(f + 116, 4);
 	assert_int_equal(clientmsg_decode(&m, f, sizeof(golden), MAXP),
 	    PH_ERR_INVALID);
-	assert_int_equal(clientmsg_peek(&m, f, sizeof(golden), MAXP),
-	    PH_ERR_INVALID);
+	/* The relay forwards what the agent accepts (spec 3.7 [R]). */
+	assert_int_equal(clientmsg_peek(&m, f, sizeof(golden), MAXP), 0);
+	assert_int_equal(m.quirks, CLIENTMSG_QUIRK_LENGTH);
+	assert_int_equal(m.payload_len, 3);
 	put_be32(f + 116, 2);
 	assert_int_equal(clientmsg_decode(&m, f, sizeof(golden), MAXP),
 	    PH_ERR_INVALID);
@@ -279,8 +283,11 @@ test_decode_lengths(void **state)
 	assert_int_equal(clientmsg_decode(&m, f, sizeof(golden), SIZE_MAX),
 	    PH_ERR_INVALID);
 	put_be32(f + 116, UINT32_MAX);
-	assert_int_equal(clientmsg_peek(&m, f, sizeof(golden), SIZE_MAX),
-	    PH_ERR_INVALID);
+	assert_int_equal(clientmsg_peek(&m, f, sizeof(golden), SIZE_MAX), 0);
+	assert_int_equal(m.payload_len, 3);
+	assert_int_equal(clientmsg_decode_lenient(&m, f, sizeof(golden),
+	    SIZE_MAX), 0);
+	assert_int_equal(m.payload_len, 3);
 	/* A 120-byte frame with an empty payload is valid. */
 	buf_init(&b, 0);
 	assert_int_equal(clientmsg_encode(&b, MT_START_PUBLICATION, 0, 3,
@@ -386,6 +393,172 @@ test_decode_fields(void **state)
 	    PH_ERR_INVALID);
 }
 
+/* spec 3.7 [R]: the agent decodes clients' frames as AWS's agent does. */
+static void
+set_hex_prefix_digest(uint8_t *f, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t md[32];
+	unsigned int len = 0;
+	size_t i;
+
+	assert_int_equal(EVP_Digest(f + 120, n - 120, md, &len, EVP_sha256(),
+	    NULL), 1);
+	for (i = 0; i < 16; i++) {
+		f[80 + 2 * i] = (uint8_t)hex[md[i] >> 4];
+		f[80 + 2 * i + 1] = (uint8_t)hex[md[i] & 0x0f];
+	}
+}
+
+static void
+test_lenient_digest(void **state)
+{
+	struct clientmsg m;
+	struct buf b;
+
+	(void)state;
+	/* A correct frame: no quirk. */
+	assert_int_equal(clientmsg_decode_lenient(&m, golden, sizeof(golden),
+	    MAXP), 0);
+	assert_int_equal(m.quirks, 0);
+	assert_int_equal(m.payload_len, 3);
+	assert_memory_equal(m.payload, "ls\r", 3);
+	/* The first 32 characters of the hex SHA-256 in the digest field
+	 * (a JavaScript client's frames). */
+	make_frame(&b, 300);
+	/* Our own sender: a real digest, an exact length. */
+	assert_int_equal(clientmsg_decode_lenient(&m, b.data, b.len, MAXP), 0);
+	assert_int_equal(m.quirks, 0);
+	set_hex_prefix_digest(b.data, b.len);
+	assert_int_equal(clientmsg_decode(&m, b.data, b.len, MAXP),
+	    PH_ERR_DIGEST);
+	assert_int_equal(clientmsg_decode_lenient(&m, b.data, b.len, MAXP), 0);
+	assert_int_equal(m.quirks, CLIENTMSG_QUIRK_DIGEST |
+	    CLIENTMSG_QUIRK_DIGEST_HEX);
+	assert_int_equal(m.payload_len, 300);
+	assert_int_equal(m.payload[0], 3);
+	/* Any other wrong digest: tolerated, counted as such. */
+	b.data[80] ^= 0x40;
+	assert_int_equal(clientmsg_decode_lenient(&m, b.data, b.len, MAXP), 0);
+	assert_int_equal(m.quirks, CLIENTMSG_QUIRK_DIGEST);
+	memset(b.data + 80, 0, 32);
+	assert_int_equal(clientmsg_decode_lenient(&m, b.data, b.len, MAXP), 0);
+	assert_int_equal(m.quirks, CLIENTMSG_QUIRK_DIGEST);
+	buf_free(&b);
+}
+
+static void
+test_lenient_lengths(void **state)
+{
+	struct clientmsg m;
+	uint8_t f[200];
+	struct buf b;
+	uint32_t lens[] = { 0, 2, 4, 1000, UINT32_MAX };
+	size_t i, n;
+
+	(void)state;
+	/* PayloadLength is not trusted: the payload runs to the end of the
+	 * message whatever it says. */
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		memcpy(f, golden, sizeof(golden));
+		put_be32(f + 116, lens[i]);
+		assert_int_equal(clientmsg_decode_lenient(&m, f,
+		    sizeof(golden), MAXP), 0);
+		assert_int_equal(m.payload_len, 3);
+		assert_int_equal(m.payload_length, lens[i]);
+		assert_int_equal(m.quirks, CLIENTMSG_QUIRK_LENGTH);
+		assert_int_equal(clientmsg_decode(&m, f, sizeof(golden),
+		    MAXP), PH_ERR_INVALID);
+	}
+	/* Extra bytes after what PayloadLength says belong to the payload
+	 * (the digest no longer matches: tolerated too). */
+	memcpy(f, golden, sizeof(golden));
+	f[sizeof(golden)] = 'x';
+	assert_int_equal(clientmsg_decode_lenient(&m, f, sizeof(golden) + 1,
+	    MAXP), 0);
+	assert_int_equal(m.payload_len, 4);
+	assert_memory_equal(m.payload, "ls\rx", 4);
+	assert_int_equal(m.quirks, CLIENTMSG_QUIRK_LENGTH |
+	    CLIENTMSG_QUIRK_DIGEST);
+	/* HeaderLength: AWS's agent starts the payload at HL + 4. */
+	memcpy(f, golden, sizeof(golden));
+	put_be32(f, 118);
+	assert_int_equal(clientmsg_decode_lenient(&m, f, sizeof(golden),
+	    MAXP), 0);
+	assert_int_equal(m.payload_len, 1);
+	assert_int_equal(m.payload[0], '\r');
+	assert_true(m.quirks & CLIENTMSG_QUIRK_HEADER);
+	put_be32(f, (uint32_t)sizeof(golden) - 4); /* empty payload */
+	assert_int_equal(clientmsg_decode_lenient(&m, f, sizeof(golden),
+	    MAXP), 0);
+	assert_int_equal(m.payload_len, 0);
+	assert_non_null(m.payload);
+	/* Still refused: HL 0, HL past the frame, short frames. */
+	put_be32(f, 0);
+	assert_int_equal(clientmsg_decode_lenient(&m, f, sizeof(golden),
+	    MAXP), PH_ERR_INVALID);
+	assert_int_equal(clientmsg_peek(&m, f, sizeof(golden), MAXP),
+	    PH_ERR_INVALID);
+	put_be32(f, (uint32_t)sizeof(golden) - 3);
+	assert_int_equal(clientmsg_decode_lenient(&m, f, sizeof(golden),
+	    MAXP), PH_ERR_INVALID);
+	put_be32(f, UINT32_MAX);
+	assert_int_equal(clientmsg_decode_lenient(&m, f, sizeof(golden),
+	    MAXP), PH_ERR_INVALID);
+	assert_int_equal(clientmsg_peek(&m, f, sizeof(golden), MAXP),
+	    PH_ERR_INVALID);
+	for (n = 0; n < 120; n++)
+		assert_int_equal(clientmsg_decode_lenient(&m, golden, n,
+		    MAXP), PH_ERR_SHORT);
+	assert_int_equal(clientmsg_decode_lenient(&m, NULL, 0, MAXP),
+	    PH_ERR_SHORT);
+	/* Above the maximum, whatever PayloadLength claims; a small HL
+	 * makes the payload longer and is bounded the same way. */
+	make_frame(&b, 65537);
+	put_be32(b.data + 116, 10);
+	assert_int_equal(clientmsg_decode_lenient(&m, b.data, b.len, MAXP),
+	    PH_ERR_TOOBIG);
+	assert_int_equal(clientmsg_peek(&m, b.data, b.len, MAXP),
+	    PH_ERR_TOOBIG);
+	buf_free(&b);
+	make_frame(&b, 65534);
+	put_be32(b.data, 100);
+	assert_int_equal(clientmsg_decode_lenient(&m, b.data, b.len, MAXP),
+	    PH_ERR_TOOBIG);
+	buf_free(&b);
+}
+
+static void
+test_lenient_fields(void **state)
+{
+	struct clientmsg m;
+	uint8_t f[sizeof(golden)];
+
+	(void)state;
+	/* Flags, PayloadType, SchemaVersion and sequence numbers are the
+	 * session's business: any value decodes. */
+	memcpy(f, golden, sizeof(golden));
+	memset(f + 36, 0xff, 4);
+	memset(f + 48, 0xff, 16);
+	memset(f + 112, 0xff, 4);
+	assert_int_equal(clientmsg_decode_lenient(&m, f, sizeof(f), MAXP), 0);
+	assert_int_equal(m.payload_type, UINT32_MAX);
+	assert_int_equal(m.seq, -1);
+	/* Still refused: an empty or unprintable type, CreatedDate 0. */
+	memcpy(f, golden, sizeof(golden));
+	memset(f + 4, ' ', 32);
+	assert_int_equal(clientmsg_decode_lenient(&m, f, sizeof(f), MAXP),
+	    PH_ERR_INVALID);
+	memcpy(f, golden, sizeof(golden));
+	f[4 + 3] = '\x1b';
+	assert_int_equal(clientmsg_decode_lenient(&m, f, sizeof(f), MAXP),
+	    PH_ERR_INVALID);
+	memcpy(f, golden, sizeof(golden));
+	memset(f + 40, 0, 8);
+	assert_int_equal(clientmsg_decode_lenient(&m, f, sizeof(f), MAXP),
+	    PH_ERR_INVALID);
+}
+
 static uint64_t rng_state;
 
 static uint64_t
@@ -432,9 +605,20 @@ test_random_frames(void **state)
 		assert_true(known);
 		if (rc == 0) {
 			ok++;
-			assert_int_equal(m.payload_len, n - 120);
+			/* The lenient peek starts the payload at
+			 * HeaderLength + 4 and runs it to the end. */
+			assert_true(m.header_length > 0);
+			assert_int_equal(m.payload_len,
+			    n - m.header_length - 4);
+			assert_true(m.payload_len <= 200);
 			assert_true(strlen(m.type) > 0);
 		}
+		rc = clientmsg_decode_lenient(&m, f, n, 200);
+		assert_true(rc == 0 || rc == PH_ERR_SHORT ||
+		    rc == PH_ERR_INVALID || rc == PH_ERR_TOOBIG);
+		if (rc == 0)
+			assert_true(m.payload >= f && m.payload +
+			    m.payload_len == f + n);
 	}
 	/* The plausible peeks get through. */
 	assert_true(ok > 1000);
@@ -454,6 +638,9 @@ main(void)
 		cmocka_unit_test(test_decode_digest),
 		cmocka_unit_test(test_decode_fields),
 		cmocka_unit_test(test_random_frames),
+		cmocka_unit_test(test_lenient_digest),
+		cmocka_unit_test(test_lenient_lengths),
+		cmocka_unit_test(test_lenient_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
