@@ -304,6 +304,17 @@ class CpuWatch:
                 "machine_busy_pct": 100.0 * mb * ncpu}
 
 
+def cpu_per_gib(watch, n):
+    """CPU seconds per GiB moved of each process group but the bench's
+    own reader, and their sum."""
+    if not watch or not n:
+        return None
+    per = {k: round(v * GIB / n, 2) for k, v in watch["cpu_s"].items()
+           if not k.startswith("reader")}
+    per["sum"] = round(sum(per.values()), 2)
+    return per
+
+
 def busiest(watch):
     items = sorted(watch["cpu_pct"].items(), key=lambda kv: -kv[1])
     s = ", ".join("%s %.0f%%" % kv for kv in items[:3])
@@ -1560,6 +1571,12 @@ class Bench:
                              "openssh_cpu": oh[2] if oh else None,
                              "peak_rss_kib": pk,
                              "openssh_peak_rss_kib": oh[3] if oh else None,
+                             # The steadier figure on a shared machine:
+                             # CPU seconds per GiB, all processes of the
+                             # path (the bench's reader left out).
+                             "cpu_s_per_gib": cpu_per_gib(w, n),
+                             "openssh_cpu_s_per_gib": cpu_per_gib(
+                                 oh[2], n) if oh else None,
                              "busiest_porthole": busiest(w),
                              "busiest_openssh": busiest(oh[2]) if oh
                              else None})
