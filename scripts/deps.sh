@@ -14,6 +14,10 @@ pkgs=(cmake make gcc pkg-config libuv1-dev libssl-dev openssl
 if [ "${1:-}" = "--bench" ]; then
 	pkgs+=(linux-perf)
 fi
+# tests/e2e/test_proxy.py runs its own tinyproxy in the foreground with its
+# own configuration; the policy-rc.d below keeps the package from starting
+# the system's.
+pkgs+=(tinyproxy)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

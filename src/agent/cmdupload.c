@@ -12,6 +12,7 @@
 #include "agent/state.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/proxy.h"
 
 #define CMDUPLOAD_TIMEOUT_MS 120000L
 /* portholed takes bodies up to 8 MiB (HTTP_MAX_BODY): a longer output is
@@ -136,6 +137,9 @@ up_one(struct cmdupload *u, CURL *h, size_t i, const char *stream)
 	errbuf[0] = '\0';
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	/* The process's proxy settings, whatever libcurl finds in the
+	 * environment (proxy.h). */
+	(void)proxy_curl_apply(h, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(h, CURLOPT_CAINFO, u->ca);
 	curl_easy_setopt(h, CURLOPT_SSLCERT, u->cert);

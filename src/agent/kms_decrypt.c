@@ -12,6 +12,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/proxy.h"
 
 /* Connecting is part of the whole bound, but should never take it all. */
 #define KMS_CONNECT_TIMEOUT_MS 5000L
@@ -271,6 +272,9 @@ agent_kms_decrypt(const char *url, const char *ca_file,
 		goto fail;
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	/* The process's proxy settings, whatever libcurl finds in the
+	 * environment (proxy.h). */
+	(void)proxy_curl_apply(c, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
 	curl_easy_setopt(c, CURLOPT_SSLCERT, cert_file);

@@ -27,6 +27,7 @@ usage(FILE *f)
 	    "usage: porthole-agent register --endpoint URL --ca FILE "
 	    "--code CODE --id ID\n"
 	    "                               [--state-dir DIR] [--name NAME]\n"
+	    "                               [--proxy URL] [--no-proxy LIST]\n"
 	    "       porthole-agent run [--state-dir DIR]\n"
 	    "       porthole-agent version\n"
 	    "\n"
@@ -36,7 +37,10 @@ usage(FILE *f)
 	    "/etc/sudoers.d/ssm-agent-users when it creates ssm-user;\n"
 	    "\"RecordSessions\": false records no session;\n"
 	    "\"RecordSpoolMaxBytes\": N bounds the session records not yet\n"
-	    "delivered to portholed (default 256 MiB; see docs/operator.md).\n"
+	    "delivered to portholed (default 256 MiB; see docs/operator.md);\n"
+	    "\"Proxy\": {\"Url\": \"http://host:port\", \"NoProxy\": \"a\"}\n"
+	    "sends everything through an HTTP CONNECT proxy (without it:\n"
+	    "https_proxy and no_proxy; register --proxy saves it).\n"
 	    "Logging level: PORTHOLE_LOG=debug|info|warn|error.\n",
 	    AGENT_STATE_DIR_DEFAULT);
 }
@@ -59,6 +63,8 @@ cmd_register(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "proxy", required_argument, NULL, 'p' },
+		{ "no-proxy", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -75,6 +81,8 @@ cmd_register(int argc, char **argv)
 		case 'i': o.id = optarg; break;
 		case 's': o.state_dir = optarg; break;
 		case 'n': o.name = optarg; break;
+		case 'p': o.proxy = optarg; break;
+		case 'x': o.no_proxy = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -189,6 +197,13 @@ cmd_run(int argc, char **argv)
 	r.loop = uv_default_loop();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "porthole-agent: cannot initialise libcurl\n");
+		tls_ctx_free(tls);
+		return 1;
+	}
+	/* Before anything dials: every route follows these settings. */
+	if (agent_proxy_setup(&st, err, sizeof(err)) != 0) {
+		fprintf(stderr, "porthole-agent: %s\n", err);
+		curl_global_cleanup();
 		tls_ctx_free(tls);
 		return 1;
 	}

@@ -20,6 +20,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/proxy.h"
 #include "common/record.h"
 
 #define UPL_RESPONSE_MAX ((size_t)4096)
@@ -476,6 +477,9 @@ upl_post(struct rec_uploader *u, const char *url, const void *body,
 	errbuf[0] = '\0';
 	curl_easy_reset(u->curl);
 	curl_easy_setopt(u->curl, CURLOPT_URL, url);
+	/* The process's proxy settings, whatever libcurl finds in the
+	 * environment (proxy.h). */
+	(void)proxy_curl_apply(u->curl, url);
 	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(u->curl, CURLOPT_CAINFO, u->ca);
 	curl_easy_setopt(u->curl, CURLOPT_SSLCERT, u->cert);

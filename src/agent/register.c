@@ -16,6 +16,7 @@
 #include "agent/state.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/proxy.h"
 
 #define REG_RESPONSE_MAX ((size_t)1 << 20)
 #define REG_TIMEOUT_S 30L
@@ -155,6 +156,10 @@ reg_post(const struct agent_register_opts *o, const char *body, long *status,
 	errbuf[0] = '\0';
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (proxy_curl_apply(c, url) != 0) {
+		fprintf(stderr, "porthole-agent: cannot set the proxy\n");
+		goto fail;
+	}
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -243,8 +248,8 @@ reg_mkdir(const char *dir)
 	return 0;
 }
 
-/* Keep settings of an earlier agent.json (SudoersEntry) when the machine
- * is registered again. */
+/* Keep settings of an earlier agent.json (SudoersEntry, Proxy) when the
+ * machine is registered again. */
 static json_t *
 reg_old_config(const char *path)
 {
@@ -260,6 +265,8 @@ reg_old_config(const char *path)
 	if (json_is_boolean(agent_json_get(o, "SudoersEntry")))
 		json_object_set(keep, "SudoersEntry",
 		    agent_json_get(o, "SudoersEntry"));
+	if (json_is_object(agent_json_get(o, "Proxy")))
+		json_object_set(keep, "Proxy", agent_json_get(o, "Proxy"));
 	json_decref(o);
 	free(text);
 	return keep;
@@ -282,6 +289,14 @@ reg_save(const struct agent_register_opts *o, struct agent_state *st,
 		return rc;
 	}
 	cfg = reg_old_config(st->config_path);
+	if (cfg != NULL && (o->proxy != NULL || o->no_proxy != NULL)) {
+		(void)json_object_del(cfg, "Proxy");
+		if (json_object_set_new(cfg, "Proxy", json_pack("{s:s, s:s}",
+		    "Url", st->proxy_url, "NoProxy", st->no_proxy)) != 0) {
+			rc = PH_ERR_NOMEM;
+			goto fail;
+		}
+	}
 	if (cfg == NULL ||
 	    json_object_set_new(cfg, "InstanceId", json_string(instance_id)) ||
 	    json_object_set_new(cfg, "Endpoint", json_stringn(o->endpoint,
@@ -316,6 +331,34 @@ fail:
 	return rc;
 }
 
+/* The proxy for registering: --proxy, else an earlier agent.json's, else
+ * the environment's. */
+static int
+reg_proxy(const struct agent_register_opts *o, struct agent_state *st)
+{
+	char *text = NULL, err[512];
+	json_t *old = NULL;
+	size_t n;
+	int rc;
+
+	if (o->proxy != NULL || o->no_proxy != NULL) {
+		old = json_pack("{s:{s:s, s:s}}", "Proxy", "Url",
+		    o->proxy ? o->proxy : "", "NoProxy",
+		    o->no_proxy ? o->no_proxy : "");
+	} else if (agent_read_file(st->config_path, AGENT_STATE_FILE_MAX,
+	    &text, &n) == 0)
+		old = json_loadb(text, n, 0, NULL);
+	free(text);
+	snprintf(st->endpoint, sizeof(st->endpoint), "%s", o->endpoint);
+	err[0] = '\0';
+	if ((rc = agent_state_proxy(st, old, err, sizeof(err))) == 0)
+		rc = agent_proxy_setup(st, err, sizeof(err));
+	json_decref(old);
+	if (rc != 0)
+		fprintf(stderr, "porthole-agent: %s\n", err);
+	return rc;
+}
+
 int
 agent_register_run(const struct agent_register_opts *o)
 {
@@ -346,6 +389,8 @@ agent_register_run(const struct agent_register_opts *o)
 		    "directory %s: %s\n", o->state_dir, strerror(errno));
 		goto out;
 	}
+	if (reg_proxy(o, &st) != 0)
+		goto out;
 	if (reg_make_key(&key_pem, &csr_pem) != 0) {
 		fprintf(stderr, "porthole-agent: cannot generate a key\n");
 		goto out;

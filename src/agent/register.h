@@ -12,6 +12,10 @@ struct agent_register_opts {
 	const char *id;        /* activation id */
 	const char *state_dir;
 	const char *name;      /* optional instance name */
+	/* --proxy/--no-proxy: saved as agent.json's Proxy (NULL: keep an
+	 * earlier agent.json's, else the environment's is used, unsaved) */
+	const char *proxy;
+	const char *no_proxy;
 };
 
 /* Run the registration; prints the result or a clear error and returns

@@ -12,6 +12,8 @@
 
 #include "agent/jsonci.h"
 #include "common/err.h"
+#include "common/log.h"
+#include "common/proxy.h"
 
 static void
 state_err(char *err, size_t errlen, const char *fmt, ...)
@@ -109,6 +111,80 @@ state_deny(struct agent_state *st, json_t *v, char *err, size_t errlen)
 }
 
 int
+agent_state_proxy(struct agent_state *st, const void *obj, char *err,
+    size_t errlen)
+{
+	const json_t *o = obj;
+	struct proxy_config *cfg = NULL;
+	const char *url, *np;
+	json_t *v;
+	char e[256];
+	int rc;
+
+	st->proxy_set = 0;
+	st->proxy_url[0] = st->no_proxy[0] = '\0';
+	v = agent_json_get(o, "Proxy");
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_object(v)) {
+		state_err(err, errlen, "agent.json: Proxy must be an object "
+		    "{\"Url\": \"http://host:port\", \"NoProxy\": \"...\"}");
+		return PH_ERR_INVALID;
+	}
+	url = agent_json_str(v, "Url");
+	np = agent_json_str(v, "NoProxy");
+	if ((agent_json_get(v, "Url") != NULL && url == NULL) ||
+	    (agent_json_get(v, "NoProxy") != NULL && np == NULL) ||
+	    (url != NULL && strlen(url) >= sizeof(st->proxy_url)) ||
+	    (np != NULL && strlen(np) >= sizeof(st->no_proxy))) {
+		state_err(err, errlen, "agent.json: Proxy.Url and "
+		    "Proxy.NoProxy must be strings (at most %zu and %zu "
+		    "bytes)", sizeof(st->proxy_url) - 1,
+		    sizeof(st->no_proxy) - 1);
+		return PH_ERR_INVALID;
+	}
+	/* Checked now, so a bad URL stops `run` with a clear message. */
+	if ((rc = proxy_config_new(&cfg, url, np, e, sizeof(e))) != 0) {
+		state_err(err, errlen, "agent.json: Proxy.Url: %s", e);
+		return rc;
+	}
+	proxy_config_free(cfg);
+	st->proxy_set = 1;
+	snprintf(st->proxy_url, sizeof(st->proxy_url), "%s", url ? url : "");
+	snprintf(st->no_proxy, sizeof(st->no_proxy), "%s", np ? np : "");
+	return 0;
+}
+
+int
+agent_proxy_setup(const struct agent_state *st, char *err, size_t errlen)
+{
+	const struct proxy *px;
+	struct proxy_config *cfg = NULL;
+	char e[256];
+	int rc;
+
+	if (st != NULL && st->proxy_set) {
+		rc = proxy_config_new(&cfg, st->proxy_url, st->no_proxy, e,
+		    sizeof(e));
+		if (rc != 0) {
+			state_err(err, errlen, "agent.json: Proxy.Url: %s", e);
+			return rc;
+		}
+	} else if ((rc = proxy_config_from_env(&cfg, e, sizeof(e))) != 0) {
+		state_err(err, errlen, "%s", e);
+		return rc;
+	}
+	proxy_set_default(cfg);
+	/* Which route the endpoint takes, for the operator. */
+	px = st != NULL && st->endpoint[0] != '\0' ?
+	    proxy_for_url(st->endpoint) : NULL;
+	log_info("event=proxy_config source=%s endpoint_via=%s",
+	    st != NULL && st->proxy_set ? "agent.json" : "environment",
+	    px != NULL ? px->url : "direct");
+	return 0;
+}
+
+int
 agent_state_parse(struct agent_state *st, const char *text, size_t n,
     char *err, size_t errlen)
 {
@@ -170,6 +246,8 @@ agent_state_parse(struct agent_state *st, const char *text, size_t n,
 		    (unsigned long long)json_integer_value(v);
 	if ((rc = state_deny(st, agent_json_get(o,
 	    "DeniedPortForwardingRemoteIPs"), err, errlen)) != 0)
+		goto fail;
+	if ((rc = agent_state_proxy(st, o, err, errlen)) != 0)
 		goto fail;
 	snprintf(st->instance_id, sizeof(st->instance_id), "%s", id);
 	snprintf(st->endpoint, sizeof(st->endpoint), "%s", ep);

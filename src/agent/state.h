@@ -17,6 +17,11 @@
  *                 forwarding refuses (addresses or CIDR blocks, at
  *                 most 64; replaces the default list of the EC2
  *                 link-local services, portfwd_deny.h)
+ *               "Proxy": {"Url": "http://[user:password@]host:port",
+ *                 "NoProxy": "host,.domain,10.0.0.1:8443"}  the HTTP
+ *                 CONNECT proxy for everything the agent sends; when
+ *                 present it replaces https_proxy/no_proxy from the
+ *                 environment ("Url": "" means direct; proxy.h)
  */
 #ifndef PORTHOLE_AGENT_STATE_H
 #define PORTHOLE_AGENT_STATE_H
@@ -43,6 +48,11 @@ struct agent_state {
 	unsigned long long record_spool_max; /* RecordSpoolMaxBytes */
 	/* DeniedPortForwardingRemoteIPs; zeroed: the default list */
 	struct pf_denylist deny;
+	/* Proxy: proxy_set is 1 when agent.json has the object (then the
+	 * environment is not read). Strings may hold credentials. */
+	int proxy_set;
+	char proxy_url[1024];
+	char no_proxy[2048];
 	char key_path[AGENT_PATH_MAX];
 	char cert_path[AGENT_PATH_MAX];
 	char ca_path[AGENT_PATH_MAX];
@@ -57,6 +67,15 @@ int agent_state_parse(struct agent_state *st, const char *text, size_t n,
  * are there. */
 int agent_state_load(struct agent_state *st, const char *dir, char *err,
     size_t errlen);
+/* Read agent.json's Proxy object (o is the parsed file) into st. */
+int agent_state_proxy(struct agent_state *st, const void *o, char *err,
+    size_t errlen);
+/* Make the process's proxy configuration (proxy_set_default) from st's
+ * Proxy setting, or from the environment when agent.json has none; logs
+ * where it came from (never the credentials). */
+int agent_proxy_setup(const struct agent_state *st, char *err,
+    size_t errlen);
+
 /* Fill in dir and the four file paths. */
 int agent_state_set_dir(struct agent_state *st, const char *dir);
 

@@ -35,6 +35,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/proxy.h"
 #include "common/pkgsig.h"
 
 extern char **environ;
@@ -698,6 +699,9 @@ upd_download(struct upd_job *j, struct buf *body, struct upd_hdrs *h,
 	}
 	errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	/* The process's proxy settings, whatever libcurl finds in the
+	 * environment (proxy.h). */
+	(void)proxy_curl_apply(c, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(c, CURLOPT_CAINFO, j->ca);
 	curl_easy_setopt(c, CURLOPT_SSLCERT, j->cert);

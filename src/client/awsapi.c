@@ -4,6 +4,7 @@
  * frames it and turns the answer into what the AWS CLI would print. */
 #include "client/awsapi.h"
 #include "common/err.h"
+#include "common/proxy.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -270,6 +271,7 @@ awsapi_post(const struct client_awscfg *cfg, const char *url,
 	}
 
 	if (curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
+	    proxy_curl_apply(h, url) != 0 ||
 	    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") !=
 	    CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4) != CURLE_OK ||

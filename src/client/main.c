@@ -20,6 +20,7 @@
 #include "client/tty.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/proxy.h"
 
 /* Exit statuses: the AWS CLI exits 255 when a call fails, 2 is the usual
  * "bad command line". */
@@ -423,6 +424,8 @@ main_porthole(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	struct proxy_config *px = NULL;
+	char err[300];
 	int rc;
 
 	log_set_program("porthole");
@@ -432,6 +435,12 @@ main(int argc, char **argv)
 	log_init_from_env();
 	/* Before any thread exists (ResumeSession runs on a worker). */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	/* https_proxy/no_proxy for every request and the data channel. */
+	if (proxy_config_from_env(&px, err, sizeof(err)) != 0) {
+		fprintf(stderr, "porthole: %s\n", err);
+		return 1;
+	}
+	proxy_set_default(px);
 	client_tty_init();
 	if (client_invoked_as_plugin(argv[0]))
 		rc = main_plugin(argc, argv);

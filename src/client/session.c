@@ -29,6 +29,7 @@
 #include "common/clientmsg.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/proxy.h"
 #include "common/sessioncrypt.h"
 #include "common/tls.h"
 #include "common/uuid.h"
@@ -1555,6 +1556,7 @@ static void
 ws_close_cb(struct ws *w, int code)
 {
 	struct sess *s = ws_userdata(w);
+	const struct proxy *px;
 	int was_open;
 
 	if (w != s->ws)
@@ -1581,11 +1583,15 @@ ws_close_cb(struct ws *w, int code)
 	/* Any close without channel_closed, including a normal one (1000,
 	 * 1001: a draining server), is a lost connection to resume, not the
 	 * end of the session (spec 4.7). */
-	if (was_open)
+	if (was_open) {
 		sess_lost(s, "the data channel closed (code %d)", code);
-	else
-		sess_lost(s, "could not open the data channel (code %d)",
-		    code);
+		return;
+	}
+	/* Through a proxy, say which (PORTHOLE_LOG=warn tells why). */
+	px = proxy_for_url(s->p->stream_url);
+	sess_lost(s, "could not open the data channel%s%s (code %d)",
+	    px != NULL ? " through the proxy " : "", px != NULL ? px->url : "",
+	    code);
 }
 
 static const struct ws_cbs sess_ws_cbs = {

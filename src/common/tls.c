@@ -18,8 +18,10 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/proxy.h"
 
 #include <arpa/inet.h>
+#include <http_parser.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -48,6 +50,8 @@
 #define CONN_HANDSHAKE_MS 30000
 #define CONN_CLOSE_MS 5000
 #define CONN_FAIL_CLOSE_MS 2000
+/* A proxy's answer to CONNECT is a status line and a few headers. */
+#define CONN_PROXY_HDR_MAX ((size_t)8 << 10)
 
 struct tls_ctx {
 	SSL_CTX *ssl;
@@ -58,10 +62,22 @@ struct tls_ctx {
 enum conn_state {
 	CS_RESOLVING,
 	CS_CONNECTING,
+	CS_PROXY,       /* CONNECT sent to an HTTP proxy, awaiting 2xx */
 	CS_HANDSHAKE,
 	CS_OPEN,
 	CS_CLOSING,     /* flushing, close_notify, shutdown, lingering */
 	CS_DEAD         /* handles closing; on_close pending */
+};
+
+/* The HTTP proxy a dialled connection goes through, until it tunnels. */
+struct conn_px {
+	char url[PROXY_HOST_MAX + 32];  /* for logs; no credentials */
+	struct buf req;                 /* CONNECT request (credentials) */
+	uv_write_t wreq;
+	http_parser hp;
+	size_t seen;                    /* response bytes so far */
+	int writing;
+	int done;                       /* the response header is complete */
 };
 
 struct conn {
@@ -123,16 +139,29 @@ struct conn {
 	int port;
 	char *peer_cn;
 	char peer_addr[64];
+	struct conn_px *px;             /* NULL: direct, or tunnel set up */
 	struct conn *live_next;         /* conn_live list */
 	struct conn **live_pprev;
 };
 
+/* One bound address of a listener. */
+struct listener_sock {
+	uv_tcp_t tcp;                   /* first: close callbacks cast */
+	struct listener *l;             /* NULL: bind failed, never used */
+	int port;
+};
+
+/* A service on one or more addresses: one callback, one set of caps and
+ * counts for all of them. */
 struct listener {
-	uv_tcp_t tcp;
+	struct listener_sock *socks[LISTENER_ADDRS_MAX];
+	size_t nsocks;
+	size_t nopen;                   /* socks whose handle is not closed */
+	int stopped;
+	uv_loop_t *loop;
 	struct tls_ctx *ctx;
 	void (*on_accept)(struct conn *, void *);
 	void *arg;
-	int port;
 	struct admit *adm;              /* NULL: no caps */
 	unsigned auth_ms;
 };
@@ -249,6 +278,29 @@ fail_logged:
 		SSL_CTX_free(t->ssl);
 	free(t);
 	return rc;
+}
+
+int
+tls_ctx_reload_server(struct tls_ctx *ctx, const char *cert_file,
+    const char *key_file, const char *client_ca_file)
+{
+	struct tls_ctx *n;
+	SSL_CTX *old;
+	int rc;
+
+	if (ctx == NULL || !ctx->server)
+		return PH_ERR_INVALID;
+	if ((rc = tls_ctx_new_server(&n, cert_file, key_file,
+	    client_ca_file)) != 0)
+		return rc;
+	/* Connections hold a reference to the SSL_CTX they were made
+	 * with; the old one goes when the last of them does. */
+	old = ctx->ssl;
+	ctx->ssl = n->ssl;
+	ctx->verify_peer = n->verify_peer;
+	n->ssl = old;
+	tls_ctx_free(n);
+	return 0;
 }
 
 int
@@ -425,6 +477,18 @@ conn_live_add(struct conn *c)
 }
 
 static void
+conn_px_free(struct conn *c)
+{
+	if (c->px == NULL)
+		return;
+	if (c->px->req.data != NULL)
+		OPENSSL_cleanse(c->px->req.data, c->px->req.cap);
+	buf_free(&c->px->req);
+	free(c->px);
+	c->px = NULL;
+}
+
+static void
 conn_free(struct conn *c)
 {
 	if (c->counted)
@@ -441,6 +505,7 @@ conn_free(struct conn *c)
 	free(c->host);
 	free(c->sni);
 	free(c->peer_cn);
+	conn_px_free(c);
 	if (c->live_pprev != NULL) {
 		uv_mutex_lock(&conn_live_mu);
 		if ((*c->live_pprev = c->live_next) != NULL)
@@ -733,6 +798,7 @@ conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 }
 
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void conn_proxy_read(struct conn *c, const char *p, size_t n);
 
 static void
 conn_update_reading(struct conn *c)
@@ -741,7 +807,7 @@ conn_update_reading(struct conn *c)
 
 	if (c->state == CS_DEAD || c->eof)
 		return;
-	want = c->state == CS_HANDSHAKE ||
+	want = c->state == CS_HANDSHAKE || c->state == CS_PROXY ||
 	    (c->state == CS_OPEN && !c->paused) ||
 	    (c->state == CS_CLOSING && c->shutdown_sent);
 	if (want && !c->reading) {
@@ -952,6 +1018,15 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 					conn_teardown(c, 0);
 				return;
 			}
+			if (c->state == CS_PROXY) {
+				log_warn("event=proxy_connect_failed host=%s "
+				    "port=%d proxy=%s err=\"the proxy closed "
+				    "the connection without answering "
+				    "CONNECT\"", conn_name(c), c->port,
+				    c->px->url);
+				conn_teardown(c, PH_ERR_IO);
+				return;
+			}
 			if (c->state == CS_HANDSHAKE) {
 				log_limited(LOG_INFO, "tls_handshake_eof",
 				    "event=tls_handshake_failed peer=%s "
@@ -972,6 +1047,10 @@ conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	c->last_active = uv_now(c->loop);
 	if (c->state == CS_CLOSING)
 		return;
+	if (c->state == CS_PROXY) {
+		conn_proxy_read(c, b->base, (size_t)nread);
+		return;
+	}
 	if (c->ctx == NULL) {
 		conn_deliver(c, (const uint8_t *)b->base, (size_t)nread);
 		return;
@@ -1060,6 +1139,7 @@ conn_on_timer(uv_timer_t *t)
 	switch (c->state) {
 	case CS_RESOLVING:
 	case CS_CONNECTING:
+	case CS_PROXY:
 	case CS_HANDSHAKE:
 	case CS_OPEN:
 		/* Whatever the peer sends, it has this long to prove who it
@@ -1075,9 +1155,12 @@ conn_on_timer(uv_timer_t *t)
 		if (c->state < CS_OPEN) {
 			if (c->hs_deadline != 0 && now >= c->hs_deadline) {
 				log_limited(LOG_WARN, "conn_timeout",
-				    "event=conn_timeout peer=%s phase=%s",
+				    "event=conn_timeout peer=%s phase=%s%s%s",
 				    conn_name(c), c->state == CS_HANDSHAKE ?
-				    "handshake" : "connect");
+				    "handshake" : c->state == CS_PROXY ?
+				    "proxy" : "connect", c->px != NULL ?
+				    " proxy=" : "", c->px != NULL ?
+				    c->px->url : "");
 				conn_teardown(c, PH_ERR_EXPIRED);
 				break;
 			}
@@ -1311,6 +1394,128 @@ conn_start(struct conn *c)
 		conn_pump(c);   /* writes the ClientHello */
 }
 
+/* ---- HTTP CONNECT proxy ------------------------------------------------ */
+
+static int
+conn_proxy_headers_done(http_parser *hp)
+{
+	struct conn_px *px = hp->data;
+
+	px->done = 1;
+	/* 2: no body, nothing more on this connection is HTTP. */
+	return 2;
+}
+
+static const http_parser_settings conn_proxy_settings = {
+	.on_headers_complete = conn_proxy_headers_done,
+};
+
+static void
+conn_proxy_after_write(uv_write_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	if (c->px != NULL) {
+		c->px->writing = 0;
+		/* The request held the credentials: gone once sent. */
+		OPENSSL_cleanse(c->px->req.data, c->px->req.cap);
+		buf_free(&c->px->req);
+	}
+	if (c->state == CS_DEAD || status == 0)
+		return;
+	log_warn("event=proxy_connect_failed host=%s port=%d proxy=%s "
+	    "err=\"%s\"", conn_name(c), c->port, c->px->url,
+	    uv_strerror(status));
+	conn_teardown(c, PH_ERR_IO);
+}
+
+/* TCP to the proxy is up: ask it for a tunnel to host:port. */
+static void
+conn_proxy_start(struct conn *c)
+{
+	uv_buf_t b;
+	int rc;
+
+	c->state = CS_PROXY;
+	http_parser_init(&c->px->hp, HTTP_RESPONSE);
+	c->px->hp.data = c->px;
+	b = uv_buf_init((char *)c->px->req.data, (unsigned)c->px->req.len);
+	c->px->wreq.data = c;
+	if ((rc = uv_write(&c->px->wreq, (uv_stream_t *)&c->tcp, &b, 1,
+	    conn_proxy_after_write)) != 0) {
+		log_warn("event=proxy_connect_failed host=%s port=%d "
+		    "proxy=%s err=\"%s\"", conn_name(c), c->port, c->px->url,
+		    uv_strerror(rc));
+		conn_teardown(c, PH_ERR_IO);
+		return;
+	}
+	c->px->writing = 1;
+	conn_update_reading(c);
+}
+
+/* Bytes of the proxy's answer. Up to the end of its header they are
+ * HTTP; a 2xx turns the connection into the tunnel, and whatever
+ * follows the header is already the far end's. */
+static void
+conn_proxy_read(struct conn *c, const char *p, size_t n)
+{
+	struct conn_px *px = c->px;
+	enum http_errno he;
+	unsigned status;
+	size_t used;
+
+	used = http_parser_execute(&px->hp, &conn_proxy_settings, p, n);
+	he = HTTP_PARSER_ERRNO(&px->hp);
+	if (px->seen + used > CONN_PROXY_HDR_MAX ||
+	    (!px->done && px->seen + n > CONN_PROXY_HDR_MAX)) {
+		log_warn("event=proxy_connect_failed host=%s port=%d "
+		    "proxy=%s err=\"the proxy's response header is over "
+		    "%zu bytes\"", conn_name(c), c->port, px->url,
+		    CONN_PROXY_HDR_MAX);
+		conn_teardown(c, PH_ERR_TOOBIG);
+		return;
+	}
+	px->seen += used;
+	if (!px->done && he != HPE_OK) {
+		log_warn("event=proxy_connect_failed host=%s port=%d "
+		    "proxy=%s err=\"the proxy's response is not HTTP: %s\"",
+		    conn_name(c), c->port, px->url,
+		    http_errno_description(he));
+		conn_teardown(c, PH_ERR_INVALID);
+		return;
+	}
+	if (!px->done)
+		return;
+	status = px->hp.status_code;
+	if (status < 200 || status > 299) {
+		log_warn("event=proxy_connect_failed host=%s port=%d "
+		    "proxy=%s status=%u err=\"the proxy refused CONNECT: "
+		    "%u %s\"", conn_name(c), c->port, px->url, status, status,
+		    http_status_str((enum http_status)status));
+		conn_teardown(c, status == 407 || status == 403 ?
+		    PH_ERR_DENIED : PH_ERR_IO);
+		return;
+	}
+	log_debug("event=proxy_tunnel host=%s port=%d proxy=%s status=%u",
+	    conn_name(c), c->port, px->url, status);
+	if (!px->writing)
+		conn_px_free(c);
+	conn_start(c);
+	if (used >= n || c->state == CS_DEAD)
+		return;
+	/* The far end spoke first (a plain-TCP banner, TLS never does). */
+	if (c->ctx == NULL)
+		conn_deliver(c, (const uint8_t *)p + used, n - used);
+	else if (c->ssl != NULL) {
+		if (BIO_write(c->rbio, p + used, (int)(n - used)) !=
+		    (int)(n - used)) {
+			conn_teardown(c, PH_ERR_NOMEM);
+			return;
+		}
+		conn_pump(c);
+	}
+}
+
 static void
 conn_on_connect(uv_connect_t *req, int status)
 {
@@ -1326,15 +1531,19 @@ conn_on_connect(uv_connect_t *req, int status)
 			uv_close((uv_handle_t *)&c->tcp, conn_tcp_closed);
 			return;
 		}
-		log_warn("event=dial_failed host=%s port=%d err=\"%s\"",
-		    conn_name(c), c->port, uv_strerror(status));
+		log_warn("event=dial_failed host=%s port=%d%s%s err=\"%s\"",
+		    conn_name(c), c->port, c->px != NULL ? " proxy=" : "",
+		    c->px != NULL ? c->px->url : "", uv_strerror(status));
 		conn_teardown(c, PH_ERR_IO);
 		return;
 	}
 	uv_freeaddrinfo(c->ai);
 	c->ai = c->ai_next = NULL;
 	conn_set_peer_addr(c, NULL);
-	conn_start(c);
+	if (c->px != NULL)
+		conn_proxy_start(c);
+	else
+		conn_start(c);
 }
 
 static void
@@ -1356,8 +1565,9 @@ conn_connect_next(struct conn *c)
 		uv_close((uv_handle_t *)&c->tcp, conn_tcp_closed);
 		return;
 	}
-	log_warn("event=dial_failed host=%s port=%d err=\"%s\"",
-	    conn_name(c), c->port, uv_strerror(rc));
+	log_warn("event=dial_failed host=%s port=%d%s%s err=\"%s\"",
+	    conn_name(c), c->port, c->px != NULL ? " proxy=" : "",
+	    c->px != NULL ? c->px->url : "", uv_strerror(rc));
 	conn_teardown(c, PH_ERR_IO);
 }
 
@@ -1374,8 +1584,9 @@ conn_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		return;
 	}
 	if (status < 0 || res == NULL) {
-		log_warn("event=dial_failed host=%s err=\"resolve: %s\"",
-		    conn_name(c), uv_strerror(status));
+		log_warn("event=dial_failed host=%s%s%s err=\"resolve: %s\"",
+		    conn_name(c), c->px != NULL ? " proxy=" : "",
+		    c->px != NULL ? c->px->url : "", uv_strerror(status));
 		if (res != NULL)
 			uv_freeaddrinfo(res);
 		conn_teardown(c, PH_ERR_NOTFOUND);
@@ -1386,10 +1597,44 @@ conn_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	conn_connect_next(c);
 }
 
+/* The CONNECT request for host:port through px. */
+static int
+conn_proxy_new(struct conn *c, const struct proxy *px)
+{
+	const char *host = c->host;
+	int v6 = strchr(host, ':') != NULL, rc;
+
+	if ((c->px = calloc(1, sizeof(*c->px))) == NULL)
+		return PH_ERR_NOMEM;
+	snprintf(c->px->url, sizeof(c->px->url), "%s", px->url);
+	buf_init(&c->px->req, CONN_PROXY_HDR_MAX + PROXY_AUTH_MAX);
+	/* Header injection through the target host name. */
+	if (strpbrk(host, "\r\n /@") != NULL)
+		return PH_ERR_INVALID;
+	rc = buf_appendf(&c->px->req, "CONNECT %s%s%s:%d HTTP/1.1\r\n"
+	    "Host: %s%s%s:%d\r\n", v6 ? "[" : "", host, v6 ? "]" : "",
+	    c->port, v6 ? "[" : "", host, v6 ? "]" : "", c->port);
+	if (rc == 0 && px->has_auth)
+		rc = buf_appendf(&c->px->req, "Proxy-Authorization: %s\r\n",
+		    px->basic);
+	if (rc == 0)
+		rc = buf_append_str(&c->px->req, "\r\n");
+	return rc;
+}
+
 int
 conn_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
     int port, const char *sni, const struct conn_cbs *cbs, void *ud,
     struct conn **out)
+{
+	return conn_dial_proxy(loop, ctx, host, port, sni, NULL, cbs, ud,
+	    out);
+}
+
+int
+conn_dial_proxy(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
+    int port, const char *sni, const struct proxy *px,
+    const struct conn_cbs *cbs, void *ud, struct conn **out)
 {
 	struct addrinfo hints;
 	struct conn *c;
@@ -1414,18 +1659,25 @@ conn_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
 		conn_discard(c);
 		return PH_ERR_NOMEM;
 	}
+	if (px != NULL && (rc = conn_proxy_new(c, px)) != 0) {
+		conn_discard(c);
+		return rc;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
-	snprintf(portstr, sizeof(portstr), "%d", port);
+	/* Through a proxy only the proxy's name is resolved here; the
+	 * proxy resolves the far end's. */
+	snprintf(portstr, sizeof(portstr), "%d", px != NULL ? px->port : port);
 	c->gai.data = c;
 	c->state = CS_RESOLVING;
-	rc = uv_getaddrinfo(loop, &c->gai, conn_on_resolved, host, portstr,
-	    &hints);
+	rc = uv_getaddrinfo(loop, &c->gai, conn_on_resolved,
+	    px != NULL ? px->host : host, portstr, &hints);
 	if (rc != 0) {
-		log_warn("event=dial_failed host=%s err=\"resolve: %s\"", host,
-		    uv_strerror(rc));
+		log_warn("event=dial_failed host=%s%s%s err=\"resolve: %s\"",
+		    host, px != NULL ? " proxy=" : "",
+		    px != NULL ? px->url : "", uv_strerror(rc));
 		conn_discard(c);
 		return PH_ERR_IO;
 	}
@@ -1467,7 +1719,8 @@ listener_admit(struct listener *l, struct conn *c,
 static void
 listener_on_connection(uv_stream_t *s, int status)
 {
-	struct listener *l = s->data;
+	struct listener_sock *ls = s->data;
+	struct listener *l = ls->l;
 	struct sockaddr_storage ss;
 	struct conn *c;
 	int rc;
@@ -1512,58 +1765,107 @@ listener_on_connection(uv_stream_t *s, int status)
 }
 
 static void
-listener_closed(uv_handle_t *h)
+listener_sock_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct listener_sock *ls = (struct listener_sock *)h;
+	struct listener *l = ls->l;
+
+	free(ls);
+	if (l != NULL && --l->nopen == 0 && l->stopped)
+		free(l);
+}
+
+/* What a failed bind or listen means for the operator. */
+static int
+listener_err(int uverr)
+{
+	switch (uverr) {
+	case UV_EADDRINUSE:
+		return PH_ERR_EXISTS;
+	case UV_EACCES:
+	case UV_EPERM:
+		return PH_ERR_DENIED;
+	case UV_EADDRNOTAVAIL:
+		return PH_ERR_NOTFOUND;
+	default:
+		return PH_ERR_IO;
+	}
 }
 
 int
-listener_start(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
-    int port, void (*on_accept)(struct conn *c, void *arg), void *arg,
-    struct listener **out)
+listener_add(struct listener *l, const char *host, int port)
 {
 	struct sockaddr_storage ss;
-	struct listener *l;
-	int len = sizeof(ss), rc;
+	struct listener_sock *ls;
+	int len = sizeof(ss), rc, v6 = 0;
 
-	*out = NULL;
-	conn_ignore_sigpipe();
-	if (on_accept == NULL || port < 0 || port > 65535 ||
-	    (ctx != NULL && !ctx->server))
+	if (l == NULL || l->stopped || port < 0 || port > 65535)
 		return PH_ERR_INVALID;
+	if (l->nsocks >= LISTENER_ADDRS_MAX)
+		return PH_ERR_TOOBIG;
 	if (host == NULL || *host == '\0')
 		host = "0.0.0.0";
 	else if (strcmp(host, "localhost") == 0)
 		host = "127.0.0.1";
 	memset(&ss, 0, sizeof(ss));
-	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
-		log_error("event=listen_failed host=%s err=\"not an IP "
-		    "address\"", host);
-		return PH_ERR_INVALID;
+	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0) {
+		memset(&ss, 0, sizeof(ss));
+		if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
+			log_error("event=listen_failed host=%s err=\"not an IP "
+			    "address\"", host);
+			return PH_ERR_INVALID;
+		}
+		v6 = 1;
 	}
-	if ((l = calloc(1, sizeof(*l))) == NULL)
+	if ((ls = calloc(1, sizeof(*ls))) == NULL)
 		return PH_ERR_NOMEM;
-	l->ctx = ctx;
-	l->on_accept = on_accept;
-	l->arg = arg;
-	if ((rc = uv_tcp_init(loop, &l->tcp)) != 0) {
-		free(l);
+	if ((rc = uv_tcp_init(l->loop, &ls->tcp)) != 0) {
+		free(ls);
 		return PH_ERR_IO;
 	}
-	l->tcp.data = l;
-	if ((rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0)) != 0 ||
-	    (rc = uv_listen((uv_stream_t *)&l->tcp, 511,
+	ls->tcp.data = ls;
+	/* [::] means IPv6 only, so that 0.0.0.0 and [::] on one port are
+	 * two listeners that can coexist, as the operator listed them. */
+	if ((rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss,
+	    v6 ? UV_TCP_IPV6ONLY : 0)) != 0 ||
+	    (rc = uv_listen((uv_stream_t *)&ls->tcp, 511,
 	    listener_on_connection)) != 0) {
 		log_error("event=listen_failed host=%s port=%d err=\"%s\"",
 		    host, port, uv_strerror(rc));
-		uv_close((uv_handle_t *)&l->tcp, listener_closed);
-		return PH_ERR_IO;
+		uv_close((uv_handle_t *)&ls->tcp, listener_sock_closed);
+		return listener_err(rc);
 	}
-	if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) == 0)
-		l->port = ntohs(ss.ss_family == AF_INET6 ?
+	if (uv_tcp_getsockname(&ls->tcp, (struct sockaddr *)&ss, &len) == 0)
+		ls->port = ntohs(ss.ss_family == AF_INET6 ?
 		    ((struct sockaddr_in6 *)&ss)->sin6_port :
 		    ((struct sockaddr_in *)&ss)->sin_port);
+	ls->l = l;
+	l->socks[l->nsocks++] = ls;
+	l->nopen++;
+	return 0;
+}
+int
+listener_start(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
+    int port, void (*on_accept)(struct conn *c, void *arg), void *arg,
+    struct listener **out)
+{
+	struct listener *l;
+	int rc;
+
+	*out = NULL;
+	conn_ignore_sigpipe();
+	if (loop == NULL || on_accept == NULL || (ctx != NULL && !ctx->server))
+		return PH_ERR_INVALID;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return PH_ERR_NOMEM;
+	l->loop = loop;
+	l->ctx = ctx;
+	l->on_accept = on_accept;
+	l->arg = arg;
+	if ((rc = listener_add(l, host, port)) != 0) {
+		free(l);   /* no socket refers to it */
+		return rc;
+	}
 	*out = l;
 	return 0;
 }
@@ -1571,18 +1873,31 @@ listener_start(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
 int
 listener_port(const struct listener *l)
 {
-	return l != NULL ? l->port : -1;
+	return listener_port_at(l, 0);
+}
+
+int
+listener_port_at(const struct listener *l, size_t i)
+{
+	return l != NULL && i < l->nsocks ? l->socks[i]->port : -1;
 }
 
 void
 listener_stop(struct listener *l)
 {
-	if (l == NULL)
+	size_t i;
+
+	if (l == NULL || l->stopped)
 		return;
+	l->stopped = 1;
 	/* Freed once the connections it counts are gone. */
 	admit_free(l->adm);
 	l->adm = NULL;
-	uv_close((uv_handle_t *)&l->tcp, listener_closed);
+	for (i = 0; i < l->nsocks; i++)
+		uv_close((uv_handle_t *)&l->socks[i]->tcp,
+		    listener_sock_closed);
+	if (l->nsocks == 0)
+		free(l);
 }
 
 int

@@ -17,6 +17,11 @@ struct conn;
  * connections without one are still accepted and have no peer identity. */
 int tls_ctx_new_server(struct tls_ctx **out, const char *cert_file,
     const char *key_file, const char *client_ca_file);
+/* Load the server context's files again (a re-issued certificate):
+ * connections accepted from now on use them, open ones keep theirs. On
+ * any error ctx is unchanged. */
+int tls_ctx_reload_server(struct tls_ctx *ctx, const char *cert_file,
+    const char *key_file, const char *client_ca_file);
 /* Client context: trusts ca_file (NULL: the system store); cert_file and
  * key_file (both NULL for none) are presented for mutual TLS. TLS >= 1.2,
  * the server name is always verified. */
@@ -42,9 +47,21 @@ struct listener;
 int listener_start(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
     int port, void (*on_accept)(struct conn *c, void *arg), void *arg,
     struct listener **out);
-/* The port actually bound (useful with port 0). */
+/* One more address for the same listener (another --listen): the same
+ * callback, caps and counts. An IPv6 address, [::] too, binds IPv6 only
+ * (0.0.0.0 and [::] on one port are two addresses). 0, PH_ERR_INVALID (not
+ * an IP literal), PH_ERR_EXISTS (address in use), PH_ERR_DENIED (no
+ * permission, e.g. a port below 1024), PH_ERR_NOTFOUND (not an address of
+ * this host), PH_ERR_TOOBIG (LISTENER_ADDRS_MAX), PH_ERR_IO; listener_start
+ * returns the same for its address. */
+#define LISTENER_ADDRS_MAX 16
+int listener_add(struct listener *l, const char *host, int port);
+/* The port actually bound (useful with port 0): of the first address, or
+ * of the i-th one added (-1 past the last). */
 int listener_port(const struct listener *l);
-/* Stop accepting. Connections already accepted live on. */
+int listener_port_at(const struct listener *l, size_t i);
+/* Stop accepting on every address. Connections already accepted live
+ * on. */
 void listener_stop(struct listener *l);
 
 /* Accepted connections start unauthenticated (conn_set_authenticated).
@@ -86,6 +103,17 @@ void listener_stats(const struct listener *l, struct listener_stats *st,
 int conn_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
     int port, const char *sni, const struct conn_cbs *cbs, void *ud,
     struct conn **out);
+
+/* conn_dial through an HTTP proxy (px NULL: direct; see proxy.h). The TCP
+ * connection goes to the proxy, which is asked to CONNECT host:port;
+ * TLS then runs end to end with host (SNI and verification for host, not
+ * the proxy). A proxy that answers other than 2xx, sends something not
+ * HTTP or a response header over 8 KiB, or does not answer within the
+ * connect deadline fails the dial (on_close, with the reason logged). */
+struct proxy;
+int conn_dial_proxy(uv_loop_t *loop, struct tls_ctx *ctx, const char *host,
+    int port, const char *sni, const struct proxy *px,
+    const struct conn_cbs *cbs, void *ud, struct conn **out);
 
 void conn_set_cbs(struct conn *c, const struct conn_cbs *cbs, void *ud);
 void *conn_userdata(const struct conn *c);

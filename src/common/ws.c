@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/proxy.h"
 
 #include <http_parser.h>
 #include <openssl/evp.h>
@@ -948,8 +949,11 @@ ws_dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *url,
 	http_parser_init(&w->rp, HTTP_RESPONSE);
 	w->rp.data = w;
 	w->state = WS_CONNECTING;
-	rc = conn_dial(loop, tls ? ctx : NULL, host, port, NULL,
-	    &ws_client_conn_cbs, w, &w->c);
+	/* The process's proxy settings (proxy_set_default) decide the
+	 * route, as they do for libcurl. */
+	rc = conn_dial_proxy(loop, tls ? ctx : NULL, host, port, NULL,
+	    proxy_for(proxy_default(), host, port), &ws_client_conn_cbs, w,
+	    &w->c);
 	if (rc != 0)
 		goto fail;
 	w->dial_start = uv_now(loop);

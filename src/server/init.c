@@ -13,6 +13,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "server/certnames.h"
 #include "server/init.h"
 #include "server/kms.h"
 #include "server/pki.h"
@@ -42,7 +43,8 @@ static const char *const init_files[] = {
 };
 #define INIT_NFILES (sizeof(init_files) / sizeof(init_files[0]))
 
-static const char *const default_names[] = { "localhost", "127.0.0.1" };
+static const char *const default_names[] = { "localhost", "127.0.0.1",
+    "::1" };
 
 int
 server_init_region_valid(const char *s)
@@ -406,10 +408,50 @@ report(FILE *f, const char *dir, const char *region, const char *account,
 }
 
 int
+server_init_default_names(struct certnames *cn)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(default_names) / sizeof(default_names[0]); i++)
+		if ((rc = certnames_add(cn, default_names[i])) != 0)
+			return rc;
+	return 0;
+}
+
+/* The server certificate's names: --hostname's (or the defaults), then
+ * the region's AWS endpoint names if asked for. */
+static int
+init_names(const struct init_opts *o, const char *region,
+    struct certnames *cn, const char *names[PKI_NAMES_MAX], size_t *nnames)
+{
+	size_t i;
+	int rc = 0;
+
+	memset(cn, 0, sizeof(*cn));
+	if (o->nhostnames == 0)
+		rc = server_init_default_names(cn);
+	for (i = 0; i < o->nhostnames && rc == 0; i++)
+		rc = certnames_add(cn, o->hostnames[i]);
+	if (rc == 0 && o->aws_names)
+		rc = certnames_add_aws(cn, region);
+	if (rc == PH_ERR_TOOBIG)
+		fprintf(stderr, "portholed init: more than %d names for the "
+		    "server certificate\n", PKI_NAMES_MAX);
+	else if (rc != 0)
+		fprintf(stderr, "portholed init: invalid name for the server "
+		    "certificate\n");
+	certnames_ptrs(cn, names);
+	*nnames = cn->n;
+	return rc != 0 ? PH_ERR_INVALID : 0;
+}
+
+int
 server_init_datadir(const struct init_opts *o)
 {
 	char path[INIT_PATH_MAX], account[13], ca_fp[PKI_FINGERPRINT_SIZE];
-	const char *const *names;
+	const char *names[PKI_NAMES_MAX];
+	struct certnames cn;
 	const char *region;
 	struct init_undo u;
 	struct stat sb;
@@ -418,12 +460,11 @@ server_init_datadir(const struct init_opts *o)
 	mode_t old_mask;
 	int rc;
 
-	names = o->nhostnames > 0 ? o->hostnames : default_names;
-	nnames = o->nhostnames > 0 ? o->nhostnames :
-	    sizeof(default_names) / sizeof(default_names[0]);
-	if ((rc = check_opts(o, names, nnames)) != 0)
+	if ((rc = check_opts(o, o->hostnames, o->nhostnames)) != 0)
 		return rc;
 	region = o->region != NULL ? o->region : INIT_DEFAULT_REGION;
+	if ((rc = init_names(o, region, &cn, names, &nnames)) != 0)
+		return rc;
 	out = o->out != NULL ? o->out : stdout;
 	memset(&u, 0, sizeof(u));
 	u.dir = o->data_dir;
@@ -494,9 +535,13 @@ static void
 init_usage(FILE *f)
 {
 	fprintf(f, "usage: portholed init --data-dir DIR [--hostname NAME ...] "
-	    "[--region R] [--account-id 12DIGITS]\n"
-	    "  --hostname may be repeated or comma-separated; default: "
-	    "localhost,127.0.0.1\n"
+	    "[--aws-endpoint-names]\n"
+	    "           [--region R] [--account-id 12DIGITS]\n"
+	    "  --hostname (or --san) may be repeated or comma-separated; "
+	    "default:\n  localhost,127.0.0.1,::1\n"
+	    "  --aws-endpoint-names adds the region's AWS endpoint names "
+	    "(ssm.R.amazonaws.com,\n  ssmmessages, ec2messages, kms, sts, "
+	    "cloudtrail, iam; docs/operator.md)\n"
 	    "  --region defaults to %s; --account-id to 12 random digits\n",
 	    INIT_DEFAULT_REGION);
 }
@@ -525,6 +570,8 @@ server_init_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "hostname", required_argument, NULL, 'n' },
+		{ "san", required_argument, NULL, 'n' },
+		{ "aws-endpoint-names", no_argument, NULL, 'A' },
 		{ "region", required_argument, NULL, 'r' },
 		{ "account-id", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
@@ -547,6 +594,9 @@ server_init_main(int argc, char **argv)
 		case 'n':
 			if (add_names(optarg, names, &o.nhostnames) != 0)
 				return 2;
+			break;
+		case 'A':
+			o.aws_names = 1;
 			break;
 		case 'r':
 			o.region = optarg;

@@ -20,9 +20,11 @@
 struct init_opts {
 	const char *data_dir;
 	/* Names for the server certificate (DNS names or IP literals); none:
-	 * localhost and 127.0.0.1. */
+	 * localhost, 127.0.0.1 and ::1. */
 	const char *const *hostnames;
 	size_t nhostnames;
+	/* Add the region's AWS endpoint names (certnames_add_aws). */
+	int aws_names;
 	const char *region;       /* NULL: INIT_DEFAULT_REGION */
 	const char *account_id;   /* NULL: 12 random digits, first non-zero */
 	FILE *out;                /* the report (no secrets); NULL: stdout */
@@ -41,8 +43,13 @@ int server_init_account_valid(const char *s);
  * removed again. */
 int server_init_datadir(const struct init_opts *o);
 
+struct certnames;
+/* Add the names init gives the server certificate by default. */
+int server_init_default_names(struct certnames *cn);
+
 /* `portholed init` (argv[0] is "init"): parses --data-dir, --hostname
- * (repeatable, or comma-separated), --region, --account-id. Returns the
+ * (or --san; repeatable, or comma-separated), --aws-endpoint-names,
+ * --region, --account-id. Returns the
  * exit status: 0, 1 (failed) or 2 (usage). */
 int server_init_main(int argc, char **argv);
 

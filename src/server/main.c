@@ -22,10 +22,12 @@
 #include "server/audit.h"
 #include "server/audit_sink.h"
 #include "server/authz.h"
+#include "server/certcmd.h"
 #include "server/commands.h"
 #include "server/gateway.h"
 #include "server/init.h"
 #include "server/kms.h"
+#include "server/listenaddr.h"
 #include "server/records.h"
 #include "server/register.h"
 #include "server/server.h"
@@ -63,7 +65,9 @@ struct net_config {
 struct serve_state {
 	struct server srv;
 	struct listener *listener;
-	uv_signal_t sigterm, sigint, sigusr2;
+	uv_signal_t sigterm, sigint, sigusr2, sighup;
+	/* The TLS files SIGHUP loads again. */
+	const char *cert, *key, *ca;
 	uv_timer_t linger;
 	uv_timer_t store_retry;
 	uv_timer_t tick;
@@ -77,19 +81,24 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: portholed init --data-dir DIR [--hostname NAME ...] "
-	    "[--region R] [--account-id 12DIGITS]\n"
-	    "       portholed serve --data-dir DIR [--listen HOST:PORT] "
+	    "[--aws-endpoint-names]\n"
+	    "           [--region R] [--account-id 12DIGITS]\n"
+	    "       portholed serve --data-dir DIR [--listen HOST:PORT ...] "
 	    "[--kms-root-passphrase-file FILE]\n"
+	    "       portholed cert show|reissue --data-dir DIR ... "
+	    "(cert --help)\n"
 	    "       portholed kms-rotate-root-key --data-dir DIR "
 	    "[--kms-root-passphrase-file FILE]\n"
 	    "       portholed agent-package add FILE --version V "
 	    "[--platform %s] [--data-dir DIR]\n"
 	    "       portholed agent-package list [--data-dir DIR]\n"
 	    "       portholed --version\n"
+	    "--listen (repeatable) takes 127.0.0.1:8443, [::1]:8443 or :8443 "
+	    "(every IPv4\naddress); default %s.\n"
 	    "The KMS root key is %s (base64 of 32 bytes) if set, else derived "
 	    "from\n--kms-root-passphrase-file, else DIR/%s.\n"
 	    "agent-package's DIR defaults to %s.\n", pkgsig_platform(),
-	    KMS_ROOT_KEY_ENV, KMS_ROOT_KEY_FILE, DEFAULT_DATA_DIR);
+	    DEFAULT_LISTEN, KMS_ROOT_KEY_ENV, KMS_ROOT_KEY_FILE, DEFAULT_DATA_DIR);
 }
 
 /* Route a request: WebSocket channels to the gateway, registration and
@@ -145,34 +154,82 @@ on_accept(struct conn *c, void *arg)
 		conn_close(c);
 }
 
-/* "HOST:PORT", "[v6]:PORT" or ":PORT". */
+/* One more --listen value; a message and PH_ERR_INVALID if it is bad,
+ * repeated or one too many. */
 static int
-parse_listen(const char *s, char *host, size_t hostsz, int *port)
+add_listen(struct listenaddr *la, size_t *n, const char *s)
 {
-	const char *colon;
-	char *end;
-	long p;
+	char why[160], shown[LISTENADDR_TEXT_MAX + 1];
+	size_t i;
 
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (rb == NULL || rb[1] != ':')
-			return PH_ERR_INVALID;
-		snprintf(host, hostsz, "%.*s", (int)(rb - s - 1), s + 1);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL)
-			return PH_ERR_INVALID;
-		if (colon == s)
-			snprintf(host, hostsz, "0.0.0.0");
-		else
-			snprintf(host, hostsz, "%.*s", (int)(colon - s), s);
-	}
-	p = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || p < 0 || p > 65535 || end == colon + 1)
+	/* The value as typed, but never a control character on stderr. */
+	for (i = 0; s[i] != '\0' && i < LISTENADDR_TEXT_MAX; i++)
+		shown[i] = (unsigned char)s[i] < 0x20 ||
+		    (unsigned char)s[i] >= 0x7f ? '?' : s[i];
+	shown[i] = '\0';
+	if (*n >= LISTENADDR_MAX) {
+		fprintf(stderr, "portholed serve: at most %d --listen "
+		    "addresses\n", LISTENADDR_MAX);
 		return PH_ERR_INVALID;
-	*port = (int)p;
+	}
+	if (listenaddr_parse(s, &la[*n], why, sizeof(why)) != 0) {
+		fprintf(stderr, "portholed serve: bad --listen '%s%s': %s\n",
+		    shown, s[i] != '\0' ? "..." : "", why);
+		return PH_ERR_INVALID;
+	}
+	for (i = 0; i < *n; i++) {
+		if (listenaddr_same(&la[i], &la[*n])) {
+			fprintf(stderr, "portholed serve: --listen '%s' is "
+			    "given twice\n", shown);
+			return PH_ERR_INVALID;
+		}
+	}
+	(*n)++;
+	return 0;
+}
+
+/* Why a listener could not bind, in the operator's terms. */
+static const char *
+listen_error(int rc)
+{
+	switch (rc) {
+	case PH_ERR_EXISTS:
+		return "the address is already in use";
+	case PH_ERR_DENIED:
+		return "permission denied; ports below 1024 need root or "
+		    "CAP_NET_BIND_SERVICE";
+	case PH_ERR_NOTFOUND:
+		return "not an address of this host";
+	default:
+		return ph_strerror(rc);
+	}
+}
+
+/* One listener for every --listen address: one accept callback, and one
+ * set of unauthenticated-connection caps and counts for all of them. */
+static int
+start_listeners(struct serve_state *st, const struct listenaddr *la,
+    size_t n)
+{
+	char show[LISTENADDR_SHOW_SIZE];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		rc = i == 0 ? listener_start(st->srv.loop, st->srv.tls,
+		    la[i].host, la[i].port, on_accept, &st->srv,
+		    &st->listener) : listener_add(st->listener, la[i].host,
+		    la[i].port);
+		listenaddr_show(&la[i], show, sizeof(show));
+		if (rc != 0) {
+			fprintf(stderr, "portholed serve: cannot listen on %s: "
+			    "%s\n", show, listen_error(rc));
+			return rc;
+		}
+		log_info("event=listening addr=%s%s%s port=%d",
+		    la[i].v6 ? "[" : "", la[i].host, la[i].v6 ? "]" : "",
+		    listener_port_at(st->listener, i));
+	}
 	return 0;
 }
 
@@ -373,6 +430,8 @@ on_signal(uv_signal_t *sig, int signum)
 	uv_signal_stop(&st->sigterm);
 	uv_signal_stop(&st->sigint);
 	uv_signal_stop(&st->sigusr2);
+	uv_signal_stop(&st->sighup);
+	uv_close((uv_handle_t *)&st->sighup, NULL);
 	uv_close((uv_handle_t *)&st->sigterm, NULL);
 	uv_close((uv_handle_t *)&st->sigint, NULL);
 	uv_close((uv_handle_t *)&st->sigusr2, NULL);
@@ -380,6 +439,24 @@ on_signal(uv_signal_t *sig, int signum)
 	uv_timer_init(sig->loop, &st->linger);
 	uv_timer_start(&st->linger, on_linger_done, 1500, 0);
 	uv_unref((uv_handle_t *)&st->linger);
+}
+
+/* SIGHUP: serve the server certificate and key as they are now on disk
+ * (after `portholed cert reissue`); a broken pair keeps the old one. */
+static void
+on_sighup(uv_signal_t *sig, int signum)
+{
+	struct serve_state *st = sig->data;
+	int rc;
+
+	(void)signum;
+	rc = tls_ctx_reload_server(st->srv.tls, st->cert, st->key, st->ca);
+	if (rc != 0)
+		log_error("event=tls_reload_failed cert=%s err=\"%s\" "
+		    "note=\"still serving the previous certificate\"",
+		    st->cert, ph_strerror(rc));
+	else
+		log_info("event=tls_reloaded cert=%s", st->cert);
 }
 
 /* State changes the store could not write (disk full) go out once it
@@ -402,14 +479,16 @@ serve_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data_dir = NULL, *listen = DEFAULT_LISTEN;
+	const char *data_dir = NULL;
+	struct listenaddr la[LISTENADDR_MAX];
 	struct kms_root_opts kro;
 	struct audit_config ac;
 	struct audit_sink as;
-	char host[256], cert[600], key[600], ca[600], db[600], why[300];
+	char cert[600], key[600], ca[600], db[600], why[300];
 	struct serve_state st;
 	unsigned long long nofile;
-	int port, rc, opt;
+	size_t nla = 0;
+	int rc, opt;
 
 	memset(&st, 0, sizeof(st));
 	memset(&kro, 0, sizeof(kro));
@@ -418,7 +497,10 @@ serve_main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "d:l:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': data_dir = optarg; break;
-		case 'l': listen = optarg; break;
+		case 'l':
+			if (add_listen(la, &nla, optarg) != 0)
+				return 2;
+			break;
 		case 'P': kro.passphrase_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -428,11 +510,13 @@ serve_main(int argc, char **argv)
 		fprintf(stderr, "portholed serve: --data-dir is required\n");
 		return 2;
 	}
-	if (parse_listen(listen, host, sizeof(host), &port) != 0) {
-		fprintf(stderr, "portholed serve: bad --listen '%s' "
-		    "(want HOST:PORT)\n", listen);
+	if (optind < argc) {
+		fprintf(stderr, "portholed serve: unexpected argument '%s'\n",
+		    argv[optind]);
 		return 2;
 	}
+	if (nla == 0 && add_listen(la, &nla, DEFAULT_LISTEN) != 0)
+		return 2;
 	snprintf(st.srv.data_dir, sizeof(st.srv.data_dir), "%s", data_dir);
 	snprintf(cert, sizeof(cert), "%s/server.pem", data_dir);
 	snprintf(key, sizeof(key), "%s/server.key", data_dir);
@@ -498,13 +582,8 @@ serve_main(int argc, char **argv)
 	/* Run Command: resumes the commands a previous process left. */
 	if ((rc = commands_new(&st.srv.commands, &st.srv)) != 0)
 		goto fail;
-	rc = listener_start(st.srv.loop, st.srv.tls, host, port, on_accept,
-	    &st.srv, &st.listener);
-	if (rc != 0) {
-		fprintf(stderr, "portholed serve: cannot listen on %s (%s)\n",
-		    listen, ph_strerror(rc));
+	if ((rc = start_listeners(&st, la, nla)) != 0)
 		goto fail;
-	}
 	net_config_apply(&net_cfg, nofile, st.listener);
 	uv_timer_init(st.srv.loop, &st.tick);
 	st.tick.data = &st;
@@ -517,14 +596,19 @@ serve_main(int argc, char **argv)
 	uv_signal_start(&st.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&st.sigint, on_signal, SIGINT);
 	uv_signal_start(&st.sigusr2, on_signal, SIGUSR2);
+	st.cert = cert;
+	st.key = key;
+	st.ca = ca;
+	uv_signal_init(st.srv.loop, &st.sighup);
+	st.sighup.data = &st;
+	uv_signal_start(&st.sighup, on_sighup, SIGHUP);
 	uv_timer_init(st.srv.loop, &st.store_retry);
 	st.store_retry.data = &st.srv;
 	uv_timer_start(&st.store_retry, on_store_retry, STORE_RETRY_MS,
 	    STORE_RETRY_MS);
 	uv_unref((uv_handle_t *)&st.store_retry);
-	log_info("event=listening addr=%s port=%d region=%s account=%s",
-	    host, listener_port(st.listener), st.srv.region,
-	    st.srv.account_id);
+	log_info("event=serving listeners=%zu region=%s account=%s", nla,
+	    st.srv.region, st.srv.account_id);
 
 	uv_run(st.srv.loop, UV_RUN_DEFAULT);
 
@@ -681,6 +765,8 @@ main(int argc, char **argv)
 		return server_init_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "serve") == 0)
 		return serve_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "cert") == 0)
+		return server_cert_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "kms-rotate-root-key") == 0)
 		return rotate_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "agent-package") == 0)

@@ -232,9 +232,10 @@ def wait_for(pred, timeout, interval=0.2, what="a condition"):
     raise TimeoutError(msg)
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -435,6 +436,12 @@ class Cluster:
     """portholed in a temporary directory plus the agents and sessions a
     test starts. Use as a context manager or call start()/close()."""
 
+    # The address portholed listens on and the endpoint names (an IPv6
+    # literal is put in brackets), and more `serve` arguments (another
+    # --listen); subclasses change them.
+    listen_host = "127.0.0.1"
+    serve_args = ()
+
     def __init__(self, name="e2e", region=REGION):
         self.name = name
         self.region = region
@@ -472,8 +479,8 @@ class Cluster:
         self.aws_config = os.path.join(self.tmp, "aws-config")
         with open(self.aws_config, "w"):
             pass
-        self.port = free_port()
-        self.endpoint = "https://127.0.0.1:%d" % self.port
+        self.port = free_port(self.listen_host)
+        self.endpoint = "https://%s:%d" % (self.url_host, self.port)
         self.server_log = os.path.join(self.tmp, "portholed.log")
         p = self.init()
         if p.returncode != 0:
@@ -540,11 +547,18 @@ class Cluster:
                 env[k] = v
         return env
 
+    @property
+    def url_host(self):
+        h = self.listen_host
+        return "[%s]" % h if ":" in h else h
+
     def start_server(self, timeout=SERVER_START_TIMEOUT):
         self.server = Process("portholed",
                               [binary("portholed"), "serve",
                                "--data-dir", self.data_dir,
-                               "--listen", "127.0.0.1:%d" % self.port],
+                               "--listen", "%s:%d" % (self.url_host,
+                                                      self.port),
+                               *self.serve_args],
                               self.server_log, self.env)
         self.processes.append(self.server)
 
@@ -591,9 +605,9 @@ class Cluster:
 
     def tls_probe(self):
         ctx = ssl.create_default_context(cafile=self.ca)
-        with socket.create_connection(("127.0.0.1", self.port),
+        with socket.create_connection((self.listen_host, self.port),
                                       timeout=3) as s:
-            with ctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
+            with ctx.wrap_socket(s, server_hostname=self.listen_host) as t:
                 return t.version()
 
     def close(self, dump=False, raise_reports=True):

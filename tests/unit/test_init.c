@@ -258,11 +258,13 @@ test_init_creates_everything(void **state)
 	assert_string_equal(json_string_value(json_object_get(cfg,
 	    "AccountId")), "123456789012");
 	assert_int_equal(json_array_size(json_object_get(cfg, "Hostnames")),
-	    2);
+	    3);
 	assert_string_equal(json_string_value(json_array_get(
 	    json_object_get(cfg, "Hostnames"), 0)), "localhost");
 	assert_string_equal(json_string_value(json_array_get(
 	    json_object_get(cfg, "Hostnames"), 1)), "127.0.0.1");
+	assert_string_equal(json_string_value(json_array_get(
+	    json_object_get(cfg, "Hostnames"), 2)), "::1");
 	json_decref(cfg);
 
 	/* The server certificate chains to the CA for the default names. */
@@ -275,6 +277,7 @@ test_init_creates_everything(void **state)
 	assert_int_equal(X509_check_private_key(srv, key), 1);
 	assert_true(verify_server(ca, srv, "localhost", NULL));
 	assert_true(verify_server(ca, srv, NULL, "127.0.0.1"));
+	assert_true(verify_server(ca, srv, NULL, "::1"));
 	assert_false(verify_server(ca, srv, "example.com", NULL));
 	X509_free(ca);
 	X509_free(srv);
