@@ -978,7 +978,6 @@ fail:
  * and length (7, 7+16 or 7+64 bits), the 4-byte key when masked; the
  * payload is XORed with the key 8 bytes at a time. */
 #define WS_DIRECT_MIN ((size_t)1024)
-#define WS_MASK_CHUNK ((size_t)16 << 10)
 
 static void
 ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
@@ -988,8 +987,6 @@ ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
 	uint32_t k4;
 	size_t i = 0;
 
-	/* Every chunk starts at a multiple of 4 of the payload, so the key
-	 * lines up with byte 0 each time. */
 	memcpy(&k4, key, 4);
 	k8 = (uint64_t)k4 | ((uint64_t)k4 << 32);
 	for (; i + 8 <= n; i += 8) {
@@ -1004,9 +1001,8 @@ ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
 static int
 ws_send_direct(struct ws *w, int opcode, const uint8_t *p, size_t n)
 {
-	static _Thread_local uint8_t scratch[WS_MASK_CHUNK];
-	uint8_t h[14], key[4];
-	size_t hl = 0, off, k;
+	uint8_t h[14], key[4], *dst;
+	size_t hl = 0;
 	int i;
 
 	h[hl++] = (uint8_t)(0x80 | (opcode & 0x0f));
@@ -1028,23 +1024,20 @@ ws_send_direct(struct ws *w, int opcode, const uint8_t *p, size_t n)
 		memcpy(h + hl, key, sizeof(key));
 		hl += sizeof(key);
 	}
-	if (conn_write(w->c, h, hl) != 0)
-		goto fail;
-	if (w->server)
-		return conn_write(w->c, p, n) == 0 ? 0 : PH_ERR_IO;
-	for (off = 0; off < n; off += k) {
-		k = n - off < sizeof(scratch) ? n - off : sizeof(scratch);
-		ws_mask_copy(scratch, p + off, k, key);
-		if (conn_write(w->c, scratch, k) != 0)
-			goto fail;
+	/* Header and payload go into the connection's queue in place (the
+	 * masked payload is made there, no bounce buffer). */
+	if (conn_write_space(w->c, hl + n, &dst) != 0) {
+		w->abnormal = 1;
+		w->state = WS_CLOSING;
+		conn_abort(w->c, PH_ERR_IO);
+		return PH_ERR_IO;
 	}
+	memcpy(dst, h, hl);
+	if (w->server)
+		memcpy(dst + hl, p, n);
+	else
+		ws_mask_copy(dst + hl, p, n, key);
 	return 0;
-fail:
-	/* Half a frame may be queued: the stream is no longer usable. */
-	w->abnormal = 1;
-	w->state = WS_CLOSING;
-	conn_abort(w->c, PH_ERR_IO);
-	return PH_ERR_IO;
 }
 
 /* ---- public ------------------------------------------------------------- */
