@@ -109,10 +109,10 @@ LIMITS = {
     "1k": "as 1a, plus AES-256-GCM of every frame at both ends",
     "12": "every byte crosses three processes (client, portholed, agent) "
           "and two TLS hops, each data-channel frame (up to 64 KiB of smux "
-          "bytes) with a header, SHA-256 at both ends and an "
-          "acknowledgement back, portholed unmasking the agent's "
-          "WebSocket frames a byte at a time (wslay), where ssh -L has two "
-          "processes and one cipher",
+          "bytes) with a header, SHA-256 by its sender (and checked by "
+          "the client) and an acknowledgement back, portholed unmasking "
+          "the agent's or the client's WebSocket frames a byte at a time "
+          "(wslay), where ssh -L has two processes and one cipher",
     "3": "1 KiB input frames (spec 10.4: what AWS's agent accepts), each "
          "with a header, SHA-256, a JSON acknowledgement and TLS on two "
          "hops; the two raw-mode terminals",
