@@ -1953,49 +1953,30 @@ conn_userdata(const struct conn *c)
 }
 
 int
-conn_write_space(struct conn *c, size_t n, uint8_t **out)
-{
-	int rc;
-
-	*out = NULL;
-	if (c == NULL || c->state >= CS_CLOSING)
-		return PH_ERR_STATE;
-	if (n == 0)
-		return PH_ERR_INVALID;
-	/* Reclaim the sent head of the queue once it is the larger part,
-	 * so appends stay amortised O(1) without a memmove per batch. */
-	if (c->pt_off > 0 && c->pt_off >= c->pt.len / 2) {
-		buf_consume(&c->pt, c->pt_off);
-		c->pt_off = 0;
-	}
-	if ((rc = buf_reserve(&c->pt, n)) != 0) {
-		log_warn("event=conn_queue_full peer=%s pending=%zu",
-		    conn_name(c), conn_write_pending(c));
-		return rc;
-	}
-	*out = c->pt.data + c->pt.len;
-	c->pt.len += n;
-	/* Arm on_drain from the low mark, not the high one, so a caller
-	 * that stops at any threshold >= CONN_LOW_WATER is woken again. */
-	if (conn_write_pending(c) >= CONN_LOW_WATER)
-		c->drain_armed = 1;
-	conn_schedule_flush(c);
-	return 0;
-}
-
-int
 conn_write(struct conn *c, const void *p, size_t n)
 {
-	uint8_t *dst;
 	int rc;
 
 	if (c == NULL || c->state >= CS_CLOSING)
 		return PH_ERR_STATE;
 	if (n == 0)
 		return 0;
-	if ((rc = conn_write_space(c, n, &dst)) != 0)
+	/* Reclaim the sent head of the queue once it is the larger part,
+	 * so appends stay amortised O(1) without a memmove per batch. */
+	if (c->pt_off > 0 && c->pt_off >= c->pt.len / 2) {
+		buf_consume(&c->pt, c->pt_off);
+		c->pt_off = 0;
+	}
+	if ((rc = buf_append(&c->pt, p, n)) != 0) {
+		log_warn("event=conn_queue_full peer=%s pending=%zu",
+		    conn_name(c), conn_write_pending(c));
 		return rc;
-	memcpy(dst, p, n);
+	}
+	/* Arm on_drain from the low mark, not the high one, so a caller
+	 * that stops at any threshold >= CONN_LOW_WATER is woken again. */
+	if (conn_write_pending(c) >= CONN_LOW_WATER)
+		c->drain_armed = 1;
+	conn_schedule_flush(c);
 	return 0;
 }
 

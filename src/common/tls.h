@@ -119,10 +119,6 @@ void conn_set_cbs(struct conn *c, const struct conn_cbs *cbs, void *ud);
 void *conn_userdata(const struct conn *c);
 /* Queue plaintext for sending (copied). Never blocks. */
 int conn_write(struct conn *c, const void *p, size_t n);
-/* Append n (> 0) bytes to the write queue and set *out to them: the
- * caller fills them in before it returns to the loop (nothing is sent
- * before). Saves conn_write's copy for bytes made on the fly. */
-int conn_write_space(struct conn *c, size_t n, uint8_t **out);
 /* Bytes queued but not yet handed to the kernel. */
 size_t conn_write_pending(const struct conn *c);
 /* Stop / restart delivering reads (backpressure towards the peer). */

@@ -185,30 +185,24 @@ ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
  * one RAND_bytes call per frame cost a quarter of a client's CPU. The keys
  * go out in clear anyway; they only must not be predictable. */
 static int
-ws_mask_key(uint8_t *buf, size_t len)
+ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+    void *ud)
 {
 	static _Thread_local uint8_t pool[4096];
 	static _Thread_local size_t left;
 
+	(void)ud;
 	if (len > sizeof(pool))
-		return -1;
+		goto fail;
 	if (left < len) {
 		if (RAND_bytes(pool, sizeof(pool)) != 1)
-			return -1;
+			goto fail;
 		left = sizeof(pool);
 	}
 	memcpy(buf, pool + sizeof(pool) - left, len);
 	left -= len;
 	return 0;
-}
-
-static int
-ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-    void *ud)
-{
-	(void)ud;
-	if (ws_mask_key(buf, len) == 0)
-		return 0;
+fail:
 	wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
 	return -1;
 }
@@ -966,80 +960,6 @@ fail:
 	return rc;
 }
 
-/* ---- direct data frames ------------------------------------------------- */
-
-/* Large data messages skip wslay's queue: wslay_event_queue_msg copies
- * each message, and wslay 1.1 masks a client's payload a byte at a time
- * through a 4 KiB bounce buffer, which was 17 % of an agent's CPU on a
- * forwarded bulk stream. Only taken while wslay has nothing queued (so
- * frames keep the order they were sent in) and wslay never holds half a
- * frame between calls (ws_send_cb takes everything), so its state is not
- * disturbed. The frame is RFC 6455 5.2's: FIN and opcode, the MASK bit
- * and length (7, 7+16 or 7+64 bits), the 4-byte key when masked; the
- * payload is XORed with the key 8 bytes at a time. */
-#define WS_DIRECT_MIN ((size_t)1024)
-
-static void
-ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
-    const uint8_t key[4])
-{
-	uint64_t k8, v;
-	uint32_t k4;
-	size_t i = 0;
-
-	memcpy(&k4, key, 4);
-	k8 = (uint64_t)k4 | ((uint64_t)k4 << 32);
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&v, src + i, 8);
-		v ^= k8;
-		memcpy(dst + i, &v, 8);
-	}
-	for (; i < n; i++)
-		dst[i] = src[i] ^ key[i & 3];
-}
-
-static int
-ws_send_direct(struct ws *w, int opcode, const uint8_t *p, size_t n)
-{
-	uint8_t h[14], key[4], *dst;
-	size_t hl = 0;
-	int i;
-
-	h[hl++] = (uint8_t)(0x80 | (opcode & 0x0f));
-	if (n < 126) {
-		h[hl++] = (uint8_t)n;
-	} else if (n <= 0xffff) {
-		h[hl++] = 126;
-		h[hl++] = (uint8_t)(n >> 8);
-		h[hl++] = (uint8_t)n;
-	} else {
-		h[hl++] = 127;
-		for (i = 7; i >= 0; i--)
-			h[hl++] = (uint8_t)((uint64_t)n >> (8 * i));
-	}
-	if (!w->server) {
-		h[1] |= 0x80;
-		if (ws_mask_key(key, sizeof(key)) != 0)
-			return PH_ERR_CRYPTO;
-		memcpy(h + hl, key, sizeof(key));
-		hl += sizeof(key);
-	}
-	/* Header and payload go into the connection's queue in place (the
-	 * masked payload is made there, no bounce buffer). */
-	if (conn_write_space(w->c, hl + n, &dst) != 0) {
-		w->abnormal = 1;
-		w->state = WS_CLOSING;
-		conn_abort(w->c, PH_ERR_IO);
-		return PH_ERR_IO;
-	}
-	memcpy(dst, h, hl);
-	if (w->server)
-		memcpy(dst + hl, p, n);
-	else
-		ws_mask_copy(dst + hl, p, n, key);
-	return 0;
-}
-
 /* ---- public ------------------------------------------------------------- */
 
 int
@@ -1052,14 +972,6 @@ ws_send(struct ws *w, int opcode, const void *p, size_t n)
 		return PH_ERR_STATE;
 	if (opcode != WS_TEXT && opcode != WS_BINARY)
 		return PH_ERR_INVALID;
-	if (n >= WS_DIRECT_MIN && w->state == WS_OPEN &&
-	    w->proto_code == 0 && !wslay_event_want_write(w->ctx) &&
-	    !wslay_event_get_close_sent(w->ctx)) {
-		if ((r = ws_send_direct(w, opcode, p, n)) != 0)
-			return r;
-		ws_pump_send(w);
-		return 0;
-	}
 	m.opcode = (uint8_t)opcode;
 	m.msg = p;
 	m.msg_length = n;
