@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "server/api_json.h"
 #include "server/authz.h"
+#include "server/console.h"
 #include "server/policy.h"
 #include "server/store.h"
 #include "server/store_iam.h"
@@ -1428,6 +1429,7 @@ iam_change_password(const struct api_call *c, const struct api_form *in,
 	struct iam_user_rec u;
 	struct api_v v;
 	const char *oldpw, *newpw;
+	unsigned wait;
 	int rc;
 
 	(void)out;
@@ -1443,13 +1445,21 @@ iam_change_password(const struct api_call *c, const struct api_form *in,
 	if ((rc = iam_user_for(c, "iam:ChangePassword", c->principal->name,
 	    &u, err)) != 0)
 		return rc;
-	rc = store_iam_login_verify(c->srv->store, u.name, oldpw);
-	if (rc == PH_ERR_DENIED && store_iam_login_get(c->srv->store, u.name,
-	    NULL, NULL) == PH_ERR_NOTFOUND)
+	/* Guesses of the old password share the console's per-user
+	 * sign-in limit. */
+	if ((wait = console_user_blocked(c->srv, u.name, c->now_ms)) > 0)
+		return api_error_set(err, 409, "LimitExceeded", "Too many "
+		    "password change attempts; try again in %u seconds.",
+		    wait);
+	if (store_iam_login_get(c->srv->store, u.name, NULL, NULL) ==
+	    PH_ERR_NOTFOUND)
 		return iam_login_missing(err, u.name);
-	if (rc == PH_ERR_DENIED)
+	rc = store_iam_login_verify(c->srv->store, u.name, oldpw);
+	if (rc == PH_ERR_DENIED) {
+		console_user_failed(c->srv, u.name, c->now_ms);
 		return api_error_set(err, 403, "AccessDenied",
 		    "The old password is incorrect.");
+	}
 	if (rc != 0)
 		return iam_store_error(err, "iam_login_verify", rc);
 	if ((rc = api_iam_password_ok(newpw, u.name, err)) != 0)

@@ -1240,6 +1240,28 @@ console_free(struct console *c)
 	free(c);
 }
 
+unsigned
+console_user_blocked(struct server *srv, const char *user, int64_t now_ms)
+{
+	char key[CONSOLE_RL_KEY_SIZE];
+
+	if (srv->console == NULL || user == NULL)
+		return 0;
+	con_key(key, sizeof(key), "user", user);
+	return console_limiter_blocked(srv->console->rl, key, now_ms);
+}
+
+void
+console_user_failed(struct server *srv, const char *user, int64_t now_ms)
+{
+	char key[CONSOLE_RL_KEY_SIZE];
+
+	if (srv->console == NULL || user == NULL)
+		return;
+	con_key(key, sizeof(key), "user", user);
+	console_limiter_fail(srv->console->rl, key, now_ms);
+}
+
 int
 console_is_request(const char *path)
 {

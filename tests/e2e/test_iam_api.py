@@ -7,6 +7,8 @@ groups or policies remain), access keys (two per user, LimitExceeded at a
 third; UpdateAccessKey Inactive refuses the key on the very next request
 and Active accepts it again; GetAccessKeyLastUsed records the service and
 region), login profiles (IAM's password rules: PasswordPolicyViolation),
+ChangePassword with the user's own key (wrong and garbage old passwords,
+InvalidUserType for the root admin, LimitExceeded after repeated guesses),
 groups and memberships, roles with trust policies (MaxSessionDuration
 bounds, a trust policy without Principal or with a non-STS action is
 MalformedPolicyDocument), tags of users and roles, inline policies of
@@ -377,6 +379,26 @@ class IamApi(harness.ClusterTestCase):
         iam.delete_login_profile(UserName="changer")
         p = change("Third-Passw0rd", "Fourth-Passw0rd")
         self.assertIn("(NoSuchEntity)", p.stderr)
+        # Guessing the old password meets the per-user sign-in limit
+        # (five failures in five minutes): LimitExceeded, even for the
+        # right one.
+        iam.create_login_profile(UserName="changer",
+                                 Password="Fifth-Passw0rd")
+        me = self.cluster.client("iam", access_key=k["AccessKeyId"],
+                                 secret=k["SecretAccessKey"])
+        codes = []
+        for i in range(6):
+            try:
+                me.change_password(OldPassword="Guess-%d-Pw!" % i,
+                                   NewPassword="Sixth-Passw0rd")
+            except botocore.exceptions.ClientError as e:
+                codes.append(e.response["Error"]["Code"])
+        self.assertIn("AccessDenied", codes)
+        self.assertEqual(codes[-1], "LimitExceeded", codes)
+        self.boto_error("LimitExceeded", me.change_password,
+                        OldPassword="Fifth-Passw0rd",
+                        NewPassword="Sixth-Passw0rd")
+        iam.delete_login_profile(UserName="changer")
         iam.delete_access_key(UserName="changer",
                               AccessKeyId=k["AccessKeyId"])
         iam.delete_user_policy(UserName="changer", PolicyName="pw")
