@@ -175,6 +175,8 @@ function showPasswordReset(): void {
 		user = s;
 		showApp();
 	});
+	form.appendChild(el("button", { id: "signout", type: "button",
+	    class: "link", onclick: () => void doSignOut() }, "Sign out"));
 	app.appendChild(form);
 	(form.querySelector("#old-password") as HTMLElement).focus();
 }
