@@ -1011,6 +1011,12 @@ chpw_done(uv_work_t *w, int status)
 	}
 	if (rc == 0)
 		rc = store_iam_login_update(srv->store, j->u.name, j->newpw, 0);
+	if (rc == PH_ERR_NOTFOUND) {
+		/* The login profile went while the check ran. */
+		con_error(req, 404, "NoSuchEntity", "The login profile "
+		    "no longer exists.", NULL);
+		goto out;
+	}
 	if (rc != 0) {
 		log_error("event=console_change_password_failed err=%s",
 		    ph_strerror(rc));
