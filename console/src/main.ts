@@ -7,8 +7,13 @@
 //   #/replay/SESSION-ID    a recorded session played back
 //   #/preferences          Session Manager preferences
 //   #/run                  Run Command
+//   #/password             change the signed-in user's password
+// A sign-in whose login profile requires a new password gets only the
+// change-password form until the password is changed.
 
-import { currentSession, signIn, signOut } from "./api/auth";
+import { changePassword, currentSession, signIn,
+    signOut } from "./api/auth";
+import type { ConsoleSession } from "./api/auth";
 import { AwsError } from "./api/aws";
 import { historyPage, replayPage } from "./pages/history";
 import { instancesPage } from "./pages/instances";
@@ -34,6 +39,7 @@ const routes: { [name: string]: Route } = {
 	preferences: { title: "Preferences", page: preferencesPage,
 	    nav: "preferences" },
 	run: { title: "Run Command", page: runCommandPage, nav: "run" },
+	password: { title: "Change password", page: passwordPage },
 };
 
 const navItems: [string, string][] = [
@@ -71,15 +77,18 @@ function header(): HTMLElement {
 	if (user?.AccountId)
 		append(who, el("span", { class: "account" },
 		    " @ " + user.AccountId));
+	const pwlink = el("a", { id: "change-password-link",
+	    href: "#/password" }, "Change password");
 	const out = el("button", { id: "signout", type: "button",
 	    onclick: () => void doSignOut() }, "Sign out");
 	return el("header", { class: "top" },
 	    el("a", { class: "brand", href: "#/instances" }, "porthole"),
-	    nav, el("span", { class: "spacer" }), who, out);
+	    nav, el("span", { class: "spacer" }), who, pwlink, out);
 }
 
 function route(): void {
-	if (user === null)
+	// Signed out, or held at the change-password form: no pages.
+	if (user === null || document.getElementById("page") === null)
 		return;
 	const parts = location.hash.replace(/^#\/?/, "").split("/")
 	    .map((p) => { try { return decodeURIComponent(p); }
@@ -103,6 +112,82 @@ function showApp(): void {
 	clear(app);
 	append(app, header(), el("main", { id: "page" }));
 	route();
+}
+
+// The change-password form: the current password, the new one twice.
+// done runs with the session once portholed took the new password.
+function passwordForm(heading: string, note: string,
+    done: (s: ConsoleSession) => void): HTMLElement {
+	const field = (id: string, auto: string) => el("input", { id,
+	    name: id, type: "password", autocomplete: auto, required: true });
+	const oldpw = field("old-password", "current-password");
+	const newpw = field("new-password", "new-password");
+	const again = field("confirm-password", "new-password");
+	const status = el("div", { id: "password-status",
+	    "aria-live": "polite" });
+	const submit = el("button", { type: "submit" }, "Change password");
+	const form = el("form", { id: "change-password", class: "signin" },
+	    el("h1", {}, heading));
+	if (note !== "")
+		form.appendChild(el("p", { class: "note" }, note));
+	append(form,
+	    el("label", { for: "old-password" }, "Current password"), oldpw,
+	    el("label", { for: "new-password" }, "New password"), newpw,
+	    el("label", { for: "confirm-password" }, "Confirm new password"),
+	    again, submit, status);
+	form.addEventListener("submit", (ev) => {
+		ev.preventDefault();
+		clear(status);
+		if (newpw.value !== again.value) {
+			status.appendChild(el("p", { class: "error",
+			    role: "alert" }, "The new passwords do not match."));
+			return;
+		}
+		submit.disabled = true;
+		changePassword(oldpw.value, newpw.value).then((s) => {
+			oldpw.value = newpw.value = again.value = "";
+			done(s);
+		}, (err) => {
+			submit.disabled = false;
+			status.appendChild(el("p", { class: "error",
+			    role: "alert" }, errorText(err)));
+		});
+	});
+	return form;
+}
+
+function passwordPage(root: HTMLElement): void {
+	root.appendChild(passwordForm("Change password", "", () => {
+		const status = el("p", { id: "password-changed",
+		    class: "note" }, "Your password has been changed.");
+		clear(root);
+		root.appendChild(status);
+	}));
+}
+
+// Signed in with a password that must be changed: nothing else first.
+function showPasswordReset(): void {
+	leavePage();
+	clear(app);
+	document.title = "Change password - porthole";
+	const form = passwordForm("Change your password",
+	    "Your password must be changed before you continue.", (s) => {
+		user = s;
+		showApp();
+	});
+	form.appendChild(el("button", { id: "signout", type: "button",
+	    class: "link", onclick: () => void doSignOut() }, "Sign out"));
+	app.appendChild(form);
+	(form.querySelector("#old-password") as HTMLElement).focus();
+}
+
+// A session: the app, or first the new password it needs.
+function enter(s: ConsoleSession): void {
+	user = s;
+	if (s.PasswordResetRequired === true)
+		showPasswordReset();
+	else
+		showApp();
 }
 
 function showSignIn(message = ""): void {
@@ -131,8 +216,7 @@ function showSignIn(message = ""): void {
 		clear(status);
 		signIn(name.value, pw.value).then((s) => {
 			pw.value = "";
-			user = s;
-			showApp();
+			enter(s);
 		}, (err) => {
 			submit.disabled = false;
 			status.appendChild(el("p", { class: "error",
@@ -172,8 +256,7 @@ async function start(): Promise<void> {
 	try {
 		const s = await currentSession();
 		if (s !== null && s !== undefined) {
-			user = s;
-			showApp();
+			enter(s);
 			return;
 		}
 	} catch {

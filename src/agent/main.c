@@ -24,8 +24,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: porthole-agent register --endpoint URL --ca FILE "
-	    "--code CODE --id ID\n"
+	    "usage: porthole-agent register (--endpoint URL | --region R) "
+	    "--ca FILE\n"
+	    "                               --code CODE --id ID\n"
 	    "                               [--state-dir DIR] [--name NAME]\n"
 	    "                               [--proxy URL] [--no-proxy LIST]\n"
 	    "       porthole-agent run [--state-dir DIR]\n"
@@ -41,6 +42,8 @@ usage(FILE *f)
 	    "\"Proxy\": {\"Url\": \"http://host:port\", \"NoProxy\": \"a\"}\n"
 	    "sends everything through an HTTP CONNECT proxy (without it:\n"
 	    "https_proxy and no_proxy; register --proxy saves it).\n"
+	    "--region R without --endpoint: https://ssm.R.amazonaws.com,\n"
+	    "as AWS's agent derives it (a private DNS name for portholed).\n"
 	    "Logging level: PORTHOLE_LOG=debug|info|warn|error.\n",
 	    AGENT_STATE_DIR_DEFAULT);
 }
@@ -65,10 +68,13 @@ cmd_register(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "proxy", required_argument, NULL, 'p' },
 		{ "no-proxy", required_argument, NULL, 'x' },
+		{ "region", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct agent_register_opts o;
+	const char *region = NULL;
+	char endpoint[128];
 	int ch, rc;
 
 	memset(&o, 0, sizeof(o));
@@ -83,14 +89,26 @@ cmd_register(int argc, char **argv)
 		case 'n': o.name = optarg; break;
 		case 'p': o.proxy = optarg; break;
 		case 'x': o.no_proxy = optarg; break;
+		case 'r': region = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	/* As AWS's agent: the region names the endpoint unless one is
+	 * given. */
+	if (o.endpoint == NULL && region != NULL) {
+		if (agent_register_region_endpoint(region, endpoint,
+		    sizeof(endpoint)) != 0) {
+			fprintf(stderr, "porthole-agent: --region must be a "
+			    "region name such as us-east-1\n");
+			return 2;
+		}
+		o.endpoint = endpoint;
+	}
 	if (optind != argc || o.endpoint == NULL || o.ca_file == NULL ||
 	    o.code == NULL || o.id == NULL) {
-		fprintf(stderr, "porthole-agent: register needs --endpoint, "
-		    "--ca, --code and --id\n");
+		fprintf(stderr, "porthole-agent: register needs --endpoint "
+		    "(or --region), --ca, --code and --id\n");
 		usage(stderr);
 		return 2;
 	}

@@ -124,6 +124,28 @@ reg_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 	return size * nmemb;
 }
 
+int
+agent_register_region_endpoint(const char *region, char *out, size_t size)
+{
+	size_t n, i;
+	int w;
+
+	if (region == NULL || out == NULL || size == 0)
+		return PH_ERR_INVALID;
+	n = strlen(region);
+	if (n == 0 || n > 32 || region[0] == '-' || region[n - 1] == '-')
+		return PH_ERR_INVALID;
+	for (i = 0; i < n; i++)
+		if (!(region[i] >= 'a' && region[i] <= 'z') &&
+		    !(region[i] >= '0' && region[i] <= '9') &&
+		    region[i] != '-')
+			return PH_ERR_INVALID;
+	w = snprintf(out, size, "https://ssm.%s.amazonaws.com", region);
+	if (w < 0 || (size_t)w >= size)
+		return PH_ERR_TOOBIG;
+	return 0;
+}
+
 /* The endpoint without trailing slashes. */
 static size_t
 reg_base_len(const char *endpoint)

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "server/api_json.h"
 #include "server/authz.h"
+#include "server/console.h"
 #include "server/policy.h"
 #include "server/store.h"
 #include "server/store_iam.h"
@@ -229,6 +230,10 @@ static const struct iv IV_VERSION = { "VersionId", "versionId", 0, 0,
 	pat_version, "v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?", 0 };
 static const struct iv IV_PASSWORD = { "Password", "password", 1, 128,
 	pat_latin1, PAT_LATIN1, 1 };
+static const struct iv IV_OLD_PASSWORD = { "OldPassword", "oldPassword", 1,
+	128, pat_latin1, PAT_LATIN1, 1 };
+static const struct iv IV_NEW_PASSWORD = { "NewPassword", "newPassword", 1,
+	128, pat_latin1, PAT_LATIN1, 1 };
 static const struct iv IV_ROLE_DESC = { "Description", "description", 0,
 	1000, pat_role_desc,
 	"[\\u0009\\u000A\\u000D\\u0020-\\u007E\\u00A1-\\u00FF]*", 0 };
@@ -1259,8 +1264,8 @@ iam_get_access_key_last_used(const struct api_call *c,
 
 /* IAM's default password policy: 8 to 128 characters with at least three
  * of upper case, lower case, digits and symbols, not the user's name. */
-static int
-iam_password_ok(const char *pw, const char *user, struct api_error *err)
+int
+api_iam_password_ok(const char *pw, const char *user, struct api_error *err)
 {
 	int up = 0, low = 0, dig = 0, sym = 0;
 	const char *p;
@@ -1317,7 +1322,7 @@ iam_create_login_profile(const struct api_call *c, const struct api_form *in,
 	    "passwordResetRequired");
 	if ((rc = iam_caller_user(c, &v, in, &IV_USER, &name, err)) != 0 ||
 	    (rc = iam_user_for(c, "iam:CreateLoginProfile", name, &u,
-	    err)) != 0 || (rc = iam_password_ok(pw, u.name, err)) != 0)
+	    err)) != 0 || (rc = api_iam_password_ok(pw, u.name, err)) != 0)
 		return rc;
 	rc = store_iam_login_create(c->srv->store, u.name, pw, reset);
 	if (rc == PH_ERR_EXISTS)
@@ -1380,7 +1385,7 @@ iam_update_login_profile(const struct api_call *c, const struct api_form *in,
 	    (rc = iam_user_for(c, "iam:UpdateLoginProfile", name, &u,
 	    err)) != 0)
 		return rc;
-	if (pw != NULL && (rc = iam_password_ok(pw, u.name, err)) != 0)
+	if (pw != NULL && (rc = api_iam_password_ok(pw, u.name, err)) != 0)
 		return rc;
 	rc = store_iam_login_update(c->srv->store, u.name, pw, reset);
 	if (rc == PH_ERR_NOTFOUND)
@@ -1409,6 +1414,65 @@ iam_delete_login_profile(const struct api_call *c, const struct api_form *in,
 		return iam_login_missing(err, u.name);
 	if (rc != 0)
 		return iam_store_error(err, "iam_login_delete", rc);
+	return 0;
+}
+
+/* A user changes their own password, proving the old one. Only an IAM
+ * user may (not the root admin, a role session or an instance), as
+ * iam:ChangePassword on their own ARN; it clears PasswordResetRequired.
+ * The scrypt work runs on the loop here, as for CreateLoginProfile; the
+ * console's sign-in path keeps its checks on the thread pool. */
+static int
+iam_change_password(const struct api_call *c, const struct api_form *in,
+    struct api_xml *out, struct api_error *err)
+{
+	struct iam_user_rec u;
+	struct api_v v;
+	const char *oldpw, *newpw;
+	unsigned wait;
+	int rc;
+
+	(void)out;
+	api_v_init(&v);
+	oldpw = iv_get(&v, in, &IV_OLD_PASSWORD, 1);
+	newpw = iv_get(&v, in, &IV_NEW_PASSWORD, 1);
+	if ((rc = api_v_finish(&v, err)) != 0)
+		return rc;
+	if (c->principal == NULL || c->principal->kind != PRINCIPAL_USER ||
+	    c->principal->is_root_admin || c->principal->name[0] == '\0')
+		return api_error_set(err, 400, "InvalidUserType",
+		    "Only IAM users can change their own password.");
+	if ((rc = iam_user_for(c, "iam:ChangePassword", c->principal->name,
+	    &u, err)) != 0)
+		return rc;
+	/* Guesses of the old password share the console's per-user
+	 * sign-in limit. */
+	if ((wait = console_user_blocked(c->srv, u.name, c->now_ms)) > 0)
+		return api_error_set(err, 409, "LimitExceeded", "Too many "
+		    "password change attempts; try again in %u seconds.",
+		    wait);
+	if (store_iam_login_get(c->srv->store, u.name, NULL, NULL) ==
+	    PH_ERR_NOTFOUND)
+		return iam_login_missing(err, u.name);
+	rc = store_iam_login_verify(c->srv->store, u.name, oldpw);
+	if (rc == PH_ERR_DENIED) {
+		console_user_failed(c->srv, u.name, c->now_ms);
+		return api_error_set(err, 403, "AccessDenied",
+		    "The old password is incorrect.");
+	}
+	if (rc != 0)
+		return iam_store_error(err, "iam_login_verify", rc);
+	if ((rc = api_iam_password_ok(newpw, u.name, err)) != 0)
+		return rc;
+	if (strcmp(oldpw, newpw) == 0)
+		return api_error_set(err, 400, "PasswordPolicyViolation",
+		    "The new password must differ from the old one.");
+	rc = store_iam_login_update(c->srv->store, u.name, newpw, 0);
+	if (rc == PH_ERR_NOTFOUND)
+		return iam_login_missing(err, u.name);
+	if (rc != 0)
+		return iam_store_error(err, "iam_login_update", rc);
+	log_info("event=iam_change_password user=%s", u.name);
 	return 0;
 }
 
@@ -2710,6 +2774,7 @@ static const struct iam_action iam_actions[] = {
 	{ "AttachGroupPolicy", iam_attach_group_policy },
 	{ "AttachRolePolicy", iam_attach_role_policy },
 	{ "AttachUserPolicy", iam_attach_user_policy },
+	{ "ChangePassword", iam_change_password },
 	{ "CreateAccessKey", iam_create_access_key },
 	{ "CreateGroup", iam_create_group },
 	{ "CreateLoginProfile", iam_create_login_profile },

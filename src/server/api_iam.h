@@ -13,4 +13,9 @@
 int api_iam_dispatch(const struct api_call *c, const char *action,
     const struct api_form *in, struct api_xml *out, struct api_error *err);
 
+/* IAM's default password policy for user's new password: 0, or
+ * PasswordPolicyViolation set in err. */
+int api_iam_password_ok(const char *pw, const char *user,
+    struct api_error *err);
+
 #endif

@@ -23,6 +23,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/uuid.h"
+#include "server/api_iam.h"
 #include "server/audit.h"
 #include "server/authz.h"
 #include "server/store_console.h"
@@ -592,6 +593,18 @@ console_addr_key(const char *peer, char *out, size_t size)
 	return 0;
 }
 
+/* Must the user change their password before using the console? Read
+ * afresh on every request, so a change takes effect at once. */
+static int
+con_reset_required(struct server *srv, const struct iam_user_rec *u)
+{
+	int reset = 0;
+
+	if (store_iam_login_get(srv->store, u->name, NULL, &reset) != 0)
+		return 0;
+	return reset != 0;
+}
+
 static json_t *
 con_session_body(struct server *srv, const struct iam_user_rec *u,
     const struct console_session *s)
@@ -599,9 +612,10 @@ con_session_body(struct server *srv, const struct iam_user_rec *u,
 	char exp[32];
 
 	con_iso(s->expiry_ms, exp, sizeof(exp));
-	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "UserName", u->name,
-	    "Arn", u->arn, "AccountId", srv->account_id, "Expiration", exp,
-	    "CsrfToken", s->csrf);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "UserName",
+	    u->name, "Arn", u->arn, "AccountId", srv->account_id,
+	    "Expiration", exp, "CsrfToken", s->csrf, "PasswordResetRequired",
+	    con_reset_required(srv, u));
 }
 
 /* The request's JSON object, or NULL with the error answered. */
@@ -635,6 +649,9 @@ struct signin_job {
 	struct iam_login_hash hash;
 	char *password;
 	size_t password_len;
+	char *newpw;               /* change-password: the new one */
+	size_t newpw_len;
+	struct console_session sess;
 	char ukey[CONSOLE_RL_KEY_SIZE];
 	char akey[CONSOLE_RL_KEY_SIZE];
 	char peer[64];
@@ -649,6 +666,11 @@ signin_job_free(struct signin_job *j)
 		OPENSSL_cleanse(j->password, j->password_len);
 		free(j->password);
 	}
+	if (j->newpw != NULL) {
+		OPENSSL_cleanse(j->newpw, j->newpw_len);
+		free(j->newpw);
+	}
+	OPENSSL_cleanse(&j->sess, sizeof(j->sess));
 	OPENSSL_cleanse(&j->hash, sizeof(j->hash));
 	free(j);
 }
@@ -877,6 +899,12 @@ con_credentials(struct server *srv, struct http_request *req)
 		return;
 	if (con_csrf(req, &s) != 0)
 		goto out;
+	/* As AWS's console: nothing but a new password until it is set. */
+	if (con_reset_required(srv, &u)) {
+		con_error(req, 403, "PasswordResetRequired", "Change your "
+		    "password before using the console.", NULL);
+		goto out;
+	}
 	expiry = now + CONSOLE_CREDENTIALS_MS;
 	if (expiry > s.expiry_ms)
 		expiry = s.expiry_ms;
@@ -937,6 +965,199 @@ out:
 	OPENSSL_cleanse(&s, sizeof(s));
 }
 
+/* A user's own password, changed from the console: the console
+ * session (cookie and CSRF header) names the user, the old password is
+ * proved on the thread pool as at sign-in, and the rules are
+ * ChangePassword's (iam:ChangePassword on the user's own ARN, IAM's
+ * password policy, the root admin may not). Wrong old passwords count
+ * as failed sign-ins of that user. It clears PasswordResetRequired. */
+static void
+chpw_work(uv_work_t *w)
+{
+	struct signin_job *j = w->data;
+
+	j->rc = store_iam_login_check(&j->hash, j->password);
+}
+
+static void
+chpw_done(uv_work_t *w, int status)
+{
+	struct signin_job *j = w->data;
+	struct server *srv = j->srv;
+	struct http_request *req = j->req;
+	struct api_error err;
+	json_t *out;
+	int rc = status == 0 ? j->rc : PH_ERR_STATE;
+
+	j->c->signins_inflight--;
+	if (rc == PH_ERR_DENIED) {
+		console_limiter_fail(j->c->rl, j->ukey, j->now_ms);
+		console_limiter_fail(j->c->rl, j->akey, j->now_ms);
+		log_info("event=console_change_password user=%s peer=%s "
+		    "result=Failure", j->u.name, j->peer);
+		con_error(req, 403, "AccessDenied",
+		    "The old password is incorrect.", NULL);
+		goto out;
+	}
+	memset(&err, 0, sizeof(err));
+	if (rc == 0 && api_iam_password_ok(j->newpw, j->u.name, &err) != 0) {
+		con_error(req, 400, err.type, err.message, NULL);
+		goto out;
+	}
+	if (rc == 0 && strcmp(j->password, j->newpw) == 0) {
+		con_error(req, 400, "PasswordPolicyViolation",
+		    "The new password must differ from the old one.", NULL);
+		goto out;
+	}
+	if (rc == 0)
+		rc = store_iam_login_update(srv->store, j->u.name, j->newpw, 0);
+	if (rc == PH_ERR_NOTFOUND) {
+		/* The login profile went while the check ran. */
+		con_error(req, 404, "NoSuchEntity", "The login profile "
+		    "no longer exists.", NULL);
+		goto out;
+	}
+	if (rc != 0) {
+		log_error("event=console_change_password_failed err=%s",
+		    ph_strerror(rc));
+		con_error(req, 500, "InternalServerError",
+		    "An internal error occurred.", NULL);
+		goto out;
+	}
+	console_limiter_clear(j->c->rl, j->ukey);
+	log_info("event=console_change_password user=%s peer=%s "
+	    "result=Success", j->u.name, j->peer);
+	out = con_session_body(srv, &j->u, &j->sess);
+	con_json(req, 200, out, NULL);
+	json_decref(out);
+out:
+	signin_job_free(j);
+}
+
+/* A member that must be a string of 1 to max characters, or NULL. */
+static const char *
+con_str_member(json_t *in, const char *name, size_t max)
+{
+	json_t *v = json_object_get(in, name);
+	const char *s = json_string_value(v);
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > max ||
+	    strlen(s) != json_string_length(v))
+		return NULL;
+	return s;
+}
+
+static void
+con_change_password(struct server *srv, struct console *c,
+    struct http_request *req)
+{
+	struct signin_job *j = NULL;
+	struct principal p;
+	const char *oldpw, *newpw;
+	char hdr[64], msg[400], deny[2 * IAM_ARN_SIZE + 80];
+	json_t *in = NULL, *v;
+	unsigned wait, w2;
+	int rc;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		con_error(req, 500, "InternalServerError",
+		    "An internal error occurred.", NULL);
+		return;
+	}
+	if (con_session(srv, req, &j->sess, &j->u) != 0 ||
+	    con_csrf(req, &j->sess) != 0 || (in = con_body(req)) == NULL)
+		goto out;
+	if (req->body != NULL && req->body_len > 0)
+		OPENSSL_cleanse((void *)(uintptr_t)req->body, req->body_len);
+	oldpw = con_str_member(in, "OldPassword", CON_PASSWORD_MAX);
+	newpw = con_str_member(in, "NewPassword", CON_PASSWORD_MAX);
+	if (oldpw == NULL || newpw == NULL) {
+		con_error(req, 400, "ValidationException", "OldPassword and "
+		    "NewPassword are required strings (at most 128 "
+		    "characters).", NULL);
+		goto out;
+	}
+	if (j->u.is_root_admin) {
+		con_error(req, 400, "InvalidUserType",
+		    "Only IAM users can change their own password.", NULL);
+		goto out;
+	}
+	memset(&p, 0, sizeof(p));
+	p.kind = PRINCIPAL_USER;
+	p.active = 1;
+	rc = PH_ERR_DENIED;
+	if (strlen(j->u.name) < sizeof(p.name) &&
+	    strlen(j->u.arn) < sizeof(p.arn) &&
+	    strlen(j->u.user_id) < sizeof(p.user_id)) {
+		memcpy(p.name, j->u.name, strlen(j->u.name) + 1);
+		memcpy(p.arn, j->u.arn, strlen(j->u.arn) + 1);
+		memcpy(p.user_id, j->u.user_id, strlen(j->u.user_id) + 1);
+		rc = authz_check(srv, &p, "iam:ChangePassword", j->u.arn);
+	}
+	if (rc != 0) {
+		snprintf(deny, sizeof(deny), "User: %s is not authorized to "
+		    "perform: iam:ChangePassword on resource: %s", j->u.arn,
+		    j->u.arn);
+		con_error(req, 403, "AccessDenied", deny, NULL);
+		goto out;
+	}
+	j->srv = srv;
+	j->c = c;
+	j->req = req;
+	j->now_ms = con_now_ms();
+	snprintf(j->peer, sizeof(j->peer), "%s", con_peer(req));
+	con_key(j->ukey, sizeof(j->ukey), "user", j->u.name);
+	(void)console_addr_key(j->peer, j->akey, sizeof(j->akey));
+	wait = console_limiter_blocked(c->rl, j->ukey, j->now_ms);
+	w2 = console_limiter_blocked(c->rl, j->akey, j->now_ms);
+	if (w2 > wait)
+		wait = w2;
+	if (wait == 0 && c->signins_inflight >= CONSOLE_SIGNIN_INFLIGHT)
+		wait = 1;
+	if (wait > 0) {
+		snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", wait);
+		snprintf(msg, sizeof(msg), "Too many attempts; try again in "
+		    "%u seconds.", wait);
+		con_error(req, 429, "ThrottlingException", msg, hdr);
+		goto out;
+	}
+	rc = store_iam_login_hash(srv->store, j->u.name, &j->hash);
+	if (rc == PH_ERR_NOTFOUND) {
+		snprintf(msg, sizeof(msg), "Login Profile for User %s cannot "
+		    "be found.", j->u.name);
+		con_error(req, 404, "NoSuchEntity", msg, NULL);
+		goto out;
+	}
+	if (rc != 0 || (j->password = strdup(oldpw)) == NULL ||
+	    (j->newpw = strdup(newpw)) == NULL) {
+		con_error(req, 500, "InternalServerError",
+		    "An internal error occurred.", NULL);
+		goto out;
+	}
+	j->password_len = strlen(oldpw);
+	j->newpw_len = strlen(newpw);
+	j->work.data = j;
+	if (uv_queue_work(srv->loop, &j->work, chpw_work, chpw_done) != 0) {
+		con_error(req, 503, "ServiceUnavailable",
+		    "Try again later.", NULL);
+		goto out;
+	}
+	c->signins_inflight++;
+	j = NULL;   /* chpw_done answers and frees it */
+out:
+	if (j != NULL)
+		signin_job_free(j);
+	if (in != NULL) {
+		const char *k;
+
+		json_object_foreach(in, k, v)
+			if (json_is_string(v))
+				OPENSSL_cleanse((char *)json_string_value(v),
+				    json_string_length(v));
+	}
+	json_decref(in);
+}
+
 static void
 con_api(struct server *srv, struct console *c, struct http_request *req)
 {
@@ -948,6 +1169,7 @@ con_api(struct server *srv, struct console *c, struct http_request *req)
 		{ "session", "GET" },
 		{ "credentials", "POST" },
 		{ "signout", "POST" },
+		{ "change-password", "POST" },
 	};
 	const char *op = req->path + sizeof(CON_API_PREFIX) - 1;
 	size_t i;
@@ -987,7 +1209,8 @@ con_api(struct server *srv, struct console *c, struct http_request *req)
 	case 0: con_signin(srv, c, req); break;
 	case 1: con_get_session(srv, req); break;
 	case 2: con_credentials(srv, req); break;
-	default: con_signout(srv, req); break;
+	case 3: con_signout(srv, req); break;
+	default: con_change_password(srv, c, req); break;
 	}
 }
 
@@ -1021,6 +1244,28 @@ console_free(struct console *c)
 		return;
 	console_limiter_free(c->rl);
 	free(c);
+}
+
+unsigned
+console_user_blocked(struct server *srv, const char *user, int64_t now_ms)
+{
+	char key[CONSOLE_RL_KEY_SIZE];
+
+	if (srv->console == NULL || user == NULL)
+		return 0;
+	con_key(key, sizeof(key), "user", user);
+	return console_limiter_blocked(srv->console->rl, key, now_ms);
+}
+
+void
+console_user_failed(struct server *srv, const char *user, int64_t now_ms)
+{
+	char key[CONSOLE_RL_KEY_SIZE];
+
+	if (srv->console == NULL || user == NULL)
+		return;
+	con_key(key, sizeof(key), "user", user);
+	console_limiter_fail(srv->console->rl, key, now_ms);
 }
 
 int

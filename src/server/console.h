@@ -43,6 +43,15 @@ int console_is_request(const char *path);
 /* Answer a console request (srv->console set). */
 void console_handle(struct server *srv, struct http_request *req);
 
+/* Password guesses outside the console (IAM ChangePassword's old
+ * password) count against the same per-user sign-in limit: seconds
+ * until user may try again (0: now; srv->console NULL: always 0), and a
+ * failure recorded. */
+unsigned console_user_blocked(struct server *srv, const char *user,
+    int64_t now_ms);
+void console_user_failed(struct server *srv, const char *user,
+    int64_t now_ms);
+
 /* ---- pieces, exposed for the unit tests ------------------------------- */
 
 /* The file a request path names: rel is the path after "/console/" ("":

@@ -420,4 +420,139 @@ export const scenarios = {
 		return { status: final, seen, output,
 		    commandId: await page.textContent("#command-id") };
 	},
+
+	// Copy and paste in the terminal: a command pasted with
+	// Ctrl-Shift-V (from the clipboard) and one with the browser's own
+	// paste event both run; a word selected with the mouse leaves with
+	// Ctrl-Shift-C and is what the clipboard then holds.
+	async clipboard(t, p) {
+		const { page, context } = t;
+		await context.grantPermissions(["clipboard-read",
+		    "clipboard-write"], { origin: new URL(t.base).origin });
+		await signIn(t, p.user, p.password);
+		await page.click(`button[data-instance="${p.instanceId}"]`,
+		    { timeout: 20000 });
+		const sid = await waitShell(page);
+		await page.evaluate((s) => navigator.clipboard.writeText(s),
+		    "echo PASTED-$((20+22))");
+		await page.click("#terminal");
+		await page.keyboard.press("Control+Shift+V");
+		// The paste reads the clipboard asynchronously: Enter only
+		// once the shell echoed it.
+		await waitFor(async () => (await termText(page)).includes(
+		    "echo PASTED-$((20+22))"), "the pasted command's echo");
+		await page.keyboard.press("Enter");
+		await waitFor(async () => hasLine(await termText(page),
+		    "PASTED-42"), "the pasted command's output");
+		// The browser's paste (menu, middle button): a paste event
+		// on xterm's textarea.
+		await page.evaluate((s) => {
+			const ta = document.querySelector(
+			    "#terminal .xterm-helper-textarea");
+			const dt = new DataTransfer();
+			dt.setData("text/plain", s);
+			ta.dispatchEvent(new ClipboardEvent("paste",
+			    { clipboardData: dt, bubbles: true,
+			    cancelable: true }));
+		}, "echo EVPASTE-$((3*3))");
+		await waitFor(async () => (await termText(page)).includes(
+		    "echo EVPASTE-$((3*3))"), "the paste event's echo");
+		await page.keyboard.press("Enter");
+		await waitFor(async () => hasLine(await termText(page),
+		    "EVPASTE-9"), "the paste event's command output");
+		// Select the output word with a double click; copy it out.
+		await page.evaluate(() => navigator.clipboard.writeText(""));
+		const box = await page.evaluate(() => {
+			const rows = Array.from(document.querySelectorAll(
+			    "#terminal .xterm-rows > div"));
+			const row = rows.filter((r) => (r.textContent ?? "")
+			    .replace(/\u00a0/g, " ").trim() === "PASTED-42")
+			    .pop();
+			if (row === undefined)
+				return null;
+			const range = document.createRange();
+			range.selectNodeContents(row);
+			const b = range.getBoundingClientRect();
+			return { x: b.x, y: b.y, w: b.width, h: b.height };
+		});
+		check(box !== null && box.w > 0, "no PASTED-42 row to select");
+		await page.mouse.dblclick(box.x + box.w / 2, box.y + box.h / 2);
+		await page.keyboard.press("Control+Shift+C");
+		const copied = await waitFor(async () => {
+			const c = await page.evaluate(() =>
+			    navigator.clipboard.readText());
+			return c !== "" ? c : false;
+		}, "the copied selection in the clipboard", 10000);
+		check(copied.trim() === "PASTED-42",
+		    `copied ${JSON.stringify(copied)}, not PASTED-42`);
+		// Ctrl-Shift-C took nothing from the shell: it still answers.
+		await typeLine(page, "echo AFTER-$((1+1))",
+		    (x) => hasLine(x, "AFTER-2"), "the shell after the copy");
+		await t.shot();
+		await terminate(page);
+		return { sessionId: sid, copied };
+	},
+
+	// A login profile with PasswordResetRequired: the sign-in leads to
+	// the change-password form and nothing else; then the fleet. The
+	// old password no longer signs in; the header's Change password
+	// changes it again.
+	async passwordReset(t, p) {
+		const { page } = t;
+		await page.goto(t.base, { waitUntil: "load" });
+		await page.waitForSelector("#signin #username");
+		await page.fill("#username", p.user);
+		await page.fill("#password", p.password);
+		await page.click("#signin button[type=submit]");
+		await page.waitForSelector("#change-password #old-password",
+		    { timeout: 20000 });
+		check(await page.$("#page") === null && await page.$(
+		    "#user") === null, "pages shown before the new password");
+		// Another page of the same session gets the form too.
+		await page.reload({ waitUntil: "load" });
+		await page.waitForSelector("#change-password #old-password",
+		    { timeout: 20000 });
+		await t.shot("form");
+		const fill = async (o, n, c) => {
+			await page.fill("#old-password", o);
+			await page.fill("#new-password", n);
+			await page.fill("#confirm-password", c);
+			await page.click("#change-password button[type=submit]");
+		};
+		await fill(p.password, p.newPassword, p.newPassword + "x");
+		const mismatch = await errorText(page, "the mismatch message");
+		check(/do not match/.test(mismatch), `mismatch: ${mismatch}`);
+		await page.evaluate(() => document.querySelectorAll(".error")
+		    .forEach((e) => e.remove()));
+		await fill("Wr0ng-Old-Pw!", p.newPassword, p.newPassword);
+		const wrong = await errorText(page, "the wrong-password message");
+		check(/AccessDenied/.test(wrong), `wrong old password: ${wrong}`);
+		await page.evaluate(() => document.querySelectorAll(".error")
+		    .forEach((e) => e.remove()));
+		await fill(p.password, p.newPassword, p.newPassword);
+		await page.waitForFunction((u) => document.getElementById(
+		    "user")?.textContent?.startsWith(u), p.user,
+		    { timeout: 20000 });
+		const row = "#instance-table " +
+		    `tr[data-instance="${p.instanceId}"]`;
+		await page.waitForSelector(row, { timeout: 20000 });
+		await t.shot();
+		await page.click("#signout");
+		await page.waitForSelector("#signin #username");
+		await page.fill("#username", p.user);
+		await page.fill("#password", p.password);
+		await page.click("#signin button[type=submit]");
+		const old = await errorText(page, "the old password's refusal");
+		check(old.includes("AuthenticationFailed"),
+		    `old password: ${old}`);
+		await signIn(t, p.user, p.newPassword);
+		await page.waitForSelector(row, { timeout: 20000 });
+		// Signed in: the header's link changes the password again.
+		await page.click("#change-password-link");
+		await page.waitForSelector("#change-password #old-password");
+		await fill(p.newPassword, p.thirdPassword, p.thirdPassword);
+		await page.waitForSelector("#password-changed",
+		    { timeout: 20000 });
+		return { changed: await page.textContent("#password-changed") };
+	},
 };

@@ -8,12 +8,17 @@ the browser (whoami, stty size before and after the window shrinks,
 Ctrl-C, Terminate); session history shows the ended session and replays
 it; a user the policies deny sees AWS's AccessDeniedException text; a
 short network drop (a TCP proxy cuts every connection) is resumed on the
-same session.
+same session; copy and paste in the terminal (Ctrl-Shift-V, the
+browser's paste event, a double-clicked word out with Ctrl-Shift-C); a
+user whose login profile requires a new password is held at the
+change-password form, then reaches the instances, and the old password no
+longer signs in.
 
 Users are IAM users with login profiles and inline policies made with the
 AWS CLI. Each scenario saves a screenshot (consolekit.artifacts_dir()).
 test_console_admin.py has the preferences, KMS and Run Command pages."""
 
+import json
 import os
 import sys
 import unittest
@@ -148,6 +153,30 @@ class Console(harness.ClusterTestCase):
         self.assertEqual(r["states"][-1], "open")
         self.cluster.wait_session_status(r["sessionId"], ("Terminated",),
                                          timeout=30)
+
+    def test_7_clipboard(self):
+        r = self.browser("clipboard")
+        self.assertEqual(r["copied"].strip(), "PASTED-42")
+        self.cluster.wait_session_status(r["sessionId"], ("Terminated",),
+                                         timeout=30)
+
+    def test_8_password_reset(self):
+        c, name = self.cluster, "console-newbie"
+        old, new, third = "Temp-Passw0rd!", "Own-Passw0rd!", "Thrd-Passw0rd!"
+        c.aws("iam", "create-user", "--user-name", name)
+        c.aws("iam", "put-user-policy", "--user-name", name,
+              "--policy-name", "console-test", "--policy-document",
+              json.dumps(consolekit.ADMIN_POLICY))
+        c.aws("iam", "create-login-profile", "--user-name", name,
+              "--password", old, "--password-reset-required")
+        r = self.browser("passwordReset", user=name, password=old,
+                         newPassword=new, thirdPassword=third)
+        self.assertIn("changed", r["changed"])
+        lp = c.aws("iam", "get-login-profile", "--user-name",
+                   name)["LoginProfile"]
+        self.assertFalse(lp.get("PasswordResetRequired", False))
+        for pw in (old, new, third):
+            self.assertNotIn(pw, c.server.log())
 
 
 if __name__ == "__main__":

@@ -410,6 +410,85 @@ class ConsoleApiTest(ClusterTestCase):
                          200 if console_built() else 404)
         self.cluster.ssm().describe_instance_information()
 
+    def test_password_reset(self):
+        # A login profile with PasswordResetRequired: the session can do
+        # nothing but change the password, under ChangePassword's rules.
+        c, src = self.cluster, 30
+        old, new = "Old-Reset-Pw1!", "New-Reset-Pw2!"
+        c.aws("iam", "create-user", "--user-name", "erin")
+        c.aws("iam", "create-login-profile", "--user-name", "erin",
+              "--password", old, "--password-reset-required")
+        r = self.signin("erin", old, source=src)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIs(r.json()["PasswordResetRequired"], True)
+        cookie, csrf = self.cookie_of(r), r.json()["CsrfToken"]
+        self.assertAwsError(self.credentials(cookie, csrf, source=src),
+                            403, "PasswordResetRequired")
+        api = "/console/api/change-password"
+        hdrs = {"Cookie": "porthole_console=" + cookie,
+                "X-Porthole-Csrf": csrf}
+
+        def change(body, headers=hdrs, source=src):
+            return self.request("POST", api, body, headers, source=source)
+
+        # Without iam:ChangePassword on itself: AWS's words.
+        r = change({"OldPassword": old, "NewPassword": new})
+        self.assertAwsError(r, 403, "AccessDenied")
+        self.assertIn("iam:ChangePassword", r.json()["message"])
+        c.aws("iam", "put-user-policy", "--user-name", "erin",
+              "--policy-name", "pw", "--policy-document", json.dumps({
+                  "Version": "2012-10-17",
+                  "Statement": [{"Effect": "Allow",
+                                 "Action": "iam:ChangePassword",
+                                 "Resource": "arn:aws:iam::*:user/"
+                                             "${aws:username}"}]}))
+        # No cookie, no CSRF header, garbage bodies.
+        self.assertAwsError(change({"OldPassword": old, "NewPassword": new},
+                                   headers={}), 401, "AuthenticationFailed")
+        self.assertAwsError(change({"OldPassword": old, "NewPassword": new},
+                                   headers={"Cookie": hdrs["Cookie"]}),
+                            403, "AccessDeniedException")
+        for body in (b"not json", b"[]", b"{}", b"\x00\xff",
+                     {"OldPassword": old}, {"OldPassword": 1,
+                                            "NewPassword": new},
+                     {"OldPassword": old, "NewPassword": ""},
+                     {"OldPassword": old, "NewPassword": "p" * 129},
+                     b'{"OldPassword":"a\\u0000b","NewPassword":"x"}'):
+            r = change(body)
+            self.assertEqual(r.status, 400, (body, r.body))
+            self.assertIn(r.json()["__type"], ("SerializationException",
+                                               "ValidationException"))
+        r = self.request("GET", api, headers=hdrs, source=src)
+        self.assertEqual(r.status, 405)
+        # A wrong old password, a weak or unchanged new one.
+        self.assertAwsError(change({"OldPassword": "Wrong-Pw-9!",
+                                    "NewPassword": new}), 403,
+                            "AccessDenied")
+        r = change({"OldPassword": old, "NewPassword": "weak"})
+        self.assertAwsError(r, 400, "PasswordPolicyViolation")
+        self.assertNotIn("weak", r.json()["message"])
+        self.assertAwsError(change({"OldPassword": old,
+                                    "NewPassword": old}), 400,
+                            "PasswordPolicyViolation")
+        # The change: the session carries on with full use.
+        r = change({"OldPassword": old, "NewPassword": new})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIs(r.json()["PasswordResetRequired"], False)
+        self.assertEqual(r.json()["UserName"], "erin")
+        self.assertEqual(self.credentials(cookie, csrf, source=src).status,
+                         200)
+        lp = c.aws("iam", "get-login-profile", "--user-name",
+                   "erin")["LoginProfile"]
+        self.assertFalse(lp.get("PasswordResetRequired", False))
+        self.assertAwsError(self.signin("erin", old, source=src + 1), 401,
+                            "AuthenticationFailed")
+        r = self.signin("erin", new, source=src + 1)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIs(r.json()["PasswordResetRequired"], False)
+        log = c.server.log()
+        for pw in (old, new):
+            self.assertNotIn(pw, log)
+
     def test_zz_audit(self):
         # Runs last: the events of the tests above are in the trail.
         self.assertEqual(self.signin("alice", source=16).status, 200)

@@ -7,6 +7,8 @@ groups or policies remain), access keys (two per user, LimitExceeded at a
 third; UpdateAccessKey Inactive refuses the key on the very next request
 and Active accepts it again; GetAccessKeyLastUsed records the service and
 region), login profiles (IAM's password rules: PasswordPolicyViolation),
+ChangePassword with the user's own key (wrong and garbage old passwords,
+InvalidUserType for the root admin, LimitExceeded after repeated guesses),
 groups and memberships, roles with trust policies (MaxSessionDuration
 bounds, a trust policy without Principal or with a non-STS action is
 MalformedPolicyDocument), tags of users and roles, inline policies of
@@ -318,6 +320,92 @@ class IamApi(harness.ClusterTestCase):
         # The password is in no log line.
         self.assertNotIn("Corr3ct-Horse", self.cluster.server.log())
         self.assertNotIn("An0ther-one", self.cluster.server.log())
+
+    def test_change_password(self):
+        iam = self.iam
+        iam.create_user(UserName="changer")
+        self.cli("create-login-profile", "--user-name", "changer",
+                 "--password", "Old-Passw0rd", "--password-reset-required")
+        k = iam.create_access_key(UserName="changer")["AccessKey"]
+        env = dict(self.cluster.env, AWS_ACCESS_KEY_ID=k["AccessKeyId"],
+                   AWS_SECRET_ACCESS_KEY=k["SecretAccessKey"])
+        env.pop("AWS_SESSION_TOKEN", None)
+
+        def change(old, new):
+            return self.cluster.aws("iam", "change-password",
+                                    "--old-password", old,
+                                    "--new-password", new, env=env,
+                                    check=False)
+
+        # No policy yet: iam:ChangePassword on its own ARN is refused.
+        p = change("Old-Passw0rd", "New-Passw0rd")
+        self.assertIn("(AccessDenied)", p.stderr)
+        self.assertIn("iam:ChangePassword", p.stderr)
+        iam.put_user_policy(UserName="changer", PolicyName="pw",
+                            PolicyDocument=json.dumps({
+                                "Version": "2012-10-17",
+                                "Statement": [{
+                                    "Effect": "Allow",
+                                    "Action": "iam:ChangePassword",
+                                    "Resource": "arn:aws:iam::*:user/"
+                                                "${aws:username}"}]}))
+        # A wrong old password, garbage, a weak new one: all refused.
+        p = change("Wrong-Passw0rd", "New-Passw0rd")
+        self.assertIn("(AccessDenied)", p.stderr)
+        p = change("\x01\x02garbage", "New-Passw0rd")
+        self.assertIn("(ValidationError)", p.stderr)
+        p = change("x" * 200, "New-Passw0rd")
+        self.assertIn("(ValidationError)", p.stderr)
+        p = change("Old-Passw0rd", "weak")
+        self.assertIn("(PasswordPolicyViolation)", p.stderr)
+        self.assertNotIn("weak", p.stderr)
+        p = change("Old-Passw0rd", "Old-Passw0rd")
+        self.assertIn("(PasswordPolicyViolation)", p.stderr)
+        self.assertTrue(iam.get_login_profile(UserName="changer")
+                        ["LoginProfile"]["PasswordResetRequired"])
+        p = change("Old-Passw0rd", "New-Passw0rd")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = iam.get_login_profile(UserName="changer")["LoginProfile"]
+        self.assertFalse(got.get("PasswordResetRequired", False))
+        # The old password is gone, the new one is the password now.
+        p = change("Old-Passw0rd", "Third-Passw0rd")
+        self.assertIn("(AccessDenied)", p.stderr)
+        p = change("New-Passw0rd", "Third-Passw0rd")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # The root admin and a user without a console password.
+        self.cli_error("InvalidUserType", "change-password",
+                       "--old-password", "Whatever-1", "--new-password",
+                       "Whatever-2")
+        iam.delete_login_profile(UserName="changer")
+        p = change("Third-Passw0rd", "Fourth-Passw0rd")
+        self.assertIn("(NoSuchEntity)", p.stderr)
+        # Guessing the old password meets the per-user sign-in limit
+        # (five failures in five minutes): LimitExceeded, even for the
+        # right one.
+        iam.create_login_profile(UserName="changer",
+                                 Password="Fifth-Passw0rd")
+        me = self.cluster.client("iam", access_key=k["AccessKeyId"],
+                                 secret=k["SecretAccessKey"])
+        codes = []
+        for i in range(6):
+            try:
+                me.change_password(OldPassword="Guess-%d-Pw!" % i,
+                                   NewPassword="Sixth-Passw0rd")
+            except botocore.exceptions.ClientError as e:
+                codes.append(e.response["Error"]["Code"])
+        self.assertIn("AccessDenied", codes)
+        self.assertEqual(codes[-1], "LimitExceeded", codes)
+        self.boto_error("LimitExceeded", me.change_password,
+                        OldPassword="Fifth-Passw0rd",
+                        NewPassword="Sixth-Passw0rd")
+        iam.delete_login_profile(UserName="changer")
+        iam.delete_access_key(UserName="changer",
+                              AccessKeyId=k["AccessKeyId"])
+        iam.delete_user_policy(UserName="changer", PolicyName="pw")
+        iam.delete_user(UserName="changer")
+        log = self.cluster.server.log()
+        for pw in ("Old-Passw0rd", "New-Passw0rd", "Third-Passw0rd"):
+            self.assertNotIn(pw, log)
 
     # ---- groups ------------------------------------------------------
 

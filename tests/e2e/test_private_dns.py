@@ -16,7 +16,8 @@ with no AWS_ENDPOINT_URL and only AWS_CA_BUNDLE set,
 - `aws ssm`, `aws kms`, `aws sts`, `aws iam` reach portholed;
 - StartSession's StreamUrl is wss://ssm.REGION.amazonaws.com/... (the name
   the client called, no port for 443);
-- a second agent registers with `--endpoint https://ssm.REGION.amazonaws.com`
+- a second agent registers with `--region REGION` and no `--endpoint`, so
+  it derives https://ssm.REGION.amazonaws.com as AWS's agent does,
   and serves sessions;
 - with preferences naming a KMS key (made there with `aws kms`), `aws ssm
   start-session` through our session-manager-plugin opens an encrypted
@@ -182,7 +183,7 @@ class PrivateDns(harness.ClusterTestCase):
         act_id, code = c.create_activation(limit=1)
         a = c.new_agent("named")
         argv = ns_argv(c.hosts, [
-            a.binary(), "register", "--endpoint", "https://" + SSM_NAME,
+            a.binary(), "register", "--region", REGION,
             "--ca", c.ca, "--code", code, "--id", act_id,
             "--state-dir", a.state_dir, "--name", "e2e-named"])
         p = subprocess.run(argv, capture_output=True, text=True, timeout=60,

@@ -12,6 +12,9 @@ export interface ConsoleSession {
 	AccountId: string;
 	Expiration: string;
 	CsrfToken: string;
+	// The login profile asks for a new password: until it is changed,
+	// the console session can do nothing else (credentials are 403).
+	PasswordResetRequired?: boolean;
 }
 
 // Refresh this long before the credentials expire.
@@ -67,6 +70,24 @@ export async function currentSession(): Promise<ConsoleSession | null> {
 	if (!r.ok)
 		throw await failure(r);
 	session = await r.json() as ConsoleSession;
+	return session;
+}
+
+// The signed-in user's own password (iam:ChangePassword's rules, checked
+// by portholed); the answer is the session with PasswordResetRequired
+// cleared.
+export async function changePassword(oldPassword: string,
+    newPassword: string): Promise<ConsoleSession> {
+	if (session === null)
+		await currentSession();
+	if (session === null)
+		throw new AwsError("NotSignedIn", "Sign in first.", 401);
+	const r = await post("/console/api/change-password",
+	    { OldPassword: oldPassword, NewPassword: newPassword }, true);
+	if (!r.ok)
+		throw await failure(r);
+	session = await r.json() as ConsoleSession;
+	creds = null;
 	return session;
 }
 
