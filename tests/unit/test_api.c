@@ -26,6 +26,7 @@
 #include "server/store.h"
 #include "server/store_iam.h"
 #include "support/signed_request.h"
+#include "support/fixture.h"
 
 /* ---- stubs (weak: real definitions win when linked in) ------------------ */
 
@@ -124,8 +125,7 @@ gateway_disconnect_instance(struct gateway *gw, const char *instance_id)
 /* ---- fixture -------------------------------------------------------------- */
 
 struct fx {
-	char dir[64];
-	char path[128];
+	struct tmpdb db;
 	struct server srv;
 	char akid[STORE_AKID_SIZE], secret[STORE_SECRET_SIZE];
 	char bob_akid[STORE_AKID_SIZE], bob_secret[STORE_SECRET_SIZE];
@@ -139,15 +139,8 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-apih-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (test_server_open(&f->srv, &f->db, "ph-apih") != 0)
 		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->srv.store, f->path) != 0)
-		return -1;
-	snprintf(f->srv.region, sizeof(f->srv.region), "us-east-1");
-	snprintf(f->srv.account_id, sizeof(f->srv.account_id),
-	    "123456789012");
 	if (store_iam_create_user(f->srv.store, "admin",
 	    "arn:aws:iam::123456789012:user/admin", 1) != 0 ||
 	    store_iam_create_access_key(f->srv.store, "admin", f->akid,
@@ -175,16 +168,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char p[160];
 
-	authz_free(&f->srv);
-	store_close(f->srv.store);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	test_server_close(&f->srv, &f->db);
 	free(f);
 	return 0;
 }

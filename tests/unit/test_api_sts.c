@@ -29,6 +29,7 @@
 #include "server/store_iam.h"
 #include "server/store_sts.h"
 #include "support/signed_request.h"
+#include "support/fixture.h"
 
 #define ACCT "123456789012"
 #define ROLE_ARN "arn:aws:iam::" ACCT ":role/ops/deploy"
@@ -133,8 +134,7 @@ gateway_disconnect_instance(struct gateway *gw, const char *instance_id)
 /* ---- fixture -------------------------------------------------------------- */
 
 struct fx {
-	char dir[64];
-	char path[128];
+	struct tmpdb db;
 	struct server srv;
 	char akid[STORE_AKID_SIZE], secret[STORE_SECRET_SIZE];
 	char bob_akid[STORE_AKID_SIZE], bob_secret[STORE_SECRET_SIZE];
@@ -168,14 +168,8 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-apists-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (test_server_open(&f->srv, &f->db, "ph-apists") != 0)
 		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->srv.store, f->path) != 0)
-		return -1;
-	snprintf(f->srv.region, sizeof(f->srv.region), "us-east-1");
-	snprintf(f->srv.account_id, sizeof(f->srv.account_id), ACCT);
 	if (store_iam_create_user(f->srv.store, "admin",
 	    "arn:aws:iam::" ACCT ":user/admin", 1) != 0 ||
 	    store_iam_create_access_key(f->srv.store, "admin", f->akid,
@@ -199,16 +193,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char p[160];
 
-	authz_free(&f->srv);
-	store_close(f->srv.store);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	test_server_close(&f->srv, &f->db);
 	free(f);
 	return 0;
 }
@@ -380,7 +366,7 @@ test_expired(void **state)
 	assume(f, ASSUME "&RoleSessionName=old&DurationSeconds=900");
 	query(f, f->t_akid, f->t_secret, f->t_token, WHOAMI);
 	expect(200, NULL);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql), "UPDATE sts_credentials SET expiry_ms = "
 	    "expiry_ms - 901000 WHERE akid = '%s'", f->t_akid);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
