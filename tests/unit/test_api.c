@@ -30,21 +30,12 @@
 
 /* ---- stubs (weak: real definitions win when linked in) ------------------ */
 
+/* The response is captured here; support/api_stubs.c has the others. */
+
 static int resp_status;
 static char resp_type[64];
 static char resp_headers[256];
 static char resp_body[8192];
-
-__attribute__((weak)) const char *
-http_header(const struct http_request *req, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < req->nheaders; i++)
-		if (strcasecmp(req->headers[i].name, name) == 0)
-			return req->headers[i].value;
-	return NULL;
-}
 
 __attribute__((weak)) int
 http_respond(struct http_request *req, int status, const char *content_type,
@@ -60,66 +51,10 @@ http_respond(struct http_request *req, int status, const char *content_type,
 	return 0;
 }
 
-__attribute__((weak)) const char *
-conn_peer_addr(const struct conn *c)
-{
-	(void)c;
-	return "127.0.0.1";
-}
-
 __attribute__((weak)) void
 uuid_v4_str(char out[UUID_STR_LEN])
 {
 	snprintf(out, UUID_STR_LEN, "00000000-0000-4000-8000-000000000001");
-}
-
-/* Run Command's dispatcher (linked through api_ssm) sends on the control
- * channel; no agent is connected here. */
-__attribute__((weak)) int
-gateway_send_control(struct gateway *gw, const char *instance_id,
-    const char *type, const char *payload, uint8_t message_id[16])
-{
-	(void)gw;
-	(void)instance_id;
-	(void)type;
-	(void)payload;
-	(void)message_id;
-	return PH_ERR_NOTFOUND;
-}
-
-__attribute__((weak)) int
-gateway_instance_online(struct gateway *gw, const char *instance_id)
-{
-	(void)gw;
-	(void)instance_id;
-	return 0;
-}
-
-__attribute__((weak)) int
-gateway_start_session(struct gateway *gw, const char *instance_id,
-    const char *session_id, const char *document_name,
-    json_t *document_content, json_t *parameters, const char *owner_arn,
-    const char *run_as_user)
-{
-	(void)gw; (void)instance_id; (void)session_id; (void)document_name;
-	(void)document_content; (void)parameters; (void)owner_arn;
-	(void)run_as_user;
-	return PH_ERR_NOTFOUND;
-}
-
-__attribute__((weak)) int
-gateway_terminate_session(struct gateway *gw, const char *session_id,
-    const char *reason)
-{
-	(void)gw; (void)session_id; (void)reason;
-	return 0;
-}
-
-__attribute__((weak)) void
-gateway_disconnect_instance(struct gateway *gw, const char *instance_id)
-{
-	(void)gw;
-	(void)instance_id;
 }
 
 /* ---- fixture -------------------------------------------------------------- */
