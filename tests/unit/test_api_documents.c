@@ -134,27 +134,7 @@ static json_t *
 run_obj(struct fx *f, const struct principal *p, const char *action,
     json_t *in, struct api_error *err)
 {
-	struct api_call c;
-	json_t *out = NULL;
-	int rc;
-
-	assert_non_null(in);
-	memset(&c, 0, sizeof(c));
-	memset(err, 0, sizeof(*err));
-	c.srv = &f->srv;
-	c.principal = p;
-	c.host = "porthole.example:8443";
-	c.request_id = "test";
-	c.now_ms = T0;
-	rc = api_ssm_dispatch(&c, action, in, &out, err);
-	json_decref(in);
-	if (rc != 0) {
-		assert_null(out);
-		assert_true(err->status >= 400);
-		return NULL;
-	}
-	assert_non_null(out);
-	return out;
+	return test_ssm_call(&f->srv, p, T0, action, in, err);
 }
 
 static json_t *

@@ -170,29 +170,10 @@ static json_t *
 run_as(struct fx *f, const struct principal *p, const char *action,
     const char *body, struct api_error *err)
 {
-	struct api_call c;
 	json_error_t jerr;
-	json_t *in, *out = NULL;
-	int rc;
 
-	memset(&c, 0, sizeof(c));
-	memset(err, 0, sizeof(*err));
-	c.srv = &f->srv;
-	c.principal = p;
-	c.host = "porthole.example:8443";
-	c.request_id = "test";
-	c.now_ms = T0;
-	in = json_loads(body, 0, &jerr);
-	assert_non_null(in);
-	rc = api_ssm_dispatch(&c, action, in, &out, err);
-	json_decref(in);
-	if (rc != 0) {
-		assert_null(out);
-		assert_true(err->status >= 400);
-		return NULL;
-	}
-	assert_non_null(out);
-	return out;
+	return test_ssm_call(&f->srv, p, T0, action,
+	    json_loads(body, 0, &jerr), err);
 }
 
 static json_t *

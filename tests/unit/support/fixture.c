@@ -1,10 +1,16 @@
 /* fixture: temporary databases, servers and users for the unit tests. */
 #include "fixture.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cmocka.h>
+
+#include "server/api_ssm.h"
 
 int
 tmpdb_open(struct tmpdb *db, const char *prefix, struct store **st)
@@ -81,4 +87,31 @@ test_user(struct principal *p, const char *name, int admin)
 	    ":user/%s", name);
 	p->is_root_admin = admin;
 	p->active = 1;
+}
+
+json_t *
+test_ssm_call(struct server *srv, const struct principal *p, int64_t now_ms,
+    const char *action, json_t *in, struct api_error *err)
+{
+	struct api_call c;
+	json_t *out = NULL;
+	int rc;
+
+	assert_non_null(in);
+	memset(&c, 0, sizeof(c));
+	memset(err, 0, sizeof(*err));
+	c.srv = srv;
+	c.principal = p;
+	c.host = "porthole.example:8443";
+	c.request_id = "test";
+	c.now_ms = now_ms;
+	rc = api_ssm_dispatch(&c, action, in, &out, err);
+	json_decref(in);
+	if (rc != 0) {
+		assert_null(out);
+		assert_true(err->status >= 400);
+		return NULL;
+	}
+	assert_non_null(out);
+	return out;
 }

@@ -3,6 +3,11 @@
 #ifndef PORTHOLE_TEST_FIXTURE_H
 #define PORTHOLE_TEST_FIXTURE_H
 
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "server/api.h"
 #include "server/authz.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -38,5 +43,11 @@ void test_server_close(struct server *srv, const struct tmpdb *db);
 
 /* An active user NAME of TEST_ACCOUNT, root admin when admin is set. */
 void test_user(struct principal *p, const char *name, int admin);
+
+/* An SSM action as p on srv at now_ms (Host porthole.example:8443,
+ * request id "test") with request in (reference stolen): the output, or
+ * NULL with err filled in (status 400 or more). */
+json_t *test_ssm_call(struct server *srv, const struct principal *p,
+    int64_t now_ms, const char *action, json_t *in, struct api_error *err);
 
 #endif
