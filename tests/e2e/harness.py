@@ -663,10 +663,14 @@ class Cluster:
 
     # ---- API access ------------------------------------------------------
 
-    def aws(self, *args, check=True, timeout=60, env=None, output="json"):
+    def aws(self, *args, check=True, timeout=60, env=None, output="json",
+            wrap=None):
         """Run the AWS CLI with the cluster's environment; returns parsed
-        JSON (check=True) or the CompletedProcess (check=False)."""
+        JSON (check=True) or the CompletedProcess (check=False). `wrap`
+        turns the command line into the one to run (in a namespace...)."""
         argv = ["aws", *args, "--output", output]
+        if wrap is not None:
+            argv = wrap(argv)
         p = subprocess.run(argv, capture_output=True, text=True,
                            timeout=timeout, stdin=subprocess.DEVNULL,
                            env=env or self.env)
