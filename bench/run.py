@@ -43,7 +43,10 @@ Rows:
      session, p50 and p99 (12d, 12e); scp of a 256 MiB file over
      AWS-StartSSHSession as ProxyCommand against plain scp (12f); peak
      RSS of the agent, the client and portholed during 12a (12g-12i,
-     against sshd's per-connection processes and the ssh client)
+     against sshd's per-connection processes and the ssh client); one
+     TCP stream of 1 GiB the other way, written into `porthole
+     start-session`'s port and read by the destination, against `ssh -L`
+     (12j)
 
 Usage:
   bench/run.py [--quick | --smoke] [--scale X] [--out FILE]
@@ -105,9 +108,11 @@ LIMITS = {
          "JSON acknowledgement back), where ssh has two processes",
     "1k": "as 1a, plus AES-256-GCM of every frame at both ends",
     "12": "every byte crosses three processes (client, portholed, agent) "
-          "and two TLS hops, each data-channel frame (up to 32 KiB of smux "
-          "bytes) with a header, SHA-256 and an acknowledgement back, "
-          "where ssh -L has two processes and one cipher",
+          "and two TLS hops, each data-channel frame (up to 64 KiB of smux "
+          "bytes) with a header, SHA-256 by its sender (and checked by "
+          "the client) and an acknowledgement back, portholed unmasking "
+          "the agent's or the client's WebSocket frames a byte at a time "
+          "(wslay), where ssh -L has two processes and one cipher",
     "3": "1 KiB input frames (spec 10.4: what AWS's agent accepts), each "
          "with a header, SHA-256, a JSON acknowledgement and TLS on two "
          "hops; the two raw-mode terminals",
@@ -300,6 +305,17 @@ class CpuWatch:
         return {"wall_s": wall, "cpu_s": out, "io_bytes": io,
                 "cpu_pct": {k: 100.0 * v / wall for k, v in out.items()},
                 "machine_busy_pct": 100.0 * mb * ncpu}
+
+
+def cpu_per_gib(watch, n):
+    """CPU seconds per GiB moved of each process group but the bench's
+    own reader, and their sum."""
+    if not watch or not n:
+        return None
+    per = {k: round(v * GIB / n, 2) for k, v in watch["cpu_s"].items()
+           if not k.startswith("reader")}
+    per["sum"] = round(sum(per.values()), 2)
+    return per
 
 
 def busiest(watch):
@@ -1558,6 +1574,12 @@ class Bench:
                              "openssh_cpu": oh[2] if oh else None,
                              "peak_rss_kib": pk,
                              "openssh_peak_rss_kib": oh[3] if oh else None,
+                             # The steadier figure on a shared machine:
+                             # CPU seconds per GiB, all processes of the
+                             # path (the bench's reader left out).
+                             "cpu_s_per_gib": cpu_per_gib(w, n),
+                             "openssh_cpu_s_per_gib": cpu_per_gib(
+                                 oh[2], n) if oh else None,
                              "busiest_porthole": busiest(w),
                              "busiest_openssh": busiest(oh[2]) if oh
                              else None})
@@ -1572,6 +1594,52 @@ class Bench:
                  mib(opk.get("ssh client")), limited_by=RSS_LIMIT)
         self.row("12i", "peak RSS during 12a: portholed", "MiB", "lower",
                  mib(pk.get("portholed")), None, limited_by=RSS_LIMIT)
+
+        # 12j: one stream the other way (client -> destination).
+        sink = SinkServer()
+        try:
+            s = self.port_forward(sink.port)
+            try:
+                pids = {"portholed": [self.cluster.server.pid],
+                        "agent": [self.agent.pid],
+                        "client": [s.proc.pid]}
+                upload_once(s.local_port, MIB, self.row_budget)
+                watch = CpuWatch({k: (lambda v=v: v)
+                                  for k, v in pids.items()})
+                watch.start()
+                tu = upload_once(s.local_port, n, self.row_budget)
+                wu = watch.stop()
+            finally:
+                self.end_port(s)
+            ou = None
+            if self.ossh:
+                p, lp = self.ssh_forward(sink.port)
+                try:
+                    upload_once(lp, MIB, self.row_budget)
+                    watch = CpuWatch({
+                        "sshd": (lambda: self.ossh.session_pids()),
+                        "ssh client": (lambda: [p.pid])})
+                    watch.start()
+                    to = upload_once(lp, n, self.row_budget)
+                    ou = (to, watch.stop())
+                finally:
+                    stop_proc(p)
+        finally:
+            sink.close()
+        self.row("12j", "port forwarding, one TCP stream of %s uploaded "
+                 "(client to destination), porthole start-session vs "
+                 "ssh -L" % size(n), "MB/s", "higher", n / tu / 1e6,
+                 n / ou[0] / 1e6 if ou else None,
+                 detail={"bytes": n, "porthole_s": tu,
+                         "openssh_s": ou[0] if ou else None,
+                         "porthole_cpu": wu,
+                         "openssh_cpu": ou[1] if ou else None,
+                         "cpu_s_per_gib": cpu_per_gib(wu, n),
+                         "openssh_cpu_s_per_gib": cpu_per_gib(ou[1], n)
+                         if ou else None,
+                         "busiest_porthole": busiest(wu),
+                         "busiest_openssh": busiest(ou[1]) if ou
+                         else None})
 
         # 12c: many connections at once.
         k, each = self.n_parallel()
@@ -1816,6 +1884,90 @@ class SourceServer:
         except OSError:
             pass
         self.thread.join(timeout=3)
+
+
+class SinkServer:
+    """A loopback TCP server: per connection it reads an 8-byte
+    big-endian count, then that many bytes, and answers one byte."""
+
+    def __init__(self):
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        for _ in range(10 ** 6):
+            if self.stopping:
+                break
+            try:
+                r, _w, _x = select.select([self.lsock], [], [], 0.2)
+                if not r:
+                    continue
+                c, _a = self.lsock.accept()
+            except (OSError, ValueError):
+                break
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.settimeout(600)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            hdr = b""
+            for _ in range(100):
+                if len(hdr) >= 8:
+                    break
+                b = c.recv(8 - len(hdr))
+                if not b:
+                    return
+                hdr += b
+            n = int.from_bytes(hdr[:8], "big")
+            buf = bytearray(MIB)
+            for _ in range(10 ** 8):
+                if n <= 0:
+                    break
+                k = c.recv_into(buf, min(n, MIB))
+                if not k:
+                    return
+                n -= k
+            c.sendall(b"k")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.stopping = True
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        self.thread.join(timeout=3)
+
+
+def upload_once(port, n, budget):
+    """Seconds to write n bytes through port into a SinkServer until it
+    has read them all (its one-byte answer)."""
+    block = memoryview(os.urandom(MIB))
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.settimeout(min(budget, 600))
+        t0 = time.perf_counter()
+        s.sendall(n.to_bytes(8, "big"))
+        left = n
+        for _ in range(n // MIB + 2):
+            if left <= 0:
+                break
+            k = min(left, MIB)
+            s.sendall(block[:k])
+            left -= k
+        if s.recv(1) != b"k":
+            raise EOFError("the destination did not read %d bytes" % n)
+        return time.perf_counter() - t0
 
 
 def pull(sock, n, deadline):

@@ -414,7 +414,9 @@ mux_room(void *ud, struct pf_conn *c)
 	room = smux_write_room(pf->mux);
 	if (room == 0)
 		mux_block(pf, st);
-	return room;
+	/* A read fills one data-channel message, not one and a tail. */
+	return room < smux_write_unit(pf->mux) ? room :
+	    smux_write_unit(pf->mux);
 }
 
 static size_t

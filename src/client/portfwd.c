@@ -285,7 +285,10 @@ pf_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 
 	(void)suggested;
 	if (pf->mode == CLIENT_PORT_MUX && pf->mux != NULL) {
-		/* Never read more than smux takes at once. */
+		/* Never read more than smux takes at once, nor more than
+		 * fills one data-channel message. */
+		if (smux_write_unit(pf->mux) < n)
+			n = smux_write_unit(pf->mux);
 		if (smux_write_room(pf->mux) < n)
 			n = smux_write_room(pf->mux);
 	}

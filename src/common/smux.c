@@ -498,17 +498,29 @@ smux_open(struct smux *m, uint32_t *sid)
 	return smux_flush(m);
 }
 
-size_t
-smux_write_room(const struct smux *m)
+/* Data that fits in room bytes of frames. */
+static size_t
+data_in(const struct smux *m, size_t room)
 {
-	size_t room, full, rem, mf = m->lim.max_frame;
+	size_t full, rem, mf = m->lim.max_frame;
 
-	if (m->dead || m->out.len >= m->lim.max_out_bytes)
-		return 0;
-	room = m->lim.max_out_bytes - m->out.len;
 	full = room / (mf + SMUX_HDR_LEN);
 	rem = room % (mf + SMUX_HDR_LEN);
 	return full * mf + (rem > SMUX_HDR_LEN ? rem - SMUX_HDR_LEN : 0);
+}
+
+size_t
+smux_write_room(const struct smux *m)
+{
+	if (m->dead || m->out.len >= m->lim.max_out_bytes)
+		return 0;
+	return data_in(m, m->lim.max_out_bytes - m->out.len);
+}
+
+size_t
+smux_write_unit(const struct smux *m)
+{
+	return data_in(m, m->lim.write_chunk);
 }
 
 int

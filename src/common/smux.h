@@ -126,6 +126,11 @@ int smux_write(struct smux *m, uint32_t sid, const void *p, size_t n);
  * when the outgoing queue is full: stop reading the source until the
  * transport drains and smux_flush makes room. */
 size_t smux_write_room(const struct smux *m);
+/* The most data whose frames fill one write_chunk exactly: a source
+ * read of this size leaves the transport one whole chunk, where one of
+ * write_chunk bytes left it a chunk and a tail of frame headers (a
+ * second, tiny data-channel message per read). */
+size_t smux_write_unit(const struct smux *m);
 
 /* Close a stream: queues a FIN and forgets it (its undelivered data is
  * dropped, and so is whatever the peer still sends on it). No callback is

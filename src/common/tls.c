@@ -38,8 +38,15 @@
 /* Hard cap on queued plaintext; callers are expected to respect
  * CONN_HIGH_WATER long before this. */
 #define CONN_PENDING_MAX ((size_t)256 << 20)
-/* Buffers grown beyond this are released once idle. */
+/* Buffers grown beyond this are released when they empty, unless a
+ * batch this big went through them within CONN_BUF_HOLD_MS: a bulk
+ * stream keeps its buffers (freeing them after every batch made each
+ * next one regrow by realloc and fault its pages in, about 5 % of a
+ * forwarding agent's CPU), a quiet connection gives them back. */
 #define CONN_BUF_KEEP ((size_t)64 << 10)
+#define CONN_BUF_HOLD_MS 1000
+/* ... and never kept above this. */
+#define CONN_BUF_KEEP_MAX ((size_t)4 << 20)
 #define CONN_HANDSHAKE_MS 30000
 #define CONN_CLOSE_MS 5000
 #define CONN_FAIL_CLOSE_MS 2000
@@ -122,8 +129,10 @@ struct conn {
 	struct addrinfo *ai;
 	struct addrinfo *ai_next;
 	struct buf pt;                  /* plaintext not yet encrypted */
+	uint64_t big_ms;                /* last CONN_BUF_KEEP-sized write */
 	size_t pt_off;                  /* start of the unsent part of pt */
 	struct buf flight;              /* bytes handed to uv_write */
+	struct buf wout;                /* wbio: records not yet in flight */
 	struct buf unread;              /* plaintext given back by the reader */
 	char *host;                     /* dial target, for logs and checks */
 	char *sni;
@@ -491,6 +500,7 @@ conn_free(struct conn *c)
 		SSL_free(c->ssl);  /* frees both BIOs */
 	buf_free(&c->pt);
 	buf_free(&c->flight);
+	buf_free(&c->wout);
 	buf_free(&c->unread);
 	free(c->host);
 	free(c->sni);
@@ -623,14 +633,24 @@ conn_maybe_drained(struct conn *c)
 	}
 }
 
+/* Whether an emptied buffer goes back to the allocator (CONN_BUF_KEEP). */
+static int
+conn_buf_release(const struct conn *c, const struct buf *b)
+{
+	return b->cap > CONN_BUF_KEEP && (b->cap > CONN_BUF_KEEP_MAX ||
+	    uv_now(c->loop) - c->big_ms >= CONN_BUF_HOLD_MS);
+}
+
 static void
 conn_after_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
 
 	c->writing = 0;
+	if (c->flight.len >= CONN_BUF_KEEP)
+		c->big_ms = uv_now(c->loop);
 	buf_reset(&c->flight);
-	if (c->flight.cap > CONN_BUF_KEEP && conn_pt_left(c) == 0)
+	if (conn_pt_left(c) == 0 && conn_buf_release(c, &c->flight))
 		buf_free(&c->flight);
 	if (c->state == CS_DEAD)
 		return;
@@ -678,6 +698,7 @@ conn_encrypt(struct conn *c)
 static void
 conn_flush(struct conn *c)
 {
+	struct buf tmp;
 	uv_buf_t b;
 	size_t n;
 	int rc;
@@ -710,25 +731,29 @@ conn_flush(struct conn *c)
 			(void)SSL_shutdown(c->ssl);
 			ERR_clear_error();
 		}
-		n = BIO_ctrl_pending(c->wbio);
-		if (n > 0) {
-			if (buf_reserve(&c->flight, n) != 0) {
+		/* Not writing, so flight is empty: the records change
+		 * buffers instead of being copied. */
+		if (c->wout.len > 0) {
+			if (c->flight.len == 0) {
+				tmp = c->flight;
+				c->flight = c->wout;
+				c->wout = tmp;
+				if (conn_buf_release(c, &c->wout))
+					buf_free(&c->wout);
+			} else if (buf_append(&c->flight, c->wout.data,
+			    c->wout.len) != 0) {
 				conn_teardown(c, PH_ERR_NOMEM);
 				return;
+			} else {
+				buf_reset(&c->wout);
 			}
-			if (BIO_read(c->wbio, c->flight.data + c->flight.len,
-			    (int)n) != (int)n) {
-				conn_teardown(c, PH_ERR_CRYPTO);
-				return;
-			}
-			c->flight.len += n;
 		}
 	}
 	if (conn_pt_left(c) == 0) {
+		if (conn_buf_release(c, &c->pt))
+			buf_free(&c->pt);
 		c->pt_off = 0;
 		buf_reset(&c->pt);
-		if (c->pt.cap > CONN_BUF_KEEP)
-			buf_free(&c->pt);
 	}
 	if (c->flight.len > 0) {
 		b = uv_buf_init((char *)c->flight.data,
@@ -1186,6 +1211,7 @@ conn_new(uv_loop_t *loop, struct tls_ctx *ctx, int server)
 	c->server = server;
 	buf_init(&c->pt, CONN_PENDING_MAX);
 	buf_init(&c->flight, CONN_PENDING_MAX);
+	buf_init(&c->wout, CONN_PENDING_MAX);
 	buf_init(&c->unread, CONN_PENDING_MAX);
 	if (uv_tcp_init(loop, &c->tcp) != 0) {
 		free(c);
@@ -1224,6 +1250,79 @@ conn_is_ip(const char *h)
 	    inet_pton(AF_INET6, h, &a6) == 1;
 }
 
+/* wbio: SSL's records are appended to c->wout, which conn_flush hands
+ * to uv_write by swapping buffers. A memory BIO cost a zero-fill of
+ * every byte as it grew (BUF_MEM_grow_clean) and a copy out with
+ * BIO_read. It never pushes back (as the memory BIO did not). */
+static BIO_METHOD *conn_wbio_meth;
+static uv_once_t conn_wbio_once = UV_ONCE_INIT;
+
+static int
+conn_wbio_write(BIO *b, const char *p, size_t n, size_t *written)
+{
+	struct conn *c = BIO_get_data(b);
+
+	if (c == NULL || buf_append(&c->wout, p, n) != 0)
+		return 0;
+	*written = n;
+	return 1;
+}
+
+static long
+conn_wbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct conn *c = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_PENDING:
+	case BIO_CTRL_WPENDING:
+		return c != NULL ? (long)c->wout.len : 0;
+	case BIO_CTRL_FLUSH:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int
+conn_wbio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void
+conn_wbio_init(void)
+{
+	BIO_METHOD *m;
+
+	m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+	    "porthole conn out");
+	if (m == NULL)
+		return;
+	if (BIO_meth_set_write_ex(m, conn_wbio_write) != 1 ||
+	    BIO_meth_set_ctrl(m, conn_wbio_ctrl) != 1 ||
+	    BIO_meth_set_create(m, conn_wbio_create) != 1) {
+		BIO_meth_free(m);
+		return;
+	}
+	conn_wbio_meth = m;
+}
+
+static BIO *
+conn_wbio_new(struct conn *c)
+{
+	BIO *b;
+
+	uv_once(&conn_wbio_once, conn_wbio_init);
+	if (conn_wbio_meth == NULL || (b = BIO_new(conn_wbio_meth)) == NULL)
+		return NULL;
+	BIO_set_data(b, c);
+	return b;
+}
+
 static int
 conn_tls_start(struct conn *c)
 {
@@ -1233,8 +1332,12 @@ conn_tls_start(struct conn *c)
 	if ((c->ssl = SSL_new(c->ctx->ssl)) == NULL)
 		return PH_ERR_NOMEM;
 	c->rbio = BIO_new(BIO_s_mem());
-	c->wbio = BIO_new(BIO_s_mem());
-	if (c->rbio == NULL || c->wbio == NULL) {
+	if ((c->wbio = conn_wbio_new(c)) == NULL) {
+		BIO_free(c->rbio);
+		c->rbio = NULL;
+		return PH_ERR_NOMEM;
+	}
+	if (c->rbio == NULL) {
 		BIO_free(c->rbio);
 		BIO_free(c->wbio);
 		c->rbio = c->wbio = NULL;
@@ -1242,7 +1345,6 @@ conn_tls_start(struct conn *c)
 	}
 	/* An empty memory BIO means "try again", not end of file. */
 	BIO_set_mem_eof_return(c->rbio, -1);
-	BIO_set_mem_eof_return(c->wbio, -1);
 	SSL_set_bio(c->ssl, c->rbio, c->wbio);
 	if (c->server) {
 		SSL_set_accept_state(c->ssl);

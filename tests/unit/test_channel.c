@@ -1108,6 +1108,59 @@ quirk_frame(struct buf *f, uint32_t plen)
 	f->data[119] = (uint8_t)plen;
 }
 
+/* The agent hashes every small payload of a client, but only the first
+ * 64 large ones of a channel: the count of wrong digests is a diagnosis,
+ * and hashing each byte of a bulk upload cost a third of its CPU. */
+static void
+test_agent_digest_sampled(void **state)
+{
+	static uint8_t big[8192];
+	struct end c, a;
+	struct buf b;
+	uint8_t id[16];
+	int i;
+
+	(void)state;
+	pair_new(&c, &a, NULL);
+	a.record = 1;
+	c.record = 1;
+	uuid_v4(id);
+	buf_init(&b, 0);
+	for (i = 0; i < 100; i++) {
+		rec_clear(&a);
+		buf_reset(&b);
+		assert_int_equal(clientmsg_encode(&b, MT_INPUT_STREAM, i, 0,
+		    id, PT_OUTPUT, big, sizeof(big)), 0);
+		b.data[80] ^= 1;     /* a wrong digest */
+		assert_int_equal(channel_receive(a.ch, b.data, b.len), 0);
+	}
+	assert_int_equal(channel_expected_seq(a.ch), 100);
+	assert_int_equal(channel_digest_mismatches(a.ch), 64);
+	/* Small payloads are always checked. */
+	for (i = 100; i < 110; i++) {
+		buf_reset(&b);
+		assert_int_equal(clientmsg_encode(&b, MT_INPUT_STREAM, i, 0,
+		    id, PT_OUTPUT, "ls\r", 3), 0);
+		b.data[80] ^= 1;
+		rec_clear(&a);
+		assert_int_equal(channel_receive(a.ch, b.data, b.len), 0);
+	}
+	assert_int_equal(channel_expected_seq(a.ch), 110);
+	assert_int_equal(channel_digest_mismatches(a.ch), 74);
+	/* The client still refuses every wrong digest, whatever the size. */
+	buf_reset(&b);
+	assert_int_equal(clientmsg_encode(&b, MT_OUTPUT_STREAM, 0, 1, id,
+	    PT_OUTPUT, big, sizeof(big)), 0);
+	for (i = 0; i < 70; i++)
+		assert_int_equal(channel_receive(c.ch, b.data, b.len), 0);
+	b.data[80] ^= 1;
+	assert_int_equal(channel_receive(c.ch, b.data, b.len), PH_ERR_DIGEST);
+	rec_clear(&a);
+	rec_clear(&c);
+	buf_free(&b);
+	pair_free(&c, &a);
+}
+
 /* spec 3.7 [R]: the agent takes what AWS's agent takes from a client. */
 static void
 test_agent_tolerates_client_quirks(void **state)
@@ -1718,6 +1771,7 @@ main(void)
 		cmocka_unit_test(test_crypto_lossy_reordering),
 		cmocka_unit_test(test_crypto_key_set_later),
 		cmocka_unit_test(test_byte_window),
+		cmocka_unit_test(test_agent_digest_sampled),
 		cmocka_unit_test(test_resend_paced_by_transport),
 	};
 

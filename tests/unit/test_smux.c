@@ -29,6 +29,7 @@ struct end {
 	int close_on_data;	/* on_data closes its stream */
 	int close_on_open;	/* on_open closes the stream itself */
 	size_t max_piece;	/* largest write seen */
+	size_t pieces;		/* writes seen */
 	int opens, fins, errors, last_err;
 	struct buf got[MAXSID];
 	int fin[MAXSID];
@@ -45,6 +46,7 @@ cb_write(void *ud, const uint8_t *p, size_t n)
 		return PH_ERR_AGAIN;
 	if (n > e->max_piece)
 		e->max_piece = n;
+	e->pieces++;
 	return buf_append(&e->wire, p, n);
 }
 
@@ -467,6 +469,34 @@ test_receive_limits(void **state)
 	end_free(s);
 }
 
+/* A write of smux_write_unit bytes goes to the transport as one whole
+ * write_chunk: one data-channel message, no tail of frame headers. */
+static void
+test_write_unit(void **state)
+{
+	struct smux_limits lim = { .write_chunk = 65536,
+	    .max_out_bytes = (size_t)1 << 20 };
+	struct end *c = end_new(SMUX_CLIENT, &lim);
+	static uint8_t data[65536];
+	uint32_t a;
+	size_t u;
+
+	(void)state;
+	assert_int_equal(smux_write_unit(c->m), 65536 - 2 * SMUX_HDR_LEN);
+	assert_int_equal(smux_open(c->m, &a), 0);
+	c->pieces = 0;
+	c->wire.len = 0;
+	u = smux_write_unit(c->m);
+	assert_int_equal(smux_write(c->m, a, data, u), 0);
+	assert_int_equal(c->pieces, 1);
+	assert_int_equal(c->wire.len, 65536);
+	end_free(c);
+	/* The default chunk (1024 bytes) holds one frame. */
+	c = end_new(SMUX_CLIENT, NULL);
+	assert_int_equal(smux_write_unit(c->m), 1024 - SMUX_HDR_LEN);
+	end_free(c);
+}
+
 /* The sending side: a refusing transport fills the queue to its limit,
  * then smux_write says no until the transport drains. */
 static void
@@ -752,6 +782,7 @@ main(void)
 		cmocka_unit_test(test_fin_both_ways),
 		cmocka_unit_test(test_receive_limits),
 		cmocka_unit_test(test_send_limits),
+		cmocka_unit_test(test_write_unit),
 		cmocka_unit_test(test_garbage_fatal),
 		cmocka_unit_test(test_garbage_streams),
 		cmocka_unit_test(test_reentry),
