@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,22 +61,6 @@ struct agent_ni {
 
 /* ---- splitting -------------------------------------------------------- */
 
-static void
-ni_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-ni_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 void
 agent_ni_argv_free(struct agent_ni_argv *a)
 {
@@ -105,7 +88,7 @@ agent_ni_split(const char *line, struct agent_ni_argv *a, char *err,
 
 	memset(a, 0, sizeof(*a));
 	if (line == NULL) {
-		ni_err(err, errlen, "no command");
+		ph_errf(err, errlen, "no command");
 		return PH_ERR_INVALID;
 	}
 	len = strlen(line);
@@ -114,7 +97,7 @@ agent_ni_split(const char *line, struct agent_ni_argv *a, char *err,
 	a->store = malloc(len + 2);
 	starts = calloc(AGENT_NI_MAX_WORDS + 1, sizeof(*starts));
 	if (a->store == NULL || starts == NULL) {
-		ni_err(err, errlen, "out of memory");
+		ph_errf(err, errlen, "out of memory");
 		rc = PH_ERR_NOMEM;
 		goto fail;
 	}
@@ -138,8 +121,8 @@ agent_ni_split(const char *line, struct agent_ni_argv *a, char *err,
 				continue;
 			}
 			if (n >= AGENT_NI_MAX_WORDS) {
-				ni_err(err, errlen, "the command has more than "
-				    "%d words", AGENT_NI_MAX_WORDS);
+				ph_errf(err, errlen, "the command has more "
+				    "than %d words", AGENT_NI_MAX_WORDS);
 				rc = PH_ERR_TOOBIG;
 				goto fail;
 			}
@@ -151,7 +134,7 @@ agent_ni_split(const char *line, struct agent_ni_argv *a, char *err,
 			while (*p != '\0' && *p != '\'')
 				*w++ = *p++;
 			if (*p != '\'') {
-				ni_err(err, errlen, "unterminated ' in the "
+				ph_errf(err, errlen, "unterminated ' in the "
 				    "command");
 				goto fail;
 			}
@@ -169,14 +152,15 @@ agent_ni_split(const char *line, struct agent_ni_argv *a, char *err,
 				*w++ = *p++;
 			}
 			if (*p != '"') {
-				ni_err(err, errlen, "unterminated \" in the "
+				ph_errf(err, errlen, "unterminated \" in the "
 				    "command");
 				goto fail;
 			}
 			p++;
 		} else if (*p == '\\') {
 			if (p[1] == '\0') {
-				ni_err(err, errlen, "the command ends with \\");
+				ph_errf(err, errlen,
+				    "the command ends with \\");
 				goto fail;
 			}
 			if (p[1] == '\n') {
@@ -190,7 +174,7 @@ agent_ni_split(const char *line, struct agent_ni_argv *a, char *err,
 		}
 	}
 	if (n == 0) {
-		ni_err(err, errlen, "the command is empty");
+		ph_errf(err, errlen, "the command is empty");
 		goto fail;
 	}
 	a->argv = starts;
@@ -371,7 +355,7 @@ ni_fork(const struct agent_ni_spawn *sp, pid_t *pid, int *out_r, int *err_r,
 	if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0 ||
 	    pipe2(pr, O_CLOEXEC) != 0 ||
 	    (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-		ni_err(err, errlen, "cannot set up the pipes: %s",
+		ph_errf(err, errlen, "cannot set up the pipes: %s",
 		    strerror(errno));
 		goto fail;
 	}
@@ -384,7 +368,7 @@ ni_fork(const struct agent_ni_spawn *sp, pid_t *pid, int *out_r, int *err_r,
 		ni_child_run(sp, devnull, po[1], pe[1], pr[1]);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (child < 0) {
-		ni_err(err, errlen, "fork: %s", strerror(errno));
+		ph_errf(err, errlen, "fork: %s", strerror(errno));
 		goto fail;
 	}
 	close(pr[1]);
@@ -400,15 +384,15 @@ ni_fork(const struct agent_ni_spawn *sp, pid_t *pid, int *out_r, int *err_r,
 		    rep.err == ENOTDIR)) {
 			*code = AGENT_NI_EXIT_NOT_FOUND;
 			rc = PH_ERR_NOTFOUND;
-			ni_err(err, errlen, "%.256s: command not found",
+			ph_errf(err, errlen, "%.256s: command not found",
 			    sp->argv[0]);
 		} else if (rep.step == NI_STEP_EXEC) {
 			*code = AGENT_NI_EXIT_NOT_EXECUTABLE;
 			rc = PH_ERR_DENIED;
-			ni_err(err, errlen, "%.256s: %s", sp->argv[0],
+			ph_errf(err, errlen, "%.256s: %s", sp->argv[0],
 			    strerror(rep.err));
 		} else {
-			ni_err(err, errlen, "%s failed: %s",
+			ph_errf(err, errlen, "%s failed: %s",
 			    ni_step_name(rep.step), strerror(rep.err));
 		}
 		goto fail;
@@ -711,12 +695,12 @@ agent_ni_start(struct agent_ni **out, uv_loop_t *loop,
 	*out = NULL;
 	*code = AGENT_NI_EXIT_UNKNOWN;
 	if (sp->argv == NULL || sp->argv[0] == NULL) {
-		ni_err(err, errlen, "the command is empty");
+		ph_errf(err, errlen, "the command is empty");
 		return PH_ERR_INVALID;
 	}
 	ni = calloc(1, sizeof(*ni));
 	if (ni == NULL) {
-		ni_err(err, errlen, "out of memory");
+		ph_errf(err, errlen, "out of memory");
 		return PH_ERR_NOMEM;
 	}
 	rc = ni_fork(sp, &pid, &out_r, &err_r, code, err, errlen);
@@ -740,7 +724,7 @@ agent_ni_start(struct agent_ni **out, uv_loop_t *loop,
 		close(err_r);
 	if (rc != 0) {
 		/* Not reached with valid pipes; the command goes. */
-		ni_err(err, errlen, "cannot watch the command's output");
+		ph_errf(err, errlen, "cannot watch the command's output");
 		agent_ni_close(ni);
 		return PH_ERR_IO;
 	}

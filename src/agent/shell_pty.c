@@ -36,22 +36,6 @@ struct spawn_report {
 	int err;
 };
 
-static void
-spawn_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-spawn_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 int
 agent_pty_resize(int fd, unsigned short rows, unsigned short cols)
 {
@@ -194,13 +178,13 @@ agent_pty_spawn(const struct agent_spawn *sp, int *master, pid_t *pid,
 	 * first byte. */
 	if (openpty(&mfd, &sfd, NULL, NULL,
 	    sp->rows && sp->cols ? &ws : NULL) != 0) {
-		spawn_err(err, errlen, "openpty: %s", strerror(errno));
+		ph_errf(err, errlen, "openpty: %s", strerror(errno));
 		return PH_ERR_IO;
 	}
 	if (fcntl(mfd, F_SETFD, FD_CLOEXEC) != 0 ||
 	    fcntl(sfd, F_SETFD, FD_CLOEXEC) != 0 ||
 	    pipe2(pfd, O_CLOEXEC) != 0) {
-		spawn_err(err, errlen, "pty set-up: %s", strerror(errno));
+		ph_errf(err, errlen, "pty set-up: %s", strerror(errno));
 		goto fail;
 	}
 	/* No signal handler may run in the child before it resets them
@@ -215,7 +199,7 @@ agent_pty_spawn(const struct agent_spawn *sp, int *master, pid_t *pid,
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (child < 0) {
-		spawn_err(err, errlen, "fork: %s", strerror(errno));
+		ph_errf(err, errlen, "fork: %s", strerror(errno));
 		goto fail;
 	}
 	close(pfd[1]);
@@ -227,7 +211,7 @@ agent_pty_spawn(const struct agent_spawn *sp, int *master, pid_t *pid,
 		r = read(pfd[0], &rep, sizeof(rep));
 	while (r < 0 && errno == EINTR);
 	if (r == (ssize_t)sizeof(rep)) {
-		spawn_err(err, errlen, "%s %s: %s", step_name(rep.step),
+		ph_errf(err, errlen, "%s %s: %s", step_name(rep.step),
 		    rep.step == STEP_EXEC ? sp->path : "failed",
 		    strerror(rep.err));
 		while (waitpid(child, &status, 0) < 0 && errno == EINTR)
@@ -235,7 +219,7 @@ agent_pty_spawn(const struct agent_spawn *sp, int *master, pid_t *pid,
 		goto fail;
 	}
 	if (fcntl(mfd, F_SETFL, fcntl(mfd, F_GETFL) | O_NONBLOCK) != 0) {
-		spawn_err(err, errlen, "fcntl: %s", strerror(errno));
+		ph_errf(err, errlen, "fcntl: %s", strerror(errno));
 		kill(child, SIGKILL);
 		while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 			;

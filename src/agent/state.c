@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,22 +13,6 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/proxy.h"
-
-static void
-state_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-state_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int
 agent_endpoint_to_ws(const char *endpoint, char *out, size_t out_len)
@@ -91,7 +74,7 @@ state_deny(struct agent_state *st, json_t *v, char *err, size_t errlen)
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_array(v)) {
-		state_err(err, errlen, "agent.json: "
+		ph_errf(err, errlen, "agent.json: "
 		    "DeniedPortForwardingRemoteIPs must be a list of "
 		    "addresses");
 		return PH_ERR_INVALID;
@@ -100,7 +83,7 @@ state_deny(struct agent_state *st, json_t *v, char *err, size_t errlen)
 	json_array_foreach(v, i, e) {
 		if (!json_is_string(e) || pf_deny_add(&st->deny,
 		    json_string_value(e)) != 0) {
-			state_err(err, errlen, "agent.json: "
+			ph_errf(err, errlen, "agent.json: "
 			    "DeniedPortForwardingRemoteIPs[%zu] is not an IP "
 			    "address or CIDR block (at most %d entries)", i,
 			    PF_DENY_MAX);
@@ -127,7 +110,7 @@ agent_state_proxy(struct agent_state *st, const void *obj, char *err,
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_object(v)) {
-		state_err(err, errlen, "agent.json: Proxy must be an object "
+		ph_errf(err, errlen, "agent.json: Proxy must be an object "
 		    "{\"Url\": \"http://host:port\", \"NoProxy\": \"...\"}");
 		return PH_ERR_INVALID;
 	}
@@ -137,7 +120,7 @@ agent_state_proxy(struct agent_state *st, const void *obj, char *err,
 	    (agent_json_get(v, "NoProxy") != NULL && np == NULL) ||
 	    (url != NULL && strlen(url) >= sizeof(st->proxy_url)) ||
 	    (np != NULL && strlen(np) >= sizeof(st->no_proxy))) {
-		state_err(err, errlen, "agent.json: Proxy.Url and "
+		ph_errf(err, errlen, "agent.json: Proxy.Url and "
 		    "Proxy.NoProxy must be strings (at most %zu and %zu "
 		    "bytes)", sizeof(st->proxy_url) - 1,
 		    sizeof(st->no_proxy) - 1);
@@ -145,7 +128,7 @@ agent_state_proxy(struct agent_state *st, const void *obj, char *err,
 	}
 	/* Checked now, so a bad URL stops `run` with a clear message. */
 	if ((rc = proxy_config_new(&cfg, url, np, e, sizeof(e))) != 0) {
-		state_err(err, errlen, "agent.json: Proxy.Url: %s", e);
+		ph_errf(err, errlen, "agent.json: Proxy.Url: %s", e);
 		return rc;
 	}
 	proxy_config_free(cfg);
@@ -167,11 +150,11 @@ agent_proxy_setup(const struct agent_state *st, char *err, size_t errlen)
 		rc = proxy_config_new(&cfg, st->proxy_url, st->no_proxy, e,
 		    sizeof(e));
 		if (rc != 0) {
-			state_err(err, errlen, "agent.json: Proxy.Url: %s", e);
+			ph_errf(err, errlen, "agent.json: Proxy.Url: %s", e);
 			return rc;
 		}
 	} else if ((rc = proxy_config_from_env(&cfg, e, sizeof(e))) != 0) {
-		state_err(err, errlen, "%s", e);
+		ph_errf(err, errlen, "%s", e);
 		return rc;
 	}
 	proxy_set_default(cfg);
@@ -195,31 +178,31 @@ agent_state_parse(struct agent_state *st, const char *text, size_t n,
 
 	o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(o)) {
-		state_err(err, errlen, "agent.json is not a JSON object (%s)",
+		ph_errf(err, errlen, "agent.json is not a JSON object (%s)",
 		    o == NULL ? jerr.text : "wrong type");
 		goto fail;
 	}
 	id = agent_json_str(o, "InstanceId");
 	if (id == NULL || !valid_instance_id(id)) {
-		state_err(err, errlen,
+		ph_errf(err, errlen,
 		    "agent.json: InstanceId is missing or invalid");
 		goto fail;
 	}
 	ep = agent_json_str(o, "Endpoint");
 	if (ep == NULL || strlen(ep) >= sizeof(st->endpoint) ||
 	    agent_endpoint_to_ws(ep, st->ws_base, sizeof(st->ws_base)) != 0) {
-		state_err(err, errlen,
+		ph_errf(err, errlen,
 		    "agent.json: Endpoint is missing or not an https:// URL");
 		goto fail;
 	}
 	region = agent_json_str(o, "Region");
 	if (agent_json_get(o, "Region") != NULL && (region == NULL ||
 	    strlen(region) >= sizeof(st->region))) {
-		state_err(err, errlen, "agent.json: Region is invalid");
+		ph_errf(err, errlen, "agent.json: Region is invalid");
 		goto fail;
 	}
 	if (agent_json_bool(o, "SudoersEntry", 1, &st->sudoers_entry) != 0) {
-		state_err(err, errlen,
+		ph_errf(err, errlen,
 		    "agent.json: SudoersEntry must be true or false");
 		goto fail;
 	}
@@ -228,7 +211,7 @@ agent_state_parse(struct agent_state *st, const char *text, size_t n,
 	v = agent_json_get(o, "RecordSessions");
 	if ((json_is_string(v) && json_string_value(v)[0] == '\0') ||
 	    agent_json_bool(o, "RecordSessions", 1, &record) != 0) {
-		state_err(err, errlen,
+		ph_errf(err, errlen,
 		    "agent.json: RecordSessions must be true or false");
 		goto fail;
 	}
@@ -237,7 +220,7 @@ agent_state_parse(struct agent_state *st, const char *text, size_t n,
 	v = agent_json_get(o, "RecordSpoolMaxBytes");
 	if (v != NULL && (!json_is_integer(v) ||
 	    json_integer_value(v) < ((json_int_t)1 << 20))) {
-		state_err(err, errlen, "agent.json: RecordSpoolMaxBytes must "
+		ph_errf(err, errlen, "agent.json: RecordSpoolMaxBytes must "
 		    "be a whole number of bytes, at least 1048576");
 		goto fail;
 	}
@@ -342,12 +325,12 @@ agent_state_load(struct agent_state *st, const char *dir, char *err,
 
 	memset(st, 0, sizeof(*st));
 	if (agent_state_set_dir(st, dir) != 0) {
-		state_err(err, errlen, "state directory path too long");
+		ph_errf(err, errlen, "state directory path too long");
 		return PH_ERR_TOOBIG;
 	}
 	rc = agent_read_file(st->config_path, AGENT_STATE_FILE_MAX, &text, &n);
 	if (rc != 0) {
-		state_err(err, errlen, "cannot read %s: %s%s", st->config_path,
+		ph_errf(err, errlen, "cannot read %s: %s%s", st->config_path,
 		    rc == PH_ERR_NOTFOUND ? "no such file" : ph_strerror(rc),
 		    rc == PH_ERR_NOTFOUND ?
 		    " (run `porthole-agent register` first)" : "");
@@ -362,7 +345,7 @@ agent_state_load(struct agent_state *st, const char *dir, char *err,
 	need[2] = st->ca_path;
 	for (i = 0; i < 3; i++) {
 		if (access(need[i], R_OK) != 0) {
-			state_err(err, errlen, "cannot read %s: %s", need[i],
+			ph_errf(err, errlen, "cannot read %s: %s", need[i],
 			    strerror(errno));
 			return PH_ERR_NOTFOUND;
 		}

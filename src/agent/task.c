@@ -1,7 +1,6 @@
 #include "agent/task.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,22 +8,6 @@
 #include "agent/jsonci.h"
 #include "common/buf.h"
 #include "common/err.h"
-
-static void
-task_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-task_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *
 agent_session_type_name(enum agent_session_type type)
@@ -205,21 +188,21 @@ task_commands(struct agent_task *t, json_t *linux_props, json_t *params,
 			rc = substitute(json_string_value(v), params, defs,
 			    &t->commands);
 	} else {
-		task_err(err, errlen, "properties.linux.commands is missing");
+		ph_errf(err, errlen, "properties.linux.commands is missing");
 		return PH_ERR_INVALID;
 	}
 	if (rc == PH_ERR_TOOBIG) {
-		task_err(err, errlen, "the commands are longer than %zu bytes",
+		ph_errf(err, errlen, "the commands are longer than %zu bytes",
 		    AGENT_COMMANDS_MAX);
 		return rc;
 	}
 	if (rc != 0) {
-		task_err(err, errlen, "cannot read the commands");
+		ph_errf(err, errlen, "cannot read the commands");
 		return rc;
 	}
 	if (t->commands[strspn(t->commands, " \t\r\n")] == '\0') {
 		/* spec 7.2: commands must be non-empty. */
-		task_err(err, errlen, "the commands are empty");
+		ph_errf(err, errlen, "the commands are empty");
 		return PH_ERR_INVALID;
 	}
 	return 0;
@@ -302,7 +285,7 @@ task_port(struct agent_task *t, json_t *props, json_t *params, json_t *defs,
 	int rc = PH_ERR_INVALID;
 
 	if (!json_is_object(props)) {
-		task_err(err, errlen, "the Port session has no properties");
+		ph_errf(err, errlen, "the Port session has no properties");
 		return PH_ERR_INVALID;
 	}
 	if ((res = json_object()) == NULL)
@@ -310,33 +293,33 @@ task_port(struct agent_task *t, json_t *props, json_t *params, json_t *defs,
 	json_object_foreach(props, key, v) {
 		if ((r = port_prop(v, params, defs)) == NULL ||
 		    json_object_set_new(res, key, r) != 0) {
-			task_err(err, errlen, "cannot read the properties");
+			ph_errf(err, errlen, "cannot read the properties");
 			rc = PH_ERR_NOMEM;
 			goto fail;
 		}
 	}
 	if (port_number(agent_json_get(res, "portNumber"),
 	    &t->port_number) != 0) {
-		task_err(err, errlen, "properties.portNumber is missing or not "
+		ph_errf(err, errlen, "properties.portNumber is missing or not "
 		    "a port number (1-65535)");
 		goto fail;
 	}
 	v = agent_json_get(res, "host");
 	if (v != NULL && !json_is_null(v) && !json_is_string(v)) {
-		task_err(err, errlen, "properties.host is not a string");
+		ph_errf(err, errlen, "properties.host is not a string");
 		goto fail;
 	}
 	host = json_is_string(v) ? json_string_value(v) : "";
 	host += strspn(host, " \t");
 	if (host[0] != '\0' && !agent_valid_port_host(host)) {
-		task_err(err, errlen, "properties.host is not a host name or "
+		ph_errf(err, errlen, "properties.host is not a host name or "
 		    "address");
 		goto fail;
 	}
 	snprintf(t->port_host, sizeof(t->port_host), "%s", host);
 	v = agent_json_get(res, "type");
 	if (v != NULL && !json_is_null(v) && !json_is_string(v)) {
-		task_err(err, errlen, "properties.type is not a string");
+		ph_errf(err, errlen, "properties.type is not a string");
 		goto fail;
 	}
 	type = json_is_string(v) ? json_string_value(v) : "";
@@ -345,7 +328,7 @@ task_port(struct agent_task *t, json_t *props, json_t *params, json_t *defs,
 	    JSON_PRESERVE_ORDER);
 	if (t->port_properties == NULL ||
 	    strlen(t->port_properties) > AGENT_PROPERTIES_MAX) {
-		task_err(err, errlen, "the properties are too large");
+		ph_errf(err, errlen, "the properties are too large");
 		rc = PH_ERR_TOOBIG;
 		goto fail;
 	}
@@ -363,11 +346,11 @@ task_inputs(struct agent_task *t, json_t *inputs, const char *payload_user,
 	json_t *sp;
 
 	if (inputs != NULL && !json_is_object(inputs)) {
-		task_err(err, errlen, "inputs is not an object");
+		ph_errf(err, errlen, "inputs is not an object");
 		return PH_ERR_INVALID;
 	}
 	if (agent_json_bool(inputs, "runAsEnabled", 0, &t->run_as_enabled)) {
-		task_err(err, errlen, "inputs.runAsEnabled is not a boolean");
+		ph_errf(err, errlen, "inputs.runAsEnabled is not a boolean");
 		return PH_ERR_INVALID;
 	}
 	if (t->run_as_enabled) {
@@ -378,12 +361,12 @@ task_inputs(struct agent_task *t, json_t *inputs, const char *payload_user,
 		if (user == NULL || user[strspn(user, " \t")] == '\0')
 			user = def_user;
 		if (user == NULL || user[0] == '\0') {
-			task_err(err, errlen,
+			ph_errf(err, errlen,
 			    "RunAs is enabled but no RunAs user is set");
 			return PH_ERR_INVALID;
 		}
 		if (!agent_valid_user_name(user)) {
-			task_err(err, errlen, "invalid RunAs user name");
+			ph_errf(err, errlen, "invalid RunAs user name");
 			return PH_ERR_INVALID;
 		}
 		snprintf(t->run_as_user, sizeof(t->run_as_user), "%s", user);
@@ -391,13 +374,13 @@ task_inputs(struct agent_task *t, json_t *inputs, const char *payload_user,
 	kms = agent_json_str(inputs, "kmsKeyId");
 	if (agent_json_get(inputs, "kmsKeyId") != NULL && kms == NULL &&
 	    !json_is_null(agent_json_get(inputs, "kmsKeyId"))) {
-		task_err(err, errlen, "inputs.kmsKeyId is not a string");
+		ph_errf(err, errlen, "inputs.kmsKeyId is not a string");
 		return PH_ERR_INVALID;
 	}
 	if (kms != NULL && kms[0] != '\0') {
 		t->kms_key_id = dup_bounded(kms, AGENT_KMS_KEY_MAX);
 		if (t->kms_key_id == NULL) {
-			task_err(err, errlen, "inputs.kmsKeyId is too long");
+			ph_errf(err, errlen, "inputs.kmsKeyId is too long");
 			return PH_ERR_TOOBIG;
 		}
 	}
@@ -406,7 +389,7 @@ task_inputs(struct agent_task *t, json_t *inputs, const char *payload_user,
 	if (profile != NULL && profile[strspn(profile, " \t\r\n")] != '\0') {
 		t->shell_profile = dup_bounded(profile, AGENT_PROFILE_MAX);
 		if (t->shell_profile == NULL) {
-			task_err(err, errlen,
+			ph_errf(err, errlen,
 			    "inputs.shellProfile.linux is too long");
 			return PH_ERR_TOOBIG;
 		}
@@ -423,13 +406,13 @@ task_document(struct agent_task *t, json_t *doc, json_t *params,
 	int rc;
 
 	if (!json_is_object(doc)) {
-		task_err(err, errlen, "DocumentContent is missing");
+		ph_errf(err, errlen, "DocumentContent is missing");
 		return PH_ERR_INVALID;
 	}
 	/* spec 10.2: only session documents of schema 1.0. */
 	schema = agent_json_str(doc, "schemaVersion");
 	if (schema != NULL && strcmp(schema, "1.0") != 0) {
-		task_err(err, errlen,
+		ph_errf(err, errlen,
 		    "unsupported session document schemaVersion");
 		return PH_ERR_INVALID;
 	}
@@ -443,7 +426,7 @@ task_document(struct agent_task *t, json_t *doc, json_t *params,
 	else if (strcmp(stype, "Port") == 0)
 		t->type = AGENT_ST_PORT;
 	else {
-		task_err(err, errlen, "unknown sessionType");
+		ph_errf(err, errlen, "unknown sessionType");
 		return PH_ERR_INVALID;
 	}
 	if ((rc = task_inputs(t, agent_json_get(doc, "inputs"), payload_user,
@@ -453,7 +436,7 @@ task_document(struct agent_task *t, json_t *doc, json_t *params,
 	linux_props = agent_json_get(props, "linux");
 	if (agent_json_bool(linux_props, "runAsElevated", 0,
 	    &t->run_as_elevated) != 0) {
-		task_err(err, errlen,
+		ph_errf(err, errlen,
 		    "properties.linux.runAsElevated is not a boolean");
 		return PH_ERR_INVALID;
 	}
@@ -481,35 +464,35 @@ agent_task_parse(struct agent_task *t, const uint8_t *p, size_t n,
 		err[0] = '\0';
 	outer = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(outer)) {
-		task_err(err, errlen, "the message is not a JSON object");
+		ph_errf(err, errlen, "the message is not a JSON object");
 		goto fail;
 	}
 	content = agent_json_get(outer, "Content");
 	if (!json_is_string(content)) {
-		task_err(err, errlen, "Content is missing or not a string");
+		ph_errf(err, errlen, "Content is missing or not a string");
 		goto fail;
 	}
 	/* spec 8.1: Content is JSON inside a JSON string. */
 	inner = json_loadb(json_string_value(content),
 	    json_string_length(content), JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(inner)) {
-		task_err(err, errlen, "Content is not a JSON object");
+		ph_errf(err, errlen, "Content is not a JSON object");
 		goto fail;
 	}
 	sid = agent_json_str(inner, "SessionId");
 	if (sid == NULL) {
-		task_err(err, errlen, "SessionId is missing");
+		ph_errf(err, errlen, "SessionId is missing");
 		goto fail;
 	}
 	if (!agent_valid_session_id(sid)) {
-		task_err(err, errlen, "SessionId is invalid");
+		ph_errf(err, errlen, "SessionId is invalid");
 		goto fail;
 	}
 	snprintf(t->session_id, sizeof(t->session_id), "%s", sid);
 	ru = agent_json_get(inner, "RunAsUser");
 	if (ru != NULL && !json_is_null(ru)) {
 		if (!json_is_string(ru)) {
-			task_err(err, errlen, "RunAsUser is not a string");
+			ph_errf(err, errlen, "RunAsUser is not a string");
 			goto fail;
 		}
 		user = json_string_value(ru);

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,22 +13,6 @@
 
 #include "common/err.h"
 #include "common/log.h"
-
-static void
-user_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-user_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 void
 agent_user_pick_shell(const char *pw_shell, char *out, size_t out_len)
@@ -63,7 +46,7 @@ user_fill(const struct passwd *pw, struct agent_user *u, char *err,
 	memset(u, 0, sizeof(*u));
 	if (strlen(pw->pw_name) >= sizeof(u->name) ||
 	    strlen(pw->pw_dir) >= sizeof(u->home)) {
-		user_err(err, errlen, "user name or home directory too long");
+		ph_errf(err, errlen, "user name or home directory too long");
 		return PH_ERR_TOOBIG;
 	}
 	snprintf(u->name, sizeof(u->name), "%s", pw->pw_name);
@@ -94,7 +77,7 @@ agent_user_lookup(const char *name, struct agent_user *u, char *err,
 	errno = 0;
 	pw = getpwnam(name);
 	if (pw == NULL) {
-		user_err(err, errlen, "user %s does not exist", name);
+		ph_errf(err, errlen, "user %s does not exist", name);
 		return PH_ERR_NOTFOUND;
 	}
 	return user_fill(pw, u, err, errlen);
@@ -108,7 +91,7 @@ agent_user_self(struct agent_user *u, char *err, size_t errlen)
 
 	pw = getpwuid(geteuid());
 	if (pw == NULL) {
-		user_err(err, errlen, "the agent's uid %u has no passwd entry",
+		ph_errf(err, errlen, "the agent's uid %u has no passwd entry",
 		    (unsigned)geteuid());
 		return PH_ERR_NOTFOUND;
 	}
@@ -126,7 +109,7 @@ user_run_useradd(char *const argv[], char *err, size_t errlen)
 
 	pid = fork();
 	if (pid < 0) {
-		user_err(err, errlen, "fork: %s", strerror(errno));
+		ph_errf(err, errlen, "fork: %s", strerror(errno));
 		return PH_ERR_IO;
 	}
 	if (pid == 0) {
@@ -145,11 +128,11 @@ user_run_useradd(char *const argv[], char *err, size_t errlen)
 		w = waitpid(pid, &status, 0);
 	while (w < 0 && errno == EINTR);
 	if (w < 0) {
-		user_err(err, errlen, "waitpid: %s", strerror(errno));
+		ph_errf(err, errlen, "waitpid: %s", strerror(errno));
 		return PH_ERR_IO;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		user_err(err, errlen, "%s failed (%s %d)", argv[0],
+		ph_errf(err, errlen, "%s failed (%s %d)", argv[0],
 		    WIFEXITED(status) ? "exit status" : "signal",
 		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 		return PH_ERR_IO;
@@ -178,7 +161,7 @@ user_sudoers(char *err, size_t errlen)
 				    "err=\"%s\"", strerror(errno));
 			return 0;
 		}
-		user_err(err, errlen, "cannot create %s: %s",
+		ph_errf(err, errlen, "cannot create %s: %s",
 		    AGENT_SUDOERS_FILE, strerror(errno));
 		return PH_ERR_IO;
 	}
@@ -187,7 +170,7 @@ user_sudoers(char *err, size_t errlen)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			user_err(err, errlen, "cannot write %s: %s",
+			ph_errf(err, errlen, "cannot write %s: %s",
 			    AGENT_SUDOERS_FILE, strerror(errno));
 			close(fd);
 			unlink(AGENT_SUDOERS_FILE);
@@ -216,7 +199,7 @@ agent_user_ensure_ssm_user(int sudoers_entry, char *err, size_t errlen)
 	if (rc != 0)
 		return rc;
 	if (getpwnam(AGENT_SSM_USER) == NULL) {
-		user_err(err, errlen, "useradd did not create %s",
+		ph_errf(err, errlen, "useradd did not create %s",
 		    AGENT_SSM_USER);
 		return PH_ERR_IO;
 	}

@@ -1,5 +1,8 @@
 #include "common/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *
 ph_strerror(int err)
 {
@@ -20,4 +23,16 @@ ph_strerror(int err)
 	case PH_ERR_EXPIRED: return "expired";
 	}
 	return "unknown error";
+}
+
+void
+ph_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }

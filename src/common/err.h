@@ -3,6 +3,8 @@
 #ifndef PORTHOLE_ERR_H
 #define PORTHOLE_ERR_H
 
+#include <stddef.h>
+
 enum ph_err {
 	PH_OK = 0,
 	PH_ERR_NOMEM = -1,     /* allocation failed */
@@ -21,5 +23,10 @@ enum ph_err {
 };
 
 const char *ph_strerror(int err);
+
+/* A message for an err[errlen] out-parameter, formatted as by snprintf;
+ * nothing when err is NULL or errlen 0. */
+void ph_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

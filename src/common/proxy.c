@@ -9,7 +9,6 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,22 +25,6 @@ struct proxy_config {
 };
 
 static struct proxy_config *proxy_dflt;
-
-static void
-proxy_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-proxy_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 proxy_is_v6(const char *h)
@@ -97,7 +80,7 @@ proxy_parse_url(struct proxy *px, const char *url, char *err, size_t errlen)
 
 	memset(px, 0, sizeof(*px));
 	if (strlen(url) > PROXY_SETTING_MAX || !proxy_clean(url)) {
-		proxy_err(err, errlen, "proxy URL is too long or holds "
+		ph_errf(err, errlen, "proxy URL is too long or holds "
 		    "spaces or control characters");
 		return PH_ERR_INVALID;
 	}
@@ -112,16 +95,16 @@ proxy_parse_url(struct proxy *px, const char *url, char *err, size_t errlen)
 	    CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		proxy_err(err, errlen, "proxy URL is not a URL");
+		ph_errf(err, errlen, "proxy URL is not a URL");
 		goto fail;
 	}
 	if (strcasecmp(scheme, "https") == 0) {
-		proxy_err(err, errlen, "https:// proxy URLs are not supported "
+		ph_errf(err, errlen, "https:// proxy URLs are not supported "
 		    "(use http://; the tunnelled traffic is TLS anyway)");
 		goto fail;
 	}
 	if (strcasecmp(scheme, "http") != 0) {
-		proxy_err(err, errlen, "proxy URL scheme %.16s is not "
+		ph_errf(err, errlen, "proxy URL scheme %.16s is not "
 		    "supported (only http://)", scheme);
 		goto fail;
 	}
@@ -130,20 +113,20 @@ proxy_parse_url(struct proxy *px, const char *url, char *err, size_t errlen)
 	(void)curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0);
 	if ((path != NULL && strcmp(path, "/") != 0 && *path != '\0') ||
 	    query != NULL || frag != NULL) {
-		proxy_err(err, errlen, "proxy URL must be http://host:port "
+		ph_errf(err, errlen, "proxy URL must be http://host:port "
 		    "(no path or query)");
 		goto fail;
 	}
 	if (proxy_norm_host(host, px->host, sizeof(px->host)) != 0 ||
 	    strchr(px->host, '%') != NULL) {
-		proxy_err(err, errlen, "proxy URL has no usable host");
+		ph_errf(err, errlen, "proxy URL has no usable host");
 		goto fail;
 	}
 	px->port = PROXY_DEFAULT_PORT;
 	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK) {
 		v = strtol(port, &end, 10);
 		if (*end != '\0' || v <= 0 || v > 65535) {
-			proxy_err(err, errlen, "proxy URL port is invalid");
+			ph_errf(err, errlen, "proxy URL port is invalid");
 			goto fail;
 		}
 		px->port = (int)v;
@@ -158,7 +141,7 @@ proxy_parse_url(struct proxy *px, const char *url, char *err, size_t errlen)
 		pl = pass != NULL ? strlen(pass) : 0;
 		if (ul >= sizeof(px->user) || pl >= sizeof(px->password) ||
 		    strchr(user, ':') != NULL || ul + 1 + pl > PROXY_AUTH_MAX) {
-			proxy_err(err, errlen, "proxy URL credentials are too "
+			ph_errf(err, errlen, "proxy URL credentials are too "
 			    "long or invalid");
 			goto fail;
 		}
@@ -212,7 +195,7 @@ proxy_config_new(struct proxy_config **out, const char *url,
 	}
 	if (no_proxy != NULL && *no_proxy != '\0') {
 		if (strlen(no_proxy) > PROXY_SETTING_MAX) {
-			proxy_err(err, errlen, "no_proxy list is too long");
+			ph_errf(err, errlen, "no_proxy list is too long");
 			rc = PH_ERR_INVALID;
 			goto fail;
 		}
@@ -250,7 +233,7 @@ proxy_config_from_env(struct proxy_config **out, char *err, size_t errlen)
 	rc = proxy_config_new(out, proxy_env("https_proxy", "HTTPS_PROXY"),
 	    proxy_env("no_proxy", "NO_PROXY"), e, sizeof(e));
 	if (rc != 0)
-		proxy_err(err, errlen, "https_proxy: %s", e);
+		ph_errf(err, errlen, "https_proxy: %s", e);
 	return rc;
 }
 

@@ -5,6 +5,7 @@
 #include "common/sigv4.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/hex.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -76,18 +77,6 @@ is_unreserved(unsigned char c)
 }
 
 static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 uri_encode(struct buf *b, const uint8_t *p, size_t n, int keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -123,15 +112,13 @@ query_component(struct buf *b, const char *p, size_t n)
 {
 	uint8_t tmp[256];
 	size_t i, t = 0;
-	int hi, lo, rc;
+	int x, rc;
 
 	for (i = 0; i < n; i++) {
 		uint8_t c = (uint8_t)p[i];
 
-		if (c == '%' && i + 2 < n &&
-		    (hi = hexval((unsigned char)p[i + 1])) >= 0 &&
-		    (lo = hexval((unsigned char)p[i + 2])) >= 0) {
-			c = (uint8_t)(hi << 4 | lo);
+		if (c == '%' && i + 2 < n && (x = hex_byte(p + i + 1)) >= 0) {
+			c = (uint8_t)x;
 			i += 2;
 		} else if (c == '+')
 			c = ' ';

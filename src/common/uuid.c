@@ -2,6 +2,7 @@
  * canonical lower-case hyphenated form used in every MessageId string. */
 #include "common/uuid.h"
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/log.h"
 
 #include <pthread.h>
@@ -98,24 +99,12 @@ uuid_format(const uint8_t id[16], char out[UUID_STR_LEN])
 	out[o] = '\0';
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 uuid_parse(const char *s, uint8_t out[16])
 {
 	uint8_t id[16];
 	size_t i, o = 0;
-	int hi, lo;
+	int b;
 
 	if (s == NULL)
 		return PH_ERR_INVALID;
@@ -125,10 +114,10 @@ uuid_parse(const char *s, uint8_t out[16])
 				return PH_ERR_INVALID;
 			continue;
 		}
-		/* s[i] is never read past a NUL: the NUL fails hexval. */
-		if ((hi = hexval(s[i])) < 0 || (lo = hexval(s[i + 1])) < 0)
+		/* s[i] is never read past a NUL: the NUL fails hex_byte. */
+		if ((b = hex_byte(s + i)) < 0)
 			return PH_ERR_INVALID;
-		id[o++] = (uint8_t)(hi << 4 | lo);
+		id[o++] = (uint8_t)b;
 		i++;
 	}
 	if (s[36] != '\0')

@@ -13,6 +13,7 @@
 #include <libxml/xmlwriter.h>
 
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "server/api_json.h"
 
@@ -32,18 +33,6 @@ struct api_xml {
 };
 
 /* ---- form --------------------------------------------------------------- */
-
-static int
-aq_hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Well-formed UTF-8 without NUL, overlong forms or surrogates. */
 static int
@@ -94,7 +83,7 @@ aq_decode(const char *s, size_t n, int *rc)
 {
 	char *out;
 	size_t i, j = 0;
-	int hi, lo;
+	int b;
 
 	if ((out = malloc(n + 1)) == NULL) {
 		*rc = PH_ERR_NOMEM;
@@ -104,10 +93,9 @@ aq_decode(const char *s, size_t n, int *rc)
 		if (s[i] == '+')
 			out[j++] = ' ';
 		else if (s[i] == '%') {
-			if (n - i < 3 || (hi = aq_hex((unsigned char)s[i + 1]))
-			    < 0 || (lo = aq_hex((unsigned char)s[i + 2])) < 0)
+			if (n - i < 3 || (b = hex_byte(s + i + 1)) < 0)
 				goto bad;
-			out[j++] = (char)(hi << 4 | lo);
+			out[j++] = (char)b;
 			i += 2;
 		} else
 			out[j++] = s[i];

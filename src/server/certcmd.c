@@ -293,7 +293,6 @@ server_cert_main(int argc, char **argv)
 	struct cert_reissue_opts o;
 	struct certnames cn;
 	const char *sub;
-	char *save, *tok;
 	int opt, rc;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
@@ -314,15 +313,11 @@ server_cert_main(int argc, char **argv)
 		case 'R': o.replace = 1; break;
 		case 'h': cert_usage(stdout); return 0;
 		case 'n':
-			save = NULL;
-			for (tok = strtok_r(optarg, ",", &save); tok != NULL;
-			    tok = strtok_r(NULL, ",", &save)) {
-				if (o.nhostnames >= PKI_NAMES_MAX) {
-					fprintf(stderr, "portholed cert: at "
-					    "most %d names\n", PKI_NAMES_MAX);
-					return 2;
-				}
-				names[o.nhostnames++] = tok;
+			if (certnames_split(optarg, names, &o.nhostnames,
+			    PKI_NAMES_MAX) != 0) {
+				fprintf(stderr, "portholed cert: at most %d "
+				    "names\n", PKI_NAMES_MAX);
+				return 2;
 			}
 			break;
 		default: cert_usage(stderr); return 2;

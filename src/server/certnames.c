@@ -139,6 +139,20 @@ certnames_add_cert(struct certnames *cn, X509 *cert)
 	return rc;
 }
 
+int
+certnames_split(char *arg, const char **names, size_t *n, size_t max)
+{
+	char *save = NULL, *tok;
+
+	for (tok = strtok_r(arg, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (*n >= max)
+			return PH_ERR_TOOBIG;
+		names[(*n)++] = tok;
+	}
+	return 0;
+}
+
 void
 certnames_ptrs(const struct certnames *cn, const char *out[PKI_NAMES_MAX])
 {

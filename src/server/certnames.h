@@ -37,6 +37,10 @@ int certnames_add_cert(struct certnames *cn, X509 *cert);
 /* 1 if the set holds name (compared as certnames_add stores it). */
 int certnames_has(const struct certnames *cn, const char *name);
 
+/* A --hostname value split at commas (arg is cut in place): its names
+ * go to names[*n...], *n counting them; PH_ERR_TOOBIG past max names. */
+int certnames_split(char *arg, const char **names, size_t *n, size_t max);
+
 /* Pointers to the names, for pki_server_cert_issue. */
 void certnames_ptrs(const struct certnames *cn,
     const char *out[PKI_NAMES_MAX]);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "server/sink.h"
 #include "server/store.h"
@@ -43,32 +44,18 @@ co_error(struct http_request *req, int status, const char *type,
 	json_decref(o);
 }
 
-static int
-co_hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode a step name of [A-Za-z0-9_.:-]{1,128}. */
 static int
 co_step(const char *s, size_t n, char out[CO_STEP_MAX + 1])
 {
 	size_t i, o = 0;
-	int c, h, l;
+	int c;
 
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)s[i];
 		if (c == '%') {
-			if (i + 2 >= n || (h = co_hex(s[i + 1])) < 0 ||
-			    (l = co_hex(s[i + 2])) < 0)
+			if (i + 2 >= n || (c = hex_byte(s + i + 1)) < 0)
 				return PH_ERR_INVALID;
-			c = h * 16 + l;
 			i += 2;
 		}
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||

@@ -546,24 +546,6 @@ init_usage(FILE *f)
 	    INIT_DEFAULT_REGION);
 }
 
-/* Split a --hostname value at commas into names[]. */
-static int
-add_names(char *arg, const char **names, size_t *n)
-{
-	char *save = NULL, *tok;
-
-	for (tok = strtok_r(arg, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
-		if (*n >= INIT_HOSTNAMES_MAX) {
-			fprintf(stderr, "portholed init: at most %d host "
-			    "names\n", INIT_HOSTNAMES_MAX);
-			return PH_ERR_INVALID;
-		}
-		names[(*n)++] = tok;
-	}
-	return 0;
-}
-
 int
 server_init_main(int argc, char **argv)
 {
@@ -592,8 +574,12 @@ server_init_main(int argc, char **argv)
 			o.data_dir = optarg;
 			break;
 		case 'n':
-			if (add_names(optarg, names, &o.nhostnames) != 0)
+			if (certnames_split(optarg, names, &o.nhostnames,
+			    INIT_HOSTNAMES_MAX) != 0) {
+				fprintf(stderr, "portholed init: at most %d "
+				    "host names\n", INIT_HOSTNAMES_MAX);
 				return 2;
+			}
 			break;
 		case 'A':
 			o.aws_names = 1;

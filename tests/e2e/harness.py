@@ -663,10 +663,14 @@ class Cluster:
 
     # ---- API access ------------------------------------------------------
 
-    def aws(self, *args, check=True, timeout=60, env=None, output="json"):
+    def aws(self, *args, check=True, timeout=60, env=None, output="json",
+            wrap=None):
         """Run the AWS CLI with the cluster's environment; returns parsed
-        JSON (check=True) or the CompletedProcess (check=False)."""
+        JSON (check=True) or the CompletedProcess (check=False). `wrap`
+        turns the command line into the one to run (in a namespace...)."""
         argv = ["aws", *args, "--output", output]
+        if wrap is not None:
+            argv = wrap(argv)
         p = subprocess.run(argv, capture_output=True, text=True,
                            timeout=timeout, stdin=subprocess.DEVNULL,
                            env=env or self.env)
@@ -935,6 +939,29 @@ def stty_around_session(cluster, command, timeout=30):
         sh.close(force=True)
 
 
+def run_checked(case, result, run, on_failure=None):
+    """A TestCase's run(result) through run, failed as well by a sanitizer
+    report written during it (a crash, or a leak at a process's exit),
+    whatever it asserted. When it fails, case.cluster (if any) is marked
+    failed, so that its close dumps the logs, and on_failure is called."""
+    if result is None:
+        return run(result)
+    before = len(result.failures) + len(result.errors)
+    out = run(result)
+    reports = sanitizer_failure("during %s" % case.id())
+    if reports:
+        try:
+            raise AssertionError(reports)
+        except AssertionError:
+            result.addFailure(case, sys.exc_info())
+    if len(result.failures) + len(result.errors) > before and \
+            case.cluster is not None:
+        case.cluster.failed = True
+        if on_failure is not None:
+            on_failure()
+    return out
+
+
 class ClusterTestCase(unittest.TestCase):
     """One Cluster (and, if `with_agent`, one Online agent) per test class.
     A failing test makes the class's teardown print the logs."""
@@ -960,22 +987,7 @@ class ClusterTestCase(unittest.TestCase):
             cls.cluster.close(dump=cls.cluster.failed)
 
     def run(self, result=None):
-        if result is None:
-            return super().run(result)
-        before = len(result.failures) + len(result.errors)
-        out = super().run(result)
-        # A report written during the test (a crash, or a leak at a
-        # process's exit) fails that test, whatever it asserted.
-        reports = sanitizer_failure("during %s" % self.id())
-        if reports:
-            try:
-                raise AssertionError(reports)
-            except AssertionError:
-                result.addFailure(self, sys.exc_info())
-        if len(result.failures) + len(result.errors) > before and \
-                self.cluster is not None:
-            self.cluster.failed = True
-        return out
+        return run_checked(self, result, super().run)
 
     @property
     def target(self):

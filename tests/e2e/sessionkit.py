@@ -371,6 +371,87 @@ def read_client_frame(ws, left):
     return f, None
 
 
+
+class RawClient:
+    """The client end of a data channel, driven by hand (tests of hostile
+    clients): StartSession(Target=tc.target, **start), the WebSocket and
+    OpenDataChannel. Agent stream frames are acknowledged as they come and
+    handed to on_stream; self.ended says how the channel ended."""
+
+    end_within = 20  # seconds wait_end waits by default
+
+    def __init__(self, tc, **start):
+        self.tc = tc
+        c = tc.cluster
+        r = c.ssm().start_session(Target=tc.target, **start)
+        self.sid = r["SessionId"]
+        self.ws = harness.RawWebSocket(c.port, harness.stream_url_path(
+            r["StreamUrl"]), c.ca, timeout=15)
+        tc.assertEqual(self.ws.status, 101)
+        self.ws.send_text(harness.open_data_channel_json(r["TokenValue"]))
+        self.seq = 0
+        self.ended = None
+
+    def close(self):
+        self.ws.close()
+
+    def send(self, payload, ptype=PT_OUTPUT):
+        self.ws.send_binary(harness.client_message(
+            "input_stream_data", payload, seq=self.seq, payload_type=ptype))
+        self.seq += 1
+
+    def on_stream(self, f):
+        """Called with each agent stream frame, after its acknowledge."""
+
+    def read_one(self, left):
+        """One parsed frame, or sets self.ended and returns None;
+        TimeoutError when nothing came within `left` seconds."""
+        f, ended = read_client_frame(self.ws, left)
+        if ended is not None:
+            self.ended = ended
+            return None
+        if f.get("type") == "output_stream_data":
+            self.ws.send_binary(ack_for(f))
+            self.on_stream(f)
+        return f
+
+    def next_stream(self, ptypes, timeout=20):
+        """The next agent stream frame of one of `ptypes`."""
+        deadline = time.monotonic() + timeout
+        for _ in range(100000):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                f = self.read_one(left)
+            except TimeoutError:
+                break
+            if f is None:
+                raise AssertionError("the session ended (%s) while waiting "
+                                     "for payload type %s"
+                                     % (self.ended, ptypes))
+            if f.get("type") == "output_stream_data" and \
+                    f["ptype"] in ptypes:
+                return f
+        raise AssertionError("no payload type %s within %ss" % (ptypes,
+                                                               timeout))
+
+    def wait_end(self, timeout=None):
+        """How the channel ended (see read_client_frame), or None if it
+        is still open after `timeout` (end_within) seconds."""
+        deadline = time.monotonic() + (self.end_within if timeout is None
+                                       else timeout)
+        for _ in range(100000):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                if self.read_one(left) is None:
+                    return self.ended
+            except TimeoutError:
+                break
+        return None
+
 def read_capture(path, offset=0):
     """Records of a relay capture file from byte `offset`: a list of
     (direction "A" or "C", frame bytes)."""

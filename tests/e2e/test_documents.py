@@ -15,38 +15,13 @@ request) is refused with the AWS error and leaves portholed serving.
 
 import json
 import os
-import uuid
 
 import botocore.exceptions
 
 import harness
+from sessionkit import prefs_document
 
 PREFS = "SSM-SessionManagerRunShell"
-
-
-def prefs_document(**inputs):
-    doc = {
-        "schemaVersion": "1.0",
-        # Unique, so two updates never carry the same content.
-        "description": "e2e preferences %s" % uuid.uuid4().hex,
-        "sessionType": "Standard_Stream",
-        "inputs": {
-            "s3BucketName": "",
-            "s3KeyPrefix": "",
-            "s3EncryptionEnabled": False,
-            "cloudWatchLogGroupName": "",
-            "cloudWatchEncryptionEnabled": False,
-            "cloudWatchStreamingEnabled": False,
-            "idleSessionTimeout": "20",
-            "maxSessionDuration": "",
-            "kmsKeyId": "",
-            "runAsEnabled": False,
-            "runAsDefaultUser": "",
-            "shellProfile": {"windows": "", "linux": ""},
-        },
-    }
-    doc["inputs"].update(inputs)
-    return doc
 
 
 class Preferences(harness.ClusterTestCase):

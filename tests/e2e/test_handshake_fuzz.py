@@ -33,86 +33,32 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import harness
 import sessionkit
-from harness import RawWebSocket, client_message, open_data_channel_json
+from harness import client_message
 
 ALIAS = "alias/e2e-handshake-fuzz"
 END_WITHIN = 30  # seconds: the agent's 15 s handshake wait, and slack
 
 
-class FakeClient:
+class FakeClient(sessionkit.RawClient):
     """The client end of a data channel, driven by hand."""
 
+    end_within = END_WITHIN
+
     def __init__(self, tc, document=None):
-        self.tc = tc
-        c = tc.cluster
-        kw = {"Target": tc.target}
-        if document:
-            kw["DocumentName"] = document
-        r = c.ssm().start_session(**kw)
-        self.sid = r["SessionId"]
-        self.ws = RawWebSocket(c.port, harness.stream_url_path(
-            r["StreamUrl"]), c.ca, timeout=15)
-        tc.assertEqual(self.ws.status, 101)
-        self.ws.send_text(open_data_channel_json(r["TokenValue"]))
-        self.seq = 0
+        kw = {"DocumentName": document} if document else {}
+        super().__init__(tc, **kw)
         self.received = []      # every stream frame from the agent
-        self.ended = None
 
-    def close(self):
-        self.ws.close()
+    def on_stream(self, f):
+        self.received.append(f)
 
-    def send_input(self, payload, ptype):
-        self.ws.send_binary(client_message("input_stream_data", payload,
-                                           seq=self.seq,
-                                           payload_type=ptype))
-        self.seq += 1
-
-    def _read_one(self, left):
-        """One parsed frame, or sets self.ended and returns None."""
-        f, ended = sessionkit.read_client_frame(self.ws, left)
-        if ended is not None:
-            self.ended = ended
-            return None
-        if f.get("type") == "output_stream_data":
-            self.received.append(f)
-            self.ws.send_binary(sessionkit.ack_for(f))
-        return f
-
-    def next_stream(self, ptypes, timeout=20):
-        """The next agent stream frame of one of `ptypes`."""
-        deadline = time.monotonic() + timeout
-        for _ in range(10000):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                f = self._read_one(left)
-            except TimeoutError:
-                break
-            if f is None:
-                raise AssertionError("the session ended (%s) while waiting "
-                                     "for payload type %s"
-                                     % (self.ended, ptypes))
-            if f.get("type") == "output_stream_data" and \
-                    f["ptype"] in ptypes:
-                return f
-        raise AssertionError("no payload type %s within %ss" % (ptypes,
-                                                               timeout))
-
-    def wait_end(self, timeout=END_WITHIN):
-        deadline = time.monotonic() + timeout
-        for _ in range(100000):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                f = self._read_one(left)
-            except TimeoutError:
-                break
-            if f is None:
-                return self.ended
-        raise AssertionError("session %s still open on the client side "
-                             "after %ss" % (self.sid, timeout))
+    def wait_end(self, timeout=None):
+        ended = super().wait_end(timeout)
+        if ended is None:
+            raise AssertionError("session %s still open on the client side "
+                                 "after %ss" % (self.sid, timeout or
+                                                self.end_within))
+        return ended
 
     def handshake_request(self):
         f = self.next_stream((sessionkit.PT_HS_REQUEST,))
@@ -193,15 +139,14 @@ class HandshakeFuzz(harness.ClusterTestCase):
         req = fc.handshake_request()
         self.assertTrue(req.get("AgentVersion"))
         key, blob = self.data_key(fc.sid)
-        fc.send_input(response(cipher_result(blob)),
-                      sessionkit.PT_HS_RESPONSE)
+        fc.send(response(cipher_result(blob)), sessionkit.PT_HS_RESPONSE)
         ch = fc.next_stream((sessionkit.PT_CHALLENGE_REQUEST,))
         sealed = base64.b64decode(json.loads(ch["payload"])["Challenge"])
         self.assertEqual(len(sealed), 64 + 28)
         plain = AESGCM(key[:32]).decrypt(sealed[:12], sealed[12:], None)
         nonce = os.urandom(12)
         answer = nonce + AESGCM(key[32:]).encrypt(nonce, plain, None)
-        fc.send_input(json.dumps({"Challenge": base64.b64encode(
+        fc.send(json.dumps({"Challenge": base64.b64encode(
             answer).decode()}).encode(), sessionkit.PT_CHALLENGE_RESPONSE)
         done = fc.next_stream((sessionkit.PT_HS_COMPLETE,))
         self.assertIn(sessionkit.ENCRYPTED_BANNER,
@@ -215,7 +160,7 @@ class HandshakeFuzz(harness.ClusterTestCase):
         path = "/tmp/porthole-e2e-%s" % uuid.uuid4().hex
         self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
         nonce = os.urandom(12)
-        fc.send_input(nonce + AESGCM(key[32:]).encrypt(
+        fc.send(nonce + AESGCM(key[32:]).encrypt(
             nonce, ("touch %s\r" % path).encode(), None),
             sessionkit.PT_OUTPUT)
         harness.wait_for(lambda: os.path.exists(path), 15, 0.2,
@@ -227,13 +172,12 @@ class HandshakeFuzz(harness.ClusterTestCase):
         """A correct handshake; returns the 64-byte data key."""
         fc.handshake_request()
         key, blob = self.data_key(fc.sid)
-        fc.send_input(response(cipher_result(blob)),
-                      sessionkit.PT_HS_RESPONSE)
+        fc.send(response(cipher_result(blob)), sessionkit.PT_HS_RESPONSE)
         ch = fc.next_stream((sessionkit.PT_CHALLENGE_REQUEST,))
         sealed = base64.b64decode(json.loads(ch["payload"])["Challenge"])
         plain = AESGCM(key[:32]).decrypt(sealed[:12], sealed[12:], None)
         nonce = os.urandom(12)
-        fc.send_input(json.dumps({"Challenge": base64.b64encode(
+        fc.send(json.dumps({"Challenge": base64.b64encode(
             nonce + AESGCM(key[32:]).encrypt(nonce, plain, None)).decode()
         }).encode(), sessionkit.PT_CHALLENGE_RESPONSE)
         fc.next_stream((sessionkit.PT_HS_COMPLETE,))
@@ -269,7 +213,7 @@ class HandshakeFuzz(harness.ClusterTestCase):
     def bad_response(self, payload):
         fc = self.fake()
         fc.handshake_request()
-        fc.send_input(payload, sessionkit.PT_HS_RESPONSE)
+        fc.send(payload, sessionkit.PT_HS_RESPONSE)
         return self.assertFailedCleanly(fc)
 
     def test_garbage_responses(self):
@@ -327,16 +271,14 @@ class HandshakeFuzz(harness.ClusterTestCase):
         fc = self.fake()
         fc.handshake_request()
         _key, blob = self.data_key("admin-0123456789abcdef0")
-        fc.send_input(response(cipher_result(blob)),
-                      sessionkit.PT_HS_RESPONSE)
+        fc.send(response(cipher_result(blob)), sessionkit.PT_HS_RESPONSE)
         self.assertFailedCleanly(fc)
 
     def test_data_key_for_another_target(self):
         fc = self.fake()
         fc.handshake_request()
         _key, blob = self.data_key(fc.sid, target="mi-0123456789abcdef0")
-        fc.send_input(response(cipher_result(blob)),
-                      sessionkit.PT_HS_RESPONSE)
+        fc.send(response(cipher_result(blob)), sessionkit.PT_HS_RESPONSE)
         self.assertFailedCleanly(fc)
 
     def test_input_before_the_handshake_never_runs(self):
@@ -344,8 +286,8 @@ class HandshakeFuzz(harness.ClusterTestCase):
         fc.handshake_request()
         path = "/tmp/porthole-e2e-%s" % uuid.uuid4().hex
         self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
-        fc.send_input(("touch %s\r" % path).encode(), sessionkit.PT_OUTPUT)
-        fc.send_input(b"{not json", sessionkit.PT_HS_RESPONSE)
+        fc.send(("touch %s\r" % path).encode(), sessionkit.PT_OUTPUT)
+        fc.send(b"{not json", sessionkit.PT_HS_RESPONSE)
         self.assertFailedCleanly(fc)
         time.sleep(1.0)
         self.assertFalse(os.path.exists(path),
@@ -365,11 +307,10 @@ class HandshakeFuzz(harness.ClusterTestCase):
         fc = self.fake()
         fc.handshake_request()
         key, blob = self.data_key(fc.sid)
-        fc.send_input(response(cipher_result(blob)),
-                      sessionkit.PT_HS_RESPONSE)
+        fc.send(response(cipher_result(blob)), sessionkit.PT_HS_RESPONSE)
         ch = fc.next_stream((sessionkit.PT_CHALLENGE_REQUEST,))
         sealed = base64.b64decode(json.loads(ch["payload"])["Challenge"])
-        fc.send_input(answer_fn(key, sealed),
+        fc.send(answer_fn(key, sealed),
                       sessionkit.PT_CHALLENGE_RESPONSE)
         return self.assertFailedCleanly(fc)
 

@@ -36,7 +36,6 @@ import time
 import harness
 import portkit
 import sessionkit
-from harness import RawWebSocket, client_message, open_data_channel_json
 
 SYN, FIN, PSH, NOP = 0, 1, 2, 3
 FLAG_DISCONNECT, FLAG_TERMINATE = 1, 2
@@ -53,34 +52,18 @@ def smux(cmd, sid, data=b"", ver=1, length=None):
     return struct.pack("<BBHI", ver, cmd, n, sid) + data
 
 
-class RawPortClient:
+class RawPortClient(sessionkit.RawClient):
     """The client end of a port session's data channel, by hand."""
 
+    end_within = END_WITHIN
+
     def __init__(self, tc, port):
-        self.tc = tc
-        c = tc.cluster
-        r = c.ssm().start_session(
-            Target=tc.target, DocumentName="AWS-StartPortForwardingSession",
-            Parameters={"portNumber": [str(port)]})
-        self.sid = r["SessionId"]
-        self.ws = RawWebSocket(c.port, harness.stream_url_path(
-            r["StreamUrl"]), c.ca, timeout=15)
-        tc.assertEqual(self.ws.status, 101)
-        self.ws.send_text(open_data_channel_json(r["TokenValue"]))
-        self.seq = 0
+        super().__init__(tc, DocumentName="AWS-StartPortForwardingSession",
+                         Parameters={"portNumber": [str(port)]})
         self.by_seq = {}        # agent output payloads by sequence number
         self.flags = []
-        self.ended = None
         self.buf = b""          # the agent's smux byte stream, in order
         self.next_seq = None
-
-    def close(self):
-        self.ws.close()
-
-    def send(self, payload, ptype=sessionkit.PT_OUTPUT):
-        self.ws.send_binary(client_message("input_stream_data", payload,
-                                           seq=self.seq, payload_type=ptype))
-        self.seq += 1
 
     def send_smux(self, data):
         # Arbitrary chunking, as the spec allows: payload boundaries are
@@ -88,20 +71,12 @@ class RawPortClient:
         for i in range(0, len(data), 1024):
             self.send(data[i:i + 1024])
 
-    def _read_one(self, left):
-        f, ended = sessionkit.read_client_frame(self.ws, left)
-        if ended is not None:
-            self.ended = ended
-            return None
-        if f.get("type") == "output_stream_data":
-            self.ws.send_binary(sessionkit.ack_for(f))
-            if f["ptype"] == sessionkit.PT_OUTPUT and \
-                    f["seq"] not in self.by_seq:
-                self.by_seq[f["seq"]] = f["payload"]
-                self._advance()
-            elif f["ptype"] == sessionkit.PT_FLAG:
-                self.flags.append(f["payload"])
-        return f
+    def on_stream(self, f):
+        if f["ptype"] == sessionkit.PT_OUTPUT and f["seq"] not in self.by_seq:
+            self.by_seq[f["seq"]] = f["payload"]
+            self._advance()
+        elif f["ptype"] == sessionkit.PT_FLAG:
+            self.flags.append(f["payload"])
 
     def _advance(self):
         if self.next_seq is None:
@@ -112,25 +87,6 @@ class RawPortClient:
                 break
             self.buf += p
             self.next_seq += 1
-
-    def next_stream(self, ptypes, timeout=20):
-        deadline = time.monotonic() + timeout
-        for _ in range(100000):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                f = self._read_one(left)
-            except TimeoutError:
-                break
-            if f is None:
-                raise AssertionError("session ended (%s) waiting for "
-                                     "payload type %s" % (self.ended, ptypes))
-            if f.get("type") == "output_stream_data" and \
-                    f["ptype"] in ptypes:
-                return f
-        raise AssertionError("no payload type %s within %ss"
-                             % (ptypes, timeout))
 
     def handshake(self, client_version="1.2.650.0"):
         f = self.next_stream((sessionkit.PT_HS_REQUEST,))
@@ -176,7 +132,7 @@ class RawPortClient:
             if left <= 0:
                 break
             try:
-                if self._read_one(left) is None:
+                if self.read_one(left) is None:
                     break
             except TimeoutError:
                 break
@@ -202,26 +158,12 @@ class RawPortClient:
             if left <= 0:
                 return got, "timeout"
             try:
-                f = self._read_one(left)
+                f = self.read_one(left)
             except TimeoutError:
                 return got, "timeout"
             if f is None:
                 return got, "ended"
         return got, "timeout"
-
-    def wait_end(self, timeout=END_WITHIN):
-        deadline = time.monotonic() + timeout
-        for _ in range(100000):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                f = self._read_one(left)
-            except TimeoutError:
-                break
-            if f is None:
-                return self.ended
-        return None
 
 
 class PortHostile(harness.ClusterTestCase):

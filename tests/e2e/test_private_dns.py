@@ -87,17 +87,9 @@ class DnsCluster(harness.Cluster):
         if self.hosts is None:
             return super().aws(*args, check=check, timeout=timeout, env=env,
                                output=output)
-        argv = ns_argv(self.hosts, ["aws", *args, "--output", output])
-        p = subprocess.run(argv, capture_output=True, text=True,
-                           timeout=timeout, stdin=subprocess.DEVNULL,
-                           env=env or self.ns_env)
-        if not check:
-            return p
-        if p.returncode != 0:
-            raise harness.CommandError(argv, p)
-        if output != "json":
-            return p.stdout
-        return json.loads(p.stdout) if p.stdout.strip() else {}
+        return super().aws(*args, check=check, timeout=timeout,
+                           env=env or self.ns_env, output=output,
+                           wrap=lambda argv: ns_argv(self.hosts, argv))
 
 
 class NsSession(harness.Session):

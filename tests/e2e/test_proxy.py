@@ -188,22 +188,9 @@ class ProxyTest(unittest.TestCase):
             ns_destroy()
 
     def run(self, result=None):
-        if result is None:
-            return super().run(result)
-        before = len(result.failures) + len(result.errors)
-        out = super().run(result)
-        # A sanitizer report (make test-asan-e2e) fails the test.
-        reports = harness.sanitizer_failure("during %s" % self.id())
-        if reports:
-            try:
-                raise AssertionError(reports)
-            except AssertionError:
-                result.addFailure(self, sys.exc_info())
-        if len(result.failures) + len(result.errors) > before and \
-                self.cluster is not None:
-            self.cluster.failed = True
-            sys.stderr.write("tinyproxy log:\n%s\n" % tail(self.tp_log, 60))
-        return out
+        return harness.run_checked(self, result, super().run, lambda:
+                                   sys.stderr.write("tinyproxy log:\n%s\n"
+                                                    % tail(self.tp_log, 60)))
 
     # ---- helpers ---------------------------------------------------------
 

@@ -26,24 +26,16 @@
 #include "server/store.h"
 #include "server/store_iam.h"
 #include "support/signed_request.h"
+#include "support/fixture.h"
 
 /* ---- stubs (weak: real definitions win when linked in) ------------------ */
+
+/* The response is captured here; support/api_stubs.c has the others. */
 
 static int resp_status;
 static char resp_type[64];
 static char resp_headers[256];
 static char resp_body[8192];
-
-__attribute__((weak)) const char *
-http_header(const struct http_request *req, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < req->nheaders; i++)
-		if (strcasecmp(req->headers[i].name, name) == 0)
-			return req->headers[i].value;
-	return NULL;
-}
 
 __attribute__((weak)) int
 http_respond(struct http_request *req, int status, const char *content_type,
@@ -59,73 +51,16 @@ http_respond(struct http_request *req, int status, const char *content_type,
 	return 0;
 }
 
-__attribute__((weak)) const char *
-conn_peer_addr(const struct conn *c)
-{
-	(void)c;
-	return "127.0.0.1";
-}
-
 __attribute__((weak)) void
 uuid_v4_str(char out[UUID_STR_LEN])
 {
 	snprintf(out, UUID_STR_LEN, "00000000-0000-4000-8000-000000000001");
 }
 
-/* Run Command's dispatcher (linked through api_ssm) sends on the control
- * channel; no agent is connected here. */
-__attribute__((weak)) int
-gateway_send_control(struct gateway *gw, const char *instance_id,
-    const char *type, const char *payload, uint8_t message_id[16])
-{
-	(void)gw;
-	(void)instance_id;
-	(void)type;
-	(void)payload;
-	(void)message_id;
-	return PH_ERR_NOTFOUND;
-}
-
-__attribute__((weak)) int
-gateway_instance_online(struct gateway *gw, const char *instance_id)
-{
-	(void)gw;
-	(void)instance_id;
-	return 0;
-}
-
-__attribute__((weak)) int
-gateway_start_session(struct gateway *gw, const char *instance_id,
-    const char *session_id, const char *document_name,
-    json_t *document_content, json_t *parameters, const char *owner_arn,
-    const char *run_as_user)
-{
-	(void)gw; (void)instance_id; (void)session_id; (void)document_name;
-	(void)document_content; (void)parameters; (void)owner_arn;
-	(void)run_as_user;
-	return PH_ERR_NOTFOUND;
-}
-
-__attribute__((weak)) int
-gateway_terminate_session(struct gateway *gw, const char *session_id,
-    const char *reason)
-{
-	(void)gw; (void)session_id; (void)reason;
-	return 0;
-}
-
-__attribute__((weak)) void
-gateway_disconnect_instance(struct gateway *gw, const char *instance_id)
-{
-	(void)gw;
-	(void)instance_id;
-}
-
 /* ---- fixture -------------------------------------------------------------- */
 
 struct fx {
-	char dir[64];
-	char path[128];
+	struct tmpdb db;
 	struct server srv;
 	char akid[STORE_AKID_SIZE], secret[STORE_SECRET_SIZE];
 	char bob_akid[STORE_AKID_SIZE], bob_secret[STORE_SECRET_SIZE];
@@ -139,15 +74,8 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-apih-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (test_server_open(&f->srv, &f->db, "ph-apih") != 0)
 		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->srv.store, f->path) != 0)
-		return -1;
-	snprintf(f->srv.region, sizeof(f->srv.region), "us-east-1");
-	snprintf(f->srv.account_id, sizeof(f->srv.account_id),
-	    "123456789012");
 	if (store_iam_create_user(f->srv.store, "admin",
 	    "arn:aws:iam::123456789012:user/admin", 1) != 0 ||
 	    store_iam_create_access_key(f->srv.store, "admin", f->akid,
@@ -175,16 +103,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char p[160];
 
-	authz_free(&f->srv);
-	store_close(f->srv.store);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	test_server_close(&f->srv, &f->db);
 	free(f);
 	return 0;
 }

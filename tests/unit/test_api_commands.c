@@ -25,13 +25,13 @@
 #include "server/commands.h"
 #include "server/store.h"
 #include "server/store_commands.h"
+#include "support/fixture.h"
 
 #define T0 ((int64_t)1700000000000)
 #define NINST 3
 
 struct fx {
-	char dir[64];
-	char path[128];
+	struct tmpdb db;
 	struct server srv;
 	struct principal admin, bob;
 	char mi[NINST][21];
@@ -80,25 +80,11 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-cmdapi-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->srv.store, f->path) != 0)
+	if (test_server_open(&f->srv, &f->db, "ph-cmdapi") != 0)
 		return -1;
 	f->srv.loop = uv_default_loop();
-	snprintf(f->srv.region, sizeof(f->srv.region), "us-east-1");
-	snprintf(f->srv.account_id, sizeof(f->srv.account_id),
-	    "123456789012");
-	snprintf(f->admin.name, sizeof(f->admin.name), "admin");
-	snprintf(f->admin.arn, sizeof(f->admin.arn),
-	    "arn:aws:iam::123456789012:user/admin");
-	f->admin.is_root_admin = 1;
-	f->admin.active = 1;
-	snprintf(f->bob.name, sizeof(f->bob.name), "bob");
-	snprintf(f->bob.arn, sizeof(f->bob.arn),
-	    "arn:aws:iam::123456789012:user/bob");
-	f->bob.active = 1;
+	test_user(&f->admin, "admin", 1);
+	test_user(&f->bob, "bob", 0);
 	register_instances(f);
 	*state = f;
 	return 0;
@@ -108,20 +94,12 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char p[160];
 
 	if (f->srv.commands != NULL) {
 		commands_free(f->srv.commands);
 		uv_run(f->srv.loop, UV_RUN_NOWAIT);
 	}
-	authz_free(&f->srv);
-	store_close(f->srv.store);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	test_server_close(&f->srv, &f->db);
 	free(f);
 	return 0;
 }
@@ -130,30 +108,13 @@ static json_t *
 run_as(struct fx *f, const struct principal *p, const char *action,
     const char *body, struct api_error *err)
 {
-	struct api_call c;
 	json_error_t jerr;
-	json_t *in, *out = NULL;
-	int rc;
+	json_t *in;
 
 	in = json_loads(body, 0, &jerr);
 	if (in == NULL)
 		fail_msg("bad test JSON %s: %s", body, jerr.text);
-	memset(&c, 0, sizeof(c));
-	memset(err, 0, sizeof(*err));
-	c.srv = &f->srv;
-	c.principal = p;
-	c.host = "porthole.example:8443";
-	c.request_id = "test";
-	c.now_ms = T0 + 1000;
-	rc = api_ssm_dispatch(&c, action, in, &out, err);
-	json_decref(in);
-	if (rc != 0) {
-		assert_null(out);
-		assert_true(err->status >= 400);
-		return NULL;
-	}
-	assert_non_null(out);
-	return out;
+	return test_ssm_call(&f->srv, p, T0 + 1000, action, in, err);
 }
 
 static json_t *

@@ -24,6 +24,7 @@
 #include "server/authz.h"
 #include "server/gateway.h"
 #include "server/store.h"
+#include "support/fixture.h"
 
 #define T0 ((int64_t)1700000000000)
 
@@ -93,8 +94,7 @@ gateway_disconnect_instance(struct gateway *gw, const char *instance_id)
 /* ---- fixture ------------------------------------------------------------ */
 
 struct fx {
-	char dir[64];
-	char path[128];
+	struct tmpdb db;
 	struct server srv;
 	struct principal admin, bob;
 	int gw_dummy;
@@ -107,25 +107,11 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-doc-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->srv.store, f->path) != 0)
+	if (test_server_open(&f->srv, &f->db, "ph-doc") != 0)
 		return -1;
 	f->srv.gw = (struct gateway *)&f->gw_dummy;
-	snprintf(f->srv.region, sizeof(f->srv.region), "us-east-1");
-	snprintf(f->srv.account_id, sizeof(f->srv.account_id),
-	    "123456789012");
-	snprintf(f->admin.name, sizeof(f->admin.name), "admin");
-	snprintf(f->admin.arn, sizeof(f->admin.arn),
-	    "arn:aws:iam::123456789012:user/admin");
-	f->admin.is_root_admin = 1;
-	f->admin.active = 1;
-	snprintf(f->bob.name, sizeof(f->bob.name), "bob");
-	snprintf(f->bob.arn, sizeof(f->bob.arn),
-	    "arn:aws:iam::123456789012:user/bob");
-	f->bob.active = 1;
+	test_user(&f->admin, "admin", 1);
+	test_user(&f->bob, "bob", 0);
 	stub_starts = 0;
 	*state = f;
 	return 0;
@@ -135,16 +121,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char p[160];
 
-	authz_free(&f->srv);
-	store_close(f->srv.store);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	test_server_close(&f->srv, &f->db);
 	json_decref(stub_doc);
 	stub_doc = NULL;
 	free(f);
@@ -156,27 +134,7 @@ static json_t *
 run_obj(struct fx *f, const struct principal *p, const char *action,
     json_t *in, struct api_error *err)
 {
-	struct api_call c;
-	json_t *out = NULL;
-	int rc;
-
-	assert_non_null(in);
-	memset(&c, 0, sizeof(c));
-	memset(err, 0, sizeof(*err));
-	c.srv = &f->srv;
-	c.principal = p;
-	c.host = "porthole.example:8443";
-	c.request_id = "test";
-	c.now_ms = T0;
-	rc = api_ssm_dispatch(&c, action, in, &out, err);
-	json_decref(in);
-	if (rc != 0) {
-		assert_null(out);
-		assert_true(err->status >= 400);
-		return NULL;
-	}
-	assert_non_null(out);
-	return out;
+	return test_ssm_call(&f->srv, p, T0, action, in, err);
 }
 
 static json_t *
@@ -1199,7 +1157,7 @@ test_preferences(void **state)
 	/* a restart does not bring the built-in content back */
 	authz_free(&f->srv);
 	store_close(f->srv.store);
-	assert_int_equal(store_open(&f->srv.store, f->path), 0);
+	assert_int_equal(store_open(&f->srv.store, f->db.path), 0);
 	out = start(f, id, NULL, &err);
 	assert_non_null(out);
 	json_decref(out);
@@ -1313,7 +1271,7 @@ test_migration_from_v1(void **state)
 	authz_free(&f->srv);
 	store_close(f->srv.store);
 	f->srv.store = NULL;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
 	    /* version 9 (console sessions) */
 	    "DROP TABLE console_sessions;"
@@ -1353,7 +1311,7 @@ test_migration_from_v1(void **state)
 	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
-	assert_int_equal(store_open(&f->srv.store, f->path), 0);
+	assert_int_equal(store_open(&f->srv.store, f->db.path), 0);
 	out = run(f, "DescribeDocument", "{\"Name\":\"Old-Shell\"}", &err);
 	if (out == NULL)
 		fail_msg("%s: %s", err.type, err.message);
@@ -1368,7 +1326,7 @@ test_migration_from_v1(void **state)
 	/* opening again migrates nothing and keeps everything */
 	authz_free(&f->srv);
 	store_close(f->srv.store);
-	assert_int_equal(store_open(&f->srv.store, f->path), 0);
+	assert_int_equal(store_open(&f->srv.store, f->db.path), 0);
 	out = run(f, "ListDocumentVersions", "{\"Name\":\"Old-Shell\"}", &err);
 	assert_int_equal(json_array_size(json_object_get(out,
 	    "DocumentVersions")), 2);

@@ -20,6 +20,7 @@
 #include "server/gateway.h"
 #include "server/store.h"
 #include "server/store_iam.h"
+#include "support/fixture.h"
 
 #define T0 ((int64_t)1700000000000)
 
@@ -95,8 +96,7 @@ gateway_disconnect_instance(struct gateway *gw, const char *instance_id)
 /* ---- fixture ------------------------------------------------------------ */
 
 struct fx {
-	char dir[64];
-	char path[128];
+	struct tmpdb db;
 	struct server srv;
 	struct principal admin, bob;
 	int gw_dummy;
@@ -136,26 +136,12 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-api-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->srv.store, f->path) != 0 ||
+	if (test_server_open(&f->srv, &f->db, "ph-api") != 0 ||
 	    make_roles(f->srv.store) != 0)
 		return -1;
 	f->srv.gw = (struct gateway *)&f->gw_dummy;
-	snprintf(f->srv.region, sizeof(f->srv.region), "us-east-1");
-	snprintf(f->srv.account_id, sizeof(f->srv.account_id),
-	    "123456789012");
-	snprintf(f->admin.name, sizeof(f->admin.name), "admin");
-	snprintf(f->admin.arn, sizeof(f->admin.arn),
-	    "arn:aws:iam::123456789012:user/admin");
-	f->admin.is_root_admin = 1;
-	f->admin.active = 1;
-	snprintf(f->bob.name, sizeof(f->bob.name), "bob");
-	snprintf(f->bob.arn, sizeof(f->bob.arn),
-	    "arn:aws:iam::123456789012:user/bob");
-	f->bob.active = 1;
+	test_user(&f->admin, "admin", 1);
+	test_user(&f->bob, "bob", 0);
 	stub_online = 1;
 	stub_start_rc = 0;
 	stub_starts = 0;
@@ -169,16 +155,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char p[160];
 
-	authz_free(&f->srv);
-	store_close(f->srv.store);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	test_server_close(&f->srv, &f->db);
 	json_decref(stub_doc);
 	json_decref(stub_params);
 	stub_doc = stub_params = NULL;
@@ -192,29 +170,10 @@ static json_t *
 run_as(struct fx *f, const struct principal *p, const char *action,
     const char *body, struct api_error *err)
 {
-	struct api_call c;
 	json_error_t jerr;
-	json_t *in, *out = NULL;
-	int rc;
 
-	memset(&c, 0, sizeof(c));
-	memset(err, 0, sizeof(*err));
-	c.srv = &f->srv;
-	c.principal = p;
-	c.host = "porthole.example:8443";
-	c.request_id = "test";
-	c.now_ms = T0;
-	in = json_loads(body, 0, &jerr);
-	assert_non_null(in);
-	rc = api_ssm_dispatch(&c, action, in, &out, err);
-	json_decref(in);
-	if (rc != 0) {
-		assert_null(out);
-		assert_true(err->status >= 400);
-		return NULL;
-	}
-	assert_non_null(out);
-	return out;
+	return test_ssm_call(&f->srv, p, T0, action,
+	    json_loads(body, 0, &jerr), err);
 }
 
 static json_t *

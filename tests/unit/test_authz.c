@@ -23,13 +23,13 @@
 #include "server/store.h"
 #include "server/store_iam.h"
 #include "server/store_sts.h"
+#include "support/fixture.h"
 
 #define ACCT "123456789012"
 #define T0 ((int64_t)1700000000000)
 
 struct fx {
-	char dir[64];
-	char path[128];
+	struct tmpdb db;
 	struct server srv;
 	struct principal admin, bob;
 };
@@ -57,14 +57,8 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-authz-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (test_server_open(&f->srv, &f->db, "ph-authz") != 0)
 		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->srv.store, f->path) != 0)
-		return -1;
-	snprintf(f->srv.region, sizeof(f->srv.region), "us-east-1");
-	snprintf(f->srv.account_id, sizeof(f->srv.account_id), ACCT);
 	user_principal(&f->admin, "admin");
 	f->admin.is_root_admin = 1;
 	user_principal(&f->bob, "bob");
@@ -76,16 +70,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char p[160];
 
-	authz_free(&f->srv);
-	store_close(f->srv.store);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	test_server_close(&f->srv, &f->db);
 	free(f);
 	return 0;
 }

@@ -21,12 +21,12 @@
 #include "server/cmddoc.h"
 #include "server/docyaml.h"
 #include "server/store.h"
+#include "support/fixture.h"
 
 #define T0 ((int64_t)1700000000000)
 
 struct fx {
-	char dir[64];
-	char path[128];
+	struct tmpdb db;
 	struct server srv;
 	struct principal admin;
 	struct api_call c;
@@ -40,21 +40,10 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-cmddoc-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->srv.store, f->path) != 0)
+	if (test_server_open(&f->srv, &f->db, "ph-cmddoc") != 0)
 		return -1;
 	f->srv.gw = (struct gateway *)&f->gw_dummy;
-	snprintf(f->srv.region, sizeof(f->srv.region), "us-east-1");
-	snprintf(f->srv.account_id, sizeof(f->srv.account_id),
-	    "123456789012");
-	snprintf(f->admin.name, sizeof(f->admin.name), "admin");
-	snprintf(f->admin.arn, sizeof(f->admin.arn),
-	    "arn:aws:iam::123456789012:user/admin");
-	f->admin.is_root_admin = 1;
-	f->admin.active = 1;
+	test_user(&f->admin, "admin", 1);
 	f->c.srv = &f->srv;
 	f->c.principal = &f->admin;
 	f->c.host = "porthole.example:8443";
@@ -68,16 +57,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char p[160];
 
-	authz_free(&f->srv);
-	store_close(f->srv.store);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	test_server_close(&f->srv, &f->db);
 	free(f);
 	return 0;
 }

@@ -28,6 +28,7 @@
 #include "server/store_iam.h"
 #include "server/store_console.h"
 #include "server/store_sts.h"
+#include "support/fixture.h"
 
 #define T0 ((int64_t)1700000000000)
 
@@ -409,57 +410,29 @@ test_cookie(void **state)
 
 /* ---- console sessions in the store ------------------------------------- */
 
-struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
-};
-
 static int
 store_setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-console-db-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->st, f->path) != 0)
-		return -1;
-	*state = f;
-	return 0;
+	return store_fx_setup(state, "ph-console-db");
 }
 
 static int
 store_teardown(void **state)
 {
-	struct fx *f = *state;
-	char p[160];
-
-	store_close(f->st);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
-	free(f);
-	return 0;
+	return store_fx_teardown(state);
 }
 
 /* Does the database file hold these bytes anywhere? */
 static int
-db_contains(const struct fx *f, const char *needle)
+db_contains(const struct store_fx *f, const char *needle)
 {
 	char p[160];
 	const char *files[2];
 	size_t i, n = strlen(needle);
 	int found = 0;
 
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	files[0] = f->path;
+	snprintf(p, sizeof(p), "%s-wal", f->db.path);
+	files[0] = f->db.path;
 	files[1] = p;
 	for (i = 0; i < 2 && !found; i++) {
 		FILE *fp = fopen(files[i], "rb");
@@ -484,7 +457,7 @@ db_contains(const struct fx *f, const char *needle)
 static void
 test_sessions(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct console_session s, g;
 	char token[CONSOLE_TOKEN_SIZE], other[CONSOLE_TOKEN_SIZE];
 	char id[CONSOLE_ID_SIZE];
@@ -543,7 +516,7 @@ test_sessions(void **state)
 static void
 test_signout_revokes_credentials(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct console_session s, s2;
 	struct sts_cred c, c2, g;
 	char token[CONSOLE_TOKEN_SIZE], token2[CONSOLE_TOKEN_SIZE];
@@ -602,7 +575,7 @@ make_user(struct store *st, const char *name)
 static void
 test_user_credentials_principal(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct server srv;
 	struct principal p;
 	struct iam_user_rec u;

@@ -231,35 +231,67 @@ dial(uv_loop_t *loop, struct tls_ctx *ctx, const char *host, int port)
 	return ev.opened == 1 ? 0 : ev.close_err != 0 ? ev.close_err : -1;
 }
 
-static void
-test_listener_addresses(void **state)
-{
-	char base[] = "/tmp/test_listenaddr.XXXXXX", dir[64], cert[96],
-	    key[96], ca[96], cmd[128];
+/* A data directory of `portholed init`, TLS contexts over its files and
+ * a loop, for the tests that dial a listener. */
+struct tlsenv {
+	char base[32], dir[64], cert[96], key[96], ca[96];
 	struct tls_ctx *sctx, *cctx;
-	struct init_opts o;
-	struct listener *l;
 	uv_loop_t loop;
-	FILE *devnull;
-	int p4, p6;
+};
 
-	(void)state;
-	assert_non_null(mkdtemp(base));
-	snprintf(dir, sizeof(dir), "%s/d", base);
+static void
+tlsenv_open(struct tlsenv *e)
+{
+	struct init_opts o;
+	FILE *devnull;
+
+	memset(e, 0, sizeof(*e));
+	snprintf(e->base, sizeof(e->base), "/tmp/test_listenaddr.XXXXXX");
+	assert_non_null(mkdtemp(e->base));
+	snprintf(e->dir, sizeof(e->dir), "%s/d", e->base);
 	devnull = fopen("/dev/null", "w");
 	memset(&o, 0, sizeof(o));
-	o.data_dir = dir;
+	o.data_dir = e->dir;
 	o.out = devnull;
 	assert_int_equal(server_init_datadir(&o), 0);
 	fclose(devnull);
-	snprintf(cert, sizeof(cert), "%s/server.pem", dir);
-	snprintf(key, sizeof(key), "%s/server.key", dir);
-	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
-	assert_int_equal(tls_ctx_new_server(&sctx, cert, key, ca), 0);
-	assert_int_equal(tls_ctx_new_client(&cctx, ca, NULL, NULL), 0);
-	assert_int_equal(uv_loop_init(&loop), 0);
+	snprintf(e->cert, sizeof(e->cert), "%s/server.pem", e->dir);
+	snprintf(e->key, sizeof(e->key), "%s/server.key", e->dir);
+	snprintf(e->ca, sizeof(e->ca), "%s/ca.pem", e->dir);
+	assert_int_equal(tls_ctx_new_server(&e->sctx, e->cert, e->key,
+	    e->ca), 0);
+	assert_int_equal(tls_ctx_new_client(&e->cctx, e->ca, NULL, NULL), 0);
+	assert_int_equal(uv_loop_init(&e->loop), 0);
+}
 
-	assert_int_equal(listener_start(&loop, sctx, "127.0.0.1", 0,
+/* Stops l, closes every connection and the loop, removes the files. */
+static void
+tlsenv_close(struct tlsenv *e, struct listener *l)
+{
+	char cmd[128];
+	int i;
+
+	listener_stop(l);
+	conn_abort_all(&e->loop, PH_ERR_STATE);
+	for (i = 0; i < 100 && uv_run(&e->loop, UV_RUN_NOWAIT) != 0; i++)
+		;
+	assert_int_equal(uv_loop_close(&e->loop), 0);
+	tls_ctx_free(e->sctx);
+	tls_ctx_free(e->cctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->base);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void
+test_listener_addresses(void **state)
+{
+	struct tlsenv e;
+	struct listener *l;
+	int p4, p6;
+
+	(void)state;
+	tlsenv_open(&e);
+	assert_int_equal(listener_start(&e.loop, e.sctx, "127.0.0.1", 0,
 	    on_accept, NULL, &l), 0);
 	assert_int_equal(listener_add(l, "::1", 0), 0);
 	p4 = listener_port_at(l, 0);
@@ -275,20 +307,11 @@ test_listener_addresses(void **state)
 
 	/* The certificate of `portholed init` names 127.0.0.1 and ::1: both
 	 * verify as IP addresses, "localhost" as a DNS name. */
-	assert_int_equal(dial(&loop, cctx, "127.0.0.1", p4), 0);
+	assert_int_equal(dial(&e.loop, e.cctx, "127.0.0.1", p4), 0);
 	assert_int_equal(ev.accepted, 1);
-	assert_int_equal(dial(&loop, cctx, "::1", p6), 0);
+	assert_int_equal(dial(&e.loop, e.cctx, "::1", p6), 0);
 	assert_int_equal(ev.accepted, 1);
-
-	listener_stop(l);
-	conn_abort_all(&loop, PH_ERR_STATE);
-	for (p4 = 0; p4 < 100 && uv_run(&loop, UV_RUN_NOWAIT) != 0; p4++)
-		;
-	assert_int_equal(uv_loop_close(&loop), 0);
-	tls_ctx_free(sctx);
-	tls_ctx_free(cctx);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	assert_int_equal(system(cmd), 0);
+	tlsenv_close(&e, l);
 }
 
 /* tls_ctx_reload_server: a re-issued certificate is served from the
@@ -296,73 +319,50 @@ test_listener_addresses(void **state)
 static void
 test_reload_certificate(void **state)
 {
-	char base[] = "/tmp/test_listenaddr.XXXXXX", dir[64], cert[96],
-	    key[96], ca[96], cmd[128];
 	const char *only[] = { "only.example" }, *v6[] = { "::1" };
 	struct cert_reissue_opts ro;
-	struct tls_ctx *sctx, *cctx;
 	struct certnames cn;
-	struct init_opts o;
+	struct tlsenv e;
 	struct listener *l;
-	uv_loop_t loop;
-	FILE *devnull;
-	int port, i;
+	int port;
 
 	(void)state;
-	assert_non_null(mkdtemp(base));
-	snprintf(dir, sizeof(dir), "%s/d", base);
-	devnull = fopen("/dev/null", "w");
-	memset(&o, 0, sizeof(o));
-	o.data_dir = dir;
-	o.out = devnull;
-	assert_int_equal(server_init_datadir(&o), 0);
-	fclose(devnull);
-	snprintf(cert, sizeof(cert), "%s/server.pem", dir);
-	snprintf(key, sizeof(key), "%s/server.key", dir);
-	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
-	assert_int_equal(tls_ctx_new_server(&sctx, cert, key, ca), 0);
-	assert_int_equal(tls_ctx_new_client(&cctx, ca, NULL, NULL), 0);
-	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(listener_start(&loop, sctx, "::1", 0, on_accept,
+	tlsenv_open(&e);
+	assert_int_equal(listener_start(&e.loop, e.sctx, "::1", 0, on_accept,
 	    NULL, &l), 0);
 	port = listener_port(l);
-	assert_int_equal(dial(&loop, cctx, "::1", port), 0);
+	assert_int_equal(dial(&e.loop, e.cctx, "::1", port), 0);
 
 	/* Re-issued for another name only: ::1 no longer verifies once
 	 * reloaded. */
 	memset(&ro, 0, sizeof(ro));
-	ro.data_dir = dir;
+	ro.data_dir = e.dir;
 	ro.hostnames = only;
 	ro.nhostnames = 1;
 	ro.replace = 1;
 	assert_int_equal(server_cert_reissue(&ro, &cn), 0);
-	assert_int_equal(dial(&loop, cctx, "::1", port), 0);
-	assert_int_equal(tls_ctx_reload_server(sctx, cert, key, ca), 0);
-	assert_int_not_equal(dial(&loop, cctx, "::1", port), 0);
+	assert_int_equal(dial(&e.loop, e.cctx, "::1", port), 0);
+	assert_int_equal(tls_ctx_reload_server(e.sctx, e.cert, e.key, e.ca),
+	    0);
+	assert_int_not_equal(dial(&e.loop, e.cctx, "::1", port), 0);
 
 	/* Broken files: refused, the current certificate stays. */
-	assert_int_not_equal(tls_ctx_reload_server(sctx, ca, key, ca), 0);
-	assert_int_not_equal(tls_ctx_reload_server(sctx, "/nonexistent",
-	    key, ca), 0);
-	assert_int_equal(tls_ctx_reload_server(cctx, cert, key, ca),
+	assert_int_not_equal(tls_ctx_reload_server(e.sctx, e.ca, e.key,
+	    e.ca), 0);
+	assert_int_not_equal(tls_ctx_reload_server(e.sctx, "/nonexistent",
+	    e.key, e.ca), 0);
+	assert_int_equal(tls_ctx_reload_server(e.cctx, e.cert, e.key, e.ca),
 	    PH_ERR_INVALID);
-	assert_int_not_equal(dial(&loop, cctx, "::1", port), 0);
+	assert_int_not_equal(dial(&e.loop, e.cctx, "::1", port), 0);
 	/* Names added back: served again after the next reload. */
 	ro.hostnames = v6;
 	ro.replace = 0;
 	assert_int_equal(server_cert_reissue(&ro, &cn), 0);
-	assert_int_equal(tls_ctx_reload_server(sctx, cert, key, ca), 0);
-	assert_int_equal(dial(&loop, cctx, "::1", port), 0);
+	assert_int_equal(tls_ctx_reload_server(e.sctx, e.cert, e.key, e.ca),
+	    0);
+	assert_int_equal(dial(&e.loop, e.cctx, "::1", port), 0);
 
-	listener_stop(l);
-	conn_abort_all(&loop, PH_ERR_STATE);
-	for (i = 0; i < 100 && uv_run(&loop, UV_RUN_NOWAIT) != 0; i++)
-		;
-	assert_int_equal(uv_loop_close(&loop), 0);
-	tls_ctx_free(sctx);
-	tls_ctx_free(cctx);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	assert_int_equal(system(cmd), 0);
+	tlsenv_close(&e, l);
 }
 
 /* The unauthenticated caps count every address of the listener. */

@@ -18,6 +18,7 @@
 
 #include "common/err.h"
 #include "server/pki.h"
+#include "support/x509_verify.h"
 
 #define INSTANCE_ID "mi-0123456789abcdef0"
 
@@ -47,36 +48,6 @@ teardown(void **state)
 	free(f);
 	return 0;
 }
-
-/* X509_verify_cert of cert against ca alone, for a purpose and optionally
- * a host name or IP. 1 if it verifies. */
-static int
-verify(X509 *ca, X509 *cert, int purpose, const char *host, const char *ip)
-{
-	X509_STORE *st;
-	X509_STORE_CTX *ctx;
-	X509_VERIFY_PARAM *vp;
-	int ok;
-
-	st = X509_STORE_new();
-	assert_non_null(st);
-	assert_int_equal(X509_STORE_add_cert(st, ca), 1);
-	ctx = X509_STORE_CTX_new();
-	assert_non_null(ctx);
-	assert_int_equal(X509_STORE_CTX_init(ctx, st, cert, NULL), 1);
-	assert_int_equal(X509_STORE_CTX_set_purpose(ctx, purpose), 1);
-	vp = X509_STORE_CTX_get0_param(ctx);
-	if (host != NULL)
-		assert_int_equal(X509_VERIFY_PARAM_set1_host(vp, host, 0), 1);
-	if (ip != NULL)
-		assert_int_equal(X509_VERIFY_PARAM_set1_ip_asc(vp, ip), 1);
-	ok = X509_verify_cert(ctx);
-	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(st);
-	ERR_clear_error();
-	return ok == 1;
-}
-
 /* Days from now to notAfter (rounded down). */
 static int
 days_left(X509 *x)
@@ -111,7 +82,7 @@ test_ca(void **state)
 	assert_int_equal(EVP_PKEY_get_base_id(f->ca_key), EVP_PKEY_EC);
 	assert_true(days_left(f->ca) >= 3649 && days_left(f->ca) <= 3650);
 	/* Self-signed and valid as a trust anchor. */
-	assert_true(verify(f->ca, f->ca, X509_PURPOSE_ANY, NULL, NULL));
+	assert_true(x509_verifies(f->ca, f->ca, X509_PURPOSE_ANY, NULL, NULL));
 	assert_int_equal(ERR_peek_error(), 0);
 }
 
@@ -130,19 +101,19 @@ test_server_cert(void **state)
 	assert_int_equal(X509_check_private_key(cert, key), 1);
 	assert_int_equal(pki_cert_cn(cert, cn, sizeof(cn)), 0);
 	assert_string_equal(cn, "localhost");
-	assert_true(verify(f->ca, cert, X509_PURPOSE_SSL_SERVER, "localhost",
+	assert_true(x509_verifies(f->ca, cert, X509_PURPOSE_SSL_SERVER, "localhost",
 	    NULL));
-	assert_true(verify(f->ca, cert, X509_PURPOSE_SSL_SERVER, NULL,
+	assert_true(x509_verifies(f->ca, cert, X509_PURPOSE_SSL_SERVER, NULL,
 	    "127.0.0.1"));
-	assert_true(verify(f->ca, cert, X509_PURPOSE_SSL_SERVER, NULL, "::1"));
-	assert_true(verify(f->ca, cert, X509_PURPOSE_SSL_SERVER,
+	assert_true(x509_verifies(f->ca, cert, X509_PURPOSE_SSL_SERVER, NULL, "::1"));
+	assert_true(x509_verifies(f->ca, cert, X509_PURPOSE_SSL_SERVER,
 	    "porthole.example.com", NULL));
 	/* Names not in the certificate, an IP written as a DNS name. */
-	assert_false(verify(f->ca, cert, X509_PURPOSE_SSL_SERVER,
+	assert_false(x509_verifies(f->ca, cert, X509_PURPOSE_SSL_SERVER,
 	    "evil.example.com", NULL));
-	assert_false(verify(f->ca, cert, X509_PURPOSE_SSL_SERVER, NULL,
+	assert_false(x509_verifies(f->ca, cert, X509_PURPOSE_SSL_SERVER, NULL,
 	    "127.0.0.2"));
-	assert_false(verify(f->ca, cert, X509_PURPOSE_SSL_SERVER,
+	assert_false(x509_verifies(f->ca, cert, X509_PURPOSE_SSL_SERVER,
 	    "127.0.0.1", NULL));
 	/* serverAuth only, not a CA. */
 	assert_true(X509_get_extended_key_usage(cert) & XKU_SSL_SERVER);
@@ -264,8 +235,8 @@ test_client_cert(void **state)
 	assert_true(X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) < 0);
 	assert_true(X509_get_extended_key_usage(cert) & XKU_SSL_CLIENT);
 	assert_false(X509_get_extended_key_usage(cert) & XKU_SSL_SERVER);
-	assert_true(verify(f->ca, cert, X509_PURPOSE_SSL_CLIENT, NULL, NULL));
-	assert_false(verify(f->ca, cert, X509_PURPOSE_SSL_SERVER, NULL,
+	assert_true(x509_verifies(f->ca, cert, X509_PURPOSE_SSL_CLIENT, NULL, NULL));
+	assert_false(x509_verifies(f->ca, cert, X509_PURPOSE_SSL_SERVER, NULL,
 	    NULL));
 	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), key), 1);
 	assert_true(days_left(cert) >= 364 && days_left(cert) <= 365);
@@ -334,7 +305,7 @@ test_csr_rsa(void **state)
 	assert_int_equal(pki_csr_parse(pem, len, &req, err, sizeof(err)), 0);
 	assert_int_equal(pki_client_cert_issue(f->ca_key, f->ca, req,
 	    INSTANCE_ID, &cert), 0);
-	assert_true(verify(f->ca, cert, X509_PURPOSE_SSL_CLIENT, NULL, NULL));
+	assert_true(x509_verifies(f->ca, cert, X509_PURPOSE_SSL_CLIENT, NULL, NULL));
 	X509_free(cert);
 	X509_REQ_free(req);
 	free(pem);

@@ -19,6 +19,7 @@
 #include "server/authz.h"
 #include "server/store.h"
 #include "server/store_journal.h"
+#include "support/fixture.h"
 
 #define T0 ((int64_t)1700000000000)
 #define HOUR ((int64_t)3600 * 1000)
@@ -26,59 +27,31 @@
 /* Set: every write to a database file fails with SQLITE_FULL. */
 static int disk_full;
 
-struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
-};
-
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-store-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->st, f->path) != 0)
-		return -1;
-	*state = f;
-	return 0;
+	return store_fx_setup(state, "ph-store");
 }
 
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-	char p[160];
-
 	disk_full = 0;
-	store_close(f->st);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
-	free(f);
-	return 0;
+	return store_fx_teardown(state);
 }
 
 static void
 test_file_mode(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct stat sb;
 	char p[160];
 
-	assert_int_equal(stat(f->path, &sb), 0);
+	assert_int_equal(stat(f->db.path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	/* The WAL holds the same secrets. */
 	assert_int_equal(store_iam_create_user(f->st, "u", "arn:u", 0), 0);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
+	snprintf(p, sizeof(p), "%s-wal", f->db.path);
 	if (stat(p, &sb) == 0)
 		assert_int_equal(sb.st_mode & 0077, 0);
 }
@@ -86,13 +59,13 @@ test_file_mode(void **state)
 static void
 test_reopen_keeps_data(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct principal p;
 
 	assert_int_equal(store_iam_create_user(f->st, "admin",
 	    "arn:aws:iam::000000000000:user/admin", 1), 0);
 	store_close(f->st);
-	assert_int_equal(store_open(&f->st, f->path), 0);
+	assert_int_equal(store_open(&f->st, f->db.path), 0);
 	assert_int_equal(store_iam_create_user(f->st, "admin", "x", 0),
 	    PH_ERR_EXISTS);
 	assert_int_equal(store_iam_lookup_key(f->st, "AKIANOPE", NULL, 0, &p),
@@ -102,7 +75,7 @@ test_reopen_keeps_data(void **state)
 static void
 test_iam_keys(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char akid[STORE_AKID_SIZE], secret[STORE_SECRET_SIZE], got[64];
 	struct principal p;
 	size_t i;
@@ -202,7 +175,7 @@ tag_cb(void *arg, const char *k, const char *v)
 static void
 test_register_good(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char id[STORE_ACTIVATION_ID_SIZE], code[STORE_ACTIVATION_CODE_LEN + 1];
 	char mi[21], role[STORE_IAM_ROLE_SIZE];
 	struct activation_rec a;
@@ -250,7 +223,7 @@ test_register_good(void **state)
 static void
 test_register_refusals(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char id[STORE_ACTIVATION_ID_SIZE], code[STORE_ACTIVATION_CODE_LEN + 1];
 	char id2[STORE_ACTIVATION_ID_SIZE];
 	char code2[STORE_ACTIVATION_CODE_LEN + 1];
@@ -297,7 +270,7 @@ test_register_refusals(void **state)
 static void
 test_instance_lifecycle(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char id[STORE_ACTIVATION_ID_SIZE], code[STORE_ACTIVATION_CODE_LEN + 1];
 	char mi[21], role[STORE_IAM_ROLE_SIZE];
 	struct instance_conn_info info = { "3.3.1000.0", "Linux", "Debian",
@@ -340,7 +313,7 @@ test_instance_lifecycle(void **state)
 static void
 test_tags(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct store_tag t[3] = { { "a", "1" }, { "b", "2" }, { "a", "3" } };
 	struct store_tag many[STORE_TAGS_MAX + 1];
 	const char *keys[] = { "a", "zz" };
@@ -392,7 +365,7 @@ new_session(struct store *st, const char *sid, const char *target,
 static void
 test_session_status(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct session_info si;
 	struct session_rec r;
 
@@ -442,7 +415,7 @@ test_session_status(void **state)
 static void
 test_session_tokens(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char tok[STORE_TOKEN_SIZE], tok2[STORE_TOKEN_SIZE];
 
 	new_session(f->st, "a", "mi-0123456789abcdef0", T0);
@@ -513,7 +486,7 @@ count_cb(void *arg, const struct session_info *s)
 static void
 test_session_lists(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct session_query q;
 	struct opencount o;
 	int n;
@@ -554,7 +527,7 @@ test_session_lists(void **state)
 static void
 test_documents(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char type[32];
 	char *c = NULL;
 
@@ -810,7 +783,7 @@ register_instance(struct store *st, char mi[21])
 static void
 test_full_disk_kept_and_written(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct instance_conn_info info = { "3.3.1000.0", "Linux", "Debian",
 	    "12", "10.0.0.5", "host1" };
 	static const struct store_tag tags[] = { { "a", "1" }, { "b", "2" } };
@@ -844,9 +817,9 @@ test_full_disk_kept_and_written(void **state)
 	assert_int_equal(store_retry(f->st), 3);
 
 	/* Not in the database ... */
-	db_session_status(f->path, "s1", v, sizeof(v));
+	db_session_status(f->db.path, "s1", v, sizeof(v));
 	assert_string_equal(v, "Connected");
-	db_ping_status(f->path, mi, v, sizeof(v));
+	db_ping_status(f->db.path, mi, v, sizeof(v));
 	assert_string_equal(v, "Online");
 	/* ... but every read shows it. */
 	assert_int_equal(store_session_get(f->st, "s1", &r), 0);
@@ -875,13 +848,13 @@ test_full_disk_kept_and_written(void **state)
 
 	disk_full = 0;
 	assert_int_equal(store_retry(f->st), 0);
-	db_session_status(f->path, "s1", v, sizeof(v));
+	db_session_status(f->db.path, "s1", v, sizeof(v));
 	assert_string_equal(v, "Terminated");
-	db_session_status(f->path, "s2", v, sizeof(v));
+	db_session_status(f->db.path, "s2", v, sizeof(v));
 	assert_string_equal(v, "Failed");
-	db_ping_status(f->path, mi, v, sizeof(v));
+	db_ping_status(f->db.path, mi, v, sizeof(v));
 	assert_string_equal(v, "ConnectionLost");
-	db_value(f->path, "SELECT details FROM sessions WHERE id = ?1", "s2",
+	db_value(f->db.path, "SELECT details FROM sessions WHERE id = ?1", "s2",
 	    v, sizeof(v));
 	assert_string_equal(v, "agent gone");
 	assert_int_equal(store_instance_get(f->st, mi, &in), 0);
@@ -903,7 +876,7 @@ test_full_disk_kept_and_written(void **state)
 static void
 test_full_disk_supersede(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct instance_conn_info a = { "1.0", "Linux", "Debian", "12",
 	    "10.0.0.5", "old" };
 	struct instance_conn_info b = { "2.0", "Linux", "Debian", "13",
@@ -930,20 +903,20 @@ test_full_disk_supersede(void **state)
 	disk_full = 0;
 	assert_int_equal(store_retry(f->st), 0);
 	assert_int_equal(store_instance_seen(f->st, mi, T0 + 6), 0);
-	db_ping_status(f->path, mi, v, sizeof(v));
+	db_ping_status(f->db.path, mi, v, sizeof(v));
 	assert_string_equal(v, "Online");
-	db_value(f->path, "SELECT computer_name FROM instances WHERE id = ?1",
+	db_value(f->db.path, "SELECT computer_name FROM instances WHERE id = ?1",
 	    mi, v, sizeof(v));
 	assert_string_equal(v, "new");
-	db_value(f->path, "SELECT agent_version FROM instances WHERE id = ?1",
+	db_value(f->db.path, "SELECT agent_version FROM instances WHERE id = ?1",
 	    mi, v, sizeof(v));
 	assert_string_equal(v, "2.0");
-	db_session_status(f->path, "s1", v, sizeof(v));
+	db_session_status(f->db.path, "s1", v, sizeof(v));
 	assert_string_equal(v, "Terminated");
-	db_value(f->path, "SELECT details FROM sessions WHERE id = ?1", "s1",
+	db_value(f->db.path, "SELECT details FROM sessions WHERE id = ?1", "s1",
 	    v, sizeof(v));
 	assert_string_equal(v, "bye");
-	db_value(f->path, "SELECT last_ping_ms FROM instances WHERE id = ?1",
+	db_value(f->db.path, "SELECT last_ping_ms FROM instances WHERE id = ?1",
 	    mi, v, sizeof(v));
 	assert_string_equal(v, "1700000000006");
 }
@@ -953,7 +926,7 @@ test_full_disk_supersede(void **state)
 static void
 test_full_disk_refused_later(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char mi[21], v[64];
 	struct instance_rec in;
 	struct session_rec r;
@@ -970,7 +943,7 @@ test_full_disk_refused_later(void **state)
 	assert_int_equal(store_instance_get(f->st, mi, &in), 0);
 	assert_string_equal(in.ping_status, "ConnectionLost");
 	assert_int_equal(store_retry(f->st), 0);
-	db_ping_status(f->path, mi, v, sizeof(v));
+	db_ping_status(f->db.path, mi, v, sizeof(v));
 	assert_string_equal(v, "ConnectionLost");
 	assert_int_equal(store_session_get(f->st, "s1", &r), 0);
 	assert_string_equal(r.status, "Terminating");
@@ -1027,17 +1000,17 @@ test_journal_bounds(void **state)
 static void
 test_open_errors(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct store *st = NULL;
 	char path[160], why[200];
 
-	snprintf(path, sizeof(path), "%s/missing.db", f->dir);
+	snprintf(path, sizeof(path), "%s/missing.db", f->db.dir);
 	assert_int_equal(store_open_ex(&st, path, 0, why, sizeof(why)),
 	    PH_ERR_NOTFOUND);
 	assert_null(st);
 	assert_string_equal(why, "it does not exist");
 	assert_int_equal(access(path, F_OK), -1);
-	snprintf(path, sizeof(path), "%s/not-a-db", f->dir);
+	snprintf(path, sizeof(path), "%s/not-a-db", f->db.dir);
 	{
 		FILE *fp = fopen(path, "w");
 
@@ -1055,7 +1028,7 @@ test_open_errors(void **state)
 	/* the existing database opens without STORE_OPEN_CREATE */
 	store_close(f->st);
 	f->st = NULL;
-	assert_int_equal(store_open_ex(&f->st, f->path, 0, NULL, 0), 0);
+	assert_int_equal(store_open_ex(&f->st, f->db.path, 0, NULL, 0), 0);
 }
 
 int

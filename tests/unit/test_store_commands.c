@@ -15,47 +15,20 @@
 #include "common/err.h"
 #include "server/store.h"
 #include "server/store_commands.h"
+#include "support/fixture.h"
 
 #define T0 ((int64_t)1700000000000)
-
-struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
-};
 
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-stcmd-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->st, f->path) != 0)
-		return -1;
-	*state = f;
-	return 0;
+	return store_fx_setup(state, "ph-stcmd");
 }
 
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-	char p[160];
-
-	store_close(f->st);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
-	free(f);
-	return 0;
+	return store_fx_teardown(state);
 }
 
 /* A command with n invocations on mi-000...0<i>. */
@@ -106,7 +79,7 @@ make_command(struct store *st, const char *id, const char *doc,
 static void
 test_roundtrip(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct command_rec c;
 	struct invocation_rec v;
 
@@ -179,7 +152,7 @@ test_roundtrip(void **state)
 static void
 test_status(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct command_rec c;
 
 	make_command(f->st, ID1, "AWS-RunShellScript", T0, 1);
@@ -232,7 +205,7 @@ inv_cb(void *arg, const struct invocation_rec *v)
 static void
 test_queries(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct command_query q;
 	struct command_rec c;
 	struct collect k;
@@ -349,7 +322,7 @@ active_cb(void *arg, const struct command_rec *c)
 static void
 test_active_after_reopen(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct command_rec c;
 	struct writer w;
 
@@ -360,7 +333,7 @@ test_active_after_reopen(void **state)
 	assert_int_equal(store_command_set_status(f->st, &c), 0);
 	command_rec_clear(&c);
 	store_close(f->st);
-	assert_int_equal(store_open(&f->st, f->path), 0);
+	assert_int_equal(store_open(&f->st, f->db.path), 0);
 	memset(&w, 0, sizeof(w));
 	w.st = f->st;
 	assert_int_equal(store_command_foreach_active(f->st, active_cb, &w),
@@ -375,7 +348,7 @@ test_active_after_reopen(void **state)
 static void
 test_bad_input(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct invocation_rec inv;
 	struct command_rec c;
 	char *alarm;

@@ -22,6 +22,7 @@
 #include "server/authz.h"
 #include "server/store.h"
 #include "server/store_iam.h"
+#include "support/fixture.h"
 
 #define ACCT "arn:aws:iam::123456789012:"
 #define DOC(action) "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":" \
@@ -30,44 +31,16 @@
 	"\"Allow\",\"Principal\":{\"Service\":\"ec2.amazonaws.com\"}," \
 	"\"Action\":\"sts:AssumeRole\"}]}"
 
-struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
-};
-
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-iam-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->st, f->path) != 0)
-		return -1;
-	*state = f;
-	return 0;
+	return store_fx_setup(state, "ph-iam");
 }
 
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-	char p[160];
-
-	store_close(f->st);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
-	free(f);
-	return 0;
+	return store_fx_teardown(state);
 }
 
 static void
@@ -118,7 +91,7 @@ id_ok(const char *id, const char *prefix)
 static void
 test_users(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct iam_user_rec u, got;
 	uint64_t gen;
 
@@ -174,7 +147,7 @@ stop_cb(void *arg, const char *source, const char *document)
 static void
 test_user_and_role_policies(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct iam_user_rec u;
 	struct iam_role_rec r;
 	struct iam_policy_rec p;
@@ -254,7 +227,7 @@ test_user_and_role_policies(void **state)
 static void
 test_delete_conflicts(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char akid[STORE_AKID_SIZE], secret[STORE_SECRET_SIZE], why[256];
 	struct iam_user_rec u;
 
@@ -291,7 +264,7 @@ test_delete_conflicts(void **state)
 static void
 test_keys(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char akid[STORE_AKID_SIZE], secret[STORE_SECRET_SIZE], got[64];
 	struct iam_user_rec u;
 	struct iam_key_rec k;
@@ -338,7 +311,7 @@ test_keys(void **state)
 static void
 test_login_profiles(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct iam_user_rec u;
 	int64_t created = 0;
 	int reset = -1;
@@ -394,7 +367,7 @@ version_cb(void *arg, const char *vid, int is_default, int64_t created)
 static void
 test_policy_versions(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct iam_policy_rec p, got;
 	struct versions v;
 	char vid[16], why[256];
@@ -475,7 +448,7 @@ count_key_cb(void *arg, const struct iam_key_rec *k)
 static void
 test_rename_user(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char akid[STORE_AKID_SIZE], secret[STORE_SECRET_SIZE];
 	struct store_tag tag = { "team", "core" };
 	struct iam_user_rec u, got;
@@ -533,7 +506,7 @@ test_rename_user(void **state)
 static void
 test_ids_given_at_open(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct iam_user_rec got;
 	sqlite3 *db;
 
@@ -541,11 +514,11 @@ test_ids_given_at_open(void **state)
 	    ACCT "user/admin", 1), 0);
 	store_close(f->st);
 	f->st = NULL;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_open(f->db.path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "UPDATE iam_users SET user_id = ''",
 	    NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_int_equal(store_open(&f->st, f->path), 0);
+	assert_int_equal(store_open(&f->st, f->db.path), 0);
 	assert_int_equal(store_iam_user_get(f->st, "admin", &got), 0);
 	assert_true(id_ok(got.user_id, "AIDA"));
 	assert_int_equal(got.is_root_admin, 1);

@@ -16,49 +16,22 @@
 #include "common/err.h"
 #include "server/store.h"
 #include "server/store_sts.h"
+#include "support/fixture.h"
 
 #define T0 ((int64_t)1700000000000)
 #define HOUR ((int64_t)3600 * 1000)
 #define ARN "arn:aws:iam::123456789012:user/alice"
 
-struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
-};
-
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ph-sts-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/porthole.db", f->dir);
-	if (store_open(&f->st, f->path) != 0)
-		return -1;
-	*state = f;
-	return 0;
+	return store_fx_setup(state, "ph-sts");
 }
 
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-	char p[160];
-
-	store_close(f->st);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
-	free(f);
-	return 0;
+	return store_fx_teardown(state);
 }
 
 static int
@@ -70,7 +43,7 @@ all_in(const char *s, const char *set)
 static void
 test_issue_and_get(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct sts_cred c, g;
 	char token[STS_TOKEN_SIZE];
 
@@ -118,7 +91,7 @@ test_issue_and_get(void **state)
 static void
 test_token_hash_only(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct sts_cred c;
 	char token[STS_TOKEN_SIZE];
 	sqlite3 *db;
@@ -127,7 +100,7 @@ test_token_hash_only(void **state)
 
 	assert_int_equal(store_sts_issue(f->st, "deploy", "s1", ARN, T0,
 	    T0 + HOUR, &c, token, sizeof(token)), 0);
-	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY,
+	assert_int_equal(sqlite3_open_v2(f->db.path, &db, SQLITE_OPEN_READONLY,
 	    NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT token_hash, secret, "
 	    "akid, role_name, session_name, source_arn FROM sts_credentials",
@@ -151,7 +124,7 @@ test_token_hash_only(void **state)
 static void
 test_token_mismatch(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct sts_cred c;
 	char token[STS_TOKEN_SIZE], t[STS_TOKEN_SIZE + 8];
 	size_t n;
@@ -198,7 +171,7 @@ test_token_mismatch(void **state)
 static void
 test_expiry_and_purge(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct sts_cred old, cur, g;
 	char token[STS_TOKEN_SIZE];
 	int64_t n = -1;
@@ -228,7 +201,7 @@ test_expiry_and_purge(void **state)
 static void
 test_revoke_role(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct sts_cred a, b, g;
 	char token[STS_TOKEN_SIZE];
 
@@ -248,7 +221,7 @@ test_revoke_role(void **state)
 static void
 test_session_policies(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct sts_cred a, b;
 	char token[STS_TOKEN_SIZE], *pol, *arns, big[64];
 
@@ -288,7 +261,7 @@ test_session_policies(void **state)
 static void
 test_bad_arguments(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct sts_cred c;
 	char token[STS_TOKEN_SIZE], small[64], name[80];
 

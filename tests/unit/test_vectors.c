@@ -22,6 +22,7 @@
 #include "common/channel.h"
 #include "common/clientmsg.h"
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/http.h"
 #include "common/sessioncrypt.h"
 #include "common/sigv4.h"
@@ -35,34 +36,21 @@ static int regen;
 
 /* --- helpers ------------------------------------------------------------ */
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode a hex string into a malloc'd buffer (never NULL, even empty). */
 static uint8_t *
 unhex(const char *s, size_t *n)
 {
 	size_t len = strlen(s), i;
 	uint8_t *p;
-	int hi, lo;
+	int b;
 
 	assert_true(len % 2 == 0 && len / 2 <= MAX_BYTES);
 	p = malloc(len / 2 + 1);
 	assert_non_null(p);
 	for (i = 0; i < len / 2; i++) {
-		hi = hexval(s[2 * i]);
-		lo = hexval(s[2 * i + 1]);
-		assert_true(hi >= 0 && lo >= 0);
-		p[i] = (uint8_t)(hi << 4 | lo);
+		b = hex_byte(s + 2 * i);
+		assert_true(b >= 0);
+		p[i] = (uint8_t)b;
 	}
 	*n = len / 2;
 	return p;
