@@ -1820,17 +1820,15 @@ ROW_NAMES = {
 
 # ---- port forwarding helpers (row 12) --------------------------------------
 
-class SourceServer:
-    """A loopback TCP server: per connection it reads an 8-byte big-endian
-    count and sends that many bytes (a repeated 1 MiB random block), then
-    waits for the client to close."""
+class LoopbackServer:
+    """A TCP server on a free loopback port that serves each connection
+    in a thread of its own (`_serve`, in the subclasses) until close()."""
 
-    def __init__(self):
-        self.block = os.urandom(MIB)
+    def __init__(self, backlog):
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(512)
+        self.lsock.listen(backlog)
         self.port = self.lsock.getsockname()[1]
         self.stopping = False
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -1850,18 +1848,44 @@ class SourceServer:
             threading.Thread(target=self._serve, args=(c,),
                              daemon=True).start()
 
+    @staticmethod
+    def _read_count(c):
+        """The 8-byte big-endian count a connection starts with (None if
+        it closes first)."""
+        hdr = b""
+        for _ in range(100):
+            if len(hdr) >= 8:
+                break
+            b = c.recv(8 - len(hdr))
+            if not b:
+                return None
+            hdr += b
+        return int.from_bytes(hdr[:8], "big")
+
+    def close(self):
+        self.stopping = True
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        self.thread.join(timeout=3)
+
+
+class SourceServer(LoopbackServer):
+    """A loopback TCP server: per connection it reads an 8-byte big-endian
+    count and sends that many bytes (a repeated 1 MiB random block), then
+    waits for the client to close."""
+
+    def __init__(self):
+        self.block = os.urandom(MIB)
+        super().__init__(512)
+
     def _serve(self, c):
         try:
             c.settimeout(600)
-            hdr = b""
-            for _ in range(100):
-                if len(hdr) >= 8:
-                    break
-                b = c.recv(8 - len(hdr))
-                if not b:
-                    return
-                hdr += b
-            n = int.from_bytes(hdr[:8], "big")
+            n = self._read_count(c)
+            if n is None:
+                return
             mv = memoryview(self.block)
             for _ in range(n // MIB + 2):
                 if n <= 0:
@@ -1877,56 +1901,21 @@ class SourceServer:
         finally:
             c.close()
 
-    def close(self):
-        self.stopping = True
-        try:
-            self.lsock.close()
-        except OSError:
-            pass
-        self.thread.join(timeout=3)
 
-
-class SinkServer:
+class SinkServer(LoopbackServer):
     """A loopback TCP server: per connection it reads an 8-byte
     big-endian count, then that many bytes, and answers one byte."""
 
     def __init__(self):
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(64)
-        self.port = self.lsock.getsockname()[1]
-        self.stopping = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        for _ in range(10 ** 6):
-            if self.stopping:
-                break
-            try:
-                r, _w, _x = select.select([self.lsock], [], [], 0.2)
-                if not r:
-                    continue
-                c, _a = self.lsock.accept()
-            except (OSError, ValueError):
-                break
-            threading.Thread(target=self._serve, args=(c,),
-                             daemon=True).start()
+        super().__init__(64)
 
     def _serve(self, c):
         try:
             c.settimeout(600)
             c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            hdr = b""
-            for _ in range(100):
-                if len(hdr) >= 8:
-                    break
-                b = c.recv(8 - len(hdr))
-                if not b:
-                    return
-                hdr += b
-            n = int.from_bytes(hdr[:8], "big")
+            n = self._read_count(c)
+            if n is None:
+                return
             buf = bytearray(MIB)
             for _ in range(10 ** 8):
                 if n <= 0:
@@ -1940,14 +1929,6 @@ class SinkServer:
             pass
         finally:
             c.close()
-
-    def close(self):
-        self.stopping = True
-        try:
-            self.lsock.close()
-        except OSError:
-            pass
-        self.thread.join(timeout=3)
 
 
 def upload_once(port, n, budget):

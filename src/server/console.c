@@ -675,6 +675,8 @@ signin_job_free(struct signin_job *j)
 	free(j);
 }
 
+/* On the thread pool: the scrypt check of a sign-in, or of the old
+ * password of a change. */
 static void
 signin_work(uv_work_t *w)
 {
@@ -970,14 +972,8 @@ out:
  * proved on the thread pool as at sign-in, and the rules are
  * ChangePassword's (iam:ChangePassword on the user's own ARN, IAM's
  * password policy, the root admin may not). Wrong old passwords count
- * as failed sign-ins of that user. It clears PasswordResetRequired. */
-static void
-chpw_work(uv_work_t *w)
-{
-	struct signin_job *j = w->data;
-
-	j->rc = store_iam_login_check(&j->hash, j->password);
-}
+ * as failed sign-ins of that user. It clears PasswordResetRequired.
+ * The old password is checked by signin_work. */
 
 static void
 chpw_done(uv_work_t *w, int status)
@@ -1137,7 +1133,7 @@ con_change_password(struct server *srv, struct console *c,
 	j->password_len = strlen(oldpw);
 	j->newpw_len = strlen(newpw);
 	j->work.data = j;
-	if (uv_queue_work(srv->loop, &j->work, chpw_work, chpw_done) != 0) {
+	if (uv_queue_work(srv->loop, &j->work, signin_work, chpw_done) != 0) {
 		con_error(req, 503, "ServiceUnavailable",
 		    "Try again later.", NULL);
 		goto out;
