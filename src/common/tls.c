@@ -208,7 +208,16 @@ tls_ctx_common(SSL_CTX *s)
 	/* TLS 1.2 is the floor on every hop (DESIGN.md, security model). */
 	if (SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION) != 1)
 		return PH_ERR_CRYPTO;
-	SSL_CTX_set_options(s, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_options(s, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* AES-128-GCM first: with AES-NI it is about 40 % faster than
+	 * AES-256-GCM (`openssl speed -evp`), and every forwarded byte is
+	 * encrypted and decrypted on two hops. AWS's endpoints and Go's
+	 * crypto/tls (the AWS plugin) prefer it too. The server's order
+	 * decides. */
+	if (SSL_CTX_set_ciphersuites(s, "TLS_AES_128_GCM_SHA256:"
+	    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256") != 1)
+		return PH_ERR_CRYPTO;
 	/* Idle connections (thousands of agents) give back their record
 	 * buffers. */
 	SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS);
