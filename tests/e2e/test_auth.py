@@ -196,6 +196,29 @@ class Auth(harness.ClusterTestCase):
                     pass
         self.assertIn(self.cluster.tls_probe(), ("TLSv1.2", "TLSv1.3"))
 
+    def test_tls_1_3_prefers_aes_128_gcm(self):
+        # The server's order decides: a client that lists AES-256-GCM
+        # first (OpenSSL's and Python's default) still gets AES-128-GCM;
+        # a client that offers only AES-256-GCM or ChaCha20 gets it.
+        def cipher(suites):
+            out = subprocess.run(
+                ["openssl", "s_client", "-brief", "-tls1_3",
+                 "-ciphersuites", suites, "-CAfile", self.cluster.ca,
+                 "-connect", "127.0.0.1:%d" % self.cluster.port],
+                input=b"", capture_output=True, timeout=20)
+            for line in out.stderr.decode(errors="replace").splitlines():
+                if line.startswith("Ciphersuite:"):
+                    return line.split(":", 1)[1].strip()
+            return out.stderr.decode(errors="replace")[-300:]
+        self.assertEqual(cipher("TLS_AES_256_GCM_SHA384:"
+                                "TLS_CHACHA20_POLY1305_SHA256:"
+                                "TLS_AES_128_GCM_SHA256"),
+                         "TLS_AES_128_GCM_SHA256")
+        self.assertEqual(cipher("TLS_AES_256_GCM_SHA384"),
+                         "TLS_AES_256_GCM_SHA384")
+        self.assertEqual(cipher("TLS_CHACHA20_POLY1305_SHA256"),
+                         "TLS_CHACHA20_POLY1305_SHA256")
+
 
 class NoSecretsInLogs(harness.ClusterTestCase):
     """After an enrolment and a session, no secret is in any log."""
