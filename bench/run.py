@@ -697,7 +697,10 @@ class Bench:
             except Exception as e:  # noqa: BLE001
                 sys.stderr.write("bench: stopping sshd: %r\n" % e)
         if self.cluster:
-            self.cluster.close(dump=self.args.dump)
+            # A failed row leaves the logs of portholed, the agent and
+            # the sessions on stderr, so that it explains itself.
+            failed = any(r["status"] == "error" for r in self.rows)
+            self.cluster.close(dump=self.args.dump or failed)
 
     # ---- sessions -----------------------------------------------------
 
@@ -1038,27 +1041,51 @@ class Bench:
             raise AssertionError("unexpected output %r" % rest[:100])
         deadline = time.monotonic() + self.row_budget
         samples = []
+        typed = b""
+        # Everything read after EC-READY's line, kept whole: one read may
+        # hold the last echo and EC-DONE together (the shell runs on
+        # while this process waits for a CPU), and what follows an echo
+        # is the next echo's or EC-DONE's, never to be dropped.
+        seen = rest.lstrip(b"\r\n")
+        pos = 0
         for i in range(k + warm):
             b = bytes([ord("a") + i % 26])
+            typed += b
             t0 = time.perf_counter()
             os.write(fd, b)
-            got = b""
             for _ in range(10000):
+                j = seen.find(b, pos)
+                if j >= 0:
+                    pos = j + 1
+                    break
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError("echo %d of %d" % (i, k + warm))
+                    raise TimeoutError("no echo of keystroke %d of %d "
+                                       "(read %s)" % (i + 1, k + warm,
+                                                      echo_seen(seen)))
                 r, _w, _x = select.select([fd], [], [], min(left, 1.0))
                 if r:
                     data = os.read(fd, 4096)
                     if not data:
-                        raise EOFError("client exited")
-                    got += data
-                    if b in got:
-                        break
+                        raise EOFError("client exited (read %s)"
+                                       % echo_seen(seen))
+                    seen += data
             dt = time.perf_counter() - t0
             if i >= warm:
                 samples.append(dt * 1000.0)
-        _n, rest = read_until(fd, b"EC-DONE", 30)
+        try:
+            n, rest = read_until(fd, b"EC-DONE", 30, seen)
+        except TimeoutError as e:
+            raise TimeoutError("no EC-DONE within 30s after %d keystrokes "
+                               "all echoed (read %s); %s"
+                               % (k + warm, echo_seen(seen), e)) from None
+        # The echo is the keystrokes, each once and in order, then
+        # EC-DONE; anything else (a keystroke lost or delivered twice,
+        # output garbled) is a fault, not a figure.
+        if seen[:len(typed)] != typed or n != len(typed) + 7:
+            raise AssertionError("echo %s (%d bytes to EC-DONE's end) is "
+                                 "not the %d keystrokes"
+                                 % (echo_seen(seen), n, len(typed)))
         give_back(s, rest)
         sync_prompt(s)
         samples.sort()
@@ -1867,6 +1894,10 @@ class Bench:
         except BaseException as e:  # noqa: BLE001 - the row says so
             if self.args.dump:
                 traceback.print_exc()
+            # The whole message: the row keeps only its first 200
+            # characters.
+            sys.stderr.write("bench: row %s failed: %s: %s\n"
+                             % (rid, type(e).__name__, e))
             del self.rows[n:]
             self.row(rid, ROW_NAMES[rid], "", "", status="error",
                      limited_by="error: %s" % first_line(e))
@@ -2223,6 +2254,14 @@ def size(n):
     if n >= MIB:
         return "%g MiB" % round(n / MIB, 1)
     return "%g KiB" % round(n / 1024, 1)
+
+
+def echo_seen(b):
+    """Row 4's echo stream for an error message: its length and its ends
+    (first_line keeps 200 characters)."""
+    if len(b) <= 80:
+        return "%d bytes %r" % (len(b), b)
+    return "%d bytes %r...%r" % (len(b), b[:30], b[-40:])
 
 
 def first_line(e):

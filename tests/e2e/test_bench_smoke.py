@@ -9,6 +9,7 @@ tests: no figure is compared with any bound here.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -50,8 +51,13 @@ class BenchSmoke(unittest.TestCase):
         os.rmdir(tmp)
         rows = {r["id"]: r for r in result["rows"]}
         self.assertEqual(sorted(rows), sorted(ROWS), p.stdout)
+        # A failed row's whole error and, at the end, the cluster's logs
+        # are on the bench's stderr.
+        failed = "\n".join(ln for ln in p.stderr.splitlines()
+                           if re.match(r"bench: row \S+ failed: ", ln))
         for rid, r in rows.items():
-            self.assertIn(r["status"], OK_STATUS, "row %s: %s" % (rid, r))
+            self.assertIn(r["status"], OK_STATUS, "row %s: %s\n%s\n%s"
+                          % (rid, r, failed, p.stderr[-8000:]))
             for k in ("name", "unit", "porthole", "openssh", "ratio",
                       "limited_by"):
                 self.assertIn(k, r)
