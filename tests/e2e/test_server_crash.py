@@ -22,8 +22,18 @@ import harness
 class ServerCrash(harness.ClusterTestCase):
 
     def setUp(self):
-        # A previous test restarted portholed: the agent's control
-        # channel may still be in its backoff.
+        # A previous test restarted portholed, so the agent's control
+        # channel may be deep in its backoff (reset only after a minute
+        # connected): each test starts with a new agent process on the
+        # first step of its schedule instead of waiting that out.
+        c, a = self.cluster, self.agent
+        a.proc.stop()
+        c.processes.remove(a.proc)
+        a.proc.close()
+        harness.wait_for(lambda: (c.instance_info(self.target) or {})
+                         .get("PingStatus") != "Online", 20, 0.1,
+                         "the stopped agent to be offline")
+        a.start()
         self.wait_agent_back()
 
     def crash_and_restart(self, down_for=2.0, config=None):

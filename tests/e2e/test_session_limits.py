@@ -9,9 +9,16 @@ session that keeps typing is not ended by it. And that maxSessionDuration
 that `aws ssm terminate-session` from another terminal ends an open
 session within a second (the client says so and exits 0), recorded as
 Terminated, with `porthole` and with the AWS CLI.
+
+The scenarios that wait a minute or more (idle with each client, typing,
+busy) run at the same time: preferences apply when a session starts, so
+setUpClass opens each scenario's session under its own preferences, puts
+the defaults back, and drives every session from a thread of its own; the
+test of a scenario waits for its thread and checks what it saw.
 """
 
 import re
+import threading
 import time
 
 import harness
@@ -21,61 +28,143 @@ TOLD_IDLE = r"(?i)idle|inactiv|timed out"
 TOLD_MAX = r"(?i)maximum|duration|max|timed out|expired"
 
 
+class Background(threading.Thread):
+    """fn(session) in a thread of its own; result() gives what it returned
+    or raises what it raised, in the test that owns the scenario."""
+
+    def __init__(self, session, fn):
+        super().__init__(daemon=True)
+        self.session, self.fn = session, fn
+        self.value = self.error = None
+        self.start()
+
+    def run(self):
+        try:
+            self.value = self.fn(self.session)
+        except BaseException as e:  # noqa: BLE001 - raised by result()
+            self.error = e
+
+    def result(self, timeout):
+        self.join(timeout)
+        if self.is_alive():
+            raise AssertionError("the scenario was still running after %ss"
+                                 % timeout)
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class Failed:
+    """A scenario whose session did not open: its test raises why."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def result(self, timeout):
+        raise self.error
+
+
+def wait_end(s, secs):
+    """When the client exited; fails if it was still open after secs."""
+    try:
+        s.child.expect(harness.pexpect.EOF, timeout=secs)
+    except harness.pexpect.TIMEOUT:
+        raise AssertionError("the session was still open after %ss"
+                             % secs) from None
+    s.child.close()
+    return time.monotonic()
+
+
+def told(s):
+    """What the client printed after the last prompt."""
+    text = harness.strip_ansi(s.transcript.getvalue())
+    return text[text.rfind(harness.PROMPT) + len(harness.PROMPT):]
+
+
+def left_idle(s):
+    """whoami, then nothing: the output and how long it sat idle."""
+    who = s.run("whoami")
+    last = time.monotonic()
+    return who, wait_end(s, 120) - last
+
+
+def typing(s):
+    """A command every ten seconds for 90 s, then one more and exit."""
+    started = time.monotonic()
+    ticks = []
+    for i in range(9):
+        ticks.append(s.run("echo tick-''%d" % i))
+        time.sleep(10)
+    took = time.monotonic() - started
+    alive = s.child.isalive()
+    still = s.run("echo sti''ll")
+    return ticks, took, alive, still, s.exit()
+
+
+def busy(s):
+    """Output every half second until the session ends; how long it ran."""
+    started = time.monotonic()
+    s.child.sendline("while :; do echo busy; sleep 0.5; done")
+    return wait_end(s, 120) - started
+
+
 class SessionLimits(harness.ClusterTestCase):
 
-    def tearDown(self):
-        sessionkit.set_session_prefs(self.cluster)
-
-    def wait_end(self, s, secs):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        c = cls.cluster
+        cls.runs = {}
         try:
-            s.child.expect(harness.pexpect.EOF, timeout=secs)
-        except harness.pexpect.TIMEOUT:
-            self.fail("the session was still open after %ss" % secs)
-        s.child.close()
-        return time.monotonic()
+            sessionkit.set_session_prefs(c, idleSessionTimeout="1")
+            for client in ("porthole", "aws"):
+                cls.runs["idle " + client] = cls.begin(client, left_idle)
+            cls.runs["typing"] = cls.begin("porthole", typing)
+            sessionkit.set_session_prefs(c, maxSessionDuration="1")
+            cls.runs["busy"] = cls.begin("porthole", busy)
+            sessionkit.set_session_prefs(c)
+        except BaseException:
+            c.close(dump=True, raise_reports=False)
+            raise
 
-    def told(self, s):
-        """What the client printed after the last prompt."""
-        text = harness.strip_ansi(s.transcript.getvalue())
-        return text[text.rfind(harness.PROMPT) + len(harness.PROMPT):]
+    @classmethod
+    def begin(cls, client, fn):
+        """Open a session under the preferences in force; fn drives it."""
+        try:
+            s = cls.cluster.open_session(cls.agent.instance_id,
+                                         client=client)
+        except Exception as e:  # noqa: BLE001 - that scenario's test fails
+            return Failed(e)
+        return Background(s, fn)
 
     def test_idle_timeout(self):
-        sessionkit.set_session_prefs(self.cluster, idleSessionTimeout="1")
         for client in ("porthole", "aws"):
             with self.subTest(client=client):
-                s = self.cluster.open_session(self.target, client=client)
-                self.assertIn("ssm-user", s.run("whoami").split())
-                last = time.monotonic()
-                ended = self.wait_end(s, 120)
-                idle = ended - last
+                run = self.runs["idle " + client]
+                who, idle = run.result(180)
+                s = run.session
+                self.assertIn("ssm-user", who.split())
                 self.assertGreater(idle, 50, "ended after %.0fs idle" % idle)
                 self.assertLess(idle, 100, "ended after %.0fs idle" % idle)
-                self.assertRegex(self.told(s), TOLD_IDLE)
+                self.assertRegex(told(s), TOLD_IDLE)
                 self.assertIsNotNone(s.exit_status())
                 state, rec = self.cluster.wait_session_status(
                     s.session_id, ("Terminated",))
                 self.assertEqual(state, "History")
 
     def test_typing_keeps_a_session_alive(self):
-        sessionkit.set_session_prefs(self.cluster, idleSessionTimeout="1")
-        s = self.cluster.open_session(self.target, client="porthole")
-        started = time.monotonic()
-        for i in range(9):
-            self.assertIn("tick-%d" % i, s.run("echo tick-''%d" % i))
-            time.sleep(10)
-        self.assertGreater(time.monotonic() - started, 80)
-        self.assertTrue(s.child.isalive())
-        self.assertIn("still", s.run("echo sti''ll"))
-        self.assertEqual(s.exit(), 0)
+        ticks, took, alive, still, status = self.runs["typing"].result(360)
+        for i, out in enumerate(ticks):
+            self.assertIn("tick-%d" % i, out)
+        self.assertGreater(took, 80)
+        self.assertTrue(alive)
+        self.assertIn("still", still)
+        self.assertEqual(status, 0)
 
     def test_max_session_duration(self):
-        sessionkit.set_session_prefs(self.cluster, maxSessionDuration="1")
-        s = self.cluster.open_session(self.target, client="porthole")
-        started = time.monotonic()
-        # Busy all the time: output every half second.
-        s.child.sendline("while :; do echo busy; sleep 0.5; done")
-        ended = self.wait_end(s, 120)
-        took = ended - started
+        run = self.runs["busy"]
+        took = run.result(180)
+        s = run.session
         self.assertGreater(took, 50, "ended after %.0fs" % took)
         self.assertLess(took, 100, "ended after %.0fs" % took)
         text = harness.strip_ansi(s.transcript.getvalue())
