@@ -674,6 +674,57 @@ test_deliver_again(void **state)
 	pair_free(&c, &a);
 }
 
+/* A message handed on whose ack cannot be written (the socket died with
+ * frames still unread in it) is taken all the same: its retransmission
+ * after the reconnect is re-acked, never delivered twice. AWS's plugin
+ * returns before advancing when that write fails, and so delivers the
+ * retransmission again (docs/conformance.md). Both roles, by the
+ * retransmission after a reconnect and by the timer. */
+static void
+test_ack_write_fails(void **state)
+{
+	struct end c, a, *snd, *rcv;
+	uint64_t i;
+	int dir;
+
+	(void)state;
+	for (dir = 0; dir < 2; dir++) {
+		pair_new(&c, &a, NULL);
+		snd = dir == 0 ? &a : &c;
+		rcv = dir == 0 ? &c : &a;
+		for (i = 0; i < 5; i++)
+			assert_int_equal(send_val(snd, i), 0);
+		rcv->down = 1;
+		pump(&c, &a, 0);
+		assert_int_equal(rcv->delivered, 5);
+		assert_int_equal(rcv->acks_sent, 0);
+		assert_int_equal(channel_expected_seq(rcv->ch), 5);
+		assert_int_equal(channel_unacked(snd->ch), 5);
+		/* Back: everything unacknowledged comes again, and t_deliver
+		 * fails on a value it already had. */
+		rcv->down = 0;
+		channel_resend_all(snd->ch);
+		pump(&c, &a, 0);
+		assert_int_equal(rcv->delivered, 5);
+		assert_int_equal(rcv->acks_sent, 5);
+		assert_int_equal(channel_unacked(snd->ch), 0);
+		/* The same through the resend timer. */
+		assert_int_equal(send_val(snd, 5), 0);
+		rcv->down = 1;
+		pump(&c, &a, 0);
+		rcv->down = 0;
+		fake_now += 1100;
+		channel_tick(snd->ch, fake_now);
+		pump(&c, &a, 0);
+		assert_int_equal(rcv->delivered, 6);
+		assert_int_equal(channel_unacked(snd->ch), 0);
+		assert_int_equal(send_val(snd, 6), 0);
+		pump(&c, &a, 0);
+		assert_int_equal(rcv->delivered, 7);
+		pair_free(&c, &a);
+	}
+}
+
 /* A buffered message refused while draining stays (it was acked on
  * arrival, so the peer will not resend it) and the tick delivers it. */
 static void
@@ -1756,6 +1807,7 @@ main(void)
 		cmocka_unit_test(test_reordering),
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_deliver_again),
+		cmocka_unit_test(test_ack_write_fails),
 		cmocka_unit_test(test_drain_again),
 		cmocka_unit_test(test_full_window),
 		cmocka_unit_test(test_ooo_window),
