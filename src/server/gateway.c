@@ -95,7 +95,10 @@ struct relay {
 	struct frameq to_agent, to_client;
 	uint64_t grace_deadline;  /* loop ms; 0 = both sides present */
 	uint64_t idle_ms;         /* 0 = no idle limit */
-	uint64_t last_activity;   /* loop ms of the last stream frame */
+	uint64_t last_activity;   /* loop ms of the last new stream frame */
+	/* Highest stream sequence number relayed from each side (SIDE_*),
+	 * -1 before the first: a retransmission is not activity. */
+	int64_t top_seq[2];
 	uint64_t max_deadline;    /* loop ms; 0 = no maximum duration */
 	int client_seen;          /* a client attached at least once */
 	int ending;               /* Terminating: the agent is finishing */
@@ -278,6 +281,7 @@ relay_get(struct gateway *gw, const char *session_id, const char *target)
 	snprintf(r->session_id, sizeof(r->session_id), "%s", session_id);
 	snprintf(r->target, sizeof(r->target), "%s", target);
 	r->last_activity = uv_now(gw->srv->loop);
+	r->top_seq[0] = r->top_seq[1] = -1;
 	if (strmap_put(gw->relays, session_id, r, NULL) != 0) {
 		free(r);
 		return NULL;
@@ -557,10 +561,15 @@ dchan_relay(struct dchan *d, int text, const uint8_t *p, size_t n)
 	}
 	if (r->final)
 		return;
-	/* Stream data in either direction is activity; acks and pings are
-	 * not, so an idle session with a quiet shell does time out. */
-	if (m.payload_type != PT_NONE)
+	/* New stream data in either direction is activity; acks, pings and
+	 * retransmissions are not, so an idle session with a quiet shell
+	 * does time out. (AWS's plugin drops a duplicate without acking it:
+	 * a message whose ack was lost in a network cut is resent for the
+	 * rest of the session, docs/conformance.md.) */
+	if (m.payload_type != PT_NONE && m.seq > r->top_seq[d->side]) {
+		r->top_seq[d->side] = m.seq;
 		r->last_activity = uv_now(d->gw->srv->loop);
+	}
 	if (d->gw->capture_fd >= 0)
 		gw_capture(d->gw, d->side, p, n);
 	peer = relay_peer(d);

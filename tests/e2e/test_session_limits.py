@@ -8,7 +8,10 @@ session that keeps typing is not ended by it. And that maxSessionDuration
 "1" ends even a busy session after about a minute, the same way. And
 that `aws ssm terminate-session` from another terminal ends an open
 session within a second (the client says so and exits 0), recorded as
-Terminated, with `porthole` and with the AWS CLI.
+Terminated, with `porthole` and with the AWS CLI. And that a client that
+never acknowledges (the agent resends the same messages all along, as it
+does to AWS's plugin after an acknowledgement is lost in a network cut)
+still ends idle: a retransmission is not activity.
 
 The scenarios that wait a minute or more (idle with each client, typing,
 busy) run at the same time: preferences apply when a session starts, so
@@ -101,6 +104,52 @@ def typing(s):
     return ticks, took, alive, still, s.exit()
 
 
+class RawSession:
+    """A data channel opened by hand (sessionkit.RawClient without a test
+    case), for a client that never acknowledges."""
+
+    def __init__(self, cluster, target):
+        r = cluster.ssm().start_session(Target=target)
+        self.session_id = r["SessionId"]
+        self.ws = harness.RawWebSocket(cluster.port, harness.stream_url_path(
+            r["StreamUrl"]), cluster.ca, timeout=15)
+        if self.ws.status != 101:
+            raise AssertionError("upgrade answered %s" % self.ws.status)
+        self.ws.send_text(harness.open_data_channel_json(r["TokenValue"]))
+
+
+def never_acks(s):
+    """Read the agent's frames, acknowledge none, until the channel ends:
+    (how it ended, seconds since the last new sequence number, frames that
+    repeated one)."""
+    seen = set()
+    resent = 0
+    last_new = time.monotonic()
+    deadline = last_new + 150
+    try:
+        for _ in range(10 ** 6):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("the channel was still open after "
+                                     "150 s")
+            try:
+                f, ended = sessionkit.read_client_frame(s.ws, left)
+            except TimeoutError:
+                continue
+            if ended is not None:
+                return ended, time.monotonic() - last_new, resent
+            if f.get("type") != "output_stream_data":
+                continue
+            if f["seq"] in seen:
+                resent += 1
+            else:
+                seen.add(f["seq"])
+                last_new = time.monotonic()
+        raise AssertionError("too many frames")
+    finally:
+        s.ws.close()
+
+
 def busy(s):
     """Output every half second until the session ends; how long it ran."""
     started = time.monotonic()
@@ -120,6 +169,7 @@ class SessionLimits(harness.ClusterTestCase):
             for client in ("porthole", "aws"):
                 cls.runs["idle " + client] = cls.begin(client, left_idle)
             cls.runs["typing"] = cls.begin("porthole", typing)
+            cls.runs["never acks"] = cls.begin(None, never_acks)
             sessionkit.set_session_prefs(c, maxSessionDuration="1")
             cls.runs["busy"] = cls.begin("porthole", busy)
             sessionkit.set_session_prefs(c)
@@ -131,8 +181,11 @@ class SessionLimits(harness.ClusterTestCase):
     def begin(cls, client, fn):
         """Open a session under the preferences in force; fn drives it."""
         try:
-            s = cls.cluster.open_session(cls.agent.instance_id,
-                                         client=client)
+            if client is None:
+                s = RawSession(cls.cluster, cls.agent.instance_id)
+            else:
+                s = cls.cluster.open_session(cls.agent.instance_id,
+                                             client=client)
         except Exception as e:  # noqa: BLE001 - that scenario's test fails
             return Failed(e)
         return Background(s, fn)
@@ -160,6 +213,20 @@ class SessionLimits(harness.ClusterTestCase):
         self.assertTrue(alive)
         self.assertIn("still", still)
         self.assertEqual(status, 0)
+
+    def test_retransmissions_are_not_activity(self):
+        run = self.runs["never acks"]
+        ended, idle, resent = run.result(200)
+        self.assertIsNotNone(ended)
+        # Unacknowledged, the agent resends every few hundred ms at most.
+        self.assertGreater(resent, 20, "the agent did not resend")
+        self.assertGreater(idle, 50, "ended %.0fs after the last new "
+                           "message" % idle)
+        self.assertLess(idle, 100, "ended %.0fs after the last new "
+                        "message" % idle)
+        state, rec = self.cluster.wait_session_status(
+            run.session.session_id, ("Terminated",))
+        self.assertEqual(state, "History")
 
     def test_max_session_duration(self):
         run = self.runs["busy"]
