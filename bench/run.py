@@ -166,7 +166,8 @@ class Stop(BaseException):
 # ---- /proc ---------------------------------------------------------------
 
 def proc_stat(pid):
-    """(comm, ppid, cpu seconds utime+stime) of a process, or None."""
+    """(comm, ppid, cpu seconds utime+stime, of them in the kernel
+    (stime)) of a process, or None."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             s = f.read()
@@ -175,7 +176,8 @@ def proc_stat(pid):
     lp, rp = s.find("("), s.rfind(")")
     comm = s[lp + 1:rp]
     f = s[rp + 2:].split()
-    return comm, int(f[1]), (int(f[11]) + int(f[12])) / TICK
+    return (comm, int(f[1]), (int(f[11]) + int(f[12])) / TICK,
+            int(f[12]) / TICK)
 
 
 def cpu_seconds(pid):
@@ -184,13 +186,8 @@ def cpu_seconds(pid):
 
 
 def kernel_seconds(pid):
-    """CPU seconds a process spent in the kernel (stime)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
-        return 0.0
-    return int(s[s.rfind(")") + 2:].split()[12]) / TICK
+    st = proc_stat(pid)
+    return st[3] if st else 0.0
 
 
 def io_bytes(pid):
@@ -250,7 +247,7 @@ def descendants(root, procs=None):
     """{pid: comm} of every process below root."""
     procs = procs if procs is not None else all_procs()
     kids = {}
-    for pid, (_c, ppid, _t) in procs.items():
+    for pid, (_c, ppid, _t, _k) in procs.items():
         kids.setdefault(ppid, []).append(pid)
     out = {}
     todo = list(kids.get(root, []))
