@@ -372,6 +372,19 @@ def read_client_frame(ws, left):
 
 
 
+def open_raw_channel(cluster, target, **start):
+    """StartSession(Target=target, **start), the WebSocket and
+    OpenDataChannel: (session id, the open RawWebSocket)."""
+    r = cluster.ssm().start_session(Target=target, **start)
+    ws = harness.RawWebSocket(cluster.port, harness.stream_url_path(
+        r["StreamUrl"]), cluster.ca, timeout=15)
+    if ws.status != 101:
+        ws.close()
+        raise AssertionError("the upgrade was answered %s" % ws.status)
+    ws.send_text(harness.open_data_channel_json(r["TokenValue"]))
+    return r["SessionId"], ws
+
+
 class RawClient:
     """The client end of a data channel, driven by hand (tests of hostile
     clients): StartSession(Target=tc.target, **start), the WebSocket and
@@ -382,13 +395,7 @@ class RawClient:
 
     def __init__(self, tc, **start):
         self.tc = tc
-        c = tc.cluster
-        r = c.ssm().start_session(Target=tc.target, **start)
-        self.sid = r["SessionId"]
-        self.ws = harness.RawWebSocket(c.port, harness.stream_url_path(
-            r["StreamUrl"]), c.ca, timeout=15)
-        tc.assertEqual(self.ws.status, 101)
-        self.ws.send_text(harness.open_data_channel_json(r["TokenValue"]))
+        self.sid, self.ws = open_raw_channel(tc.cluster, tc.target, **start)
         self.seq = 0
         self.ended = None
 

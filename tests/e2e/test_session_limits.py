@@ -105,17 +105,12 @@ def typing(s):
 
 
 class RawSession:
-    """A data channel opened by hand (sessionkit.RawClient without a test
-    case), for a client that never acknowledges."""
+    """A data channel opened by hand, for a client that never
+    acknowledges."""
 
     def __init__(self, cluster, target):
-        r = cluster.ssm().start_session(Target=target)
-        self.session_id = r["SessionId"]
-        self.ws = harness.RawWebSocket(cluster.port, harness.stream_url_path(
-            r["StreamUrl"]), cluster.ca, timeout=15)
-        if self.ws.status != 101:
-            raise AssertionError("upgrade answered %s" % self.ws.status)
-        self.ws.send_text(harness.open_data_channel_json(r["TokenValue"]))
+        self.session_id, self.ws = sessionkit.open_raw_channel(cluster,
+                                                               target)
 
 
 def never_acks(s):
