@@ -120,6 +120,13 @@ def sigv4():
     for path in sorted(glob.glob(os.path.join(SIGV4_FIXTURES, "*.req"))):
         with open(path, "rb") as f:
             c.add(os.path.basename(path)[:-4], f.read())
+    # Percent escapes cut short or not hex, in the path and the query
+    # (decoded by hex_byte, src/common/hex.c), one at the very end.
+    head = (b"Host: ssm.us-east-1.amazonaws.com\r\n"
+            b"X-Amz-Date: 20150830T123600Z\r\n\r\n")
+    c.add("bad_escapes", b"GET /a%2/b%zz/%%41/%C3%28 HTTP/1.1\r\n" + head)
+    c.add("bad_escapes_query", b"GET /?a=%4&b=%G1&%=x&c=%%&d=%e%80&e=%"
+          b" HTTP/1.1\r\n" + head)
 
 
 def kms_policy():
