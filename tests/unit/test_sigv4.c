@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/sigv4.h"
 
 #define AKID "AKIDEXAMPLE"
@@ -861,10 +862,38 @@ test_curl_signed(void **state)
 	treq_free(&r);
 }
 
+/* The percent escapes of paths and queries go through hex_byte: every
+ * byte pair, and a NUL first stops it before the second byte. */
+static void
+test_hex_byte(void **state)
+{
+	static const char hexd[] = "0123456789abcdef0123456789ABCDEF";
+	char p[3] = { 0, 0, 0 };
+	int a, b, want;
+
+	(void)state;
+	for (a = 0; a < 256; a++) {
+		for (b = 0; b < 256; b++) {
+			p[0] = (char)a;
+			p[1] = (char)b;
+			want = -1;
+			if (a != 0 && b != 0 && memchr(hexd, a, 32) != NULL &&
+			    memchr(hexd, b, 32) != NULL)
+				want = (int)(((strchr(hexd, a) - hexd) % 16) * 16 +
+				    (strchr(hexd, b) - hexd) % 16);
+			assert_int_equal(hex_byte(p), want);
+		}
+	}
+	assert_int_equal(hex_byte("%4"), -1);
+	assert_int_equal(hex_byte("zz"), -1);
+	assert_int_equal(hex_byte("fF"), 255);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hex_byte),
 		cmocka_unit_test(test_botocore_fixtures),
 		cmocka_unit_test(test_aws_documented_example),
 		cmocka_unit_test(test_tampering),
